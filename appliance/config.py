@@ -1,0 +1,207 @@
+"""One TOML file → one frozen, validated config, built once in main() and passed down.
+
+Every problem is reported as `FILE: dotted.key: what is wrong`, and unknown keys are refused
+(a typo must not silently fall back to a default). Amounts are written in major units as strings
+("18.50") and become integer minor units here.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from appliance.domain.errors import DomainError
+from appliance.domain.money import Money, exponent
+from appliance.errors import ConfigError
+
+CONFIG_NAME = "stallbox.toml"
+
+_MSGSPEC_PATH = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$")
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`$")
+
+
+# Raw shapes: exactly what the TOML may contain. Validated further into the frozen types below.
+class _Raw(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
+
+
+class RawStall(_Raw):
+    name: str = "My Stall"
+    currency: str = "BRL"
+    locale: str = "pt-BR"
+
+
+class RawNode(_Raw):
+    host: str = "0.0.0.0"  # noqa: S104 - the node serves attendees on the venue LAN
+    port: int = 8080
+
+
+class RawDiscovery(_Raw):
+    interfaces: Literal["all", "loopback"] = "all"
+
+
+class RawRailPolicy(_Raw):
+    per_sale_limit: str | None = None
+    exposure_limit: str | None = None
+
+
+class RawPolicy(_Raw):
+    order_hold_s: int = 900
+    rails: dict[str, RawRailPolicy] = {}
+
+
+class RawItem(_Raw):
+    sku: str
+    name: str
+    price: str
+    stock: int | None = None
+
+
+class RawConfig(_Raw):
+    stall: RawStall = RawStall()
+    node: RawNode = RawNode()
+    discovery: RawDiscovery = RawDiscovery()
+    policy: RawPolicy = RawPolicy()
+    catalog: list[RawItem] = []
+    rails: dict[str, dict[str, Any]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class RailLimits:
+    """Offline acceptance limits for one payment rail; None means no limit."""
+
+    per_sale: Money | None = None
+    exposure: Money | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """One item the stall sells, as configured."""
+
+    sku: str
+    name: str
+    price: Money
+    stock: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The validated configuration of one box."""
+
+    path: Path | None
+    stall_name: str = "My Stall"
+    currency: str = "BRL"
+    locale: str = "pt-BR"
+    host: str = "0.0.0.0"  # noqa: S104
+    port: int = 8080
+    discovery: Literal["all", "loopback"] = "all"
+    order_hold_s: int = 900
+    rail_limits: Mapping[str, RailLimits] = field(default_factory=dict)
+    catalog: tuple[CatalogEntry, ...] = ()
+    rails: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def _field_error(path: Path | str, exc: msgspec.ValidationError) -> ConfigError:
+    """Turn msgspec's `... - at `$.a.b`` into `a.b: ...`."""
+    match = _MSGSPEC_PATH.match(str(exc))
+    assert match is not None
+    problem, where = match["problem"], (match["path"] or "").lstrip(".")
+    unknown = _UNKNOWN_FIELD.match(problem)
+    if unknown:
+        where = f"{where}.{unknown['name']}" if where else unknown["name"]
+        problem = "unknown key"
+    return ConfigError(path, where, problem[:1].lower() + problem[1:])
+
+
+def parse_config(text: str, path: Path | str = CONFIG_NAME) -> Config:
+    """Parse and validate config text; raise ConfigError naming the key on any problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "", f"not valid TOML: {exc}") from None
+    try:
+        raw = msgspec.convert(data, type=RawConfig)
+    except msgspec.ValidationError as exc:
+        raise _field_error(path, exc) from None
+    return _validate(raw, Path(path))
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the config file at `path`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, "", "file not found (run `stallbox init`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "", f"cannot read: {exc}") from None
+    return parse_config(text, path)
+
+
+def _money(path: Path, key: str, text: str, currency: str) -> Money:
+    try:
+        amount = Money.parse(text, currency)
+    except DomainError as exc:
+        raise ConfigError(path, key, str(exc)) from None
+    if amount.minor < 0:
+        raise ConfigError(path, key, f"{text!r} is negative")
+    return amount
+
+
+def _validate(raw: RawConfig, path: Path) -> Config:
+    currency = raw.stall.currency
+    try:
+        exponent(currency)
+    except DomainError as exc:
+        raise ConfigError(path, "stall.currency", str(exc)) from None
+    if not raw.stall.name.strip():
+        raise ConfigError(path, "stall.name", "must not be empty")
+    if not 0 <= raw.node.port <= 65535:
+        raise ConfigError(path, "node.port", f"{raw.node.port} is not a TCP port (0-65535)")
+    if raw.policy.order_hold_s <= 0:
+        raise ConfigError(path, "policy.order_hold_s", "must be a positive number of seconds")
+
+    limits: dict[str, RailLimits] = {}
+    for rail, raw_limits in raw.policy.rails.items():
+        key = f"policy.rails.{rail}"
+        per_sale = raw_limits.per_sale_limit
+        exposure = raw_limits.exposure_limit
+        limits[rail] = RailLimits(
+            per_sale=None if per_sale is None else _money(path, f"{key}.per_sale_limit", per_sale, currency),
+            exposure=None if exposure is None else _money(path, f"{key}.exposure_limit", exposure, currency),
+        )
+
+    catalog: list[CatalogEntry] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw.catalog):
+        key = f"catalog[{i}]"
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", item.sku):
+            raise ConfigError(path, f"{key}.sku", f"{item.sku!r}: use 1-32 of a-z 0-9 _ -")
+        if item.sku in seen:
+            raise ConfigError(path, f"{key}.sku", f"{item.sku!r} is listed twice")
+        seen.add(item.sku)
+        if not item.name.strip():
+            raise ConfigError(path, f"{key}.name", "must not be empty")
+        if item.stock is not None and item.stock < 0:
+            raise ConfigError(path, f"{key}.stock", "must be 0 or more (omit it for unlimited)")
+        price = _money(path, f"{key}.price", item.price, currency)
+        catalog.append(CatalogEntry(item.sku, item.name.strip(), price, item.stock))
+
+    return Config(
+        path=path,
+        stall_name=raw.stall.name.strip(),
+        currency=currency,
+        locale=raw.stall.locale,
+        host=raw.node.host,
+        port=raw.node.port,
+        discovery=raw.discovery.interfaces,
+        order_hold_s=raw.policy.order_hold_s,
+        rail_limits=limits,
+        catalog=tuple(catalog),
+        rails=dict(raw.rails),
+    )

@@ -1,0 +1,29 @@
+"""The domain's error tree: every rule the domain refuses raises a subclass of DomainError."""
+
+
+class DomainError(Exception):
+    """A business rule refused the request; the message says which and why."""
+
+
+class MoneyError(DomainError):
+    """An amount or currency is invalid (unknown code, too many decimals, mixed currencies)."""
+
+
+class CatalogError(DomainError):
+    """A catalogue item is invalid or unknown."""
+
+
+class OutOfStock(DomainError):
+    """Not enough units left of an item."""
+
+
+class TransitionRefused(DomainError):
+    """An order cannot move from its current state to the one asked for."""
+
+
+class OrderError(DomainError):
+    """An order operation is invalid in its current state (empty order, bad quantity, ...)."""
+
+
+class PolicyError(DomainError):
+    """The offline acceptance policy is misconfigured or an override lacks its reason."""

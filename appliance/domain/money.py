@@ -1,0 +1,95 @@
+"""Money as integer minor units plus an ISO 4217 code; never floats.
+
+The exponent table says how many decimals each currency shows (BRL 2, JPY 0, KWD 3). Parsing
+and formatting go through it so that "18.50 BRL" is 1850 minor units everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from appliance.domain.errors import MoneyError
+
+# ISO 4217 minor-unit exponents for the currencies a stall is likely to use.
+EXPONENTS: dict[str, int] = {
+    "AUD": 2, "BHD": 3, "BRL": 2, "CAD": 2, "CHF": 2, "CLP": 0, "CNY": 2, "CZK": 2, "DKK": 2,
+    "EUR": 2, "GBP": 2, "HKD": 2, "HUF": 2, "IDR": 2, "INR": 2, "ISK": 0, "JOD": 3, "JPY": 0,
+    "KRW": 0, "KWD": 3, "MXN": 2, "MYR": 2, "NOK": 2, "NZD": 2, "OMR": 3, "PHP": 2, "PLN": 2,
+    "SEK": 2, "SGD": 2, "THB": 2, "TND": 3, "TWD": 2, "USD": 2, "VND": 0, "ZAR": 2,
+}  # fmt: skip
+
+_DECIMAL = re.compile(r"^(?P<sign>-?)(?P<whole>\d+)(?:\.(?P<frac>\d+))?$")
+
+
+def exponent(currency: str) -> int:
+    """Return the number of decimals ISO 4217 gives `currency`."""
+    try:
+        return EXPONENTS[currency]
+    except KeyError:
+        raise MoneyError(f"unknown currency {currency!r} (ISO 4217 code expected)") from None
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Money:
+    """An amount in integer minor units of one currency."""
+
+    minor: int
+    currency: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.minor, bool) or not isinstance(self.minor, int):
+            raise MoneyError(f"amount must be an integer count of minor units, got {self.minor!r}")
+        exponent(self.currency)
+
+    @classmethod
+    def parse(cls, text: str, currency: str) -> Money:
+        """Parse a decimal string in major units ("18.50") into Money, refusing excess decimals."""
+        digits = exponent(currency)
+        match = _DECIMAL.match(text.strip())
+        if match is None:
+            raise MoneyError(f"{text!r} is not a decimal amount like 12.50")
+        frac = match["frac"] or ""
+        if len(frac) > digits:
+            raise MoneyError(
+                f"{text!r} has {len(frac)} decimals, {currency} allows {digits}"
+            )
+        minor = int(match["whole"]) * 10**digits + int(frac.ljust(digits, "0") or "0")
+        return cls(-minor if match["sign"] else minor, currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        """Return nothing of `currency`."""
+        return cls(0, currency)
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise MoneyError(f"cannot mix {self.currency} and {other.currency}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.minor + other.minor, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.minor - other.minor, self.currency)
+
+    def __mul__(self, factor: int) -> Money:
+        if isinstance(factor, bool) or not isinstance(factor, int):
+            raise MoneyError("money can only be multiplied by a whole number")
+        return Money(self.minor * factor, self.currency)
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> Money:
+        return Money(-self.minor, self.currency)
+
+    def decimal(self) -> str:
+        """Return the amount as a plain decimal string in major units ("18.50", "-3", "0.125")."""
+        digits = exponent(self.currency)
+        sign = "-" if self.minor < 0 else ""
+        whole, frac = divmod(abs(self.minor), 10**digits)
+        return f"{sign}{whole}.{frac:0{digits}d}" if digits else f"{sign}{whole}"
+
+    def __str__(self) -> str:
+        return f"{self.decimal()} {self.currency}"

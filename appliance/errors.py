@@ -1,0 +1,39 @@
+"""Errors shared across the appliance's edges (config, state dir) and the CLI's exit codes."""
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit codes of every `stallbox` subcommand."""
+
+    OK = 0
+    FAILED = 1  # the command ran and found a problem (a broken chain, a refused sale)
+    USAGE = 2  # bad arguments
+    CONFIG = 3  # the config file is unreadable or invalid
+    STATE = 4  # the state dir, key file or database is unusable
+    INTERRUPTED = 130
+
+
+class StallboxError(Exception):
+    """An error the CLI reports as one line and an exit code, never as a traceback."""
+
+    exit_code = ExitCode.FAILED
+
+
+class ConfigError(StallboxError):
+    """The config file is unreadable or invalid; the message names the file and the key."""
+
+    exit_code = ExitCode.CONFIG
+
+    def __init__(self, path: object, field: str, problem: str) -> None:
+        self.path = str(path)
+        self.field = field
+        self.problem = problem
+        where = f"{self.path}: {field}" if field else self.path
+        super().__init__(f"{where}: {problem}")
+
+
+class StateError(StallboxError):
+    """The state dir, its key file or its database cannot be used; the message names the file."""
+
+    exit_code = ExitCode.STATE

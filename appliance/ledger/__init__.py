@@ -1,0 +1,1 @@
+"""Receipt lines, the hash chain, signatures and the device identity."""

@@ -1,0 +1,1 @@
+"""Payment QR payloads per rail and their rendering. Pure code."""

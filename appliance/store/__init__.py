@@ -1,0 +1,1 @@
+"""SQLite storage: connection setup, migrations, the single writer and the readers."""

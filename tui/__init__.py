@@ -1,0 +1,1 @@
+"""The Textual operator console; talks to a node over HTTP only."""
