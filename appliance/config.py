@@ -11,6 +11,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,43 +28,39 @@ _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`$"
 
 
 # Raw shapes: exactly what the TOML may contain. Validated further into the frozen types below.
-class _Raw(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    pass
-
-
-class RawStall(_Raw):
+class RawStall(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     name: str = "My Stall"
     currency: str = "BRL"
     locale: str = "pt-BR"
 
 
-class RawNode(_Raw):
+class RawNode(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     host: str = "0.0.0.0"  # noqa: S104 - the node serves attendees on the venue LAN
     port: int = 8080
 
 
-class RawDiscovery(_Raw):
+class RawDiscovery(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     interfaces: Literal["all", "loopback"] = "all"
 
 
-class RawRailPolicy(_Raw):
+class RawRailPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     per_sale_limit: str | None = None
     exposure_limit: str | None = None
 
 
-class RawPolicy(_Raw):
+class RawPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     order_hold_s: int = 900
-    rails: dict[str, RawRailPolicy] = {}
+    rails: dict[str, dict[str, Any]] = {}  # each a RawRailPolicy, converted with its key
 
 
-class RawItem(_Raw):
+class RawItem(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     sku: str
     name: str
     price: str
     stock: int | None = None
 
 
-class RawConfig(_Raw):
+class RawConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     stall: RawStall = RawStall()
     node: RawNode = RawNode()
     discovery: RawDiscovery = RawDiscovery()
@@ -107,11 +104,12 @@ class Config:
     rails: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
-def _field_error(path: Path | str, exc: msgspec.ValidationError) -> ConfigError:
+def _field_error(path: Path | str, exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
     """Turn msgspec's `... - at `$.a.b`` into `a.b: ...`."""
     match = _MSGSPEC_PATH.match(str(exc))
     assert match is not None
-    problem, where = match["problem"], (match["path"] or "").lstrip(".")
+    problem, where = match["problem"], prefix + (match["path"] or "")
+    where = where.lstrip(".")
     unknown = _UNKNOWN_FIELD.match(problem)
     if unknown:
         where = f"{where}.{unknown['name']}" if where else unknown["name"]
@@ -130,6 +128,18 @@ def parse_config(text: str, path: Path | str = CONFIG_NAME) -> Config:
     except msgspec.ValidationError as exc:
         raise _field_error(path, exc) from None
     return _validate(raw, Path(path))
+
+
+def sample_config(currency: str = "BRL") -> str:
+    """Return the commented sample config `stallbox init` writes, in the stall's currency."""
+    text = resources.files("appliance").joinpath("sample-config.toml").read_text("utf-8")
+
+    def reprice(match: re.Match[str]) -> str:  # the sample's prices, in the currency's decimals
+        whole = Money.parse(match[1], "BRL").minor // 100
+        return f'price = "{Money(whole * 10 ** exponent(currency), currency).decimal()}"'
+
+    text = re.sub(r'^price = "([0-9.]+)"', reprice, text, flags=re.M)
+    return text.replace('currency = "BRL"', f'currency = "{currency}"', 1)
 
 
 def load_config(path: Path) -> Config:
@@ -167,13 +177,21 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         raise ConfigError(path, "policy.order_hold_s", "must be a positive number of seconds")
 
     limits: dict[str, RailLimits] = {}
-    for rail, raw_limits in raw.policy.rails.items():
+    for rail, table in raw.policy.rails.items():
         key = f"policy.rails.{rail}"
+        try:
+            raw_limits = msgspec.convert(table, type=RawRailPolicy)
+        except msgspec.ValidationError as exc:
+            raise _field_error(path, exc, prefix=key) from None
         per_sale = raw_limits.per_sale_limit
         exposure = raw_limits.exposure_limit
         limits[rail] = RailLimits(
-            per_sale=None if per_sale is None else _money(path, f"{key}.per_sale_limit", per_sale, currency),
-            exposure=None if exposure is None else _money(path, f"{key}.exposure_limit", exposure, currency),
+            per_sale=None
+            if per_sale is None
+            else _money(path, f"{key}.per_sale_limit", per_sale, currency),
+            exposure=None
+            if exposure is None
+            else _money(path, f"{key}.exposure_limit", exposure, currency),
         )
 
     catalog: list[CatalogEntry] = []

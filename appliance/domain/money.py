@@ -51,9 +51,7 @@ class Money:
             raise MoneyError(f"{text!r} is not a decimal amount like 12.50")
         frac = match["frac"] or ""
         if len(frac) > digits:
-            raise MoneyError(
-                f"{text!r} has {len(frac)} decimals, {currency} allows {digits}"
-            )
+            raise MoneyError(f"{text!r} has {len(frac)} decimals, {currency} allows {digits}")
         minor = int(match["whole"]) * 10**digits + int(frac.ljust(digits, "0") or "0")
         return cls(-minor if match["sign"] else minor, currency)
 

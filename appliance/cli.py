@@ -1,0 +1,154 @@
+"""The `stallbox` command: one entry point, one subcommand per process or task.
+
+Every subcommand returns an ExitCode; every expected failure is one line on stderr naming the
+file and field, never a traceback. Subcommands import their packages lazily so `stallbox --help`
+stays fast on a Pi.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from appliance import __version__
+from appliance.config import CONFIG_NAME, Config, load_config
+from appliance.errors import ExitCode, StallboxError
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    from appliance.services.box import default_state_dir
+
+    return Path(args.state) if args.state else default_state_dir()
+
+
+def _config(args: argparse.Namespace) -> Config:
+    path = Path(args.config) if args.config else _state_dir(args) / CONFIG_NAME
+    return load_config(path)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create the state dir: device key (0600), ledger with its start receipt, sample config."""
+    from appliance.services.box import init_state
+
+    state = _state_dir(args)
+    report = init_state(state, args.currency, datetime.now(UTC))
+    done = [
+        "created device key" if report.created_key else "kept device key",
+        "created ledger" if report.created_db else "kept ledger",
+        "wrote sample config" if report.wrote_config else "kept config",
+    ]
+    print(f"{state}: {', '.join(done)}; device {report.device_id}")
+    return ExitCode.OK
+
+
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    """Verify a chain from the state dir or from a file of lines plus a public key."""
+    from appliance.ledger import chain
+    from appliance.ledger.errors import ChainBroken
+    from appliance.ledger.identity import parse_public_key
+
+    try:
+        if args.file:
+            if not args.pubkey:
+                print("stallbox: ledger verify FILE needs --pubkey KEY", file=sys.stderr)
+                return ExitCode.USAGE
+            source = args.file
+            key_text = args.pubkey
+            if Path(key_text).is_file():
+                key_text = Path(key_text).read_text(encoding="utf-8")
+            public = parse_public_key(key_text)
+            with open(args.file, encoding="ascii") as lines:
+                summary = chain.verify_chain((ln for ln in lines if ln.strip()), public)
+        else:
+            from appliance.services.ledger_files import verify_state
+
+            source = str(_state_dir(args))
+            summary = verify_state(_state_dir(args))
+    except ChainBroken as exc:
+        print(f"{source}: chain broken at {exc}", file=sys.stderr)
+        return ExitCode.FAILED
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"stallbox: {args.file}: cannot read ({exc})", file=sys.stderr)
+        return ExitCode.USAGE
+    last = summary.head.next_seq - 1
+    print(f"{source}: ok, {summary.count} receipts up to seq {last}, device {summary.device_id}")
+    return ExitCode.OK
+
+
+def cmd_ledger_export(args: argparse.Namespace) -> int:
+    """Print every receipt line after --after, one per line."""
+    from appliance.services.ledger_files import export_lines
+
+    for line in export_lines(_state_dir(args), args.after):
+        sys.stdout.write(line + "\n")
+    return ExitCode.OK
+
+
+def cmd_ledger_pubkey(args: argparse.Namespace) -> int:
+    """Print the device's public key and its fingerprint."""
+    from appliance.ledger.identity import fingerprint, load_key, public_key_text
+
+    key = load_key(_state_dir(args))
+    print(public_key_text(key.public))
+    print(f"key id {key.key_id}, fingerprint {fingerprint(key.public)}", file=sys.stderr)
+    return ExitCode.OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the scripted demo session."""
+    from appliance.demo import run_demo
+
+    return run_demo(Path(args.state) if args.state else None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of every subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--state", metavar="DIR", help="state dir (default: $STALLBOX_STATE)")
+    common.add_argument(
+        "--config", metavar="FILE", help="config file (default: STATE/stallbox.toml)"
+    )
+
+    parser = argparse.ArgumentParser(prog="stallbox", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"stallbox {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = sub.add_parser("init", parents=[common], help="create the state dir, key and ledger")
+    init.add_argument("--currency", default="BRL", help="ISO 4217 code of the stall (default BRL)")
+    init.set_defaults(run=cmd_init)
+
+    ledger = sub.add_parser("ledger", help="verify, export and identify the receipt ledger")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True, metavar="ACTION")
+    verify = ledger_sub.add_parser("verify", parents=[common], help="verify the receipt chain")
+    verify.add_argument("file", nargs="?", help="a file of receipt lines (else the state dir)")
+    verify.add_argument("--pubkey", metavar="KEY", help="public key (text or file) for FILE")
+    verify.set_defaults(run=cmd_ledger_verify)
+    export = ledger_sub.add_parser("export", parents=[common], help="print the receipt lines")
+    export.add_argument("--after", type=int, default=-1, metavar="SEQ", help="only seq > SEQ")
+    export.set_defaults(run=cmd_ledger_export)
+    pubkey = ledger_sub.add_parser("pubkey", parents=[common], help="print the public key")
+    pubkey.set_defaults(run=cmd_ledger_pubkey)
+
+    demo = sub.add_parser("demo", help="a scripted session of sales on a sample stall")
+    demo.add_argument("--state", metavar="DIR", help="keep the demo's state here (default: temp)")
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `stallbox ARGS`; return the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except StallboxError as exc:
+        print(f"stallbox: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        return ExitCode.INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Orders and their state machine.
+
+    open ──▶ awaiting_payment ──▶ paid ──▶ voided
+      │             ├──▶ cancelled
+      └──▶ cancelled└──▶ expired
+
+Every other transition is refused with TransitionRefused. open → cancelled is there so a vendor
+can drop a cart before a tender is chosen. Orders are immutable: each operation returns a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from appliance.domain.catalog import Item
+from appliance.domain.errors import DomainError, MoneyError, OrderError, TransitionRefused
+from appliance.domain.money import Money
+
+QTY_MAX = 999
+NOTE_MAX = 200
+
+
+class OrderState(StrEnum):
+    """Where an order is in its life."""
+
+    OPEN = "open"
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    VOIDED = "voided"
+
+
+TRANSITIONS: Mapping[OrderState, frozenset[OrderState]] = {
+    OrderState.OPEN: frozenset({OrderState.AWAITING_PAYMENT, OrderState.CANCELLED}),
+    OrderState.AWAITING_PAYMENT: frozenset(
+        {OrderState.PAID, OrderState.CANCELLED, OrderState.EXPIRED}
+    ),
+    OrderState.PAID: frozenset({OrderState.VOIDED}),
+    OrderState.CANCELLED: frozenset(),
+    OrderState.EXPIRED: frozenset(),
+    OrderState.VOIDED: frozenset(),
+}
+
+
+def check_transition(current: OrderState, target: OrderState) -> None:
+    """Raise TransitionRefused unless `current` may become `target`."""
+    if target not in TRANSITIONS[current]:
+        raise TransitionRefused(f"order is {current}, cannot become {target}")
+
+
+def require_aware(at: datetime, what: str = "time") -> None:
+    """Refuse naive datetimes: the domain works in aware UTC only."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise DomainError(f"{what} must be timezone-aware (UTC)")
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A quantity of one item at the unit price it had when added."""
+
+    sku: str
+    name: str
+    unit_price: Money
+    qty: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.qty, bool) or not 1 <= self.qty <= QTY_MAX:
+            raise OrderError(f"{self.sku}: quantity must be 1-{QTY_MAX}, got {self.qty}")
+
+    @property
+    def total(self) -> Money:
+        """Unit price times quantity."""
+        return self.unit_price * self.qty
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order: its lines, its state and the tender chosen for it."""
+
+    id: str
+    number: int
+    currency: str
+    state: OrderState
+    lines: tuple[Line, ...]
+    created_at: datetime
+    tender: str | None = None
+    reference: str = ""  # the speakable payment reference, set with the tender
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        require_aware(self.created_at, "created_at")
+        if len(self.note) > NOTE_MAX:
+            raise OrderError(f"note: {len(self.note)} characters, at most {NOTE_MAX}")
+
+    @property
+    def total(self) -> Money:
+        """The sum of the lines (zero for an empty order)."""
+        total = Money.zero(self.currency)
+        for line in self.lines:
+            total = total + line.total
+        return total
+
+    def _move(self, target: OrderState, **changes: object) -> Order:
+        check_transition(self.state, target)
+        return replace(self, state=target, **changes)  # type: ignore[arg-type]
+
+    def _require_open(self) -> None:
+        if self.state is not OrderState.OPEN:
+            raise TransitionRefused(f"order is {self.state}; lines change only while open")
+
+    def add_line(self, item: Item, qty: int) -> Order:
+        """Add `qty` of `item` (merging with a line of the same sku)."""
+        self._require_open()
+        if item.price.currency != self.currency:
+            raise MoneyError(
+                f"{item.sku} is priced in {item.price.currency}, order in {self.currency}"
+            )
+        lines = list(self.lines)
+        for i, line in enumerate(lines):
+            if line.sku == item.sku:
+                if qty <= 0:
+                    raise OrderError(f"{item.sku}: quantity must be positive, got {qty}")
+                lines[i] = replace(line, qty=line.qty + qty)  # re-validated: at most QTY_MAX
+                break
+        else:
+            lines.append(Line(item.sku, item.name, item.price, qty))
+        return replace(self, lines=tuple(sorted(lines, key=lambda ln: ln.sku)))
+
+    def remove_line(self, sku: str, qty: int | None = None) -> Order:
+        """Remove `qty` of `sku`, or the whole line when qty is None."""
+        self._require_open()
+        for i, line in enumerate(self.lines):
+            if line.sku == sku:
+                if qty is not None and not 1 <= qty <= line.qty:
+                    raise OrderError(f"{sku}: can remove 1-{line.qty}, not {qty}")
+                left = line.qty - (line.qty if qty is None else qty)
+                rest = list(self.lines)
+                if left:
+                    rest[i] = replace(line, qty=left)
+                else:
+                    del rest[i]
+                return replace(self, lines=tuple(rest))
+        raise OrderError(f"{sku}: not in this order")
+
+    def choose_tender(self, tender: str, reference: str) -> Order:
+        """Wait for payment by `tender` under `reference`; choosing again switches the tender."""
+        if not self.lines:
+            raise OrderError("order has no lines")
+        if not tender:
+            raise OrderError("tender must be named")
+        if self.state is OrderState.AWAITING_PAYMENT:
+            return replace(self, tender=tender, reference=reference)
+        return self._move(OrderState.AWAITING_PAYMENT, tender=tender, reference=reference)
+
+    def pay(self) -> Order:
+        """The payment was confirmed."""
+        return self._move(OrderState.PAID)
+
+    def cancel(self) -> Order:
+        """The order will not be paid."""
+        return self._move(OrderState.CANCELLED)
+
+    def expire(self, now: datetime, hold: timedelta, since: datetime) -> Order:
+        """The order waited for payment longer than `hold` since `since`."""
+        require_aware(now, "now")
+        require_aware(since, "since")
+        if now - since < hold:
+            raise OrderError(f"order has waited {now - since}, the hold is {hold}")
+        return self._move(OrderState.EXPIRED)
+
+    def void(self) -> Order:
+        """A paid order is taken back."""
+        return self._move(OrderState.VOIDED)
+
+
+def items_for_receipt(order: Order) -> list[dict[str, str | int]]:
+    """The order's lines as the JSON the receipt's items hash covers, in sku order."""
+    return [
+        {"sku": ln.sku, "name": ln.name, "qty": ln.qty, "unit": ln.unit_price.minor}
+        for ln in sorted(order.lines, key=lambda ln: ln.sku)
+    ]

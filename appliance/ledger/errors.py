@@ -1,0 +1,28 @@
+"""The ledger's error tree."""
+
+from appliance.errors import StateError
+
+
+class LedgerError(Exception):
+    """Base of every ledger error."""
+
+
+class ReceiptFormatError(LedgerError):
+    """A receipt line does not follow the grammar of docs/receipt-format.md."""
+
+
+class SignatureInvalid(LedgerError):
+    """A receipt's signature does not verify under the key it names."""
+
+
+class ChainBroken(LedgerError):
+    """A chain of receipts is not whole: the first bad seq and the reason."""
+
+    def __init__(self, seq: int | None, reason: str) -> None:
+        self.seq = seq
+        self.reason = reason
+        super().__init__(f"seq {seq}: {reason}" if seq is not None else reason)
+
+
+class KeyFileError(StateError):
+    """The device key file is missing, unreadable, garbled or too open; never replaced silently."""

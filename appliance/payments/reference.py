@@ -1,0 +1,42 @@
+"""Order references: short, speakable, unique per device, valid in every rail's reference field.
+
+A reference is the order number in Crockford base32 (no I, L, O, U: nothing to mishear or
+misread), at least three symbols, plus one Luhn mod-32 check symbol so a vendor who reads it off
+the payer's screen catches a typo. Order 1 is "001" + check; it stays alphanumeric and at most
+8 characters for any number below 32**7, fitting Pix txid, UPI tr, EMV tag 62-05 and EPC text.
+"""
+
+from __future__ import annotations
+
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+MIN_SYMBOLS = 3
+
+
+def _luhn32(symbols: str) -> str:
+    """The Luhn mod-N check symbol over `symbols` (N = 32)."""
+    total, factor = 0, 2
+    for symbol in reversed(symbols):
+        addend = factor * ALPHABET.index(symbol)
+        total += addend // 32 + addend % 32
+        factor = 1 if factor == 2 else 2
+    return ALPHABET[(32 - total % 32) % 32]
+
+
+def order_reference(number: int) -> str:
+    """Return the reference of order `number` (>= 1)."""
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise ValueError(f"order number must be a positive integer, got {number!r}")
+    digits = ""
+    while number:
+        number, rest = divmod(number, 32)
+        digits = ALPHABET[rest] + digits
+    digits = digits.rjust(MIN_SYMBOLS, "0")
+    return digits + _luhn32(digits)
+
+
+def reference_is_valid(reference: str) -> bool:
+    """True when the check symbol matches (case-insensitive, as a vendor may type it)."""
+    reference = reference.upper()
+    if len(reference) < MIN_SYMBOLS + 1 or any(c not in ALPHABET for c in reference):
+        return False
+    return _luhn32(reference[:-1]) == reference[-1]

@@ -1,0 +1,164 @@
+"""A box's state dir, opened: the device key, the one writer and the signing of receipts.
+
+`init_state` makes a state dir once (key, database with the start receipt, a commented sample
+config); `Box.open` opens it for a node or a CLI command. A state dir whose key is missing or
+garbled is never "repaired" with a new key: that would fork the device's receipt chain.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from appliance.config import CONFIG_NAME, sample_config
+from appliance.errors import StateError
+from appliance.ledger.identity import KEY_FILE, DeviceKey, create_key, load_key, public_key_text
+from appliance.ledger.receipt import (
+    JsonValue,
+    Receipt,
+    ReceiptType,
+    build_receipt,
+    canonical_items,
+)
+from appliance.store import ledger as ledger_sql
+from appliance.store.connection import DB_NAME
+from appliance.store.writer import Writer
+
+DEVICE_ID = "device_id"
+EPOCH = "epoch"
+
+
+@dataclass(frozen=True, slots=True)
+class InitReport:
+    """What `stallbox init` did."""
+
+    state_dir: Path
+    created_key: bool
+    created_db: bool
+    wrote_config: bool
+    device_id: str
+
+
+def _device_id(conn: sqlite3.Connection) -> str:
+    stored = ledger_sql.get_meta(conn, DEVICE_ID)
+    if stored is None:
+        raise StateError(
+            "database has no device id: it was never initialised (run `stallbox init`)"
+        )
+    return stored
+
+
+def init_state(state_dir: Path, currency: str, at: datetime) -> InitReport:
+    """Create (or finish creating) a state dir; running it again changes nothing."""
+    try:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(f"{state_dir}: cannot create the state dir ({exc.strerror})") from None
+    key_path, db_path = state_dir / KEY_FILE, state_dir / DB_NAME
+    if key_path.exists():
+        key, created_key = load_key(state_dir), False
+    elif db_path.exists():
+        raise StateError(
+            f"{key_path}: missing, but {db_path} holds a ledger; restore the key from a backup "
+            "(a new key would fork this device's receipt chain)"
+        )
+    else:
+        key, created_key = create_key(state_dir), True
+    created_db = not db_path.exists()
+    writer = Writer.open(db_path)
+    try:
+
+        def start(conn: sqlite3.Connection) -> str:
+            device_id = ledger_sql.get_meta(conn, DEVICE_ID)
+            if device_id is not None:
+                return device_id
+            ledger_sql.set_meta(conn, DEVICE_ID, key.key_id)
+            ledger_sql.set_meta(conn, EPOCH, "0")
+            items = {"device": key.key_id, "pubkey": public_key_text(key.public)}
+            box = Box(state_dir, key, key.key_id, 0, currency, writer)
+            box.append(conn, kind=ReceiptType.START, at=at, total=0, items=items)
+            return key.key_id
+
+        device_id = writer.run_sync(start)
+    finally:
+        writer.close()
+    config_path = state_dir / CONFIG_NAME
+    wrote_config = not config_path.exists()
+    if wrote_config:
+        config_path.write_text(sample_config(currency), encoding="utf-8")
+    return InitReport(state_dir, created_key, created_db, wrote_config, device_id)
+
+
+@dataclass(slots=True)
+class Box:
+    """An opened state dir: who the device is and the writer that appends to its ledger."""
+
+    state_dir: Path
+    key: DeviceKey
+    device_id: str
+    epoch: int
+    currency: str
+    writer: Writer
+
+    @classmethod
+    def open(cls, state_dir: Path, currency: str) -> Box:
+        """Open the key and the database of an initialised state dir."""
+        db_path = state_dir / DB_NAME
+        if not db_path.exists():
+            raise StateError(f"{db_path}: no database (run `stallbox init --state {state_dir}`)")
+        key = load_key(state_dir)
+        writer = Writer.open(db_path)
+        try:
+            ids = writer.run_sync(
+                lambda conn: (_device_id(conn), ledger_sql.get_meta(conn, EPOCH) or "0")
+            )
+        except BaseException:
+            writer.close()
+            raise
+        return cls(state_dir, key, ids[0], int(ids[1]), currency, writer)
+
+    def append(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        kind: ReceiptType,
+        at: datetime,
+        total: int,
+        items: JsonValue,
+        ref: str = "",
+        order_id: str | None = None,
+    ) -> Receipt:
+        """Sign the next receipt on the chain head and insert it, inside the caller's transaction."""
+        head = ledger_sql.chain_head(conn)
+        canonical = canonical_items(items)
+        receipt = build_receipt(
+            self.key,
+            device_id=self.device_id,
+            epoch=self.epoch,
+            seq=head.next_seq,
+            at=at,
+            kind=kind,
+            currency=self.currency,
+            total=total,
+            items=canonical,
+            prev_hash=head.prev_hash,
+            ref=ref,
+        )
+        ledger_sql.append_receipt(conn, receipt, canonical, order_id)
+        return receipt
+
+    def close(self) -> None:
+        """Close the writer (finishing queued transactions)."""
+        self.writer.close()
+
+
+def default_state_dir() -> Path:
+    """$STALLBOX_STATE, else systemd's $STATE_DIRECTORY, else ~/.local/state/stallbox."""
+    for name in ("STALLBOX_STATE", "STATE_DIRECTORY"):
+        value = os.environ.get(name)
+        if value:
+            return Path(value.split(":")[0])
+    return Path.home() / ".local" / "state" / "stallbox"

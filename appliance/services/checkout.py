@@ -1,0 +1,258 @@
+"""The checkout use cases: ring up an order, take a tender, confirm payment, cancel, void.
+
+Each use case is one transaction function run on the writer's thread, so a confirmation — the
+order's move to paid, the stock it takes, the policy decision, the signed receipt and therefore
+its place in the outbox — commits together or not at all. Confirmations that arrive together share
+one commit (group commit); each still gets its own receipt.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from appliance.domain.errors import OrderError
+from appliance.domain.money import Money
+from appliance.domain.orders import Order, OrderState, items_for_receipt
+from appliance.domain.policy import Decision, Limits, decide, override
+from appliance.ledger.receipt import Receipt, ReceiptType
+from appliance.payments.reference import order_reference
+from appliance.services.box import Box
+from appliance.store import ledger as ledger_sql
+from appliance.store import orders as orders_sql
+
+CASH = "cash"
+
+
+class PaymentPort(Protocol):
+    """What checkout needs from the payment rails (appliance.payments.registry.RailRegistry)."""
+
+    def rail_names(self) -> list[str]:
+        """Configured rails other than cash, in config order."""
+        ...
+
+    def payload(self, rail: str, amount: Money, reference: str) -> str:
+        """The exact text of the payment QR for this amount and reference."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Tendered:
+    """An order waiting for payment, with what the payer needs to pay it."""
+
+    order: Order
+    reference: str
+    payload: str | None  # the payment QR text; None for cash
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """The outcome of a confirmation: the decision always, the receipt when it was accepted."""
+
+    order: Order
+    decision: Decision
+    receipt: Receipt | None
+
+    @property
+    def accepted(self) -> bool:
+        """True when the sale went through."""
+        return self.receipt is not None
+
+
+def utc_now() -> datetime:
+    """The real clock; services take a clock so tests can pass their own."""
+    return datetime.now(UTC)
+
+
+class Checkout:
+    """Checkout use cases over one box; every method is one write transaction."""
+
+    def __init__(
+        self,
+        box: Box,
+        *,
+        limits: Mapping[str, Limits] | None = None,
+        hold: timedelta = timedelta(minutes=15),
+        payments: PaymentPort | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.box = box
+        self.limits = dict(limits or {})
+        self.hold = hold
+        self.payments = payments
+        self.clock = clock
+
+    def tenders(self) -> list[str]:
+        """Tenders this stall accepts: cash and every configured rail."""
+        return [CASH, *(self.payments.rail_names() if self.payments else [])]
+
+    async def create_order(self, note: str = "") -> Order:
+        """Open a new, empty order."""
+        now = self.clock()
+
+        def tx(conn: sqlite3.Connection) -> Order:
+            order = Order(
+                id=secrets.token_hex(8),
+                number=orders_sql.next_order_number(conn),
+                currency=self.box.currency,
+                state=OrderState.OPEN,
+                lines=(),
+                created_at=now,
+                note=note,
+            )
+            orders_sql.insert_order(conn, order)
+            return order
+
+        return await self.box.writer.run(tx)
+
+    async def add_line(self, order_id: str, sku: str, qty: int = 1) -> Order:
+        """Add `qty` of an item to an open order."""
+
+        def tx(conn: sqlite3.Connection) -> Order:
+            order = orders_sql.load_order(conn, order_id)
+            changed = order.add_line(orders_sql.load_item(conn, sku), qty)
+            orders_sql.update_order(conn, changed, self.clock())
+            orders_sql.replace_lines(conn, changed)
+            return changed
+
+        return await self.box.writer.run(tx)
+
+    async def remove_line(self, order_id: str, sku: str, qty: int | None = None) -> Order:
+        """Remove `qty` (or all) of an item from an open order."""
+
+        def tx(conn: sqlite3.Connection) -> Order:
+            changed = orders_sql.load_order(conn, order_id).remove_line(sku, qty)
+            orders_sql.update_order(conn, changed, self.clock())
+            orders_sql.replace_lines(conn, changed)
+            return changed
+
+        return await self.box.writer.run(tx)
+
+    async def choose_tender(self, order_id: str, tender: str) -> Tendered:
+        """Choose cash or a rail; the order then waits for payment under its reference."""
+        if tender not in self.tenders():
+            raise OrderError(f"tender {tender!r} is not offered here (one of {self.tenders()})")
+
+        def tx(conn: sqlite3.Connection) -> Tendered:
+            order = orders_sql.load_order(conn, order_id)
+            reference = order_reference(order.number)
+            waiting = order.choose_tender(tender, reference)
+            payload = None
+            if tender != CASH:
+                assert self.payments is not None
+                payload = self.payments.payload(tender, waiting.total, reference)
+            orders_sql.update_order(conn, waiting, self.clock())
+            return Tendered(waiting, reference, payload)
+
+        return await self.box.writer.run(tx)
+
+    async def confirm(
+        self, order_id: str, *, operator: str | None = None, override_reason: str | None = None
+    ) -> Confirmation:
+        """Confirm payment: decide by the offline policy and, if accepted, sell and sign."""
+        now = self.clock()
+
+        def tx(conn: sqlite3.Connection) -> Confirmation:
+            order = orders_sql.load_order(conn, order_id)
+            paid = order.pay()
+            rail = order.tender or CASH
+            for line in order.lines:  # refuse before deciding: nothing to decide if none left
+                orders_sql.take_stock(conn, line.sku, line.qty)
+            limits = self.limits.get(rail, Limits())
+            exposure = Money.zero(order.currency)
+            if limits.exposure is not None:
+                exposure = orders_sql.outstanding(conn, rail, order.currency)
+            decision = decide(rail, order.total, exposure, limits, now)
+            if not decision.accepted and override_reason:
+                decision = override(decision, operator or "operator", override_reason, now)
+            if not decision.accepted:
+                for line in order.lines:
+                    orders_sql.return_stock(conn, line.sku, line.qty)
+                orders_sql.record_decision(conn, decision, order.id)
+                return Confirmation(order, decision, None)
+            orders_sql.record_decision(conn, decision, order.id)
+            receipt = self.box.append(
+                conn,
+                kind=ReceiptType.SALE,
+                at=now,
+                total=order.total.minor,
+                items=items_for_receipt(order),
+                ref=order.reference,
+                order_id=order.id,
+            )
+            orders_sql.update_order(conn, paid, now, receipt_seq=receipt.seq)
+            return Confirmation(paid, decision, receipt)
+
+        return await self.box.writer.run(tx)
+
+    async def cancel(self, order_id: str) -> Order:
+        """Cancel an order that has not been paid."""
+
+        def tx(conn: sqlite3.Connection) -> Order:
+            cancelled = orders_sql.load_order(conn, order_id).cancel()
+            orders_sql.update_order(conn, cancelled, self.clock())
+            return cancelled
+
+        return await self.box.writer.run(tx)
+
+    async def void(self, order_id: str) -> Receipt:
+        """Void a paid order: a void receipt naming the sale's seq, and the stock back."""
+        now = self.clock()
+
+        def tx(conn: sqlite3.Connection) -> Receipt:
+            order = orders_sql.load_order(conn, order_id)
+            voided = order.void()
+            sale_seq = orders_sql.order_column(conn, order.id, "receipt_seq")
+            for line in order.lines:
+                orders_sql.return_stock(conn, line.sku, line.qty)
+            orders_sql.settle_order_decisions(conn, order.id)
+            receipt = self.box.append(
+                conn,
+                kind=ReceiptType.VOID,
+                at=now,
+                total=order.total.minor,
+                items=items_for_receipt(order),
+                ref=str(sale_seq),
+                order_id=order.id,
+            )
+            orders_sql.update_order(conn, voided, now, void_seq=receipt.seq)
+            return receipt
+
+        return await self.box.writer.run(tx)
+
+    async def expire_due(self) -> list[str]:
+        """Expire orders that waited for payment longer than the hold; return their ids."""
+        now = self.clock()
+
+        def tx(conn: sqlite3.Connection) -> list[str]:
+            expired = []
+            for order_id, since in orders_sql.orders_in_state(conn, OrderState.AWAITING_PAYMENT):
+                order = orders_sql.load_order(conn, order_id)
+                if now - datetime.fromisoformat(since) < self.hold:
+                    break  # oldest first: the rest are younger
+                expired_order = order.expire(now, self.hold, datetime.fromisoformat(since))
+                orders_sql.update_order(conn, expired_order, now)
+                expired.append(order_id)
+            return expired
+
+        return await self.box.writer.run(tx)
+
+    async def close_day(self) -> Receipt:
+        """Sign a daily-close receipt summing the sales and voids since the previous close."""
+        now = self.clock()
+
+        def tx(conn: sqlite3.Connection) -> Receipt:
+            summary = ledger_sql.since_last_close(conn)
+            return self.box.append(
+                conn, kind=ReceiptType.CLOSE, at=now, total=summary["gross"], items=summary
+            )
+
+        return await self.box.writer.run(tx)
+
+    async def get_order(self, order_id: str) -> Order:
+        """Read one order (through the writer, so it sees every committed change)."""
+        return await self.box.writer.run(lambda conn: orders_sql.load_order(conn, order_id))

@@ -1,0 +1,135 @@
+"""SQL for the receipt chain, the device's identity rows and the sync daemon's acked_seq.
+
+Functions take a sqlite3 connection; write functions must run inside the writer's transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from appliance.ledger.chain import GENESIS, ChainHead
+from appliance.ledger.receipt import Receipt, line_hash
+
+CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReceipt:
+    """A receipt row: the signed line and the line items its hash covers."""
+
+    seq: int
+    line: str
+    items: str  # RFC 8785 JSON
+    kind: str
+    order_id: str | None
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    """Return one value of the meta table, or None."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    """Set one value of the meta table."""
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def chain_head(conn: sqlite3.Connection) -> ChainHead:
+    """Return where the next receipt must link: its seq and the hash of the last line."""
+    row = conn.execute("SELECT seq, line FROM receipts ORDER BY seq DESC LIMIT 1").fetchone()
+    if row is None:
+        return GENESIS
+    return ChainHead(int(row[0]) + 1, line_hash(str(row[1])))
+
+
+def append_receipt(
+    conn: sqlite3.Connection, receipt: Receipt, items_json: bytes, order_id: str | None
+) -> None:
+    """Insert a receipt; the caller built it on chain_head() in the same transaction."""
+    conn.execute(
+        "INSERT INTO receipts (seq, line, items, kind, total, order_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            receipt.seq,
+            receipt.line,
+            items_json.decode("utf-8"),
+            receipt.kind.value,
+            receipt.total,
+            order_id,
+            receipt.time.isoformat(),
+        ),
+    )
+
+
+def receipt_count(conn: sqlite3.Connection) -> int:
+    """Return how many receipts the ledger holds."""
+    return int(conn.execute("SELECT count(*) FROM receipts").fetchone()[0])
+
+
+def iter_receipts(conn: sqlite3.Connection, after_seq: int = -1) -> Iterator[StoredReceipt]:
+    """Yield receipts with seq > after_seq in order, reading in chunks."""
+    while True:
+        rows = conn.execute(
+            "SELECT seq, line, items, kind, order_id FROM receipts WHERE seq > ?"
+            " ORDER BY seq LIMIT ?",
+            (after_seq, CHUNK),
+        ).fetchall()
+        for row in rows:
+            yield StoredReceipt(int(row[0]), str(row[1]), str(row[2]), str(row[3]), row[4])
+        if len(rows) < CHUNK:
+            return
+        after_seq = int(rows[-1][0])
+
+
+def get_receipt(conn: sqlite3.Connection, seq: int) -> StoredReceipt | None:
+    """Return the receipt at `seq`, or None."""
+    row = conn.execute(
+        "SELECT seq, line, items, kind, order_id FROM receipts WHERE seq = ?", (seq,)
+    ).fetchone()
+    return None if row is None else StoredReceipt(int(row[0]), row[1], row[2], row[3], row[4])
+
+
+def acked_seq(conn: sqlite3.Connection) -> int:
+    """Return the highest seq the cloud has acknowledged (-1 for none)."""
+    return int(conn.execute("SELECT acked_seq FROM sync_state WHERE id = 1").fetchone()[0])
+
+
+def set_acked_seq(conn: sqlite3.Connection, seq: int, at: str) -> None:
+    """Record the cloud's acknowledgement; it never moves backwards."""
+    conn.execute(
+        "UPDATE sync_state SET acked_seq = max(acked_seq, ?), updated_at = ? WHERE id = 1",
+        (seq, at),
+    )
+
+
+def outbox_depth(conn: sqlite3.Connection) -> int:
+    """Return how many receipts wait for the cloud."""
+    row = conn.execute(
+        "SELECT count(*) FROM receipts WHERE seq > (SELECT acked_seq FROM sync_state WHERE id = 1)"
+    ).fetchone()
+    return int(row[0])
+
+
+def since_last_close(conn: sqlite3.Connection) -> dict[str, int]:
+    """Sum the sales and voids after the last daily close: the next close receipt's items."""
+    last = conn.execute("SELECT coalesce(max(seq), -1) FROM receipts WHERE kind = 'close'")
+    after = int(last.fetchone()[0])
+    head = chain_head(conn).next_seq
+    sums = dict.fromkeys(("sale", "void"), (0, 0))
+    for kind, count, total in conn.execute(
+        "SELECT kind, count(*), coalesce(sum(total), 0) FROM receipts"
+        " WHERE seq > ? AND kind IN ('sale', 'void') GROUP BY kind",
+        (after,),
+    ):
+        sums[str(kind)] = (int(count), int(total))
+    return {
+        "from_seq": after + 1,
+        "to_seq": head - 1,
+        "sales": sums["sale"][0],
+        "gross": sums["sale"][1],
+        "voids": sums["void"][0],
+        "voided": sums["void"][1],
+    }

@@ -1,0 +1,133 @@
+"""Versioned, forward-only schema migrations, run at every start inside one transaction.
+
+A migration is never edited once released: a change is a new entry at the end. The receipts table
+is append-only, enforced by triggers, so not even a bug in our own code can rewrite history.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the checkout core and the ledger
+    """
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE items (
+        sku      TEXT PRIMARY KEY,
+        name     TEXT NOT NULL,
+        price    INTEGER NOT NULL CHECK (price >= 0),
+        currency TEXT NOT NULL,
+        stock    INTEGER CHECK (stock IS NULL OR stock >= 0),
+        active   INTEGER NOT NULL DEFAULT 1
+    ) STRICT;
+
+    CREATE TABLE receipts (
+        seq        INTEGER PRIMARY KEY CHECK (seq >= 0),
+        line       TEXT NOT NULL UNIQUE,
+        items      TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        total      INTEGER NOT NULL,
+        order_id   TEXT,
+        created_at TEXT NOT NULL
+    ) STRICT;
+    CREATE TRIGGER receipts_append_only_update BEFORE UPDATE ON receipts
+        BEGIN SELECT RAISE(ABORT, 'receipts are append-only'); END;
+    CREATE TRIGGER receipts_append_only_delete BEFORE DELETE ON receipts
+        BEGIN SELECT RAISE(ABORT, 'receipts are append-only'); END;
+
+    CREATE TABLE orders (
+        id          TEXT PRIMARY KEY,
+        number      INTEGER NOT NULL UNIQUE,
+        state       TEXT NOT NULL CHECK (state IN
+                      ('open', 'awaiting_payment', 'paid', 'cancelled', 'expired', 'voided')),
+        currency    TEXT NOT NULL,
+        tender      TEXT,
+        reference   TEXT,
+        note        TEXT NOT NULL DEFAULT '',
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        receipt_seq INTEGER REFERENCES receipts (seq),
+        void_seq    INTEGER REFERENCES receipts (seq)
+    ) STRICT;
+    CREATE INDEX orders_by_state ON orders (state, updated_at);
+
+    CREATE TABLE order_lines (
+        order_id   TEXT NOT NULL REFERENCES orders (id),
+        sku        TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        unit_price INTEGER NOT NULL CHECK (unit_price >= 0),
+        qty        INTEGER NOT NULL CHECK (qty > 0),
+        PRIMARY KEY (order_id, sku)
+    ) STRICT;
+
+    CREATE TABLE decisions (
+        id       INTEGER PRIMARY KEY,
+        at       TEXT NOT NULL,
+        order_id TEXT REFERENCES orders (id),
+        rail     TEXT NOT NULL,
+        amount   INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        verdict  TEXT NOT NULL CHECK (verdict IN ('accept', 'refuse', 'override')),
+        reason   TEXT NOT NULL CHECK (reason <> ''),
+        operator TEXT,
+        settled  INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE INDEX decisions_outstanding ON decisions (rail, settled);
+
+    CREATE TABLE sync_state (
+        id         INTEGER PRIMARY KEY CHECK (id = 1),
+        acked_seq  INTEGER NOT NULL DEFAULT -1,
+        updated_at TEXT
+    ) STRICT;
+    INSERT INTO sync_state (id) VALUES (1);
+    """,
+)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """Return the schema version stored in the database (0 for a new file)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply every migration the database lacks, each in its own BEGIN IMMEDIATE; return the version."""
+    version = schema_version(conn)
+    if version > len(MIGRATIONS):
+        raise sqlite3.DatabaseError(
+            f"schema version {version} is newer than this stallbox knows ({len(MIGRATIONS)}); "
+            "upgrade stallbox"
+        )
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                (f"migration.{number}", datetime.now(UTC).isoformat()),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into statements (sqlite3.complete_statement keeps triggers whole)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

@@ -1,0 +1,196 @@
+"""SQL for the catalogue, orders, their lines and the offline-policy decisions.
+
+Functions take a sqlite3 connection; write functions must run inside the writer's transaction.
+Rows are turned into domain objects here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime
+
+from appliance.domain.catalog import Item
+from appliance.domain.errors import OutOfStock
+from appliance.domain.money import Money
+from appliance.domain.orders import Line, Order, OrderState
+from appliance.domain.policy import Decision
+from appliance.store.errors import NotFound
+
+_ORDER_COLUMNS = "id, number, currency, state, created_at, tender, reference, note"
+
+
+def sync_catalog(conn: sqlite3.Connection, items: Iterable[Item]) -> None:
+    """Make the configured items the active catalogue; stock is set only for new items."""
+    skus = []
+    for item in items:
+        skus.append(item.sku)
+        conn.execute(
+            "INSERT INTO items (sku, name, price, currency, stock, active) VALUES (?, ?, ?, ?, ?, 1)"
+            " ON CONFLICT (sku) DO UPDATE SET name = excluded.name, price = excluded.price,"
+            " currency = excluded.currency, active = 1",
+            (item.sku, item.name, item.price.minor, item.price.currency, item.stock),
+        )
+    marks = ",".join("?" * len(skus))
+    conn.execute(f"UPDATE items SET active = 0 WHERE sku NOT IN ({marks})", skus)  # noqa: S608
+
+
+def _item(row: tuple[str, str, int, str, int | None]) -> Item:
+    sku, name, price, currency, stock = row
+    return Item(sku, name, Money(price, currency), stock)
+
+
+def list_items(conn: sqlite3.Connection) -> list[Item]:
+    """Return the active catalogue in sku order."""
+    rows = conn.execute(
+        "SELECT sku, name, price, currency, stock FROM items WHERE active = 1 ORDER BY sku"
+    ).fetchall()
+    return [_item(row) for row in rows]
+
+
+def load_item(conn: sqlite3.Connection, sku: str) -> Item:
+    """Return one active item; raise NotFound for an unknown or retired sku."""
+    row = conn.execute(
+        "SELECT sku, name, price, currency, stock FROM items WHERE sku = ? AND active = 1", (sku,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no item with sku {sku!r}")
+    return _item(row)
+
+
+def take_stock(conn: sqlite3.Connection, sku: str, qty: int) -> None:
+    """Decrement stock in one statement; raise OutOfStock (changing nothing) if too few are left."""
+    taken = conn.execute(
+        "UPDATE items SET stock = stock - ? WHERE sku = ? AND (stock IS NULL OR stock >= ?)",
+        (qty, sku, qty),
+    ).rowcount  # stock NULL (unlimited) stays NULL: NULL - qty is NULL
+    if taken:
+        return
+    row = conn.execute("SELECT stock FROM items WHERE sku = ?", (sku,)).fetchone()
+    if row is None:
+        raise NotFound(f"no item with sku {sku!r}")
+    raise OutOfStock(f"{sku}: {qty} wanted, {row[0]} left")
+
+
+def return_stock(conn: sqlite3.Connection, sku: str, qty: int) -> None:
+    """Give units back (a void); unlimited items are left alone."""
+    conn.execute(
+        "UPDATE items SET stock = stock + ? WHERE sku = ? AND stock IS NOT NULL", (qty, sku)
+    )
+
+
+def next_order_number(conn: sqlite3.Connection) -> int:
+    """Return the next per-device order number (1, 2, ...)."""
+    return int(conn.execute("SELECT coalesce(max(number), 0) + 1 FROM orders").fetchone()[0])
+
+
+def insert_order(conn: sqlite3.Connection, order: Order) -> None:
+    """Insert a new order and its lines."""
+    conn.execute(
+        "INSERT INTO orders (id, number, state, currency, tender, reference, note, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            order.id, order.number, order.state.value, order.currency, order.tender,
+            order.reference, order.note, order.created_at.isoformat(), order.created_at.isoformat(),
+        ),
+    )  # fmt: skip
+    replace_lines(conn, order)
+
+
+def update_order(
+    conn: sqlite3.Connection, order: Order, at: datetime, **columns: str | int | None
+) -> None:
+    """Write an order's state, tender, reference and note, plus the bookkeeping columns given."""
+    assert set(columns) <= {"receipt_seq", "void_seq"}
+    extra = "".join(f", {name} = ?" for name in columns)
+    conn.execute(
+        "UPDATE orders SET state = ?, tender = ?, reference = ?, note = ?, updated_at = ?"  # noqa: S608
+        f"{extra} WHERE id = ?",
+        (order.state.value, order.tender, order.reference, order.note, at.isoformat(),
+         *columns.values(), order.id),
+    )  # fmt: skip
+
+
+def replace_lines(conn: sqlite3.Connection, order: Order) -> None:
+    """Make the stored lines of an open order equal to its lines."""
+    conn.execute("DELETE FROM order_lines WHERE order_id = ?", (order.id,))
+    conn.executemany(
+        "INSERT INTO order_lines (order_id, sku, name, unit_price, qty) VALUES (?, ?, ?, ?, ?)",
+        [(order.id, ln.sku, ln.name, ln.unit_price.minor, ln.qty) for ln in order.lines],
+    )
+
+
+def load_order(conn: sqlite3.Connection, order_id: str) -> Order:
+    """Return one order with its lines; raise NotFound for an unknown id."""
+    row = conn.execute(
+        f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = ?",  # noqa: S608
+        (order_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no order {order_id!r}")
+    oid, number, currency, state, created, tender, reference, note = row
+    lines = tuple(
+        Line(sku, name, Money(unit, currency), qty)
+        for sku, name, unit, qty in conn.execute(
+            "SELECT sku, name, unit_price, qty FROM order_lines WHERE order_id = ? ORDER BY sku",
+            (oid,),
+        )
+    )
+    return Order(
+        id=oid,
+        number=int(number),
+        currency=currency,
+        state=OrderState(state),
+        lines=lines,
+        created_at=datetime.fromisoformat(created),
+        tender=tender,
+        reference=reference or "",
+        note=note,
+    )
+
+
+def order_column(conn: sqlite3.Connection, order_id: str, column: str) -> object:
+    """Return one bookkeeping column of an order (receipt_seq, void_seq, updated_at)."""
+    assert column in {"receipt_seq", "void_seq", "updated_at"}
+    row = conn.execute(f"SELECT {column} FROM orders WHERE id = ?", (order_id,)).fetchone()  # noqa: S608
+    if row is None:
+        raise NotFound(f"no order {order_id!r}")
+    return row[0]
+
+
+def orders_in_state(conn: sqlite3.Connection, state: OrderState) -> list[tuple[str, str]]:
+    """Return (id, updated_at) of every order in `state`, oldest first."""
+    return [
+        (str(oid), str(updated))
+        for oid, updated in conn.execute(
+            "SELECT id, updated_at FROM orders WHERE state = ? ORDER BY updated_at", (state.value,)
+        )
+    ]
+
+
+def record_decision(conn: sqlite3.Connection, decision: Decision, order_id: str | None) -> int:
+    """Record an offline-policy decision with its reason; return its id."""
+    cursor = conn.execute(
+        "INSERT INTO decisions (at, order_id, rail, amount, currency, verdict, reason, operator)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            decision.at.isoformat(), order_id, decision.rail, decision.amount.minor,
+            decision.amount.currency, decision.verdict.value, decision.reason, decision.operator,
+        ),
+    )  # fmt: skip
+    return int(cursor.lastrowid or 0)
+
+
+def outstanding(conn: sqlite3.Connection, rail: str, currency: str) -> Money:
+    """Return the unsettled amount accepted by sight on `rail` (the policy's exposure)."""
+    row = conn.execute(
+        "SELECT coalesce(sum(amount), 0) FROM decisions"
+        " WHERE rail = ? AND currency = ? AND settled = 0 AND verdict IN ('accept', 'override')",
+        (rail, currency),
+    ).fetchone()
+    return Money(int(row[0]), currency)
+
+
+def settle_order_decisions(conn: sqlite3.Connection, order_id: str) -> None:
+    """Stop counting an order's accepted payment as exposure (it was voided or reconciled)."""
+    conn.execute("UPDATE decisions SET settled = 1 WHERE order_id = ?", (order_id,))

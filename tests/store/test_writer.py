@@ -1,0 +1,150 @@
+"""The writer: durable pragmas, migrations, group commit with per-job rollback, append-only receipts."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance.store.connection import open_reader, open_sync
+from appliance.store.errors import StoreError, WriterClosed
+from appliance.store.migrations import MIGRATIONS, schema_version
+from appliance.store.writer import Writer
+
+
+@pytest.fixture
+def writer(tmp_path: Path) -> Iterator[Writer]:
+    w = Writer.open(tmp_path / "t.db")
+    yield w
+    w.close()
+
+
+def test_every_connection_is_wal_and_full_sync(tmp_path: Path) -> None:
+    Writer.open(tmp_path / "t.db").close()
+    conn = open_sync(tmp_path / "t.db")
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+    finally:
+        conn.close()
+
+
+def test_migrations_run_once_and_forward_only(tmp_path: Path) -> None:
+    Writer.open(tmp_path / "t.db").close()
+    Writer.open(tmp_path / "t.db").close()
+    conn = open_sync(tmp_path / "t.db")
+    try:
+        assert schema_version(conn) == len(MIGRATIONS)
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    finally:
+        conn.close()
+    with pytest.raises(StoreError, match="newer than this stallbox knows"):
+        Writer.open(tmp_path / "t.db")
+
+
+def test_jobs_of_one_turn_share_a_commit_and_fail_alone(writer: Writer) -> None:
+    def insert(key: str) -> Callable[[sqlite3.Connection], int]:
+        return lambda conn: conn.execute("INSERT INTO meta VALUES (?, 'v')", (key,)).rowcount
+
+    def fail(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO meta VALUES ('doomed', 'v')")
+        raise ValueError("refused")
+
+    async def scenario() -> tuple[int | BaseException, ...]:
+        return await asyncio.gather(
+            writer.run(insert("a")), writer.run(fail), writer.run(insert("b")),
+            return_exceptions=True,
+        )  # fmt: skip
+
+    commits_before = writer.commits
+    outcomes = asyncio.run(scenario())
+    assert outcomes[0] == 1 and outcomes[2] == 1
+    assert isinstance(outcomes[1], ValueError)
+    assert writer.commits - commits_before == 1
+    keys = writer.run_sync(lambda conn: [r[0] for r in conn.execute("SELECT key FROM meta")])
+    assert "a" in keys and "b" in keys and "doomed" not in keys
+
+
+def test_a_failing_job_alone_rolls_back_and_the_writer_goes_on(writer: Writer) -> None:
+    def fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO meta VALUES ('doomed', 'v')")
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        writer.run_sync(fail)
+    assert (
+        writer.run_sync(
+            lambda conn: conn.execute("SELECT count(*) FROM meta WHERE key = 'doomed'").fetchone()[
+                0
+            ]
+        )
+        == 0
+    )
+    assert (
+        writer.run_sync(lambda conn: conn.execute("INSERT INTO meta VALUES ('ok', 'v')").rowcount)
+        == 1
+    )
+
+
+def test_a_storm_is_cut_into_batches(tmp_path: Path) -> None:
+    small = Writer.open(tmp_path / "t.db", max_batch=10)
+
+    def insert(key: str) -> Callable[[sqlite3.Connection], object]:
+        return lambda conn: conn.execute("INSERT INTO meta VALUES (?, 'v')", (key,))
+
+    async def scenario() -> None:
+        await asyncio.gather(*(small.run(insert(str(i))) for i in range(35)))
+
+    try:
+        before = small.commits
+        asyncio.run(scenario())
+        assert small.commits - before == 4
+    finally:
+        small.close()
+
+
+def test_receipts_are_append_only(writer: Writer) -> None:
+    def insert(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO receipts (seq, line, items, kind, total, created_at)"
+            " VALUES (0, 'x', '[]', 'start', 0, 'now')"
+        )
+
+    writer.run_sync(insert)
+    for statement in ("UPDATE receipts SET line = 'y'", "DELETE FROM receipts"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            writer.run_sync(lambda conn, s=statement: conn.execute(s))  # type: ignore[misc]
+
+
+def test_a_closed_writer_refuses_work(tmp_path: Path) -> None:
+    w = Writer.open(tmp_path / "t.db")
+    w.close()
+    with pytest.raises(WriterClosed):
+        w.run_sync(lambda conn: None)
+    with pytest.raises(WriterClosed):
+        asyncio.run(w.run(lambda conn: None))
+
+
+def test_a_corrupt_database_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match=f"{path}: not a valid SQLite database"):
+        Writer.open(path)
+
+
+def test_a_reader_in_another_connection_sees_commits(writer: Writer) -> None:
+    async def scenario() -> list[str]:
+        reader = await open_reader(writer.path)
+        try:
+            await writer.run(lambda conn: conn.execute("INSERT INTO meta VALUES ('k', 'v')"))
+            async with reader.execute("SELECT value FROM meta WHERE key = 'k'") as cursor:
+                return [row[0] async for row in cursor]
+        finally:
+            await reader.close()
+
+    assert asyncio.run(scenario()) == ["v"]
