@@ -17,8 +17,10 @@ from typing import Any, Literal
 
 import msgspec
 
+from appliance.domain.catalog import NAME_MAX, SKU, Item
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Money, exponent
+from appliance.domain.policy import Limits
 from appliance.errors import ConfigError
 
 CONFIG_NAME = "stallbox.toml"
@@ -70,24 +72,6 @@ class RawConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
 
 
 @dataclass(frozen=True, slots=True)
-class RailLimits:
-    """Offline acceptance limits for one payment rail; None means no limit."""
-
-    per_sale: Money | None = None
-    exposure: Money | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogEntry:
-    """One item the stall sells, as configured."""
-
-    sku: str
-    name: str
-    price: Money
-    stock: int | None
-
-
-@dataclass(frozen=True, slots=True)
 class Config:
     """The validated configuration of one box."""
 
@@ -99,8 +83,8 @@ class Config:
     port: int = 8080
     discovery: Literal["all", "loopback"] = "all"
     order_hold_s: int = 900
-    rail_limits: Mapping[str, RailLimits] = field(default_factory=dict)
-    catalog: tuple[CatalogEntry, ...] = ()
+    rail_limits: Mapping[str, Limits] = field(default_factory=dict)
+    catalog: tuple[Item, ...] = ()
     rails: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
@@ -176,7 +160,7 @@ def _validate(raw: RawConfig, path: Path) -> Config:
     if raw.policy.order_hold_s <= 0:
         raise ConfigError(path, "policy.order_hold_s", "must be a positive number of seconds")
 
-    limits: dict[str, RailLimits] = {}
+    limits: dict[str, Limits] = {}
     for rail, table in raw.policy.rails.items():
         key = f"policy.rails.{rail}"
         try:
@@ -185,7 +169,7 @@ def _validate(raw: RawConfig, path: Path) -> Config:
             raise _field_error(path, exc, prefix=key) from None
         per_sale = raw_limits.per_sale_limit
         exposure = raw_limits.exposure_limit
-        limits[rail] = RailLimits(
+        limits[rail] = Limits(
             per_sale=None
             if per_sale is None
             else _money(path, f"{key}.per_sale_limit", per_sale, currency),
@@ -194,21 +178,21 @@ def _validate(raw: RawConfig, path: Path) -> Config:
             else _money(path, f"{key}.exposure_limit", exposure, currency),
         )
 
-    catalog: list[CatalogEntry] = []
+    catalog: list[Item] = []
     seen: set[str] = set()
     for i, item in enumerate(raw.catalog):
         key = f"catalog[{i}]"
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", item.sku):
+        if not SKU.fullmatch(item.sku):
             raise ConfigError(path, f"{key}.sku", f"{item.sku!r}: use 1-32 of a-z 0-9 _ -")
         if item.sku in seen:
             raise ConfigError(path, f"{key}.sku", f"{item.sku!r} is listed twice")
         seen.add(item.sku)
-        if not item.name.strip():
-            raise ConfigError(path, f"{key}.name", "must not be empty")
+        if not item.name.strip() or len(item.name.strip()) > NAME_MAX:
+            raise ConfigError(path, f"{key}.name", f"must be 1-{NAME_MAX} characters")
         if item.stock is not None and item.stock < 0:
             raise ConfigError(path, f"{key}.stock", "must be 0 or more (omit it for unlimited)")
         price = _money(path, f"{key}.price", item.price, currency)
-        catalog.append(CatalogEntry(item.sku, item.name.strip(), price, item.stock))
+        catalog.append(Item(item.sku, item.name.strip(), price, item.stock))
 
     return Config(
         path=path,

@@ -32,19 +32,15 @@ def _show(out: TextIO, title: str, receipt: Receipt | None) -> None:
 
 async def play(state: Path, config: Config, out: TextIO) -> int:
     """Play the scripted evening against an initialised state dir."""
-    from appliance.domain.catalog import Item
-    from appliance.domain.policy import Limits
     from appliance.services.box import Box
     from appliance.services.checkout import Checkout
     from appliance.services.ledger_files import verify_state
     from appliance.store.orders import sync_catalog
 
-    limits = {name: Limits(lim.per_sale, lim.exposure) for name, lim in config.rail_limits.items()}
-    items = [Item(e.sku, e.name, e.price, e.stock) for e in config.catalog]
     box = Box.open(state, config.currency)
     try:
-        checkout = Checkout(box, limits=limits)
-        await box.writer.run(lambda conn: sync_catalog(conn, items))
+        checkout = Checkout(box, limits=config.rail_limits)
+        await box.writer.run(lambda conn: sync_catalog(conn, config.catalog))
         print(f"Stall {config.stall_name!r}, device {box.device_id}, state dir {state}", file=out)
 
         order = await checkout.create_order()
