@@ -8,6 +8,7 @@ stays fast on a Pi.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -97,6 +98,51 @@ def cmd_ledger_pubkey(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_node(args: argparse.Namespace) -> int:
+    """Run the checkout node."""
+    from appliance.api.server import run_node
+
+    config = _config(args)
+    if args.interfaces:
+        config = dataclasses.replace(config, discovery=args.interfaces)
+    host = args.host or config.host
+    port = config.port if args.port is None else args.port
+    return run_node(config, _state_dir(args), host=host, port=port, advertise=not args.no_mdns)
+
+
+def cmd_pair(args: argparse.Namespace) -> int:
+    """Print a one-time pairing code, or revoke every token."""
+    from appliance.services.pairing import CODE_TTL_S, new_code, revoke_all
+
+    state = _state_dir(args)
+    if not (state / "device.key").exists():
+        print(f"stallbox: {state}: not initialised (run `stallbox init`)", file=sys.stderr)
+        return ExitCode.STATE
+    if args.revoke:
+        epoch = revoke_all(state)
+        print(f"every operator token is revoked (token epoch {epoch}); consoles must pair again")
+        return ExitCode.OK
+    code = new_code(state)
+    print(f"pairing code: {code}  (valid {CODE_TTL_S // 60} minutes, once)")
+    return ExitCode.OK
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    """List the nodes that answer over mDNS."""
+    import asyncio
+
+    from appliance.discovery import browse
+
+    found = asyncio.run(browse(args.interfaces, args.timeout))
+    if not found:
+        print(f"no stallbox node answered within {args.timeout:g} s", file=sys.stderr)
+        return ExitCode.FAILED
+    for node in found:
+        uplink = "uplink" if node.uplink else "no uplink"
+        print(f"{node.name}\t{node.url}\t{node.fingerprint}\t{uplink}")
+    return ExitCode.OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the scripted demo session."""
     from appliance.demo import run_demo
@@ -131,6 +177,29 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(run=cmd_ledger_export)
     pubkey = ledger_sub.add_parser("pubkey", parents=[common], help="print the public key")
     pubkey.set_defaults(run=cmd_ledger_pubkey)
+
+    node = sub.add_parser("node", parents=[common], help="run the checkout node")
+    node.add_argument("--host", help="listen address (default: node.host from config)")
+    node.add_argument("--port", type=int, help="TCP port, 0 for any free one (default: node.port)")
+    node.add_argument("--interfaces", choices=["all", "loopback"], help="mDNS interfaces")
+    node.add_argument("--no-mdns", action="store_true", help="do not advertise over mDNS")
+    node.set_defaults(run=cmd_node)
+
+    pair = sub.add_parser("pair", parents=[common], help="print a one-time code to pair a console")
+    pair.add_argument("--revoke", action="store_true", help="revoke every operator token instead")
+    pair.set_defaults(run=cmd_pair)
+
+    discover = sub.add_parser("discover", help="list stallbox nodes on the LAN (mDNS)")
+    discover.add_argument(
+        "--timeout", type=float, default=3.0, metavar="S", help="listen this long"
+    )
+    discover.add_argument(
+        "--interfaces",
+        choices=["all", "loopback"],
+        default="all",
+        help="where to listen (default all)",
+    )
+    discover.set_defaults(run=cmd_discover)
 
     demo = sub.add_parser("demo", help="a scripted session of sales on a sample stall")
     demo.add_argument("--state", metavar="DIR", help="keep the demo's state here (default: temp)")

@@ -21,12 +21,9 @@ from appliance.domain.catalog import NAME_MAX, SKU, Item
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Money, exponent
 from appliance.domain.policy import Limits
-from appliance.errors import ConfigError
+from appliance.errors import ConfigError, field_and_problem
 
 CONFIG_NAME = "stallbox.toml"
-
-_MSGSPEC_PATH = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$")
-_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`$")
 
 
 # Raw shapes: exactly what the TOML may contain. Validated further into the frozen types below.
@@ -89,16 +86,9 @@ class Config:
 
 
 def _field_error(path: Path | str, exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
-    """Turn msgspec's `... - at `$.a.b`` into `a.b: ...`."""
-    match = _MSGSPEC_PATH.match(str(exc))
-    assert match is not None
-    problem, where = match["problem"], prefix + (match["path"] or "")
-    where = where.lstrip(".")
-    unknown = _UNKNOWN_FIELD.match(problem)
-    if unknown:
-        where = f"{where}.{unknown['name']}" if where else unknown["name"]
-        problem = "unknown key"
-    return ConfigError(path, where, problem[:1].lower() + problem[1:])
+    """Turn msgspec's `... - at `$.a.b`` into `FILE: a.b: ...`."""
+    where, problem = field_and_problem(str(exc), prefix)
+    return ConfigError(path, where, problem)
 
 
 def parse_config(text: str, path: Path | str = CONFIG_NAME) -> Config:

@@ -1,6 +1,10 @@
 """Errors shared across the appliance's edges (config, state dir) and the CLI's exit codes."""
 
+import re
 from enum import IntEnum
+
+_AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`$")
 
 
 class ExitCode(IntEnum):
@@ -37,3 +41,18 @@ class StateError(StallboxError):
     """The state dir, its key file or its database cannot be used; the message names the file."""
 
     exit_code = ExitCode.STATE
+
+
+def field_and_problem(message: str, prefix: str = "") -> tuple[str, str]:
+    """Split msgspec's "Expected `int`, got `str` - at `$.a.b`" into ("a.b", "expected `int`, ...").
+
+    An unknown field becomes ("a.b.name", "unknown key"), so every error names the field itself.
+    """
+    match = _AT.match(message)
+    assert match is not None  # the pattern matches any text
+    problem, where = match["problem"], (prefix + (match["path"] or "")).lstrip(".")
+    unknown = _UNKNOWN.match(problem)
+    if unknown:
+        where = f"{where}.{unknown['name']}" if where else unknown["name"]
+        problem = "unknown key"
+    return where, problem[:1].lower() + problem[1:]

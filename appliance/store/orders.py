@@ -14,7 +14,7 @@ from appliance.domain.catalog import Item
 from appliance.domain.errors import OutOfStock
 from appliance.domain.money import Money
 from appliance.domain.orders import Line, Order, OrderState
-from appliance.domain.policy import Decision
+from appliance.domain.policy import Decision, Verdict
 from appliance.store.errors import NotFound
 
 _ORDER_COLUMNS = "id, number, currency, state, created_at, tender, reference, note"
@@ -194,3 +194,31 @@ def outstanding(conn: sqlite3.Connection, rail: str, currency: str) -> Money:
 def settle_order_decisions(conn: sqlite3.Connection, order_id: str) -> None:
     """Stop counting an order's accepted payment as exposure (it was voided or reconciled)."""
     conn.execute("UPDATE decisions SET settled = 1 WHERE order_id = ?", (order_id,))
+
+
+def orders_by_state(conn: sqlite3.Connection, state: OrderState, limit: int = 200) -> list[Order]:
+    """Orders in `state`, oldest change first."""
+    ids = conn.execute(
+        "SELECT id FROM orders WHERE state = ? ORDER BY updated_at LIMIT ?", (state.value, limit)
+    ).fetchall()
+    return [load_order(conn, str(row[0])) for row in ids]
+
+
+def recent_decisions(conn: sqlite3.Connection, limit: int) -> list[Decision]:
+    """The latest policy decisions, newest first."""
+    rows = conn.execute(
+        "SELECT rail, amount, currency, verdict, reason, at, operator FROM decisions"
+        " ORDER BY id DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [
+        Decision(
+            rail,
+            Money(amount, currency),
+            Verdict(verdict),
+            reason,
+            datetime.fromisoformat(at),
+            operator,
+        )
+        for rail, amount, currency, verdict, reason, at, operator in rows
+    ]

@@ -1,0 +1,1 @@
+"""HTTP layer of the checkout node: operator JSON API, attendee pages, SSE. Thin: parse, call, render."""

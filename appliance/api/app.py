@@ -1,0 +1,118 @@
+"""The node's Starlette app: routes, the lifespan that opens and closes everything, error mapping.
+
+Errors: bad input → 400/422 naming the field; unknown ids → 404; refused business rules → 409;
+auth → 401; too many pairing tries → 429. Anything unexpected is logged once and answered with a
+generic 500 — never a traceback to the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from appliance.api import operator
+from appliance.api.node import Node
+from appliance.api.openapi import openapi_document
+from appliance.api.schemas import Problem
+from appliance.config import Config
+from appliance.domain.errors import DomainError
+from appliance.errors import field_and_problem
+from appliance.services.pairing import PairingError, TooManyTries
+from appliance.store.errors import NotFound
+
+
+def problem(
+    status: int, error: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    """A JSON error body."""
+    return Response(msgspec.json.encode(Problem(error, field)), status, headers, "application/json")
+
+
+async def _validation(request: Request, exc: Exception) -> Response:
+    field, what = field_and_problem(str(exc))
+    return problem(422, what, field or None)
+
+
+async def _decode(request: Request, exc: Exception) -> Response:
+    return problem(400, f"body is not valid JSON: {exc}")
+
+
+async def _domain(request: Request, exc: Exception) -> Response:
+    return problem(409, str(exc))
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return problem(404, str(exc))
+
+
+async def _unauthorized(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, TooManyTries):
+        return problem(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
+    return problem(401, str(exc), headers={"WWW-Authenticate": "Bearer"})
+
+
+async def _http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return problem(exc.status_code, exc.detail, headers=dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # Starlette re-raises after this answer and uvicorn logs it once, with the traceback.
+    return problem(500, "internal error; the node logged it")
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness for systemd, load balancers and the console: ok once the store is open."""
+    return Response(b'{"ok":true}', media_type="application/json")
+
+
+async def openapi(request: Request) -> Response:
+    """The operator API's OpenAPI document."""
+    return Response(msgspec.json.encode(openapi_document()), media_type="application/json")
+
+
+def create_app(
+    config: Config,
+    state_dir: Path,
+    *,
+    port: int,
+    advertise: bool = True,
+    on_stopping: Callable[[], None] | None = None,
+) -> Starlette:
+    """Build the node's app; the lifespan opens the store and discovery and closes both."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        node = Node(config, state_dir)
+        try:
+            await node.start(port, advertise=advertise)
+            app.state.node = node
+            yield
+        finally:
+            if on_stopping is not None:
+                on_stopping()
+            await node.close()
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/api/openapi.json", openapi),
+        *operator.routes(),
+    ]
+    handlers: dict[type[Exception] | int, Callable[..., object]] = {
+        msgspec.ValidationError: _validation,
+        msgspec.DecodeError: _decode,
+        DomainError: _domain,
+        NotFound: _not_found,
+        PairingError: _unauthorized,
+        HTTPException: _http,
+        Exception: _unexpected,
+    }
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)  # type: ignore[arg-type]

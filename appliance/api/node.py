@@ -1,0 +1,118 @@
+"""What a running node holds: the box, its use cases, pairing, live events, metrics.
+
+Built once by the lifespan from the frozen config; handlers reach it as `request.app.state.node`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from appliance.api.events import EventHub
+from appliance.config import Config
+from appliance.discovery import Advertiser, NodeAd
+from appliance.ledger.identity import fingerprint
+from appliance.services.box import Box
+from appliance.services.checkout import Checkout
+from appliance.services.pairing import Pairing
+from appliance.store import ledger as ledger_sql
+from appliance.store.orders import sync_catalog
+
+log = logging.getLogger(__name__)
+EXPIRY_SWEEP_S = 5.0
+
+
+@dataclass
+class Metrics:
+    """The node's Prometheus metrics, in a registry of its own."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.sales = Counter("stallbox_sales", "Sales confirmed", registry=r)
+        self.revenue = Counter("stallbox_revenue_minor", "Revenue in minor units", registry=r)
+        self.confirmations = Counter(
+            "stallbox_confirmations",
+            "Payment confirmations by rail and verdict",
+            ["rail", "verdict"],
+            registry=r,
+        )
+        self.edge_decisions = Counter(
+            "stallbox_edge_decisions",
+            "Policy decisions made on the box, with no cloud round trip",
+            registry=r,
+        )
+        self.decisions = Counter("stallbox_decisions", "All policy decisions", registry=r)
+        self.outbox_depth = Gauge(
+            "stallbox_outbox_depth", "Receipts not yet acknowledged by the cloud", registry=r
+        )
+        self.oldest_unsynced = Gauge(
+            "stallbox_oldest_unsynced_seconds",
+            "Age of the oldest receipt not yet in the cloud",
+            registry=r,
+        )
+
+
+class Node:
+    """A running checkout node."""
+
+    def __init__(self, config: Config, state_dir: Path) -> None:
+        self.config = config
+        self.state_dir = state_dir
+        self.box = Box.open(state_dir, config.currency)
+        self.checkout = Checkout(
+            self.box, limits=config.rail_limits, hold=timedelta(seconds=config.order_hold_s)
+        )
+        self.pairing = Pairing(state_dir, self.box.key)
+        self.events = EventHub()
+        self.metrics = Metrics()
+        self.fingerprint = fingerprint(self.box.key.public)
+        self.outbox_depth = 0
+        self.advertiser: Advertiser | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, port: int, advertise: bool = True) -> None:
+        """Load the catalogue, start the background sweeps and announce the node."""
+        await self.box.writer.run(lambda conn: sync_catalog(conn, self.config.catalog))
+        await self.refresh_outbox()
+        self._tasks.append(asyncio.create_task(self._sweep_expired(), name="expire-orders"))
+        if advertise:
+            self.advertiser = Advertiser(
+                NodeAd(self.config.stall_name, self.box.device_id, port, self.fingerprint),
+                self.config.discovery,
+            )
+            await self.advertiser.start()
+
+    async def refresh_outbox(self) -> None:
+        """Recount the outbox for STATUS=, /metrics and /api/stats."""
+        self.outbox_depth = await self.box.writer.run(ledger_sql.outbox_depth)
+        self.metrics.outbox_depth.set(self.outbox_depth)
+
+    async def _sweep_expired(self) -> None:
+        while True:
+            await asyncio.sleep(EXPIRY_SWEEP_S)
+            for order_id in await self.checkout.expire_due():
+                self.events.publish("order", {"id": order_id, "state": "expired"})
+
+    def status(self) -> str:
+        """The one line for systemd's STATUS=."""
+        return f"serving; outbox {self.outbox_depth} receipt(s)"
+
+    async def close(self) -> None:
+        """Stop the sweeps, unregister from mDNS, close the database."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.advertiser is not None:
+            await self.advertiser.close()
+        self.events.close()
+        self.box.close()

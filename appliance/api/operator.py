@@ -1,0 +1,258 @@
+"""The operator JSON API: pairing, catalogue, orders, confirmations, stats, live events.
+
+Every endpoint but /api/pair and /api/openapi.json needs `Authorization: Bearer <token>`.
+Handlers parse with msgspec, call one use case, and encode the result; errors are mapped to
+4xx JSON bodies in app.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import msgspec
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from appliance.api.convert import confirm_out, decision_out, item_out, order_out
+from appliance.api.node import Node
+from appliance.api.schemas import (
+    ConfirmRequest,
+    LineRequest,
+    NewOrder,
+    PairRequest,
+    PairResponse,
+    RemoveLine,
+    StatsOut,
+    TenderOut,
+    TenderRequest,
+)
+from appliance.domain.orders import OrderState
+from appliance.services.pairing import TOKEN_TTL_S, PairingError
+from appliance.store import orders as orders_sql
+from appliance.store import stats as stats_sql
+
+S = TypeVar("S", bound=msgspec.Struct)
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    """Encode with msgspec (fast, and exactly the declared types)."""
+    return Response(msgspec.json.encode(value), status, media_type="application/json")
+
+
+async def body(request: Request, kind: type[S]) -> S:
+    """Decode the request body strictly as `kind`; an empty body means all defaults."""
+    raw = await request.body()
+    return msgspec.json.decode(raw or b"{}", type=kind)
+
+
+def node_of(request: Request) -> Node:
+    """The running node behind this app."""
+    node: Node = request.app.state.node
+    return node
+
+
+def operator(handler: Handler) -> Handler:
+    """Refuse the request unless it carries a valid operator token."""
+
+    async def guarded(request: Request) -> Response:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise PairingError("missing operator token (Authorization: Bearer ...)")
+        node_of(request).pairing.check(token.strip())
+        return await handler(request)
+
+    guarded.__name__ = handler.__name__
+    guarded.__doc__ = handler.__doc__
+    return guarded
+
+
+async def pair(request: Request) -> Response:
+    """Exchange a one-time pairing code for an operator token."""
+    node = node_of(request)
+    asked = await body(request, PairRequest)
+    token = node.pairing.redeem(asked.code, asked.name)
+    return json_response(PairResponse(token, node.box.device_id, node.fingerprint, TOKEN_TTL_S))
+
+
+@operator
+async def catalog(request: Request) -> Response:
+    """The active catalogue with stock."""
+    items = await node_of(request).box.writer.run(orders_sql.list_items)
+    return json_response([item_out(item) for item in items])
+
+
+@operator
+async def list_orders(request: Request) -> Response:
+    """Orders in one state (?state=awaiting_payment by default), oldest first."""
+    try:
+        state = OrderState(request.query_params.get("state", "awaiting_payment"))
+    except ValueError:
+        raise msgspec.ValidationError("not an order state - at `$.state`") from None
+    orders = await node_of(request).box.writer.run(
+        lambda conn: orders_sql.orders_by_state(conn, state)
+    )
+    return json_response([order_out(order) for order in orders])
+
+
+@operator
+async def create_order(request: Request) -> Response:
+    """Open an order, optionally with lines."""
+    node = node_of(request)
+    asked = await body(request, NewOrder)
+    order = await node.checkout.create_order(asked.note)
+    for line in asked.lines:
+        order = await node.checkout.add_line(order.id, line.sku, line.qty)
+    node.events.publish("order", {"id": order.id, "state": order.state.value})
+    return json_response(order_out(order), 201)
+
+
+@operator
+async def get_order(request: Request) -> Response:
+    """One order."""
+    order = await node_of(request).checkout.get_order(request.path_params["order_id"])
+    return json_response(order_out(order))
+
+
+@operator
+async def add_line(request: Request) -> Response:
+    """Add an item to an open order."""
+    asked = await body(request, LineRequest)
+    order = await node_of(request).checkout.add_line(
+        request.path_params["order_id"], asked.sku, asked.qty
+    )
+    return json_response(order_out(order))
+
+
+@operator
+async def remove_line(request: Request) -> Response:
+    """Remove some or all of an item from an open order."""
+    asked = await body(request, RemoveLine)
+    order = await node_of(request).checkout.remove_line(
+        request.path_params["order_id"], asked.sku, asked.qty
+    )
+    return json_response(order_out(order))
+
+
+@operator
+async def tender(request: Request) -> Response:
+    """Choose cash or a rail; the order then waits for payment."""
+    node = node_of(request)
+    asked = await body(request, TenderRequest)
+    done = await node.checkout.choose_tender(request.path_params["order_id"], asked.tender)
+    node.events.publish("order", {"id": done.order.id, "state": done.order.state.value})
+    return json_response(TenderOut(order_out(done.order), done.reference, done.payload))
+
+
+@operator
+async def confirm(request: Request) -> Response:
+    """Confirm payment; the answer carries the policy decision and, if accepted, the receipt."""
+    node = node_of(request)
+    asked = await body(request, ConfirmRequest)
+    done = await node.checkout.confirm(
+        request.path_params["order_id"],
+        operator=asked.operator,
+        override_reason=asked.override_reason,
+    )
+    rail = done.decision.rail
+    node.metrics.decisions.inc()
+    node.metrics.edge_decisions.inc()  # every decision is taken on the box today
+    node.metrics.confirmations.labels(rail, done.decision.verdict.value).inc()
+    if done.receipt is not None:
+        node.metrics.sales.inc()
+        node.metrics.revenue.inc(done.receipt.total)
+        await node.refresh_outbox()
+    node.events.publish("order", {"id": done.order.id, "state": done.order.state.value})
+    return json_response(confirm_out(done))
+
+
+@operator
+async def cancel(request: Request) -> Response:
+    """Cancel an unpaid order."""
+    node = node_of(request)
+    order = await node.checkout.cancel(request.path_params["order_id"])
+    node.events.publish("order", {"id": order.id, "state": order.state.value})
+    return json_response(order_out(order))
+
+
+@operator
+async def void(request: Request) -> Response:
+    """Void a paid order: a void receipt, the stock back."""
+    node = node_of(request)
+    order_id = request.path_params["order_id"]
+    receipt = await node.checkout.void(order_id)
+    await node.refresh_outbox()
+    node.events.publish("order", {"id": order_id, "state": "voided"})
+    return json_response({"seq": receipt.seq, "line": receipt.line})
+
+
+@operator
+async def decisions(request: Request) -> Response:
+    """The latest policy decisions, newest first (?limit=50)."""
+    try:
+        limit = max(1, min(int(request.query_params.get("limit", "50")), 500))
+    except ValueError:
+        raise msgspec.ValidationError("must be an integer - at `$.limit`") from None
+    rows = await node_of(request).box.writer.run(
+        lambda conn: orders_sql.recent_decisions(conn, limit)
+    )
+    return json_response([decision_out(d) for d in rows])
+
+
+@operator
+async def stats(request: Request) -> Response:
+    """Sales, revenue, outbox and the edge decision rate."""
+    node = node_of(request)
+    figures = await node.box.writer.run(stats_sql.figures)
+    rate = figures.edge_decisions / figures.decisions if figures.decisions else None
+    return json_response(
+        StatsOut(
+            sales=figures.sales, revenue=figures.revenue, currency=node.config.currency,
+            outbox_depth=figures.outbox_depth, oldest_unsynced_s=figures.oldest_unsynced_s,
+            decisions=figures.decisions, edge_decisions=figures.edge_decisions, edge_decision_rate=rate,
+        )
+    )  # fmt: skip
+
+
+@operator
+async def events(request: Request) -> Response:
+    """Server-sent events: order changes as they happen."""
+    return StreamingResponse(
+        node_of(request).events.stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@operator
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics."""
+    node = node_of(request)
+    await node.refresh_outbox()
+    return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def routes() -> list[BaseRoute]:
+    """The operator API's routes."""
+    order = "/api/orders/{order_id:str}"
+    return [
+        Route("/api/pair", pair, methods=["POST"]),
+        Route("/api/catalog", catalog),
+        Route("/api/orders", list_orders),
+        Route("/api/orders", create_order, methods=["POST"]),
+        Route(order, get_order),
+        Route(f"{order}/lines", add_line, methods=["POST"]),
+        Route(f"{order}/lines/remove", remove_line, methods=["POST"]),
+        Route(f"{order}/tender", tender, methods=["POST"]),
+        Route(f"{order}/confirm", confirm, methods=["POST"]),
+        Route(f"{order}/cancel", cancel, methods=["POST"]),
+        Route(f"{order}/void", void, methods=["POST"]),
+        Route("/api/decisions", decisions),
+        Route("/api/stats", stats),
+        Route("/api/events", events),
+        Route("/metrics", metrics),
+    ]

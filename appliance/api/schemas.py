@@ -1,0 +1,136 @@
+"""Request and response types of the operator API, declared once with msgspec.
+
+Requests are decoded strictly (forbid_unknown_fields: unknown fields refused, types checked) so a bad request is one
+422 naming the field; the same types generate /api/openapi.json and docs/api.md.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+Sku = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+Qty = Annotated[int, msgspec.Meta(ge=1, le=999)]
+Note = Annotated[str, msgspec.Meta(max_length=200)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
+
+
+class PairRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$")]
+    name: Name = "console"
+
+
+class PairResponse(msgspec.Struct, frozen=True):
+    token: str
+    node_id: str
+    fingerprint: str
+    expires_in_s: int
+
+
+class NewOrder(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    note: Note = ""
+    lines: list[LineRequest] = []
+
+
+class LineRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    sku: Sku
+    qty: Qty = 1
+
+
+class RemoveLine(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    sku: Sku
+    qty: Qty | None = None
+
+
+class TenderRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    tender: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+
+
+class ConfirmRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    operator: Name | None = None
+    override_reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+
+class ItemOut(msgspec.Struct, frozen=True):
+    sku: str
+    name: str
+    price: int  # minor units
+    price_text: str
+    currency: str
+    stock: int | None
+
+
+class LineOut(msgspec.Struct, frozen=True):
+    sku: str
+    name: str
+    qty: int
+    unit: int
+    total: int
+
+
+class OrderOut(msgspec.Struct, frozen=True):
+    id: str
+    number: int
+    state: Literal["open", "awaiting_payment", "paid", "cancelled", "expired", "voided"]
+    currency: str
+    total: int
+    total_text: str
+    lines: list[LineOut]
+    tender: str | None
+    reference: str
+    note: str
+    created_at: str
+
+
+class TenderOut(msgspec.Struct, frozen=True):
+    order: OrderOut
+    reference: str
+    payload: str | None
+
+
+class DecisionOut(msgspec.Struct, frozen=True):
+    rail: str
+    amount: int
+    verdict: Literal["accept", "refuse", "override"]
+    reason: str
+    at: str
+    operator: str | None
+
+
+class ReceiptOut(msgspec.Struct, frozen=True):
+    seq: int
+    line: str
+
+
+class ConfirmOut(msgspec.Struct, frozen=True):
+    accepted: bool
+    order: OrderOut
+    decision: DecisionOut
+    receipt: ReceiptOut | None
+
+
+class StatsOut(msgspec.Struct, frozen=True):
+    sales: int
+    revenue: int
+    currency: str
+    outbox_depth: int
+    oldest_unsynced_s: float | None
+    decisions: int
+    edge_decisions: int
+    edge_decision_rate: float | None
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """Every 4xx/5xx body: what went wrong and, for bad input, which field."""
+
+    error: str
+    field: str | None = None
+
+
+REQUESTS: tuple[type[msgspec.Struct], ...] = (
+    PairRequest, NewOrder, LineRequest, RemoveLine, TenderRequest, ConfirmRequest,
+)  # fmt: skip
+RESPONSES: tuple[type[msgspec.Struct], ...] = (
+    PairResponse, ItemOut, OrderOut, TenderOut, ConfirmOut, DecisionOut, ReceiptOut, StatsOut, Problem,
+)  # fmt: skip

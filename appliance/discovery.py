@@ -1,0 +1,177 @@
+"""LAN discovery over mDNS: a node advertises `_stallbox._tcp.local.`, consoles browse for it.
+
+TXT carries the node id, the API version, the key fingerprint (consoles pin it on first pairing)
+and whether the box has an uplink (peers without one look for a box that has). Which interfaces
+zeroconf binds comes from config: all of them on an installed box, 127.0.0.1 in tests, CI and
+the default demo, so multicast never leaves a development machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import ifaddr
+from zeroconf import InterfaceChoice, IPVersion, ServiceInfo, ServiceListener, Zeroconf
+from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
+
+SERVICE_TYPE = "_stallbox._tcp.local."
+API_VERSION = "1"
+ADDRESS_POLL_S = 10.0
+
+log = logging.getLogger(__name__)
+
+Interfaces = Literal["all", "loopback"]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAd:
+    """What a node announces about itself."""
+
+    name: str  # instance name, e.g. the stall's name
+    node_id: str
+    port: int
+    fingerprint: str
+    uplink: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FoundNode:
+    """A node seen on the LAN."""
+
+    name: str
+    url: str
+    node_id: str
+    fingerprint: str
+    api: str
+    uplink: bool
+
+
+def _zeroconf(interfaces: Interfaces) -> AsyncZeroconf:
+    if interfaces == "loopback":
+        return AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
+    return AsyncZeroconf(interfaces=InterfaceChoice.All, ip_version=IPVersion.V4Only)
+
+
+def _addresses(interfaces: Interfaces) -> list[bytes]:
+    if interfaces == "loopback":
+        return [socket.inet_aton("127.0.0.1")]
+    found = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if ip.is_IPv4 and isinstance(ip.ip, str) and not ip.ip.startswith("127."):
+                found.append(socket.inet_aton(ip.ip))
+    return sorted(set(found))
+
+
+def _instance(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in " -_" else "-" for c in name).strip() or "stallbox"
+    return cleaned[:63]
+
+
+class Advertiser:
+    """Registers the node's service, follows address changes, unregisters on close."""
+
+    def __init__(self, ad: NodeAd, interfaces: Interfaces) -> None:
+        self.ad = ad
+        self.interfaces = interfaces
+        self._zc: AsyncZeroconf | None = None
+        self._info: ServiceInfo | None = None
+        self._watch: asyncio.Task[None] | None = None
+
+    def _service_info(self, addresses: list[bytes]) -> ServiceInfo:
+        instance = _instance(self.ad.name)
+        return ServiceInfo(
+            SERVICE_TYPE,
+            f"{instance}.{SERVICE_TYPE}",
+            addresses=addresses,
+            port=self.ad.port,
+            properties={
+                "id": self.ad.node_id,
+                "api": API_VERSION,
+                "fp": self.ad.fingerprint,
+                "uplink": "yes" if self.ad.uplink else "no",
+            },
+            server=f"stallbox-{self.ad.node_id}.local.",
+        )
+
+    async def start(self) -> None:
+        """Register the service (renaming on a name conflict) and watch for address changes."""
+        self._zc = _zeroconf(self.interfaces)
+        self._info = self._service_info(_addresses(self.interfaces))
+        await self._zc.async_register_service(self._info, allow_name_change=True)
+        self._watch = asyncio.create_task(self._follow_addresses(), name="mdns-addresses")
+
+    async def _follow_addresses(self) -> None:
+        while True:
+            await asyncio.sleep(ADDRESS_POLL_S)
+            addresses = _addresses(self.interfaces)
+            if (
+                self._zc is not None
+                and self._info is not None
+                and addresses != sorted(self._info.addresses)
+            ):
+                log.info("addresses changed; updating the mDNS record")
+                self._info = self._service_info(addresses)
+                await self._zc.async_update_service(self._info)
+
+    async def close(self) -> None:
+        """Unregister (sends goodbye packets) and close zeroconf."""
+        if self._watch is not None:
+            self._watch.cancel()
+        if self._zc is not None:
+            await self._zc.async_unregister_all_services()
+            await self._zc.async_close()
+            self._zc = None
+
+
+class _Collector(ServiceListener):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def add_service(self, zc: Zeroconf, type_: str, name: str) -> None:
+        self.names.add(name)
+
+    def update_service(self, zc: Zeroconf, type_: str, name: str) -> None:
+        self.names.add(name)
+
+    def remove_service(self, zc: Zeroconf, type_: str, name: str) -> None:
+        self.names.discard(name)
+
+
+def _text(props: dict[bytes, bytes | None], key: str) -> str:
+    value = props.get(key.encode())
+    return value.decode("utf-8", "replace") if value else ""
+
+
+async def browse(interfaces: Interfaces, timeout: float) -> Sequence[FoundNode]:
+    """Listen for nodes for `timeout` seconds; return those that answered, by name."""
+    zc = _zeroconf(interfaces)
+    collector = _Collector()
+    browser = AsyncServiceBrowser(zc.zeroconf, SERVICE_TYPE, listener=collector)
+    try:
+        await asyncio.sleep(timeout)
+        found = []
+        for name in sorted(collector.names):
+            info = await zc.async_get_service_info(SERVICE_TYPE, name, timeout=1000)
+            if info is None or not info.parsed_addresses() or info.port is None:
+                continue
+            props = info.properties
+            found.append(
+                FoundNode(
+                    name=name.removesuffix("." + SERVICE_TYPE),
+                    url=f"http://{info.parsed_addresses()[0]}:{info.port}",
+                    node_id=_text(props, "id"),
+                    fingerprint=_text(props, "fp"),
+                    api=_text(props, "api"),
+                    uplink=_text(props, "uplink") == "yes",
+                )
+            )
+        return found
+    finally:
+        await browser.async_cancel()
+        await zc.async_close()

@@ -1,0 +1,124 @@
+"""The node as a real process: readiness, SIGTERM, pairing and tokens, bad input, discovery."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from nodeproc import NodeProcess, run_cli, start_node
+
+from appliance.ledger.identity import fingerprint, load_key
+from appliance.services.pairing import Pairing
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[NodeProcess]:
+    running = start_node(tmp_path / "state")
+    yield running
+    if running.process.poll() is None:
+        running.process.kill()
+        running.process.wait()
+
+
+def test_sigterm_ends_the_node_cleanly_within_5s(node: NodeProcess) -> None:
+    with node.client() as client:
+        assert client.get("/healthz").json() == {"ok": True}
+    started = time.monotonic()
+    assert node.stop(timeout=5) == 0
+    assert time.monotonic() - started < 5
+    # the database was closed: the last connection's close checkpoints and removes the WAL
+    assert not (node.state / "stallbox.db-wal").exists()
+    conn = sqlite3.connect(node.state / "stallbox.db")
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()
+
+
+def test_a_cash_sale_through_the_api(node: NodeProcess) -> None:
+    token = node.pair()
+    with node.client(token) as api:
+        order = api.post("/api/orders", json={"lines": [{"sku": "pastel", "qty": 2}]}).json()
+        tendered = api.post(f"/api/orders/{order['id']}/tender", json={"tender": "cash"}).json()
+        assert tendered["reference"] == "001Y"
+        done = api.post(f"/api/orders/{order['id']}/confirm", json={}).json()
+        assert done["accepted"] and done["receipt"]["seq"] == 1
+        assert done["decision"]["reason"] == "cash in hand"
+        stats = api.get("/api/stats").json()
+        assert stats["sales"] == 1 and stats["edge_decision_rate"] == 1.0
+        assert "stallbox_sales_total 1.0" in api.get("/metrics").text
+    assert node.stop() == 0
+    assert run_cli("ledger", "verify", "--state", str(node.state)).returncode == 0
+
+
+def test_tokens_forged_expired_missing_or_revoked_are_refused(node: NodeProcess) -> None:
+    token = node.pair()
+    forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    key = load_key(node.state)
+    expired = Pairing(node.state, key).issue("old", 0, time.time() - 13 * 3600)
+    with node.client() as anonymous:
+        assert anonymous.get("/api/catalog").status_code == 401
+        for bad in (forged, expired, "SBT1.x.y", "nonsense"):
+            answer = anonymous.get("/api/catalog", headers={"Authorization": f"Bearer {bad}"})
+            assert answer.status_code == 401, bad
+            assert "error" in answer.json()
+        good = anonymous.get("/api/catalog", headers={"Authorization": f"Bearer {token}"})
+        assert good.status_code == 200
+        assert run_cli("pair", "--revoke", "--state", str(node.state)).returncode == 0
+        revoked = anonymous.get("/api/catalog", headers={"Authorization": f"Bearer {token}"})
+        assert revoked.status_code == 401 and "revoked" in revoked.json()["error"]
+
+
+def test_a_pairing_code_works_once_and_wrong_codes_are_limited(node: NodeProcess) -> None:
+    code = run_cli("pair", "--state", str(node.state)).stdout.split()[2]
+    with node.client() as client:
+        assert client.post("/api/pair", json={"code": code}).status_code == 200
+        assert client.post("/api/pair", json={"code": code}).status_code == 401  # wrong try 1
+        statuses = [client.post("/api/pair", json={"code": "000000"}).status_code for _ in range(4)]
+        assert statuses == [401] * 4  # tries 2-5; the fifth starts the wait
+        fresh = run_cli("pair", "--state", str(node.state)).stdout.split()[2]
+        locked = client.post("/api/pair", json={"code": fresh})
+        assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+
+
+def test_bad_input_is_a_4xx_naming_the_field_and_changes_nothing(node: NodeProcess) -> None:
+    token = node.pair()
+    with node.client(token) as api:
+        order = api.post("/api/orders", json={"lines": [{"sku": "pastel"}]}).json()
+        before = api.get(f"/api/orders/{order['id']}").json()
+        cases = [
+            ("/api/orders", {"lines": [{"sku": "pastel", "qty": 0}]}, 422, "lines[0].qty"),
+            ("/api/orders", {"surprise": 1}, 422, "surprise"),
+            (f"/api/orders/{order['id']}/lines", {"sku": "nope"}, 404, None),
+            (f"/api/orders/{order['id']}/tender", {"tender": "card"}, 409, None),
+            (f"/api/orders/{order['id']}/confirm", {}, 409, None),
+            (f"/api/orders/{order['id']}/void", {}, 409, None),
+            ("/api/orders/does-not-exist/cancel", {}, 404, None),
+        ]
+        for path, body, status, field in cases:
+            answer = api.post(path, json=body)
+            assert answer.status_code == status, (path, answer.text)
+            assert answer.json()["error"]
+            if field:
+                assert answer.json()["field"] == field
+        assert api.post("/api/orders", content=b"{not json").status_code == 400
+        assert api.get("/api/orders?state=lost").status_code == 422
+        assert api.get(f"/api/orders/{order['id']}").json() == before
+
+
+def test_discover_finds_the_node_with_its_key_fingerprint(node: NodeProcess) -> None:
+    expected = fingerprint(load_key(node.state).public)
+    found = run_cli("discover", "--interfaces", "loopback", "--timeout", "2")
+    assert found.returncode == 0, found.stderr
+    assert node.url in found.stdout
+    assert expected in found.stdout
+
+
+def test_the_openapi_document_is_served(node: NodeProcess) -> None:
+    with node.client() as client:
+        document = client.get("/api/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    assert "/api/orders/{order_id}/confirm" in document["paths"]
