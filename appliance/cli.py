@@ -143,6 +143,13 @@ def cmd_discover(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_qr(args: argparse.Namespace) -> int:
+    """Print or write a payment QR code."""
+    from appliance.payments.command import run_qr
+
+    return run_qr(args, _config(args))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the scripted demo session."""
     from appliance.demo import run_demo
@@ -200,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to listen (default all)",
     )
     discover.set_defaults(run=cmd_discover)
+
+    from appliance.payments.command import add_qr_parser
+
+    add_qr_parser(sub, common)
+    sub.choices["qr"].set_defaults(run=cmd_qr)
 
     demo = sub.add_parser("demo", help="a scripted session of sales on a sample stall")
     demo.add_argument("--state", metavar="DIR", help="keep the demo's state here (default: temp)")

@@ -22,6 +22,7 @@ from appliance.domain.errors import DomainError
 from appliance.domain.money import Money, exponent
 from appliance.domain.policy import Limits
 from appliance.errors import ConfigError, field_and_problem
+from appliance.payments.config import RailConfig, parse_rails
 
 CONFIG_NAME = "stallbox.toml"
 
@@ -82,7 +83,7 @@ class Config:
     order_hold_s: int = 900
     rail_limits: Mapping[str, Limits] = field(default_factory=dict)
     catalog: tuple[Item, ...] = ()
-    rails: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    rails: Mapping[str, RailConfig] = field(default_factory=dict)
 
 
 def _field_error(path: Path | str, exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
@@ -184,6 +185,9 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         price = _money(path, f"{key}.price", item.price, currency)
         catalog.append(Item(item.sku, item.name.strip(), price, item.stock))
 
+    rails = parse_rails(
+        raw.rails, currency, path
+    )  # every rail checked at load, errors name the key
     return Config(
         path=path,
         stall_name=raw.stall.name.strip(),
@@ -195,5 +199,5 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         order_hold_s=raw.policy.order_hold_s,
         rail_limits=limits,
         catalog=tuple(catalog),
-        rails=dict(raw.rails),
+        rails=rails,
     )

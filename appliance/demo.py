@@ -20,7 +20,17 @@ from appliance.config import CONFIG_NAME, Config, load_config, sample_config
 from appliance.errors import ExitCode
 from appliance.ledger.receipt import Receipt
 
-DEMO_RAILS = ""
+DEMO_RAILS = """
+[policy.rails.pix]
+per_sale_limit = "50.00"
+exposure_limit = "500.00"
+
+[rails.pix]
+kind = "pix"
+key = "demo@stallbox.example"
+merchant = "PASTELARIA DEMO"
+city = "SAO PAULO"
+"""
 
 
 def _show(out: TextIO, title: str, receipt: Receipt | None) -> None:
@@ -32,14 +42,16 @@ def _show(out: TextIO, title: str, receipt: Receipt | None) -> None:
 
 async def play(state: Path, config: Config, out: TextIO) -> int:
     """Play the scripted evening against an initialised state dir."""
+    from appliance.payments.registry import RailRegistry
     from appliance.services.box import Box
     from appliance.services.checkout import Checkout
     from appliance.services.ledger_files import verify_state
     from appliance.store.orders import sync_catalog
 
+    rails = RailRegistry.from_config(config.rails, config.currency)
     box = Box.open(state, config.currency)
     try:
-        checkout = Checkout(box, limits=config.rail_limits)
+        checkout = Checkout(box, limits=config.rail_limits, payments=rails)
         await box.writer.run(lambda conn: sync_catalog(conn, config.catalog))
         print(f"Stall {config.stall_name!r}, device {box.device_id}, state dir {state}", file=out)
 
@@ -54,15 +66,28 @@ async def play(state: Path, config: Config, out: TextIO) -> int:
             sold.receipt,
         )
 
-        first_sale = order.id
         order = await checkout.create_order()
         await checkout.add_line(order.id, "coffee", 3)
-        await checkout.choose_tender(order.id, "cash")
+        pix = await checkout.choose_tender(order.id, "pix")
+        assert pix.payload is not None
+        print(f"\n== Pix order {pix.reference}: {pix.order.total}; the attendee scans:", file=out)
+        print(rails.qr("pix", pix.order.total, pix.reference).terminal(), file=out)
+        print(f"   payload: {pix.payload}", file=out)
         sold = await checkout.confirm(order.id)
-        _show(out, f"Cash sale: {sold.order.total}", sold.receipt)
+        _show(out, f"Payment seen on the payer's phone: {sold.decision.reason}", sold.receipt)
+        first_sale = order.id
+
+        order = await checkout.create_order()
+        await checkout.add_line(order.id, "pastel", 6)
+        big = await checkout.choose_tender(order.id, "pix")
+        refused = await checkout.confirm(order.id)
+        print(f"\n== Pix order {big.reference}: {big.order.total}", file=out)
+        print(f"   refused: {refused.decision.reason}", file=out)
+        sold = await checkout.confirm(order.id, operator="ana", override_reason="bank app checked")
+        _show(out, f"Operator override: {sold.decision.reason}", sold.receipt)
 
         void = await checkout.void(first_sale)
-        _show(out, f"Void of the first sale (receipt seq {void.ref})", void)
+        _show(out, f"Void of the Pix sale (receipt seq {void.ref})", void)
         close = await checkout.close_day()
         _show(out, "Daily close", close)
     finally:

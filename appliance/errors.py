@@ -5,6 +5,7 @@ from enum import IntEnum
 
 _AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`$")
+_MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
 
 
 class ExitCode(IntEnum):
@@ -51,8 +52,8 @@ def field_and_problem(message: str, prefix: str = "") -> tuple[str, str]:
     match = _AT.match(message)
     assert match is not None  # the pattern matches any text
     problem, where = match["problem"], (prefix + (match["path"] or "")).lstrip(".")
-    unknown = _UNKNOWN.match(problem)
-    if unknown:
-        where = f"{where}.{unknown['name']}" if where else unknown["name"]
-        problem = "unknown key"
+    for pattern, meaning in ((_UNKNOWN, "unknown key"), (_MISSING, "missing")):
+        if named := pattern.match(problem):
+            where = f"{where}.{named['name']}" if where else named["name"]
+            problem = meaning
     return where, problem[:1].lower() + problem[1:]

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, replace
 
 from appliance.domain.errors import CatalogError, OutOfStock
-from appliance.domain.money import Money
+from appliance.domain.money import Money, whole_number
 
 SKU = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 NAME_MAX = 60
@@ -22,20 +22,27 @@ class Item:
     stock: int | None = None
 
     def __post_init__(self) -> None:
-        if not SKU.fullmatch(self.sku):
+        if not isinstance(self.sku, str) or not SKU.fullmatch(self.sku):
             raise CatalogError(f"sku {self.sku!r}: use 1-32 of a-z 0-9 _ -, starting a-z or 0-9")
-        if not self.name.strip() or len(self.name) > NAME_MAX:
+        if not isinstance(self.name, str) or not self.name.strip() or len(self.name) > NAME_MAX:
             raise CatalogError(f"{self.sku}: name must be 1-{NAME_MAX} characters")
+        price: object = self.price
+        if not isinstance(price, Money):
+            raise CatalogError(f"{self.sku}: price must be Money, got {price!r}")
         if self.price.minor < 0:
             raise CatalogError(f"{self.sku}: price {self.price} is negative")
-        if self.stock is not None and (isinstance(self.stock, bool) or self.stock < 0):
+        if self.stock is not None and (not whole_number(self.stock) or self.stock < 0):
             raise CatalogError(f"{self.sku}: stock must be 0 or more, or None for unlimited")
+
+
+def _check_qty(item: Item, qty: int) -> None:
+    if not whole_number(qty) or qty <= 0:
+        raise CatalogError(f"{item.sku}: quantity must be a positive whole number, got {qty!r}")
 
 
 def take_stock(item: Item, qty: int) -> Item:
     """Return the item with `qty` fewer units; raise OutOfStock if not enough are left."""
-    if qty <= 0:
-        raise CatalogError(f"{item.sku}: quantity must be positive, got {qty}")
+    _check_qty(item, qty)
     if item.stock is None:
         return item
     if item.stock < qty:
@@ -45,6 +52,5 @@ def take_stock(item: Item, qty: int) -> Item:
 
 def return_stock(item: Item, qty: int) -> Item:
     """Return the item with `qty` units given back (a void, an expired hold)."""
-    if qty <= 0:
-        raise CatalogError(f"{item.sku}: quantity must be positive, got {qty}")
+    _check_qty(item, qty)
     return item if item.stock is None else replace(item, stock=item.stock + qty)

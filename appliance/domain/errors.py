@@ -27,3 +27,7 @@ class OrderError(DomainError):
 
 class PolicyError(DomainError):
     """The offline acceptance policy is misconfigured or an override lacks its reason."""
+
+
+class TimeZoneError(DomainError):
+    """A time was naive or not in UTC; the domain is handed aware UTC times only."""

@@ -19,18 +19,24 @@ EXPONENTS: dict[str, int] = {
     "SEK": 2, "SGD": 2, "THB": 2, "TND": 3, "TWD": 2, "USD": 2, "VND": 0, "ZAR": 2,
 }  # fmt: skip
 
-_DECIMAL = re.compile(r"^(?P<sign>-?)(?P<whole>\d+)(?:\.(?P<frac>\d+))?$")
+# ASCII digits only: Arabic-Indic or full-width digits are numbers to int(), not amounts typed here.
+_DECIMAL = re.compile(r"(?P<sign>-?)(?P<whole>[0-9]+)(?:\.(?P<frac>[0-9]+))?")
+
+
+def whole_number(value: object) -> bool:
+    """True for an int that is not a bool (True is not a quantity or an amount)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def exponent(currency: str) -> int:
     """Return the number of decimals ISO 4217 gives `currency`."""
-    try:
-        return EXPONENTS[currency]
-    except KeyError:
-        raise MoneyError(f"unknown currency {currency!r} (ISO 4217 code expected)") from None
+    code: object = currency  # callers may hand in anything read from JSON or TOML
+    if not isinstance(code, str) or code not in EXPONENTS:
+        raise MoneyError(f"unknown currency {currency!r} (ISO 4217 code expected)")
+    return EXPONENTS[currency]
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class Money:
     """An amount in integer minor units of one currency."""
 
@@ -38,7 +44,7 @@ class Money:
     currency: str
 
     def __post_init__(self) -> None:
-        if isinstance(self.minor, bool) or not isinstance(self.minor, int):
+        if not whole_number(self.minor):
             raise MoneyError(f"amount must be an integer count of minor units, got {self.minor!r}")
         exponent(self.currency)
 
@@ -46,7 +52,10 @@ class Money:
     def parse(cls, text: str, currency: str) -> Money:
         """Parse a decimal string in major units ("18.50") into Money, refusing excess decimals."""
         digits = exponent(currency)
-        match = _DECIMAL.match(text.strip())
+        raw: object = text
+        if not isinstance(raw, str):
+            raise MoneyError(f"amount must be decimal text like 12.50, got {text!r}")
+        match = _DECIMAL.fullmatch(text.strip())
         if match is None:
             raise MoneyError(f"{text!r} is not a decimal amount like 12.50")
         frac = match["frac"] or ""
@@ -60,7 +69,9 @@ class Money:
         """Return nothing of `currency`."""
         return cls(0, currency)
 
-    def _same(self, other: Money) -> None:
+    def _same(self, other: object) -> None:
+        if not isinstance(other, Money):
+            raise MoneyError(f"cannot combine {self} with {other!r}")
         if other.currency != self.currency:
             raise MoneyError(f"cannot mix {self.currency} and {other.currency}")
 
@@ -72,8 +83,26 @@ class Money:
         self._same(other)
         return Money(self.minor - other.minor, self.currency)
 
+    # Ordering is written out (not dataclass order=True) so that comparing BRL with USD raises
+    # instead of silently comparing (minor, currency) tuples.
+    def __lt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.minor < other.minor
+
+    def __le__(self, other: Money) -> bool:
+        self._same(other)
+        return self.minor <= other.minor
+
+    def __gt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.minor > other.minor
+
+    def __ge__(self, other: Money) -> bool:
+        self._same(other)
+        return self.minor >= other.minor
+
     def __mul__(self, factor: int) -> Money:
-        if isinstance(factor, bool) or not isinstance(factor, int):
+        if not whole_number(factor):
             raise MoneyError("money can only be multiplied by a whole number")
         return Money(self.minor * factor, self.currency)
 

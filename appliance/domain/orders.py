@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from types import MappingProxyType
 
 from appliance.domain.catalog import Item
-from appliance.domain.errors import DomainError, MoneyError, OrderError, TransitionRefused
-from appliance.domain.money import Money
+from appliance.domain.errors import MoneyError, OrderError, TimeZoneError, TransitionRefused
+from appliance.domain.money import Money, exponent, whole_number
 
 QTY_MAX = 999
 NOTE_MAX = 200
@@ -34,16 +35,18 @@ class OrderState(StrEnum):
     VOIDED = "voided"
 
 
-TRANSITIONS: Mapping[OrderState, frozenset[OrderState]] = {
-    OrderState.OPEN: frozenset({OrderState.AWAITING_PAYMENT, OrderState.CANCELLED}),
-    OrderState.AWAITING_PAYMENT: frozenset(
-        {OrderState.PAID, OrderState.CANCELLED, OrderState.EXPIRED}
-    ),
-    OrderState.PAID: frozenset({OrderState.VOIDED}),
-    OrderState.CANCELLED: frozenset(),
-    OrderState.EXPIRED: frozenset(),
-    OrderState.VOIDED: frozenset(),
-}
+TRANSITIONS: Mapping[OrderState, frozenset[OrderState]] = MappingProxyType(
+    {
+        OrderState.OPEN: frozenset({OrderState.AWAITING_PAYMENT, OrderState.CANCELLED}),
+        OrderState.AWAITING_PAYMENT: frozenset(
+            {OrderState.PAID, OrderState.CANCELLED, OrderState.EXPIRED}
+        ),
+        OrderState.PAID: frozenset({OrderState.VOIDED}),
+        OrderState.CANCELLED: frozenset(),
+        OrderState.EXPIRED: frozenset(),
+        OrderState.VOIDED: frozenset(),
+    }
+)
 
 
 def check_transition(current: OrderState, target: OrderState) -> None:
@@ -53,9 +56,12 @@ def check_transition(current: OrderState, target: OrderState) -> None:
 
 
 def require_aware(at: datetime, what: str = "time") -> None:
-    """Refuse naive datetimes: the domain works in aware UTC only."""
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise DomainError(f"{what} must be timezone-aware (UTC)")
+    """Refuse naive and non-UTC datetimes: the domain works in aware UTC only."""
+    offset = at.utcoffset()
+    if offset is None:
+        raise TimeZoneError(f"{what} must be timezone-aware (UTC), got naive {at.isoformat()}")
+    if offset:
+        raise TimeZoneError(f"{what} must be in UTC, got offset {at.isoformat()[-6:]}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +74,7 @@ class Line:
     qty: int
 
     def __post_init__(self) -> None:
-        if isinstance(self.qty, bool) or not 1 <= self.qty <= QTY_MAX:
+        if not whole_number(self.qty) or not 1 <= self.qty <= QTY_MAX:
             raise OrderError(f"{self.sku}: quantity must be 1-{QTY_MAX}, got {self.qty}")
 
     @property
@@ -93,6 +99,12 @@ class Order:
 
     def __post_init__(self) -> None:
         require_aware(self.created_at, "created_at")
+        exponent(self.currency)
+        for line in self.lines:
+            if line.unit_price.currency != self.currency:
+                raise MoneyError(
+                    f"{line.sku} is priced in {line.unit_price.currency}, order in {self.currency}"
+                )
         if len(self.note) > NOTE_MAX:
             raise OrderError(f"note: {len(self.note)} characters, at most {NOTE_MAX}")
 
@@ -115,6 +127,7 @@ class Order:
     def add_line(self, item: Item, qty: int) -> Order:
         """Add `qty` of `item` (merging with a line of the same sku)."""
         self._require_open()
+        _check_qty(item.sku, qty)
         if item.price.currency != self.currency:
             raise MoneyError(
                 f"{item.sku} is priced in {item.price.currency}, order in {self.currency}"
@@ -122,8 +135,6 @@ class Order:
         lines = list(self.lines)
         for i, line in enumerate(lines):
             if line.sku == item.sku:
-                if qty <= 0:
-                    raise OrderError(f"{item.sku}: quantity must be positive, got {qty}")
                 lines[i] = replace(line, qty=line.qty + qty)  # re-validated: at most QTY_MAX
                 break
         else:
@@ -133,6 +144,8 @@ class Order:
     def remove_line(self, sku: str, qty: int | None = None) -> Order:
         """Remove `qty` of `sku`, or the whole line when qty is None."""
         self._require_open()
+        if qty is not None:
+            _check_qty(sku, qty)
         for i, line in enumerate(self.lines):
             if line.sku == sku:
                 if qty is not None and not 1 <= qty <= line.qty:
@@ -148,6 +161,8 @@ class Order:
 
     def choose_tender(self, tender: str, reference: str) -> Order:
         """Wait for payment by `tender` under `reference`; choosing again switches the tender."""
+        if self.state is not OrderState.AWAITING_PAYMENT:
+            check_transition(self.state, OrderState.AWAITING_PAYMENT)
         if not self.lines:
             raise OrderError("order has no lines")
         if not tender:
@@ -168,6 +183,7 @@ class Order:
         """The order waited for payment longer than `hold` since `since`."""
         require_aware(now, "now")
         require_aware(since, "since")
+        check_transition(self.state, OrderState.EXPIRED)
         if now - since < hold:
             raise OrderError(f"order has waited {now - since}, the hold is {hold}")
         return self._move(OrderState.EXPIRED)
@@ -175,6 +191,11 @@ class Order:
     def void(self) -> Order:
         """A paid order is taken back."""
         return self._move(OrderState.VOIDED)
+
+
+def _check_qty(sku: str, qty: int) -> None:
+    if not whole_number(qty) or qty <= 0:
+        raise OrderError(f"{sku}: quantity must be a positive whole number, got {qty!r}")
 
 
 def items_for_receipt(order: Order) -> list[dict[str, str | int]]:

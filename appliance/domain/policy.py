@@ -46,6 +46,11 @@ class Decision:
     at: datetime
     operator: str | None = None
 
+    def __post_init__(self) -> None:
+        require_aware(self.at, "at")
+        if not self.rail or not self.reason:
+            raise PolicyError("a decision names its rail and carries a reason")
+
     @property
     def accepted(self) -> bool:
         """True for an acceptance or an override."""
@@ -55,6 +60,10 @@ class Decision:
 def decide(rail: str, amount: Money, outstanding: Money, limits: Limits, at: datetime) -> Decision:
     """Accept or refuse a payment of `amount` on `rail` with `outstanding` already at risk."""
     require_aware(at, "at")
+    if not rail:
+        raise PolicyError("a payment is decided for a named rail")
+    if amount.minor < 0 or outstanding.minor < 0:
+        raise PolicyError(f"amount {amount} and outstanding {outstanding} cannot be negative")
     if rail == CASH:
         return Decision(rail, amount, Verdict.ACCEPT, "cash in hand", at)
     checked = []

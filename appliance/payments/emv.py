@@ -1,0 +1,99 @@
+"""EMVCo QR Code Specification for Payment Systems, Merchant-Presented Mode: TLV and CRC.
+
+A payload is a sequence of ID (2 digits), length (2 digits), value. `00` comes first, `63` last;
+the CRC is CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) over every byte up to and including
+"6304", written as 4 uppercase hex digits. Templates 26-51 (merchant accounts), 62 (additional
+data), 64 (language template) and 80-99 (unreserved) nest the same TLV inside. Lengths count
+characters; values we write are printable ASCII so characters and bytes agree.
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Mapping, Sequence
+
+from appliance.payments.errors import PayloadError
+
+TEMPLATES = frozenset(
+    {*(f"{n:02d}" for n in range(26, 52)), "62", "64", *(f"{n:02d}" for n in range(80, 100))}
+)
+
+Field = tuple[str, "str | Sequence[Field]"]
+
+
+def crc16(data: str) -> str:
+    """CRC-16/CCITT-FALSE of the UTF-8 bytes, as 4 uppercase hex digits."""
+    return format(binascii.crc_hqx(data.encode("utf-8"), 0xFFFF), "04X")
+
+
+def tlv(tag: str, value: str | Sequence[Field]) -> str:
+    """Encode one field; a sequence of fields becomes a nested template."""
+    text = value if isinstance(value, str) else "".join(tlv(t, v) for t, v in value)
+    if len(tag) != 2 or not tag.isdigit():
+        raise PayloadError(f"tag {tag!r}: two digits expected")
+    if not 0 < len(text) <= 99:
+        raise PayloadError(f"tag {tag}: {len(text)} characters, 1-99 allowed")
+    return f"{tag}{len(text):02d}{text}"
+
+
+def encode(fields: Sequence[Field]) -> str:
+    """Encode a whole payload: the fields (starting with 00) then 63 with its CRC."""
+    if not fields or fields[0][0] != "00":
+        raise PayloadError("payload must start with tag 00 (payload format indicator)")
+    body = "".join(tlv(tag, value) for tag, value in fields) + "6304"
+    return body + crc16(body)
+
+
+def _split(text: str, where: str) -> list[tuple[str, str]]:
+    fields = []
+    i = 0
+    while i < len(text):
+        tag, size = text[i : i + 2], text[i + 2 : i + 4]
+        if len(tag) < 2 or not tag.isdigit() or len(size) < 2 or not size.isdigit():
+            raise PayloadError(f"{where}offset {i}: expected a 2-digit tag and 2-digit length")
+        length = int(size)
+        value = text[i + 4 : i + 4 + length]
+        if length == 0 or len(value) != length:
+            raise PayloadError(
+                f"{where}tag {tag}: length {length} but {len(value)} characters follow"
+            )
+        fields.append((tag, value))
+        i += 4 + length
+    return fields
+
+
+def parse(payload: str) -> dict[str, str | dict[str, str]]:
+    """Parse strictly: 00 first, 63 last with a good CRC, nested templates split; raise PayloadError."""
+    if not payload.startswith("000201"):
+        raise PayloadError("tag 00: payload must start with 000201")
+    if len(payload) < 8 or payload[-8:-4] != "6304":
+        raise PayloadError("tag 63: the CRC field 6304XXXX must come last")
+    expected = crc16(payload[:-4])
+    if payload[-4:] != expected:
+        raise PayloadError(f"tag 63: CRC {payload[-4:]} but the payload gives {expected}")
+    result: dict[str, str | dict[str, str]] = {}
+    for tag, value in _split(payload[:-8], ""):
+        if tag in result:
+            raise PayloadError(f"tag {tag}: appears twice")
+        if tag in TEMPLATES:
+            nested: dict[str, str] = {}
+            for sub, sub_value in _split(value, f"tag {tag}: "):
+                if sub in nested:
+                    raise PayloadError(f"tag {tag}.{sub}: appears twice")
+                nested[sub] = sub_value
+            result[tag] = nested
+        else:
+            result[tag] = value
+    for required in ("53", "58"):  # currency and country; PromptPay leaves out 52, 59 and 60
+        if required not in result:
+            raise PayloadError(f"tag {required}: missing")
+    return result
+
+
+def lookup(parsed: Mapping[str, str | Mapping[str, str]], path: str) -> str | None:
+    """Read 'tag' or 'tag.sub' from a parsed payload."""
+    tag, _, sub = path.partition(".")
+    value = parsed.get(tag)
+    if sub:
+        return value.get(sub) if isinstance(value, Mapping) else None
+    return value if isinstance(value, str) else None

@@ -1,0 +1,88 @@
+"""EPC069-12 version 002 ("GiroCode", SEPA credit transfer QR): encode and parse strictly.
+
+Lines (LF): BCD, 002, 1 (UTF-8), SCT, BIC (may be empty in 002), name (≤70), IBAN,
+EUR+amount (optional), purpose (≤4), structured RF reference (≤35) xor text (≤140), info (≤70).
+Trailing empty lines may be left out. The whole payload is at most 331 bytes; the QR must be
+error-correction level M.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from appliance.payments.errors import PayloadError
+from appliance.payments.ids import iban_problem, rf_valid
+
+MAX_BYTES = 331
+_AMOUNT = re.compile(r"^EUR(?:[1-9][0-9]{0,8}|0)(?:\.[0-9]{1,2})?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """The fields of one EPC QR."""
+
+    name: str
+    iban: str
+    bic: str = ""
+    amount: str = ""  # "EUR20" or "EUR12.5"; empty lets the payer type it
+    purpose: str = ""
+    reference: str = ""  # ISO 11649 RF reference
+    text: str = ""
+    info: str = ""
+
+
+def encode(transfer: Transfer) -> str:
+    """The payload text; raise PayloadError naming the field that breaks a rule."""
+    t = transfer
+    if t.reference and t.text:
+        raise PayloadError("reference and text: use one or the other")
+    if t.reference and not rf_valid(t.reference):
+        raise PayloadError(f"reference: {t.reference!r} is not a valid RF reference")
+    if problem := iban_problem(t.iban):
+        raise PayloadError(f"iban: {problem}")
+    if t.amount and not _AMOUNT.match(t.amount):
+        raise PayloadError(f"amount: {t.amount!r} is not like EUR12.50")
+    for name, value, most in (
+        ("name", t.name, 70),
+        ("purpose", t.purpose, 4),
+        ("text", t.text, 140),
+        ("info", t.info, 70),
+    ):
+        if len(value) > most:
+            raise PayloadError(f"{name}: {len(value)} characters, at most {most}")
+    lines = [
+        "BCD",
+        "002",
+        "1",
+        "SCT",
+        t.bic,
+        t.name,
+        t.iban,
+        t.amount,
+        t.purpose,
+        t.reference,
+        t.text,
+        t.info,
+    ]
+    payload = "\n".join(lines).rstrip("\n")
+    if len(payload.encode("utf-8")) > MAX_BYTES:
+        raise PayloadError(f"payload: {len(payload.encode('utf-8'))} bytes, at most {MAX_BYTES}")
+    return payload
+
+
+def parse(payload: str) -> Transfer:
+    """Parse an EPC QR payload; raise PayloadError for anything off the standard."""
+    lines = payload.split("\n")
+    if len(lines) < 7 or lines[:4] != ["BCD", "002", "1", "SCT"]:
+        raise PayloadError("header: expected BCD / 002 / 1 (UTF-8) / SCT")
+    if len(lines) > 12:
+        raise PayloadError(f"payload: {len(lines)} lines, at most 12")
+    lines += [""] * (12 - len(lines))
+    transfer = Transfer(
+        name=lines[5], iban=lines[6], bic=lines[4], amount=lines[7], purpose=lines[8],
+        reference=lines[9], text=lines[10], info=lines[11],
+    )  # fmt: skip
+    if encode(transfer) != payload:
+        raise PayloadError("payload: not in canonical form (trailing empty lines or spacing)")
+    return transfer
