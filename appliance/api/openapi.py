@@ -141,9 +141,66 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
+API_INTRO = """# Operator HTTP API
+
+The node's JSON API for consoles and integrations. Generated from the code by
+`python -m appliance.api.openapi --markdown > docs/api.md` (a test keeps it current); the same
+document is served live at `GET /api/openapi.json`.
+
+## Pairing and tokens
+
+1. On the box: `stallbox pair` prints a one-time 6-digit code, valid 5 minutes.
+2. The console: `POST /api/pair {"code": "123456", "name": "till-1"}` → `{"token": …}`.
+3. Every other call: `Authorization: Bearer <token>`. Tokens are signed with the node's key and
+   last 12 hours; `stallbox pair --revoke` invalidates all of them at once.
+
+Five wrong codes within a minute lock pairing for 60 s (429 with `Retry-After`).
+
+## Errors
+
+Every error is JSON `{"error": "...", "field": "..." | null}`: 400 malformed JSON, 401 missing,
+forged, expired or revoked token, 404 unknown order or item, 409 a business rule refused the
+request (state, stock, tender), 422 a field is invalid (`field` names it), 429 too many
+pairing tries, 500 an unexpected error (logged on the node). A refused request changes nothing.
+
+## Live events
+
+`GET /api/events` (token required) is a `text/event-stream`: `event: order` with
+`{"id", "state"}` on every change; `: keep-alive` comments every 15 s.
+`GET /metrics` (token required) is Prometheus text; `GET /healthz` is open.
+
+## Endpoints
+"""
+
+
+def markdown() -> str:
+    """The API as Markdown: the endpoint table and every schema."""
+    document = openapi_document()
+    lines = [API_INTRO, "| method | path | what | body | answer |", "|---|---|---|---|---|"]
+    for method, path, summary, request, response, status, _auth in ENDPOINTS:
+        body = request.__name__ if request is not None else ""
+        listed = getattr(response, "__origin__", None) is list
+        answer = f"{status} {'list of ' + response.__args__[0].__name__ if listed else response.__name__}"
+        lines.append(f"| {method.upper()} | `{path}` | {summary} | {body} | {answer} |")
+    lines += ["", "## Schemas", ""]
+    for name, schema in sorted(document["components"]["schemas"].items()):
+        lines += [
+            f"### {name}",
+            "",
+            "```json",
+            json.dumps(schema, indent=2, ensure_ascii=False),
+            "```",
+            "",
+        ]
+    return "\n".join(lines)
+
+
 def main() -> None:
-    """Print the document as JSON (for docs/api.md)."""
-    json.dump(openapi_document(), sys.stdout, indent=2)
+    """Print the document as JSON, or as Markdown with --markdown (docs/api.md)."""
+    if "--markdown" in sys.argv[1:]:
+        sys.stdout.write(markdown())
+    else:
+        json.dump(openapi_document(), sys.stdout, indent=2)
 
 
 if __name__ == "__main__":

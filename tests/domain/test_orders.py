@@ -103,7 +103,9 @@ class OrderMachine(RuleBasedStateMachine):
         self.order = after
         return True
 
-    def move(self, target: OrderState, extra: type[DomainError] | None = None) -> type | None:
+    def move(
+        self, target: OrderState, extra: type[DomainError] | None = None
+    ) -> type[DomainError] | None:
         """The error a move to `target` must raise: refused transitions first, then `extra`."""
         if (self.state.value, target.value) not in ALLOWED:
             return TransitionRefused
@@ -141,11 +143,9 @@ class OrderMachine(RuleBasedStateMachine):
 
     @rule(tender=st.sampled_from(["cash", "pix", ""]), reference=st.sampled_from(["001Y", "0020"]))
     def choose_tender(self, tender: str, reference: str) -> None:
-        refused: type | None
-        if self.state is S.AWAITING_PAYMENT:
-            refused = None  # choosing again switches the tender
-        else:
-            refused = self.move(S.AWAITING_PAYMENT)
+        # choosing again while awaiting payment switches the tender
+        again = self.state is S.AWAITING_PAYMENT
+        refused = None if again else self.move(S.AWAITING_PAYMENT)
         if refused is None and (not self.lines or not tender):
             refused = OrderError
         if self.attempt(refused, lambda: self.order.choose_tender(tender, reference)):

@@ -1,0 +1,14 @@
+"""Docs generated from code stay current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appliance.api.openapi import markdown
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_api_md_matches_the_code() -> None:
+    """Regenerate with: python -m appliance.api.openapi --markdown > docs/api.md"""
+    assert (REPO / "docs" / "api.md").read_text(encoding="utf-8") == markdown()
