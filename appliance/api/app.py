@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from appliance.api import operator
+from appliance.api import attendee, operator
 from appliance.api.node import Node
 from appliance.api.openapi import openapi_document
 from appliance.api.schemas import Problem
@@ -105,6 +105,7 @@ def create_app(
         Route("/healthz", healthz),
         Route("/api/openapi.json", openapi),
         *operator.routes(),
+        *attendee.routes(),
     ]
     handlers: dict[type[Exception] | int, Callable[..., object]] = {
         msgspec.ValidationError: _validation,

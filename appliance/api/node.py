@@ -12,12 +12,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from appliance.api.events import EventHub
+from appliance.api.funnel import Funnel
+from appliance.api.limits import RateLimiter
 from appliance.config import Config
 from appliance.discovery import Advertiser, NodeAd
 from appliance.ledger.identity import fingerprint
+from appliance.payments.registry import RailRegistry
 from appliance.services.box import Box
 from appliance.services.checkout import Checkout
 from appliance.services.pairing import Pairing
@@ -58,6 +61,13 @@ class Metrics:
             "Age of the oldest receipt not yet in the cloud",
             registry=r,
         )
+        self.conversion = Histogram(
+            "stallbox_conversion_seconds",
+            "From an attendee's first menu view to their order paid",
+            buckets=(15, 30, 60, 120, 300, 600, 1200, 3600),
+            registry=r,
+        )
+        self.funnel = Counter("stallbox_funnel", "Attendee funnel steps", ["step"], registry=r)
 
 
 class Node:
@@ -67,12 +77,18 @@ class Node:
         self.config = config
         self.state_dir = state_dir
         self.box = Box.open(state_dir, config.currency)
+        self.rails = RailRegistry.from_config(config.rails, config.currency)
         self.checkout = Checkout(
-            self.box, limits=config.rail_limits, hold=timedelta(seconds=config.order_hold_s)
+            self.box,
+            limits=config.rail_limits,
+            hold=timedelta(seconds=config.order_hold_s),
+            payments=self.rails,
         )
         self.pairing = Pairing(state_dir, self.box.key)
         self.events = EventHub()
         self.metrics = Metrics()
+        self.funnel = Funnel()
+        self.limiter = RateLimiter(rate=2.0, burst=20)  # attendee POSTs per address
         self.fingerprint = fingerprint(self.box.key.public)
         self.outbox_depth = 0
         self.advertiser: Advertiser | None = None
@@ -89,6 +105,19 @@ class Node:
                 self.config.discovery,
             )
             await self.advertiser.start()
+
+    def count(self, step: str) -> None:
+        """Count a funnel step in /metrics."""
+        self.metrics.funnel.labels(step).inc()
+
+    def record_paid(self, order_id: str, total: int) -> None:
+        """Numbers for a confirmed sale: metrics, funnel and conversion latency."""
+        self.metrics.sales.inc()
+        self.metrics.revenue.inc(total)
+        self.count("paid")
+        latency = self.funnel.paid(order_id)
+        if latency is not None:
+            self.metrics.conversion.observe(latency)
 
     async def refresh_outbox(self) -> None:
         """Recount the outbox for STATUS=, /metrics and /api/stats."""

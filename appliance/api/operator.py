@@ -163,8 +163,7 @@ async def confirm(request: Request) -> Response:
     node.metrics.edge_decisions.inc()  # every decision is taken on the box today
     node.metrics.confirmations.labels(rail, done.decision.verdict.value).inc()
     if done.receipt is not None:
-        node.metrics.sales.inc()
-        node.metrics.revenue.inc(done.receipt.total)
+        node.record_paid(done.order.id, done.receipt.total)
         await node.refresh_outbox()
     node.events.publish("order", {"id": done.order.id, "state": done.order.state.value})
     return json_response(confirm_out(done))
@@ -232,7 +231,9 @@ async def events(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     """Prometheus metrics."""
     node = node_of(request)
-    await node.refresh_outbox()
+    figures = await node.box.writer.run(stats_sql.figures)
+    node.metrics.outbox_depth.set(figures.outbox_depth)
+    node.metrics.oldest_unsynced.set(figures.oldest_unsynced_s or 0.0)
     return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -309,3 +309,10 @@ def test_notes_are_bounded() -> None:
         Order("o", 1, "BRL", S.OPEN, (), T0, note="x" * 201)
     with pytest.raises(OrderError, match="note"):
         replace(new_order(), note="x" * 201)
+
+
+def test_receipt_items_are_in_sku_order_however_the_lines_were_stored() -> None:
+    lines = (Line("tea", "Tea", Money(400, "BRL"), 1), Line("cake", "Cake", Money(700, "BRL"), 2))
+    order = Order("o", 1, "BRL", S.PAID, lines, T0, tender="cash")
+    assert [item["sku"] for item in items_for_receipt(order)] == ["cake", "tea"]
+    assert items_for_receipt(order)[0] == {"sku": "cake", "name": "Cake", "qty": 2, "unit": 700}

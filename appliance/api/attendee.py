@@ -1,0 +1,286 @@
+"""The attendee pages: menu → cart → order → pay → receipt, and the stall's printed sign.
+
+Plain HTML forms (the whole flow works with JavaScript off), Jinja2 with autoescaping (every
+attendee input is escaped), a few KB per page; the pay page follows the order by SSE and falls
+back to a refresh. Order ids are unguessable, so an order's URL is its capability.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from appliance.api.locale import format_money, phrases
+from appliance.api.node import Node
+from appliance.domain.errors import DomainError
+from appliance.domain.money import Money
+from appliance.domain.orders import Order, OrderState
+from appliance.ledger.errors import LedgerError
+from appliance.ledger.receipt import parse_receipt, verify_receipt
+from appliance.payments.errors import PaymentError
+from appliance.payments.render import RenderedCode
+from appliance.store import ledger as ledger_sql
+from appliance.store import orders as orders_sql
+from appliance.store.errors import NotFound
+
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=select_autoescape(["html"]),
+    auto_reload=False,
+)
+VISITOR = "sbv"
+MAX_QTY = 20
+MAX_FORM_BYTES = 16_384
+PNG_HEADERS = {"Cache-Control": "public, max-age=3600"}
+
+
+def node_of(request: Request) -> Node:
+    """The running node behind this app."""
+    node: Node = request.app.state.node
+    return node
+
+
+def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """Render a page in the stall's language."""
+    node = node_of(request)
+    locale = node.config.locale
+    html = TEMPLATES.get_template(template).render(
+        stall=node.config.stall_name, lang=locale.split("-")[0], t=phrases(locale), **context
+    )
+    return HTMLResponse(html, status, headers={"Cache-Control": "no-store"})
+
+
+def money(request: Request, amount: Money) -> str:
+    """An amount as the stall's locale writes it."""
+    return format_money(amount, node_of(request).config.locale)
+
+
+def limited(request: Request) -> Response | None:
+    """A 429 page when this client posts too fast, else None."""
+    node = node_of(request)
+    client = request.client.host if request.client else "?"
+    if node.limiter.allow(client):
+        return None
+    return HTMLResponse(
+        "<p>Too many requests; wait a moment.</p>",
+        429,
+        {"Retry-After": str(node.limiter.retry_after())},
+    )
+
+
+async def menu(request: Request) -> Response:
+    """The menu: items, prices, stock, a quantity field each."""
+    node = node_of(request)
+    items = await node.box.writer.run(orders_sql.list_items)
+    visitor = request.cookies.get(VISITOR) or secrets.token_hex(8)
+    node.funnel.viewed_menu(visitor)
+    node.count("menu")
+    shown = [
+        {"sku": i.sku, "name": i.name, "price_text": money(request, i.price), "stock": i.stock}
+        for i in items
+    ]
+    response = page(request, "menu.html", items=shown, error=request.query_params.get("error"))
+    response.set_cookie(VISITOR, visitor, max_age=86400, httponly=True, samesite="lax")
+    return response
+
+
+async def _wanted(request: Request) -> tuple[dict[str, int], str, str | None]:
+    """Quantities per sku, the note and the tender from a posted form; bad numbers are skipped."""
+    body = (await request.body())[:MAX_FORM_BYTES].decode("utf-8", "replace")
+    try:
+        fields = parse_qsl(body, keep_blank_values=True, max_num_fields=100)
+    except ValueError:  # more fields than any menu has: treat as an empty form
+        fields = []
+    wanted: dict[str, int] = {}
+    note, tender = "", None
+    for key, value in fields:
+        if key == "note":
+            note = value[:200]
+        elif key == "tender":
+            tender = value
+        elif value.strip().isdigit() and 0 < int(value) <= MAX_QTY:
+            wanted[key] = int(value)
+    return wanted, note, tender
+
+
+async def cart(request: Request) -> Response:
+    """Review the chosen items and pick a tender."""
+    if (refused := limited(request)) is not None:
+        return refused
+    node = node_of(request)
+    wanted, _, _ = await _wanted(request)
+    items = {i.sku: i for i in await node.box.writer.run(orders_sql.list_items)}
+    lines = [
+        {
+            "sku": sku,
+            "name": items[sku].name,
+            "qty": qty,
+            "total_text": money(request, items[sku].price * qty),
+        }
+        for sku, qty in wanted.items()
+        if sku in items
+    ]
+    if not lines:
+        return RedirectResponse("/?error=" + phrases(node.config.locale)["empty"], 303)
+    node.funnel.step("cart")
+    node.count("cart")
+    total = Money.zero(node.config.currency)
+    for sku, qty in wanted.items():
+        if sku in items:
+            total = total + items[sku].price * qty
+    return page(
+        request,
+        "cart.html",
+        lines=lines,
+        total_text=money(request, total),
+        tenders=node.checkout.tenders(),
+    )
+
+
+async def place_order(request: Request) -> Response:
+    """Create the order with its lines and tender; go to its pay page."""
+    if (refused := limited(request)) is not None:
+        return refused
+    node = node_of(request)
+    wanted, note, tender = await _wanted(request)
+    if not wanted or tender is None:
+        return RedirectResponse("/?error=" + phrases(node.config.locale)["empty"], 303)
+    try:
+        order = await node.checkout.create_order(note)
+        for sku, qty in wanted.items():
+            order = await node.checkout.add_line(order.id, sku, qty)
+        tendered = await node.checkout.choose_tender(order.id, tender)
+    except (DomainError, NotFound, PaymentError) as exc:
+        return RedirectResponse(f"/?error={exc}", 303)
+    node.funnel.ordered(request.cookies.get(VISITOR), order.id)
+    node.count("order")
+    node.events.publish("order", {"id": order.id, "state": tendered.order.state.value})
+    if tendered.payload is not None:  # build the QR now, off the event loop, so the page is instant
+        await asyncio.to_thread(node.rails.qr, tender, tendered.order.total, tendered.reference)
+    return RedirectResponse(f"/o/{order.id}/pay", 303)
+
+
+async def _order(request: Request) -> Order:
+    return await node_of(request).checkout.get_order(request.path_params["order_id"])
+
+
+async def pay(request: Request) -> Response:
+    """The pay page: amount, reference, QR (or cash instructions), live status."""
+    node = node_of(request)
+    order = await _order(request)
+    if order.state is not OrderState.AWAITING_PAYMENT:
+        return RedirectResponse(f"/o/{order.id}", 303)
+    payload = None
+    if order.tender and order.tender != "cash":
+        payload = node.rails.payload(order.tender, order.total, order.reference)
+    return page(
+        request, "pay.html", order=order, total_text=money(request, order.total), payload=payload
+    )
+
+
+async def qr_png(request: Request) -> Response:
+    """The order's payment QR as PNG (built once, then cached)."""
+    node = node_of(request)
+    order = await _order(request)
+    if not order.tender or order.tender == "cash":
+        raise NotFound("this order has no payment code")
+    code = await asyncio.to_thread(node.rails.qr, order.tender, order.total, order.reference)
+    return Response(code.png(), media_type="image/png", headers=PNG_HEADERS)
+
+
+async def order_events(request: Request) -> Response:
+    """SSE for one order: its state now, then whenever it changes."""
+    node = node_of(request)
+    order = await _order(request)
+
+    async def stream() -> AsyncIterator[str]:
+        yield f"event: state\ndata: {json.dumps({'state': order.state.value})}\n\n"
+        async for message in node.events.stream():
+            if f'"id":"{order.id}"' in message:
+                yield message.replace("event: order", "event: state", 1)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )
+
+
+async def receipt(request: Request) -> Response:
+    """The order's outcome: lines, total and, once paid, the signed receipt and whether it verifies."""
+    node = node_of(request)
+    order = await _order(request)
+    if order.state is OrderState.AWAITING_PAYMENT:
+        return RedirectResponse(f"/o/{order.id}/pay", 303)
+    stored = await node.box.writer.run(lambda conn: _receipt_of(conn, order.id))
+    verified = False
+    if stored is not None:
+        try:
+            verify_receipt(parse_receipt(stored.line), node.box.key.public)
+            verified = True
+        except LedgerError:
+            verified = False
+    lines = [
+        {"name": ln.name, "qty": ln.qty, "total_text": money(request, ln.total)}
+        for ln in order.lines
+    ]
+    return page(
+        request, "receipt.html", order=order, lines=lines, total_text=money(request, order.total),
+        receipt=stored, verified=verified, fingerprint=node.fingerprint[:23],
+    )  # fmt: skip
+
+
+def _receipt_of(conn: Any, order_id: str) -> ledger_sql.StoredReceipt | None:
+    seq = orders_sql.order_column(conn, order_id, "receipt_seq")
+    return None if seq is None else ledger_sql.get_receipt(conn, int(str(seq)))
+
+
+async def receipt_png(request: Request) -> Response:
+    """The receipt line as a QR the attendee can keep and verify offline."""
+    node = node_of(request)
+    order = await _order(request)
+    stored = await node.box.writer.run(lambda conn: _receipt_of(conn, order.id))
+    if stored is None:
+        raise NotFound("this order has no receipt")
+    code = await asyncio.to_thread(RenderedCode, stored.line)
+    return Response(code.png(), media_type="image/png", headers=PNG_HEADERS)
+
+
+def _menu_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/"
+
+
+async def sign(request: Request) -> Response:
+    """A printable sign: the stall's name and a QR of the menu URL."""
+    return page(request, "sign.html", url=_menu_url(request))
+
+
+async def sign_png(request: Request) -> Response:
+    """The menu URL as a QR."""
+    code = await asyncio.to_thread(RenderedCode, _menu_url(request))
+    return Response(code.png(), media_type="image/png", headers=PNG_HEADERS)
+
+
+def routes() -> list[BaseRoute]:
+    """The attendee pages' routes."""
+    order = "/o/{order_id:str}"
+    return [
+        Route("/", menu),
+        Route("/cart", cart, methods=["POST"]),
+        Route("/order", place_order, methods=["POST"]),
+        Route(order, receipt),
+        Route(f"{order}/pay", pay),
+        Route(f"{order}/qr.png", qr_png),
+        Route(f"{order}/events", order_events),
+        Route(f"{order}/receipt.png", receipt_png),
+        Route("/sign", sign),
+        Route("/sign.png", sign_png),
+    ]
