@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from appliance.api import attendee, operator
+from appliance.api import attendee, drop_pages, operator
 from appliance.api.node import Node
 from appliance.api.openapi import openapi_document
 from appliance.api.schemas import Problem
@@ -106,6 +106,7 @@ def create_app(
         Route("/api/openapi.json", openapi),
         *operator.routes(),
         *attendee.routes(),
+        *drop_pages.routes(),
     ]
     handlers: dict[type[Exception] | int, Callable[..., object]] = {
         msgspec.ValidationError: _validation,

@@ -68,7 +68,8 @@ def money(request: Request, amount: Money) -> str:
 def limited(request: Request) -> Response | None:
     """A 429 page when this client posts too fast, else None."""
     node = node_of(request)
-    client = request.client.host if request.client else "?"
+    # Address and visitor together: phones behind one venue NAT are not one client.
+    client = f"{request.client.host if request.client else '?'}/{request.cookies.get(VISITOR, '')}"
     if node.limiter.allow(client):
         return None
     return HTMLResponse(

@@ -19,16 +19,18 @@ from appliance.api.funnel import Funnel
 from appliance.api.limits import RateLimiter
 from appliance.config import Config
 from appliance.discovery import Advertiser, NodeAd
+from appliance.domain.drops import Drop
 from appliance.ledger.identity import fingerprint
 from appliance.payments.registry import RailRegistry
 from appliance.services.box import Box
-from appliance.services.checkout import Checkout
+from appliance.services.checkout import Checkout, utc_now
+from appliance.services.drops import Drops
 from appliance.services.pairing import Pairing
 from appliance.store import ledger as ledger_sql
 from appliance.store.orders import sync_catalog
 
 log = logging.getLogger(__name__)
-EXPIRY_SWEEP_S = 5.0
+EXPIRY_SWEEP_S = 1.0
 
 
 @dataclass
@@ -84,6 +86,10 @@ class Node:
             hold=timedelta(seconds=config.order_hold_s),
             payments=self.rails,
         )
+        self.drops = Drops(self.checkout, self.rails, utc_now)
+        self.drop_pages: dict[int, bytes] = {}  # pre-rendered drop pages, served before the start
+        self.drop_cache: dict[int, Drop] = {}
+        self.background: set[asyncio.Task[int]] = set()
         self.pairing = Pairing(state_dir, self.box.key)
         self.events = EventHub()
         self.metrics = Metrics()
@@ -127,7 +133,7 @@ class Node:
     async def _sweep_expired(self) -> None:
         while True:
             await asyncio.sleep(EXPIRY_SWEEP_S)
-            for order_id in await self.checkout.expire_due():
+            for order_id in [*await self.checkout.expire_due(), *await self.drops.expire_holds()]:
                 self.events.publish("order", {"id": order_id, "state": "expired"})
 
     def status(self) -> str:

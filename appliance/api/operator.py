@@ -8,6 +8,7 @@ Handlers parse with msgspec, call one use case, and encode the result; errors ar
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import msgspec
@@ -17,10 +18,13 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from appliance.api.convert import confirm_out, decision_out, item_out, order_out
+from appliance.api.drop_pages import prepare_drop
 from appliance.api.node import Node
 from appliance.api.schemas import (
     ConfirmRequest,
+    DropOut,
     LineRequest,
+    NewDrop,
     NewOrder,
     PairRequest,
     PairResponse,
@@ -29,6 +33,7 @@ from appliance.api.schemas import (
     TenderOut,
     TenderRequest,
 )
+from appliance.domain.drops import Drop
 from appliance.domain.orders import OrderState
 from appliance.services.pairing import TOKEN_TTL_S, PairingError
 from appliance.store import orders as orders_sql
@@ -218,6 +223,38 @@ async def stats(request: Request) -> Response:
 
 
 @operator
+async def schedule_drop(request: Request) -> Response:
+    """Schedule a drop; its page and payment codes are pre-rendered before it opens."""
+    node = node_of(request)
+    asked = await body(request, NewDrop)
+    try:
+        starts = datetime.fromisoformat(asked.starts_at.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        raise msgspec.ValidationError("not a valid time - at `$.starts_at`") from None
+    drop = await node.drops.schedule(
+        asked.sku, asked.quantity, starts, asked.per_attendee, timedelta(seconds=asked.hold_s)
+    )
+    await prepare_drop(request, drop)
+    return json_response(await drop_out(request, drop), 201)
+
+
+@operator
+async def list_drops(request: Request) -> Response:
+    """Every drop with its units left."""
+    node = node_of(request)
+    return json_response([await drop_out(request, d) for d in await node.drops.list()])
+
+
+async def drop_out(request: Request, drop: Drop) -> DropOut:
+    """A drop as the API shows it."""
+    left = await node_of(request).drops.left(drop)
+    return DropOut(
+        drop.id, drop.sku, drop.name, drop.price.minor, drop.quantity, left, drop.starts_at.isoformat(),
+        drop.per_attendee, int(drop.hold.total_seconds()), f"{str(request.base_url).rstrip('/')}/d/{drop.id}",
+    )  # fmt: skip
+
+
+@operator
 async def events(request: Request) -> Response:
     """Server-sent events: order changes as they happen."""
     return StreamingResponse(
@@ -254,6 +291,8 @@ def routes() -> list[BaseRoute]:
         Route(f"{order}/void", void, methods=["POST"]),
         Route("/api/decisions", decisions),
         Route("/api/stats", stats),
+        Route("/api/drops", list_drops),
+        Route("/api/drops", schedule_drop, methods=["POST"]),
         Route("/api/events", events),
         Route("/metrics", metrics),
     ]

@@ -14,6 +14,7 @@ Sku = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
 Qty = Annotated[int, msgspec.Meta(ge=1, le=999)]
 Note = Annotated[str, msgspec.Meta(max_length=200)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
+ISO_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$"
 
 
 class PairRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -50,6 +51,32 @@ class TenderRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_
 class ConfirmRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     operator: Name | None = None
     override_reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+
+class NewDrop(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    sku: Sku
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+    starts_at: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$"
+        ),
+    ]
+    per_attendee: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+    hold_s: Annotated[int, msgspec.Meta(ge=1, le=7200)] = 300
+
+
+class DropOut(msgspec.Struct, frozen=True):
+    id: int
+    sku: str
+    name: str
+    price: int
+    quantity: int
+    left: int
+    starts_at: str
+    per_attendee: int
+    hold_s: int
+    url: str
 
 
 class ItemOut(msgspec.Struct, frozen=True):
@@ -129,8 +156,8 @@ class Problem(msgspec.Struct, frozen=True):
 
 
 REQUESTS: tuple[type[msgspec.Struct], ...] = (
-    PairRequest, NewOrder, LineRequest, RemoveLine, TenderRequest, ConfirmRequest,
+    PairRequest, NewOrder, LineRequest, RemoveLine, TenderRequest, ConfirmRequest, NewDrop,
 )  # fmt: skip
 RESPONSES: tuple[type[msgspec.Struct], ...] = (
-    PairResponse, ItemOut, OrderOut, TenderOut, ConfirmOut, DecisionOut, ReceiptOut, StatsOut, Problem,
+    PairResponse, ItemOut, OrderOut, TenderOut, ConfirmOut, DecisionOut, ReceiptOut, StatsOut, DropOut, Problem,
 )  # fmt: skip

@@ -31,3 +31,7 @@ class PolicyError(DomainError):
 
 class TimeZoneError(DomainError):
     """A time was naive or not in UTC; the domain is handed aware UTC times only."""
+
+
+class DropError(DomainError):
+    """A drop claim was refused: not started, over the per-attendee limit, none left."""

@@ -22,6 +22,7 @@ from appliance.domain.policy import Decision, Limits, decide, override
 from appliance.ledger.receipt import Receipt, ReceiptType
 from appliance.payments.reference import order_reference
 from appliance.services.box import Box
+from appliance.store import drops as drops_sql
 from appliance.store import ledger as ledger_sql
 from appliance.store import orders as orders_sql
 
@@ -134,21 +135,23 @@ class Checkout:
 
     async def choose_tender(self, order_id: str, tender: str) -> Tendered:
         """Choose cash or a rail; the order then waits for payment under its reference."""
+        return await self.box.writer.run(lambda conn: self.tender_tx(conn, order_id, tender))
+
+    def tender_tx(
+        self, conn: sqlite3.Connection, order_id: str, tender: str, reference: str | None = None
+    ) -> Tendered:
+        """choose_tender's transaction, for use inside another (a drop claim)."""
         if tender not in self.tenders():
             raise OrderError(f"tender {tender!r} is not offered here (one of {self.tenders()})")
-
-        def tx(conn: sqlite3.Connection) -> Tendered:
-            order = orders_sql.load_order(conn, order_id)
-            reference = order_reference(order.number)
-            waiting = order.choose_tender(tender, reference)
-            payload = None
-            if tender != CASH:
-                assert self.payments is not None
-                payload = self.payments.payload(tender, waiting.total, reference)
-            orders_sql.update_order(conn, waiting, self.clock())
-            return Tendered(waiting, reference, payload)
-
-        return await self.box.writer.run(tx)
+        order = orders_sql.load_order(conn, order_id)
+        reference = reference or order_reference(order.number)
+        waiting = order.choose_tender(tender, reference)
+        payload = None
+        if tender != CASH:
+            assert self.payments is not None
+            payload = self.payments.payload(tender, waiting.total, reference)
+        orders_sql.update_order(conn, waiting, self.clock())
+        return Tendered(waiting, reference, payload)
 
     async def confirm(
         self, order_id: str, *, operator: str | None = None, override_reason: str | None = None
@@ -160,7 +163,11 @@ class Checkout:
             order = orders_sql.load_order(conn, order_id)
             paid = order.pay()
             rail = order.tender or CASH
-            for line in order.lines:  # refuse before deciding: nothing to decide if none left
+            claim = drops_sql.claim_of_order(conn, order.id)
+            stocked = (
+                [] if claim is not None else order.lines
+            )  # a drop claim already holds its units
+            for line in stocked:  # refuse before deciding: nothing to decide if none left
                 orders_sql.take_stock(conn, line.sku, line.qty)
             limits = self.limits.get(rail, Limits())
             exposure = Money.zero(order.currency)
@@ -170,7 +177,7 @@ class Checkout:
             if not decision.accepted and override_reason:
                 decision = override(decision, operator or "operator", override_reason, now)
             if not decision.accepted:
-                for line in order.lines:
+                for line in stocked:
                     orders_sql.return_stock(conn, line.sku, line.qty)
                 orders_sql.record_decision(conn, decision, order.id)
                 return Confirmation(order, decision, None)
@@ -185,6 +192,8 @@ class Checkout:
                 order_id=order.id,
             )
             orders_sql.update_order(conn, paid, now, receipt_seq=receipt.seq)
+            if claim is not None:
+                drops_sql.set_claim_state(conn, claim.id, "paid")
             return Confirmation(paid, decision, receipt)
 
         return await self.box.writer.run(tx)
@@ -207,8 +216,9 @@ class Checkout:
             order = orders_sql.load_order(conn, order_id)
             voided = order.void()
             sale_seq = orders_sql.order_column(conn, order.id, "receipt_seq")
-            for line in order.lines:
-                orders_sql.return_stock(conn, line.sku, line.qty)
+            if drops_sql.claim_of_order(conn, order.id) is None:  # a drop's units do not come back
+                for line in order.lines:
+                    orders_sql.return_stock(conn, line.sku, line.qty)
             orders_sql.settle_order_decisions(conn, order.id)
             receipt = self.box.append(
                 conn,
@@ -234,6 +244,8 @@ class Checkout:
                 order = orders_sql.load_order(conn, order_id)
                 if now - datetime.fromisoformat(since) < self.hold:
                     break  # oldest first: the rest are younger
+                if drops_sql.claim_of_order(conn, order_id) is not None:
+                    continue  # a drop claim expires by its drop's hold (services/drops.py)
                 expired_order = order.expire(now, self.hold, datetime.fromisoformat(since))
                 orders_sql.update_order(conn, expired_order, now)
                 expired.append(order_id)

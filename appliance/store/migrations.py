@@ -86,6 +86,36 @@ MIGRATIONS: tuple[str, ...] = (
     ) STRICT;
     INSERT INTO sync_state (id) VALUES (1);
     """,
+    # 2: drops and their claims
+    """
+    CREATE TABLE drops (
+        id           INTEGER PRIMARY KEY,
+        sku          TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        price        INTEGER NOT NULL CHECK (price >= 0),
+        currency     TEXT NOT NULL,
+        quantity     INTEGER NOT NULL CHECK (quantity > 0),
+        starts_at    TEXT NOT NULL,
+        per_attendee INTEGER NOT NULL CHECK (per_attendee > 0),
+        hold_s       INTEGER NOT NULL CHECK (hold_s > 0),
+        created_at   TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE drop_claims (
+        id         INTEGER PRIMARY KEY,
+        drop_id    INTEGER NOT NULL REFERENCES drops (id),
+        attendee   TEXT NOT NULL,
+        qty        INTEGER NOT NULL CHECK (qty > 0),
+        place      INTEGER NOT NULL,
+        state      TEXT NOT NULL CHECK (state IN ('held', 'paid', 'expired')),
+        order_id   TEXT NOT NULL REFERENCES orders (id),
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        UNIQUE (drop_id, place)
+    ) STRICT;
+    CREATE INDEX drop_claims_active ON drop_claims (drop_id, state, attendee);
+    CREATE INDEX drop_claims_expiry ON drop_claims (state, expires_at);
+    """,
 )
 
 

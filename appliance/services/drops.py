@@ -1,0 +1,143 @@
+"""Drop use cases: schedule, claim (atomic, first come by arrival), expire holds, pre-render.
+
+A claim is one write transaction: check the rules against the units taken so far, open the
+claimant's order at the drop price and put it on hold, record the claim at the next place in
+line. The writer runs transactions one after another in arrival order, so a drop never oversells.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from appliance.domain.catalog import Item
+from appliance.domain.drops import Drop, check_claim
+from appliance.domain.errors import DropError
+from appliance.domain.orders import Order, OrderState
+from appliance.payments.reference import drop_reference
+from appliance.payments.registry import RailRegistry
+from appliance.services.checkout import Checkout, Tendered
+from appliance.store import drops as drops_sql
+from appliance.store import orders as orders_sql
+from appliance.store.drops import Claim
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A successful claim: the hold, its order and what the claimant needs to pay."""
+
+    claim: Claim
+    tendered: Tendered
+    units_left: int
+
+
+class Drops:
+    """Drop use cases over one checkout."""
+
+    def __init__(
+        self, checkout: Checkout, rails: RailRegistry | None, clock: Callable[[], datetime]
+    ) -> None:
+        self.checkout = checkout
+        self.writer = checkout.box.writer
+        self.rails = rails
+        self.clock = clock
+        self.taken: dict[
+            int, int
+        ] = {}  # drop id -> units held or paid, kept current by every claim
+
+    async def schedule(
+        self, sku: str, quantity: int, starts_at: datetime, per_attendee: int, hold: timedelta
+    ) -> Drop:
+        """Schedule a drop of a catalogue item at its catalogue price."""
+        now = self.clock()
+
+        def tx(conn: sqlite3.Connection) -> Drop:
+            item = orders_sql.load_item(conn, sku)
+            drop = Drop(0, item.sku, item.name, item.price, quantity, starts_at, per_attendee, hold)
+            if starts_at < now - timedelta(minutes=1):
+                raise DropError("starts_at is in the past")
+            return drops_sql.insert_drop(conn, drop, now)
+
+        drop = await self.writer.run(tx)
+        self.taken[drop.id] = 0
+        return drop
+
+    async def left(self, drop: Drop) -> int:
+        """Units not held or paid."""
+        if drop.id not in self.taken:
+            self.taken[drop.id] = await self.writer.run(
+                lambda conn: drops_sql.units_taken(conn, drop.id)
+            )
+        return drop.quantity - self.taken[drop.id]
+
+    async def claim(self, drop_id: int, attendee: str, qty: int, tender: str) -> Claimed:
+        """Claim `qty` units for `attendee`; DropError when the rules say no."""
+        now = self.clock()
+
+        def tx(conn: sqlite3.Connection) -> Claimed:
+            drop = drops_sql.load_drop(conn, drop_id)
+            taken = drops_sql.units_taken(conn, drop_id)
+            check_claim(
+                drop, qty, now=now, taken=taken, mine=drops_sql.units_taken(conn, drop_id, attendee)
+            )
+            order = Order(
+                id=secrets.token_hex(8), number=orders_sql.next_order_number(conn),
+                currency=drop.price.currency, state=OrderState.OPEN, lines=(), created_at=now,
+            ).add_line(Item(drop.sku, drop.name, drop.price), qty)  # fmt: skip
+            orders_sql.insert_order(conn, order)
+            claim = drops_sql.insert_claim(conn, drop, attendee, qty, order.id, now)
+            tendered = self.checkout.tender_tx(
+                conn, order.id, tender, drop_reference(drop.id, claim.place)
+            )
+            return Claimed(claim, tendered, drop.quantity - taken - qty)
+
+        claimed = await self.writer.run(tx)
+        self.taken[drop_id] = self.taken.get(drop_id, 0) + qty
+        return claimed
+
+    async def expire_holds(self) -> list[str]:
+        """Expire unpaid holds whose time is up; their units go back to the drop."""
+        now = self.clock()
+
+        def tx(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+            expired = []
+            for claim_id, order_id in drops_sql.expired_holds(conn, now):
+                claim = drops_sql.claim_of_order(conn, order_id)
+                assert claim is not None and claim.id == claim_id
+                hold = drops_sql.load_drop(conn, claim.drop_id).hold
+                order = orders_sql.load_order(conn, order_id)
+                drops_sql.set_claim_state(conn, claim_id, "expired")
+                if order.state is OrderState.AWAITING_PAYMENT:
+                    orders_sql.update_order(
+                        conn, order.expire(now, hold, claim.expires_at - hold), now
+                    )
+                expired.append((claim.drop_id, order_id))
+            return expired
+
+        expired = await self.writer.run(tx)
+        for drop_id, _ in expired:
+            self.taken.pop(drop_id, None)  # recount on next use
+        return [order_id for _, order_id in expired]
+
+    def prerender(self, drop: Drop) -> int:
+        """Build the payment codes of every place and quantity ahead of the start (in a thread)."""
+        if self.rails is None:
+            return 0
+        requests = [
+            (rail, drop.price * qty, drop_reference(drop.id, place))
+            for rail in self.rails.rail_names()
+            for place in range(1, drop.quantity + 1)
+            for qty in range(1, drop.per_attendee + 1)
+        ]
+        return self.rails.prerender(requests)
+
+    async def list(self) -> list[Drop]:
+        """Every drop, newest first."""
+        return await self.writer.run(drops_sql.list_drops)
+
+    async def get(self, drop_id: int) -> Drop:
+        """One drop."""
+        return await self.writer.run(lambda conn: drops_sql.load_drop(conn, drop_id))

@@ -1,0 +1,116 @@
+"""SQL for drops and their claims. Write functions run inside the writer's transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from appliance.domain.drops import Drop
+from appliance.domain.money import Money
+from appliance.store.errors import NotFound
+
+_COLUMNS = "id, sku, name, price, currency, quantity, starts_at, per_attendee, hold_s"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One claim on a drop."""
+
+    id: int
+    drop_id: int
+    attendee: str
+    qty: int
+    place: int
+    state: str
+    order_id: str
+    expires_at: datetime
+
+
+def _drop(row: tuple[int, str, str, int, str, int, str, int, int]) -> Drop:
+    id_, sku, name, price, currency, quantity, starts, per_attendee, hold_s = row
+    return Drop(id_, sku, name, Money(price, currency), quantity, datetime.fromisoformat(starts),
+                per_attendee, timedelta(seconds=hold_s))  # fmt: skip
+
+
+def insert_drop(conn: sqlite3.Connection, drop: Drop, at: datetime) -> Drop:
+    """Store a new drop; return it with its id."""
+    cursor = conn.execute(
+        "INSERT INTO drops (sku, name, price, currency, quantity, starts_at, per_attendee, hold_s,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (drop.sku, drop.name, drop.price.minor, drop.price.currency, drop.quantity,
+         drop.starts_at.isoformat(), drop.per_attendee, int(drop.hold.total_seconds()), at.isoformat()),
+    )  # fmt: skip
+    return load_drop(conn, int(cursor.lastrowid or 0))
+
+
+def load_drop(conn: sqlite3.Connection, drop_id: int) -> Drop:
+    """One drop; NotFound if there is none."""
+    row = conn.execute(f"SELECT {_COLUMNS} FROM drops WHERE id = ?", (drop_id,)).fetchone()  # noqa: S608
+    if row is None:
+        raise NotFound(f"no drop {drop_id}")
+    return _drop(row)
+
+
+def list_drops(conn: sqlite3.Connection) -> list[Drop]:
+    """Every drop, newest first."""
+    return [_drop(row) for row in conn.execute(f"SELECT {_COLUMNS} FROM drops ORDER BY id DESC")]  # noqa: S608
+
+
+def units_taken(conn: sqlite3.Connection, drop_id: int, attendee: str | None = None) -> int:
+    """Units held or paid on a drop (by one attendee, if given)."""
+    sql = "SELECT coalesce(sum(qty), 0) FROM drop_claims WHERE drop_id = ? AND state IN ('held', 'paid')"
+    args: tuple[object, ...] = (drop_id,)
+    if attendee is not None:
+        sql += " AND attendee = ?"
+        args = (drop_id, attendee)
+    return int(conn.execute(sql, args).fetchone()[0])
+
+
+def insert_claim(
+    conn: sqlite3.Connection, drop: Drop, attendee: str, qty: int, order_id: str, at: datetime
+) -> Claim:
+    """Record a held claim at the next place in line."""
+    place = int(
+        conn.execute(
+            "SELECT count(*) + 1 FROM drop_claims WHERE drop_id = ?", (drop.id,)
+        ).fetchone()[0]
+    )
+    expires = at + drop.hold
+    cursor = conn.execute(
+        "INSERT INTO drop_claims (drop_id, attendee, qty, place, state, order_id, created_at, expires_at)"
+        " VALUES (?, ?, ?, ?, 'held', ?, ?, ?)",
+        (drop.id, attendee, qty, place, order_id, at.isoformat(), expires.isoformat()),
+    )
+    return Claim(
+        int(cursor.lastrowid or 0), drop.id, attendee, qty, place, "held", order_id, expires
+    )
+
+
+def claim_of_order(conn: sqlite3.Connection, order_id: str) -> Claim | None:
+    """The claim an order was made for, if any."""
+    row = conn.execute(
+        "SELECT id, drop_id, attendee, qty, place, state, order_id, expires_at FROM drop_claims"
+        " WHERE order_id = ?",
+        (order_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    claim_id, drop_id, attendee, qty, place, state, order = row[:7]
+    return Claim(
+        claim_id, drop_id, attendee, qty, place, state, order, datetime.fromisoformat(row[7])
+    )
+
+
+def set_claim_state(conn: sqlite3.Connection, claim_id: int, state: str) -> None:
+    """Mark a claim paid or expired."""
+    conn.execute("UPDATE drop_claims SET state = ? WHERE id = ?", (state, claim_id))
+
+
+def expired_holds(conn: sqlite3.Connection, now: datetime) -> list[tuple[int, str]]:
+    """(claim id, order id) of held claims whose hold has run out."""
+    rows = conn.execute(
+        "SELECT id, order_id FROM drop_claims WHERE state = 'held' AND expires_at <= ?",
+        (now.isoformat(),),
+    ).fetchall()
+    return [(int(r[0]), str(r[1])) for r in rows]
