@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +32,7 @@ from appliance.store.orders import sync_catalog
 
 log = logging.getLogger(__name__)
 EXPIRY_SWEEP_S = 1.0
+LIVE_MINUTES = "live_minutes"
 
 
 @dataclass
@@ -97,6 +99,7 @@ class Node:
         self.limiter = RateLimiter(rate=2.0, burst=20)  # attendee POSTs per address
         self.fingerprint = fingerprint(self.box.key.public)
         self.outbox_depth = 0
+        self._started = time.monotonic()
         self.advertiser: Advertiser | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -105,6 +108,7 @@ class Node:
         await self.box.writer.run(lambda conn: sync_catalog(conn, self.config.catalog))
         await self.refresh_outbox()
         self._tasks.append(asyncio.create_task(self._sweep_expired(), name="expire-orders"))
+        self._tasks.append(asyncio.create_task(self._count_live_minutes(), name="live-minutes"))
         if advertise:
             self.advertiser = Advertiser(
                 NodeAd(self.config.stall_name, self.box.device_id, port, self.fingerprint),
@@ -135,6 +139,18 @@ class Node:
             await asyncio.sleep(EXPIRY_SWEEP_S)
             for order_id in [*await self.checkout.expire_due(), *await self.drops.expire_holds()]:
                 self.events.publish("order", {"id": order_id, "state": "expired"})
+
+    async def _count_live_minutes(self) -> None:
+        """Add a minute to the stall's open time for every minute the node runs (kept in the DB)."""
+        while True:
+            await asyncio.sleep(60)
+            self._started = time.monotonic()
+            await self.box.writer.run(lambda conn: ledger_sql.add_meta_count(conn, LIVE_MINUTES, 1))
+
+    async def live_minutes(self) -> float:
+        """Minutes the stall has been open: those recorded plus this run's part minute."""
+        stored = await self.box.writer.run(lambda conn: ledger_sql.get_meta(conn, LIVE_MINUTES))
+        return float(stored or 0) + (time.monotonic() - self._started) / 60
 
     def status(self) -> str:
         """The one line for systemd's STATUS=."""

@@ -209,17 +209,26 @@ async def decisions(request: Request) -> Response:
 
 @operator
 async def stats(request: Request) -> Response:
-    """Sales, revenue, outbox and the edge decision rate."""
+    """Sales, revenue per live minute, outbox and the edge decision rate."""
     node = node_of(request)
     figures = await node.box.writer.run(stats_sql.figures)
     rate = figures.edge_decisions / figures.decisions if figures.decisions else None
+    minutes = await node.live_minutes()
+    per_minute = round(figures.revenue / minutes, 2) if minutes >= 1 else None
     return json_response(
         StatsOut(
-            sales=figures.sales, revenue=figures.revenue, currency=node.config.currency,
-            outbox_depth=figures.outbox_depth, oldest_unsynced_s=figures.oldest_unsynced_s,
-            decisions=figures.decisions, edge_decisions=figures.edge_decisions, edge_decision_rate=rate,
+            sales=figures.sales,
+            revenue=figures.revenue,
+            currency=node.config.currency,
+            live_minutes=round(minutes, 2),
+            revenue_per_live_minute=per_minute,
+            outbox_depth=figures.outbox_depth,
+            oldest_unsynced_s=figures.oldest_unsynced_s,
+            decisions=figures.decisions,
+            edge_decisions=figures.edge_decisions,
+            edge_decision_rate=rate,
         )
-    )  # fmt: skip
+    )
 
 
 @operator

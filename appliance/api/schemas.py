@@ -141,6 +141,8 @@ class StatsOut(msgspec.Struct, frozen=True):
     sales: int
     revenue: int
     currency: str
+    live_minutes: float
+    revenue_per_live_minute: float | None
     outbox_depth: int
     oldest_unsynced_s: float | None
     decisions: int

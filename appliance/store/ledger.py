@@ -37,6 +37,15 @@ def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
 
+def add_meta_count(conn: sqlite3.Connection, key: str, amount: int) -> None:
+    """Add to an integer kept in the meta table (created at 0)."""
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + ?",
+        (key, str(amount), amount),
+    )
+
+
 def chain_head(conn: sqlite3.Connection) -> ChainHead:
     """Return where the next receipt must link: its seq and the hash of the last line."""
     row = conn.execute("SELECT seq, line FROM receipts ORDER BY seq DESC LIMIT 1").fetchone()
