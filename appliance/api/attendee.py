@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ TEMPLATES = Environment(
 )
 VISITOR = "sbv"
 MAX_QTY = 20
+MENU_TTL_S = 1.0  # the stock a menu shows may be this old; the claim or sale itself is exact
 MAX_FORM_BYTES = 16_384
 PNG_HEADERS = {"Cache-Control": "public, max-age=3600"}
 
@@ -80,19 +82,35 @@ def limited(request: Request) -> Response | None:
 
 
 async def menu(request: Request) -> Response:
-    """The menu: items, prices, stock, a quantity field each."""
+    """The menu: items, prices, stock, a quantity field each (the page is reused for a second)."""
     node = node_of(request)
-    items = await node.box.writer.run(orders_sql.list_items)
-    visitor = request.cookies.get(VISITOR) or secrets.token_hex(8)
+    known = request.cookies.get(VISITOR)
+    visitor = known or secrets.token_hex(8)
     node.funnel.viewed_menu(visitor)
     node.count("menu")
-    shown = [
-        {"sku": i.sku, "name": i.name, "price_text": money(request, i.price), "stock": i.stock}
-        for i in items
-    ]
-    response = page(request, "menu.html", items=shown, error=request.query_params.get("error"))
-    response.set_cookie(VISITOR, visitor, max_age=86400, httponly=True, samesite="lax")
+    error = request.query_params.get("error")
+    cached = node.menu_page
+    if error is None and cached is not None and time.monotonic() - cached[0] < MENU_TTL_S:
+        response: Response = HTMLResponse(cached[1], headers={"Cache-Control": "no-store"})
+    else:
+        items = await node.box.writer.run(orders_sql.list_items)
+        shown = [
+            {"sku": i.sku, "name": i.name, "price_text": money(request, i.price), "stock": i.stock}
+            for i in items
+        ]
+        response = page(request, "menu.html", items=shown, error=error)
+        if error is None:
+            node.menu_page = (time.monotonic(), bytes(response.body))
+    if known is None:
+        remember(response, visitor)
     return response
+
+
+def remember(response: Response, visitor: str) -> None:
+    """Set the visitor cookie (a hex id: no quoting needed, so no SimpleCookie on the hot path)."""
+    response.headers.append(
+        "set-cookie", f"{VISITOR}={visitor}; Max-Age=86400; Path=/; HttpOnly; SameSite=Lax"
+    )
 
 
 async def _wanted(request: Request) -> tuple[dict[str, int], str, str | None]:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from appliance.api.attendee import VISITOR, _wanted, limited, money, node_of, page
+from appliance.api.attendee import VISITOR, _wanted, limited, money, node_of, page, remember
 from appliance.domain.drops import Drop
 from appliance.domain.errors import DomainError
 from appliance.payments.errors import PaymentError
@@ -48,8 +48,7 @@ async def drop_page(request: Request) -> Response:
     node = node_of(request)
     drop_id = int(request.path_params["drop_id"])
     cached = node.drop_pages.get(drop_id)
-    drop = node.drop_cache.get(drop_id) or await node.drops.get(drop_id)
-    node.drop_cache[drop_id] = drop
+    drop = await node.drops.drop(drop_id)
     if cached is not None and not drop.started(utc_now()):
         return HTMLResponse(cached, headers={"Cache-Control": "no-store"})
     left = await node.drops.left(drop)
@@ -73,7 +72,7 @@ async def claim(request: Request) -> Response:
     try:
         claimed = await node.drops.claim(drop_id, attendee, qty, tender or "cash")
     except (DomainError, PaymentError) as exc:
-        drop = await node.drops.get(drop_id)
+        drop = await node.drops.drop(drop_id)
         left = await node.drops.left(drop)
         return page(
             request, "drop.html", status=409, error=str(exc), **_context(request, drop, left)
@@ -82,7 +81,8 @@ async def claim(request: Request) -> Response:
     node.events.publish("drop", {"id": drop_id, "left": claimed.units_left})
     node.events.publish("order", {"id": order.id, "state": order.state.value})
     response = RedirectResponse(f"/o/{order.id}/pay", 303)
-    response.set_cookie(VISITOR, attendee, max_age=86400, httponly=True, samesite="lax")
+    if VISITOR not in request.cookies:
+        remember(response, attendee)
     return response
 
 

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -20,7 +21,6 @@ from appliance.api.funnel import Funnel
 from appliance.api.limits import RateLimiter
 from appliance.config import Config
 from appliance.discovery import Advertiser, NodeAd
-from appliance.domain.drops import Drop
 from appliance.ledger.identity import fingerprint
 from appliance.payments.registry import RailRegistry
 from appliance.services.box import Box
@@ -90,12 +90,13 @@ class Node:
         )
         self.drops = Drops(self.checkout, self.rails, utc_now)
         self.drop_pages: dict[int, bytes] = {}  # pre-rendered drop pages, served before the start
-        self.drop_cache: dict[int, Drop] = {}
+        self.menu_page: tuple[float, bytes] | None = None  # (monotonic time, rendered menu)
         self.background: set[asyncio.Task[int]] = set()
         self.pairing = Pairing(state_dir, self.box.key)
         self.events = EventHub()
         self.metrics = Metrics()
         self.funnel = Funnel()
+        self._steps: dict[str, Any] = {}  # bound metric children: labels() costs a lookup per call
         self.limiter = RateLimiter(rate=2.0, burst=20)  # attendee POSTs per address
         self.fingerprint = fingerprint(self.box.key.public)
         self.outbox_depth = 0
@@ -118,7 +119,10 @@ class Node:
 
     def count(self, step: str) -> None:
         """Count a funnel step in /metrics."""
-        self.metrics.funnel.labels(step).inc()
+        child = self._steps.get(step)
+        if child is None:
+            child = self._steps[step] = self.metrics.funnel.labels(step)
+        child.inc()
 
     def record_paid(self, order_id: str, total: int) -> None:
         """Numbers for a confirmed sale: metrics, funnel and conversion latency."""

@@ -137,20 +137,22 @@ class Checkout:
         """Choose cash or a rail; the order then waits for payment under its reference."""
         return await self.box.writer.run(lambda conn: self.tender_tx(conn, order_id, tender))
 
-    def tender_tx(
-        self, conn: sqlite3.Connection, order_id: str, tender: str, reference: str | None = None
-    ) -> Tendered:
-        """choose_tender's transaction, for use inside another (a drop claim)."""
+    def tender_tx(self, conn: sqlite3.Connection, order_id: str, tender: str) -> Tendered:
+        """choose_tender's transaction."""
+        waiting = self.tendered(orders_sql.load_order(conn, order_id), tender)
+        orders_sql.update_order(conn, waiting.order, self.clock())
+        return waiting
+
+    def tendered(self, order: Order, tender: str, reference: str | None = None) -> Tendered:
+        """The order waiting for payment by `tender`, with its payload (nothing stored)."""
         if tender not in self.tenders():
             raise OrderError(f"tender {tender!r} is not offered here (one of {self.tenders()})")
-        order = orders_sql.load_order(conn, order_id)
         reference = reference or order_reference(order.number)
         waiting = order.choose_tender(tender, reference)
         payload = None
         if tender != CASH:
             assert self.payments is not None
             payload = self.payments.payload(tender, waiting.total, reference)
-        orders_sql.update_order(conn, waiting, self.clock())
         return Tendered(waiting, reference, payload)
 
     async def confirm(
@@ -193,7 +195,7 @@ class Checkout:
             )
             orders_sql.update_order(conn, paid, now, receipt_seq=receipt.seq)
             if claim is not None:
-                drops_sql.set_claim_state(conn, claim.id, "paid")
+                drops_sql.set_claim_state(conn, claim, "paid")
             return Confirmation(paid, decision, receipt)
 
         return await self.box.writer.run(tx)

@@ -44,9 +44,8 @@ class Drops:
         self.writer = checkout.box.writer
         self.rails = rails
         self.clock = clock
-        self.taken: dict[
-            int, int
-        ] = {}  # drop id -> units held or paid, kept current by every claim
+        self.taken: dict[int, int] = {}  # drop id -> units held or paid, current after each claim
+        self._drops: dict[int, Drop] = {}  # drops never change once scheduled
 
     async def schedule(
         self, sku: str, quantity: int, starts_at: datetime, per_attendee: int, hold: timedelta
@@ -63,6 +62,7 @@ class Drops:
 
         drop = await self.writer.run(tx)
         self.taken[drop.id] = 0
+        self._drops[drop.id] = drop
         return drop
 
     async def left(self, drop: Drop) -> int:
@@ -78,25 +78,36 @@ class Drops:
         now = self.clock()
 
         def tx(conn: sqlite3.Connection) -> Claimed:
-            drop = drops_sql.load_drop(conn, drop_id)
+            drop = self._drops.get(drop_id) or drops_sql.load_drop(conn, drop_id)
             taken = drops_sql.units_taken(conn, drop_id)
+            self.taken[drop_id] = taken
             check_claim(
-                drop, qty, now=now, taken=taken, mine=drops_sql.units_taken(conn, drop_id, attendee)
+                drop,
+                qty,
+                now=now,
+                taken=taken,
+                mine=drops_sql.units_held_by(conn, drop_id, attendee),
             )
             order = Order(
                 id=secrets.token_hex(8), number=orders_sql.next_order_number(conn),
                 currency=drop.price.currency, state=OrderState.OPEN, lines=(), created_at=now,
             ).add_line(Item(drop.sku, drop.name, drop.price), qty)  # fmt: skip
-            orders_sql.insert_order(conn, order)
+            place = drops_sql.next_place(conn, drop_id)
+            tendered = self.checkout.tendered(order, tender, drop_reference(drop.id, place))
+            orders_sql.insert_order(conn, tendered.order)
             claim = drops_sql.insert_claim(conn, drop, attendee, qty, order.id, now)
-            tendered = self.checkout.tender_tx(
-                conn, order.id, tender, drop_reference(drop.id, claim.place)
-            )
+            self.taken[drop_id] = taken + qty
             return Claimed(claim, tendered, drop.quantity - taken - qty)
 
-        claimed = await self.writer.run(tx)
-        self.taken[drop_id] = self.taken.get(drop_id, 0) + qty
-        return claimed
+        return await self.writer.run(tx)
+
+    async def drop(self, drop_id: int) -> Drop:
+        """One drop, from memory once read."""
+        if drop_id not in self._drops:
+            self._drops[drop_id] = await self.writer.run(
+                lambda conn: drops_sql.load_drop(conn, drop_id)
+            )
+        return self._drops[drop_id]
 
     async def expire_holds(self) -> list[str]:
         """Expire unpaid holds whose time is up; their units go back to the drop."""
@@ -109,7 +120,7 @@ class Drops:
                 assert claim is not None and claim.id == claim_id
                 hold = drops_sql.load_drop(conn, claim.drop_id).hold
                 order = orders_sql.load_order(conn, order_id)
-                drops_sql.set_claim_state(conn, claim_id, "expired")
+                drops_sql.set_claim_state(conn, claim, "expired")
                 if order.state is OrderState.AWAITING_PAYMENT:
                     orders_sql.update_order(
                         conn, order.expire(now, hold, claim.expires_at - hold), now
@@ -140,4 +151,4 @@ class Drops:
 
     async def get(self, drop_id: int) -> Drop:
         """One drop."""
-        return await self.writer.run(lambda conn: drops_sql.load_drop(conn, drop_id))
+        return await self.drop(drop_id)

@@ -57,23 +57,40 @@ def list_drops(conn: sqlite3.Connection) -> list[Drop]:
     return [_drop(row) for row in conn.execute(f"SELECT {_COLUMNS} FROM drops ORDER BY id DESC")]  # noqa: S608
 
 
-def units_taken(conn: sqlite3.Connection, drop_id: int, attendee: str | None = None) -> int:
-    """Units held or paid on a drop (by one attendee, if given)."""
-    sql = "SELECT coalesce(sum(qty), 0) FROM drop_claims WHERE drop_id = ? AND state IN ('held', 'paid')"
-    args: tuple[object, ...] = (drop_id,)
-    if attendee is not None:
-        sql += " AND attendee = ?"
-        args = (drop_id, attendee)
-    return int(conn.execute(sql, args).fetchone()[0])
+def units_taken(conn: sqlite3.Connection, drop_id: int) -> int:
+    """Units held or paid on a drop (a counter kept with every claim and expiry)."""
+    row = conn.execute("SELECT taken FROM drops WHERE id = ?", (drop_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no drop {drop_id}")
+    return int(row[0])
+
+
+def units_held_by(conn: sqlite3.Connection, drop_id: int, attendee: str) -> int:
+    """Units one attendee holds or has paid for on a drop."""
+    row = conn.execute(
+        "SELECT coalesce(sum(qty), 0) FROM drop_claims"
+        " WHERE drop_id = ? AND attendee = ? AND state IN ('held', 'paid')",
+        (drop_id, attendee),
+    ).fetchone()
+    return int(row[0])
+
+
+def next_place(conn: sqlite3.Connection, drop_id: int) -> int:
+    """The place in line the next claim on this drop gets."""
+    return int(conn.execute("SELECT claims + 1 FROM drops WHERE id = ?", (drop_id,)).fetchone()[0])
 
 
 def insert_claim(
     conn: sqlite3.Connection, drop: Drop, attendee: str, qty: int, order_id: str, at: datetime
 ) -> Claim:
-    """Record a held claim at the next place in line."""
+    """Record a held claim at the next place in line and count its units as taken.
+
+    The CHECK on drops.taken makes an oversell impossible even for a caller that skipped the rules.
+    """
     place = int(
         conn.execute(
-            "SELECT count(*) + 1 FROM drop_claims WHERE drop_id = ?", (drop.id,)
+            "UPDATE drops SET taken = taken + ?, claims = claims + 1 WHERE id = ? RETURNING claims",
+            (qty, drop.id),
         ).fetchone()[0]
     )
     expires = at + drop.hold
@@ -102,9 +119,11 @@ def claim_of_order(conn: sqlite3.Connection, order_id: str) -> Claim | None:
     )
 
 
-def set_claim_state(conn: sqlite3.Connection, claim_id: int, state: str) -> None:
-    """Mark a claim paid or expired."""
-    conn.execute("UPDATE drop_claims SET state = ? WHERE id = ?", (state, claim_id))
+def set_claim_state(conn: sqlite3.Connection, claim: Claim, state: str) -> None:
+    """Mark a claim paid or expired; an expired hold gives its units back to the drop."""
+    conn.execute("UPDATE drop_claims SET state = ? WHERE id = ?", (state, claim.id))
+    if state == "expired" and claim.state == "held":
+        conn.execute("UPDATE drops SET taken = taken - ? WHERE id = ?", (claim.qty, claim.drop_id))
 
 
 def expired_holds(conn: sqlite3.Connection, now: datetime) -> list[tuple[int, str]]:

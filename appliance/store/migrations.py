@@ -98,7 +98,9 @@ MIGRATIONS: tuple[str, ...] = (
         starts_at    TEXT NOT NULL,
         per_attendee INTEGER NOT NULL CHECK (per_attendee > 0),
         hold_s       INTEGER NOT NULL CHECK (hold_s > 0),
-        created_at   TEXT NOT NULL
+        created_at   TEXT NOT NULL,
+        taken        INTEGER NOT NULL DEFAULT 0 CHECK (taken >= 0 AND taken <= quantity),
+        claims       INTEGER NOT NULL DEFAULT 0
     ) STRICT;
 
     CREATE TABLE drop_claims (

@@ -1,0 +1,199 @@
+"""Node benchmark: menu req/s against a hello-world floor, drop claims under 200 clients, RSS.
+
+All in one run on loopback: the floor is a Starlette hello-world under the same uvicorn settings
+(uvloop + httptools) measured with the same load tool (wrk when installed, else httpx); then the
+real node's menu page; then a drop of 2,000 units claimed by 200 concurrent clients (latency per
+claim); the node's peak RSS from /proc. Bounded: fixed durations and counts. Ends with one JSON
+line. Goals: menu >= 50% of the floor's req/s; claim p99 <= 50 ms; RSS <= 120 MB.
+
+Usage: python bench/node.py [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+CLIENTS = 200
+CLAIMS = 2000
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, deadline_s: float = 20) -> None:
+    """Wait until `url` answers."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise SystemExit(f"{url} did not come up")
+
+
+def rps(url: str, seconds: int) -> float:
+    """Requests per second at 64 connections (wrk, or an httpx fallback)."""
+    if shutil.which("wrk"):
+        out = subprocess.run(["wrk", "-t2", "-c64", f"-d{seconds}s", url], capture_output=True, text=True,
+                             check=True).stdout  # fmt: skip
+        return float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+
+    async def load() -> float:
+        count = 0
+        stop = time.monotonic() + seconds
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=64)) as client:
+
+            async def worker() -> None:
+                nonlocal count
+                while time.monotonic() < stop:
+                    await client.get(url)
+                    count += 1
+
+            await asyncio.gather(*(worker() for _ in range(64)))
+        return count / seconds
+
+    return asyncio.run(load())
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM of a process, in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status)[1]) / 1024  # type: ignore[index]
+
+
+CLAIM_SCRIPT = """
+local thread_id = 0
+setup = function(thread) thread_id = thread_id + 1; thread:set("tid", thread_id) end
+local counter = 0
+request = function()
+  counter = counter + 1
+  local headers = {["Content-Type"] = "application/x-www-form-urlencoded",
+                   ["Cookie"] = "sbv=t" .. tid .. "n" .. counter}
+  return wrk.format("POST", "/d/DROP/claim", headers, "qty=1&tender=cash")
+end
+"""
+
+
+def wrk_claims(url: str, drop_id: int, seconds: int) -> tuple[float, float, float]:
+    """Claims by CLIENTS connections with wrk: (p50 ms, p99 ms, claims/s)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(CLAIM_SCRIPT.replace("DROP", str(drop_id)))
+    out = subprocess.run(["wrk", "-t2", f"-c{CLIENTS}", f"-d{seconds}s", "--latency", "-s", script.name, url],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    os.unlink(script.name)
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    return ms("50"), ms("99"), rate
+
+
+async def claims(url: str, drop_id: int) -> list[float]:
+    """CLAIMS claims by CLIENTS concurrent phones; the latency of each."""
+    latencies: list[float] = []
+    queue = iter(range(CLAIMS))
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+
+        async def phone() -> None:
+            for n in queue:
+                t0 = time.perf_counter()
+                answer = await client.post(
+                    f"/d/{drop_id}/claim", content=b"qty=1&tender=cash",
+                    headers={"Cookie": f"sbv=p{n}", "Content-Type": "application/x-www-form-urlencoded"},
+                )  # fmt: skip
+                latencies.append(time.perf_counter() - t0)
+                assert answer.status_code in (303, 409), answer.status_code
+
+        await asyncio.wait_for(asyncio.gather(*(phone() for _ in range(CLIENTS))), 300)
+    return latencies
+
+
+def main() -> None:
+    """Run the benchmark and print the JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5)
+    args = parser.parse_args()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    port = free_port()
+    hello = subprocess.Popen([sys.executable, str(REPO / "bench" / "hello.py"), str(port)], env=env)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/")
+        floor = rps(f"http://127.0.0.1:{port}/", args.seconds)
+    finally:
+        hello.terminate()
+        hello.wait()
+
+    with tempfile.TemporaryDirectory(prefix="stallbox-bench-") as tmp:
+        state = Path(tmp) / "state"
+        subprocess.run([sys.executable, "-m", "appliance.cli", "init", "--state", str(state)], env=env, check=True,
+                       capture_output=True)  # fmt: skip
+        port = free_port()
+        node = subprocess.Popen(
+            [sys.executable, "-m", "appliance.cli", "node", "--state", str(state), "--host", "127.0.0.1",
+             "--port", str(port), "--no-mdns"], env=env, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_http(url + "/healthz")
+            menu = rps(url + "/", args.seconds)
+            code = subprocess.run([sys.executable, "-m", "appliance.cli", "pair", "--state", str(state)], env=env,
+                                  check=True, capture_output=True, text=True).stdout.split()[2]  # fmt: skip
+            token = httpx.post(url + "/api/pair", json={"code": code}).json()["token"]
+            starts = datetime.now(UTC) + timedelta(seconds=1)
+            drop = httpx.post(url + "/api/drops", headers={"Authorization": f"Bearer {token}"}, json={
+                "sku": "coffee", "quantity": 100_000, "starts_at": starts.isoformat(), "hold_s": 600,
+            }).json()  # fmt: skip
+            time.sleep(max(0.0, (starts - datetime.now(UTC)).total_seconds()) + 0.1)
+            if shutil.which("wrk"):
+                p50, p99, claim_rate = wrk_claims(url, drop["id"], args.seconds)
+            else:
+                latencies = sorted(asyncio.run(claims(url, drop["id"])))
+                p50 = latencies[len(latencies) // 2] * 1e3
+                p99 = latencies[int(len(latencies) * 0.99)] * 1e3
+                claim_rate = 0.0
+            rss = peak_rss_mb(node.pid)
+        finally:
+            node.terminate()
+            node.wait(10)
+
+    print(
+        f"floor (hello world) {floor:.0f} req/s; menu {menu:.0f} req/s ({menu / floor:.2f}x floor, goal >= 0.5)"
+    )
+    print(
+        f"drop claims at {CLIENTS} clients: p50 {p50:.1f} ms, p99 {p99:.1f} ms (goal p99 <= 50 ms)"
+    )
+    print(f"node peak RSS {rss:.1f} MB (goal <= 120 MB)")
+    print(json.dumps({
+        "bench": "node", "floor_rps": round(floor, 1), "menu_rps": round(menu, 1),
+        "claim_p50_ms": round(p50, 2), "claim_p99_ms": round(p99, 2), "claims_per_s": round(claim_rate, 1),
+        "peak_rss_mb": round(rss, 1),
+        "menu_vs_floor": round(menu / floor, 3),
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
