@@ -82,4 +82,10 @@ def test_1000_phones_200_units(node: NodeProcess) -> None:
             time.sleep(0.2)
         again = asyncio.run(storm(node.url, drop["id"], range(PHONES, PHONES + 5)))
         assert again == Counter({303: 5})
+        with httpx.Client(base_url=node.url) as phone:
+            claimed = phone.post(f"/d/{drop['id']}/claim", content=b"qty=1&tender=cash",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+            assert claimed.status_code == 303
+            pay_page = phone.get(claimed.headers["location"]).text
+        assert f'id="place">#{UNITS + 6} · {UNITS - 6} ' in pay_page  # place in line, units left
         assert api.get("/api/drops").json()[0]["left"] == UNITS - 5
