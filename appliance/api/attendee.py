@@ -30,6 +30,7 @@ from appliance.ledger.errors import LedgerError
 from appliance.ledger.receipt import parse_receipt, verify_receipt
 from appliance.payments.errors import PaymentError
 from appliance.payments.render import RenderedCode
+from appliance.store import drops as drops_sql
 from appliance.store import ledger as ledger_sql
 from appliance.store import orders as orders_sql
 from appliance.store.errors import NotFound
@@ -202,9 +203,15 @@ async def pay(request: Request) -> Response:
     payload = None
     if order.tender and order.tender != "cash":
         payload = node.rails.payload(order.tender, order.total, order.reference)
+    claim = await node.box.writer.run(lambda conn: drops_sql.claim_of_order(conn, order.id))
+    place = left = None
+    if claim is not None:  # a drop claim: its place in line and what is left of the drop
+        place = claim.place
+        left = await node.drops.left(await node.drops.drop(claim.drop_id))
     return page(
-        request, "pay.html", order=order, total_text=money(request, order.total), payload=payload
-    )
+        request, "pay.html", order=order, total_text=money(request, order.total), payload=payload,
+        place=place, left=left,
+    )  # fmt: skip
 
 
 async def qr_png(request: Request) -> Response:
