@@ -17,6 +17,9 @@ import msgspec
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Money
 from appliance.errors import ConfigError, field_and_problem
+from appliance.payments import epc
+from appliance.payments.emv import CURRENCY_CODES
+from appliance.payments.errors import PayloadError
 from appliance.payments.ids import cnpj_valid, cpf_valid, iban_problem
 
 _PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
@@ -95,7 +98,19 @@ def _text(path: Path | str, key: str, value: str, most: int, *, least: int = 1) 
         raise ConfigError(path, key, "must not be empty")
 
 
+def _template(path: Path | str, key: str, values: list[str], tag: str) -> None:
+    """An EMV template (GUI + sub-fields, 4 characters of tag and length each) holds <= 99."""
+    size = sum(4 + len(value) for value in values if value)
+    if size > 99:
+        raise ConfigError(
+            path,
+            key,
+            f"the merchant account field (tag {tag}) would be {size} characters, at most 99",
+        )
+
+
 def _pix_key(path: Path | str, key: str, value: str) -> None:
+    _text(path, key, value, 77)
     uuid = re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", value)
     if uuid or re.fullmatch(r"\+55[0-9]{10,11}", value):
         return
@@ -123,6 +138,8 @@ def _check(rail: RailConfig, key: str, path: Path | str) -> None:
         _text(path, f"{key}.merchant", rail.merchant, 25)
         _text(path, f"{key}.city", rail.city, 15)
         _text(path, f"{key}.description", rail.description, 40, least=0)
+        where = f"{key}.description" if rail.description else f"{key}.key"
+        _template(path, where, ["br.gov.bcb.pix", rail.key, rail.description], "26")
     elif isinstance(rail, UpiRail):
         if not re.fullmatch(r"[A-Za-z0-9._-]{2,256}@[A-Za-z0-9.-]{2,64}", rail.vpa):
             raise ConfigError(
@@ -132,11 +149,24 @@ def _check(rail: RailConfig, key: str, path: Path | str) -> None:
         _text(path, f"{key}.note", rail.note, 40, least=0)
         _text(path, f"{key}.merchant_city", rail.merchant_city, 15)
     elif isinstance(rail, SepaRail):
-        _text(path, f"{key}.name", rail.name, 70)
+        if not rail.name.strip() or not rail.name.isprintable():
+            raise ConfigError(path, f"{key}.name", "1-70 printable characters, no line breaks")
+        if len(rail.name) > 70:
+            raise ConfigError(path, f"{key}.name", f"{len(rail.name)} characters, at most 70")
         if problem := iban_problem(rail.iban):
             raise ConfigError(path, f"{key}.iban", problem)
         if rail.bic and not re.fullmatch(r"[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?", rail.bic):
             raise ConfigError(path, f"{key}.bic", f"{rail.bic!r} is not a BIC (8 or 11 characters)")
+        worst = epc.Transfer(  # the largest payload an order can make must still fit 331 bytes
+            name=rail.name, iban=rail.iban.replace(" ", "").upper(), bic=rail.bic,
+            amount="EUR999999999.99", text="Order " + "W" * 25,
+        )  # fmt: skip
+        try:
+            epc.encode(worst)
+        except PayloadError as exc:
+            raise ConfigError(
+                path, f"{key}.name", f"an order's EPC payload would be too large ({exc})"
+            ) from None
     elif isinstance(rail, PromptPayRail):
         if not re.fullmatch(r"0[0-9]{9}|[0-9]{13}|[0-9]{15}", rail.id):
             raise ConfigError(
@@ -156,7 +186,8 @@ def _check(rail: RailConfig, key: str, path: Path | str) -> None:
         for sub, value in rail.account.items():
             if not re.fullmatch(r"0[1-9]|[1-9][0-9]", sub):
                 raise ConfigError(path, f"{key}.account.{sub}", "sub-tags are two digits, 01-99")
-            _text(path, f"{key}.account.{sub}", value, 99 - 4 - len(rail.gui))
+            _text(path, f"{key}.account.{sub}", value, 99 - 4 - 4 - len(rail.gui))
+        _template(path, f"{key}.account", [rail.gui, *rail.account.values()], rail.account_tag)
         _text(path, f"{key}.merchant", rail.merchant, 25)
         _text(path, f"{key}.city", rail.city, 15)
         if not re.fullmatch(r"[A-Z]{2}", rail.country):
@@ -170,6 +201,24 @@ def amount_limits(rail: RailConfig, currency: str) -> tuple[Money | None, Money 
     low = Money.parse(rail.min_amount, currency) if rail.min_amount else None
     high = Money.parse(rail.max_amount, currency) if rail.max_amount else None
     return low, high
+
+
+def _limits(rail: RailConfig, key: str, path: Path | str, currency: str) -> None:
+    """min_amount and max_amount: positive amounts in the stall's currency, min <= max."""
+    bounds: dict[str, Money] = {}
+    for field in ("min_amount", "max_amount"):
+        text = getattr(rail, field)
+        if text is None:
+            continue
+        try:
+            bounds[field] = Money.parse(text, currency)
+        except DomainError as exc:
+            raise ConfigError(path, f"{key}.{field}", str(exc)) from None
+        if bounds[field].minor <= 0:
+            raise ConfigError(path, f"{key}.{field}", f"{text!r} must be more than 0")
+    low, high = bounds.get("min_amount"), bounds.get("max_amount")
+    if low is not None and high is not None and low > high:
+        raise ConfigError(path, f"{key}.min_amount", f"{low} is more than max_amount {high}")
 
 
 def parse_rails(
@@ -199,13 +248,11 @@ def parse_rails(
                 f"{key}.kind",
                 f"{table['kind']} takes {wanted}, the stall sells in {currency}",
             )
+        if isinstance(rail, EmvcoRail) and currency not in CURRENCY_CODES:
+            raise ConfigError(
+                path, f"{key}.kind", f"emvco: no ISO 4217 numeric code for {currency}"
+            )
         _check(rail, key, path)
-        for field in ("min_amount", "max_amount"):
-            text = getattr(rail, field)
-            if text is not None:
-                try:
-                    Money.parse(text, currency)
-                except DomainError as exc:
-                    raise ConfigError(path, f"{key}.{field}", str(exc)) from None
+        _limits(rail, key, path, currency)
         rails[name] = rail
     return rails

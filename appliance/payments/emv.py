@@ -20,6 +20,16 @@ TEMPLATES = frozenset(
 
 Field = tuple[str, "str | Sequence[Field]"]
 
+# ISO 4217 numeric codes for tag 53, for every currency appliance.domain.money knows.
+CURRENCY_CODES = {
+    "AUD": "036", "BHD": "048", "BRL": "986", "CAD": "124", "CHF": "756", "CLP": "152",
+    "CNY": "156", "CZK": "203", "DKK": "208", "EUR": "978", "GBP": "826", "HKD": "344",
+    "HUF": "348", "IDR": "360", "INR": "356", "ISK": "352", "JOD": "400", "JPY": "392",
+    "KRW": "410", "KWD": "414", "MXN": "484", "MYR": "458", "NOK": "578", "NZD": "554",
+    "OMR": "512", "PHP": "608", "PLN": "985", "SEK": "752", "SGD": "702", "THB": "764",
+    "TND": "788", "TWD": "901", "USD": "840", "VND": "704", "ZAR": "710",
+}  # fmt: skip
+
 
 def crc16(data: str) -> str:
     """CRC-16/CCITT-FALSE of the UTF-8 bytes, as 4 uppercase hex digits."""

@@ -27,12 +27,7 @@ from appliance.payments.emv import Field
 from appliance.payments.errors import PayloadError, PaymentError
 from appliance.payments.ids import rf_reference
 
-# ISO 4217 numeric codes for EMV tag 53.
-NUMERIC = {
-    "BRL": "986", "INR": "356", "THB": "764", "SGD": "702", "EUR": "978", "USD": "840",
-    "GBP": "826", "JPY": "392", "KWD": "414", "MYR": "458", "IDR": "360", "PHP": "608",
-    "VND": "704", "HKD": "344", "AUD": "036", "CNY": "156", "MXN": "484",
-}  # fmt: skip
+NUMERIC = emv.CURRENCY_CODES  # ISO 4217 numeric codes for EMV tag 53
 
 EPC_MAX_AMOUNT = Money(99_999_999_999, "EUR")
 
@@ -41,10 +36,10 @@ def _amount(amount: Money | None) -> list[Field]:
     if amount is None:
         return []
     if amount.minor <= 0:
-        raise PaymentError(f"amount {amount} must be positive")
+        raise PaymentError(f"amount {amount} must be positive", "amount")
     text = amount.decimal()
     if len(text) > 13:
-        raise PaymentError(f"amount {amount} does not fit EMV tag 54 (13 characters)")
+        raise PaymentError(f"amount {amount} does not fit EMV tag 54 (13 characters)", "amount")
     return [("54", text)]
 
 
@@ -57,7 +52,7 @@ def _reference(reference: str | None, most: int = 25) -> str:
     if reference is None:
         return "***"
     if not reference.isalnum() or not reference.isascii() or len(reference) > most:
-        raise PaymentError(f"reference {reference!r}: 1-{most} letters or digits")
+        raise PaymentError(f"reference {reference!r}: 1-{most} letters or digits", "reference")
     return reference
 
 
@@ -171,7 +166,7 @@ def upi(rail: UpiRail, amount: Money | None, reference: str | None) -> str:
     params = [("pa", rail.vpa), ("pn", rail.payee)]
     if amount is not None:
         if amount.minor <= 0:
-            raise PaymentError(f"amount {amount} must be positive")
+            raise PaymentError(f"amount {amount} must be positive", "amount")
         params.append(("am", amount.decimal()))
     params.append(("cu", "INR"))
     if reference is not None:
@@ -186,14 +181,14 @@ def sepa(rail: SepaRail, amount: Money | None, reference: str | None) -> str:
     amount_line = ""
     if amount is not None:
         if not 0 < amount.minor <= EPC_MAX_AMOUNT.minor:
-            raise PaymentError(f"amount {amount}: EPC takes 0.01 to 999999999.99 EUR")
+            raise PaymentError(f"amount {amount}: EPC takes 0.01 to 999999999.99 EUR", "amount")
         amount_line = "EUR" + amount.decimal().rstrip("0").rstrip(".")
     structured = text = ""
     if reference is not None:
-        if rail.reference == "structured":
-            structured = rf_reference(reference)
+        if rail.reference == "structured":  # ISO 11649: RF, 2 check digits, <= 21 more
+            structured = rf_reference(_reference(reference, 21))
         else:
-            text = f"Order {reference}"
+            text = f"Order {_reference(reference)}"
     transfer = epc.Transfer(
         name=rail.name, iban=rail.iban.replace(" ", "").upper(), bic=rail.bic, amount=amount_line,
         reference=structured, text=text,
@@ -207,7 +202,7 @@ def sepa(rail: SepaRail, amount: Money | None, reference: str | None) -> str:
 def payload(rail: RailConfig, amount: Money | None, reference: str | None, currency: str) -> str:
     """The QR text for `rail`; amount None makes a reusable sign."""
     if amount is not None and amount.currency != currency:
-        raise PaymentError(f"amount in {amount.currency}, the stall sells in {currency}")
+        raise PaymentError(f"amount in {amount.currency}, the stall sells in {currency}", "amount")
     if isinstance(rail, PixRail):
         return pix(rail, amount, reference)
     if isinstance(rail, PromptPayRail):
@@ -221,4 +216,4 @@ def payload(rail: RailConfig, amount: Money | None, reference: str | None, curre
     if isinstance(rail, SepaRail):
         return sepa(rail, amount, reference)
     assert isinstance(rail, CashRail)
-    raise PaymentError("cash has no payment code")
+    raise PaymentError("cash has no payment code", "rail")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 MIN_SYMBOLS = 3
+_READ_AS = str.maketrans("OIL", "011")
 
 
 def _luhn32(symbols: str) -> str:
@@ -30,9 +31,14 @@ def order_reference(number: int) -> str:
     return digits + _luhn32(digits)
 
 
+def normalize_reference(typed: str) -> str:
+    """What a vendor typed, read the Crockford way: any case, O as 0, I and L as 1, no - or spaces."""
+    return typed.upper().translate(_READ_AS).replace("-", "").replace(" ", "")
+
+
 def reference_is_valid(reference: str) -> bool:
-    """True when the check symbol matches (case-insensitive, as a vendor may type it)."""
-    reference = reference.upper()
+    """True when the check symbol matches (read with normalize_reference, as a vendor types it)."""
+    reference = normalize_reference(reference)
     if len(reference) < MIN_SYMBOLS + 1 or any(c not in ALPHABET for c in reference):
         return False
     return _luhn32(reference[:-1]) == reference[-1]

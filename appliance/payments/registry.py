@@ -1,7 +1,8 @@
 """The configured rails, as the checkout service sees them: payloads and cached QR codes.
 
-Each order's code is built once (QR encoding costs ~10 ms here, far more on a Pi) and kept in a
-bounded cache; drops pre-render theirs before the doors open.
+Each order's code is built once (even with the fast mask choice a code costs milliseconds here,
+several times that on a Pi) and kept in a bounded LRU cache keyed by (rail, amount, reference);
+drops pre-render theirs before the doors open.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
 from appliance.domain.money import Money
-from appliance.payments.config import CashRail, RailConfig, amount_limits
+from appliance.payments.config import CURRENCY, CashRail, RailConfig, amount_limits
 from appliance.payments.errors import PaymentError
 from appliance.payments.rails import payload as make_payload
 from appliance.payments.render import RenderedCode
@@ -31,8 +32,18 @@ class RailRegistry:
         self._cache_size = cache_size
 
     @classmethod
-    def from_config(cls, rails: Mapping[str, RailConfig], currency: str) -> RailRegistry:
-        """Build from parse_rails() output."""
+    def from_config(
+        cls, rails: Mapping[str, RailConfig], currency: str | None = None
+    ) -> RailRegistry:
+        """Build from parse_rails() output; the currency defaults to the one the rails imply."""
+        if currency is None:
+            implied = {CURRENCY[type(rail)] for rail in rails.values() if type(rail) in CURRENCY}
+            if len(implied) != 1:
+                raise PaymentError(
+                    "the stall's currency is needed: the rails do not imply exactly one"
+                    f" (they imply {sorted(implied) or 'none'})"
+                )
+            currency = implied.pop()
         return cls(rails, currency)
 
     def rail_names(self) -> list[str]:
@@ -42,7 +53,11 @@ class RailRegistry:
     def _rail(self, name: str) -> RailConfig:
         rail = self.rails.get(name)
         if rail is None or isinstance(rail, CashRail):
-            raise PaymentError(f"rail {name!r} is not configured (configured: {self.rail_names()})")
+            what = "is cash, which has no code" if rail is not None else "is not configured"
+            raise PaymentError(
+                f"rail {name!r} {what} (payment rails: {', '.join(self.rail_names()) or 'none'})",
+                "rail",
+            )
         return rail
 
     def payload(self, rail: str, amount: Money | None, reference: str | None) -> str:
@@ -51,14 +66,18 @@ class RailRegistry:
         if amount is not None:
             if amount.currency != self.currency:
                 raise PaymentError(
-                    f"amount in {amount.currency}, the stall sells in {self.currency}"
+                    f"rail {rail!r}: amount in {amount.currency}, the stall sells in {self.currency}",
+                    "amount",
                 )
             low, high = amount_limits(config, self.currency)
             if low is not None and amount < low:
-                raise PaymentError(f"{rail}: {amount} is under the rail's minimum {low}")
+                raise PaymentError(f"rail {rail!r}: {amount} is under its minimum {low}", "amount")
             if high is not None and amount > high:
-                raise PaymentError(f"{rail}: {amount} is over the rail's maximum {high}")
-        return make_payload(config, amount, reference, self.currency)
+                raise PaymentError(f"rail {rail!r}: {amount} is over its maximum {high}", "amount")
+        try:
+            return make_payload(config, amount, reference, self.currency)
+        except PaymentError as exc:
+            raise type(exc)(f"rail {rail!r}: {exc}", exc.field) from None
 
     def qr(self, rail: str, amount: Money | None, reference: str | None) -> RenderedCode:
         """The order's QR code, built once and then served from the cache."""

@@ -11,29 +11,24 @@ import io
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import qrcode
-import qrcode.constants
 from PIL import Image
 
+from appliance.payments.errors import PaymentError
+from appliance.payments.matrix import Matrix, make_symbol
+
 QUIET_ZONE = 4
-LEVELS = {
-    "M": qrcode.constants.ERROR_CORRECT_M,
-    "Q": qrcode.constants.ERROR_CORRECT_Q,
-    "H": qrcode.constants.ERROR_CORRECT_H,
-}
+LEVELS = ("M", "Q", "H")  # never L: a code on a phone screen or a creased sign needs M or more
 ANSI_ON = "\x1b[30;107m"  # black on bright white
 ANSI_OFF = "\x1b[0m"
 HALF_BLOCKS = {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}
 
-Matrix = tuple[tuple[bool, ...], ...]
-
 
 def make_matrix(payload: str, level: str = "M") -> tuple[Matrix, int]:
     """Encode `payload` (UTF-8) as a QR matrix with its quiet zone; return it and the version."""
-    code = qrcode.QRCode(error_correction=LEVELS[level], border=QUIET_ZONE)
-    code.add_data(payload)  # qrcode picks segments; non-ASCII goes as UTF-8 bytes
-    code.make(fit=True)
-    return tuple(tuple(bool(m) for m in row) for row in code.get_matrix()), int(code.version)
+    if level not in LEVELS:
+        raise PaymentError(f"error correction level {level!r}: M, Q or H")
+    symbol = make_symbol(payload, level, QUIET_ZONE)
+    return symbol.matrix, symbol.version
 
 
 @dataclass(frozen=True)
