@@ -242,12 +242,8 @@ class Checkout:
 
         def tx(conn: sqlite3.Connection) -> list[str]:
             expired = []
-            for order_id, since in orders_sql.orders_in_state(conn, OrderState.AWAITING_PAYMENT):
+            for order_id, since in orders_sql.waiting_since(conn, now - self.hold):
                 order = orders_sql.load_order(conn, order_id)
-                if now - datetime.fromisoformat(since) < self.hold:
-                    break  # oldest first: the rest are younger
-                if drops_sql.claim_of_order(conn, order_id) is not None:
-                    continue  # a drop claim expires by its drop's hold (services/drops.py)
                 expired_order = order.expire(now, self.hold, datetime.fromisoformat(since))
                 orders_sql.update_order(conn, expired_order, now)
                 expired.append(order_id)

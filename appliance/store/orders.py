@@ -158,12 +158,18 @@ def order_column(conn: sqlite3.Connection, order_id: str, column: str) -> object
     return row[0]
 
 
-def orders_in_state(conn: sqlite3.Connection, state: OrderState) -> list[tuple[str, str]]:
-    """Return (id, updated_at) of every order in `state`, oldest first."""
+def waiting_since(conn: sqlite3.Connection, cutoff: datetime) -> list[tuple[str, str]]:
+    """(id, updated_at) of orders waiting for payment since `cutoff` or earlier, drop claims aside.
+
+    Only the due orders are read (orders_by_state index), so the once-a-second sweep stays cheap
+    however many orders are waiting; a drop claim expires by its drop's hold instead.
+    """
     return [
         (str(oid), str(updated))
         for oid, updated in conn.execute(
-            "SELECT id, updated_at FROM orders WHERE state = ? ORDER BY updated_at", (state.value,)
+            "SELECT id, updated_at FROM orders WHERE state = 'awaiting_payment' AND updated_at <= ?"
+            " AND id NOT IN (SELECT order_id FROM drop_claims) ORDER BY updated_at",
+            (cutoff.isoformat(),),
         )
     ]
 
