@@ -75,6 +75,18 @@ def rps(url: str, seconds: int) -> float:
     return asyncio.run(load())
 
 
+def wrk_latency(url: str, seconds: int, connections: int) -> tuple[float, float]:
+    """(p50 ms, p99 ms) of plain GETs at `connections` connections (wrk only)."""
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    return _ms(out, "50"), _ms(out, "99")
+
+
+def _ms(out: str, label: str) -> float:
+    value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
 def peak_rss_mb(pid: int) -> float:
     """VmHWM of a process, in MB."""
     status = Path(f"/proc/{pid}/status").read_text()
@@ -101,13 +113,8 @@ def wrk_claims(url: str, drop_id: int, seconds: int) -> tuple[float, float, floa
     out = subprocess.run(["wrk", "-t2", f"-c{CLIENTS}", f"-d{seconds}s", "--latency", "-s", script.name, url],
                          capture_output=True, text=True, check=True).stdout  # fmt: skip
     os.unlink(script.name)
-
-    def ms(label: str) -> float:
-        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
-    return ms("50"), ms("99"), rate
+    return _ms(out, "50"), _ms(out, "99"), rate
 
 
 async def claims(url: str, drop_id: int) -> list[float]:
@@ -143,6 +150,11 @@ def main() -> None:
     try:
         wait_http(f"http://127.0.0.1:{port}/")
         floor = rps(f"http://127.0.0.1:{port}/", args.seconds)
+        floor_p50, floor_p99 = (
+            wrk_latency(f"http://127.0.0.1:{port}/", args.seconds, CLIENTS)
+            if shutil.which("wrk")
+            else (0.0, 0.0)
+        )
     finally:
         hello.terminate()
         hello.wait()
@@ -186,10 +198,14 @@ def main() -> None:
     print(
         f"drop claims at {CLIENTS} clients: p50 {p50:.1f} ms, p99 {p99:.1f} ms (goal p99 <= 50 ms)"
     )
+    print(
+        f"floor latency at {CLIENTS} connections (hello world): p50 {floor_p50:.1f} ms, p99 {floor_p99:.1f} ms"
+    )
     print(f"node peak RSS {rss:.1f} MB (goal <= 120 MB)")
     print(json.dumps({
         "bench": "node", "floor_rps": round(floor, 1), "menu_rps": round(menu, 1),
         "claim_p50_ms": round(p50, 2), "claim_p99_ms": round(p99, 2), "claims_per_s": round(claim_rate, 1),
+        "floor_p50_ms_200": round(floor_p50, 2), "floor_p99_ms_200": round(floor_p99, 2),
         "peak_rss_mb": round(rss, 1),
         "menu_vs_floor": round(menu / floor, 3),
     }))  # fmt: skip
