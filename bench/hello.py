@@ -20,4 +20,4 @@ app = Starlette(routes=[Route("/", hello)])
 
 if __name__ == "__main__":
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
-                log_level="warning", access_log=False)  # fmt: skip
+                log_level="warning", access_log=False, proxy_headers=False)  # fmt: skip

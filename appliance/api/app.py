@@ -102,11 +102,11 @@ def create_app(
             await node.close()
 
     routes = [
+        *attendee.routes(),  # first: the pages phones load most, matched in order
+        *drop_pages.routes(),
         Route("/healthz", healthz),
         Route("/api/openapi.json", openapi),
         *operator.routes(),
-        *attendee.routes(),
-        *drop_pages.routes(),
     ]
     handlers: dict[type[Exception] | int, Callable[..., object]] = {
         msgspec.ValidationError: _validation,

@@ -8,14 +8,22 @@ the start costs the box only the claims themselves.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from appliance.api.attendee import VISITOR, _wanted, limited, money, node_of, page, remember
+from appliance.api.attendee import (
+    VISITOR,
+    _wanted,
+    limited,
+    money,
+    new_visitor,
+    node_of,
+    page,
+    remember,
+)
 from appliance.domain.drops import Drop
 from appliance.domain.errors import DomainError
 from appliance.payments.errors import PaymentError
@@ -68,7 +76,7 @@ async def claim(request: Request) -> Response:
     drop_id = int(request.path_params["drop_id"])
     fields, _note, tender = await _wanted(request)
     qty = fields.get("qty", 1)
-    attendee = request.cookies.get(VISITOR) or secrets.token_hex(8)
+    attendee = request.cookies.get(VISITOR) or new_visitor()
     try:
         claimed = await node.drops.claim(drop_id, attendee, qty, tender or "cash")
     except (DomainError, PaymentError) as exc:

@@ -69,6 +69,7 @@ async def serve(
         uvicorn.Config(
             app, loop="none", http="httptools", lifespan="on", log_level="warning",
             access_log=False, timeout_graceful_shutdown=3,
+            proxy_headers=False,  # phones talk to the box directly: no proxy whose headers to trust
         )
     )  # fmt: skip
 
