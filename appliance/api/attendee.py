@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -124,6 +124,11 @@ def remember(response: Response, visitor: str) -> None:
     )
 
 
+def back_to_menu(error: str) -> RedirectResponse:
+    """Back to the menu, which shows `error` (escaped there; quoted here for the Location header)."""
+    return RedirectResponse("/?error=" + quote(error), 303)
+
+
 async def _wanted(request: Request) -> tuple[dict[str, int], str, str | None]:
     """Quantities per sku, the note and the tender from a posted form; bad numbers are skipped."""
     body = (await request.body())[:MAX_FORM_BYTES].decode("utf-8", "replace")
@@ -161,7 +166,7 @@ async def cart(request: Request) -> Response:
         if sku in items
     ]
     if not lines:
-        return RedirectResponse("/?error=" + phrases(node.config.locale)["empty"], 303)
+        return back_to_menu(phrases(node.config.locale)["empty"])
     node.funnel.step("cart")
     node.count("cart")
     total = Money.zero(node.config.currency)
@@ -184,14 +189,12 @@ async def place_order(request: Request) -> Response:
     node = node_of(request)
     wanted, note, tender = await _wanted(request)
     if not wanted or tender is None:
-        return RedirectResponse("/?error=" + phrases(node.config.locale)["empty"], 303)
+        return back_to_menu(phrases(node.config.locale)["empty"])
     try:
-        order = await node.checkout.create_order(note)
-        for sku, qty in wanted.items():
-            order = await node.checkout.add_line(order.id, sku, qty)
-        tendered = await node.checkout.choose_tender(order.id, tender)
-    except (DomainError, NotFound, PaymentError) as exc:
-        return RedirectResponse(f"/?error={exc}", 303)
+        tendered = await node.checkout.place_order(wanted.items(), tender, note)
+    except (DomainError, NotFound, PaymentError) as exc:  # one transaction: nothing was stored
+        return back_to_menu(str(exc))
+    order = tendered.order
     node.funnel.ordered(request.cookies.get(VISITOR), order.id)
     node.count("order")
     node.events.publish("order", {"id": order.id, "state": tendered.order.state.value})

@@ -109,9 +109,7 @@ async def create_order(request: Request) -> Response:
     """Open an order, optionally with lines."""
     node = node_of(request)
     asked = await body(request, NewOrder)
-    order = await node.checkout.create_order(asked.note)
-    for line in asked.lines:
-        order = await node.checkout.add_line(order.id, line.sku, line.qty)
+    order = await node.checkout.create_order(asked.note, [(ln.sku, ln.qty) for ln in asked.lines])
     node.events.publish("order", {"id": order.id, "state": order.state.value})
     return json_response(order_out(order), 201)
 

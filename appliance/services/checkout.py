@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from appliance.domain.catalog import Item
 from appliance.domain.errors import OrderError
 from appliance.domain.money import Money
 from appliance.domain.orders import Order, OrderState, items_for_receipt
@@ -91,22 +92,46 @@ class Checkout:
         """Tenders this stall accepts: cash and every configured rail."""
         return [CASH, *(self.payments.rail_names() if self.payments else [])]
 
-    async def create_order(self, note: str = "") -> Order:
-        """Open a new, empty order."""
-        now = self.clock()
+    def new_order(
+        self, conn: sqlite3.Connection, lines: Iterable[tuple[Item, int]] = (), note: str = ""
+    ) -> Order:
+        """An open order with the next number and these lines, built in memory (nothing stored)."""
+        order = Order(
+            id=secrets.token_hex(8),
+            number=orders_sql.next_order_number(conn),
+            currency=self.box.currency,
+            state=OrderState.OPEN,
+            lines=(),
+            created_at=self.clock(),
+            note=note,
+        )
+        for item, qty in lines:
+            order = order.add_line(item, qty)
+        return order
+
+    async def create_order(self, note: str = "", lines: Iterable[tuple[str, int]] = ()) -> Order:
+        """Open an order, with lines if given, in one transaction: a bad line stores nothing."""
+        wanted = list(lines)
 
         def tx(conn: sqlite3.Connection) -> Order:
-            order = Order(
-                id=secrets.token_hex(8),
-                number=orders_sql.next_order_number(conn),
-                currency=self.box.currency,
-                state=OrderState.OPEN,
-                lines=(),
-                created_at=now,
-                note=note,
-            )
+            items = [(orders_sql.load_item(conn, sku), qty) for sku, qty in wanted]
+            order = self.new_order(conn, items, note)
             orders_sql.insert_order(conn, order)
             return order
+
+        return await self.box.writer.run(tx)
+
+    async def place_order(
+        self, lines: Iterable[tuple[str, int]], tender: str, note: str = ""
+    ) -> Tendered:
+        """Open an order with its lines and tender in one transaction (an attendee's checkout)."""
+        wanted = list(lines)
+
+        def tx(conn: sqlite3.Connection) -> Tendered:
+            items = [(orders_sql.load_item(conn, sku), qty) for sku, qty in wanted]
+            waiting = self.tendered(self.new_order(conn, items, note), tender)
+            orders_sql.insert_order(conn, waiting.order)
+            return waiting
 
         return await self.box.writer.run(tx)
 

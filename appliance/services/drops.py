@@ -7,7 +7,6 @@ line. The writer runs transactions one after another in arrival order, so a drop
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from datetime import datetime, timedelta
 from appliance.domain.catalog import Item
 from appliance.domain.drops import Drop, check_claim
 from appliance.domain.errors import DropError
-from appliance.domain.orders import Order, OrderState
+from appliance.domain.orders import OrderState
 from appliance.payments.reference import drop_reference
 from appliance.payments.registry import RailRegistry
 from appliance.services.checkout import Checkout, Tendered
@@ -88,10 +87,7 @@ class Drops:
                 taken=taken,
                 mine=drops_sql.units_held_by(conn, drop_id, attendee),
             )
-            order = Order(
-                id=secrets.token_hex(8), number=orders_sql.next_order_number(conn),
-                currency=drop.price.currency, state=OrderState.OPEN, lines=(), created_at=now,
-            ).add_line(Item(drop.sku, drop.name, drop.price), qty)  # fmt: skip
+            order = self.checkout.new_order(conn, [(Item(drop.sku, drop.name, drop.price), qty)])
             place = drops_sql.next_place(conn, drop_id)
             tendered = self.checkout.tendered(order, tender, drop_reference(drop.id, place))
             orders_sql.insert_order(conn, tendered.order)

@@ -105,6 +105,12 @@ def test_bad_input_is_a_4xx_naming_the_field_and_changes_nothing(node: NodeProce
             if field:
                 assert answer.json()["field"] == field
         assert api.post("/api/orders", content=b"{not json").status_code == 400
+        open_before = api.get("/api/orders", params={"state": "open"}).json()
+        unknown = api.post("/api/orders", json={"lines": [{"sku": "coffee"}, {"sku": "nope"}]})
+        assert unknown.status_code == 404
+        assert (
+            api.get("/api/orders", params={"state": "open"}).json() == open_before
+        )  # no half order
         assert api.get("/api/orders?state=lost").status_code == 422
         assert api.get(f"/api/orders/{order['id']}").json() == before
 

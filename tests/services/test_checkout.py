@@ -21,6 +21,7 @@ from appliance.services.box import Box
 from appliance.services.checkout import Checkout
 from appliance.services.ledger_files import verify_state
 from appliance.store import ledger as ledger_sql
+from appliance.store.errors import NotFound
 
 
 class PrintedRails:
@@ -242,3 +243,20 @@ def test_the_stored_chain_verifies_with_items(box: Box, clock: Clock) -> None:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         conn.close()
+
+
+def test_an_order_with_a_bad_line_stores_nothing(box: Box, clock: Clock) -> None:
+    checkout = Checkout(box, clock=clock)
+    before = rows(box, "SELECT count(*) FROM orders")
+
+    async def scenario() -> None:
+        with pytest.raises(NotFound):
+            await checkout.place_order([("coffee", 1), ("nope", 1)], "cash")
+        with pytest.raises(NotFound):
+            await checkout.create_order(lines=[("coffee", 1), ("nope", 1)])
+        placed = await checkout.place_order([("coffee", 2)], "cash", note="no sugar")
+        assert placed.order.state is OrderState.AWAITING_PAYMENT and placed.reference == "001Y"
+        assert (await checkout.confirm(placed.order.id)).accepted
+
+    asyncio.run(scenario())
+    assert rows(box, "SELECT count(*) FROM orders")[0][0] == before[0][0] + 1
