@@ -6,6 +6,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from appliance.store.ledger import outbox
+
 
 @dataclass(frozen=True, slots=True)
 class Figures:
@@ -28,10 +30,7 @@ def figures(conn: sqlite3.Connection) -> Figures:
         "SELECT coalesce(sum(total), 0) FROM receipts WHERE kind = 'void'"
     ).fetchone()[0]
     decisions = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
-    depth, oldest = conn.execute(
-        "SELECT count(*), min(created_at) FROM receipts"
-        " WHERE seq > (SELECT acked_seq FROM sync_state WHERE id = 1)"
-    ).fetchone()
+    depth, oldest = outbox(conn)
     age = None
     if oldest is not None:
         age = max(0.0, (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds())
