@@ -150,6 +150,15 @@ def cmd_qr(args: argparse.Namespace) -> int:
     return run_qr(args, _config(args))
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Run the store-and-forward daemon (or drain once, or resume a stopped stream)."""
+    from sync.command import resume, run_sync
+
+    if args.resume:
+        return resume(_state_dir(args))
+    return run_sync(_state_dir(args), _config(args), once=args.once)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the scripted demo session."""
     from appliance.demo import run_demo
@@ -195,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     pair = sub.add_parser("pair", parents=[common], help="print a one-time code to pair a console")
     pair.add_argument("--revoke", action="store_true", help="revoke every operator token instead")
     pair.set_defaults(run=cmd_pair)
+
+    sync = sub.add_parser("sync", parents=[common], help="ship receipts to the cloud (daemon)")
+    sync.add_argument("--once", action="store_true", help="send what is waiting, then exit")
+    sync.add_argument("--resume", action="store_true", help="clear a stop after dealing with it")
+    sync.set_defaults(run=cmd_sync)
 
     discover = sub.add_parser("discover", help="list stallbox nodes on the LAN (mDNS)")
     discover.add_argument(

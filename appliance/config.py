@@ -43,6 +43,12 @@ class RawDiscovery(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     interfaces: Literal["all", "loopback"] = "all"
 
 
+class RawSync(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    max_upload_bytes_per_s: int = 0  # 0: no cap
+    pause_during_drops: bool = True
+    drop_rush_s: int = 120
+
+
 class RawRailPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     per_sale_limit: str | None = None
     exposure_limit: str | None = None
@@ -64,6 +70,7 @@ class RawConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     stall: RawStall = RawStall()
     node: RawNode = RawNode()
     discovery: RawDiscovery = RawDiscovery()
+    sync: RawSync = RawSync()
     policy: RawPolicy = RawPolicy()
     catalog: list[RawItem] = []
     rails: dict[str, dict[str, Any]] = {}
@@ -84,6 +91,8 @@ class Config:
     rail_limits: Mapping[str, Limits] = field(default_factory=dict)
     catalog: tuple[Item, ...] = ()
     rails: Mapping[str, RailConfig] = field(default_factory=dict)
+    sync_upload_cap: int = 0  # bytes/s the sync daemon may send; 0 for no cap
+    sync_rush_pause_s: int = 120  # pause uploads this long after a drop starts; 0 never pauses
 
 
 def _field_error(path: Path | str, exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
@@ -148,6 +157,10 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         raise ConfigError(path, "stall.name", "must not be empty")
     if not 0 <= raw.node.port <= 65535:
         raise ConfigError(path, "node.port", f"{raw.node.port} is not a TCP port (0-65535)")
+    if raw.sync.max_upload_bytes_per_s < 0:
+        raise ConfigError(path, "sync.max_upload_bytes_per_s", "must be 0 (no cap) or more")
+    if raw.sync.drop_rush_s < 0:
+        raise ConfigError(path, "sync.drop_rush_s", "must be 0 or more seconds")
     if raw.policy.order_hold_s <= 0:
         raise ConfigError(path, "policy.order_hold_s", "must be a positive number of seconds")
 
@@ -200,4 +213,6 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         rail_limits=limits,
         catalog=tuple(catalog),
         rails=rails,
+        sync_upload_cap=raw.sync.max_upload_bytes_per_s,
+        sync_rush_pause_s=raw.sync.drop_rush_s if raw.sync.pause_during_drops else 0,
     )

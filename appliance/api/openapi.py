@@ -89,6 +89,15 @@ ENDPOINTS: list[tuple[str, str, str, type | None, Any, int, bool]] = [
         200,
         True,
     ),
+    (
+        "get",
+        "/api/sync",
+        "The sync daemon's state: outbox, cloud head, last checkpoint, stop reason",
+        None,
+        s.SyncOut,
+        200,
+        True,
+    ),
 ]
 
 

@@ -30,6 +30,7 @@ from appliance.api.schemas import (
     PairResponse,
     RemoveLine,
     StatsOut,
+    SyncOut,
     TenderOut,
     TenderRequest,
 )
@@ -38,6 +39,7 @@ from appliance.domain.orders import OrderState
 from appliance.services.pairing import TOKEN_TTL_S, PairingError
 from appliance.store import orders as orders_sql
 from appliance.store import stats as stats_sql
+from appliance.store import syncstate
 
 S = TypeVar("S", bound=msgspec.Struct)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -230,6 +232,28 @@ async def stats(request: Request) -> Response:
 
 
 @operator
+async def sync_state(request: Request) -> Response:
+    """The sync daemon's view: outbox, the cloud's head, the last verified checkpoint, any stop."""
+    node = node_of(request)
+    figures = await node.box.writer.run(stats_sql.figures)
+    state = await node.box.writer.run(syncstate.read_state)
+    return json_response(
+        SyncOut(
+            outbox_depth=figures.outbox_depth,
+            oldest_unsynced_s=figures.oldest_unsynced_s,
+            acked_seq=state.acked_seq,
+            cloud_seq=state.cloud_seq,
+            tree_size=state.tree_size,
+            checkpoint=state.checkpoint,
+            last_contact=state.last_contact,
+            last_error=state.last_error,
+            stopped=state.stopped,
+            via=state.via,
+        )
+    )
+
+
+@operator
 async def schedule_drop(request: Request) -> Response:
     """Schedule a drop; its page and payment codes are pre-rendered before it opens."""
     node = node_of(request)
@@ -298,6 +322,7 @@ def routes() -> list[BaseRoute]:
         Route(f"{order}/void", void, methods=["POST"]),
         Route("/api/decisions", decisions),
         Route("/api/stats", stats),
+        Route("/api/sync", sync_state),
         Route("/api/drops", list_drops),
         Route("/api/drops", schedule_drop, methods=["POST"]),
         Route("/api/events", events),

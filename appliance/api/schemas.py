@@ -150,6 +150,21 @@ class StatsOut(msgspec.Struct, frozen=True):
     edge_decision_rate: float | None
 
 
+class SyncOut(msgspec.Struct, frozen=True):
+    """What the sync daemon last knew of the cloud, as it left it in the ledger database."""
+
+    outbox_depth: int
+    oldest_unsynced_s: float | None
+    acked_seq: int
+    cloud_seq: int | None
+    tree_size: int
+    checkpoint: str | None
+    last_contact: str | None
+    last_error: str | None
+    stopped: str | None
+    via: str | None
+
+
 class Problem(msgspec.Struct, frozen=True):
     """Every 4xx/5xx body: what went wrong and, for bad input, which field."""
 
@@ -161,5 +176,6 @@ REQUESTS: tuple[type[msgspec.Struct], ...] = (
     PairRequest, NewOrder, LineRequest, RemoveLine, TenderRequest, ConfirmRequest, NewDrop,
 )  # fmt: skip
 RESPONSES: tuple[type[msgspec.Struct], ...] = (
-    PairResponse, ItemOut, OrderOut, TenderOut, ConfirmOut, DecisionOut, ReceiptOut, StatsOut, DropOut, Problem,
+    PairResponse, ItemOut, OrderOut, TenderOut, ConfirmOut, DecisionOut, ReceiptOut, StatsOut, SyncOut, DropOut,
+    Problem,
 )  # fmt: skip

@@ -118,6 +118,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX drop_claims_active ON drop_claims (drop_id, state, attendee);
     CREATE INDEX drop_claims_expiry ON drop_claims (state, expires_at);
     """,
+    # 3: what the sync daemon last knew of the cloud, for the node's /api/sync and the console
+    """
+    ALTER TABLE sync_state ADD COLUMN checkpoint TEXT;
+    ALTER TABLE sync_state ADD COLUMN tree_size INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sync_state ADD COLUMN cloud_seq INTEGER;
+    ALTER TABLE sync_state ADD COLUMN last_contact TEXT;
+    ALTER TABLE sync_state ADD COLUMN last_error TEXT;
+    ALTER TABLE sync_state ADD COLUMN stopped TEXT;
+    ALTER TABLE sync_state ADD COLUMN via TEXT;
+    """,
 )
 
 

@@ -1,0 +1,290 @@
+"""The store-and-forward daemon: every receipt reaches the cloud once in effect, in order, proven.
+
+One loop, one batch at a time: read the receipts past `acked_seq` from the node's database (its
+own connection), POST them, and only when the cloud's answer proves it kept them — a signed
+checkpoint, the inclusion of the batch's last line (each line carries the hash of the one
+before, so the last commits to all of them) and the consistency of that checkpoint with the last
+one we verified — store the new `acked_seq` and checkpoint in one BEGIN IMMEDIATE.
+
+Nothing here ever deletes or rewrites a local receipt. A 409 (the cloud holds a different chain,
+or refused a line) or a proof that fails stops the stream and says why in `sync_state`, for the
+operator to see on the console; everything transient (no link, timeouts, 5xx, 429) is retried
+with full-jitter backoff (base 1 s, cap 300 s), honouring Retry-After, and at once when the
+kernel reports a link change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import enum
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import msgspec
+
+from appliance.store import syncstate
+from sync.account import CloudAccount
+from sync.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
+from sync.errors import NoteError, ProofError
+from sync.protocol import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_RECEIPTS,
+    VERSION,
+    Batch,
+    BatchAck,
+    Conflict,
+    WireReceipt,
+    encode,
+)
+from sync.tlog import leaf_hash, verify_consistency, verify_inclusion
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
+_PREV_FIELD = 10  # index of `prev` in an SR1 line split on ";"
+
+
+class Outcome(enum.Enum):
+    """What one step of the loop did."""
+
+    SENT = "sent"  # a batch was acknowledged and proven
+    IDLE = "idle"  # nothing to send
+    PAUSED = "paused"  # a drop is on: checkout traffic first
+    STOPPED = "stopped"  # the operator must look (a 409 or a bad proof)
+
+
+class Retry(Exception):
+    """A transient failure: try again after backoff (or after `after` seconds if the cloud said)."""
+
+    def __init__(self, reason: str, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.after = after
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How much the daemon sends at once and how it yields to checkout traffic."""
+
+    batch_receipts: int = MAX_BATCH_RECEIPTS
+    batch_bytes: int = MAX_BATCH_BYTES
+    upload_cap: int = 0  # bytes per second; 0 for no cap
+    rush: timedelta = timedelta(seconds=120)  # pause this long after a drop starts; 0: never
+    idle_poll_s: float = 0.5
+    backoff_base_s: float = 1.0
+    backoff_cap_s: float = 300.0
+
+
+class Backoff:
+    """Full-jitter exponential backoff (AWS architecture blog): uniform(0, min(cap, base·2^n))."""
+
+    def __init__(self, base: float, cap: float, rng: random.Random) -> None:
+        self.base, self.cap, self.rng, self.attempts = base, cap, rng, 0
+
+    def next_delay(self, retry_after: float | None = None) -> float:
+        """Return the next wait; never shorter than the cloud's Retry-After."""
+        ceiling = min(self.cap, self.base * 2**self.attempts)
+        self.attempts += 1
+        delay = self.rng.uniform(0, ceiling)
+        return min(self.cap, max(delay, retry_after or 0.0))
+
+    def reset(self) -> None:
+        """Start again from the base after a success or a link change."""
+        self.attempts = 0
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Return Retry-After in seconds (delta-seconds form), or None."""
+    value = response.headers.get("retry-after", "")
+    return float(value) if value.strip().isdigit() else None
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(values: list[str]) -> list[bytes]:
+    try:
+        return [base64.b64decode(v, validate=True) for v in values]
+    except ValueError as exc:
+        raise ProofError(f"proof element is not base64 ({exc})") from None
+
+
+class Daemon:
+    """Ships one device's outbox to one cloud (directly, or through a relay that speaks the same)."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        account: CloudAccount,
+        client: httpx.AsyncClient,
+        limits: Limits = Limits(),
+        *,
+        via: str = "cloud",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        self.conn = conn
+        self.account = account
+        self.client = client
+        self.limits = limits
+        self.via = via
+        self.clock = clock
+        self.verifier = parse_verifier_key(account.verifier_key)
+        self.backoff = Backoff(limits.backoff_base_s, limits.backoff_cap_s, rng or random.Random())
+        self._headers = {"Authorization": f"Bearer {account.api_token}"}
+        self._url = f"{account.url.rstrip('/')}/v1/devices/{account.device}/receipts"
+        self._sent_at = time.monotonic()
+
+    def _known(self, state: syncstate.SyncState) -> Checkpoint | None:
+        if state.checkpoint is None:
+            return None
+        return verify_checkpoint(state.checkpoint, self.verifier, origin=self.account.origin)
+
+    async def step(self) -> Outcome:
+        """Send one batch if there is one; Retry on a transient failure."""
+        state = syncstate.read_state(self.conn)
+        if state.stopped is not None:
+            return Outcome.STOPPED
+        if self.limits.rush and syncstate.in_rush(self.conn, self.clock(), self.limits.rush):
+            return Outcome.PAUSED
+        batch = syncstate.pending(
+            self.conn, state.acked_seq, self.limits.batch_receipts, self.limits.batch_bytes
+        )
+        if not batch:
+            return Outcome.IDLE
+        known = self._known(state)
+        body = encode(
+            Batch(
+                v=VERSION,
+                from_seq=batch[0].seq,
+                prev_hash=batch[0].line.split(";")[_PREV_FIELD],
+                receipts=[WireReceipt(r.seq, r.line, r.items) for r in batch],
+                known_size=known.size if known else 0,
+            )
+        )
+        await self._pace(len(body))
+        try:
+            response = await self.client.post(
+                self._url, content=body, headers=self._headers, timeout=TIMEOUT
+            )
+        except httpx.TransportError as exc:
+            raise Retry(f"cannot reach the cloud: {type(exc).__name__}: {exc}") from None
+        status = response.status_code
+        if status == 200:
+            return self._accept(response.content, batch[-1], known)
+        if status == 409:
+            conflict = msgspec.json.decode(response.content, type=Conflict)
+            reason = (
+                f"the cloud refused seq {conflict.seq} ({conflict.reason}: {conflict.error}); "
+                f"its head for this device is seq {conflict.head.seq}"
+            )
+            self._stop(reason, conflict.head.seq)
+            return Outcome.STOPPED
+        if status in (408, 425, 429) or status >= 500:
+            raise Retry(f"the cloud answered {status}", retry_after(response))
+        if status in (401, 403):
+            self._stop(f"the cloud refused our token ({status}); enrol the box again", None)
+            return Outcome.STOPPED
+        self._stop(f"the cloud answered {status}: {response.text[:200]}", None)
+        return Outcome.STOPPED
+
+    async def _pace(self, size: int) -> None:
+        """Keep under the upload cap: wait until `size` bytes fit in the budget."""
+        if not self.limits.upload_cap:
+            return
+        due = self._sent_at + size / self.limits.upload_cap
+        now = time.monotonic()
+        if due > now:
+            await asyncio.sleep(due - now)
+        self._sent_at = max(due, now)
+
+    def _accept(self, content: bytes, last: syncstate.Pending, known: Checkpoint | None) -> Outcome:
+        try:
+            ack = msgspec.json.decode(content, type=BatchAck)
+            checkpoint = verify_checkpoint(
+                ack.checkpoint, self.verifier, origin=self.account.origin
+            )
+            if ack.head.seq < last.seq:
+                raise ProofError(f"the cloud acknowledged seq {ack.head.seq}, we sent {last.seq}")
+            verify_inclusion(
+                leaf_hash(last.line.encode("ascii")),
+                ack.last_index,
+                checkpoint.size,
+                _unb64(ack.inclusion),
+                checkpoint.root_hash,
+            )
+            if known is not None:
+                verify_consistency(
+                    known.size,
+                    checkpoint.size,
+                    _unb64(ack.consistency),
+                    known.root_hash,
+                    checkpoint.root_hash,
+                )
+        except (msgspec.DecodeError, NoteError, ProofError) as exc:
+            # The cloud may be lying: never advance past it, and make the operator look.
+            self._stop(f"the cloud's proof failed: {exc}", None)
+            return Outcome.STOPPED
+        syncstate.record_ack(
+            self.conn, last.seq, ack.checkpoint, checkpoint.size, self.via, self.clock()
+        )
+        return Outcome.SENT
+
+    def _stop(self, reason: str, cloud_seq: int | None) -> None:
+        log.error("sync stopped: %s", reason)
+        syncstate.record_stop(self.conn, reason, cloud_seq, self.clock())
+
+    async def run(self, stop: asyncio.Event, link: asyncio.Event | None = None) -> None:
+        """Loop until `stop` is set: send, idle, pause or back off."""
+        link = link or asyncio.Event()
+        while not stop.is_set():
+            try:
+                outcome = await self.step()
+            except Retry as exc:
+                delay = self.backoff.next_delay(exc.after)
+                log.warning("%s; retrying in %.1f s", exc, delay)
+                syncstate.record_error(self.conn, str(exc), self.clock())
+                link.clear()
+                if await _wait_any(delay, stop, link) is link:
+                    log.info("link changed: retrying now")
+                    self.backoff.reset()
+                continue
+            except msgspec.DecodeError as exc:
+                self._stop(f"the cloud's answer is malformed: {exc}", None)
+                continue
+            if outcome is Outcome.SENT:
+                self.backoff.reset()
+                continue
+            pause = self.limits.idle_poll_s if outcome is Outcome.IDLE else 1.0
+            await _wait_any(pause, stop)
+
+
+async def _wait_any(timeout: float, *events: asyncio.Event) -> asyncio.Event | None:
+    """Wait until one of `events` is set or `timeout` passes; return the event, or None."""
+    waiters = {asyncio.ensure_future(e.wait()): e for e in events}
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    return next((waiters[w] for w in done), None)
+
+
+def status_line(conn: sqlite3.Connection) -> str:
+    """Return the one-line state systemd shows: outbox depth, acked seq, stop or last error."""
+    from appliance.store.ledger import outbox
+
+    depth, _ = outbox(conn)
+    state = syncstate.read_state(conn)
+    if state.stopped:
+        return f"STOPPED: {state.stopped[:120]}; outbox {depth}"
+    return f"outbox {depth}, acked seq {state.acked_seq}" + (
+        f"; last error: {state.last_error[:80]}" if state.last_error else ""
+    )

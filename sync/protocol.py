@@ -1,0 +1,175 @@
+"""Wire types of the sync protocol, version 1: what the daemon (or a relay) and the cloud exchange.
+
+One module both sides import, so a field cannot drift between them. Everything is JSON decoded
+strictly by msgspec (unknown fields rejected, types exact), so a malformed request fails at the
+edge with the field named. Binary values on the wire:
+
+* `hash` fields of receipt lines are what the lines themselves carry: 128-bit base64url without
+  padding (22 characters), the `prev` encoding of docs/receipt-format.md;
+* Merkle hashes and proof elements are standard padded base64 of 32 bytes, as in C2SP checkpoints.
+
+Endpoints (all JSON but the checkpoint, which is a C2SP signed note in text/plain):
+
+    POST /v1/enrol                          EnrolRequest -> Enrolled
+    GET  /v1/devices/{device}/head          -> Head                       (device token)
+    POST /v1/devices/{device}/receipts      Batch -> BatchAck | 409 Conflict (device token)
+    GET  /v1/devices/{device}/key           -> DeviceKeyOut               (public)
+    GET  /v1/devices/{device}/receipts/{seq} -> LogEntry                  (public)
+    GET  /v1/checkpoint                     -> signed note
+    GET  /v1/proof/inclusion?index=I&size=N -> Proof
+    GET  /v1/proof/consistency?first=M&size=N -> Proof
+    GET  /v1/log                            -> LogInfo (origin and verifier key)
+
+Delivery is at-least-once and the cloud's apply is idempotent on (device, seq) and chain-checked,
+so the effect is exactly-once: a batch overlapping what the cloud holds with identical bytes is
+acknowledged again; a gap, a different body for a known seq, a broken link, a bad signature or a
+bad items hash is answered 409 with the cloud's head and kept in quarantine for the operator.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+VERSION = 1
+MAX_BATCH_RECEIPTS = 500
+MAX_BATCH_BYTES = 256 * 1024
+NO_SEQ = -1  # the head seq of a device the cloud holds nothing for
+ZERO_HASH = "AAAAAAAAAAAAAAAAAAAAAA"  # the `prev` of seq 0, and the head hash of an empty chain
+
+ConflictReason = Literal[
+    "gap",  # from_seq is past the cloud's head + 1: send the missing receipts first
+    "fork",  # a known seq arrived with different bytes
+    "chain",  # prev_hash or a line's `prev` does not link to the receipt before it
+    "signature",  # a line's signature does not verify against the enrolled key
+    "items",  # a receipt's items JSON does not hash to the line's `items` field
+    "format",  # a line does not parse, or its device/seq disagrees with the batch
+    "revoked",  # the device's token was revoked
+]
+
+
+class LogInfo(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The log's origin line and the C2SP verifier key its checkpoints are signed with."""
+
+    origin: str
+    verifier_key: str
+
+
+class EnrolRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A box asks to be enrolled: the one-time token and its Ed25519 public key (PEM)."""
+
+    token: str
+    public_key: str
+    name: str = ""
+
+
+class Enrolled(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The cloud's answer to enrolment: the device id it knows the box by and its API token."""
+
+    device: str
+    api_token: str
+    log: LogInfo
+
+
+class WireReceipt(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One receipt: its seq, its signed line and the canonical JSON its `items` hash covers."""
+
+    seq: int
+    line: str
+    items: str
+
+
+class Batch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Consecutive receipts from `from_seq`, linked to `prev_hash` (the line hash of from_seq-1).
+
+    `known_size` is the tree size of the last checkpoint the sender verified (0 for none): the
+    acknowledgement then carries the consistency proof from it.
+    """
+
+    v: int
+    from_seq: int
+    prev_hash: str
+    receipts: list[WireReceipt]
+    known_size: int = 0
+
+
+class Head(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """What the cloud holds of one device: its last accepted seq and that line's hash."""
+
+    device: str
+    seq: int
+    hash: str
+    quarantined: int = 0
+
+
+class BatchAck(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Sent only after the cloud's durable commit.
+
+    `checkpoint` is a signed note for a tree that holds the batch; `last_index` is the log index
+    of the batch's last receipt and `inclusion` its proof in that tree (each line carries the
+    hash of the one before, so the last one commits to all of them); `consistency` proves the
+    tree extends the one of `known_size` (empty when known_size was 0).
+    """
+
+    head: Head
+    checkpoint: str
+    last_index: int
+    inclusion: list[str]
+    consistency: list[str]
+
+
+class Conflict(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A 409: why the batch was refused, the cloud's head, and the first offending seq."""
+
+    error: str
+    reason: ConflictReason
+    head: Head
+    seq: int | None = None
+
+
+class Problem(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Any other 4xx/5xx: a message naming the field or the cause."""
+
+    error: str
+
+
+class DeviceKeyOut(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A device's public key, for verifying its receipt lines anywhere (the /v page)."""
+
+    device: str
+    public_key: str
+    raw_public_key: str  # base64url of the raw 32 bytes, for WebCrypto
+
+
+class LogEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Where a receipt sits in the log, with its inclusion proof in the latest checkpoint."""
+
+    device: str
+    seq: int
+    line: str
+    index: int
+    checkpoint: str
+    inclusion: list[str]
+
+
+class Proof(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """An inclusion or consistency proof: standard base64 of 32-byte hashes, in order."""
+
+    hashes: list[str]
+
+
+class DeviceReport(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One device as the operator of the cloud sees it (`stallbox cloud devices`, /api/devices)."""
+
+    device: str
+    name: str
+    enrolled_at: str
+    revoked: bool
+    head: Head
+    last_problem: str | None
+
+
+def encode(value: msgspec.Struct) -> bytes:
+    """Return the wire JSON of one message."""
+    return msgspec.json.encode(value)
