@@ -81,8 +81,9 @@ async def _run(state_dir: Path, limits: Limits, *, once: bool) -> int:
             if once:
                 return await _drain(daemon)
             await daemon.run(stop, link.changed)
-            notifier.stopping()
     finally:
+        if stop.is_set():
+            notifier.stopping()
         if watchdog is not None:
             watchdog.cancel()
         link.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -76,3 +77,28 @@ def test_units_expose_at_most_2(unit: Path) -> None:
     line = next(ln for ln in result.stdout.splitlines() if "Overall exposure level" in ln)
     exposure = float(line.split(":")[1].split()[0])
     assert exposure <= 2.0, line
+
+
+def test_sync_daemon_is_ready_offline_and_stops_cleanly(tmp_path: Path) -> None:
+    """The sync unit must start with no network and no cloud: READY at once, STOPPING on TERM."""
+    path = tmp_path / "notify.sock"
+    state = tmp_path / "state"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        start_node(state).stop()  # an initialised box, never enrolled with a cloud
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "appliance.cli", "sync", "--state", str(state)],
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "NOTIFY_SOCKET": str(path),
+                           "WATCHDOG_USEC": "1000000"},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            message, _ = receive(sock, "READY=1", 10)
+            assert "STATUS=outbox 1, acked seq -1" in message
+            receive(sock, "WATCHDOG=1", 2)
+            daemon.send_signal(15)
+            receive(sock, "STOPPING=1", 5)
+            assert daemon.wait(5) == 0
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
