@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -160,10 +160,77 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Run the scripted demo session."""
-    from appliance.demo import run_demo
+    """Run the whole box on this machine (or the scripted in-process session with --script)."""
+    state = Path(args.state) if args.state else None
+    if args.script:
+        from appliance.demo import run_demo
 
-    return run_demo(Path(args.state) if args.state else None)
+        return run_demo(state)
+    if args.duration <= 0:
+        print("stallbox: demo --duration must be a positive number of seconds", file=sys.stderr)
+        return ExitCode.USAGE
+    from appliance.demo_stack import run_stack_demo
+
+    return run_stack_demo(state, headless=args.headless, duration=args.duration, lan=args.lan)
+
+
+def _cloud(name: str) -> Callable[[argparse.Namespace], int]:
+    """A `stallbox cloud ACTION` runner that imports the cloud only when it runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        from sync.cloud import command
+
+        action: Callable[[argparse.Namespace], int] = getattr(command, name)
+        return action(args)
+
+    return run
+
+
+def cmd_enrol(args: argparse.Namespace) -> int:
+    """Enrol this box with a cloud (`stallbox enrol URL TOKEN`)."""
+    from sync.cloud.command import cmd_enrol as enrol
+
+    return enrol(args, _state_dir(args))
+
+
+def _add_cloud_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cloud_common = argparse.ArgumentParser(add_help=False)
+    cloud_common.add_argument(
+        "--state", metavar="DIR", help="cloud state dir (default: $STALLBOX_CLOUD_STATE)"
+    )
+    cloud_common.add_argument(
+        "--postgres", metavar="DSN", help="PostgreSQL DSN (default: $STALLBOX_CLOUD_DSN or SQLite)"
+    )
+    serving = argparse.ArgumentParser(add_help=False)
+    serving.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    serving.add_argument(
+        "--port", type=int, default=8470, help="TCP port, 0 for any (default 8470)"
+    )
+    serving.add_argument("--origin", help="the log's origin line, fixed at first start")
+    cloud = sub.add_parser(
+        "cloud", parents=[cloud_common, serving], help="run or administer the cloud ingest service"
+    )
+    cloud.set_defaults(run=_cloud("cmd_serve"))
+    actions = cloud.add_subparsers(dest="cloud_command", metavar="ACTION")
+    serve = actions.add_parser("serve", parents=[cloud_common, serving], help="run it (default)")
+    serve.set_defaults(run=_cloud("cmd_serve"))
+    token = actions.add_parser(
+        "enrol-token", parents=[cloud_common], help="print a one-time enrol token"
+    )
+    token.add_argument("--ttl-hours", type=float, default=24.0, help="valid this long (default 24)")
+    token.set_defaults(run=_cloud("cmd_enrol_token"))
+    devices = actions.add_parser("devices", parents=[cloud_common], help="list devices, problems")
+    devices.set_defaults(run=_cloud("cmd_devices"))
+    revoke = actions.add_parser("revoke", parents=[cloud_common], help="revoke a device's token")
+    revoke.add_argument("device", metavar="DEVICE")
+    revoke.set_defaults(run=_cloud("cmd_revoke"))
+
+    enrol = sub.add_parser("enrol", help="enrol this box with a cloud: URL and one-time TOKEN")
+    enrol.add_argument("url", metavar="URL", help="the cloud's base URL")
+    enrol.add_argument("token", metavar="TOKEN", help="from `stallbox cloud enrol-token`")
+    enrol.add_argument("--state", metavar="DIR", help="state dir (default: $STALLBOX_STATE)")
+    enrol.add_argument("--name", default="", help="a name for this box in the cloud's list")
+    enrol.set_defaults(run=cmd_enrol)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,8 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_qr_parser(sub, common)
     sub.choices["qr"].set_defaults(run=cmd_qr)
 
-    demo = sub.add_parser("demo", help="a scripted session of sales on a sample stall")
+    _add_cloud_parsers(sub)
+
+    demo = sub.add_parser("demo", help="node, sync, cloud and console on a sample stall")
     demo.add_argument("--state", metavar="DIR", help="keep the demo's state here (default: temp)")
+    demo.add_argument("--headless", action="store_true", help="simulated attendees, no console")
+    demo.add_argument(
+        "--duration", type=float, default=30.0, metavar="S", help="headless: sell for S seconds"
+    )
+    demo.add_argument("--lan", action="store_true", help="serve and advertise on the real LAN")
+    demo.add_argument("--script", action="store_true", help="the scripted in-process evening")
     demo.set_defaults(run=cmd_demo)
     return parser
 

@@ -133,7 +133,7 @@ def test_a_read_only_database_is_named(state: Path) -> None:
 def test_a_bad_config_is_named(state: Path) -> None:
     config = state / "stallbox.toml"
     config.write_text(config.read_text() + "\n[stall2]\nname = 'x'\n")
-    result = stallbox("demo", "--state", str(state))
+    result = stallbox("demo", "--script", "--state", str(state))
     assert result.returncode == 3
     assert f"{config}: stall2: unknown key" in result.stderr
 

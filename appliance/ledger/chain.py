@@ -69,14 +69,14 @@ def verify_chain(
             receipt = parse_receipt(line)
         except LedgerError as exc:
             raise ChainBroken(expected, f"line {line_no}: {exc}") from None
-        _check_one(receipt, expected, prev_hash, device, by_id, sales, items, start.next_seq)
+        check_receipt(receipt, expected, prev_hash, device, by_id, sales, items, start.next_seq)
         device = receipt.device_id
         expected, prev_hash = receipt.seq + 1, receipt.hash
         count += 1
     return ChainSummary(count, ChainHead(expected, prev_hash), device)
 
 
-def _check_one(
+def check_receipt(
     receipt: Receipt,
     expected: int,
     prev_hash: bytes,
@@ -86,6 +86,13 @@ def _check_one(
     items: Mapping[int, JsonValue] | None,
     window_start: int,
 ) -> None:
+    """Check one parsed receipt against the chain rules; raise ChainBroken naming its seq.
+
+    `expected` and `prev_hash` are where the chain so far ends, `device` its device id (None for
+    the first receipt), `by_id` the device's keys by key id; `sales` (seq -> total of the sales
+    still standing since `window_start`) is updated in place. `items` as in `verify_chain`; the
+    cloud passes None and checks the items hash on the canonical bytes it received.
+    """
     seq = receipt.seq
     if seq != expected:
         what = "missing" if seq > expected else "out of order or repeated"
@@ -113,7 +120,7 @@ def _check_one(
         if items_hash(items[seq]) != receipt.items_hash:
             raise ChainBroken(seq, "items hash does not match the line items")
         if receipt.kind in (ReceiptType.SALE, ReceiptType.VOID):
-            total = _items_total(items[seq])
+            total = items_total(items[seq])
             if total != receipt.total:
                 raise ChainBroken(seq, f"total {receipt.total} but line items add up to {total}")
 
@@ -131,7 +138,7 @@ def _check_void(receipt: Receipt, window_start: int, sales: dict[int, int]) -> N
         raise ChainBroken(receipt.seq, f"void total differs from the total of sale {voided}")
 
 
-def _items_total(items: JsonValue) -> int | None:
+def items_total(items: JsonValue) -> int | None:
     """Sum qty x unit over sale line items; None when they are not a list of such objects."""
     if not isinstance(items, Sequence):
         return None

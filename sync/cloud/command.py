@@ -1,0 +1,169 @@
+"""The cloud's CLI commands (`stallbox cloud …`) and the box's `stallbox enrol URL TOKEN`.
+
+Every expected failure is one line on stderr naming the field or file and an ExitCode; the
+device's API token is written to STATE/cloud.json (0600) and never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+from appliance.errors import ExitCode
+from sync.cloud import state as cloud_state
+from sync.cloud.store import CloudStore
+from sync.errors import CloudError, CloudStateError
+
+T = TypeVar("T")
+CLOUD_FILE = "cloud.json"  # in the box's state dir: where the daemon finds its cloud
+
+
+def _state(args: argparse.Namespace) -> Path:
+    return Path(args.state) if args.state else cloud_state.default_state_dir()
+
+
+def _dsn(args: argparse.Namespace) -> str | None:
+    return str(args.postgres or os.environ.get(cloud_state.DSN_ENV) or "") or None
+
+
+def _with_store(args: argparse.Namespace, work: Callable[[CloudStore], Awaitable[T]]) -> T:
+    async def run() -> T:
+        store = await cloud_state.open_store(_state(args), _dsn(args))
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _fail(exc: Exception, code: ExitCode = ExitCode.STATE) -> int:
+    print(f"stallbox: {exc}", file=sys.stderr)
+    return code
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the cloud ingest service."""
+    from sync.cloud.server import run_cloud
+
+    try:
+        return run_cloud(
+            _state(args), host=args.host, port=args.port, dsn=_dsn(args), origin=args.origin
+        )
+    except CloudError as exc:
+        return _fail(exc)
+    except OSError as exc:
+        return _fail(Exception(f"--host/--port: cannot listen on {args.host}:{args.port} ({exc})"))
+
+
+def cmd_enrol_token(args: argparse.Namespace) -> int:
+    """Print one new one-time enrol token."""
+    from sync.cloud.service import new_enrol_token
+
+    if args.ttl_hours <= 0:
+        return _fail(Exception("--ttl-hours: must be positive"), ExitCode.USAGE)
+    ttl = timedelta(hours=args.ttl_hours)
+    try:
+        token = _with_store(args, lambda s: new_enrol_token(s, datetime.now(UTC), ttl))
+    except CloudError as exc:
+        return _fail(exc)
+    print(token)
+    return ExitCode.OK
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    """Print every enrolled device: head, quarantine count, last problem."""
+    try:
+        records = _with_store(args, lambda s: s.devices())
+    except CloudError as exc:
+        return _fail(exc)
+    rows = [("DEVICE", "NAME", "HEAD", "QUARANTINED", "LAST PROBLEM")]
+    for r in records:
+        name = r.name + (" (revoked)" if r.revoked else "")
+        rows.append((r.device, name, str(r.head_seq), str(r.quarantined), r.last_problem or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(row[:4], widths, strict=True)), row[4])
+    return ExitCode.OK
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    """Revoke a device's API token."""
+    try:
+        found = _with_store(args, lambda s: s.revoke(args.device))
+    except CloudError as exc:
+        return _fail(exc)
+    if not found:
+        return _fail(Exception(f"DEVICE: {args.device} is not enrolled"), ExitCode.FAILED)
+    print(f"device {args.device}: token revoked; it must be enrolled again to sync")
+    return ExitCode.OK
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, path)
+
+
+def cmd_enrol(args: argparse.Namespace, state: Path) -> int:
+    """Enrol this box with a cloud: post its public key, keep the API token in cloud.json."""
+    import httpx
+    import msgspec
+    from cryptography.hazmat.primitives import serialization
+
+    from appliance.ledger.identity import load_key
+    from sync.protocol import Enrolled, EnrolRequest, encode
+
+    url = args.url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        return _fail(
+            Exception(f"URL: {args.url!r} is not an http:// or https:// URL"), ExitCode.USAGE
+        )
+    key = load_key(state)
+    pem = key.public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+    body = encode(EnrolRequest(args.token, pem, args.name or ""))
+    try:
+        answer = httpx.post(
+            f"{url}/v1/enrol", content=body, headers={"Content-Type": "application/json"},
+            timeout=httpx.Timeout(10.0, connect=5.0),
+        )  # fmt: skip
+    except httpx.HTTPError as exc:
+        return _fail(Exception(f"URL: cannot reach the cloud at {url} ({exc})"), ExitCode.FAILED)
+    if answer.status_code != 201:
+        try:
+            why = str(json.loads(answer.text)["error"])
+        except (ValueError, KeyError, TypeError):
+            why = f"HTTP {answer.status_code}"
+        return _fail(Exception(f"enrol: the cloud refused: {why}"), ExitCode.FAILED)
+    try:
+        enrolled = msgspec.json.decode(answer.content, type=Enrolled)
+    except msgspec.DecodeError as exc:
+        return _fail(Exception(f"enrol: the cloud's answer is malformed ({exc})"), ExitCode.FAILED)
+    if enrolled.device != key.key_id:
+        return _fail(
+            Exception(f"enrol: the cloud named device {enrolled.device}, not {key.key_id}"),
+            ExitCode.FAILED,
+        )
+    record = {
+        "url": url, "device": enrolled.device, "api_token": enrolled.api_token,
+        "origin": enrolled.log.origin, "verifier_key": enrolled.log.verifier_key,
+    }  # fmt: skip
+    try:
+        _write_private(state / CLOUD_FILE, json.dumps(record, indent=2).encode() + b"\n")
+    except OSError as exc:
+        return _fail(CloudStateError(f"{state / CLOUD_FILE}: cannot write ({exc.strerror})"))
+    print(f"enrolled as device {enrolled.device} with {url} (log {enrolled.log.origin})")
+    return ExitCode.OK

@@ -1,0 +1,294 @@
+"""The cloud's store on PostgreSQL (psycopg 3, async), for several cloud processes on one database.
+
+Appends to the one log are serialised by a row lock on the single `log_state` row (`SELECT …
+FOR UPDATE`), taken first in every append, so the tree size, its edge subtrees and the device's
+head are read and written by one transaction at a time across every process; (device, seq) and
+log_index are keys, so no receipt can be stored twice. The schema is created under a transaction
+advisory lock, so processes starting together do not race on it. Each process holds a small
+pool of autocommit connections; a statement that is not in an explicit transaction commits alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from appliance.ledger.receipt import GENESIS_PREV
+from sync.cloud.ingest import NewReceipt, Rejection
+from sync.cloud.store import (
+    Appended,
+    DeviceRecord,
+    HeadMoved,
+    IngestView,
+    LogPosition,
+    QuarantineRow,
+    extend_log,
+    problem_text,
+    timestamp,
+)
+from sync.errors import CloudStateError, EnrolRefused
+from sync.tlog import SubtreeId, root_subtrees
+
+SCHEMA_LOCK = 0x5354414C  # "STAL": the advisory lock key around schema creation
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS enrol_tokens (
+    token_hash TEXT PRIMARY KEY, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+    used_at TEXT, device TEXT
+);
+CREATE TABLE IF NOT EXISTS devices (
+    device TEXT PRIMARY KEY, public_key TEXT NOT NULL, name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE, enrolled_at TEXT NOT NULL,
+    revoked BOOLEAN NOT NULL DEFAULT FALSE, head_seq BIGINT NOT NULL DEFAULT -1,
+    head_hash BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS receipts (
+    device TEXT NOT NULL REFERENCES devices, seq BIGINT NOT NULL, line TEXT NOT NULL,
+    items TEXT NOT NULL, log_index BIGINT NOT NULL UNIQUE, PRIMARY KEY (device, seq)
+);
+CREATE TABLE IF NOT EXISTS subtrees (
+    level INTEGER NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL, PRIMARY KEY (level, idx)
+);
+CREATE TABLE IF NOT EXISTS log_state (id INTEGER PRIMARY KEY CHECK (id = 1), size BIGINT NOT NULL);
+INSERT INTO log_state VALUES (1, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS quarantine (
+    id BIGSERIAL PRIMARY KEY, device TEXT NOT NULL, reason TEXT NOT NULL, seq BIGINT NOT NULL,
+    message TEXT NOT NULL, line TEXT NOT NULL, items TEXT NOT NULL, first_at TEXT NOT NULL,
+    last_at TEXT NOT NULL, times INTEGER NOT NULL DEFAULT 1, UNIQUE (device, reason, seq, line)
+);
+"""
+_DEVICE = (
+    "SELECT d.device, d.public_key, d.name, d.enrolled_at, d.revoked, d.head_seq, d.head_hash,"
+    " (SELECT count(*) FROM quarantine q WHERE q.device = d.device),"
+    " (SELECT q.reason || chr(9) || q.seq || chr(9) || q.message FROM quarantine q"
+    "  WHERE q.device = d.device ORDER BY q.last_at DESC, q.id DESC LIMIT 1)"
+    " FROM devices d"
+)
+_SUBTREES = (
+    "SELECT level, idx, hash FROM subtrees WHERE (level, idx) IN"
+    " (SELECT * FROM unnest(%s::integer[], %s::bigint[]))"
+)
+
+
+def _record(row: tuple[Any, ...]) -> DeviceRecord:
+    device, public_key, name, enrolled_at, revoked, head_seq, head_hash, count, last = row
+    problem = None
+    if isinstance(last, str):
+        reason, seq, message = last.split("\t", 2)
+        problem = problem_text(reason, None if seq == "-1" else int(seq), message)
+    return DeviceRecord(
+        str(device), str(public_key), str(name), str(enrolled_at), bool(revoked),
+        int(head_seq), bytes(head_hash), int(count), problem,
+    )  # fmt: skip
+
+
+Conn = psycopg.AsyncConnection[tuple[Any, ...]]
+
+
+class PostgresStore:
+    """The CloudStore on PostgreSQL, with a small pool of connections per process."""
+
+    def __init__(self, pool: asyncio.Queue[Conn], conns: list[Conn]) -> None:
+        self._pool = pool
+        self._conns = conns
+
+    @classmethod
+    async def open(cls, dsn: str, size: int = 4) -> PostgresStore:
+        """Connect `size` times to `dsn` and create the schema if it is missing."""
+        conns: list[Conn] = []
+        try:
+            for _ in range(size):
+                conns.append(await psycopg.AsyncConnection.connect(dsn, autocommit=True))
+            async with conns[0].transaction():
+                await conns[0].execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                await conns[0].execute(SCHEMA)
+        except psycopg.Error as exc:
+            for conn in conns:
+                await conn.close()
+            raise CloudStateError(f"PostgreSQL: cannot open the cloud database ({exc})") from None
+        pool: asyncio.Queue[Conn] = asyncio.Queue()
+        for conn in conns:
+            pool.put_nowait(conn)
+        return cls(pool, conns)
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[Conn]:
+        conn = await self._pool.get()
+        try:
+            yield conn
+        finally:
+            self._pool.put_nowait(conn)
+
+    async def close(self) -> None:
+        """Close every connection."""
+        for conn in self._conns:
+            await conn.close()
+
+    async def _one(self, query: str, params: Sequence[object]) -> tuple[Any, ...] | None:
+        async with self._conn() as conn:
+            cursor = await conn.execute(query, params)
+            return await cursor.fetchone()
+
+    async def add_enrol_token(self, token_hash: str, now: datetime, expires: datetime) -> None:
+        """Store a new one-time enrol token's hash."""
+        async with self._conn() as conn:
+            await conn.execute(
+                "INSERT INTO enrol_tokens VALUES (%s, %s, %s, NULL, NULL)",
+                (token_hash, timestamp(now), timestamp(expires)),
+            )
+
+    async def enrol(
+        self, token_hash: str, now: datetime, device: str, public_key: str, name: str,
+        api_token_hash: str,
+    ) -> None:  # fmt: skip
+        """Use up the enrol token and create or re-token the device, atomically."""
+        at = timestamp(now)
+        async with self._conn() as conn, conn.transaction():
+            used = await conn.execute(
+                "UPDATE enrol_tokens SET used_at = %s, device = %s"
+                " WHERE token_hash = %s AND used_at IS NULL AND expires_at > %s",
+                (at, device, token_hash, at),
+            )
+            if used.rowcount != 1:
+                raise EnrolRefused("token: unknown, already used or expired")
+            await conn.execute(
+                "INSERT INTO devices (device, public_key, name, token_hash, enrolled_at, head_hash)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (device) DO UPDATE SET"
+                " token_hash = excluded.token_hash, name = excluded.name, revoked = FALSE",
+                (device, public_key, name, api_token_hash, at, GENESIS_PREV),
+            )
+
+    async def device(self, device: str) -> DeviceRecord | None:
+        """Return one device, or None."""
+        row = await self._one(_DEVICE + " WHERE d.device = %s", (device,))
+        return None if row is None else _record(row)
+
+    async def device_by_token(self, api_token_hash: str) -> DeviceRecord | None:
+        """Return the device an API token belongs to, or None."""
+        row = await self._one(_DEVICE + " WHERE d.token_hash = %s", (api_token_hash,))
+        return None if row is None else _record(row)
+
+    async def devices(self) -> list[DeviceRecord]:
+        """Return every device, by id."""
+        async with self._conn() as conn:
+            cursor = await conn.execute(_DEVICE + " ORDER BY d.device")
+            return [_record(row) for row in await cursor.fetchall()]
+
+    async def revoke(self, device: str) -> bool:
+        """Revoke the device's API token."""
+        async with self._conn() as conn:
+            cursor = await conn.execute(
+                "UPDATE devices SET revoked = TRUE WHERE device = %s", (device,)
+            )
+            return cursor.rowcount == 1
+
+    async def ingest_view(self, device: str, span: tuple[int, int] | None) -> IngestView | None:
+        """Return the device and its stored lines in `span`."""
+        async with self._conn() as conn:
+            cursor = await conn.execute(_DEVICE + " WHERE d.device = %s", (device,))
+            row = await cursor.fetchone()
+            if row is None:
+                return None
+            stored: dict[int, str] = {}
+            if span is not None:
+                cursor = await conn.execute(
+                    "SELECT seq, line FROM receipts WHERE device = %s AND seq BETWEEN %s AND %s",
+                    (device, *span),
+                )
+                stored = {int(s): str(ln) for s, ln in await cursor.fetchall()}
+            return IngestView(_record(row), stored)
+
+    async def append_batch(
+        self, device: str, after_seq: int, receipts: Sequence[NewReceipt]
+    ) -> Appended:
+        """Append receipts after `after_seq` in one transaction holding the log's row lock."""
+        async with self._conn() as conn, conn.transaction():
+            cursor = await conn.execute("SELECT size FROM log_state WHERE id = 1 FOR UPDATE")
+            size = int((await cursor.fetchone() or (0,))[0])
+            cursor = await conn.execute("SELECT head_seq FROM devices WHERE device = %s", (device,))
+            row = await cursor.fetchone()
+            if row is None or row[0] != after_seq:
+                raise HeadMoved(f"device {device}: head is no longer seq {after_seq}")
+            edge = await _hashes(conn, root_subtrees(size))
+            log = extend_log(device, size, edge, receipts)
+            async with conn.cursor() as cur:
+                await cur.executemany(
+                    "INSERT INTO receipts VALUES (%s, %s, %s, %s, %s)", log.receipts
+                )
+                await cur.executemany(
+                    "INSERT INTO subtrees VALUES (%s, %s, %s)",
+                    [(s.level, s.index, s.hash) for s in log.subtrees],
+                )
+            await conn.execute("UPDATE log_state SET size = %s WHERE id = 1", (log.size,))
+            last = receipts[-1]
+            await conn.execute(
+                "UPDATE devices SET head_seq = %s, head_hash = %s WHERE device = %s",
+                (last.seq, last.hash, device),
+            )
+        return Appended(last.seq, last.hash, log.size - 1, log.size, log.root)
+
+    async def quarantine(self, device: str, rejection: Rejection, now: datetime) -> int:
+        """Record a refused batch; return the device's quarantine row count."""
+        at = timestamp(now)
+        seq = -1 if rejection.seq is None else rejection.seq
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO quarantine (device, reason, seq, message, line, items, first_at,"
+                " last_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (device, reason, seq, line) DO UPDATE SET"
+                " times = quarantine.times + 1, last_at = excluded.last_at,"
+                " message = excluded.message",
+                (device, rejection.reason, seq, rejection.message, rejection.line or "",
+                 rejection.items or "", at, at),
+            )  # fmt: skip
+            cursor = await conn.execute(
+                "SELECT count(*) FROM quarantine WHERE device = %s", (device,)
+            )
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def quarantine_rows(self, device: str) -> list[QuarantineRow]:
+        """Return the device's quarantine rows, oldest first."""
+        async with self._conn() as conn:
+            cursor = await conn.execute(
+                "SELECT device, reason, seq, message, line, first_at, last_at, times"
+                " FROM quarantine WHERE device = %s ORDER BY id",
+                (device,),
+            )
+            rows = await cursor.fetchall()
+        return [
+            QuarantineRow(str(d), str(r), None if s == -1 else int(s), str(m), str(ln),
+                          str(f), str(la), int(t))
+            for d, r, s, m, ln, f, la, t in rows
+        ]  # fmt: skip
+
+    async def position(self, device: str, seq: int) -> LogPosition | None:
+        """Return where the device's receipt `seq` sits in the log."""
+        row = await self._one(
+            "SELECT line, log_index FROM receipts WHERE device = %s AND seq = %s", (device, seq)
+        )
+        return None if row is None else LogPosition(device, seq, str(row[0]), int(row[1]))
+
+    async def tree_size(self) -> int:
+        """Return the log's current size."""
+        row = await self._one("SELECT size FROM log_state WHERE id = 1", ())
+        return int(row[0]) if row else 0
+
+    async def subtree_hashes(self, ids: Sequence[SubtreeId]) -> dict[SubtreeId, bytes]:
+        """Return the stored hashes among `ids`."""
+        async with self._conn() as conn:
+            return await _hashes(conn, ids)
+
+
+async def _hashes(conn: Conn, ids: Sequence[SubtreeId]) -> dict[SubtreeId, bytes]:
+    if not ids:
+        return {}
+    cursor = await conn.execute(
+        _SUBTREES,
+        ([sid.level for sid in ids], [sid.index for sid in ids]),
+    )
+    return {SubtreeId(int(lv), int(ix)): bytes(h) for lv, ix, h in await cursor.fetchall()}

@@ -1,0 +1,117 @@
+"""`stallbox cloud serve`: open the state and store, bind, serve under uvicorn, talk to systemd.
+
+READY=1 goes out only once the socket is bound and the store is open; WATCHDOG=1 comes from the
+event loop; SIGTERM finishes in-flight requests, closes the store and exits 0 (as the node does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+
+from appliance.errors import ExitCode
+from appliance.systemd import Notifier, keep_watchdog, watchdog_interval
+from sync.cloud import state as cloud_state
+from sync.cloud.app import create_app
+from sync.cloud.service import Cloud
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, but SIGTERM ends the process with exit 0 after a graceful stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve(
+    state: Path, *, host: str, port: int, dsn: str | None, origin: str | None = None
+) -> int:
+    """Run the cloud until SIGTERM/SIGINT; return the exit code."""
+    cloud_state.prepare(state)
+    signer = cloud_state.log_key(state)
+    admin = cloud_state.admin_token(state)
+    name = cloud_state.origin(state, origin)
+    store = await cloud_state.open_store(state, dsn)
+    try:
+        sock = _bind(host, port)
+    except OSError:
+        await store.close()
+        raise
+    bound = sock.getsockname()[1]
+    notifier = Notifier()
+    cloud = Cloud(store, signer, name)
+    cloud.size = await store.tree_size()
+
+    async def close() -> None:
+        notifier.stopping()
+        await store.close()
+
+    app = create_app(cloud, admin, on_close=close)
+    server = _Server(
+        uvicorn.Config(
+            app, loop="none", http="httptools", lifespan="on", log_level="warning",
+            access_log=False, timeout_graceful_shutdown=3, proxy_headers=False,
+        )
+    )  # fmt: skip
+
+    def status() -> str:
+        return f"serving; log size {cloud.size}"
+
+    async def announce() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            await asyncio.sleep(0.01)
+        notifier.ready(status())
+        print(f"stallbox cloud: listening on http://{host}:{bound} (log {name})", flush=True)
+        interval = watchdog_interval()
+        if interval:
+            await keep_watchdog(notifier, interval, status)
+
+    announcer = asyncio.create_task(announce(), name="announce")
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        announcer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await announcer
+        sock.close()
+    if not server.started:
+        print("stallbox: cloud failed to start (see the log above)", file=sys.stderr)
+        return ExitCode.FAILED
+    return ExitCode.OK
+
+
+def run_cloud(
+    state: Path, *, host: str, port: int, dsn: str | None, origin: str | None = None
+) -> int:
+    """Run the cloud on uvloop."""
+    import uvloop
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return uvloop.run(serve(state, host=host, port=port, dsn=dsn, origin=origin))

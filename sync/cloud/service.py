@@ -1,0 +1,244 @@
+"""The cloud's use cases over a store: enrol, authenticate, ingest, checkpoints and proofs.
+
+The HTTP layer (app.py) only parses and renders; everything the protocol promises is here:
+a batch is checked against the head read in one store call, the new receipts are appended in
+one durable transaction, and only then is the acknowledgement (checkpoint, inclusion and
+consistency proofs) built. A refused batch is quarantined before the 409 goes out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from appliance.errors import StallboxError
+from appliance.ledger.identity import key_id, parse_public_key, public_key_text
+from appliance.ledger.receipt import b64
+from sync import tlog
+from sync.checkpoint import sign_checkpoint, verifier_key
+from sync.cloud import store as st
+from sync.cloud.ingest import check_batch, check_shape
+from sync.cloud.store import CloudStore, DeviceRecord, HeadMoved
+from sync.errors import AuthError, BatchInvalid, EnrolRefused, LogError
+from sync.protocol import (
+    Batch,
+    BatchAck,
+    Conflict,
+    DeviceKeyOut,
+    DeviceReport,
+    Enrolled,
+    EnrolRequest,
+    Head,
+    LogEntry,
+    LogInfo,
+    Proof,
+)
+
+ENROL_TTL = timedelta(hours=24)
+MAX_NAME = 64
+_RETRIES = 8  # appends lost to a concurrent worker on the same device before giving up
+
+
+def _b64(values: list[bytes]) -> list[str]:
+    return [base64.b64encode(v).decode("ascii") for v in values]
+
+
+def head_of(record: DeviceRecord, quarantined: int | None = None) -> Head:
+    """Return the wire Head of a stored device."""
+    count = record.quarantined if quarantined is None else quarantined
+    return Head(record.device, record.head_seq, b64(record.head_hash), count)
+
+
+async def new_enrol_token(store: CloudStore, now: datetime, ttl: timedelta = ENROL_TTL) -> str:
+    """Create a one-time enrol token valid for `ttl`; only its hash is stored."""
+    token = secrets.token_urlsafe(24)
+    await store.add_enrol_token(st.token_hash(token), now, now + ttl)
+    return token
+
+
+class Cloud:
+    """The reference cloud: one store, one log signing key, one origin."""
+
+    def __init__(
+        self,
+        store: CloudStore,
+        signer: Ed25519PrivateKey,
+        origin: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.origin = origin
+        self._signer = signer
+        self._clock = clock
+        self.log = LogInfo(origin, verifier_key(origin, signer.public_key()))
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._note: tuple[int, bytes, str] | None = None  # the last checkpoint signed
+        self.size = 0  # the largest tree size seen, for STATUS=
+
+    async def new_enrol_token(self, ttl: timedelta = ENROL_TTL) -> str:
+        """Create a one-time enrol token; only its hash is stored."""
+        return await new_enrol_token(self.store, self._clock(), ttl)
+
+    async def enrol(self, request: EnrolRequest) -> Enrolled:
+        """Enrol the key in `request` with its one-time token; return the device id and token."""
+        if not request.token:
+            raise EnrolRefused("token: empty")
+        if len(request.name) > MAX_NAME or not request.name.isprintable():
+            raise EnrolRefused(f"name: at most {MAX_NAME} printable characters")
+        try:
+            public = parse_public_key(request.public_key)
+        except StallboxError as exc:
+            raise EnrolRefused(str(exc)) from None
+        device, api_token = key_id(public), secrets.token_urlsafe(32)
+        await self.store.enrol(
+            st.token_hash(request.token), self._clock(), device, public_key_text(public),
+            request.name, st.token_hash(api_token),
+        )  # fmt: skip
+        self._keys.pop(device, None)
+        return Enrolled(device, api_token, self.log)
+
+    async def authenticate(self, device: str, authorization: str | None) -> DeviceRecord:
+        """Return the device a `Bearer` header belongs to; AuthError (401/403) if it is not it."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthError("Authorization: a device token is needed (Bearer)")
+        record = await self.store.device_by_token(st.token_hash(token.strip()))
+        if record is None:
+            raise AuthError("Authorization: unknown device token")
+        if record.device != device:
+            raise AuthError(f"Authorization: the token is not device {device}'s", 403)
+        return record
+
+    def _public(self, record: DeviceRecord) -> Ed25519PublicKey:
+        key = self._keys.get(record.device)
+        if key is None:
+            key = self._keys[record.device] = parse_public_key(record.public_key)
+        return key
+
+    async def ingest(self, record: DeviceRecord, batch: Batch) -> BatchAck | Conflict:
+        """Check and apply one batch; return the acknowledgement or the 409 body."""
+        check_shape(batch)
+        device, public = record.device, self._public(record)
+        last_seq = batch.from_seq + len(batch.receipts) - 1
+        span = (max(batch.from_seq - 1, 0), last_seq)
+        for _ in range(_RETRIES):
+            view = await self.store.ingest_view(device, span)
+            if view is None:
+                raise AuthError(f"device {device}: not enrolled")
+            now = view.device
+            if now.revoked:
+                return Conflict("the device's token was revoked", "revoked", head_of(now))
+            checked = await asyncio.to_thread(
+                check_batch, batch, device, public, now.head_seq, now.head_hash, view.stored
+            )
+            appended = None
+            if checked.new:
+                try:
+                    appended = await self.store.append_batch(device, now.head_seq, checked.new)
+                except HeadMoved:
+                    continue  # another worker appended for this device: check again
+                self.size = max(self.size, appended.size)
+            head = Head(device, now.head_seq, b64(now.head_hash), now.quarantined)
+            if appended is not None:
+                head = Head(device, appended.head_seq, b64(appended.head_hash), now.quarantined)
+            if (bad := checked.rejection) is not None:
+                count = await self.store.quarantine(device, bad, self._clock())
+                head = Head(head.device, head.seq, head.hash, count)
+                return Conflict(bad.message, bad.reason, head, bad.seq)
+            return await self._ack(device, head, last_seq, appended, batch.known_size)
+        raise HeadMoved(f"device {device}: head kept moving under {_RETRIES} tries")
+
+    async def _ack(
+        self, device: str, head: Head, last_seq: int, appended: st.Appended | None, known: int
+    ) -> BatchAck:
+        if appended is not None:
+            index, size, root = appended.last_index, appended.size, appended.root
+        else:  # the whole batch was a repeat: acknowledge it again in today's tree
+            position = await self.store.position(device, last_seq)
+            assert position is not None  # last_seq <= head, and receipts are never deleted
+            index, size = position.index, await self.store.tree_size()
+            root = await st.root(self.store, size)
+        if known > size:
+            raise BatchInvalid(f"known_size: {known} is beyond the log's size {size}")
+        plans = [tlog.plan_inclusion(index, size)]
+        if known:
+            plans.append(tlog.plan_consistency(known, size))
+        inclusion, *consistency = await st.proofs(self.store, *plans)
+        note = self._sign(size, root)
+        return BatchAck(
+            head, note, index, _b64(inclusion), _b64(consistency[0]) if consistency else []
+        )
+
+    def _sign(self, size: int, root: bytes) -> str:
+        if self._note is not None and self._note[:2] == (size, root):
+            return self._note[2]
+        note = sign_checkpoint(self._signer, self.origin, self.origin, size, root)
+        self._note = (size, root, note)
+        self.size = max(self.size, size)
+        return note
+
+    async def checkpoint(self) -> tuple[int, bytes, str]:
+        """Return the log's current size, root and signed checkpoint."""
+        size = await self.store.tree_size()
+        root = await st.root(self.store, size)
+        return size, root, self._sign(size, root)
+
+    async def head(self, record: DeviceRecord) -> Head:
+        """Return the device's head; AuthError 403 if its token was revoked."""
+        if record.revoked:
+            raise AuthError(f"device {record.device}: the token was revoked", 403)
+        return head_of(record)
+
+    async def key(self, device: str) -> DeviceKeyOut | None:
+        """Return a device's public key (PEM and raw base64url), or None."""
+        record = await self.store.device(device)
+        if record is None:
+            return None
+        from cryptography.hazmat.primitives import serialization
+
+        pem = self._public(record).public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return DeviceKeyOut(device, pem.decode("ascii"), record.public_key)
+
+    async def entry(self, device: str, seq: int) -> LogEntry | None:
+        """Return where the device's receipt sits in the log, proven in the latest checkpoint."""
+        position = await self.store.position(device, seq)
+        if position is None:
+            return None
+        size = await self.store.tree_size()
+        plan = tlog.plan_inclusion(position.index, size)
+        ids = list(dict.fromkeys([*plan.subtrees, *tlog.root_subtrees(size)]))
+        hashes = await self.store.subtree_hashes(ids)
+        note = self._sign(size, tlog.root_from_subtrees(size, hashes))
+        proof = _b64(plan.assemble(hashes))
+        return LogEntry(device, seq, position.line, position.index, note, proof)
+
+    async def inclusion(self, index: int, size: int) -> Proof:
+        """Return the inclusion proof of leaf `index` in the tree of `size`; LogError if none."""
+        await self._check_size(size)
+        (proof,) = await st.proofs(self.store, tlog.plan_inclusion(index, size))
+        return Proof(_b64(proof))
+
+    async def consistency(self, first: int, size: int) -> Proof:
+        """Return the consistency proof from tree size `first` to `size`; LogError if none."""
+        await self._check_size(size)
+        (proof,) = await st.proofs(self.store, tlog.plan_consistency(first, size))
+        return Proof(_b64(proof))
+
+    async def _check_size(self, size: int) -> None:
+        current = await self.store.tree_size()
+        if size > current:
+            raise LogError(f"size: {size} is beyond the log's size {current}")
+
+    async def reports(self) -> list[DeviceReport]:
+        """Return every device as the operator sees it."""
+        return [
+            DeviceReport(r.device, r.name, r.enrolled_at, r.revoked, head_of(r), r.last_problem)
+            for r in await self.store.devices()
+        ]

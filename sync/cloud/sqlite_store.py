@@ -1,0 +1,307 @@
+"""The cloud's default store: one SQLite file (WAL, synchronous=FULL), no setup.
+
+Every call runs as one function on a single worker thread that owns the connection, so a batch
+append is one hop off the event loop and one `BEGIN IMMEDIATE` transaction. Another process (the
+`stallbox cloud enrol-token` CLI) may open the same file: writes wait on `busy_timeout`, and the
+append re-reads the tree size and edge inside its transaction, so nothing is cached that another
+writer could make stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from appliance.ledger.receipt import GENESIS_PREV
+from sync.cloud.ingest import NewReceipt, Rejection
+from sync.cloud.store import (
+    Appended,
+    DeviceRecord,
+    HeadMoved,
+    IngestView,
+    LogPosition,
+    QuarantineRow,
+    extend_log,
+    problem_text,
+    timestamp,
+)
+from sync.errors import CloudStateError, EnrolRefused
+from sync.tlog import SubtreeId, root_subtrees
+
+T = TypeVar("T")
+DB_NAME = "cloud.db"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS enrol_tokens (
+    token_hash TEXT PRIMARY KEY, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+    used_at TEXT, device TEXT
+);
+CREATE TABLE IF NOT EXISTS devices (
+    device TEXT PRIMARY KEY, public_key TEXT NOT NULL, name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE, enrolled_at TEXT NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0, head_seq INTEGER NOT NULL DEFAULT -1,
+    head_hash BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS receipts (
+    device TEXT NOT NULL REFERENCES devices, seq INTEGER NOT NULL, line TEXT NOT NULL,
+    items TEXT NOT NULL, log_index INTEGER NOT NULL UNIQUE, PRIMARY KEY (device, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS subtrees (
+    level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_state (id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL);
+INSERT OR IGNORE INTO log_state VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY, device TEXT NOT NULL, reason TEXT NOT NULL, seq INTEGER NOT NULL,
+    message TEXT NOT NULL, line TEXT NOT NULL, items TEXT NOT NULL, first_at TEXT NOT NULL,
+    last_at TEXT NOT NULL, times INTEGER NOT NULL DEFAULT 1, UNIQUE (device, reason, seq, line)
+);
+"""
+_DEVICE = (
+    "SELECT d.device, d.public_key, d.name, d.enrolled_at, d.revoked, d.head_seq, d.head_hash,"
+    " (SELECT count(*) FROM quarantine q WHERE q.device = d.device),"
+    " (SELECT q.reason || char(9) || q.seq || char(9) || q.message FROM quarantine q"
+    "  WHERE q.device = d.device ORDER BY q.last_at DESC, q.id DESC LIMIT 1)"
+    " FROM devices d"
+)
+
+
+def _record(row: tuple[Any, ...]) -> DeviceRecord:
+    device, public_key, name, enrolled_at, revoked, head_seq, head_hash, count, last = row
+    problem = None
+    if isinstance(last, str):
+        reason, seq, message = last.split("\t", 2)
+        problem = problem_text(reason, None if seq == "-1" else int(seq), message)
+    return DeviceRecord(
+        str(device), str(public_key), str(name), str(enrolled_at), bool(revoked),
+        int(head_seq), bytes(head_hash), int(count), problem,
+    )  # fmt: skip
+
+
+class SqliteStore:
+    """The CloudStore on one SQLite file, all work on one thread."""
+
+    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+        self._conn = conn
+        self._executor = executor
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteStore:
+        """Open (and create or migrate) the database at `path`."""
+        executor = ThreadPoolExecutor(1, thread_name_prefix="cloud-sqlite")
+
+        def connect() -> sqlite3.Connection:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("PRAGMA busy_timeout=10000")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
+            except sqlite3.Error:
+                conn.close()
+                raise
+            return conn
+
+        loop = asyncio.get_running_loop()
+        try:
+            conn = await loop.run_in_executor(executor, connect)
+        except sqlite3.Error as exc:
+            executor.shutdown()
+            raise CloudStateError(f"{path}: cannot open the cloud database ({exc})") from None
+        return cls(conn, executor)
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, self._conn)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def transaction(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await self._run(transaction)
+
+    async def close(self) -> None:
+        """Close the connection and stop the worker thread."""
+        await self._run(lambda conn: conn.close())
+        self._executor.shutdown()
+
+    async def add_enrol_token(self, token_hash: str, now: datetime, expires: datetime) -> None:
+        """Store a new one-time enrol token's hash."""
+        row = (token_hash, timestamp(now), timestamp(expires))
+        await self._write(
+            lambda c: c.execute("INSERT INTO enrol_tokens VALUES (?,?,?,NULL,NULL)", row)
+        )
+
+    async def enrol(
+        self, token_hash: str, now: datetime, device: str, public_key: str, name: str,
+        api_token_hash: str,
+    ) -> None:  # fmt: skip
+        """Use up the enrol token and create or re-token the device, atomically."""
+        at = timestamp(now)
+
+        def enrol(conn: sqlite3.Connection) -> None:
+            used = conn.execute(
+                "UPDATE enrol_tokens SET used_at = ?, device = ?"
+                " WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
+                (at, device, token_hash, at),
+            )
+            if used.rowcount != 1:
+                raise EnrolRefused("token: unknown, already used or expired")
+            conn.execute(
+                "INSERT INTO devices (device, public_key, name, token_hash, enrolled_at, head_hash)"
+                " VALUES (?,?,?,?,?,?) ON CONFLICT (device) DO UPDATE SET"
+                " token_hash = excluded.token_hash, name = excluded.name, revoked = 0",
+                (device, public_key, name, api_token_hash, at, GENESIS_PREV),
+            )
+
+        await self._write(enrol)
+
+    async def device(self, device: str) -> DeviceRecord | None:
+        """Return one device, or None."""
+        row = await self._run(
+            lambda c: c.execute(_DEVICE + " WHERE d.device = ?", (device,)).fetchone()
+        )
+        return None if row is None else _record(row)
+
+    async def device_by_token(self, api_token_hash: str) -> DeviceRecord | None:
+        """Return the device an API token belongs to, or None."""
+        row = await self._run(
+            lambda c: c.execute(_DEVICE + " WHERE d.token_hash = ?", (api_token_hash,)).fetchone()
+        )
+        return None if row is None else _record(row)
+
+    async def devices(self) -> list[DeviceRecord]:
+        """Return every device, by id."""
+        rows = await self._run(lambda c: c.execute(_DEVICE + " ORDER BY d.device").fetchall())
+        return [_record(row) for row in rows]
+
+    async def revoke(self, device: str) -> bool:
+        """Revoke the device's API token."""
+        cursor = await self._write(
+            lambda c: c.execute("UPDATE devices SET revoked = 1 WHERE device = ?", (device,))
+        )
+        return cursor.rowcount == 1
+
+    async def ingest_view(self, device: str, span: tuple[int, int] | None) -> IngestView | None:
+        """Return the device and its stored lines in `span`."""
+
+        def view(conn: sqlite3.Connection) -> IngestView | None:
+            row = conn.execute(_DEVICE + " WHERE d.device = ?", (device,)).fetchone()
+            if row is None:
+                return None
+            stored: dict[int, str] = {}
+            if span is not None:
+                stored = dict(
+                    conn.execute(
+                        "SELECT seq, line FROM receipts WHERE device = ? AND seq BETWEEN ? AND ?",
+                        (device, *span),
+                    ).fetchall()
+                )
+            return IngestView(_record(row), stored)
+
+        return await self._run(view)
+
+    async def append_batch(
+        self, device: str, after_seq: int, receipts: Sequence[NewReceipt]
+    ) -> Appended:
+        """Append receipts after `after_seq` in one BEGIN IMMEDIATE transaction."""
+
+        def append(conn: sqlite3.Connection) -> Appended:
+            row = conn.execute(
+                "SELECT head_seq FROM devices WHERE device = ?", (device,)
+            ).fetchone()
+            if row is None or row[0] != after_seq:
+                raise HeadMoved(f"device {device}: head is no longer seq {after_seq}")
+            (size,) = conn.execute("SELECT size FROM log_state WHERE id = 1").fetchone()
+            log = extend_log(device, size, _hashes(conn, root_subtrees(size)), receipts)
+            conn.executemany("INSERT INTO receipts VALUES (?,?,?,?,?)", log.receipts)
+            conn.executemany(
+                "INSERT INTO subtrees VALUES (?,?,?)",
+                [(s.level, s.index, s.hash) for s in log.subtrees],
+            )
+            conn.execute("UPDATE log_state SET size = ? WHERE id = 1", (log.size,))
+            last = receipts[-1]
+            conn.execute(
+                "UPDATE devices SET head_seq = ?, head_hash = ? WHERE device = ?",
+                (last.seq, last.hash, device),
+            )
+            return Appended(last.seq, last.hash, log.size - 1, log.size, log.root)
+
+        return await self._write(append)
+
+    async def quarantine(self, device: str, rejection: Rejection, now: datetime) -> int:
+        """Record a refused batch; return the device's quarantine row count."""
+        at = timestamp(now)
+        seq = -1 if rejection.seq is None else rejection.seq
+
+        def record(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "INSERT INTO quarantine (device, reason, seq, message, line, items, first_at,"
+                " last_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (device, reason, seq, line)"
+                " DO UPDATE SET times = times + 1, last_at = excluded.last_at,"
+                " message = excluded.message",
+                (device, rejection.reason, seq, rejection.message, rejection.line or "",
+                 rejection.items or "", at, at),
+            )  # fmt: skip
+            (count,) = conn.execute(
+                "SELECT count(*) FROM quarantine WHERE device = ?", (device,)
+            ).fetchone()
+            return int(count)
+
+        return await self._write(record)
+
+    async def quarantine_rows(self, device: str) -> list[QuarantineRow]:
+        """Return the device's quarantine rows, oldest first."""
+        rows = await self._run(
+            lambda c: c.execute(
+                "SELECT device, reason, seq, message, line, first_at, last_at, times"
+                " FROM quarantine WHERE device = ? ORDER BY id",
+                (device,),
+            ).fetchall()
+        )
+        return [
+            QuarantineRow(d, r, None if s == -1 else s, m, ln, f, la, t)
+            for d, r, s, m, ln, f, la, t in rows
+        ]
+
+    async def position(self, device: str, seq: int) -> LogPosition | None:
+        """Return where the device's receipt `seq` sits in the log."""
+        row = await self._run(
+            lambda c: c.execute(
+                "SELECT line, log_index FROM receipts WHERE device = ? AND seq = ?",
+                (device, seq),
+            ).fetchone()
+        )
+        return None if row is None else LogPosition(device, seq, row[0], row[1])
+
+    async def tree_size(self) -> int:
+        """Return the log's current size."""
+        row = await self._run(lambda c: c.execute("SELECT size FROM log_state").fetchone())
+        return int(row[0])
+
+    async def subtree_hashes(self, ids: Sequence[SubtreeId]) -> dict[SubtreeId, bytes]:
+        """Return the stored hashes among `ids`."""
+        return await self._run(lambda c: _hashes(c, ids))
+
+
+def _hashes(conn: sqlite3.Connection, ids: Sequence[SubtreeId]) -> dict[SubtreeId, bytes]:
+    out: dict[SubtreeId, bytes] = {}
+    for sid in ids:
+        row = conn.execute(
+            "SELECT hash FROM subtrees WHERE level = ? AND idx = ?", (sid.level, sid.index)
+        ).fetchone()
+        if row is not None:
+            out[sid] = bytes(row[0])
+    return out

@@ -1,0 +1,209 @@
+"""The cloud's storage, behind one async interface that the SQLite and PostgreSQL stores share.
+
+What is kept: one-time enrol tokens (SHA-256 at rest, with an expiry), devices (public key, name,
+API token hash, revoked flag, head), every accepted receipt with its log index, the Merkle log as
+its *complete subtrees* (`sync.tlog`: leaves are level 0) plus one row with the tree size, and
+quarantine rows for every refused batch. `append_batch` writes receipts, subtrees, tree size and
+head in one durable transaction, under a lock that serialises appends to the one log, and checks
+that the device's head is still the one the batch was checked against (else `HeadMoved`, and the
+caller checks again). Everything here that is not SQL is pure and shared by both stores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sync.cloud.ingest import NewReceipt, Rejection
+from sync.errors import CloudError
+from sync.tlog import Frontier, ProofPlan, Subtree, SubtreeId, root_from_subtrees, root_subtrees
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # sorts as text, in both stores
+
+
+class HeadMoved(CloudError):
+    """The device's head changed between the check and the append (another worker appended)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """One enrolled device as stored, with its head and how many quarantine rows it has."""
+
+    device: str
+    public_key: str  # base64url of the raw 32 bytes
+    name: str
+    enrolled_at: str
+    revoked: bool
+    head_seq: int
+    head_hash: bytes
+    quarantined: int
+    last_problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestView:
+    """What checking a batch needs from the store, read in one go: the device and stored lines."""
+
+    device: DeviceRecord
+    stored: dict[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """The outcome of a committed append: the device's new head and the log it landed in."""
+
+    head_seq: int
+    head_hash: bytes
+    last_index: int
+    size: int
+    root: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LogPosition:
+    """Where one receipt sits in the log."""
+
+    device: str
+    seq: int
+    line: str
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineRow:
+    """One refused receipt or batch, kept for the operator; repeats bump `times`."""
+
+    device: str
+    reason: str
+    seq: int | None
+    message: str
+    line: str
+    first_at: str
+    last_at: str
+    times: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogAppend:
+    """Rows an append writes: receipts with log indexes, completed subtrees, new size and root."""
+
+    receipts: list[tuple[str, int, str, str, int]]  # device, seq, line, items, log index
+    subtrees: list[Subtree]
+    size: int
+    root: bytes
+
+
+class CloudStore(Protocol):
+    """The storage the cloud app runs on; both stores implement exactly this."""
+
+    async def close(self) -> None:
+        """Close every connection."""
+        ...
+
+    async def add_enrol_token(self, token_hash: str, now: datetime, expires: datetime) -> None:
+        """Store a new one-time enrol token's hash."""
+        ...
+
+    async def enrol(
+        self, token_hash: str, now: datetime, device: str, public_key: str, name: str,
+        api_token_hash: str,
+    ) -> None:  # fmt: skip
+        """Use up the enrol token and create (or re-key the API token of) the device, atomically.
+
+        EnrolRefused if the token is unknown, used or expired. Enrolling a known device again
+        replaces its API token and lifts a revocation: the operator handed out a fresh token.
+        """
+        ...
+
+    async def device(self, device: str) -> DeviceRecord | None:
+        """Return one device, or None."""
+        ...
+
+    async def device_by_token(self, api_token_hash: str) -> DeviceRecord | None:
+        """Return the device an API token belongs to, or None."""
+        ...
+
+    async def devices(self) -> list[DeviceRecord]:
+        """Return every device with its last problem, by device id."""
+        ...
+
+    async def revoke(self, device: str) -> bool:
+        """Revoke the device's API token; False if there is no such device."""
+        ...
+
+    async def ingest_view(self, device: str, span: tuple[int, int] | None) -> IngestView | None:
+        """Return the device and its stored lines for seqs in `span` (inclusive), or None."""
+        ...
+
+    async def append_batch(
+        self, device: str, after_seq: int, receipts: Sequence[NewReceipt]
+    ) -> Appended:
+        """Append receipts after head `after_seq` to the device and the log, durably, at once."""
+        ...
+
+    async def quarantine(self, device: str, rejection: Rejection, now: datetime) -> int:
+        """Record a refused batch (a repeat bumps its count); return the device's row count."""
+        ...
+
+    async def quarantine_rows(self, device: str) -> list[QuarantineRow]:
+        """Return the device's quarantine rows, oldest first."""
+        ...
+
+    async def position(self, device: str, seq: int) -> LogPosition | None:
+        """Return where the device's receipt `seq` sits in the log, or None."""
+        ...
+
+    async def tree_size(self) -> int:
+        """Return the log's current size."""
+        ...
+
+    async def subtree_hashes(self, ids: Sequence[SubtreeId]) -> dict[SubtreeId, bytes]:
+        """Return the stored hashes among these complete subtrees."""
+        ...
+
+
+def token_hash(token: str) -> str:
+    """Return how a token is kept at rest: hex SHA-256 (tokens are 256-bit random)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def timestamp(at: datetime) -> str:
+    """Return the stored form of a time: UTC to the second, sortable as text."""
+    return at.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def extend_log(
+    device: str, size: int, edge: dict[SubtreeId, bytes], receipts: Sequence[NewReceipt]
+) -> LogAppend:
+    """Append the receipts' leaves to the tree of `size` whose edge subtrees are `edge`."""
+    frontier = Frontier.from_subtrees(size, edge)
+    subtrees: list[Subtree] = []
+    rows = []
+    for i, receipt in enumerate(receipts):
+        subtrees.extend(frontier.append(receipt.leaf))
+        rows.append((device, receipt.seq, receipt.line, receipt.items, size + i))
+    return LogAppend(rows, subtrees, frontier.size, frontier.root())
+
+
+def problem_text(reason: str, seq: int | None, message: str) -> str:
+    """Return the one-line summary of a quarantine row the operator sees."""
+    return (
+        f"{reason}: {message}"
+        if seq is None or message.startswith("seq ")
+        else (f"{reason}: seq {seq}: {message}")
+    )
+
+
+async def root(store: CloudStore, size: int) -> bytes:
+    """Return the root of the log's first `size` leaves."""
+    return root_from_subtrees(size, await store.subtree_hashes(root_subtrees(size)))
+
+
+async def proofs(store: CloudStore, *plans: ProofPlan) -> list[list[bytes]]:
+    """Fetch every subtree the plans need in one query and assemble each proof."""
+    ids = list(dict.fromkeys(sid for plan in plans for sid in plan.subtrees))
+    hashes = await store.subtree_hashes(ids) if ids else {}
+    return [plan.assemble(hashes) for plan in plans]

@@ -1,0 +1,238 @@
+"""Fixtures for the cloud: real receipt chains, both stores, and a real PostgreSQL server.
+
+PostgreSQL: $STALLBOX_TEST_PG_DSN if set, else a private throwaway cluster (initdb + pg_ctl from
+/usr/lib/postgresql/*/bin, unix socket only, run as `postgres` when we are root), stopped at
+the end. Missing binaries skip the PostgreSQL half locally but fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import itertools
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from appliance.ledger.identity import DeviceKey, public_key_text
+from appliance.ledger.receipt import (
+    GENESIS_PREV,
+    Receipt,
+    ReceiptType,
+    build_receipt,
+    canonical_items,
+)
+from sync.cloud.app import create_app
+from sync.cloud.service import Cloud
+from sync.cloud.store import CloudStore
+from sync.protocol import VERSION, Batch, WireReceipt
+
+T = TypeVar("T")
+T0 = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
+ITEMS = [
+    {"name": "Caldo de cana", "qty": 1, "sku": "cane", "unit": 1800},
+    {"name": "Pastel de queijo", "qty": 2, "sku": "pastel", "unit": 950},
+]
+_db_names = itertools.count()
+
+
+@dataclass
+class Chain:
+    """A device's key and its receipts, built with the ledger's own code."""
+
+    key: DeviceKey
+    receipts: list[Receipt]
+    items: list[str]
+
+    @property
+    def device(self) -> str:
+        return self.key.key_id
+
+    def wire(self, first: int, last: int) -> list[WireReceipt]:
+        return [
+            WireReceipt(s, self.receipts[s].line, self.items[s]) for s in range(first, last + 1)
+        ]
+
+    def batch(self, first: int, last: int, known_size: int = 0) -> Batch:
+        prev = GENESIS_PREV if first == 0 else self.receipts[first - 1].hash
+        from appliance.ledger.receipt import b64
+
+        return Batch(VERSION, first, b64(prev), self.wire(first, last), known_size)
+
+
+def make_chain(count: int, key: DeviceKey | None = None) -> Chain:
+    """Return a chain of `count` receipts: the start receipt, then sales (every 7th a void)."""
+    key = key or DeviceKey.from_private(Ed25519PrivateKey.generate())
+    start_items = canonical_items({"device": key.key_id, "pubkey": public_key_text(key.public)})
+    sale_items = canonical_items(ITEMS)
+    receipts: list[Receipt] = []
+    items: list[str] = []
+    prev = GENESIS_PREV
+    for seq in range(count):
+        at = T0 + timedelta(seconds=seq)
+        if seq == 0:
+            kind, total, canon, ref = ReceiptType.START, 0, start_items, ""
+        elif seq % 7 == 0:
+            kind, total, canon, ref = ReceiptType.VOID, 3700, sale_items, str(seq - 1)
+        else:
+            kind, total, canon, ref = ReceiptType.SALE, 3700, sale_items, f"R{seq}"
+        receipt = build_receipt(
+            key, device_id=key.key_id, epoch=0, seq=seq, at=at, kind=kind, currency="BRL",
+            total=total, items=canon, prev_hash=prev, ref=ref,
+        )  # fmt: skip
+        receipts.append(receipt)
+        items.append(canon.decode())
+        prev = receipt.hash
+    return Chain(key, receipts, items)
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    return Path(found[-1]).parent if found else None
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A DSN (without dbname) of a PostgreSQL server the tests may create databases on."""
+    if dsn := os.environ.get("STALLBOX_TEST_PG_DSN"):
+        yield dsn
+        return
+    bindir = _pg_bin()
+    if bindir is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL binaries missing under CI (.ci/apt-packages needs postgresql)")
+        pytest.skip("PostgreSQL is not installed")
+    root = Path(tempfile.mkdtemp(prefix="stallbox-pg-"))
+    data = root / "data"
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    root.chmod(0o700)
+    subprocess.run(
+        _as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
+                      "--no-sync", "-E", "UTF8"]),
+        check=True, capture_output=True,
+    )  # fmt: skip
+    options = f"-c listen_addresses='' -c unix_socket_directories={root} -c fsync=off -p 5432"
+    subprocess.run(
+        _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-t", "60",
+                      "-l", str(root / "log"), "start"]),
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        yield f"host={root} port=5432 user=postgres"
+    finally:
+        subprocess.run(
+            _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            check=False, capture_output=True,
+        )  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def new_database(server: str) -> str:
+    """Create a fresh database on `server`; return its DSN."""
+    import psycopg
+
+    name = f"stallbox_t{os.getpid()}_{next(_db_names)}"
+    with psycopg.connect(server + " dbname=postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{server} dbname={name}"
+
+
+# --- stores and apps ------------------------------------------------------------------------
+
+
+StoreOpener = Callable[[], Awaitable[CloudStore]]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreOpener:
+    """Opens a store of the parametrized kind, on fresh storage (each call: the same storage)."""
+    if request.param == "sqlite":
+        from sync.cloud.sqlite_store import SqliteStore
+
+        path = tmp_path / "cloud.db"
+
+        async def sqlite() -> CloudStore:
+            return await SqliteStore.open(path)
+
+        return sqlite
+    from sync.cloud.postgres_store import PostgresStore
+
+    dsn = new_database(request.getfixturevalue("pg_server"))
+
+    async def postgres() -> CloudStore:
+        return await PostgresStore.open(dsn, size=2)
+
+    return postgres
+
+
+LOG_KEY = Ed25519PrivateKey.generate()
+ORIGIN = "stallbox.cloud/test"
+ADMIN = "admin-token-for-tests-0123456789"
+
+
+class CloudClient:
+    """An app over a store, and an httpx client on it through ASGITransport."""
+
+    def __init__(self, store: CloudStore) -> None:
+        self.store = store
+        self.cloud = Cloud(store, LOG_KEY, ORIGIN)
+        self.app = create_app(self.cloud, ADMIN)
+        self.http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://cloud"
+        )
+
+    async def enrol(self, chain: Chain, name: str = "box") -> str:
+        """Enrol the chain's key with a fresh one-time token; return its API token."""
+        token = await self.cloud.new_enrol_token()
+        answer = await self.http.post(
+            "/v1/enrol",
+            json={"token": token, "public_key": public_key_text(chain.key.public), "name": name},
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["device"] == chain.device
+        return str(answer.json()["api_token"])
+
+    async def post(self, chain: Chain, token: str, batch: Batch) -> httpx.Response:
+        from sync.protocol import encode
+
+        return await self.http.post(
+            f"/v1/devices/{chain.device}/receipts",
+            content=encode(batch),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.store.close()
+
+
+def run_with_cloud(open_store: StoreOpener, scenario: Callable[[CloudClient], Awaitable[T]]) -> T:
+    """Run `scenario` against a fresh cloud app in a new event loop, then close everything."""
+
+    async def main() -> T:
+        client = CloudClient(await open_store())
+        try:
+            return await scenario(client)
+        finally:
+            await client.close()
+
+    return asyncio.run(main())
