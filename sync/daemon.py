@@ -160,15 +160,10 @@ class Daemon:
         if not batch:
             return Outcome.IDLE
         known = self._known(state)
-        body = encode(
-            Batch(
-                v=VERSION,
-                from_seq=batch[0].seq,
-                prev_hash=batch[0].line.split(";")[_PREV_FIELD],
-                receipts=[WireReceipt(r.seq, r.line, r.items) for r in batch],
-                known_size=known.size if known else 0,
-            )
-        )
+        body = self._body(batch, known)
+        while len(body) > self.limits.batch_bytes and len(batch) > 1:
+            batch = batch[: len(batch) // 2]  # the estimate was short (escaped JSON): halve it
+            body = self._body(batch, known)
         await self._pace(len(body))
         try:
             response = await self.client.post(
@@ -194,6 +189,17 @@ class Daemon:
             return Outcome.STOPPED
         self._stop(f"the cloud answered {status}: {response.text[:200]}", None)
         return Outcome.STOPPED
+
+    def _body(self, batch: list[syncstate.Pending], known: Checkpoint | None) -> bytes:
+        return encode(
+            Batch(
+                v=VERSION,
+                from_seq=batch[0].seq,
+                prev_hash=batch[0].line.split(";")[_PREV_FIELD],
+                receipts=[WireReceipt(r.seq, r.line, r.items) for r in batch],
+                known_size=known.size if known else 0,
+            )
+        )
 
     async def _pace(self, size: int) -> None:
         """Keep under the upload cap: wait until `size` bytes fit in the budget."""

@@ -59,7 +59,7 @@ def pending(conn: sqlite3.Connection, after_seq: int, limit: int, max_bytes: int
     batch: list[Pending] = []
     size = 0
     for seq, line, items in rows:
-        size += len(line) + len(items) + 48  # JSON punctuation and the seq
+        size += len(line) + len(items) + items.count('"') + 48  # JSON escapes, punctuation, seq
         if batch and size > max_bytes:
             break
         batch.append(Pending(seq, line, items))
