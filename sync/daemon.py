@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import enum
+import hashlib
 import logging
 import random
 import sqlite3
@@ -30,6 +31,7 @@ import httpx
 import msgspec
 
 from appliance.store import syncstate
+from appliance.store.ledger import get_receipt
 from sync.account import CloudAccount
 from sync.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
 from sync.errors import NoteError, ProofError
@@ -40,9 +42,11 @@ from sync.protocol import (
     Batch,
     BatchAck,
     Conflict,
+    Head,
     WireReceipt,
     encode,
 )
+from sync.relay import CloudUnreachable, Forwarder, Peer, PeerFailed, PeerLink, Peers
 from sync.tlog import leaf_hash, verify_consistency, verify_inclusion
 
 log = logging.getLogger(__name__)
@@ -58,6 +62,7 @@ class Outcome(enum.Enum):
     IDLE = "idle"  # nothing to send
     PAUSED = "paused"  # a drop is on: checkout traffic first
     STOPPED = "stopped"  # the operator must look (a 409 or a bad proof)
+    WAITING = "waiting"  # a peer holds our batch: its proof comes back through it
 
 
 class Retry(Exception):
@@ -79,6 +84,9 @@ class Limits:
     idle_poll_s: float = 0.5
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 300.0
+    heartbeat_s: float = 20.0  # when idle, ask the cloud our head this often (the uplink flag)
+    direct_retry_s: float = 30.0  # once relaying through a peer, try the cloud again after this
+    shun_peer_s: float = 300.0  # leave a peer alone this long after it passed on a refusal
 
 
 class Backoff:
@@ -129,6 +137,8 @@ class Daemon:
         via: str = "cloud",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
+        peers: Peers | None = None,
+        forwarder: Forwarder | None = None,
     ) -> None:
         self.conn = conn
         self.account = account
@@ -140,7 +150,13 @@ class Daemon:
         self.backoff = Backoff(limits.backoff_base_s, limits.backoff_cap_s, rng or random.Random())
         self._headers = {"Authorization": f"Bearer {account.api_token}"}
         self._url = f"{account.url.rstrip('/')}/v1/devices/{account.device}/receipts"
-        self._sent_at = time.monotonic()
+        self.peers = peers  # where to relay through when the cloud is out of reach
+        self.forwarder = forwarder  # what we relay for others, once our own outbox is empty
+        self._link = PeerLink(client, account.device)
+        self._direct_after = 0.0  # monotonic time until which we relay instead of trying direct
+        self._handed: tuple[str, str] | None = None  # (peer url, body digest) last handed over
+        self._heard = 0.0  # monotonic time of the last heartbeat
+        self._next_send = 0.0  # monotonic time the upload cap allows the next batch
 
     def _known(self, state: syncstate.SyncState) -> Checkpoint | None:
         if state.checkpoint is None:
@@ -158,19 +174,28 @@ class Daemon:
             self.conn, state.acked_seq, self.limits.batch_receipts, self.limits.batch_bytes
         )
         if not batch:
-            return Outcome.IDLE
+            return await self._idle()
         known = self._known(state)
         body = self._body(batch, known)
         while len(body) > self.limits.batch_bytes and len(batch) > 1:
             batch = batch[: len(batch) // 2]  # the estimate was short (escaped JSON): halve it
             body = self._body(batch, known)
+        relaying = self.peers is not None and time.monotonic() < self._direct_after
+        if relaying and self.peers is not None and (peer := await self.peers.pick()) is not None:
+            return await self._via_peer(peer, state.acked_seq, body, known)
         await self._pace(len(body))
         try:
             response = await self.client.post(
                 self._url, content=body, headers=self._headers, timeout=TIMEOUT
             )
         except httpx.TransportError as exc:
-            raise Retry(f"cannot reach the cloud: {type(exc).__name__}: {exc}") from None
+            why = f"cannot reach the cloud: {type(exc).__name__}: {exc}"
+            peer = await self.peers.pick() if self.peers is not None else None
+            if peer is None:
+                raise Retry(why) from None
+            log.info("%s; relaying through peer %s", why, peer.name)
+            self._direct_after = time.monotonic() + self.limits.direct_retry_s
+            return await self._via_peer(peer, state.acked_seq, body, known)
         status = response.status_code
         if status == 200:
             return self._accept(response.content, batch[-1], known)
@@ -202,16 +227,88 @@ class Daemon:
         )
 
     async def _pace(self, size: int) -> None:
-        """Keep under the upload cap: wait until `size` bytes fit in the budget."""
+        """Keep under the upload cap: wait out the previous batch's share, then book this one's."""
         if not self.limits.upload_cap:
             return
-        due = self._sent_at + size / self.limits.upload_cap
         now = time.monotonic()
-        if due > now:
-            await asyncio.sleep(due - now)
-        self._sent_at = max(due, now)
+        if self._next_send > now:
+            await asyncio.sleep(self._next_send - now)
+            now = self._next_send
+        self._next_send = now + size / self.limits.upload_cap
 
-    def _accept(self, content: bytes, last: syncstate.Pending, known: Checkpoint | None) -> Outcome:
+    async def _idle(self) -> Outcome:
+        """Nothing of ours to send: forward what peers handed us, keep the uplink flag true."""
+        if self.forwarder is not None:
+            try:
+                if await self.forwarder.step():
+                    return Outcome.SENT
+            except CloudUnreachable as exc:
+                raise Retry(str(exc), exc.after) from None
+        now = time.monotonic()
+        if self.limits.heartbeat_s and now - self._heard >= self.limits.heartbeat_s:
+            self._heard = now
+            await self._heartbeat()
+        return Outcome.IDLE
+
+    async def _heartbeat(self) -> None:
+        """Ask the cloud our head: an answer is a direct contact (uplink=yes in our TXT)."""
+        url = f"{self.account.url.rstrip('/')}/v1/devices/{self.account.device}/head"
+        try:
+            response = await self.client.get(url, headers=self._headers, timeout=TIMEOUT)
+            if response.status_code != 200:
+                return
+            head = msgspec.json.decode(response.content, type=Head)
+        except (httpx.HTTPError, msgspec.DecodeError) as exc:
+            log.debug("heartbeat: %s", exc)
+            return
+        syncstate.record_contact(self.conn, head.seq, "cloud", self.clock())
+        self._direct_after = 0.0
+
+    async def _via_peer(
+        self, peer: Peer, acked_seq: int, body: bytes, known: Checkpoint | None
+    ) -> Outcome:
+        """Relay through `peer`: take the cloud's answer if it has come, else hand it the batch."""
+        assert self.peers is not None
+        via = f"peer {peer.name}"
+        size = known.size if known else 0
+        try:
+            answers = await self._link.answers(peer, acked_seq)
+        except PeerFailed as exc:
+            self.peers.shun(peer.url)
+            raise Retry(str(exc)) from None
+        for answer in answers:
+            if answer.from_seq > acked_seq + 1 or answer.known_size != size:
+                continue  # built from another state of ours: its proofs cannot be checked now
+            last = get_receipt(self.conn, answer.last_seq)
+            if last is None:
+                continue
+            if answer.status == 200:
+                pending = syncstate.Pending(last.seq, last.line, last.items)
+                return self._accept(answer.body.encode(), pending, known, relayed=peer)
+            # A refusal passed on by a peer may be made up (or caused by the peer itself):
+            # it never stops our stream, it only makes us leave this peer alone for a while.
+            self.peers.shun(peer.url, self.limits.shun_peer_s)
+            raise Retry(f"{via} passed on the cloud's {answer.status}: {answer.body[:200]}")
+        digest = hashlib.sha256(body).hexdigest()
+        if self._handed != (peer.url, digest):
+            await self._pace(len(body))
+            try:
+                queued = await self._link.hand(peer, body)
+            except PeerFailed as exc:
+                self.peers.shun(peer.url)
+                raise Retry(str(exc)) from None
+            self._handed = (peer.url, digest)
+            log.info("handed seqs %d-%d to %s", queued.from_seq, queued.last_seq, via)
+        return Outcome.WAITING
+
+    def _accept(
+        self,
+        content: bytes,
+        last: syncstate.Pending,
+        known: Checkpoint | None,
+        *,
+        relayed: Peer | None = None,
+    ) -> Outcome:
         try:
             ack = msgspec.json.decode(content, type=BatchAck)
             checkpoint = verify_checkpoint(
@@ -235,11 +332,17 @@ class Daemon:
                     checkpoint.root_hash,
                 )
         except (msgspec.DecodeError, NoteError, ProofError) as exc:
+            if relayed is not None:
+                # A peer may replay genuine notes with the wrong proofs: blame it, not the cloud.
+                assert self.peers is not None
+                self.peers.shun(relayed.url, self.limits.shun_peer_s)
+                raise Retry(f"peer {relayed.name}'s answer failed the proof check: {exc}") from None
             # The cloud may be lying: never advance past it, and make the operator look.
             self._stop(f"the cloud's proof failed: {exc}", None)
             return Outcome.STOPPED
+        via = self.via if relayed is None else f"peer {relayed.name}"
         syncstate.record_ack(
-            self.conn, last.seq, ack.checkpoint, checkpoint.size, self.via, self.clock()
+            self.conn, last.seq, ack.checkpoint, checkpoint.size, via, self.clock()
         )
         return Outcome.SENT
 
@@ -261,6 +364,7 @@ class Daemon:
                 if await _wait_any(delay, stop, link) is link:
                     log.info("link changed: retrying now")
                     self.backoff.reset()
+                    self._direct_after = 0.0
                 continue
             except msgspec.DecodeError as exc:
                 self._stop(f"the cloud's answer is malformed: {exc}", None)
@@ -268,7 +372,8 @@ class Daemon:
             if outcome is Outcome.SENT:
                 self.backoff.reset()
                 continue
-            pause = self.limits.idle_poll_s if outcome is Outcome.IDLE else 1.0
+            quick = outcome in (Outcome.IDLE, Outcome.WAITING)
+            pause = self.limits.idle_poll_s if quick else 1.0
             await _wait_any(pause, stop)
 
 

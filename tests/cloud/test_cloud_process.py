@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import msgspec
 from cloudproc import run_cli, start_cloud
-from conftest import Chain, make_chain, new_database
+from conftest import Chain, make_chain
+from pgserver import new_database
 
 from appliance.ledger.identity import load_key
 from sync.checkpoint import parse_verifier_key, verify_checkpoint

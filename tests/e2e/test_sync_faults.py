@@ -17,6 +17,7 @@ import httpx
 import msgspec
 import pytest
 from nodeproc import run_cli
+from pgserver import new_database, pg_server
 from syncproc import FlakyProxy, Proc, cloud_head, enrol, free_port, make_sales, spawn, start_cloud
 
 from appliance.ledger.receipt import b64, line_hash
@@ -28,6 +29,7 @@ from sync.checkpoint import parse_checkpoint
 
 RECEIPTS = 10_000
 KILLS = 20
+__all__ = ["pg_server"]  # the PostgreSQL server fixture, found by pytest by name
 
 
 def acked(state: Path) -> int:
@@ -49,14 +51,22 @@ def slow_uplink(state: Path, bytes_per_s: int) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_ten_thousand_receipts_survive_kills_and_cuts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_ten_thousand_receipts_survive_kills_and_cuts(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
     box, cloud_state = tmp_path / "box", tmp_path / "cloud"
+    extra = (
+        ()
+        if store == "sqlite"
+        else ("--postgres", new_database(request.getfixturevalue("pg_server")))
+    )
     head_seq = make_sales(box, RECEIPTS)
     assert head_seq == RECEIPTS
-    slow_uplink(box, 100_000)  # ~3 MB of receipts: the transfer takes long enough to break it
+    slow_uplink(box, 60_000)  # ~2.5 MB of receipts: the transfer takes long enough to break it
     port = free_port()
-    cloud = start_cloud(cloud_state, port)
-    enrol(box, cloud_state, cloud.url)
+    cloud = start_cloud(cloud_state, port, *extra)
+    enrol(box, cloud_state, cloud.url, *extra)
     proxy = FlakyProxy(port, cut_probability=0.01, seed=6)
     account = load_account(box)
     save_account(box, msgspec.structs.replace(account, url=f"http://127.0.0.1:{proxy.port}"))
@@ -77,13 +87,15 @@ def test_ten_thousand_receipts_survive_kills_and_cuts(tmp_path: Path) -> None:
             else:
                 cloud.kill()
                 cloud_kills += 1
-                cloud = start_cloud(cloud_state, port)
+                cloud = start_cloud(cloud_state, port, *extra)
             if rng.random() < 0.3:
                 proxy.cut_all()
         assert daemon_kills >= KILLS and cloud_kills >= KILLS
         # The kills fell during the transfer, not after it.
         assert acked_at_kills[-1] < RECEIPTS, acked_at_kills
-        assert acked_at_kills[0] < acked_at_kills[-1], "nothing moved between the kills"
+        assert acked_at_kills[0] < acked_at_kills[-1], (
+            f"nothing moved between the kills:\n{daemon.text()[-2000:]}\n{cloud.text()[-2000:]}"
+        )
         _wait_for(lambda: acked(box) == RECEIPTS, 180, daemon)
     finally:
         daemon.stop()
