@@ -8,7 +8,17 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from conftest import ADMIN, ORIGIN, Chain, CloudClient, StoreOpener, make_chain, run_with_cloud
+from cloudfix import (
+    ADMIN,
+    ORIGIN,
+    Chain,
+    CloudClient,
+    StoreOpener,
+    make_chain,
+    open_store,
+    run_with_cloud,
+)
+from pgserver import pg_server
 
 from appliance.ledger.receipt import b64
 from sync.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
@@ -34,6 +44,9 @@ def check_ack(
     if known is not None:
         verify_consistency(known[0], cp.size, unb64(ack.consistency), known[1], cp.root_hash)
     return cp
+
+
+__all__ = ["open_store", "pg_server"]  # fixtures, used by name
 
 
 def test_enrol_ingest_idempotent_and_proofs(open_store: StoreOpener) -> None:

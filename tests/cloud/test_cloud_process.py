@@ -10,14 +10,16 @@ from pathlib import Path
 
 import httpx
 import msgspec
+from cloudfix import Chain, make_chain
 from cloudproc import run_cli, start_cloud
-from conftest import Chain, make_chain
-from pgserver import new_database
+from pgserver import new_database, pg_server
 
 from appliance.ledger.identity import load_key
 from sync.checkpoint import parse_verifier_key, verify_checkpoint
 from sync.protocol import BatchAck, encode
 from sync.tlog import leaf_hash, verify_consistency, verify_inclusion
+
+__all__ = ["pg_server"]  # a fixture, used by name
 
 
 def test_cloud_process_enrol_cli_ingest_and_clean_stop(tmp_path: Path) -> None:

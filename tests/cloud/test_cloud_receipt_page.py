@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cloudfix import make_chain
 from cloudproc import CloudProcess, run_cli, start_cloud
-from conftest import make_chain
 
 from appliance.ledger.identity import public_key_text
 from sync.protocol import encode

@@ -8,6 +8,7 @@ the end of the session. Missing binaries skip the PostgreSQL half locally but fa
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import os
@@ -31,17 +32,16 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
-    """A DSN (without dbname) of a PostgreSQL server the tests may create databases on."""
-    if dsn := os.environ.get("STALLBOX_TEST_PG_DSN"):
-        yield dsn
-        return
+class NoPostgres(Exception):
+    """The PostgreSQL server binaries are not installed."""
+
+
+@contextlib.contextmanager
+def temporary_server(*, fsync: bool = False) -> Iterator[str]:
+    """Run a private cluster on a unix socket; yield its DSN (without dbname); stop it after."""
     bindir = _pg_bin()
     if bindir is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL binaries missing under CI (.ci/apt-packages needs postgresql)")
-        pytest.skip("PostgreSQL is not installed")
+        raise NoPostgres("PostgreSQL is not installed (Debian package postgresql)")
     root = Path(tempfile.mkdtemp(prefix="stallbox-pg-"))
     data = root / "data"
     if os.geteuid() == 0:
@@ -52,7 +52,8 @@ def pg_server() -> Iterator[str]:
                       "--no-sync", "-E", "UTF8"]),
         check=True, capture_output=True,
     )  # fmt: skip
-    options = f"-c listen_addresses='' -c unix_socket_directories={root} -c fsync=off -p 5432"
+    options = f"-c listen_addresses='' -c unix_socket_directories={root} -p 5432"
+    options += "" if fsync else " -c fsync=off"
     subprocess.run(
         _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-t", "60",
                       "-l", str(root / "log"), "start"]),
@@ -66,6 +67,21 @@ def pg_server() -> Iterator[str]:
             check=False, capture_output=True,
         )  # fmt: skip
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A DSN (without dbname) of a PostgreSQL server the tests may create databases on."""
+    if dsn := os.environ.get("STALLBOX_TEST_PG_DSN"):
+        yield dsn
+        return
+    try:
+        with temporary_server() as dsn:
+            yield dsn
+    except NoPostgres as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{exc}: under CI .ci/apt-packages must install it")
+        pytest.skip(str(exc))
 
 
 def new_database(server: str) -> str:

@@ -1,8 +1,8 @@
-"""Fixtures for the cloud: real receipt chains, both stores, and a real PostgreSQL server.
+"""Fixtures and builders for the cloud tests: real receipt chains, both stores, an app client.
 
-PostgreSQL: $STALLBOX_TEST_PG_DSN if set, else a private throwaway cluster (initdb + pg_ctl from
-/usr/lib/postgresql/*/bin, unix socket only, run as `postgres` when we are root), stopped at
-the end. Missing binaries skip the PostgreSQL half locally but fail under CI=true.
+Test modules import what they use by name (fixtures included): a second conftest.py would clash
+with tests/services/conftest.py, as test dirs have no __init__.py. The PostgreSQL server comes
+from tests/e2e/pgserver.py.
 """
 
 from __future__ import annotations
@@ -33,9 +33,7 @@ from sync.cloud.store import CloudStore
 from sync.protocol import VERSION, Batch, WireReceipt
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "e2e"))
-from pgserver import new_database, pg_server
-
-__all__ = ["new_database", "pg_server"]  # pg_server is a fixture: pytest finds it here by name
+from pgserver import new_database
 
 T = TypeVar("T")
 T0 = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
