@@ -201,8 +201,11 @@ def _clients(url: str, token: str) -> Iterator[tuple[httpx.Client, httpx.Client]
         yield phone, api
 
 
-def attendee_sale(phone: httpx.Client, api: httpx.Client, rng: random.Random) -> int:
-    """One phone orders from the menu page's form, the operator confirms; the receipt seq."""
+def attendee_sale(phone: httpx.Client, api: httpx.Client, rng: random.Random) -> int | None:
+    """One phone orders from the menu page's form, the operator confirms; the receipt seq.
+
+    None when an item sold out before the confirmation: the vendor cancels, as at a real stall.
+    """
     phone.cookies.clear()
     phone.get("/")  # a new phone: it views the menu first, which gives it its visitor cookie
     wanted = {sku: str(rng.randint(1, 3)) for sku in rng.sample(MENU, rng.randint(1, 2))}
@@ -217,6 +220,9 @@ def attendee_sale(phone: httpx.Client, api: httpx.Client, rng: random.Random) ->
             f"/api/orders/{order_id}/confirm",
             json={"operator": "demo", "override_reason": "payment seen in the bank app"},
         )
+    if done.status_code == 409 and " left" in done.json().get("error", ""):
+        api.post(f"/api/orders/{order_id}/cancel", json={}).raise_for_status()
+        return None
     if done.status_code != 200:
         raise StallboxError(f"demo: confirm refused ({done.status_code}): {done.text[:300]}")
     return int(done.json()["receipt"]["seq"])
@@ -251,8 +257,8 @@ def simulate(url: str, token: str, duration: float, out: TextIO) -> int:
                 claims += seq is not None
             if seq is None:
                 seq = attendee_sale(phone, api, rng)
-                sales += 1
-            last = max(last, seq)
+                sales += seq is not None
+            last = max(last, -1 if seq is None else seq)
             time.sleep(rng.uniform(0.05, 0.3))
         stats = api.get("/api/stats").json()
     print(
