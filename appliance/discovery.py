@@ -9,6 +9,7 @@ the default demo, so multicast never leaves a development machine.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 from collections.abc import Sequence
@@ -49,6 +50,7 @@ class FoundNode:
     fingerprint: str
     api: str
     uplink: bool
+    urls: tuple[str, ...] = ()  # every advertised address; `url` is the first
 
 
 def _zeroconf(interfaces: Interfaces) -> AsyncZeroconf:
@@ -106,6 +108,13 @@ class Advertiser:
         await self._zc.async_register_service(self._info, allow_name_change=True)
         self._watch = asyncio.create_task(self._follow_addresses(), name="mdns-addresses")
 
+    async def set_uplink(self, uplink: bool) -> None:
+        """Say uplink=yes/no from now on (peers without an uplink look for a box that has one)."""
+        self.ad = dataclasses.replace(self.ad, uplink=uplink)
+        if self._zc is not None and self._info is not None:
+            self._info = self._service_info(list(self._info.addresses))
+            await self._zc.async_update_service(self._info)
+
     async def _follow_addresses(self) -> None:
         while True:
             await asyncio.sleep(ADDRESS_POLL_S)
@@ -148,6 +157,28 @@ def _text(props: dict[bytes, bytes | None], key: str) -> str:
     return value.decode("utf-8", "replace") if value else ""
 
 
+async def _resolve(zc: AsyncZeroconf, names: Sequence[str]) -> list[FoundNode]:
+    found = []
+    for name in sorted(names):
+        info = await zc.async_get_service_info(SERVICE_TYPE, name, timeout=1000)
+        if info is None or not info.parsed_addresses() or info.port is None:
+            continue
+        props = info.properties
+        urls = tuple(f"http://{address}:{info.port}" for address in info.parsed_addresses())
+        found.append(
+            FoundNode(
+                name=name.removesuffix("." + SERVICE_TYPE),
+                url=urls[0],
+                node_id=_text(props, "id"),
+                fingerprint=_text(props, "fp"),
+                api=_text(props, "api"),
+                uplink=_text(props, "uplink") == "yes",
+                urls=urls,
+            )
+        )
+    return found
+
+
 async def browse(interfaces: Interfaces, timeout: float) -> Sequence[FoundNode]:
     """Listen for nodes for `timeout` seconds; return those that answered, by name."""
     zc = _zeroconf(interfaces)
@@ -155,23 +186,40 @@ async def browse(interfaces: Interfaces, timeout: float) -> Sequence[FoundNode]:
     browser = AsyncServiceBrowser(zc.zeroconf, SERVICE_TYPE, listener=collector)
     try:
         await asyncio.sleep(timeout)
-        found = []
-        for name in sorted(collector.names):
-            info = await zc.async_get_service_info(SERVICE_TYPE, name, timeout=1000)
-            if info is None or not info.parsed_addresses() or info.port is None:
-                continue
-            props = info.properties
-            found.append(
-                FoundNode(
-                    name=name.removesuffix("." + SERVICE_TYPE),
-                    url=f"http://{info.parsed_addresses()[0]}:{info.port}",
-                    node_id=_text(props, "id"),
-                    fingerprint=_text(props, "fp"),
-                    api=_text(props, "api"),
-                    uplink=_text(props, "uplink") == "yes",
-                )
-            )
-        return found
+        return await _resolve(zc, list(collector.names))
     finally:
         await browser.async_cancel()
         await zc.async_close()
+
+
+class Browser:
+    """Keeps browsing until closed; `nodes()` returns what is on the LAN now (the sync daemon's
+    way to find a peer with an uplink, whose TXT may change at any time)."""
+
+    def __init__(self, interfaces: Interfaces) -> None:
+        self.interfaces = interfaces
+        self._zc: AsyncZeroconf | None = None
+        self._browser: AsyncServiceBrowser | None = None
+        self._collector = _Collector()
+
+    def start(self) -> None:
+        """Start listening (call from the running event loop)."""
+        self._zc = _zeroconf(self.interfaces)
+        self._browser = AsyncServiceBrowser(
+            self._zc.zeroconf, SERVICE_TYPE, listener=self._collector
+        )
+
+    async def nodes(self) -> Sequence[FoundNode]:
+        """Return the nodes seen so far, with their current TXT."""
+        if self._zc is None:
+            return []
+        return await _resolve(self._zc, list(self._collector.names))
+
+    async def close(self) -> None:
+        """Stop browsing and close zeroconf."""
+        if self._browser is not None:
+            await self._browser.async_cancel()
+            self._browser = None
+        if self._zc is not None:
+            await self._zc.async_close()
+            self._zc = None

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from appliance.config import Config
+from appliance.discovery import Browser, Interfaces
 from appliance.errors import ExitCode, StallboxError
 from appliance.store import syncstate
 from appliance.store.connection import DB_NAME, open_sync
@@ -25,6 +26,7 @@ from appliance.systemd import Notifier, keep_watchdog, watchdog_interval
 from sync.account import CloudAccount, account_path, load_account
 from sync.daemon import Daemon, Limits, Outcome, Retry, status_line
 from sync.link import LinkWatcher
+from sync.relay import PEERS_ENV, Forwarder, Peers, explicit_peers
 
 log = logging.getLogger(__name__)
 ENROL_POLL_S = 5.0
@@ -54,7 +56,9 @@ async def _wait_for_account(state_dir: Path, stop: asyncio.Event) -> CloudAccoun
         return None
 
 
-async def _run(state_dir: Path, limits: Limits, *, once: bool) -> int:
+async def _run(
+    state_dir: Path, limits: Limits, *, once: bool, interfaces: Interfaces = "loopback"
+) -> int:
     db = state_dir / DB_NAME
     if not db.exists():
         raise StallboxError(f"{db}: no database (run `stallbox init`)")
@@ -76,11 +80,20 @@ async def _run(state_dir: Path, limits: Limits, *, once: bool) -> int:
         if account is None:
             return ExitCode.OK
         async with httpx.AsyncClient() as client:
-            daemon = Daemon(conn, account, client, limits)
-            print(f"stallbox sync: shipping {db} to {account.url}", flush=True)
             if once:
+                daemon = Daemon(conn, account, client, limits)
+                print(f"stallbox sync: shipping {db} to {account.url}", flush=True)
                 return await _drain(daemon)
-            await daemon.run(stop, link.changed)
+            browser = _browser(interfaces)
+            try:
+                peers = Peers(client, account, urls=explicit_peers(), browser=browser)
+                forwarder = Forwarder(conn, account, client)
+                daemon = Daemon(conn, account, client, limits, peers=peers, forwarder=forwarder)
+                print(f"stallbox sync: shipping {db} to {account.url}", flush=True)
+                await daemon.run(stop, link.changed)
+            finally:
+                if browser is not None:
+                    await browser.close()
     finally:
         if stop.is_set():
             notifier.stopping()
@@ -89,6 +102,17 @@ async def _run(state_dir: Path, limits: Limits, *, once: bool) -> int:
         link.close()
         conn.close()
     return ExitCode.OK
+
+
+def _browser(interfaces: Interfaces) -> Browser | None:
+    """Browse for peers with an uplink (relay); None where multicast cannot be used."""
+    browser = Browser(interfaces)
+    try:
+        browser.start()
+    except OSError as exc:
+        log.warning("cannot browse for relay peers over mDNS (%s); $%s only", exc, PEERS_ENV)
+        return None
+    return browser
 
 
 async def _drain(daemon: Daemon) -> int:
@@ -129,4 +153,4 @@ def resume(state_dir: Path) -> int:
 def run_sync(state_dir: Path, config: Config, *, once: bool = False) -> int:
     """Run the daemon until SIGTERM (or, with `once`, until the outbox is empty)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return asyncio.run(_run(state_dir, limits_from(config), once=once))
+    return asyncio.run(_run(state_dir, limits_from(config), once=once, interfaces=config.discovery))

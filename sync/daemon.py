@@ -267,39 +267,41 @@ class Daemon:
     async def _via_peer(
         self, peer: Peer, acked_seq: int, body: bytes, known: Checkpoint | None
     ) -> Outcome:
-        """Relay through `peer`: take the cloud's answer if it has come, else hand it the batch."""
+        """Relay through `peer`: hand it the batch (once), then take the cloud's answer if come."""
         assert self.peers is not None
         via = f"peer {peer.name}"
         size = known.size if known else 0
+        digest = hashlib.sha256(body).hexdigest()
         try:
+            if self._handed != (peer.url, digest):
+                await self._pace(len(body))
+                queued = await self._link.hand(peer, body)  # a refused one is queued again
+                self._handed = (peer.url, digest)
+                log.info("handed seqs %d-%d to %s", queued.from_seq, queued.last_seq, via)
             answers = await self._link.answers(peer, acked_seq)
         except PeerFailed as exc:
             self.peers.shun(peer.url)
             raise Retry(str(exc)) from None
+        span = self._span(body)
         for answer in answers:
             if answer.from_seq > acked_seq + 1 or answer.known_size != size:
                 continue  # built from another state of ours: its proofs cannot be checked now
             last = get_receipt(self.conn, answer.last_seq)
-            if last is None:
-                continue
-            if answer.status == 200:
+            if answer.status == 200 and last is not None:
                 pending = syncstate.Pending(last.seq, last.line, last.items)
                 return self._accept(answer.body.encode(), pending, known, relayed=peer)
-            # A refusal passed on by a peer may be made up (or caused by the peer itself):
-            # it never stops our stream, it only makes us leave this peer alone for a while.
-            self.peers.shun(peer.url, self.limits.shun_peer_s)
-            raise Retry(f"{via} passed on the cloud's {answer.status}: {answer.body[:200]}")
-        digest = hashlib.sha256(body).hexdigest()
-        if self._handed != (peer.url, digest):
-            await self._pace(len(body))
-            try:
-                queued = await self._link.hand(peer, body)
-            except PeerFailed as exc:
-                self.peers.shun(peer.url)
-                raise Retry(str(exc)) from None
-            self._handed = (peer.url, digest)
-            log.info("handed seqs %d-%d to %s", queued.from_seq, queued.last_seq, via)
+            if answer.status != 200 and (answer.from_seq, answer.last_seq) == span:
+                # A refusal passed on by a peer may be made up (or caused by the peer itself):
+                # it never stops our stream, it only makes us leave this peer alone a while.
+                self.peers.shun(peer.url, self.limits.shun_peer_s)
+                self._handed = None  # next time, hand it again: the peer forwards it again
+                raise Retry(f"{via} passed on the cloud's {answer.status}: {answer.body[:200]}")
         return Outcome.WAITING
+
+    @staticmethod
+    def _span(body: bytes) -> tuple[int, int]:
+        batch = msgspec.json.decode(body, type=Batch)
+        return batch.from_seq, batch.from_seq + len(batch.receipts) - 1
 
     def _accept(
         self,

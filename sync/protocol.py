@@ -19,6 +19,13 @@ Endpoints (all JSON but the checkpoint, which is a C2SP signed note in text/plai
     GET  /v1/proof/inclusion?index=I&size=N -> Proof
     GET  /v1/proof/consistency?first=M&size=N -> Proof
     GET  /v1/log                            -> LogInfo (origin and verifier key)
+    POST /v1/relay/devices/{origin}/receipts Batch -> BatchAck | 409 Conflict (the relay's token)
+
+Relay on the LAN (served by a peer's node, docs/sync-protocol.md "Relay"):
+
+    GET  /relay/v1/info                              -> RelayInfo
+    POST /relay/v1/devices/{origin}/batches          Batch (the origin's, unchanged) -> 202 RelayQueued
+    GET  /relay/v1/devices/{origin}/acks?after=SEQ   -> [RelayAnswer]
 
 Delivery is at-least-once and the cloud's apply is idempotent on (device, seq) and chain-checked,
 so the effect is exactly-once: a batch overlapping what the cloud holds with identical bytes is
@@ -168,6 +175,43 @@ class DeviceReport(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     revoked: bool
     head: Head
     last_problem: str | None
+
+
+class RelayInfo(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """What a peer's node says about itself to a box that wants it to relay.
+
+    `origin` is the log origin of the cloud it is enrolled with ("" if none): a box relays only
+    through a peer of its own cloud. `uplink` is true while the peer's daemon reaches the cloud.
+    """
+
+    name: str
+    device: str
+    origin: str
+    uplink: bool
+
+
+class RelayQueued(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The peer stored the batch durably (202): `queued` batches of this origin wait for the cloud."""
+
+    origin: str
+    from_seq: int
+    last_seq: int
+    queued: int
+
+
+class RelayAnswer(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The cloud's answer to one relayed batch, as the peer received it (`body` unchanged).
+
+    `status` is the cloud's HTTP status: 200 with a BatchAck, 409 with a Conflict, or another
+    refusal of the relay itself (a Problem). The origin verifies a BatchAck exactly as if it had
+    uploaded the batch itself, against the batch's own `known_size`.
+    """
+
+    from_seq: int
+    last_seq: int
+    known_size: int
+    status: int
+    body: str
 
 
 def encode(value: msgspec.Struct) -> bytes:

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from appliance.api import attendee, drop_pages, operator
+from appliance.api import attendee, drop_pages, operator, relay
 from appliance.api.node import Node
 from appliance.api.openapi import openapi_document
 from appliance.api.schemas import Problem
@@ -107,6 +107,7 @@ def create_app(
         Route("/healthz", healthz),
         Route("/api/openapi.json", openapi),
         *operator.routes(),
+        *relay.routes(),
     ]
     handlers: dict[type[Exception] | int, Callable[..., object]] = {
         msgspec.ValidationError: _validation,
@@ -114,6 +115,7 @@ def create_app(
         DomainError: _domain,
         NotFound: _not_found,
         PairingError: _unauthorized,
+        relay.Refused: relay.refused,
         HTTPException: _http,
         Exception: _unexpected,
     }

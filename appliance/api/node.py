@@ -28,10 +28,15 @@ from appliance.services.checkout import Checkout, utc_now
 from appliance.services.drops import Drops
 from appliance.services.pairing import Pairing
 from appliance.store import ledger as ledger_sql
+from appliance.store import relay as relay_sql
+from appliance.store import syncstate
+from appliance.store.errors import StoreError
 from appliance.store.orders import sync_catalog
 
 log = logging.getLogger(__name__)
 EXPIRY_SWEEP_S = 1.0
+UPLINK_POLL_S = 2.0  # how often the mDNS TXT's uplink=yes/no is brought up to date
+UPLINK_FRESH = timedelta(seconds=60)  # a cloud contact this recent means "uplink=yes"
 LIVE_MINUTES = "live_minutes"
 
 
@@ -116,6 +121,7 @@ class Node:
                 self.config.discovery,
             )
             await self.advertiser.start()
+            self._tasks.append(asyncio.create_task(self._follow_uplink(), name="mdns-uplink"))
 
     def count(self, step: str) -> None:
         """Count a funnel step in /metrics."""
@@ -150,6 +156,24 @@ class Node:
             await asyncio.sleep(60)
             self._started = time.monotonic()
             await self.box.writer.run(lambda conn: ledger_sql.add_meta_count(conn, LIVE_MINUTES, 1))
+
+    async def has_uplink(self) -> bool:
+        """Whether this box's sync daemon reached the cloud itself lately and is not stopped."""
+        state = await self.box.writer.run(syncstate.read_state)
+        return relay_sql.has_uplink(state, utc_now(), UPLINK_FRESH)
+
+    async def _follow_uplink(self) -> None:
+        """Keep the TXT's uplink=yes/no true, so boxes without one find us (peer relay)."""
+        while True:
+            try:
+                uplink = await self.has_uplink()
+            except StoreError as exc:
+                log.warning("cannot read the sync state for the uplink flag: %s", exc)
+                uplink = False
+            if self.advertiser is not None and uplink != self.advertiser.ad.uplink:
+                log.info("uplink %s: updating the mDNS record", "up" if uplink else "down")
+                await self.advertiser.set_uplink(uplink)
+            await asyncio.sleep(UPLINK_POLL_S)
 
     async def live_minutes(self) -> float:
         """Minutes the stall has been open: those recorded plus this run's part minute."""

@@ -128,6 +128,25 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sync_state ADD COLUMN stopped TEXT;
     ALTER TABLE sync_state ADD COLUMN via TEXT;
     """,
+    # 4: batches this box relays for peers without an uplink, and the cloud's answers to them
+    """
+    CREATE TABLE relay_batches (
+        id          INTEGER PRIMARY KEY,
+        origin      TEXT NOT NULL,
+        from_seq    INTEGER NOT NULL CHECK (from_seq >= 0),
+        last_seq    INTEGER NOT NULL CHECK (last_seq >= from_seq),
+        known_size  INTEGER NOT NULL CHECK (known_size >= 0),
+        body        BLOB NOT NULL,
+        digest      TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        status      INTEGER,
+        answer      TEXT,
+        answered_at TEXT,
+        UNIQUE (origin, digest)
+    ) STRICT;
+    CREATE INDEX relay_batches_queue ON relay_batches (status, id);
+    CREATE INDEX relay_batches_origin ON relay_batches (origin, last_seq);
+    """,
 )
 
 

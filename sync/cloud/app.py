@@ -86,6 +86,21 @@ async def receipts(request: Request) -> Response:
     return _json(answer, 409 if isinstance(answer, Conflict) else 200)
 
 
+async def relayed(request: Request) -> Response:
+    """POST /v1/relay/devices/{origin}/receipts (the relay's token): the origin's Batch, unchanged.
+
+    Checked exactly as if the origin had sent it, against the origin's enrolled key: a relay
+    that alters a receipt gets a 409 and the origin's quarantine names the relay.
+    """
+    cloud = _cloud(request)
+    relay, origin = await cloud.authenticate_relay(
+        request.path_params["origin"], request.headers.get("authorization")
+    )
+    batch = _batch.decode(await _body(request, MAX_BATCH_BYTES))
+    answer = await cloud.ingest(origin, batch, relay)
+    return _json(answer, 409 if isinstance(answer, Conflict) else 200)
+
+
 async def device_key(request: Request) -> Response:
     """GET /v1/devices/{device}/key (public)."""
     found = await _cloud(request).key(request.path_params["device"])
@@ -214,6 +229,7 @@ def create_app(
         Route("/v1/enrol", enrol, methods=["POST"]),
         Route("/v1/devices/{device}/head", head),
         Route("/v1/devices/{device}/receipts", receipts, methods=["POST"]),
+        Route("/v1/relay/devices/{origin}/receipts", relayed, methods=["POST"]),
         Route("/v1/devices/{device}/key", device_key),
         Route("/v1/devices/{device}/receipts/{seq:int}", entry),
         Route("/v1/checkpoint", checkpoint),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -114,14 +115,42 @@ class Cloud:
             raise AuthError(f"Authorization: the token is not device {device}'s", 403)
         return record
 
+    async def authenticate_relay(
+        self, origin: str, authorization: str | None
+    ) -> tuple[DeviceRecord, DeviceRecord]:
+        """Return (relay, origin) for a relayed batch: the `Bearer` token is the relay's own.
+
+        Any enrolled, unrevoked device may relay for any other device enrolled here; it never
+        holds the origin's token, and it cannot alter a receipt unseen (each line is checked
+        against the origin's key). AuthError 401 for a bad token, 403 if the relay is revoked or
+        the origin is not enrolled with this cloud.
+        """
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthError("Authorization: the relay's device token is needed (Bearer)")
+        relay = await self.store.device_by_token(st.token_hash(token.strip()))
+        if relay is None:
+            raise AuthError("Authorization: unknown device token")
+        if relay.revoked:
+            raise AuthError(f"Authorization: device {relay.device} was revoked", 403)
+        record = await self.store.device(origin)
+        if record is None:
+            raise AuthError(f"origin: device {origin} is not enrolled with this cloud", 403)
+        return relay, record
+
     def _public(self, record: DeviceRecord) -> Ed25519PublicKey:
         key = self._keys.get(record.device)
         if key is None:
             key = self._keys[record.device] = parse_public_key(record.public_key)
         return key
 
-    async def ingest(self, record: DeviceRecord, batch: Batch) -> BatchAck | Conflict:
-        """Check and apply one batch; return the acknowledgement or the 409 body."""
+    async def ingest(
+        self, record: DeviceRecord, batch: Batch, relay: DeviceRecord | None = None
+    ) -> BatchAck | Conflict:
+        """Check and apply one batch; return the acknowledgement or the 409 body.
+
+        With `relay`, the batch came through that device: a refusal names it in quarantine.
+        """
         check_shape(batch)
         device, public = record.device, self._public(record)
         last_seq = batch.from_seq + len(batch.receipts) - 1
@@ -147,6 +176,9 @@ class Cloud:
             if appended is not None:
                 head = Head(device, appended.head_seq, b64(appended.head_hash), now.quarantined)
             if (bad := checked.rejection) is not None:
+                if relay is not None:
+                    by = f"{relay.device} {relay.name}".strip()
+                    bad = dataclasses.replace(bad, message=f"{bad.message} (relayed by {by})")
                 count = await self.store.quarantine(device, bad, self._clock())
                 head = Head(head.device, head.seq, head.hash, count)
                 return Conflict(bad.message, bad.reason, head, bad.seq)

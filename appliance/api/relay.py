@@ -1,0 +1,168 @@
+"""The node's relay endpoints: a box without an uplink hands its signed batches to this one.
+
+On the LAN and without operator auth, because the boxes of one market are not paired with each
+other. Nothing here can hurt the origin's receipts: every line is signed by the origin and the
+cloud checks each one against the origin's enrolled key, so this node only stores the bytes it
+got (durably, through the one writer, before it answers 202) and hands back the cloud's answer
+unchanged for the origin to verify. What it does check is cheap and protects this box: the size,
+the shape, and that every line is the named origin's, in order. The sync daemon forwards queued
+batches after its own receipts (sync/relay.py); the protocol is docs/sync-protocol.md, "Relay".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from appliance.api.node import Node
+from appliance.api.schemas import Problem
+from appliance.ledger.errors import LedgerError
+from appliance.ledger.receipt import parse_receipt
+from appliance.store import relay as relay_sql
+from sync.protocol import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_RECEIPTS,
+    VERSION,
+    Batch,
+    RelayAnswer,
+    RelayInfo,
+    RelayQueued,
+)
+
+RETRY_FULL_S = 30
+_DEVICE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_batch = msgspec.json.Decoder(Batch)
+
+
+class Refused(Exception):
+    """A relayed batch this node will not store: `status` and a message naming the field."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.field = status, field
+
+
+def _node(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
+
+
+def _json(value: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(msgspec.json.encode(value), status, headers, "application/json")
+
+
+def cloud_origin(node: Node) -> str:
+    """The log origin of the cloud this box is enrolled with ("" if none); never the token."""
+    try:
+        data = json.loads((node.state_dir / "cloud.json").read_bytes())
+    except (OSError, ValueError):
+        return ""
+    origin = data.get("origin") if isinstance(data, dict) else None
+    return origin if isinstance(origin, str) else ""
+
+
+async def info(request: Request) -> Response:
+    """GET /relay/v1/info: who this node is, which cloud it is enrolled with, has it an uplink."""
+    node = _node(request)
+    return _json(
+        RelayInfo(
+            node.config.stall_name, node.box.device_id, cloud_origin(node), await node.has_uplink()
+        )
+    )
+
+
+def _origin(request: Request) -> str:
+    origin = str(request.path_params["origin"])
+    if not _DEVICE.match(origin):
+        raise Refused(404, f"origin: {origin!r} is not a device id", "origin")
+    return origin
+
+
+async def _read(request: Request) -> bytes:
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_BATCH_BYTES:
+        raise Refused(413, f"body: {length} bytes, at most {MAX_BATCH_BYTES}", "body")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BATCH_BYTES:
+            raise Refused(413, f"body: more than {MAX_BATCH_BYTES} bytes", "body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def check_batch(origin: str, batch: Batch) -> tuple[int, int, int]:
+    """Return (from_seq, last_seq, known_size) of a batch fit to relay; Refused naming the field."""
+    if batch.v != VERSION:
+        raise Refused(422, f"v: protocol version {batch.v} is not supported", "v")
+    if not batch.receipts:
+        raise Refused(422, "receipts: empty", "receipts")
+    if len(batch.receipts) > MAX_BATCH_RECEIPTS:
+        raise Refused(413, f"receipts: at most {MAX_BATCH_RECEIPTS}", "receipts")
+    if batch.from_seq < 0 or batch.known_size < 0:
+        raise Refused(422, "from_seq and known_size: must not be negative", "from_seq")
+    for i, wire in enumerate(batch.receipts):
+        where = f"receipts[{i}]"
+        if wire.seq != batch.from_seq + i:
+            raise Refused(422, f"{where}.seq: {wire.seq}, expected {batch.from_seq + i}", where)
+        try:
+            receipt = parse_receipt(wire.line)
+        except LedgerError as exc:
+            raise Refused(422, f"{where}.line: {exc}", where) from None
+        if receipt.device_id != origin or receipt.seq != wire.seq:
+            raise Refused(422, f"{where}.line: not receipt {wire.seq} of {origin}", where)
+    last = batch.from_seq + len(batch.receipts) - 1
+    return batch.from_seq, last, batch.known_size
+
+
+async def hand(request: Request) -> Response:
+    """POST /relay/v1/devices/{origin}/batches: store the origin's batch as received; 202."""
+    node = _node(request)
+    origin = _origin(request)
+    body = await _read(request)
+    span = check_batch(origin, _batch.decode(body))
+    now = datetime.now(UTC)
+    try:
+        queued = await node.box.writer.run(
+            lambda conn: relay_sql.enqueue(conn, origin, span, body, now)
+        )
+    except relay_sql.RelayFull as exc:
+        raise Refused(503, str(exc)) from None
+    return _json(RelayQueued(origin, span[0], span[1], queued), 202)
+
+
+async def acks(request: Request) -> Response:
+    """GET /relay/v1/devices/{origin}/acks?after=SEQ: the cloud's answers, newest first."""
+    node = _node(request)
+    origin = _origin(request)
+    text = request.query_params.get("after", "-1")
+    if not re.fullmatch(r"-1|[0-9]{1,18}", text):
+        raise Refused(400, "after: a seq (or -1) is needed", "after")
+    after = int(text)
+    rows = await node.box.writer.run(lambda conn: relay_sql.answers(conn, origin, after))
+    return _json(
+        [RelayAnswer(r.from_seq, r.last_seq, r.known_size, r.status, r.answer) for r in rows]
+    )
+
+
+async def refused(request: Request, exc: Exception) -> Response:
+    """Map Refused to its JSON Problem (503 says when to come back)."""
+    assert isinstance(exc, Refused)
+    headers = {"Retry-After": str(RETRY_FULL_S)} if exc.status == 503 else None
+    return _json(Problem(str(exc), exc.field), exc.status, headers)
+
+
+def routes() -> list[BaseRoute]:
+    """The relay's routes."""
+    device = "/relay/v1/devices/{origin:str}"
+    return [
+        Route("/relay/v1/info", info),
+        Route(f"{device}/batches", hand, methods=["POST"]),
+        Route(f"{device}/acks", acks),
+    ]

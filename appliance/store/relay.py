@@ -1,0 +1,166 @@
+"""SQL for relaying: batches a peer without an uplink handed us, kept until the cloud answers.
+
+The node stores a batch (through its one writer, durably, before it answers 202); the sync
+daemon forwards the oldest queued one once its own outbox is empty and stores the cloud's answer
+unchanged; the origin fetches that answer and checks the proofs itself. Bodies are kept byte for
+byte as received: this box never parses them into something it could re-encode differently.
+
+Bounded: a new batch from an origin drops that origin's batches it supersedes (everything
+ending before its `from_seq`, which the origin has proven acknowledged), answered batches older
+than a day go, and per-origin and total caps refuse more (RelayFull, a 503 to the origin).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from appliance.store.errors import StoreError
+from appliance.store.syncstate import SyncState
+
+MAX_QUEUED_PER_ORIGIN = 64
+MAX_QUEUED_BYTES = 64 * 1024 * 1024
+KEEP_ANSWERS = timedelta(days=1)
+MAX_ANSWERS = 8  # answers returned to one poll, newest first
+OK = 200
+
+
+class RelayFull(StoreError):
+    """This box holds as many relayed batches as it will; the origin should try again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A relayed batch waiting for the cloud."""
+
+    id: int
+    origin: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """The cloud's answer to one relayed batch."""
+
+    from_seq: int
+    last_seq: int
+    known_size: int
+    status: int
+    answer: str
+
+
+def enqueue(
+    conn: sqlite3.Connection,
+    origin: str,
+    span: tuple[int, int, int],
+    body: bytes,
+    now: datetime,
+) -> int:
+    """Store one batch (from_seq, last_seq, known_size) of `origin` unless it is held already.
+
+    Return how many of the origin's batches wait for the cloud. Call inside a write transaction.
+    """
+    from_seq, last_seq, known_size = span
+    conn.execute(
+        "DELETE FROM relay_batches WHERE (origin = ? AND last_seq < ?)"
+        " OR (status IS NOT NULL AND answered_at < ?)",
+        (origin, from_seq, (now - KEEP_ANSWERS).isoformat()),
+    )
+    digest = hashlib.sha256(body).hexdigest()
+    held = conn.execute(
+        "SELECT id, status FROM relay_batches WHERE origin = ? AND digest = ?", (origin, digest)
+    ).fetchone()
+    if held is not None and held[1] is not None and held[1] != OK:
+        # Handed again after a refusal (the origin was not enrolled yet, the relay was revoked,
+        # the cloud found it altered): forward it again, as handed this time.
+        conn.execute(
+            "UPDATE relay_batches SET body = ?, status = NULL, answer = NULL, answered_at = NULL"
+            " WHERE id = ?",
+            (body, held[0]),
+        )
+    if held is None:
+        count, size = conn.execute(
+            "SELECT count(*) FILTER (WHERE origin = ?), coalesce(sum(length(body)), 0)"
+            " FROM relay_batches WHERE status IS NULL",
+            (origin,),
+        ).fetchone()
+        if count >= MAX_QUEUED_PER_ORIGIN or size + len(body) > MAX_QUEUED_BYTES:
+            raise RelayFull(f"relay queue full ({count} batches of {origin}, {size} bytes)")
+        conn.execute(
+            "INSERT INTO relay_batches (origin, from_seq, last_seq, known_size, body, digest,"
+            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (origin, from_seq, last_seq, known_size, body, digest, now.isoformat()),
+        )
+    row = conn.execute(
+        "SELECT count(*) FROM relay_batches WHERE origin = ? AND status IS NULL", (origin,)
+    ).fetchone()
+    return int(row[0])
+
+
+def answers(conn: sqlite3.Connection, origin: str, after_seq: int) -> list[Answered]:
+    """Return the cloud's answers to `origin`'s batches that end after `after_seq`, newest first."""
+    rows = conn.execute(
+        "SELECT from_seq, last_seq, known_size, status, answer FROM relay_batches"
+        " WHERE origin = ? AND last_seq > ? AND status IS NOT NULL ORDER BY id DESC LIMIT ?",
+        (origin, after_seq, MAX_ANSWERS),
+    ).fetchall()
+    return [Answered(*row) for row in rows]
+
+
+def next_queued(conn: sqlite3.Connection) -> Queued | None:
+    """Return the oldest batch still waiting for the cloud, or None."""
+    row = conn.execute(
+        "SELECT id, origin, body FROM relay_batches WHERE status IS NULL ORDER BY id LIMIT 1"
+    ).fetchone()
+    return None if row is None else Queued(row[0], row[1], bytes(row[2]))
+
+
+def queued_count(conn: sqlite3.Connection) -> int:
+    """Return how many relayed batches wait for the cloud."""
+    return int(
+        conn.execute("SELECT count(*) FROM relay_batches WHERE status IS NULL").fetchone()[0]
+    )
+
+
+def record_answer(
+    conn: sqlite3.Connection, batch_id: int, status: int, answer: str, now: datetime
+) -> None:
+    """Store the cloud's answer to a forwarded batch, in its own BEGIN IMMEDIATE (the daemon)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "UPDATE relay_batches SET status = ?, answer = ?, answered_at = ? WHERE id = ?",
+            (status, answer, now.isoformat(), batch_id),
+        )
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def has_uplink(state: SyncState, now: datetime, fresh: timedelta) -> bool:
+    """Whether this box's daemon reached the cloud itself within `fresh`, and is not stopped."""
+    if state.stopped is not None or state.via != "cloud" or state.last_contact is None:
+        return False
+    try:
+        contact = datetime.fromisoformat(state.last_contact)
+    except ValueError:
+        return False
+    return now - contact <= fresh
+
+
+def record_cloud_contact(conn: sqlite3.Connection, at: datetime) -> None:
+    """Remember that the cloud answered this box directly (a relayed batch, a head check)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "UPDATE sync_state SET last_contact = ?, last_error = NULL, via = 'cloud',"
+            " updated_at = ? WHERE id = 1",
+            (at.isoformat(), at.isoformat()),
+        )
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

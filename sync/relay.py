@@ -1,0 +1,221 @@
+"""Peer relay: a box without an uplink ships its batches through a neighbour that has one.
+
+Two halves, both run by `stallbox sync`:
+
+* the origin's (`Peers`, `PeerLink`): find a peer whose node says uplink=yes (over mDNS, or from
+  $STALLBOX_RELAY_PEERS), check over `GET /relay/v1/info` that it is enrolled with *our* cloud
+  (same log origin) and is not ourselves, hand it the very batch we would have POSTed to the
+  cloud, and fetch the cloud's answer from it later. The daemon verifies that answer exactly as
+  a direct one (sync/daemon.py); the peer never sees our token;
+* the peer's (`Forwarder`): once its own outbox is empty, POST the oldest queued batch,
+  unchanged, to the cloud's `/v1/relay/devices/{origin}/receipts` with the peer's *own* token,
+  and store the cloud's answer unchanged for the origin to fetch.
+
+Nothing a peer says is trusted: its answers are proofs we check, and a refusal it passes on
+only makes us stop using it for a while, never stops our stream (it could be made up).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+import msgspec
+
+from appliance.discovery import Browser
+from appliance.store import relay as relay_sql
+from sync.account import CloudAccount
+from sync.protocol import RelayAnswer, RelayInfo, RelayQueued
+
+log = logging.getLogger(__name__)
+
+PEERS_ENV = "STALLBOX_RELAY_PEERS"  # comma-separated node URLs to try as well as mDNS
+LAN_TIMEOUT = httpx.Timeout(connect=2.0, read=10.0, write=10.0, pool=2.0)
+CLOUD_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
+RECHECK_S = 15.0  # re-ask the chosen peer's /relay/v1/info this often
+SHUN_S = 60.0  # leave a peer alone this long after it failed us
+
+
+class PeerFailed(Exception):
+    """The peer could not be reached or answered nonsense: try again later or elsewhere."""
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """A neighbouring node that said it has an uplink to our cloud."""
+
+    name: str
+    url: str
+    device: str
+
+
+def explicit_peers() -> list[str]:
+    """The peer URLs from $STALLBOX_RELAY_PEERS (comma-separated), if any."""
+    return [u.strip().rstrip("/") for u in os.environ.get(PEERS_ENV, "").split(",") if u.strip()]
+
+
+class Peers:
+    """Picks the peer to relay through, and remembers which ones failed us."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        account: CloudAccount,
+        *,
+        urls: Sequence[str] = (),
+        browser: Browser | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.account = account
+        self.urls = list(urls)
+        self.browser = browser
+        self.clock = clock
+        self._current: Peer | None = None
+        self._checked = 0.0
+        self._shunned: dict[str, float] = {}
+
+    async def _candidates(self) -> list[str]:
+        found: list[str] = []
+        if self.browser is not None:
+            for node in await self.browser.nodes():
+                if node.uplink and node.node_id != self.account.device:
+                    found.extend(node.urls or (node.url,))
+        found.extend(self.urls)
+        now = self.clock()
+        return [u for u in dict.fromkeys(found) if self._shunned.get(u, 0.0) <= now]
+
+    async def info(self, url: str) -> RelayInfo | None:
+        """Ask a node who it is; None if it does not answer sensibly."""
+        try:
+            answer = await self.client.get(f"{url}/relay/v1/info", timeout=LAN_TIMEOUT)
+            if answer.status_code != 200:
+                return None
+            return msgspec.json.decode(answer.content, type=RelayInfo)
+        except (httpx.HTTPError, msgspec.DecodeError) as exc:
+            log.debug("peer %s: %s", url, exc)
+            return None
+
+    async def pick(self) -> Peer | None:
+        """Return a peer that has an uplink to our cloud now, or None."""
+        now = self.clock()
+        if self._current is not None and now - self._checked < RECHECK_S:
+            return self._current
+        self._current = None
+        for url in await self._candidates():
+            info = await self.info(url)
+            if info is None or not info.uplink or info.device == self.account.device:
+                continue
+            if info.origin != self.account.origin:
+                log.info("peer %s is enrolled with another cloud (%s)", url, info.origin or "none")
+                self.shun(url)
+                continue
+            self._current, self._checked = Peer(info.name or url, url, info.device), now
+            return self._current
+        return None
+
+    def shun(self, url: str, seconds: float = SHUN_S) -> None:
+        """Leave this peer alone for a while (it failed, refused, or passed on a refusal)."""
+        self._shunned[url] = self.clock() + seconds
+        if self._current is not None and self._current.url == url:
+            self._current = None
+
+
+class PeerLink:
+    """The origin's two requests to a peer's node: hand over a batch, fetch the answers."""
+
+    def __init__(self, client: httpx.AsyncClient, device: str) -> None:
+        self.client = client
+        self.device = device
+
+    async def hand(self, peer: Peer, body: bytes) -> RelayQueued:
+        """Give the peer our batch, as we would have POSTed it to the cloud."""
+        try:
+            answer = await self.client.post(
+                f"{peer.url}/relay/v1/devices/{self.device}/batches",
+                content=body,
+                headers={"Content-Type": "application/json"},
+                timeout=LAN_TIMEOUT,
+            )
+            if answer.status_code != 202:
+                raise PeerFailed(
+                    f"peer {peer.name} answered {answer.status_code}: {answer.text[:200]}"
+                )
+            return msgspec.json.decode(answer.content, type=RelayQueued)
+        except (httpx.HTTPError, msgspec.DecodeError) as exc:
+            raise PeerFailed(f"peer {peer.name}: {type(exc).__name__}: {exc}") from None
+
+    async def answers(self, peer: Peer, after_seq: int) -> list[RelayAnswer]:
+        """The cloud's answers to our batches that end after `after_seq`, newest first."""
+        try:
+            answer = await self.client.get(
+                f"{peer.url}/relay/v1/devices/{self.device}/acks",
+                params={"after": str(after_seq)},
+                timeout=LAN_TIMEOUT,
+            )
+            if answer.status_code != 200:
+                raise PeerFailed(
+                    f"peer {peer.name} answered {answer.status_code}: {answer.text[:200]}"
+                )
+            return msgspec.json.decode(answer.content, type=list[RelayAnswer])
+        except (httpx.HTTPError, msgspec.DecodeError) as exc:
+            raise PeerFailed(f"peer {peer.name}: {type(exc).__name__}: {exc}") from None
+
+
+class CloudUnreachable(Exception):
+    """Forwarding failed for a transient reason (no link, a timeout, a 5xx or 429)."""
+
+    def __init__(self, reason: str, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.after = after
+
+
+class Forwarder:
+    """The peer's half: forward queued batches to the cloud with our own token, keep the answers."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        account: CloudAccount,
+        client: httpx.AsyncClient,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.conn = conn
+        self.client = client
+        self.clock = clock
+        self._headers = {
+            "Authorization": f"Bearer {account.api_token}",
+            "Content-Type": "application/json",
+        }
+        self._base = f"{account.url.rstrip('/')}/v1/relay/devices"
+
+    async def step(self) -> bool:
+        """Forward the oldest queued batch; False if none waits. CloudUnreachable to retry."""
+        queued = relay_sql.next_queued(self.conn)
+        if queued is None:
+            return False
+        try:
+            response = await self.client.post(
+                f"{self._base}/{queued.origin}/receipts",
+                content=queued.body,
+                headers=self._headers,
+                timeout=CLOUD_TIMEOUT,
+            )
+        except httpx.TransportError as exc:
+            raise CloudUnreachable(f"cannot reach the cloud to relay: {exc!r}") from None
+        status = response.status_code
+        if status in (408, 425, 429) or status >= 500:
+            value = response.headers.get("retry-after", "")
+            after = float(value) if value.strip().isdigit() else None
+            raise CloudUnreachable(f"the cloud answered {status} to a relayed batch", after)
+        now = self.clock()
+        relay_sql.record_answer(self.conn, queued.id, status, response.text, now)
+        relay_sql.record_cloud_contact(self.conn, now)
+        log.info("relayed a batch of %s: the cloud answered %d", queued.origin, status)
+        return True

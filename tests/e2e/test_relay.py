@@ -1,0 +1,299 @@
+"""Issue #7's relay acceptance: three boxes at a market, one uplink, every chain in the cloud.
+
+Real processes in network namespaces this test creates (root only; skipped without root unless
+CI=true, where it fails instead):
+
+    ns -cl:  stallbox cloud on 10.213.1.2 (and 10.213.2.2, the test's own way in)
+               │ veth, a's WAN
+    ns -a:   node + sync of "Box A", LAN 10.213.0.1, WAN 10.213.1.1: the only uplink
+    ns -b:   node + sync of "Box B", LAN 10.213.0.2: no route to the cloud
+    ns -c:   node + sync of "Box C", LAN 10.213.0.3: no route to the cloud
+    ns -sw:  the market's switch, a bridge joining the three LAN veths
+
+Discovery is real mDNS with `interfaces = "all"` inside each namespace (which only sees its own
+interfaces: checked below), so multicast stays on the bridge. B and C find A's uplink=yes in its
+TXT, hand it their signed batches, and verify the proofs that come back through A; their
+acked_seq advances with via "peer Box A". A relay that alters a receipt (here: A's own token,
+an altered batch of B's, posted to the cloud's relay endpoint) gets a 409 and B's quarantine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import msgspec
+import pytest
+from nodeproc import REPO, run_cli
+from syncproc import Proc, cloud_head, enrol, make_sales
+
+from appliance.ledger.receipt import GENESIS_PREV, b64
+from appliance.store import syncstate
+from appliance.store.connection import DB_NAME, open_sync
+from sync.account import load_account, save_account
+from sync.protocol import VERSION, Batch, DeviceReport, WireReceipt, encode
+
+CLOUD_PORT = 8470
+NODE_PORT = 8080
+CLOUD_LAN = "10.213.1.2"  # where box A reaches the cloud
+CLOUD_TEST = "10.213.2.2"  # where this test reaches it
+SALES = {"a": 300, "b": 1200, "c": 700}
+ROOT = os.geteuid() == 0
+IP = shutil.which("ip")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, check=False, timeout=30)
+
+
+def _must(*args: str) -> None:
+    done = _run(*args)
+    assert done.returncode == 0, f"{' '.join(args)}: {done.stderr}"
+
+
+@dataclass
+class Market:
+    """The namespaces and links of one test run; `close` removes them all."""
+
+    tag: str
+    namespaces: list[str] = field(default_factory=list)
+    root_links: list[str] = field(default_factory=list)
+
+    def ns(self, name: str) -> str:
+        return f"sbx{self.tag}-{name}"
+
+    def add_ns(self, name: str) -> str:
+        ns = self.ns(name)
+        _must("ip", "netns", "add", ns)
+        self.namespaces.append(ns)
+        _must("ip", "-n", ns, "link", "set", "lo", "up")
+        return ns
+
+    def veth(self, a: tuple[str, str | None], b: tuple[str, str | None]) -> None:
+        """A veth pair: (name, namespace or None for ours) at each end."""
+        cmd = ["ip", "link", "add", a[0]]
+        if a[1]:
+            cmd += ["netns", a[1]]
+        cmd += ["type", "veth", "peer", "name", b[0]]
+        if b[1]:
+            cmd += ["netns", b[1]]
+        _must(*cmd)
+        if a[1] is None:
+            self.root_links.append(a[0])
+
+    def build(self) -> None:
+        sw = self.add_ns("sw")
+        _must("ip", "-n", sw, "link", "add", "br0", "type", "bridge")
+        _must("ip", "-n", sw, "link", "set", "br0", "up")
+        for i, box in enumerate("abc", start=1):
+            ns = self.add_ns(box)
+            lan, port = f"e{box}{self.tag}", f"s{box}{self.tag}"
+            self.veth((lan, ns), (port, sw))
+            _must("ip", "-n", sw, "link", "set", port, "master", "br0", "up")
+            _must("ip", "-n", ns, "addr", "add", f"10.213.0.{i}/24", "dev", lan)
+            _must("ip", "-n", ns, "link", "set", lan, "up")
+        cl, a = self.add_ns("cl"), self.ns("a")
+        self.veth((f"wa{self.tag}", a), (f"wc{self.tag}", cl))
+        _must("ip", "-n", a, "addr", "add", "10.213.1.1/24", "dev", f"wa{self.tag}")
+        _must("ip", "-n", a, "link", "set", f"wa{self.tag}", "up")
+        _must("ip", "-n", cl, "addr", "add", f"{CLOUD_LAN}/24", "dev", f"wc{self.tag}")
+        _must("ip", "-n", cl, "link", "set", f"wc{self.tag}", "up")
+        self.veth((f"t{self.tag}", None), (f"tc{self.tag}", cl))
+        _must("ip", "addr", "add", "10.213.2.1/24", "dev", f"t{self.tag}")
+        _must("ip", "link", "set", f"t{self.tag}", "up")
+        _must("ip", "-n", cl, "addr", "add", f"{CLOUD_TEST}/24", "dev", f"tc{self.tag}")
+        _must("ip", "-n", cl, "link", "set", f"tc{self.tag}", "up")
+
+    def close(self) -> None:
+        for link in self.root_links:
+            _run("ip", "link", "del", link)
+        for ns in reversed(self.namespaces):
+            _run("ip", "netns", "del", ns)
+
+
+def spawn_in(ns: str, *args: str, env: dict[str, str] | None = None) -> Proc:
+    """Start `stallbox ARGS` inside namespace `ns` (`ip netns exec` execs it: same pid)."""
+    import threading
+
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", ns, sys.executable, "-m", "appliance.cli", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+    )  # fmt: skip
+    proc = Proc(process)
+    threading.Thread(target=lambda: proc.output.extend(process.stdout or []), daemon=True).start()
+    return proc
+
+
+def in_ns(ns: str, code: str) -> str:
+    """Run Python `code` inside `ns`; return what it printed."""
+    done = subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", code], capture_output=True, text=True,
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def wait_for(what: str, condition: Callable[[], bool], seconds: float, procs: list[Proc]) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    logs = "\n".join(f"--- {p.process.args!r}\n{p.text()[-2500:]}" for p in procs)
+    raise AssertionError(f"{what}: not within {seconds} s\n{logs}")
+
+
+def sync_state(state: Path) -> syncstate.SyncState:
+    conn = open_sync(state / DB_NAME, readonly=True)
+    try:
+        return syncstate.read_state(conn)
+    finally:
+        conn.close()
+
+
+def name_box(state: Path, name: str) -> None:
+    config = state / "stallbox.toml"
+    text = config.read_text()
+    assert 'name = "My Stall"' in text and 'interfaces = "all"' in text
+    config.write_text(text.replace('name = "My Stall"', f'name = "{name}"'))
+
+
+@pytest.fixture
+def market() -> Iterator[Market]:
+    if not ROOT or IP is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the relay test needs root and iproute2 (ip netns) under CI")
+        pytest.skip("needs root and iproute2 to build network namespaces")
+    built = Market(f"{os.getpid() % 100000:05d}")
+    try:
+        built.build()
+        yield built
+    finally:
+        built.close()
+
+
+def tampered_batch(state: Path, last: int, bad: int) -> bytes:
+    """Box `state`'s receipts 0..last as its daemon would send them, with receipt `bad` altered."""
+    conn = open_sync(state / DB_NAME, readonly=True)
+    try:
+        pending = syncstate.pending(conn, -1, last + 1, 1 << 20)
+    finally:
+        conn.close()
+    wire = [WireReceipt(p.seq, p.line, p.items) for p in pending]
+    line = wire[bad].line
+    fields = line.split(";")
+    fields[8] = str(int(fields[8]) + 100)  # the total: the relay "rounds up" a sale
+    wire[bad] = WireReceipt(bad, ";".join(fields), wire[bad].items)
+    assert wire[bad].line != line
+    return encode(Batch(VERSION, 0, b64(GENESIS_PREV), wire, 0))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_three_boxes_one_uplink_every_chain_arrives(market: Market, tmp_path: Path) -> None:
+    states = {box: tmp_path / box for box in "abc"}
+    heads = {}
+    for box, state in states.items():
+        heads[box] = make_sales(state, SALES[box])
+        name_box(state, f"Box {box.upper()}")
+    cloud_state = tmp_path / "cloud"
+    procs: list[Proc] = []
+    try:
+        cloud = spawn_in(
+            market.ns("cl"), "cloud", "serve", "--state", str(cloud_state), "--host", "0.0.0.0",
+            "--port", str(CLOUD_PORT),
+        )  # fmt: skip
+        procs.append(cloud)
+        test_url = f"http://{CLOUD_TEST}:{CLOUD_PORT}"
+        wait_for("the cloud listens", lambda: "listening" in cloud.text(), 20, procs)
+        for state in states.values():
+            enrol(state, cloud_state, test_url)
+            account = load_account(state)
+            save_account(
+                state, msgspec.structs.replace(account, url=f"http://{CLOUD_LAN}:{CLOUD_PORT}")
+            )
+        accounts = {box: load_account(state) for box, state in states.items()}
+
+        # A relay that alters a receipt: A's token, B's batch with receipt 5's total changed.
+        answer = httpx.post(
+            f"{test_url}/v1/relay/devices/{accounts['b'].device}/receipts",
+            content=tampered_batch(states["b"], 9, 5),
+            headers={"Authorization": f"Bearer {accounts['a'].api_token}"}, timeout=10,
+        )  # fmt: skip
+        assert answer.status_code == 409, answer.text
+        assert answer.json()["seq"] == 5 and answer.json()["head"]["seq"] == 4
+        admin = (cloud_state / "admin.token").read_text().strip()
+        reports = msgspec.json.decode(
+            httpx.get(
+                f"{test_url}/api/devices", headers={"Authorization": f"Bearer {admin}"}, timeout=10
+            ).content,
+            type=list[DeviceReport],
+        )
+        report = next(r for r in reports if r.device == accounts["b"].device)
+        assert report.head.quarantined == 1 and report.last_problem is not None
+        assert f"relayed by {accounts['a'].device}" in report.last_problem
+        listed = run_cli("cloud", "devices", "--state", str(cloud_state))
+        assert listed.returncode == 0 and "relayed by" in listed.stdout, listed.stdout
+
+        # Inside a box's namespace, "all" interfaces are only its own: lo and its LAN veth.
+        seen = in_ns(
+            market.ns("b"),
+            "import ifaddr; print(sorted(a.nice_name for a in ifaddr.get_adapters()))",
+        )
+        assert seen.strip() == str(sorted(["lo", f"eb{market.tag}"])), seen
+
+        syncs: dict[str, Proc] = {}
+        for box, state in states.items():
+            ns = market.ns(box)
+            node_args = ["--state", str(state), "--host", "0.0.0.0", "--port", str(NODE_PORT)]
+            procs.append(spawn_in(ns, "node", *node_args, "--interfaces", "all"))
+            syncs[box] = spawn_in(ns, "sync", "--state", str(state))
+            procs.append(syncs[box])
+
+        def arrived() -> bool:
+            return all(sync_state(states[b]).acked_seq == heads[b] for b in "abc")
+
+        wait_for("every box's chain is acknowledged", arrived, 150, procs)
+
+        # B sees A's uplink=yes over mDNS on the bridge (and never itself needed an uplink).
+        found = in_ns(
+            market.ns("b"),
+            "import asyncio; from appliance.discovery import browse\n"
+            "for n in asyncio.run(browse('all', 3.0)): print(n.name, n.uplink, *n.urls)",
+        )
+        assert any(line.startswith("Box A True") for line in found.splitlines()), found
+
+        for box, state in states.items():
+            head = cloud_head(state, test_url)
+            assert head.seq == heads[box], (box, head)
+            current = sync_state(state)
+            assert current.stopped is None, (box, current.stopped)
+            assert current.via == ("cloud" if box == "a" else "peer Box A"), (box, current.via)
+        # B's and C's chains came only through A: their daemons could not reach the cloud.
+        for box in "bc":
+            sync_text = syncs[box].text()
+            assert "relaying through peer Box A" in sync_text, sync_text[-2000:]
+        assert run_cli("ledger", "verify", "--state", str(states["b"])).returncode == 0
+        checkpoint = httpx.get(f"{test_url}/v1/checkpoint", timeout=10).text
+        size = int(checkpoint.split("\n")[1])
+        assert size == sum(h + 1 for h in heads.values())  # each receipt once in the log
+    finally:
+        for proc in reversed(procs):
+            if proc.process.poll() is None:
+                proc.process.send_signal(signal.SIGTERM)
+        for proc in reversed(procs):
+            try:
+                proc.process.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.process.kill()
+                proc.process.wait(5)
