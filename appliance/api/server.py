@@ -11,10 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-import socket
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -22,37 +19,10 @@ import uvicorn
 from appliance.api.app import create_app
 from appliance.config import Config
 from appliance.errors import ExitCode
+from appliance.serving import GracefulServer, bind
 from appliance.systemd import Notifier, keep_watchdog, watchdog_interval
 
 log = logging.getLogger(__name__)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn, but SIGTERM ends the process with exit 0 after a graceful stop.
-
-    uvicorn re-raises the captured signal once it has shut down, so the process would die of
-    SIGTERM (exit -15) and systemd would log a failure for a clean stop. Here the loop's own
-    signal handlers ask for the same graceful shutdown, and nothing is re-raised.
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.handle_exit, sig, None)
-        try:
-            yield
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """Bind and listen before anything else, so READY really means reachable."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, backlog=2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 async def serve(
@@ -65,7 +35,7 @@ async def serve(
     app = create_app(
         config, state_dir, port=bound_port, advertise=advertise, on_stopping=notifier.stopping
     )
-    server = _Server(
+    server = GracefulServer(
         uvicorn.Config(
             app, loop="none", http="httptools", lifespan="on", log_level="warning",
             access_log=False, timeout_graceful_shutdown=3,

@@ -9,43 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-import socket
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
 
 from appliance.errors import ExitCode
+from appliance.serving import GracefulServer, bind
 from appliance.systemd import Notifier, keep_watchdog, watchdog_interval
 from sync.cloud import state as cloud_state
 from sync.cloud.app import create_app
 from sync.cloud.service import Cloud
 
 log = logging.getLogger(__name__)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn, but SIGTERM ends the process with exit 0 after a graceful stop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.handle_exit, sig, None)
-        try:
-            yield
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, backlog=2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 async def serve(
@@ -58,7 +34,7 @@ async def serve(
     name = cloud_state.origin(state, origin)
     store = await cloud_state.open_store(state, dsn)
     try:
-        sock = _bind(host, port)
+        sock = bind(host, port)
     except OSError:
         await store.close()
         raise
@@ -72,7 +48,7 @@ async def serve(
         await store.close()
 
     app = create_app(cloud, admin, on_close=close)
-    server = _Server(
+    server = GracefulServer(
         uvicorn.Config(
             app, loop="none", http="httptools", lifespan="on", log_level="warning",
             access_log=False, timeout_graceful_shutdown=3, proxy_headers=False,

@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import msgspec
 from cloudfix import Chain, make_chain
-from cloudproc import run_cli, start_cloud
+from nodeproc import run_cli
 from pgserver import new_database, pg_server
+from syncproc import start_cloud
 
 from appliance.ledger.identity import load_key
 from sync.checkpoint import parse_verifier_key, verify_checkpoint
@@ -88,7 +89,7 @@ def _push(url: str, chain: Chain, token: str, errors: list[str], notes: list[str
 def test_two_clouds_on_one_postgres_keep_one_consistent_log(pg_server: str, tmp_path: Path) -> None:
     dsn = new_database(pg_server)
     state = tmp_path / "cloud"
-    clouds = [start_cloud(state, "--postgres", dsn) for _ in range(2)]
+    clouds = [start_cloud(state, 0, "--postgres", dsn) for _ in range(2)]
     try:
         chains = [make_chain(150) for _ in range(4)]
         tokens = []

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 from cloudfix import make_chain
-from cloudproc import CloudProcess, run_cli, start_cloud
+from nodeproc import run_cli
+from syncproc import Proc, start_cloud
 
 from appliance.ledger.identity import public_key_text
 from sync.protocol import encode
@@ -29,13 +30,13 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[CloudProcess]:
+def cloud(tmp_path: Path) -> Iterator[Proc]:
     running = start_cloud(tmp_path / "cloud")
     yield running
     assert running.stop() == 0
 
 
-def test_receipt_page_verifies_signature_and_log_inclusion(cloud: CloudProcess) -> None:
+def test_receipt_page_verifies_signature_and_log_inclusion(cloud: Proc) -> None:
     chain = make_chain(13)
     token = run_cli("cloud", "enrol-token", "--state", str(cloud.state)).stdout.strip()
     with httpx.Client(base_url=cloud.url, timeout=10) as http:

@@ -74,6 +74,7 @@ class Proc:
     process: subprocess.Popen[str]
     output: list[str] = field(default_factory=list)
     url: str = ""
+    state: Path | None = None
 
     def kill(self) -> None:
         """SIGKILL: no chance to clean up, like a power cut for this process."""
@@ -117,10 +118,12 @@ def spawn(*args: str, ready: str | None = None, deadline_s: float = 20.0) -> Pro
 
 def start_cloud(state: Path, port: int = 0, *extra: str) -> Proc:
     """Run `stallbox cloud` on 127.0.0.1:`port` with its state in `state`."""
-    return spawn(
+    cloud = spawn(
         "cloud", "serve", "--state", str(state), "--host", "127.0.0.1", "--port", str(port), *extra,
         ready="listening",
     )  # fmt: skip
+    cloud.state = state
+    return cloud
 
 
 def enrol(box_state: Path, cloud_state: Path, url: str, *extra: str) -> None:
