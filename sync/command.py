@@ -130,7 +130,8 @@ async def _drain(daemon: Daemon) -> int:
     if state.stopped:
         print(f"stallbox sync: stopped: {state.stopped}", file=sys.stderr)
         return ExitCode.FAILED
-    print(f"stallbox sync: outbox {depth}, acked seq {state.acked_seq}")
+    minutes = await daemon.funnel.ship(force=True) if depth == 0 else 0
+    print(f"stallbox sync: outbox {depth}, acked seq {state.acked_seq}, funnel minutes {minutes}")
     return ExitCode.OK if depth == 0 else ExitCode.FAILED
 
 

@@ -35,6 +35,7 @@ from appliance.store.ledger import get_receipt
 from sync.account import CloudAccount
 from sync.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
 from sync.errors import NoteError, ProofError
+from sync.funnel import FunnelShipper
 from sync.protocol import (
     MAX_BATCH_BYTES,
     MAX_BATCH_RECEIPTS,
@@ -148,6 +149,7 @@ class Daemon:
         self.clock = clock
         self.verifier = parse_verifier_key(account.verifier_key)
         self.backoff = Backoff(limits.backoff_base_s, limits.backoff_cap_s, rng or random.Random())
+        self.funnel = FunnelShipper(conn, account, client, clock)
         self._headers = {"Authorization": f"Bearer {account.api_token}"}
         self._url = f"{account.url.rstrip('/')}/v1/devices/{account.device}/receipts"
         self.peers = peers  # where to relay through when the cloud is out of reach
@@ -374,6 +376,8 @@ class Daemon:
             if outcome is Outcome.SENT:
                 self.backoff.reset()
                 continue
+            if outcome is Outcome.IDLE:
+                await self.funnel.ship()  # analytics only once every receipt is in
             quick = outcome in (Outcome.IDLE, Outcome.WAITING)
             pause = self.limits.idle_poll_s if quick else 1.0
             await _wait_any(pause, stop)

@@ -19,6 +19,7 @@ Endpoints (all JSON but the checkpoint, which is a C2SP signed note in text/plai
     GET  /v1/proof/inclusion?index=I&size=N -> Proof
     GET  /v1/proof/consistency?first=M&size=N -> Proof
     GET  /v1/log                            -> LogInfo (origin and verifier key)
+    POST /v1/devices/{device}/funnel        FunnelBatch -> FunnelAck      (device token)
     POST /v1/relay/devices/{origin}/receipts Batch -> BatchAck | 409 Conflict (the relay's token)
 
 Relay on the LAN (served by a peer's node, docs/sync-protocol.md "Relay"):
@@ -42,6 +43,7 @@ import msgspec
 VERSION = 1
 MAX_BATCH_RECEIPTS = 500
 MAX_BATCH_BYTES = 256 * 1024
+MAX_FUNNEL_MINUTES = 1440  # a day of minutes per request
 NO_SEQ = -1  # the head seq of a device the cloud holds nothing for
 ZERO_HASH = "AAAAAAAAAAAAAAAAAAAAAA"  # the `prev` of seq 0, and the head hash of an empty chain
 
@@ -164,6 +166,29 @@ class Proof(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """An inclusion or consistency proof: standard base64 of 32-byte hashes, in order."""
 
     hashes: list[str]
+
+
+class FunnelCounts(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A stall's attendee funnel in one UTC minute (`YYYY-MM-DDTHH:MM`): analytics, not ledger."""
+
+    minute: str
+    menu: int
+    cart: int
+    order: int
+    paid: int
+
+
+class FunnelBatch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Finished minutes of funnel counts, sent only once no receipt is waiting."""
+
+    v: int
+    minutes: list[FunnelCounts]
+
+
+class FunnelAck(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """How many minutes the cloud stored (a repeat replaces the same minute)."""
+
+    stored: int
 
 
 class DeviceReport(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -18,6 +18,7 @@ class Funnel:
 
     def __init__(self, max_entries: int = MAX_VISITORS) -> None:
         self.counts: Counter[str] = Counter()
+        self._taken: Counter[str] = Counter()
         self._first_view: OrderedDict[str, float] = OrderedDict()
         self._order_view: OrderedDict[str, float] = OrderedDict()
         self._max = max_entries
@@ -36,6 +37,12 @@ class Funnel:
             self._remember(
                 self._first_view, visitor, time.time() if now is None else now, self._max
             )
+
+    def take(self) -> Counter[str]:
+        """Return the counts since the last take (for the per-minute rows) and start afresh."""
+        taken = self.counts - self._taken
+        self._taken = self.counts.copy()
+        return taken
 
     def step(self, name: str) -> None:
         """Count a step (cart, order)."""

@@ -6,11 +6,14 @@ Built once by the lifespan from the frozen config; handlers reach it as `request
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from appliance.services.box import Box
 from appliance.services.checkout import Checkout, utc_now
 from appliance.services.drops import Drops
 from appliance.services.pairing import Pairing
+from appliance.store import funnel as funnel_sql
 from appliance.store import ledger as ledger_sql
 from appliance.store import relay as relay_sql
 from appliance.store import syncstate
@@ -151,11 +155,12 @@ class Node:
                 self.events.publish("order", {"id": order_id, "state": "expired"})
 
     async def _count_live_minutes(self) -> None:
-        """Add a minute to the stall's open time for every minute the node runs (kept in the DB)."""
+        """Once a minute: a minute more of open time, and the funnel's counts into their row."""
         while True:
             await asyncio.sleep(60)
             self._started = time.monotonic()
-            await self.box.writer.run(lambda conn: ledger_sql.add_meta_count(conn, LIVE_MINUTES, 1))
+            fold = functools.partial(_minute_passed, counts=self.funnel.take(), now=utc_now())
+            await self.box.writer.run(fold)
 
     async def has_uplink(self) -> bool:
         """Whether this box's sync daemon reached the cloud itself lately and is not stopped."""
@@ -194,4 +199,14 @@ class Node:
         if self.advertiser is not None:
             await self.advertiser.close()
         self.events.close()
+        counts, now = self.funnel.take(), utc_now()
+        with contextlib.suppress(StoreError):  # analytics: never in the way of a clean stop
+            await self.box.writer.run(lambda conn: funnel_sql.add_counts(conn, now, counts))
         self.box.close()
+
+
+def _minute_passed(
+    conn: sqlite3.Connection, counts: collections.Counter[str], now: datetime
+) -> None:
+    ledger_sql.add_meta_count(conn, LIVE_MINUTES, 1)
+    funnel_sql.add_counts(conn, now, counts)

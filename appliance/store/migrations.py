@@ -147,6 +147,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX relay_batches_queue ON relay_batches (status, id);
     CREATE INDEX relay_batches_origin ON relay_batches (origin, last_seq);
     """,
+    # 5: funnel counts per minute, shipped by the sync daemon after the receipts
+    """
+    CREATE TABLE funnel_minutes (
+        minute  TEXT PRIMARY KEY,
+        menu    INTEGER NOT NULL DEFAULT 0,
+        cart    INTEGER NOT NULL DEFAULT 0,
+        ordered INTEGER NOT NULL DEFAULT 0,
+        paid    INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    ALTER TABLE sync_state ADD COLUMN funnel_sent TEXT;
+    """,
 )
 
 

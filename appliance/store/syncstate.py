@@ -111,6 +111,11 @@ def record_stop(conn: sqlite3.Connection, reason: str, cloud_seq: int | None, at
     )
 
 
+def record_funnel_sent(conn: sqlite3.Connection, minute: str, at: datetime) -> None:
+    """Remember the last funnel minute the cloud stored."""
+    _update(conn, "funnel_sent = ?, updated_at = ?", (minute, at.isoformat()))
+
+
 def clear_stop(conn: sqlite3.Connection, at: datetime) -> None:
     """Let the stream run again after the operator dealt with a stop."""
     _update(conn, "stopped = NULL, last_error = NULL, updated_at = ?", (at.isoformat(),))

@@ -23,12 +23,21 @@ from starlette.routing import Route
 from appliance.errors import field_and_problem
 from sync.cloud.service import Cloud
 from sync.errors import AuthError, BatchInvalid, EnrolRefused, LogError
-from sync.protocol import MAX_BATCH_BYTES, Batch, Conflict, EnrolRequest, Problem, encode
+from sync.protocol import (
+    MAX_BATCH_BYTES,
+    Batch,
+    Conflict,
+    EnrolRequest,
+    FunnelBatch,
+    Problem,
+    encode,
+)
 
 JSON = "application/json"
 MAX_ENROL_BYTES = 8 * 1024
 VERIFY_PAGE = Path(__file__).with_name("verify.html")
 _batch = msgspec.json.Decoder(Batch)
+_funnel = msgspec.json.Decoder(FunnelBatch)
 _enrol = msgspec.json.Decoder(EnrolRequest)
 
 
@@ -84,6 +93,16 @@ async def receipts(request: Request) -> Response:
     batch = _batch.decode(await _body(request, MAX_BATCH_BYTES))
     answer = await cloud.ingest(record, batch)
     return _json(answer, 409 if isinstance(answer, Conflict) else 200)
+
+
+async def funnel(request: Request) -> Response:
+    """POST /v1/devices/{device}/funnel (device token): funnel minutes in, how many stored out."""
+    cloud = _cloud(request)
+    record = await cloud.authenticate(
+        request.path_params["device"], request.headers.get("authorization")
+    )
+    batch = _funnel.decode(await _body(request, MAX_BATCH_BYTES))
+    return _json(await cloud.put_funnel(record, batch))
 
 
 async def relayed(request: Request) -> Response:
@@ -229,6 +248,7 @@ def create_app(
         Route("/v1/enrol", enrol, methods=["POST"]),
         Route("/v1/devices/{device}/head", head),
         Route("/v1/devices/{device}/receipts", receipts, methods=["POST"]),
+        Route("/v1/devices/{device}/funnel", funnel, methods=["POST"]),
         Route("/v1/relay/devices/{origin}/receipts", relayed, methods=["POST"]),
         Route("/v1/devices/{device}/key", device_key),
         Route("/v1/devices/{device}/receipts/{seq:int}", entry),

@@ -14,6 +14,7 @@ head, so the cloud appends them and the 409 carries the head they reach.
 from __future__ import annotations
 
 import binascii
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -36,10 +37,12 @@ from appliance.ledger.receipt import (
 from sync.errors import BatchInvalid
 from sync.protocol import (
     MAX_BATCH_RECEIPTS,
+    MAX_FUNNEL_MINUTES,
     NO_SEQ,
     VERSION,
     Batch,
     ConflictReason,
+    FunnelBatch,
     WireReceipt,
 )
 from sync.tlog import leaf_hash
@@ -76,6 +79,25 @@ class Checked:
 
     new: list[NewReceipt] = field(default_factory=list)
     rejection: Rejection | None = None
+
+
+_MINUTE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}")
+
+
+def check_funnel(batch: FunnelBatch) -> None:
+    """Raise BatchInvalid (naming the field) for funnel minutes no box could have counted."""
+    if batch.v != VERSION:
+        raise BatchInvalid(
+            f"v: protocol version {batch.v} is not supported (this cloud: {VERSION})"
+        )
+    if len(batch.minutes) > MAX_FUNNEL_MINUTES:
+        raise BatchInvalid(f"minutes: {len(batch.minutes)}, at most {MAX_FUNNEL_MINUTES}", 413)
+    for i, row in enumerate(batch.minutes):
+        if not _MINUTE.fullmatch(row.minute):
+            raise BatchInvalid(f"minutes[{i}].minute: {row.minute!r} is not YYYY-MM-DDTHH:MM")
+        for step in ("menu", "cart", "order", "paid"):
+            if getattr(row, step) < 0:
+                raise BatchInvalid(f"minutes[{i}].{step}: must not be negative")
 
 
 def check_shape(batch: Batch) -> None:

@@ -32,6 +32,7 @@ from sync.cloud.store import (
     timestamp,
 )
 from sync.errors import CloudStateError, EnrolRefused
+from sync.protocol import FunnelCounts
 from sync.tlog import SubtreeId, root_subtrees
 
 SCHEMA_LOCK = 0x5354414C  # "STAL": the advisory lock key around schema creation
@@ -55,6 +56,10 @@ CREATE TABLE IF NOT EXISTS subtrees (
 );
 CREATE TABLE IF NOT EXISTS log_state (id INTEGER PRIMARY KEY CHECK (id = 1), size BIGINT NOT NULL);
 INSERT INTO log_state VALUES (1, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS funnel (
+    device TEXT NOT NULL, minute TEXT NOT NULL, menu BIGINT NOT NULL, cart BIGINT NOT NULL,
+    ordered BIGINT NOT NULL, paid BIGINT NOT NULL, PRIMARY KEY (device, minute)
+);
 CREATE TABLE IF NOT EXISTS quarantine (
     id BIGSERIAL PRIMARY KEY, device TEXT NOT NULL, reason TEXT NOT NULL, seq BIGINT NOT NULL,
     message TEXT NOT NULL, line TEXT NOT NULL, items TEXT NOT NULL, first_at TEXT NOT NULL,
@@ -185,6 +190,19 @@ class PostgresStore:
                 "UPDATE devices SET revoked = TRUE WHERE device = %s", (device,)
             )
             return cursor.rowcount == 1
+
+    async def put_funnel(self, device: str, minutes: Sequence[FunnelCounts]) -> int:
+        """Store funnel minutes (a repeat replaces the minute); return how many."""
+        rows = [(device, m.minute, m.menu, m.cart, m.order, m.paid) for m in minutes]
+        async with self._conn() as conn, conn.cursor() as cursor:
+            await cursor.executemany(
+                "INSERT INTO funnel (device, minute, menu, cart, ordered, paid)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (device, minute) DO UPDATE SET"
+                " menu = excluded.menu, cart = excluded.cart, ordered = excluded.ordered,"
+                " paid = excluded.paid",
+                rows,
+            )
+        return len(rows)
 
     async def ingest_view(self, device: str, span: tuple[int, int] | None) -> IngestView | None:
         """Return the device and its stored lines in `span`."""

@@ -23,7 +23,7 @@ from appliance.ledger.receipt import b64
 from sync import tlog
 from sync.checkpoint import sign_checkpoint, verifier_key
 from sync.cloud import store as st
-from sync.cloud.ingest import check_batch, check_shape
+from sync.cloud.ingest import check_batch, check_funnel, check_shape
 from sync.cloud.store import CloudStore, DeviceRecord, HeadMoved
 from sync.errors import AuthError, BatchInvalid, EnrolRefused, LogError
 from sync.protocol import (
@@ -34,6 +34,8 @@ from sync.protocol import (
     DeviceReport,
     Enrolled,
     EnrolRequest,
+    FunnelAck,
+    FunnelBatch,
     Head,
     LogEntry,
     LogInfo,
@@ -219,6 +221,13 @@ class Cloud:
         size = await self.store.tree_size()
         root = await st.root(self.store, size)
         return size, root, self._sign(size, root)
+
+    async def put_funnel(self, record: DeviceRecord, batch: FunnelBatch) -> FunnelAck:
+        """Store a box's funnel minutes (analytics: no proofs, a repeat replaces the minute)."""
+        if record.revoked:
+            raise AuthError(f"device {record.device}: the token was revoked", 403)
+        check_funnel(batch)
+        return FunnelAck(await self.store.put_funnel(record.device, batch.minutes))
 
     async def head(self, record: DeviceRecord) -> Head:
         """Return the device's head; AuthError 403 if its token was revoked."""

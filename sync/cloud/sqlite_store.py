@@ -31,6 +31,7 @@ from sync.cloud.store import (
     timestamp,
 )
 from sync.errors import CloudStateError, EnrolRefused
+from sync.protocol import FunnelCounts
 from sync.tlog import SubtreeId, root_subtrees
 
 T = TypeVar("T")
@@ -56,6 +57,10 @@ CREATE TABLE IF NOT EXISTS subtrees (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log_state (id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL);
 INSERT OR IGNORE INTO log_state VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS funnel (
+    device TEXT NOT NULL, minute TEXT NOT NULL, menu INTEGER NOT NULL, cart INTEGER NOT NULL,
+    ordered INTEGER NOT NULL, paid INTEGER NOT NULL, PRIMARY KEY (device, minute)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY, device TEXT NOT NULL, reason TEXT NOT NULL, seq INTEGER NOT NULL,
     message TEXT NOT NULL, line TEXT NOT NULL, items TEXT NOT NULL, first_at TEXT NOT NULL,
@@ -275,6 +280,17 @@ class SqliteStore:
             QuarantineRow(d, r, None if s == -1 else s, m, ln, f, la, t)
             for d, r, s, m, ln, f, la, t in rows
         ]
+
+    async def put_funnel(self, device: str, minutes: Sequence[FunnelCounts]) -> int:
+        """Store funnel minutes (a repeat replaces the minute); return how many."""
+        rows = [(device, m.minute, m.menu, m.cart, m.order, m.paid) for m in minutes]
+        sql = (
+            "INSERT INTO funnel (device, minute, menu, cart, ordered, paid) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (device, minute) DO UPDATE SET menu = excluded.menu,"
+            " cart = excluded.cart, ordered = excluded.ordered, paid = excluded.paid"
+        )
+        await self._write(lambda c: c.executemany(sql, rows))
+        return len(rows)
 
     async def position(self, device: str, seq: int) -> LogPosition | None:
         """Return where the device's receipt `seq` sits in the log."""

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from sync.cloud.ingest import NewReceipt, Rejection
 from sync.errors import CloudError
+from sync.protocol import FunnelCounts
 from sync.tlog import Frontier, ProofPlan, Subtree, SubtreeId, root_from_subtrees, root_subtrees
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # sorts as text, in both stores
@@ -150,6 +151,10 @@ class CloudStore(Protocol):
 
     async def quarantine_rows(self, device: str) -> list[QuarantineRow]:
         """Return the device's quarantine rows, oldest first."""
+        ...
+
+    async def put_funnel(self, device: str, minutes: Sequence[FunnelCounts]) -> int:
+        """Store funnel minutes (a repeat replaces the minute); return how many."""
         ...
 
     async def position(self, device: str, seq: int) -> LogPosition | None:
