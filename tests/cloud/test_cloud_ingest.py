@@ -299,3 +299,29 @@ def test_too_many_receipts_is_413(tmp_path: Path) -> None:
         assert answer.status_code == 413 and answer.json()["error"].startswith("receipts")
 
     run_with_cloud(opener, scenario)
+
+
+def test_funnel_minutes_are_stored_replaced_and_checked(open_store: StoreOpener) -> None:
+    chain = make_chain(2)
+
+    async def scenario(client: CloudClient) -> None:
+        token = await client.enrol(chain)
+        url, auth = f"/v1/devices/{chain.device}/funnel", {"Authorization": f"Bearer {token}"}
+        minute = {"minute": "2026-11-28T18:00", "menu": 9, "cart": 4, "order": 3, "paid": 2}
+        answer = await client.http.post(url, json={"v": 1, "minutes": [minute]}, headers=auth)
+        assert answer.status_code == 200 and answer.json() == {"stored": 1}
+        grown = {**minute, "paid": 3}
+        later = {**minute, "minute": "2026-11-28T18:01"}
+        answer = await client.http.post(url, json={"v": 1, "minutes": [grown, later]}, headers=auth)
+        assert answer.json() == {"stored": 2}
+        bad = [
+            ({"v": 1, "minutes": [{**minute, "minute": "18:00"}]}, 400, "minutes[0].minute"),
+            ({"v": 1, "minutes": [{**minute, "menu": -1}]}, 400, "minutes[0].menu"),
+            ({"v": 2, "minutes": []}, 400, "v:"),
+        ]
+        for body, status, field in bad:
+            answer = await client.http.post(url, json=body, headers=auth)
+            assert answer.status_code == status and field in answer.json()["error"], body
+        assert (await client.http.post(url, json={"v": 1, "minutes": []})).status_code == 401
+
+    run_with_cloud(open_store, scenario)
