@@ -159,6 +159,13 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return run_sync(_state_dir(args), _config(args), once=args.once)
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    """Run the Textual operator console."""
+    from tui.app import run_console
+
+    return run_console(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the whole box on this machine (or the scripted in-process session with --script)."""
     state = Path(args.state) if args.state else None
@@ -293,6 +300,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_qr_parser(sub, common)
     sub.choices["qr"].set_defaults(run=cmd_qr)
+
+    console = sub.add_parser("console", help="the operator console (Textual)")
+    console.add_argument("--node", metavar="URL", help="node URL (default: discover over mDNS)")
+    console.add_argument(
+        "--console-state",
+        metavar="FILE",
+        help="token and pinned fingerprints (default ~/.config/stallbox/console.json)",
+    )
+    console.add_argument("--name", default="console", help="this console's name when pairing")
+    console.add_argument(
+        "--interfaces", choices=["all", "loopback"], default="all", help="where to discover nodes"
+    )
+    console.add_argument(
+        "--poll", type=float, default=2.0, metavar="S", help="check the node every S seconds"
+    )
+    console.add_argument(
+        "--pair-code", metavar="CODE", help="pair with this code from `stallbox pair` at start"
+    )
+    console.set_defaults(run=cmd_console)
 
     _add_cloud_parsers(sub)
 

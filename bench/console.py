@@ -1,0 +1,197 @@
+"""Console benchmark: start to first interactive screen, peak RSS, keystroke to QR shown.
+
+Runs a real node (temp state, Pix rail, loopback only) and the console headless in child
+processes, built by the same factory as `stallbox console`:
+- start: from spawning `python` to the sell screen showing the node's catalogue (median of 5);
+- key to QR: from the tender key on the tender dialog to the pay screen holding the drawn QR
+  (the order is opened before the key; the tender request and the QR are what is timed), p50;
+- peak RSS: the largest ru_maxrss of the children.
+Ends with one JSON line. Goals here: start <= 1.0 s, RSS <= 80 MB, key to QR <= 100 ms.
+
+Usage: python bench/console.py [--starts 5] [--sales 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+PIX = """
+[rails.pix]
+kind = "pix"
+key = "+5511999998888"
+merchant = "PASTELARIA DEMO"
+city = "SAO PAULO"
+"""
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run `stallbox ARGS`."""
+    return subprocess.run(
+        [sys.executable, "-m", "appliance.cli", *args], capture_output=True, text=True,
+        check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+
+
+def start_node(state: Path) -> tuple[subprocess.Popen[str], str]:
+    """Initialise `state`, start the node on a free loopback port, return it and its URL."""
+    cli("init", "--state", str(state))
+    with (state / "stallbox.toml").open("a") as config:
+        config.write(PIX)
+    node = subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli", "node", "--state", str(state), "--host",
+         "127.0.0.1", "--port", "0", "--interfaces", "loopback", "--no-mdns"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert node.stdout is not None
+    for line in node.stdout:
+        if match := re.search(r"listening on (http://\S+)", line):
+            return node, match[1]
+    raise SystemExit("the node did not start")
+
+
+def pair(state: Path, url: str, console_state: Path) -> None:
+    """Pair like a console and write the console state file."""
+    from tui.state import ConsoleState
+
+    code = cli("pair", "--state", str(state)).stdout.split()[2]
+    answer = httpx.post(url + "/api/pair", json={"code": code, "name": "bench"}).json()
+    ConsoleState(console_state).pin(url, answer["node_id"], answer["fingerprint"], answer["token"])
+
+
+async def child(mode: str, url: str, console_state: Path, sales: int) -> None:
+    """In a child process: start the console headless and measure."""
+    from tui.app import ConsoleSettings, build_app
+    from tui.screens.pay import PayScreen
+    from tui.screens.sell import SellScreen, TenderScreen
+    from tui.widgets.qr import QrCode
+
+    app = build_app(ConsoleSettings(node_url=url, state_path=console_state, poll_s=5.0))
+    async with app.run_test(size=(120, 40)) as pilot:
+
+        async def until(check: object) -> None:
+            deadline = time.monotonic() + 20
+            while not check():  # type: ignore[operator]
+                if time.monotonic() > deadline:
+                    raise SystemExit("timed out")
+                await asyncio.sleep(0.0005)
+
+        await until(lambda: isinstance(app.screen, SellScreen) and bool(app.screen.items))
+        print("READY", flush=True)
+        if mode == "start":
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(json.dumps({"key_to_qr_ms": [], "rss_mb": rss}), flush=True)
+            return
+        timings = []
+        await pilot.press("2")
+        for _ in range(sales):
+            await pilot.press("enter")
+            await until(lambda: isinstance(app.screen, TenderScreen))
+            started = time.perf_counter()
+
+            def qr_shown() -> bool:
+                """The pay screen is up and its QR laid out at full size (drawn next frame)."""
+                screen = app.screen
+                if not isinstance(screen, PayScreen):
+                    return False
+                found = screen.query(QrCode)
+                if not found:
+                    return False
+                qr = found.first()
+                return bool(qr.lines) and qr.size.width >= len(qr.lines[0])
+
+            # pilot.press waits for the app to go idle (screen transitions included): press
+            # in a task so the clock stops when the QR is there, not when Pilot returns.
+            press = asyncio.create_task(pilot.press("1"))
+            await until(qr_shown)
+            timings.append(time.perf_counter() - started)
+            await press
+            await pilot.press("escape")  # cancel: the cart stays for the next round
+            await until(lambda: isinstance(app.screen, SellScreen))
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"key_to_qr_ms": [t * 1000 for t in timings], "rss_mb": rss}), flush=True)
+
+
+def run_child(mode: str, url: str, console_state: Path, sales: int) -> tuple[float, list[str]]:
+    """Spawn a child; return seconds from spawn to READY and the lines it printed."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", mode, "--node", url, "--console-state",
+         str(console_state), "--sales", str(sales)],
+        stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    ready = None
+    lines = []
+    for line in proc.stdout:
+        if line.strip() == "READY" and ready is None:
+            ready = time.perf_counter() - started
+        lines.append(line.strip())
+    if proc.wait(60) != 0 or ready is None:
+        raise SystemExit(f"console child failed: {lines}")
+    return ready, lines
+
+
+def main() -> None:
+    """Run the benchmark and print the JSON line last."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--starts", type=int, default=5)
+    parser.add_argument("--sales", type=int, default=20)
+    parser.add_argument("--child", choices=["start", "sales"])
+    parser.add_argument("--node")
+    parser.add_argument("--console-state", type=Path)
+    args = parser.parse_args()
+    if args.child:
+        asyncio.run(child(args.child, args.node, args.console_state, args.sales))
+        return
+
+    with tempfile.TemporaryDirectory() as tmp:
+        state, console_state = Path(tmp) / "state", Path(tmp) / "console.json"
+        node, url = start_node(state)
+        try:
+            pair(state, url, console_state)
+            run_child("start", url, console_state, 0)  # warm the OS file cache once
+            started = [run_child("start", url, console_state, 0) for _ in range(args.starts)]
+            _, lines = run_child("sales", url, console_state, args.sales)
+        finally:
+            node.terminate()
+            node.wait(10)
+    result = json.loads(lines[-1])
+    key_to_qr = statistics.median(result["key_to_qr_ms"])
+    start_s = statistics.median(s for s, _ in started)
+    start_rss = max(json.loads(out[-1])["rss_mb"] for _, out in started)
+    peak = max(start_rss, result["rss_mb"])
+    print(f"start to sell screen: median {start_s:.3f} s of {args.starts} (goal <= 1.0 s)")
+    print(
+        f"RSS at the sell screen {start_rss:.1f} MB; after {args.sales} sales {result['rss_mb']:.1f} MB"
+    )
+    print(f"peak RSS {peak:.1f} MB (goal <= 80 MB)")
+    print(f"keystroke to QR: p50 {key_to_qr:.1f} ms of {args.sales} (goal <= 100 ms)")
+    print(
+        json.dumps(
+            {
+                "bench": "console",
+                "start_s": round(start_s, 3),
+                "peak_rss_mb": round(peak, 1),
+                "key_to_qr_p50_ms": round(key_to_qr, 1),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Pilot tests against a real node: arm a drop, watch a claim arrive, confirm the claimant's order
+from the live orders queue, void it, and see the numbers move."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from console_support import (
+    anyio_backend,
+    console,
+    paired_settings,
+    shown,
+    stall,
+    until,
+    until_shown,
+)
+from nodeproc import NodeProcess
+
+from tui.screens.drops import DropsScreen
+from tui.screens.orders import OrdersScreen
+
+__all__ = ["anyio_backend", "stall"]  # fixtures, used by name
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_drop_is_armed_claimed_and_its_order_confirmed(
+    stall: NodeProcess, tmp_path: Path
+) -> None:
+    app = console(paired_settings(stall, tmp_path / "console.json"))
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await until_shown(pilot, "Pastel")
+        await pilot.press("f4")
+        await until_shown(pilot, "no drops yet")
+        await pilot.press("n", *"coffee", "enter", "5", "enter", "0", "enter")
+        await until_shown(pilot, "0 claimed · 5/5 left")
+        assert "OPEN" in shown(app)
+        assert isinstance(app.screen, DropsScreen)
+        drop_id = app.screen.drops[0].id
+
+        # An attendee claims one unit on the drop page (a plain form post, as a phone does).
+        with stall.client() as phone:
+            answer = phone.post(f"/d/{drop_id}/claim", data={"qty": "1", "tender": "cash"})
+        assert answer.status_code == 303, answer.text
+        await until_shown(pilot, "1 claimed · 4/5 left")
+
+        await pilot.press("f3")
+        await until_shown(pilot, "1xCoffee")
+        orders = app.screen
+        assert isinstance(orders, OrdersScreen)
+        claimed = orders.waiting[0]
+        await pilot.press("c")
+        await until(
+            pilot,
+            lambda: not orders.waiting and [o.id for o in orders.paid] == [claimed.id],
+            "the claim's order to move from waiting to paid",
+        )
+        assert f"{claimed.reference}  BRL 6.00  cash    paid" in shown(app)
+
+        await pilot.press("tab", "r")
+        await until_shown(pilot, "READY ✔")
+        await pilot.press("v")
+        await until_shown(pilot, "voided (receipt #")
+
+        await pilot.press("f6")
+        await until_shown(pilot, "Confirmations by rail:")
+        await until_shown(pilot, "cash")
+        assert "Top items:" in shown(app)

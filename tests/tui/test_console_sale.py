@@ -1,0 +1,206 @@
+"""Pilot tests against a real node: pairing, a Pix sale whose on-screen QR decodes, cash with
+change due, a policy refusal with its override, and the changed-fingerprint warning."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import httpx
+import pytest
+import zxingcpp
+from console_support import (
+    anyio_backend,
+    console,
+    paired_settings,
+    pairing_code,
+    screenshot_png,
+    shown,
+    stall,
+    until,
+    until_shown,
+)
+from nodeproc import NodeProcess
+
+from appliance.config import load_config
+from appliance.domain.money import Money
+from appliance.payments.registry import RailRegistry
+from tui.app import ConsoleSettings
+from tui.screens.connect import ConnectScreen, KeyChangedScreen
+from tui.screens.pay import PayScreen
+from tui.screens.sell import SellScreen
+from tui.state import ConsoleState
+
+__all__ = ["anyio_backend", "stall"]  # fixtures, used by name
+
+pytestmark = pytest.mark.anyio
+
+
+def api(node: NodeProcess, state_file: Path) -> httpx.Client:
+    """The node's API with the token the console stored."""
+    pinned = ConsoleState(state_file).node(node.url)
+    assert pinned is not None and pinned.token
+    return node.client(pinned.token)
+
+
+async def test_first_contact_pairs_with_the_code_and_pins_the_key(
+    stall: NodeProcess, tmp_path: Path
+) -> None:
+    state_file = tmp_path / "console.json"
+    app = console(ConsoleSettings(node_url=stall.url, state_path=state_file, poll_s=0.3))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ConnectScreen), "the connect screen")
+        await pilot.press(*pairing_code(stall), "enter")
+        await until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
+        await until_shown(pilot, "Pastel")
+        await until_shown(pilot, "✔ node up")
+    saved = ConsoleState(state_file).node(stall.url)
+    assert saved is not None and saved.token and saved.fingerprint.startswith("SHA256:")
+    assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
+
+
+async def test_a_pix_sale_shows_a_qr_that_decodes_to_the_payload(
+    stall: NodeProcess, tmp_path: Path
+) -> None:
+    state_file = tmp_path / "console.json"
+    app = console(paired_settings(stall, state_file))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until_shown(pilot, "Pastel")
+        await pilot.press("2", "2", "1")  # two pastels, one coffee
+        await until_shown(pilot, "2 x Pastel")
+        await pilot.press("enter")
+        await until_shown(pilot, "1  PIX (QR)")
+        await pilot.press("1")
+        await until(pilot, lambda: isinstance(app.screen, PayScreen), "the pay screen")
+        pay = app.screen
+        assert isinstance(pay, PayScreen)
+        await until(pilot, lambda: pay.tendered is not None, "the node's answer to the tender")
+        assert pay.tendered is not None
+        reference = pay.tendered.reference
+        await until_shown(pilot, f"REF {reference}")
+        assert "Order #" in shown(app) and "PIX" in shown(app)
+
+        found = zxingcpp.read_barcodes(screenshot_png(app))
+        assert len(found) == 1, "exactly one QR code on the pay screen"
+        config = load_config(stall.state / "stallbox.toml")
+        total = pay.order.total
+        expected = RailRegistry.from_config(config.rails, "BRL").payload(
+            "pix", Money(total, "BRL"), reference
+        )
+        assert found[0].text == expected == pay.tendered.payload
+
+        await pilot.press("enter")
+        await until_shown(pilot, "✔ PAID")
+        assert "receipt #" in shown(app)
+        assert "accept" in shown(app)
+    with api(stall, state_file) as client:
+        order = client.get(f"/api/orders/{pay.order.id}").json()
+    assert order["state"] == "paid" and order["total"] == total
+
+
+async def test_cash_sale_shows_change_due_at_80x24(stall: NodeProcess, tmp_path: Path) -> None:
+    app = console(paired_settings(stall, tmp_path / "console.json"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_shown(pilot, "Coffee")
+        await pilot.press("1", "enter")
+        await until_shown(pilot, "c  cash")
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, PayScreen), "the pay screen")
+        await until_shown(pilot, "REF 0")
+        await pilot.press("1", "0")
+        await until_shown(pilot, "CHANGE DUE BRL 4.00")
+        await pilot.press("enter")
+        await until_shown(pilot, "✔ PAID")
+        assert "cash in hand" in shown(app)
+        await pilot.press("enter")
+        await until_shown(pilot, "Cart is empty")
+
+
+async def test_a_refused_rail_sale_can_be_overridden_with_a_reason(
+    stall: NodeProcess, tmp_path: Path
+) -> None:
+    app = console(paired_settings(stall, tmp_path / "console.json"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until_shown(pilot, "Pastel")
+        await pilot.press(*"222222")  # 6 pastels: above the 50.00 Pix per-sale limit
+        await pilot.press("enter")
+        await until_shown(pilot, "1  PIX")
+        await pilot.press("1")
+        await until(pilot, lambda: isinstance(app.screen, PayScreen), "the pay screen")
+        await until_shown(pilot, "REF 0")
+        await pilot.press("enter")
+        await until_shown(pilot, "REFUSED by the offline policy")
+        await pilot.press("enter")  # confirming again is refused until an override
+        assert "REFUSED" in shown(app)
+        await pilot.press("o", *"regular customer", "enter")
+        await until_shown(pilot, "✔ PAID")
+        assert "override" in shown(app)
+
+
+async def test_a_changed_fingerprint_is_a_loud_warning_needing_confirmation(
+    stall: NodeProcess, tmp_path: Path
+) -> None:
+    state_file = tmp_path / "console.json"
+    fake = "SHA256:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000"
+    ConsoleState(state_file).pin(stall.url, "old-node", fake, None)
+    app = console(ConsoleSettings(node_url=stall.url, state_path=state_file, poll_s=0.3))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ConnectScreen), "the connect screen")
+        await pilot.press(*pairing_code(stall), "enter")
+        await until(pilot, lambda: isinstance(app.screen, KeyChangedScreen), "the warning")
+        assert "THE NODE'S KEY HAS CHANGED" in shown(app)
+        await pilot.press("escape")
+        await until_shown(pilot, "not trusted")
+        pinned = ConsoleState(state_file).node(stall.url)
+        assert pinned is not None and pinned.fingerprint == fake and pinned.token is None
+
+        await pilot.press(*pairing_code(stall), "enter")
+        await until(pilot, lambda: isinstance(app.screen, KeyChangedScreen), "the warning again")
+        await pilot.press(*"trust", "enter")
+        await until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
+    pinned = ConsoleState(state_file).node(stall.url)
+    assert pinned is not None and pinned.fingerprint != fake and pinned.token
+
+
+async def test_without_a_url_the_console_finds_the_node_over_mdns(
+    stall: NodeProcess, tmp_path: Path
+) -> None:
+    settings = ConsoleSettings(
+        state_path=tmp_path / "console.json", interfaces="loopback", discover_s=1.5, poll_s=0.3
+    )
+    app = console(settings)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until_shown(pilot, "node(s) found")
+        await until_shown(pilot, stall.url)  # name, address and fingerprint listed
+        assert "SHA256:" in shown(app)
+        connect = app.screen
+        assert isinstance(connect, ConnectScreen)
+        row = [url for url, _, _ in connect.found].index(stall.url)  # other nodes may answer too
+        connect.query_one("#found").focus()
+        await pilot.press(*["down"] * row, "enter")  # pick our node: its URL fills in
+        await until_shown(pilot, "Fingerprint SHA256:")
+        await pilot.press(*pairing_code(stall), "enter")
+        await until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
+        await until_shown(pilot, "✔ node up")
+
+
+async def test_an_order_confirmed_elsewhere_shows_as_paid_not_as_an_error(
+    stall: NodeProcess, tmp_path: Path
+) -> None:
+    """Another console (or a lost answer) confirmed first: the node says 409, the order is paid."""
+    state_file = tmp_path / "console.json"
+    app = console(paired_settings(stall, state_file))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until_shown(pilot, "Coffee")
+        await pilot.press("1", "enter")
+        await until_shown(pilot, "c  cash")
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, PayScreen), "the pay screen")
+        await until_shown(pilot, "REF 0")
+        pay = app.screen
+        assert isinstance(pay, PayScreen)
+        with api(stall, state_file) as other_console:
+            assert other_console.post(f"/api/orders/{pay.order.id}/confirm", json={}).is_success
+        await pilot.press("enter")
+        await until_shown(pilot, "✔ PAID")
+        assert "confirmed earlier" in shown(app)

@@ -1,0 +1,203 @@
+"""The console's pure parts and its client against a mock transport: no node process needed."""
+
+from __future__ import annotations
+
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from console_support import anyio_backend
+
+from appliance.api.schemas import DropOut, SyncOut
+from tui.app import ConsoleSettings, build_app
+from tui.client import NodeClient, parse_metrics, quantile
+from tui.errors import NodeUnreachable, Refused, Unauthorized
+from tui.link import Link, cloud_state, cloud_text, node_text, outbox_text
+from tui.screens.drops import claims_text, countdown
+from tui.screens.pay import amount_text, parse_minor
+from tui.screens.sell import money
+from tui.screens.sync import checkpoint_text, contact_text
+from tui.state import ConsoleState
+
+METRICS = """\
+# TYPE stallbox_conversion_seconds histogram
+stallbox_conversion_seconds_bucket{le="15.0"} 2.0
+stallbox_conversion_seconds_bucket{le="30.0"} 6.0
+stallbox_conversion_seconds_bucket{le="60.0"} 10.0
+stallbox_conversion_seconds_bucket{le="+Inf"} 10.0
+stallbox_confirmations_total{rail="pix",verdict="accept"} 3.0
+stallbox_confirmations_total{rail="cash",verdict="accept"} 5.0
+stallbox_confirmations_total{rail="pix",verdict="refuse"} 1.0
+"""
+
+
+__all__ = ["anyio_backend"]  # fixtures, used by name
+
+
+def test_metrics_give_conversion_quantiles_and_confirmations_by_rail() -> None:
+    view = parse_metrics(METRICS)
+    assert view.conversion_p50_s == pytest.approx(26.25)  # rank 5 in (15, 30]: 15 + 15 * 3/4
+    assert view.conversion_p90_s == pytest.approx(52.5)
+    assert view.confirmations == {("pix", "accept"): 3, ("cash", "accept"): 5, ("pix", "refuse"): 1}
+    assert quantile([], 0.5) is None
+    assert quantile([(15.0, 0.0), (float("inf"), 0.0)], 0.5) is None
+
+
+def test_money_amounts_and_change() -> None:
+    assert money(1850, "BRL") == "BRL 18.50"
+    assert money(-5, "BRL") == "BRL -0.05"
+    assert amount_text(2400) == "24.00"
+    assert parse_minor("20") == 2000
+    assert parse_minor("20,5") == 2050
+    assert parse_minor("0.07") == 7
+    for bad in ("", "abc", "1.234", "-3", "1.x"):
+        assert parse_minor(bad) is None
+
+
+def test_drop_countdown_and_claims() -> None:
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    assert countdown((now + timedelta(seconds=299)).isoformat(), now) == "in 04:59"
+    assert countdown((now + timedelta(hours=2, minutes=5)).isoformat(), now) == "in 2h05m"
+    assert countdown(now.isoformat(), now) == "OPEN"
+    drop = DropOut(1, "coffee", "Coffee", 600, 50, 38, now.isoformat(), 1, 300, "http://x/d/1")
+    assert claims_text(drop) == "12 claimed · 38/50 left"
+    sold_out = DropOut(1, "coffee", "Coffee", 600, 5, 0, now.isoformat(), 1, 300, "http://x/d/1")
+    assert claims_text(sold_out) == "5 claimed · SOLD OUT"
+
+
+def test_every_link_state_is_a_word_and_a_symbol_not_only_a_colour() -> None:
+    labels = [
+        node_text(Link(node="up")),
+        node_text(Link(node="down")),
+        node_text(Link(node="connecting")),
+        node_text(Link(node="unpaired")),
+        cloud_text(Link(cloud="reachable")),
+        cloud_text(Link(cloud="unreachable")),
+        cloud_text(Link(cloud="unknown")),
+    ]
+    assert len({label for label, _ in labels}) == len(labels)
+    assert all(label[0] in "✔✖…○?" and label[2:].strip() for label, _ in labels)
+    assert outbox_text(Link(outbox_depth=3, oldest_unsynced_s=120)) == (
+        "outbox 3 (oldest 2m)",
+        "ok",
+    )
+    assert outbox_text(Link(outbox_depth=60, oldest_unsynced_s=5))[1] == "warn"
+    assert outbox_text(Link()) == ("outbox ?", "muted")
+
+
+def test_state_file_is_private_and_pins_fingerprints(tmp_path: Path) -> None:
+    path = tmp_path / "conf" / "console.json"
+    state = ConsoleState(path)
+    state.pin("http://box:8080", "dev1", "SHA256:aa", "token-1")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.chmod(0o644)
+    again = ConsoleState(path)  # a loosened file is tightened on load
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not again.check("http://box:8080", "dev1", "SHA256:aa").changed
+    assert again.check("http://box:8080", "dev1", "SHA256:bb").changed
+    assert again.check("http://other:8080", "dev1", "SHA256:bb").changed  # same node id
+    assert not again.check("http://new:8080", "dev2", "SHA256:cc").changed  # first contact
+    again.forget_token("http://box:8080")
+    pinned = ConsoleState(path).node("http://box:8080")
+    assert pinned is not None and pinned.token is None and pinned.fingerprint == "SHA256:aa"
+
+
+def test_a_corrupt_state_file_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "console.json"
+    path.write_text("{not json")
+    with pytest.raises(Exception, match="cannot use the console state file"):
+        ConsoleState(path)
+
+
+def mock(handler: httpx.MockTransport) -> NodeClient:
+    return NodeClient("http://node.test", "tok", transport=handler)
+
+
+async def answer_with(status: int, body: bytes, call: str) -> object:
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, content=body))
+    client = mock(transport)
+    try:
+        return await getattr(client, call)()
+    finally:
+        await client.close()
+
+
+@pytest.mark.anyio
+async def test_client_errors_become_console_errors() -> None:
+    with pytest.raises(Unauthorized, match="token revoked"):
+        await answer_with(401, b'{"error":"token revoked","field":null}', "catalog")
+    with pytest.raises(Refused) as refused:
+        await answer_with(422, b'{"error":"too long","field":"note"}', "catalog")
+    assert refused.value.field == "note" and refused.value.status == 422
+    with pytest.raises(Refused, match="unexpected answer"):
+        await answer_with(200, b'{"not":"a list"}', "catalog")
+    assert await answer_with(404, b'{"error":"no such route"}', "sync_state") is None
+
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client = mock(httpx.MockTransport(down))
+    with pytest.raises(NodeUnreachable):
+        await client.stats()
+    await client.close()
+
+
+@pytest.mark.anyio
+async def test_tenders_are_learnt_from_the_refusal_when_the_node_has_no_list() -> None:
+    seen: list[str] = []
+
+    def node(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        assert request.headers["authorization"] == "Bearer tok"
+        if request.url.path == "/api/tenders":
+            return httpx.Response(404, json={"error": "not found"})
+        return httpx.Response(
+            409, json={"error": "tender '?' is not offered here (one of ['cash', 'pix', 'upi'])"}
+        )
+
+    client = mock(httpx.MockTransport(node))
+    assert await client.tenders("o1") == ["cash", "pix", "upi"]
+    assert await client.tenders("o2") == ["cash", "pix", "upi"]  # asked once per session
+    assert seen == ["GET /api/tenders", "POST /api/orders/o1/tender"]
+    await client.close()
+
+
+@pytest.mark.anyio
+async def test_theme_toggles_and_is_remembered_without_a_node(tmp_path: Path) -> None:
+    settings = ConsoleSettings(node_url="http://127.0.0.1:9", state_path=tmp_path / "c.json")
+    app = build_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        first = app.theme
+        await pilot.press("ctrl+t")
+        assert app.theme != first
+        await pilot.press("f3")  # refused: not paired yet, the connect screen stays
+        assert type(app.screen).__name__ == "ConnectScreen"
+    assert ConsoleState(tmp_path / "c.json").data.theme == app.theme
+
+
+def test_cloud_state_and_sync_lines_from_api_sync() -> None:
+    def sync(**changes: object) -> SyncOut:
+        base: dict[str, object] = {
+            "outbox_depth": 2, "oldest_unsynced_s": 30.0, "acked_seq": 7, "cloud_seq": 7,
+            "tree_size": 8, "checkpoint": "origin\n8\nroot\n", "last_contact": None,
+            "last_error": None, "stopped": None, "via": None,
+        }  # fmt: skip
+        return SyncOut(**{**base, **changes})  # type: ignore[arg-type]
+
+    now = datetime(2026, 11, 28, 13, 5, tzinfo=UTC)
+    assert cloud_state(None) == "unknown"
+    assert cloud_state(sync()) == "unknown"
+    assert cloud_state(sync(last_contact="2026-11-28T13:02:00+00:00")) == "reachable"
+    assert cloud_state(sync(last_contact="2026-11-28T13:02:00+00:00", last_error="timeout")) == (
+        "unreachable"
+    )
+    assert cloud_state(sync(stopped="409 gap at seq 5")) == "stopped"
+    assert cloud_text(Link(cloud="stopped")) == ("✖ SYNC STOPPED", "bad")
+    assert contact_text(None, now) == "unknown"
+    assert contact_text(sync(last_contact="2026-11-28T13:02:00Z", via="peer box-2"), now) == (
+        "2026-11-28 13:02 UTC (3m ago) via peer box-2"
+    )
+    assert checkpoint_text(sync()) == "tree size 8, acknowledged up to seq 7"
+    assert checkpoint_text(sync(checkpoint=None)) == "unknown"

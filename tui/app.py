@@ -1,0 +1,270 @@
+"""The operator console app: its screens, global keys, and the link to the node.
+
+The app owns the one NodeClient and two long-running workers: a monitor that checks the node
+every `poll_s` (stats, sync state) and an SSE reader. What they learn goes to the screens as
+signals (link, stats, order events); screens do their own I/O in exclusive workers and post
+past-tense messages. When the node goes away the banner shows, actions are refused with a
+clear line, and both workers keep trying until it is back — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.signal import Signal
+from textual.worker import Worker, WorkerState
+
+from appliance.api.schemas import StatsOut, SyncOut
+from tui.client import NodeClient, NodeEvent
+from tui.errors import ConsoleError, Unauthorized
+from tui.link import Link, cloud_state
+from tui.messages import EventReceived, NodeChecked, NodeLost, TokenRefused
+from tui.screens.drops import DropsScreen
+from tui.screens.numbers import NumbersScreen
+from tui.screens.orders import OrdersScreen
+from tui.screens.sell import SellScreen
+from tui.screens.sync import SyncScreen
+from tui.state import ConsoleState, default_path
+
+EVENT_RETRY_S = 1.0
+SAMPLES = 120
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSettings:
+    """How this console was started (built once from the command line)."""
+
+    node_url: str | None = None
+    state_path: Path = dataclasses.field(default_factory=default_path)
+    name: str = "console"
+    interfaces: str = "all"
+    poll_s: float = 2.0
+    discover_s: float = 3.0
+    pair_code: str | None = None  # pair with this code at start if no token is stored
+
+
+class StallboxConsole(App[int]):
+    """The Stallbox operator console."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "Stallbox"
+    ENABLE_COMMAND_PALETTE = False
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
+        "sell": "sell",
+        "orders": "orders",
+        "drops": "drops",
+        "sync": "sync",
+        "numbers": "numbers",
+    }
+    SCREENS: ClassVar[dict[str, Callable[[], Screen[Any]]]] = {
+        "sell": SellScreen,
+        "orders": OrdersScreen,
+        "drops": DropsScreen,
+        "sync": SyncScreen,
+        "numbers": NumbersScreen,
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # Shown in every screen's title line (NAV_HINT) rather than in the footer.
+        Binding("f2", "go('sell')", "Sell", id="go-sell", show=False),
+        Binding("f3", "go('orders')", "Orders", id="go-orders", show=False),
+        Binding("f4", "go('drops')", "Drops", id="go-drops", show=False),
+        Binding("f5", "go('sync')", "Sync", id="go-sync", show=False),
+        Binding("f6", "go('numbers')", "Numbers", id="go-numbers", show=False),
+        Binding("f9", "reconnect", "Node / pair", id="node", show=False),
+        Binding("ctrl+t", "toggle_theme", "Theme", id="theme", show=False),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),
+    ]
+
+    def __init__(self, settings: ConsoleSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.state = ConsoleState(settings.state_path)
+        self.client: NodeClient | None = None
+        self.link = Link(url=settings.node_url)
+        self.stats: StatsOut | None = None
+        self.sync: SyncOut | None = None
+        self.revenue_samples: deque[float] = deque(maxlen=SAMPLES)
+        self.link_changed: Signal[Link] = Signal(self, "link-changed")
+        self.stats_changed: Signal[StatsOut] = Signal(self, "stats-changed")
+        self.node_event: Signal[NodeEvent] = Signal(self, "node-event")
+        self.node_returned: Signal[None] = Signal(self, "node-returned")
+        if self.state.data.theme in ("textual-light", "textual-dark"):
+            self.theme = self.state.data.theme
+
+    def on_mount(self) -> None:
+        self.switch_mode("sell")
+        url = self.settings.node_url or self.state.data.last_url
+        pinned = self.state.node(url) if url else None
+        if url and pinned is not None and pinned.token:
+            self.attach(url, pinned.token)
+        else:
+            self.show_connect()
+
+    def show_connect(self, note: str = "") -> None:
+        """Push the connect/pair screen (only one at a time)."""
+        from tui.screens.connect import ConnectScreen
+
+        if not isinstance(self.screen, ConnectScreen):
+            self.push_screen(ConnectScreen(self.settings.node_url or self.link.url, note))
+
+    def attach(self, url: str, token: str) -> None:
+        """Use this node from now on: one client, the monitor and the event reader."""
+        if self.client is not None:
+            old = self.client
+            self.run_worker(old.close(), group="close")
+        self.client = NodeClient(url, token)
+        self.set_link(Link(url=url, node="connecting"))
+        self.monitor()
+        self.read_events()
+        self.node_returned.publish(None)
+
+    def set_link(self, link: Link) -> None:
+        """Remember and publish a link state."""
+        self.link = link
+        self.link_changed.publish(link)
+
+    def usable_client(self) -> NodeClient | None:
+        """The client if the node is reachable; otherwise say clearly why nothing is sent."""
+        if self.client is None:
+            self.notify("Not paired with a node yet (F9).", severity="error")
+            return None
+        if self.link.node == "down":
+            self.notify(
+                "Node unreachable — not sent. The console keeps reconnecting.",
+                severity="error",
+                title="Refused",
+            )
+            return None
+        return self.client
+
+    @work(exclusive=True, group="monitor", exit_on_error=False)
+    async def monitor(self) -> None:
+        """Check the node every poll_s, for as long as the app runs."""
+        client = self.client
+        assert client is not None
+        while True:
+            try:
+                stats = await client.stats()
+                sync = await client.sync_state()
+                self.post_message(NodeChecked(stats, sync))
+            except Unauthorized as exc:
+                self.post_message(TokenRefused(str(exc)))
+                return
+            except ConsoleError as exc:
+                self.post_message(NodeLost(str(exc)))
+            await asyncio.sleep(self.settings.poll_s)
+
+    @work(exclusive=True, group="events", exit_on_error=False)
+    async def read_events(self) -> None:
+        """Follow /api/events, reconnecting after any break."""
+        client = self.client
+        assert client is not None
+        while True:
+            try:
+                async for event in client.events():
+                    self.post_message(EventReceived(event))
+            except Unauthorized:
+                return
+            except ConsoleError:
+                pass
+            await asyncio.sleep(EVENT_RETRY_S)
+
+    def on_node_checked(self, message: NodeChecked) -> None:
+        was_down = self.link.node == "down"
+        stats, sync = message.stats, message.sync
+        self.stats, self.sync = stats, sync
+        self.revenue_samples.append(float(stats.revenue))
+        cloud = cloud_state(sync)
+        self.set_link(
+            dataclasses.replace(
+                self.link,
+                node="up",
+                cloud=cloud,
+                outbox_depth=stats.outbox_depth,
+                oldest_unsynced_s=stats.oldest_unsynced_s,
+                attempts=0,
+                error="",
+            )
+        )
+        self.stats_changed.publish(stats)
+        if was_down:
+            self.notify("Node is back.", title="Reconnected")
+            self.node_returned.publish(None)
+
+    def on_node_lost(self, message: NodeLost) -> None:
+        attempts = self.link.attempts + 1
+        self.set_link(
+            dataclasses.replace(self.link, node="down", attempts=attempts, error=message.error)
+        )
+
+    def on_token_refused(self, message: TokenRefused) -> None:
+        if self.link.url:
+            self.state.forget_token(self.link.url)
+        self.set_link(dataclasses.replace(self.link, node="unpaired", error=message.error))
+        self.show_connect(f"The node refused this console's token ({message.error}). Pair again.")
+
+    def on_event_received(self, message: EventReceived) -> None:
+        self.node_event.publish(message.event)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:  # a bug, not the network: one line, no traceback
+            self.notify(f"{event.worker.name}: {event.worker.error!r}", severity="error")
+
+    def action_go(self, mode: str) -> None:
+        """Show one of the main screens."""
+        if self.client is None:
+            self.notify("Pair with a node first.", severity="warning")
+            return
+        self.switch_mode(mode)
+
+    def action_reconnect(self) -> None:
+        """Connect to another node, or pair again."""
+        self.show_connect()
+
+    def action_toggle_theme(self) -> None:
+        """Light and dark themes, remembered in the state file."""
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+        self.state.data.theme = self.theme
+        try:
+            self.state.save()
+        except OSError as exc:
+            self.notify(f"Theme not saved: {exc}", severity="warning")
+
+    async def on_unmount(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+
+
+def build_app(settings: ConsoleSettings) -> StallboxConsole:
+    """The one factory the CLI, the tests and the bench use."""
+    return StallboxConsole(settings)
+
+
+def settings_from_args(args: argparse.Namespace) -> ConsoleSettings:
+    """Settings from `stallbox console` arguments."""
+    return ConsoleSettings(
+        node_url=args.node,
+        state_path=Path(args.console_state) if args.console_state else default_path(),
+        name=args.name,
+        interfaces=args.interfaces,
+        poll_s=args.poll,
+        pair_code=args.pair_code,
+    )
+
+
+def run_console(args: argparse.Namespace) -> int:
+    """Run the console in this terminal; return its exit code."""
+    app = build_app(settings_from_args(args))
+    app.run()
+    return int(app.return_code or 0)

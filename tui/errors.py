@@ -1,0 +1,36 @@
+"""The console's error tree: what can go wrong talking to a node, each shown as one clear line.
+
+ConsoleError
+├── NodeUnreachable   the node did not answer (down, wrong address, network gone)
+├── Refused           the node answered 4xx: a business rule, bad input, a bad token
+│   └── Unauthorized  401: the token is missing, expired or revoked (pair again)
+└── StateFileError    the console's own state file is unreadable or has loose permissions
+"""
+
+from __future__ import annotations
+
+
+class ConsoleError(Exception):
+    """Anything the console reports to the vendor instead of a traceback."""
+
+
+class NodeUnreachable(ConsoleError):
+    """The node did not answer; nothing was sent or the answer was lost."""
+
+
+class Refused(ConsoleError):
+    """The node answered with an error body: `{"error": ..., "field": ...}`."""
+
+    def __init__(self, status: int, error: str, field: str | None = None) -> None:
+        self.status = status
+        self.error = error
+        self.field = field
+        super().__init__(f"{error} ({field})" if field else error)
+
+
+class Unauthorized(Refused):
+    """The operator token was refused; the console must pair again."""
+
+
+class StateFileError(ConsoleError):
+    """The console state file cannot be used."""

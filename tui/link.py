@@ -1,0 +1,91 @@
+"""What the console knows about its link to the node and the cloud, and how to say it.
+
+One frozen value, published by the app on every change (a Textual Signal) and shown by the
+status bar and the banner on every screen. Each state is a word and a symbol as well as a
+colour, so it reads the same for colour-blind vendors and in a monochrome terminal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from appliance.api.schemas import SyncOut
+
+NodeState = Literal["unpaired", "connecting", "up", "down"]
+CloudState = Literal["reachable", "unreachable", "stopped", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """The node's and the cloud's reachability and the outbox, as last seen."""
+
+    url: str | None = None
+    node: NodeState = "unpaired"
+    cloud: CloudState = "unknown"
+    outbox_depth: int | None = None
+    oldest_unsynced_s: float | None = None
+    attempts: int = 0  # failed checks in a row while down
+    error: str = ""
+
+    @property
+    def up(self) -> bool:
+        """The node answered the last check."""
+        return self.node == "up"
+
+
+def cloud_state(sync: SyncOut | None) -> CloudState:
+    """The cloud as the node's sync daemon last saw it (unknown from a node without /api/sync)."""
+    if sync is None:
+        return "unknown"
+    if sync.stopped:
+        return "stopped"
+    if sync.last_error:
+        return "unreachable"
+    return "reachable" if sync.last_contact else "unknown"
+
+
+def age_text(seconds: float | None) -> str:
+    """A short age: 42s, 7m, 3h, 2d; a dash when unknown."""
+    if seconds is None:
+        return "—"
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f}h"
+    return f"{seconds / 86400:.0f}d"
+
+
+def node_text(link: Link) -> tuple[str, str]:
+    """(label, css class) for the node part of the status bar."""
+    if link.node == "up":
+        return "✔ node up", "ok"
+    if link.node == "down":
+        return "✖ NODE DOWN", "bad"
+    if link.node == "unpaired":
+        return "○ not paired", "muted"
+    return "… node connecting", "warn"
+
+
+def cloud_text(link: Link) -> tuple[str, str]:
+    """(label, css class) for the cloud part."""
+    if link.cloud == "reachable":
+        return "✔ cloud ok", "ok"
+    if link.cloud == "unreachable":
+        return "✖ cloud offline", "warn"
+    if link.cloud == "stopped":
+        return "✖ SYNC STOPPED", "bad"
+    return "? cloud: unknown", "muted"
+
+
+def outbox_text(link: Link) -> tuple[str, str]:
+    """(label, css class) for the outbox part: amber from 50 receipts or 30 minutes."""
+    if link.outbox_depth is None:
+        return "outbox ?", "muted"
+    label = f"outbox {link.outbox_depth}"
+    if link.outbox_depth and link.oldest_unsynced_s is not None:
+        label += f" (oldest {age_text(link.oldest_unsynced_s)})"
+    late = link.outbox_depth >= 50 or (link.oldest_unsynced_s or 0) >= 1800
+    return label, "warn" if late else "ok"

@@ -1,0 +1,135 @@
+"""Messages workers post when their I/O is done, named for what happened (past tense)."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from appliance.api.schemas import (
+    ConfirmOut,
+    DropOut,
+    ItemOut,
+    OrderOut,
+    PairResponse,
+    StatsOut,
+    SyncOut,
+    TenderOut,
+)
+from tui.client import MetricsView, NodeEvent
+
+
+class NodeChecked(Message):
+    """The node answered a periodic check."""
+
+    def __init__(self, stats: StatsOut, sync: SyncOut | None) -> None:
+        super().__init__()
+        self.stats = stats
+        self.sync = sync
+
+
+class NodeLost(Message):
+    """The node did not answer a check."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class TokenRefused(Message):
+    """The node refused our token: pair again."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class EventReceived(Message):
+    """A server-sent event arrived."""
+
+    def __init__(self, event: NodeEvent) -> None:
+        super().__init__()
+        self.event = event
+
+
+class Paired(Message):
+    """A pairing code was exchanged for a token."""
+
+    def __init__(self, url: str, answer: PairResponse) -> None:
+        super().__init__()
+        self.url = url
+        self.answer = answer
+
+
+class ActionFailed(Message):
+    """A request was refused or could not be sent; `text` says why, in one line."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class CatalogLoaded(Message):
+    """The catalogue arrived."""
+
+    def __init__(self, items: list[ItemOut]) -> None:
+        super().__init__()
+        self.items = items
+
+
+class OrderOpened(Message):
+    """An order with the cart's lines was opened; these tenders are on offer."""
+
+    def __init__(self, order: OrderOut, tenders: list[str]) -> None:
+        super().__init__()
+        self.order = order
+        self.tenders = tenders
+
+
+class Confirmed(Message):
+    """The node answered a confirmation (accepted or refused by the offline policy)."""
+
+    def __init__(self, answer: ConfirmOut) -> None:
+        super().__init__()
+        self.answer = answer
+
+
+class OrdersLoaded(Message):
+    """The waiting and recently paid orders arrived."""
+
+    def __init__(self, waiting: list[OrderOut], paid: list[OrderOut]) -> None:
+        super().__init__()
+        self.waiting = waiting
+        self.paid = paid
+
+
+class DropsLoaded(Message):
+    """The drops arrived."""
+
+    def __init__(self, drops: list[DropOut]) -> None:
+        super().__init__()
+        self.drops = drops
+
+
+class Tendered(Message):
+    """A tender was chosen; for a rail, the QR's lines were built off the event loop."""
+
+    def __init__(self, answer: TenderOut, qr: tuple[str, ...]) -> None:
+        super().__init__()
+        self.answer = answer
+        self.qr = qr
+
+
+class ActionDone(Message):
+    """A request succeeded; `text` tells the vendor what happened."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class NumbersFetched(Message):
+    """/metrics and the paid orders arrived."""
+
+    def __init__(self, metrics: MetricsView, paid: list[OrderOut]) -> None:
+        super().__init__()
+        self.metrics = metrics
+        self.paid = paid

@@ -1,0 +1,198 @@
+"""Finding a node and pairing with it; pinning its key fingerprint.
+
+Without --node the console browses mDNS and lists the nodes it hears (name, address, key
+fingerprint). Pairing exchanges the 6-digit code from `stallbox pair` for a token; the token and
+the node's fingerprint go to the console state file (0600). A node whose fingerprint differs from
+the pinned one gets a loud warning that must be confirmed by typing "trust" — never a silent
+reconnect.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import DataTable, Input, Static
+
+from tui.client import NodeClient
+from tui.errors import ConsoleError
+from tui.messages import ActionFailed, Paired
+from tui.screens.base import ConsoleModal, ConsoleScreen
+
+
+class ConnectScreen(ConsoleScreen):
+    """Pick a node and pair."""
+
+    TITLE = "CONNECT"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "leave", "Back", id="connect-back"),
+    ]
+
+    def __init__(self, url: str | None, note: str = "") -> None:
+        super().__init__()
+        self.url = url or ""
+        self.note = note
+        self.found: list[tuple[str, str, str]] = []  # (url, node id, fingerprint)
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="connect-body"):
+            yield Static(self.note, id="connect-note")
+            table: DataTable[str] = DataTable(id="found", cursor_type="row")
+            yield table
+            yield Input(self.url, placeholder="node URL, e.g. http://192.168.1.20:8080", id="url")
+            yield Input(
+                placeholder="pairing code (run `stallbox pair` on the box)",
+                id="code",
+                max_length=6,
+                restrict=r"[0-9]*",
+            )
+            yield Static("", id="connect-status")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#found", DataTable)
+        table.add_columns("node", "address", "key fingerprint")
+        if not self.console.settings.node_url:
+            self.query_one("#connect-status", Static).update("Looking for nodes on the LAN…")
+            self.discover()
+        else:
+            table.display = False
+        self.query_one("#code" if self.url else "#url", Input).focus()
+        code = self.console.settings.pair_code
+        if code and self.url:  # given on the command line (the demo does): pair right away
+            self.query_one("#code", Input).value = code
+            self.query_one("#connect-status", Static).update(f"Pairing with {self.url}…")
+            self.pair(self.url.rstrip("/"), code)
+
+    @work(exclusive=True, group="discover", exit_on_error=False)
+    async def discover(self) -> None:
+        """Browse mDNS for a few seconds."""
+        from appliance.discovery import browse
+
+        settings = self.console.settings
+        try:
+            nodes = await browse(
+                "loopback" if settings.interfaces == "loopback" else "all", settings.discover_s
+            )
+        except OSError as exc:
+            self.post_message(ActionFailed(f"mDNS browsing failed: {exc}"))
+            return
+        table = self.query_one("#found", DataTable)
+        table.clear()
+        self.found = []
+        for node in nodes:
+            self.found.append((node.url, node.node_id, node.fingerprint))
+            table.add_row(node.name, node.url, node.fingerprint)
+        text = f"{len(nodes)} node(s) found." if nodes else "No node answered; type its URL."
+        self.query_one("#connect-status", Static).update(text)
+
+    @on(DataTable.RowSelected, "#found")
+    def picked(self, event: DataTable.RowSelected) -> None:
+        url, node_id, fingerprint = self.found[event.cursor_row]
+        self.query_one("#url", Input).value = url
+        pin = self.console.state.check(url, node_id, fingerprint)
+        status = self.query_one("#connect-status", Static)
+        if pin.changed and pin.known is not None:
+            status.update(
+                f"⚠ KEY CHANGED: pinned {pin.known.fingerprint}, node says {fingerprint}. "
+                "You will be asked to confirm."
+            )
+            status.add_class("alarm")
+        else:
+            status.update(f"Fingerprint {fingerprint}")
+        self.query_one("#code", Input).focus()
+
+    @on(Input.Submitted, "#url")
+    def url_submitted(self) -> None:
+        self.query_one("#code", Input).focus()
+
+    @on(Input.Submitted, "#code")
+    def code_submitted(self, event: Input.Submitted) -> None:
+        url = self.query_one("#url", Input).value.strip().rstrip("/")
+        code = event.value.strip()
+        if not url.startswith(("http://", "https://")):
+            self.say("The node URL must start with http:// or https://", error=True)
+            return
+        if len(code) != 6:
+            self.say("The pairing code has 6 digits.", error=True)
+            return
+        self.query_one("#connect-status", Static).update(f"Pairing with {url}…")
+        self.pair(url, code)
+
+    @work(exclusive=True, group="pair", exit_on_error=False)
+    async def pair(self, url: str, code: str) -> None:
+        """POST /api/pair."""
+        client = NodeClient(url)
+        try:
+            answer = await client.pair(code, self.console.settings.name)
+        except ConsoleError as exc:
+            self.post_message(ActionFailed(f"Pairing failed: {exc}"))
+            return
+        finally:
+            await client.close()
+        self.post_message(Paired(url, answer))
+
+    def on_paired(self, message: Paired) -> None:
+        answer = message.answer
+        pin = self.console.state.check(message.url, answer.node_id, answer.fingerprint)
+        if pin.changed and pin.known is not None:
+            self.app.push_screen(
+                KeyChangedScreen(pin.known.fingerprint, answer.fingerprint),
+                lambda trusted: self.trust(message, trusted == "trust"),
+            )
+        else:
+            self.trust(message, True)
+
+    def trust(self, message: Paired, trusted: bool | None) -> None:
+        """Pin and attach, or refuse to use the node."""
+        if not trusted:
+            self.query_one("#code", Input).value = ""
+            self.query_one("#connect-status", Static).update(
+                "Not connected: the node's key was not trusted."
+            )
+            return
+        answer = message.answer
+        self.console.state.pin(message.url, answer.node_id, answer.fingerprint, answer.token)
+        self.dismiss(None)
+        self.console.attach(message.url, answer.token)
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        self.query_one("#code", Input).value = ""
+        self.query_one("#connect-status", Static).update(message.text)
+        self.say(message.text, error=True)
+
+    def action_leave(self) -> None:
+        """Back to the console if it is attached to a node."""
+        if self.console.client is not None:
+            self.dismiss(None)
+
+
+class KeyChangedScreen(ConsoleModal):
+    """The loud warning: a known node now shows another key."""
+
+    def __init__(self, pinned: str, shown: str) -> None:
+        super().__init__()
+        self.pinned = pinned
+        self.shown = shown
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="key-changed", classes="dialog alarm"):
+            yield Static("⚠ THE NODE'S KEY HAS CHANGED", classes="dialog-title")
+            yield Static(
+                f"pinned: {self.pinned}\nnow:    {self.shown}\n\n"
+                "A replaced or re-initialised box has a new key; so would an impostor on the "
+                "LAN. Check the fingerprint on the box (`stallbox ledger pubkey`).\n"
+                'Type "trust" and Enter to pin the new key, Esc to refuse.'
+            )
+            yield Input(placeholder="trust", id="trust")
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "escape":
+            event.stop()
+            self.dismiss(None)
+
+    @on(Input.Submitted, "#trust")
+    def submitted(self, event: Input.Submitted) -> None:
+        self.dismiss("trust" if event.value.strip().lower() == "trust" else None)

@@ -1,0 +1,115 @@
+"""The stall's numbers: revenue per live minute with a sparkline, conversion latency, edge
+decision rate, confirmations by rail and top items.
+
+Stats arrive with the app's periodic check; the rest (/metrics, paid orders) is fetched when the
+screen is shown and every few seconds while it stays shown.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import pairwise
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Sparkline, Static
+
+from appliance.api.schemas import StatsOut
+from tui.client import NodeClient
+from tui.errors import ConsoleError
+from tui.messages import ActionFailed, NumbersFetched
+from tui.screens.base import ConsoleScreen
+from tui.screens.sell import money
+
+REFRESH_S = 5.0
+TOP = 5
+
+
+def seconds_text(value: float | None) -> str:
+    """'42 s' or '—'."""
+    return "—" if value is None else f"{value:.0f} s"
+
+
+class NumbersScreen(ConsoleScreen):
+    """How the stall is doing."""
+
+    TITLE = "NUMBERS"
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="numbers-body"):
+            yield Static(id="num-revenue", classes="figure")
+            yield Sparkline([], id="num-spark")
+            with Horizontal(id="numbers-row"):
+                yield Static(id="num-left", classes="panel")
+                yield Static(id="num-right", classes="panel")
+
+    def on_mount(self) -> None:
+        self.listen(self.console.stats_changed, self.show_stats)
+        self.set_interval(REFRESH_S, self.reload)
+        if self.console.stats is not None:
+            self.show_stats(self.console.stats)
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def show_stats(self, stats: StatsOut) -> None:
+        """Revenue, its sparkline and the edge decision rate."""
+        per_minute = stats.revenue_per_live_minute
+        rate = "—" if per_minute is None else money(round(per_minute), stats.currency)
+        self.query_one("#num-revenue", Static).update(
+            f"Revenue {money(stats.revenue, stats.currency)} · {stats.sales} sales · "
+            f"per live minute {rate}"
+        )
+        samples = list(self.console.revenue_samples)
+        steps = [max(0.0, b - a) for a, b in pairwise(samples)]
+        self.query_one("#num-spark", Sparkline).data = steps or [0.0]
+
+    def reload(self) -> None:
+        """Fetch /metrics and the paid orders while shown."""
+        if self.is_current and self.console.client is not None and self.console.link.up:
+            self.fetch(self.console.client)
+
+    @work(exclusive=True, group="numbers", exit_on_error=False)
+    async def fetch(self, client: NodeClient) -> None:
+        """GET /metrics and the paid orders."""
+        try:
+            metrics = await client.metrics()
+            paid = await client.orders("paid")
+        except ConsoleError as exc:
+            self.post_message(ActionFailed(f"Numbers not loaded: {exc}"))
+            return
+        self.post_message(NumbersFetched(metrics, paid))
+
+    def on_numbers_fetched(self, message: NumbersFetched) -> None:
+        metrics = message.metrics
+        stats = self.console.stats
+        edge = "—"
+        if stats is not None and stats.edge_decision_rate is not None:
+            edge = f"{stats.edge_decision_rate:.0%} of {stats.decisions}"
+        by_rail: Counter[str] = Counter()
+        lines = [
+            f"Conversion p50   {seconds_text(metrics.conversion_p50_s)}",
+            f"Conversion p90   {seconds_text(metrics.conversion_p90_s)}",
+            f"Edge decisions   {edge}",
+            "Confirmations by rail:",
+        ]
+        for (rail, verdict), count in sorted(metrics.confirmations.items()):
+            by_rail[rail] += count
+            lines.append(f"  {rail:<8} {verdict:<9} {count}")
+        if not metrics.confirmations:
+            lines.append("  none yet")
+        self.query_one("#num-left", Static).update("\n".join(lines))
+        units: Counter[str] = Counter()
+        for order in message.paid:
+            for line in order.lines:
+                units[line.name] += line.qty
+        top = ["Top items:"] + [f"  {qty:>4} x {name}" for name, qty in units.most_common(TOP)]
+        if not units:
+            top.append("  none yet")
+        self.query_one("#num-right", Static).update("\n".join(top))
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        if message.text:
+            self.say(message.text, error=True)

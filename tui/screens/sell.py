@@ -1,0 +1,296 @@
+"""Selling with one hand: catalogue with hotkeys and search, the cart, then a tender.
+
+The cart lives in the console until the vendor presses Enter; then the order is opened with all
+its lines in one request (one transaction on the node), the tender is chosen in a small dialog,
+and the pay screen takes over. A cancelled payment keeps the cart; a paid one clears it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Input, Static
+
+from appliance.api.schemas import ConfirmOut, ItemOut, OrderOut
+from tui.client import NodeClient
+from tui.errors import ConsoleError
+from tui.messages import ActionDone, ActionFailed, CatalogLoaded, OrderOpened
+from tui.screens.base import ConsoleModal, ConsoleScreen
+from tui.screens.pay import PayScreen, ReceiptScreen
+
+HOTKEYS = "1234567890abcdefghijklmnopqrstuvwxyz"
+
+
+def money(minor: int, currency: str, exponent: int = 2) -> str:
+    """Minor units as text: 1850 BRL → 'BRL 18.50'."""
+    sign = "-" if minor < 0 else ""
+    whole, part = divmod(abs(minor), 10**exponent)
+    return f"{currency} {sign}{whole}.{part:0{exponent}d}" if exponent else f"{currency} {minor}"
+
+
+class SellScreen(ConsoleScreen):
+    """Catalogue, cart, tender."""
+
+    TITLE = "SELL"
+    AUTO_FOCUS = ""
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "checkout", "Tender", id="sell-tender"),
+        Binding("slash", "search", "Search", id="sell-search"),
+        Binding("plus", "more", "+1", id="sell-more"),
+        Binding("minus", "less", "-1", id="sell-less"),
+        Binding("up", "pick(-1)", "Line up", id="sell-up", show=False),
+        Binding("down", "pick(1)", "Line down", id="sell-down", show=False),
+        Binding("backspace", "remove", "Remove", id="sell-remove"),
+        Binding("escape", "clear", "Clear", id="sell-clear"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[ItemOut] = []
+        self.shown: list[ItemOut] = []
+        self.cart: dict[str, int] = {}
+        self.current: str | None = None
+        self.opening = False  # an order is being opened: a second Enter must not open another
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="sell-body"):
+            with Vertical(id="catalog-pane"):
+                yield Input(placeholder="/ search, Enter adds the first match", id="search")
+                table: DataTable[str] = DataTable(id="catalog", cursor_type="none")
+                table.can_focus = False
+                yield table
+            with Vertical(id="cart-pane"):
+                yield Static("Cart is empty — press an item's key", id="cart")
+                yield Static("", id="cart-total", classes="big-total")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#catalog", DataTable)
+        table.add_columns("key", "item", "price", "stock")
+        self.listen(self.console.node_returned, lambda _: self.load_catalog())
+        self.load_catalog()
+
+    def load_catalog(self) -> None:
+        """Fetch the catalogue (with stock) if a node is attached."""
+        if self.console.client is not None:
+            self.fetch_catalog(self.console.client)
+
+    @work(exclusive=True, group="catalog", exit_on_error=False)
+    async def fetch_catalog(self, client: NodeClient) -> None:
+        """GET /api/catalog."""
+        try:
+            self.post_message(CatalogLoaded(await client.catalog()))
+        except ConsoleError as exc:
+            self.post_message(ActionFailed(f"Catalogue not loaded: {exc}"))
+
+    def on_catalog_loaded(self, message: CatalogLoaded) -> None:
+        self.items = message.items
+        self.filter(self.query_one("#search", Input).value)
+        self.show_cart()
+
+    def filter(self, text: str) -> None:
+        """Show the items matching `text` (all when empty), with their hotkeys."""
+        wanted = text.strip().lower()
+        self.shown = [i for i in self.items if wanted in i.name.lower() or wanted in i.sku]
+        table = self.query_one("#catalog", DataTable)
+        table.clear()
+        for index, item in enumerate(self.items):
+            if item not in self.shown:
+                continue
+            key = HOTKEYS[index] if index < len(HOTKEYS) else ""
+            stock = "∞" if item.stock is None else str(item.stock)
+            table.add_row(key, item.name, f"{item.currency} {item.price_text}", stock)
+
+    @on(Input.Changed, "#search")
+    def searched(self, event: Input.Changed) -> None:
+        self.filter(event.value)
+
+    @on(Input.Submitted, "#search")
+    def search_submitted(self, event: Input.Submitted) -> None:
+        if self.shown:
+            self.add(self.shown[0].sku)
+        event.input.value = ""
+        self.set_focus(None)
+
+    def on_key(self, event: events.Key) -> None:
+        if isinstance(self.focused, Input):
+            if event.key == "escape":
+                self.query_one("#search", Input).value = ""
+                self.set_focus(None)
+                event.stop()
+            return
+        char = event.character or ""
+        if len(char) == 1 and char in HOTKEYS:
+            index = HOTKEYS.index(char)
+            if index < len(self.items):
+                self.add(self.items[index].sku)
+                event.stop()
+
+    def add(self, sku: str, qty: int = 1) -> None:
+        """Put `qty` of an item in the cart (or take it out when qty < 0)."""
+        left = self.cart.get(sku, 0) + qty
+        if left > 0:
+            self.cart[sku] = left
+            self.current = sku
+        else:
+            self.cart.pop(sku, None)
+            self.current = next(reversed(self.cart), None) if self.cart else None
+        self.show_cart()
+
+    def show_cart(self) -> None:
+        """Draw the cart and its total."""
+        by_sku = {i.sku: i for i in self.items}
+        if not self.cart:
+            self.query_one("#cart", Static).update("Cart is empty — press an item's key")
+            self.query_one("#cart-total", Static).update("")
+            return
+        text = Text()
+        total, currency = 0, ""
+        for sku, qty in self.cart.items():
+            item = by_sku.get(sku)
+            name = item.name if item else sku
+            line = (item.price * qty) if item else 0
+            total += line
+            currency = item.currency if item else currency
+            mark = "▶ " if sku == self.current else "  "
+            text.append(f"{mark}{qty:>3} x {name:<14.14} {money(line, currency):>12}\n")
+        self.query_one("#cart", Static).update(text)
+        self.query_one("#cart-total", Static).update(f"TOTAL {money(total, currency)}")
+
+    def action_search(self) -> None:
+        """Focus the search box."""
+        self.query_one("#search", Input).focus()
+
+    def action_more(self) -> None:
+        """One more of the current line."""
+        if self.current:
+            self.add(self.current)
+
+    def action_less(self) -> None:
+        """One less of the current line."""
+        if self.current:
+            self.add(self.current, -1)
+
+    def action_remove(self) -> None:
+        """Remove the current line."""
+        if self.current:
+            self.add(self.current, -self.cart.get(self.current, 0))
+
+    def action_pick(self, step: int) -> None:
+        """Move the current-line marker."""
+        skus = list(self.cart)
+        if skus:
+            at = skus.index(self.current) if self.current in skus else 0
+            self.current = skus[(at + step) % len(skus)]
+            self.show_cart()
+
+    def action_clear(self) -> None:
+        """Empty the cart."""
+        self.cart.clear()
+        self.current = None
+        self.show_cart()
+
+    def action_checkout(self) -> None:
+        """Open the order and choose a tender."""
+        if not self.cart:
+            self.say("The cart is empty.", error=True)
+            return
+        if self.opening:
+            return
+        client = self.console.usable_client()
+        if client is not None:
+            self.opening = True
+            self.open_order(client, dict(self.cart))
+
+    @work(exclusive=True, group="sale", exit_on_error=False)
+    async def open_order(self, client: NodeClient, lines: dict[str, int]) -> None:
+        """POST /api/orders with every line, then learn the tenders on offer."""
+        try:
+            order = await client.create_order(lines)
+            self.post_message(OrderOpened(order, await client.tenders(order.id)))
+        except ConsoleError as exc:
+            self.post_message(ActionFailed(f"Order not opened: {exc}"))
+
+    def on_order_opened(self, message: OrderOpened) -> None:
+        self.opening = False
+        order = message.order
+        self.app.push_screen(
+            TenderScreen(order, message.tenders), lambda tender: self.tender_chosen(order, tender)
+        )
+
+    def tender_chosen(self, order: OrderOut, tender: str | None) -> None:
+        """Go on with the chosen tender, or cancel the order (the cart is kept)."""
+        client = self.console.usable_client()
+        if client is None:
+            return
+        if tender is None:
+            self.cancel_order(client, order.id)
+        else:  # the pay screen sends the tender while it is drawn: the QR comes sooner
+            self.app.push_screen(PayScreen(order, tender), self.pay_done)
+
+    def pay_done(self, answer: object) -> None:
+        """Paid: clear the cart and show the receipt. Cancelled: keep the cart."""
+        if not isinstance(answer, ConfirmOut):
+            return
+        self.action_clear()
+        self.load_catalog()
+        self.app.push_screen(ReceiptScreen(answer))
+
+    @work(exclusive=True, group="sale", exit_on_error=False)
+    async def cancel_order(self, client: NodeClient, order_id: str) -> None:
+        """POST cancel for an order whose tender dialog was closed."""
+        try:
+            order = await client.cancel(order_id)
+            self.post_message(ActionDone(f"Order #{order.number} cancelled; the cart is kept."))
+        except ConsoleError as exc:
+            self.post_message(ActionFailed(f"Cancel failed: {exc}"))
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        self.opening = False
+        self.say(message.text, error=True)
+
+    def on_action_done(self, message: ActionDone) -> None:
+        self.say(message.text)
+
+
+class TenderScreen(ConsoleModal):
+    """Pick cash or a rail with one key."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss_none", "Back", id="tender-back"),
+    ]
+
+    def __init__(self, order: OrderOut, tenders: list[str]) -> None:
+        super().__init__()
+        self.order = order
+        self.keys: dict[str, str] = {}
+        rails = [t for t in tenders if t != "cash"]
+        if "cash" in tenders:
+            self.keys["c"] = "cash"
+        for index, rail in enumerate(rails[:9], start=1):
+            self.keys[str(index)] = rail
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="tender-dialog", classes="dialog"):
+            yield Static(
+                f"Order #{self.order.number} — {money(self.order.total, self.order.currency)}",
+                classes="dialog-title",
+            )
+            for key, tender in self.keys.items():
+                label = "cash (change due)" if tender == "cash" else f"{tender.upper()} (QR)"
+                yield Static(f" {key}  {label}", classes="tender-choice")
+            yield Static("Esc: back to the cart (the order is cancelled)", classes="hint")
+
+    def on_key(self, event: events.Key) -> None:
+        tender = self.keys.get(event.character or "")
+        if tender is not None:
+            event.stop()
+            self.dismiss(tender)
+
+    def action_dismiss_none(self) -> None:
+        """Close without a tender."""
+        self.dismiss(None)

@@ -1,0 +1,92 @@
+"""Sync at a glance: outbox depth, oldest unsynced receipt, last cloud contact and checkpoint.
+
+Outbox figures come from /api/stats with every check; the rest from the node's /api/sync (what
+the sync daemon last wrote). A node without /api/sync (404) shows those lines as "unknown"
+rather than guess. A stopped stream (the cloud answered 409, a proof did not verify) is an alarm:
+receipts stay safe in the outbox, but nothing more is sent until someone looks.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from appliance.api.schemas import SyncOut
+from tui.link import Link, age_text, cloud_text, outbox_text
+from tui.screens.base import ConsoleScreen
+
+UNKNOWN = "unknown"
+
+
+def contact_text(sync: SyncOut | None, now: datetime) -> str:
+    """'2026-11-28 13:02 UTC (3m ago)' or unknown."""
+    if sync is None or not sync.last_contact:
+        return UNKNOWN
+    try:
+        at = datetime.fromisoformat(sync.last_contact.replace("Z", "+00:00"))
+    except ValueError:
+        return sync.last_contact
+    ago = age_text(max(0.0, (now - at).total_seconds()))
+    via = f" via {sync.via}" if sync.via and sync.via != "cloud" else ""
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({ago} ago){via}"
+
+
+def checkpoint_text(sync: SyncOut | None) -> str:
+    """'tree size 120, receipts up to seq 119' or unknown."""
+    if sync is None or not sync.checkpoint:
+        return UNKNOWN
+    return f"tree size {sync.tree_size}, acknowledged up to seq {sync.acked_seq}"
+
+
+class SyncScreen(ConsoleScreen):
+    """Where the receipts are on their way to the cloud."""
+
+    TITLE = "SYNC"
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="sync-body"):
+            yield Static(id="sync-outbox", classes="figure")
+            yield Static(id="sync-oldest", classes="figure")
+            yield Static(id="sync-cloud", classes="figure")
+            yield Static(id="sync-contact", classes="figure")
+            yield Static(id="sync-checkpoint", classes="figure")
+            yield Static(id="sync-problem", classes="problem")
+            yield Static(id="sync-note", classes="hint")
+
+    def on_mount(self) -> None:
+        self.listen(self.console.link_changed, self.show)
+        self.show(self.console.link)
+
+    def show(self, link: Link) -> None:
+        """Draw what is known."""
+        sync = self.console.sync
+        _, kind = outbox_text(link)
+        depth = link.outbox_depth if link.outbox_depth is not None else "?"
+        oldest = age_text(link.oldest_unsynced_s) if link.outbox_depth else "—"
+        cloud, cloud_kind = cloud_text(link)
+        rows = {
+            "#sync-outbox": (f"Outbox depth          {depth}", kind),
+            "#sync-oldest": (f"Oldest unsynced       {oldest}", ""),
+            "#sync-cloud": (f"Cloud                 {cloud}", cloud_kind),
+            "#sync-contact": (f"Last cloud contact    {contact_text(sync, datetime.now(UTC))}", ""),
+            "#sync-checkpoint": (f"Last checkpoint ok    {checkpoint_text(sync)}", ""),
+        }
+        for selector, (text, css) in rows.items():
+            widget = self.query_one(selector, Static)
+            widget.update(text)
+            widget.set_classes(f"figure {css}".strip())
+        problem = ""
+        if sync is not None and sync.stopped:
+            problem = f"✖ SYNC STOPPED: {sync.stopped}"
+        elif sync is not None and sync.last_error:
+            problem = f"Last attempt failed: {sync.last_error} (the daemon retries)"
+        self.query_one("#sync-problem", Static).update(problem)
+        note = (
+            "This node does not report its sync state (no /api/sync): cloud figures unknown."
+            if sync is None
+            else ""
+        )
+        self.query_one("#sync-note", Static).update(note)

@@ -1,0 +1,64 @@
+"""A QR code drawn with half blocks, dark on an explicit light background, quiet zone included.
+
+The matrix is built off the event loop (qrcode costs milliseconds, DESIGN §6) and cached per
+payload. If the widget is too small for the code it says so instead of drawing a code no phone
+could read.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import Static
+
+from appliance.payments.render import RenderedCode
+
+QR_STYLE = Style(color="black", bgcolor="white")
+
+
+@lru_cache(maxsize=64)
+def qr_lines(payload: str) -> tuple[str, ...]:
+    """The code as half-block text lines (two module rows per line)."""
+    return tuple(RenderedCode(payload).terminal(ansi=False).split("\n"))
+
+
+class QrCode(Static):
+    """Shows one payload's QR code, or why it cannot."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__("", id=id, classes=classes)
+        self.payload: str | None = None
+        self.lines: tuple[str, ...] = ()
+
+    def show(self, payload: str, lines: tuple[str, ...]) -> None:
+        """Show a code whose lines were built (see qr_lines) off the event loop."""
+        self.payload = payload
+        self.lines = lines
+        self._draw()
+
+    def on_resize(self) -> None:
+        self._draw()
+
+    @property
+    def fits(self) -> bool:
+        """The whole code fits the widget's content area."""
+        if not self.lines:
+            return False
+        size = self.content_region.size
+        return len(self.lines[0]) <= size.width and len(self.lines) <= size.height
+
+    def _draw(self) -> None:
+        if not self.lines:
+            self.update("")
+            return
+        if not self.fits and self.content_region.size.width > 0:
+            need = f"{len(self.lines[0])}x{len(self.lines)}"
+            self.update(
+                f"QR needs {need} cells: make the window larger (or use the node's pay page)"
+            )
+            self.add_class("too-small")
+            return
+        self.remove_class("too-small")
+        self.update(Text("\n".join(self.lines), style=QR_STYLE, no_wrap=True, overflow="crop"))
