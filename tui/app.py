@@ -25,11 +25,11 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
-from appliance.api.schemas import StatsOut, SyncOut
+from appliance.api.schemas import IdentityOut, StatsOut, SyncOut
 from tui.client import NodeClient, NodeEvent
-from tui.errors import ConsoleError, Unauthorized
+from tui.errors import ConsoleError, Refused, Unauthorized
 from tui.link import Link, cloud_state
-from tui.messages import EventReceived, NodeChecked, NodeLost, TokenRefused
+from tui.messages import EventReceived, IdentityChecked, NodeChecked, NodeLost, TokenRefused
 from tui.screens.drops import DropsScreen
 from tui.screens.numbers import NumbersScreen
 from tui.screens.orders import OrdersScreen
@@ -153,15 +153,25 @@ class StallboxConsole(App[int]):
         """Check the node every poll_s, for as long as the app runs."""
         client = self.client
         assert client is not None
+        proven = False  # who answers is checked on every (re)connection: a swapped box shows
         while True:
             try:
+                if not proven:
+                    self.post_message(IdentityChecked(client.base_url, await client.identity()))
+                    proven = True
                 stats = await client.stats()
                 sync = await client.sync_state()
                 self.post_message(NodeChecked(stats, sync))
             except Unauthorized as exc:
                 self.post_message(TokenRefused(str(exc)))
                 return
+            except Refused as exc:
+                if not proven and exc.status == 200:  # no proof of its key: as loud as a change
+                    self.post_message(IdentityChecked(client.base_url, None, str(exc)))
+                    return
+                self.post_message(NodeLost(str(exc)))
             except ConsoleError as exc:
+                proven = False
                 self.post_message(NodeLost(str(exc)))
             await asyncio.sleep(self.settings.poll_s)
 
@@ -201,6 +211,46 @@ class StallboxConsole(App[int]):
         if was_down:
             self.notify("Node is back.", title="Reconnected")
             self.node_returned.publish(None)
+
+    def on_identity_checked(self, message: IdentityChecked) -> None:
+        client, shown = self.client, message.identity
+        if client is None or client.base_url != message.url:
+            return
+        if message.error:
+            self.distrust(message.url, f"⚠ {message.error}. Not connected.")
+            return
+        if shown is None:
+            return  # a node from before /api/identity: pinned at pairing only
+        pin = self.state.check(message.url, shown.node_id, shown.fingerprint)
+        if not pin.changed or pin.known is None:
+            return
+        from tui.screens.connect import KeyChangedScreen
+
+        token = client.token
+        self.distrust(message.url, "")
+        self.push_screen(
+            KeyChangedScreen(pin.known.fingerprint, shown.fingerprint),
+            lambda answer: self.key_decided(message.url, shown, token, answer == "trust"),
+        )
+
+    def distrust(self, url: str, note: str) -> None:
+        """Stop using the node now: no client, no checks; say why on the connect screen."""
+        self.workers.cancel_group(self, "monitor")
+        self.workers.cancel_group(self, "events")
+        if self.client is not None:
+            self.run_worker(self.client.close(), group="close")
+        self.client = None
+        self.set_link(Link(url=url, node="untrusted", error=note or "key changed"))
+        if note:
+            self.show_connect(note)
+
+    def key_decided(self, url: str, shown: IdentityOut, token: str | None, trusted: bool) -> None:
+        """After the loud warning: pin the new key and go on, or stay disconnected."""
+        if trusted and token:
+            self.state.pin(url, shown.node_id, shown.fingerprint, token)
+            self.attach(url, token)
+        else:
+            self.show_connect("Not connected: the node's key was not trusted.")
 
     def on_node_lost(self, message: NodeLost) -> None:
         attempts = self.link.attempts + 1

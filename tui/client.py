@@ -9,6 +9,7 @@ of tui.errors: NodeUnreachable when the node did not answer, Refused (or Unautho
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -16,11 +17,13 @@ from typing import Any, TypeVar
 
 import httpx
 import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from appliance.api.schemas import (
     ConfirmOut,
     DecisionOut,
     DropOut,
+    IdentityOut,
     ItemOut,
     OrderOut,
     PairResponse,
@@ -30,10 +33,12 @@ from appliance.api.schemas import (
     SyncOut,
     TenderOut,
 )
+from appliance.ledger.errors import LedgerError
+from appliance.ledger.identity import fingerprint, identity_proven
+from appliance.ledger.receipt import b64, unb64
 from tui.errors import NodeUnreachable, Refused, Unauthorized
 
 T = TypeVar("T")
-TENDERS_IN_ERROR = re.compile(r"one of \[(?P<names>[^\]]*)\]")
 EVENT_READ_TIMEOUT_S = 40.0  # the node sends a keep-alive every 15 s
 
 
@@ -119,6 +124,32 @@ class NodeClient:
         self.token = paired.token
         return paired
 
+    async def identity(self) -> IdentityOut | None:
+        """The node's key, proven by its signature over a fresh challenge (None: node too old).
+
+        Refused when the proof fails: whoever answers at this address does not hold the key it
+        names, which the console treats like a changed key.
+        """
+        challenge = os.urandom(32)
+        try:
+            shown = await self._typed(
+                IdentityOut, "GET", f"/api/identity?challenge={b64(challenge)}"
+            )
+        except Refused as exc:
+            if exc.status == 404:
+                return None
+            raise
+        try:
+            public = Ed25519PublicKey.from_public_bytes(unb64(shown.public_key, 32, "public_key"))
+            signature = unb64(shown.signature, 64, "signature")
+        except LedgerError as exc:
+            raise Refused(200, f"the node's identity is malformed: {exc}") from None
+        if fingerprint(public) != shown.fingerprint or not identity_proven(
+            public, challenge, signature
+        ):
+            raise Refused(200, "the node could not prove it holds the key it names")
+        return shown
+
     async def catalog(self) -> list[ItemOut]:
         """The catalogue with stock."""
         return await self._typed(list[ItemOut], "GET", "/api/catalog")
@@ -196,31 +227,11 @@ class NodeClient:
         answer = await self._call("GET", "/metrics")
         return parse_metrics(answer.text)
 
-    async def tenders(self, order_id: str) -> list[str]:
-        """Tenders the node offers: cash and each configured rail (cached for the session).
-
-        The node has no endpoint listing them yet: ask /api/tenders, and on 404 learn them from
-        the node's refusal of an impossible tender on `order_id` (a refusal changes nothing).
-        """
-        if self._tenders is not None:
-            return self._tenders
-        try:
-            found = await self._typed(list[str], "GET", "/api/tenders")
-        except Refused as exc:
-            if exc.status != 404:
-                raise
-            found = await self._probe_tenders(order_id)
-        self._tenders = found
-        return found
-
-    async def _probe_tenders(self, order_id: str) -> list[str]:
-        try:
-            await self.tender(order_id, "?")
-        except Refused as exc:
-            if match := TENDERS_IN_ERROR.search(exc.error):
-                names = [n.strip().strip("'\"") for n in match["names"].split(",")]
-                return [n for n in names if n]
-        return ["cash"]
+    async def tenders(self) -> list[str]:
+        """Tenders the node offers: cash and each configured rail (cached for the session)."""
+        if self._tenders is None:
+            self._tenders = await self._typed(list[str], "GET", "/api/tenders")
+        return self._tenders
 
     async def events(self) -> AsyncIterator[NodeEvent]:
         """Server-sent events until the stream ends; raises NodeUnreachable when it breaks."""

@@ -12,7 +12,7 @@ from typing import Literal
 
 from appliance.api.schemas import SyncOut
 
-NodeState = Literal["unpaired", "connecting", "up", "down"]
+NodeState = Literal["unpaired", "connecting", "up", "down", "untrusted"]
 CloudState = Literal["reachable", "unreachable", "stopped", "unknown"]
 
 
@@ -66,6 +66,8 @@ def node_text(link: Link) -> tuple[str, str]:
         return "✖ NODE DOWN", "bad"
     if link.node == "unpaired":
         return "○ not paired", "muted"
+    if link.node == "untrusted":
+        return "⚠ KEY CHANGED", "bad"
     return "… node connecting", "warn"
 
 

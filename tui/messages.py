@@ -7,6 +7,7 @@ from textual.message import Message
 from appliance.api.schemas import (
     ConfirmOut,
     DropOut,
+    IdentityOut,
     ItemOut,
     OrderOut,
     PairResponse,
@@ -24,6 +25,16 @@ class NodeChecked(Message):
         super().__init__()
         self.stats = stats
         self.sync = sync
+
+
+class IdentityChecked(Message):
+    """The node proved which key it holds (None: too old to say)."""
+
+    def __init__(self, url: str, identity: IdentityOut | None, error: str = "") -> None:
+        super().__init__()
+        self.url = url
+        self.identity = identity
+        self.error = error
 
 
 class NodeLost(Message):

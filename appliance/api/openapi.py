@@ -30,6 +30,16 @@ ENDPOINTS: list[tuple[str, str, str, type | None, Any, int, bool]] = [
         False,
     ),
     ("get", "/api/catalog", "The active catalogue with stock", None, list[s.ItemOut], 200, True),
+    ("get", "/api/tenders", "Cash and each configured rail", None, list[str], 200, True),
+    (
+        "get",
+        "/api/identity",
+        "The node signs ?challenge= (16-64 bytes, base64url) with its device key",
+        None,
+        s.IdentityOut,
+        200,
+        False,
+    ),
     ("get", "/api/orders", "Orders in one state (?state=)", None, list[s.OrderOut], 200, True),
     ("post", "/api/orders", "Open an order", s.NewOrder, s.OrderOut, 201, True),
     ("get", "/api/orders/{order_id}", "One order", None, s.OrderOut, 200, True),
@@ -111,7 +121,11 @@ def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, request, response, status, auth in ENDPOINTS:
         if getattr(response, "__origin__", None) is list:
-            out_schema: dict[str, Any] = {"type": "array", "items": by_type[response.__args__[0]]}
+            item = response.__args__[0]
+            out_schema: dict[str, Any] = {
+                "type": "array",
+                "items": {"type": "string"} if item is str else by_type[item],
+            }
         else:
             out_schema = by_type[response]
         operation: dict[str, Any] = {

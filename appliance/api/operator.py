@@ -1,17 +1,20 @@
 """The operator JSON API: pairing, catalogue, orders, confirmations, stats, live events.
 
-Every endpoint but /api/pair and /api/openapi.json needs `Authorization: Bearer <token>`.
+Every endpoint but /api/pair, /api/identity and /api/openapi.json needs `Authorization: Bearer <token>`.
 Handlers parse with msgspec, call one use case, and encode the result; errors are mapped to
 4xx JSON bodies in app.py.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import msgspec
+from cryptography.hazmat.primitives import serialization
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -23,6 +26,7 @@ from appliance.api.node import Node
 from appliance.api.schemas import (
     ConfirmRequest,
     DropOut,
+    IdentityOut,
     LineRequest,
     NewDrop,
     NewOrder,
@@ -36,6 +40,8 @@ from appliance.api.schemas import (
 )
 from appliance.domain.drops import Drop
 from appliance.domain.orders import OrderState
+from appliance.ledger.identity import IDENTITY_PREFIX
+from appliance.ledger.receipt import b64
 from appliance.services.pairing import TOKEN_TTL_S, PairingError
 from appliance.store import orders as orders_sql
 from appliance.store import stats as stats_sql
@@ -91,6 +97,39 @@ async def catalog(request: Request) -> Response:
     """The active catalogue with stock."""
     items = await node_of(request).box.writer.run(orders_sql.list_items)
     return json_response([item_out(item) for item in items])
+
+
+@operator
+async def tenders(request: Request) -> Response:
+    """The tenders this stall accepts: cash and each configured rail, in config order."""
+    return json_response(node_of(request).checkout.tenders())
+
+
+async def identity(request: Request) -> Response:
+    """Prove who this node is: sign the caller's challenge with the device key (no token needed).
+
+    A console that pinned the key's fingerprint checks this on every connection, so a box that
+    was swapped or re-keyed behind the same address is a loud warning, never a silent reconnect.
+    """
+    node = node_of(request)
+    challenge = request.query_params.get("challenge", "")
+    try:
+        raw = base64.urlsafe_b64decode(challenge + "=" * (-len(challenge) % 4))
+    except (ValueError, binascii.Error):
+        raw = b""
+    if not 16 <= len(raw) <= 64:
+        raise msgspec.ValidationError("must be 16-64 bytes in base64url - at `$.challenge`")
+    key = node.box.key
+    public = key.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return json_response(
+        IdentityOut(
+            node_id=node.box.device_id,
+            name=node.config.stall_name,
+            fingerprint=node.fingerprint,
+            public_key=b64(public),
+            signature=b64(key.sign(IDENTITY_PREFIX + raw)),
+        )
+    )
 
 
 @operator
@@ -311,6 +350,8 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/api/pair", pair, methods=["POST"]),
         Route("/api/catalog", catalog),
+        Route("/api/tenders", tenders),
+        Route("/api/identity", identity),
         Route("/api/orders", list_orders),
         Route("/api/orders", create_order, methods=["POST"]),
         Route(order, get_order),

@@ -29,6 +29,16 @@ class PairResponse(msgspec.Struct, frozen=True):
     expires_in_s: int
 
 
+class IdentityOut(msgspec.Struct, frozen=True):
+    """Who the node is, proven: its key signs the console's challenge (IDENTITY_PREFIX + bytes)."""
+
+    node_id: str
+    name: str
+    fingerprint: str
+    public_key: str  # base64url of the raw 32-byte Ed25519 key
+    signature: str  # base64url of the signature over the prefix and the challenge's bytes
+
+
 class NewOrder(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     note: Note = ""
     lines: list[LineRequest] = []
@@ -176,6 +186,6 @@ REQUESTS: tuple[type[msgspec.Struct], ...] = (
     PairRequest, NewOrder, LineRequest, RemoveLine, TenderRequest, ConfirmRequest, NewDrop,
 )  # fmt: skip
 RESPONSES: tuple[type[msgspec.Struct], ...] = (
-    PairResponse, ItemOut, OrderOut, TenderOut, ConfirmOut, DecisionOut, ReceiptOut, StatsOut, SyncOut, DropOut,
-    Problem,
+    PairResponse, IdentityOut, ItemOut, OrderOut, TenderOut, ConfirmOut, DecisionOut, ReceiptOut, StatsOut,
+    SyncOut, DropOut, Problem,
 )  # fmt: skip

@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -58,6 +58,18 @@ def parse_public_key(text: str) -> Ed25519PublicKey:
         return Ed25519PublicKey.from_public_bytes(raw)
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise KeyFileError(f"public key: not a valid Ed25519 public key ({exc})") from None
+
+
+IDENTITY_PREFIX = b"stallbox node identity v1\n"  # domain separation: never a receipt or a token
+
+
+def identity_proven(public_key: Ed25519PublicKey, challenge: bytes, signature: bytes) -> bool:
+    """Whether `signature` is the node's answer to `challenge` (GET /api/identity)."""
+    try:
+        public_key.verify(signature, IDENTITY_PREFIX + challenge)
+    except InvalidSignature:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

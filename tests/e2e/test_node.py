@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nodeproc import NodeProcess, run_cli, start_node
 
-from appliance.ledger.identity import fingerprint, load_key
+from appliance.ledger.identity import fingerprint, identity_proven, load_key
+from appliance.ledger.receipt import b64, unb64
 from appliance.services.pairing import Pairing
 
 
@@ -128,3 +131,23 @@ def test_the_openapi_document_is_served(node: NodeProcess) -> None:
         document = client.get("/api/openapi.json").json()
     assert document["openapi"].startswith("3.1")
     assert "/api/orders/{order_id}/confirm" in document["paths"]
+
+
+def test_the_node_proves_its_key_and_lists_its_tenders(node: NodeProcess) -> None:
+    key = load_key(node.state)
+    challenge = os.urandom(32)
+    with node.client() as client:
+        answer = client.get("/api/identity", params={"challenge": b64(challenge)})
+        assert answer.status_code == 200, answer.text
+        shown = answer.json()
+        public = Ed25519PublicKey.from_public_bytes(unb64(shown["public_key"], 32, "public_key"))
+        assert shown["fingerprint"] == fingerprint(public) == fingerprint(key.public)
+        signature = unb64(shown["signature"], 64, "signature")
+        assert identity_proven(public, challenge, signature)
+        assert not identity_proven(public, os.urandom(32), signature)  # bound to the challenge
+        for bad in ("", "short", "!" * 30):
+            refused = client.get("/api/identity", params={"challenge": bad})
+            assert refused.status_code == 422 and refused.json()["field"] == "challenge"
+        assert client.get("/api/tenders").status_code == 401
+    with node.client(node.pair()) as api:
+        assert api.get("/api/tenders").json() == ["cash"]

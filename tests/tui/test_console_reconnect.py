@@ -55,3 +55,25 @@ async def test_node_killed_then_restarted(tmp_path: Path) -> None:
     finally:
         if node.process.poll() is None:
             node.stop()
+
+
+async def test_a_box_swapped_behind_the_same_address_is_a_loud_warning(tmp_path: Path) -> None:
+    """The key is proven on every reconnection, not only at pairing: never a silent reconnect."""
+    port = free_port()
+    node = start_stall(tmp_path / "state", port)
+    try:
+        app = console(paired_settings(node, tmp_path / "console.json", poll_s=0.2))
+        async with app.run_test(size=(100, 30), notifications=True) as pilot:
+            await until_shown(pilot, "✔ node up")
+            node.stop()
+            await until_shown(pilot, "NODE UNREACHABLE")
+            node = start_stall(tmp_path / "other-box", port)  # another key at the same address
+            await until_shown(pilot, "THE NODE'S KEY HAS CHANGED")
+            assert "⚠ KEY CHANGED" in shown(app) or app.link.node == "untrusted"
+            assert app.client is None  # nothing can be sent to it meanwhile
+            await pilot.press("escape")  # refuse
+            await until_shown(pilot, "the node's key was not trusted")
+            assert app.client is None
+    finally:
+        if node.process.poll() is None:
+            node.stop()

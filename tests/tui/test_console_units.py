@@ -145,22 +145,18 @@ async def test_client_errors_become_console_errors() -> None:
 
 
 @pytest.mark.anyio
-async def test_tenders_are_learnt_from_the_refusal_when_the_node_has_no_list() -> None:
+async def test_tenders_come_from_the_node_once_per_session() -> None:
     seen: list[str] = []
 
     def node(request: httpx.Request) -> httpx.Response:
         seen.append(f"{request.method} {request.url.path}")
         assert request.headers["authorization"] == "Bearer tok"
-        if request.url.path == "/api/tenders":
-            return httpx.Response(404, json={"error": "not found"})
-        return httpx.Response(
-            409, json={"error": "tender '?' is not offered here (one of ['cash', 'pix', 'upi'])"}
-        )
+        return httpx.Response(200, json=["cash", "pix", "upi"])
 
     client = mock(httpx.MockTransport(node))
-    assert await client.tenders("o1") == ["cash", "pix", "upi"]
-    assert await client.tenders("o2") == ["cash", "pix", "upi"]  # asked once per session
-    assert seen == ["GET /api/tenders", "POST /api/orders/o1/tender"]
+    assert await client.tenders() == ["cash", "pix", "upi"]
+    assert await client.tenders() == ["cash", "pix", "upi"]
+    assert seen == ["GET /api/tenders"]
     await client.close()
 
 

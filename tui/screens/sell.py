@@ -24,6 +24,7 @@ from tui.screens.base import ConsoleModal, ConsoleScreen
 from tui.screens.pay import PayScreen, ReceiptScreen
 
 HOTKEYS = "1234567890abcdefghijklmnopqrstuvwxyz"
+COLUMNS = ("key", "item", "price", "stock")
 
 
 def money(minor: int, currency: str, exponent: int = 2) -> str:
@@ -69,8 +70,7 @@ class SellScreen(ConsoleScreen):
                 yield Static("", id="cart-total", classes="big-total")
 
     def on_mount(self) -> None:
-        table = self.query_one("#catalog", DataTable)
-        table.add_columns("key", "item", "price", "stock")
+        self.query_one("#catalog", DataTable).add_columns(*COLUMNS)
         self.listen(self.console.node_returned, lambda _: self.load_catalog())
         self.load_catalog()
 
@@ -96,14 +96,25 @@ class SellScreen(ConsoleScreen):
         """Show the items matching `text` (all when empty), with their hotkeys."""
         wanted = text.strip().lower()
         self.shown = [i for i in self.items if wanted in i.name.lower() or wanted in i.sku]
+        rows = [
+            (
+                HOTKEYS[index] if index < len(HOTKEYS) else "",
+                item.name,
+                f"{item.currency} {item.price_text}",
+                "∞" if item.stock is None else str(item.stock),
+            )
+            for index, item in enumerate(self.items)
+        ]
+        # Widths set here, from every item: Textual's auto widths settle only when the app is
+        # idle, so a refill under load could show "Coff" for "Coffee" (and jump as you search).
+        widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
         table = self.query_one("#catalog", DataTable)
-        table.clear()
-        for index, item in enumerate(self.items):
-            if item not in self.shown:
-                continue
-            key = HOTKEYS[index] if index < len(HOTKEYS) else ""
-            stock = "∞" if item.stock is None else str(item.stock)
-            table.add_row(key, item.name, f"{item.currency} {item.price_text}", stock)
+        table.clear(columns=True)
+        for label, width in zip(COLUMNS, widths, strict=True):
+            table.add_column(label, width=width)
+        table.add_rows(
+            row for row, item in zip(rows, self.items, strict=True) if item in self.shown
+        )
 
     @on(Input.Changed, "#search")
     def searched(self, event: Input.Changed) -> None:
@@ -211,7 +222,7 @@ class SellScreen(ConsoleScreen):
         """POST /api/orders with every line, then learn the tenders on offer."""
         try:
             order = await client.create_order(lines)
-            self.post_message(OrderOpened(order, await client.tenders(order.id)))
+            self.post_message(OrderOpened(order, await client.tenders()))
         except ConsoleError as exc:
             self.post_message(ActionFailed(f"Order not opened: {exc}"))
 
