@@ -184,6 +184,10 @@ class NodeClient:
         """Cancel an unpaid order."""
         return await self._typed(OrderOut, "POST", f"/api/orders/{order_id}/cancel")
 
+    async def ready(self, order_id: str) -> OrderOut:
+        """Mark a paid order ready for pick-up (the attendee's receipt page shows it)."""
+        return await self._typed(OrderOut, "POST", f"/api/orders/{order_id}/ready")
+
     async def void(self, order_id: str) -> ReceiptOut:
         """Void a paid order."""
         return await self._typed(ReceiptOut, "POST", f"/api/orders/{order_id}/void")

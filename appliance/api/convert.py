@@ -33,6 +33,7 @@ def order_out(order: Order) -> OrderOut:
         reference=order.reference,
         note=order.note,
         created_at=order.created_at.isoformat(),
+        ready_at=None if order.ready_at is None else order.ready_at.isoformat(),
     )
 
 

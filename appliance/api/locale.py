@@ -31,6 +31,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "expired": "This order expired.", "empty": "Choose at least one item.", "sold_out": "sold out",
         "left": "left", "show_cash": "Show this reference at the stall and pay in cash.",
         "refresh": "This page refreshes by itself.", "scan_menu": "Scan to order",
+        "ready": "Ready — pick it up at the stall!",
     },
     "pt": {
         "menu": "Cardápio", "add": "Revisar pedido", "cart": "Seu pedido", "total": "Total",
@@ -42,6 +43,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "expired": "Este pedido expirou.", "empty": "Escolha pelo menos um item.", "sold_out": "esgotado",
         "left": "restantes", "show_cash": "Mostre esta referência na barraca e pague em dinheiro.",
         "refresh": "Esta página se atualiza sozinha.", "scan_menu": "Escaneie para pedir",
+        "ready": "Pronto — retire na barraca!",
     },
 }  # fmt: skip
 

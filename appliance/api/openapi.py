@@ -82,6 +82,15 @@ ENDPOINTS: list[tuple[str, str, str, type | None, Any, int, bool]] = [
     ),
     ("post", "/api/orders/{order_id}/void", "Void a paid order", None, s.ReceiptOut, 200, True),
     (
+        "post",
+        "/api/orders/{order_id}/ready",
+        "Mark a paid order ready for pick-up",
+        None,
+        s.OrderOut,
+        200,
+        True,
+    ),
+    (
         "get",
         "/api/decisions",
         "Latest policy decisions (?limit=)",

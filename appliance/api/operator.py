@@ -223,6 +223,15 @@ async def cancel(request: Request) -> Response:
 
 
 @operator
+async def ready(request: Request) -> Response:
+    """Mark a paid order ready for pick-up; consoles and the attendee's page see it."""
+    node = node_of(request)
+    order = await node.checkout.ready(request.path_params["order_id"])
+    node.events.publish("order", {"id": order.id, "state": order.state.value, "ready": True})
+    return json_response(order_out(order))
+
+
+@operator
 async def void(request: Request) -> Response:
     """Void a paid order: a void receipt, the stock back."""
     node = node_of(request)
@@ -360,6 +369,7 @@ def routes() -> list[BaseRoute]:
         Route(f"{order}/tender", tender, methods=["POST"]),
         Route(f"{order}/confirm", confirm, methods=["POST"]),
         Route(f"{order}/cancel", cancel, methods=["POST"]),
+        Route(f"{order}/ready", ready, methods=["POST"]),
         Route(f"{order}/void", void, methods=["POST"]),
         Route("/api/decisions", decisions),
         Route("/api/stats", stats),

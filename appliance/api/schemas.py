@@ -118,6 +118,7 @@ class OrderOut(msgspec.Struct, frozen=True):
     reference: str
     note: str
     created_at: str
+    ready_at: str | None = None  # set when the stall marked the paid order ready for pick-up
 
 
 class TenderOut(msgspec.Struct, frozen=True):

@@ -96,6 +96,7 @@ class Order:
     tender: str | None = None
     reference: str = ""  # the speakable payment reference, set with the tender
     note: str = ""
+    ready_at: datetime | None = None  # when the stall said it is ready for pick-up
 
     def __post_init__(self) -> None:
         require_aware(self.created_at, "created_at")
@@ -187,6 +188,13 @@ class Order:
         if now - since < hold:
             raise OrderError(f"order has waited {now - since}, the hold is {hold}")
         return self._move(OrderState.EXPIRED)
+
+    def mark_ready(self, at: datetime) -> Order:
+        """A paid order is ready for pick-up: fulfilment, not payment, so the state stays paid."""
+        require_aware(at, "at")
+        if self.state is not OrderState.PAID:
+            raise TransitionRefused(f"order is {self.state}; only a paid order can be ready")
+        return replace(self, ready_at=at)
 
     def void(self) -> Order:
         """A paid order is taken back."""

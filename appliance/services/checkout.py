@@ -235,6 +235,16 @@ class Checkout:
 
         return await self.box.writer.run(tx)
 
+    async def ready(self, order_id: str) -> Order:
+        """Mark a paid order ready for pick-up (the attendee's receipt page says so)."""
+
+        def tx(conn: sqlite3.Connection) -> Order:
+            ready = orders_sql.load_order(conn, order_id).mark_ready(self.clock())
+            orders_sql.update_order(conn, ready, self.clock())
+            return ready
+
+        return await self.box.writer.run(tx)
+
     async def void(self, order_id: str) -> Receipt:
         """Void a paid order: a void receipt naming the sale's seq, and the stock back."""
         now = self.clock()

@@ -158,6 +158,10 @@ MIGRATIONS: tuple[str, ...] = (
     ) STRICT;
     ALTER TABLE sync_state ADD COLUMN funnel_sent TEXT;
     """,
+    # 6: when a paid order was ready for pick-up (the console's orders screen, the receipt page)
+    """
+    ALTER TABLE orders ADD COLUMN ready_at TEXT;
+    """,
 )
 
 

@@ -17,7 +17,7 @@ from appliance.domain.orders import Line, Order, OrderState
 from appliance.domain.policy import Decision, Verdict
 from appliance.store.errors import NotFound
 
-_ORDER_COLUMNS = "id, number, currency, state, created_at, tender, reference, note"
+_ORDER_COLUMNS = "id, number, currency, state, created_at, tender, reference, note, ready_at"
 
 
 def sync_catalog(conn: sqlite3.Connection, items: Iterable[Item]) -> None:
@@ -104,9 +104,10 @@ def update_order(
     assert set(columns) <= {"receipt_seq", "void_seq"}
     extra = "".join(f", {name} = ?" for name in columns)
     conn.execute(
-        "UPDATE orders SET state = ?, tender = ?, reference = ?, note = ?, updated_at = ?"  # noqa: S608
-        f"{extra} WHERE id = ?",
-        (order.state.value, order.tender, order.reference, order.note, at.isoformat(),
+        "UPDATE orders SET state = ?, tender = ?, reference = ?, note = ?, ready_at = ?,"  # noqa: S608
+        f" updated_at = ?{extra} WHERE id = ?",
+        (order.state.value, order.tender, order.reference, order.note,
+         None if order.ready_at is None else order.ready_at.isoformat(), at.isoformat(),
          *columns.values(), order.id),
     )  # fmt: skip
 
@@ -128,7 +129,7 @@ def load_order(conn: sqlite3.Connection, order_id: str) -> Order:
     ).fetchone()
     if row is None:
         raise NotFound(f"no order {order_id!r}")
-    oid, number, currency, state, created, tender, reference, note = row
+    oid, number, currency, state, created, tender, reference, note, ready = row
     lines = tuple(
         Line(sku, name, Money(unit, currency), qty)
         for sku, name, unit, qty in conn.execute(
@@ -146,6 +147,7 @@ def load_order(conn: sqlite3.Connection, order_id: str) -> Order:
         tender=tender,
         reference=reference or "",
         note=note,
+        ready_at=None if ready is None else datetime.fromisoformat(ready),
     )
 
 

@@ -226,6 +226,20 @@ def test_every_operation_from_every_state(state: OrderState, operation: str) -> 
     assert order == in_state(state)
 
 
+@pytest.mark.parametrize("state", list(OrderState))
+def test_only_a_paid_order_can_be_ready_and_it_stays_paid(state: OrderState) -> None:
+    order = in_state(state)
+    if state is S.PAID:
+        ready = order.mark_ready(T0 + HOLD)
+        assert ready.state is S.PAID and ready.ready_at == T0 + HOLD
+        assert ready.void().state is S.VOIDED  # ready does not stop a void
+    else:
+        with pytest.raises(TransitionRefused, match="only a paid order can be ready"):
+            order.mark_ready(T0)
+    with pytest.raises(DomainError):
+        order.mark_ready(datetime(2026, 11, 26, 18, 0))  # naive: refused like every other time
+
+
 @pytest.mark.parametrize("state", [s for s in OrderState if s is not S.OPEN])
 def test_lines_change_only_while_open(state: OrderState) -> None:
     order = in_state(state)

@@ -24,7 +24,7 @@ import cairosvg
 import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "e2e"))
-from nodeproc import NodeProcess, run_cli, start_node
+from nodeproc import REPO, NodeProcess, run_cli, start_node
 from PIL import Image
 from textual.app import App
 from textual.pilot import Pilot
@@ -148,9 +148,18 @@ def shown(app: App[Any], strip: bool = True) -> str:
     return svg_text(app.export_screenshot(), width, height, strip)
 
 
-def screenshot_png(app: App[Any]) -> Image.Image:
-    """The app's SVG screenshot rasterised with cairosvg (needs the Fira Code font)."""
+ARTIFACTS = Path(os.environ.get("STALLBOX_ARTIFACTS", REPO / "artifacts"))
+
+
+def screenshot_png(app: App[Any], keep: str | None = None) -> Image.Image:
+    """The app's SVG screenshot rasterised with cairosvg (needs the Fira Code font).
+
+    With `keep`, the PNG is also saved under $STALLBOX_ARTIFACTS for a person to look at.
+    """
     png = cairosvg.svg2png(bytestring=app.export_screenshot().encode())
+    if keep is not None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / keep).write_bytes(png)
     return Image.open(io.BytesIO(png))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from console_support import (
     anyio_backend,
@@ -60,6 +61,8 @@ async def test_a_drop_is_armed_claimed_and_its_order_confirmed(
 
         await pilot.press("tab", "r")
         await until_shown(pilot, "READY ✔")
+        page = httpx.get(f"{stall.url}/o/{claimed.id}", timeout=10).text  # the attendee's phone
+        assert 'id="ready"' in page and "retire na barraca" in page
         await pilot.press("v")
         await until_shown(pilot, "voided (receipt #")
 

@@ -80,7 +80,7 @@ async def test_a_pix_sale_shows_a_qr_that_decodes_to_the_payload(
         await until_shown(pilot, f"REF {reference}")
         assert "Order #" in shown(app) and "PIX" in shown(app)
 
-        found = zxingcpp.read_barcodes(screenshot_png(app))
+        found = zxingcpp.read_barcodes(screenshot_png(app, keep="console-pay.png"))
         assert len(found) == 1, "exactly one QR code on the pay screen"
         config = load_config(stall.state / "stallbox.toml")
         total = pay.order.total

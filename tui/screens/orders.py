@@ -45,7 +45,6 @@ class OrdersScreen(ConsoleScreen):
         super().__init__()
         self.waiting: list[OrderOut] = []
         self.paid: list[OrderOut] = []
-        self.ready: set[str] = set()
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="orders-body"):
@@ -99,7 +98,7 @@ class OrdersScreen(ConsoleScreen):
         paid = self.query_one("#paid", DataTable)
         paid.clear()
         for order in self.paid:
-            status = "READY ✔" if order.id in self.ready else "paid"
+            status = "READY ✔" if order.ready_at else "paid"
             paid.add_row(
                 str(order.number), order.reference, f"{order.currency} {order.total_text}",
                 order.tender or "-", status,
@@ -134,21 +133,24 @@ class OrdersScreen(ConsoleScreen):
             self.act(client, "void", order)
 
     def action_ready(self) -> None:
-        """Mark the selected paid order ready for pick-up (this console only)."""
+        """Mark the selected paid order ready for pick-up: every console and the phone see it."""
         order = self._selected("#paid", self.paid)
-        if order is not None:
-            self.ready ^= {order.id}
-            self.reload()
+        client = self.console.usable_client() if order else None
+        if order is not None and client is not None:
+            self.act(client, "ready", order)
 
     @work(exclusive=True, group="order-action", exit_on_error=False)
     async def act(self, client: NodeClient, what: str, order: OrderOut) -> None:
-        """Confirm, cancel or void one order."""
+        """Confirm, cancel, mark ready or void one order."""
         try:
             if what == "confirm":
                 self.post_message(Confirmed(await client.confirm(order.id)))
             elif what == "cancel":
                 await client.cancel(order.id)
                 self.post_message(ActionDone(f"Order #{order.number} cancelled."))
+            elif what == "ready":
+                await client.ready(order.id)
+                self.post_message(ActionDone(f"Order #{order.number} is ready for pick-up."))
             else:
                 receipt = await client.void(order.id)
                 done = f"Order #{order.number} voided (receipt #{receipt.seq})."
