@@ -10,8 +10,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
+from tui.widgets.footer import ConsoleFooter
 from tui.widgets.status import NodeBanner, StatusBar
 
 T = TypeVar("T")
@@ -53,7 +54,7 @@ class ConsoleScreen(Screen[object]):
         yield NodeBanner(classes="banner")
         yield from self.compose_body()
         yield StatusBar(classes="status-bar")
-        yield Footer()
+        yield ConsoleFooter()
 
     def listen(self, signal: Signal[T], callback: Callable[[T], object]) -> None:
         """Subscribe to one of the app's signals until this screen is unmounted."""
