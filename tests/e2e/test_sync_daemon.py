@@ -28,12 +28,14 @@ def synced(tmp_path: Path) -> Iterator[tuple[Path, Path, Proc]]:
     box, cloud_state = tmp_path / "box", tmp_path / "cloud"
     make_sales(box, 30)
     cloud = start_cloud(cloud_state)
-    enrol(box, cloud_state, cloud.url)
-    done = run_cli("sync", "--once", "--state", str(box))
-    assert done.returncode == 0, done.stderr
-    assert state_of(box).acked_seq == 30
-    yield box, cloud_state, cloud
-    cloud.stop()
+    try:
+        enrol(box, cloud_state, cloud.url)
+        done = run_cli("sync", "--once", "--state", str(box))
+        assert done.returncode == 0, done.stderr
+        assert state_of(box).acked_seq == 30
+        yield box, cloud_state, cloud
+    finally:
+        cloud.stop()
 
 
 def state_of(box: Path) -> syncstate.SyncState:

@@ -66,57 +66,60 @@ def test_ten_thousand_receipts_survive_kills_and_cuts(
     slow_uplink(box, 60_000)  # ~2.5 MB of receipts: the transfer takes long enough to break it
     port = free_port()
     cloud = start_cloud(cloud_state, port, *extra)
-    enrol(box, cloud_state, cloud.url, *extra)
-    proxy = FlakyProxy(port, cut_probability=0.01, seed=6)
-    account = load_account(box)
-    save_account(box, msgspec.structs.replace(account, url=f"http://127.0.0.1:{proxy.port}"))
-
-    rng = random.Random(6)
-    daemon = spawn("sync", "--state", str(box))
-    daemon_kills = cloud_kills = 0
-    acked_at_kills: list[int] = []
-    deadline = time.monotonic() + 300
     try:
-        while (daemon_kills < KILLS or cloud_kills < KILLS) and time.monotonic() < deadline:
-            time.sleep(rng.uniform(0.1, 0.6))
-            acked_at_kills.append(acked(box))
-            if cloud_kills >= KILLS or (daemon_kills < KILLS and rng.random() < 0.5):
-                daemon.kill()
-                daemon_kills += 1
-                daemon = spawn("sync", "--state", str(box))
-            else:
-                cloud.kill()
-                cloud_kills += 1
-                cloud = start_cloud(cloud_state, port, *extra)
-            if rng.random() < 0.3:
-                proxy.cut_all()
-        assert daemon_kills >= KILLS and cloud_kills >= KILLS
-        # The kills fell during the transfer, not after it.
-        assert acked_at_kills[-1] < RECEIPTS, acked_at_kills
-        assert acked_at_kills[0] < acked_at_kills[-1], (
-            f"nothing moved between the kills:\n{daemon.text()[-2000:]}\n{cloud.text()[-2000:]}"
-        )
-        _wait_for(lambda: acked(box) == RECEIPTS, 180, daemon)
-    finally:
-        daemon.stop()
-        proxy.close()
+        enrol(box, cloud_state, cloud.url, *extra)
+        proxy = FlakyProxy(port, cut_probability=0.01, seed=6)
+        account = load_account(box)
+        save_account(box, msgspec.structs.replace(account, url=f"http://127.0.0.1:{proxy.port}"))
 
-    head = cloud_head(box, cloud.url)
-    conn = open_sync(box / DB_NAME, readonly=True)
-    try:
-        last = get_receipt(conn, RECEIPTS)
-        assert last is not None
-        state = syncstate.read_state(conn)
+        rng = random.Random(6)
+        daemon = spawn("sync", "--state", str(box))
+        daemon_kills = cloud_kills = 0
+        acked_at_kills: list[int] = []
+        deadline = time.monotonic() + 300
+        try:
+            while (daemon_kills < KILLS or cloud_kills < KILLS) and time.monotonic() < deadline:
+                time.sleep(rng.uniform(0.1, 0.6))
+                acked_at_kills.append(acked(box))
+                if cloud_kills >= KILLS or (daemon_kills < KILLS and rng.random() < 0.5):
+                    daemon.kill()
+                    daemon_kills += 1
+                    daemon = spawn("sync", "--state", str(box))
+                else:
+                    cloud.kill()
+                    cloud_kills += 1
+                    cloud = start_cloud(cloud_state, port, *extra)
+                if rng.random() < 0.3:
+                    proxy.cut_all()
+            assert daemon_kills >= KILLS and cloud_kills >= KILLS
+            # The kills fell during the transfer, not after it.
+            assert acked_at_kills[-1] < RECEIPTS, acked_at_kills
+            assert acked_at_kills[0] < acked_at_kills[-1], (
+                f"nothing moved between the kills:\n{daemon.text()[-2000:]}\n{cloud.text()[-2000:]}"
+            )
+            _wait_for(lambda: acked(box) == RECEIPTS, 180, daemon)
+        finally:
+            daemon.stop()
+            proxy.close()
+
+        head = cloud_head(box, cloud.url)
+        conn = open_sync(box / DB_NAME, readonly=True)
+        try:
+            last = get_receipt(conn, RECEIPTS)
+            assert last is not None
+            state = syncstate.read_state(conn)
+        finally:
+            conn.close()
+        assert head.seq == RECEIPTS == state.acked_seq
+        assert head.hash == b64(line_hash(last.line))
+        # One leaf per receipt: no duplicates in the log (start receipt + sales).
+        checkpoint = httpx.get(f"{cloud.url}/v1/checkpoint", timeout=10).text
+        assert parse_checkpoint(checkpoint.split("\n\n")[0] + "\n").size == RECEIPTS + 1
+        assert state.stopped is None and proxy.cuts > 0
+        assert run_cli("ledger", "verify", "--state", str(box)).returncode == 0
+        assert cloud.stop() == 0
     finally:
-        conn.close()
-    assert head.seq == RECEIPTS == state.acked_seq
-    assert head.hash == b64(line_hash(last.line))
-    # One leaf per receipt: no duplicates in the log (start receipt + sales).
-    checkpoint = httpx.get(f"{cloud.url}/v1/checkpoint", timeout=10).text
-    assert parse_checkpoint(checkpoint.split("\n\n")[0] + "\n").size == RECEIPTS + 1
-    assert state.stopped is None and proxy.cuts > 0
-    assert run_cli("ledger", "verify", "--state", str(box)).returncode == 0
-    assert cloud.stop() == 0
+        cloud.kill()  # whatever failed, no cloud process outlives the test
 
 
 def _wait_for(condition: Callable[[], bool], seconds: float, daemon: Proc) -> None:
