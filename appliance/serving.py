@@ -1,4 +1,4 @@
-"""The uvicorn server both HTTP processes run (the node and the cloud): bind first, exit 0 on TERM.
+"""How both HTTP processes (the node and the cloud) serve: bind first, READY after start, exit 0.
 
 Kept apart from the node's app so `stallbox cloud` can use it without importing the node.
 """
@@ -9,9 +9,14 @@ import asyncio
 import contextlib
 import signal
 import socket
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 
 import uvicorn
+from starlette.types import ASGIApp
+
+from appliance.errors import ExitCode
+from appliance.systemd import Notifier, keep_watchdog, watchdog_interval
 
 
 class GracefulServer(uvicorn.Server):
@@ -40,3 +45,50 @@ def bind(host: str, port: int) -> socket.socket:
     sock = socket.create_server((host, port), family=family, backlog=2048)
     sock.set_inheritable(True)
     return sock
+
+
+async def serve_app(
+    app: ASGIApp,
+    sock: socket.socket,
+    notifier: Notifier,
+    *,
+    ready_line: str,
+    status: Callable[[], str],
+    what: str,
+) -> int:
+    """Serve `app` on the bound `sock` until SIGTERM/SIGINT; return the exit code.
+
+    READY=1 (with `status`) and `ready_line` on stdout go out once uvicorn has started, i.e.
+    after the lifespan opened what the app needs; WATCHDOG=1 then comes from the event loop.
+    """
+    server = GracefulServer(
+        uvicorn.Config(
+            app, loop="none", http="httptools", lifespan="on", log_level="warning",
+            access_log=False, timeout_graceful_shutdown=3,
+            proxy_headers=False,  # clients talk to us directly: no proxy whose headers to trust
+        )
+    )  # fmt: skip
+
+    async def announce() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            await asyncio.sleep(0.01)
+        notifier.ready(status())
+        print(ready_line, flush=True)
+        interval = watchdog_interval()
+        if interval:
+            await keep_watchdog(notifier, interval, status)
+
+    announcer = asyncio.create_task(announce(), name="announce")
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        announcer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await announcer
+        sock.close()
+    if not server.started:
+        print(f"stallbox: {what} failed to start (see the log above)", file=sys.stderr)
+        return ExitCode.FAILED
+    return ExitCode.OK

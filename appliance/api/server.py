@@ -8,19 +8,13 @@ exits 0.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import sys
 from pathlib import Path
-
-import uvicorn
 
 from appliance.api.app import create_app
 from appliance.config import Config
-from appliance.errors import ExitCode
-from appliance.serving import GracefulServer, bind
-from appliance.systemd import Notifier, keep_watchdog, watchdog_interval
+from appliance.serving import bind, serve_app
+from appliance.systemd import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -35,38 +29,11 @@ async def serve(
     app = create_app(
         config, state_dir, port=bound_port, advertise=advertise, on_stopping=notifier.stopping
     )
-    server = GracefulServer(
-        uvicorn.Config(
-            app, loop="none", http="httptools", lifespan="on", log_level="warning",
-            access_log=False, timeout_graceful_shutdown=3,
-            proxy_headers=False,  # phones talk to the box directly: no proxy whose headers to trust
-        )
+    return await serve_app(
+        app, sock, notifier, what="node",
+        ready_line=f"stallbox node: listening on http://{host}:{bound_port}",
+        status=lambda: app.state.node.status(),
     )  # fmt: skip
-
-    async def announce() -> None:
-        while not server.started:
-            if server.should_exit:
-                return
-            await asyncio.sleep(0.01)
-        node = app.state.node
-        notifier.ready(node.status())
-        print(f"stallbox node: listening on http://{host}:{bound_port}", flush=True)
-        interval = watchdog_interval()
-        if interval:
-            await keep_watchdog(notifier, interval, node.status)
-
-    announcer = asyncio.create_task(announce(), name="announce")
-    try:
-        await server.serve(sockets=[sock])
-    finally:
-        announcer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await announcer
-        sock.close()
-    if not server.started:
-        print("stallbox: node failed to start (see the log above)", file=sys.stderr)
-        return ExitCode.FAILED
-    return ExitCode.OK
 
 
 def run_node(

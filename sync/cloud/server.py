@@ -6,17 +6,11 @@ event loop; SIGTERM finishes in-flight requests, closes the store and exits 0 (a
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import sys
 from pathlib import Path
 
-import uvicorn
-
-from appliance.errors import ExitCode
-from appliance.serving import GracefulServer, bind
-from appliance.systemd import Notifier, keep_watchdog, watchdog_interval
+from appliance.serving import bind, serve_app
+from appliance.systemd import Notifier
 from sync.cloud import state as cloud_state
 from sync.cloud.app import create_app
 from sync.cloud.service import Cloud
@@ -48,39 +42,11 @@ async def serve(
         await store.close()
 
     app = create_app(cloud, admin, on_close=close)
-    server = GracefulServer(
-        uvicorn.Config(
-            app, loop="none", http="httptools", lifespan="on", log_level="warning",
-            access_log=False, timeout_graceful_shutdown=3, proxy_headers=False,
-        )
+    return await serve_app(
+        app, sock, notifier, what="cloud",
+        ready_line=f"stallbox cloud: listening on http://{host}:{bound} (log {name})",
+        status=lambda: f"serving; log size {cloud.size}",
     )  # fmt: skip
-
-    def status() -> str:
-        return f"serving; log size {cloud.size}"
-
-    async def announce() -> None:
-        while not server.started:
-            if server.should_exit:
-                return
-            await asyncio.sleep(0.01)
-        notifier.ready(status())
-        print(f"stallbox cloud: listening on http://{host}:{bound} (log {name})", flush=True)
-        interval = watchdog_interval()
-        if interval:
-            await keep_watchdog(notifier, interval, status)
-
-    announcer = asyncio.create_task(announce(), name="announce")
-    try:
-        await server.serve(sockets=[sock])
-    finally:
-        announcer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await announcer
-        sock.close()
-    if not server.started:
-        print("stallbox: cloud failed to start (see the log above)", file=sys.stderr)
-        return ExitCode.FAILED
-    return ExitCode.OK
 
 
 def run_cloud(
