@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from nodeproc import READY_LINE, REPO, NodeProcess, run_cli, start_node
+from nodeproc import NodeProcess, run_cli, start_node
 from syncproc import Proc, cloud_head, enrol, free_port, spawn
 
 from appliance.config import CONFIG_NAME
@@ -128,25 +128,10 @@ class Netns:
 
 def start_cloud_in(ns: Netns, state: Path, deadline_s: float = 30.0) -> Proc:
     """Run `stallbox cloud serve` inside `ns` on the namespace's address; wait until it listens."""
-    process = subprocess.Popen(
-        [*ns.exec_prefix(), sys.executable, "-m", "appliance.cli", "cloud", "serve",
-         "--state", str(state), "--host", ns.cloud_ip, "--port", str(CLOUD_PORT)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+    return spawn(
+        "cloud", "serve", "--state", str(state), "--host", ns.cloud_ip, "--port", str(CLOUD_PORT),
+        ready="listening", deadline_s=deadline_s, prefix=ns.exec_prefix(),
     )  # fmt: skip
-    proc = Proc(process)
-    threading.Thread(target=lambda: proc.output.extend(process.stdout or []), daemon=True).start()
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        for line in list(proc.output):
-            if match := READY_LINE.search(line):
-                proc.url = match[1]
-                return proc
-        if process.poll() is not None:
-            raise AssertionError(f"cloud in {ns.name} exited early:\n{proc.text()}")
-        time.sleep(0.02)
-    proc.kill()
-    raise AssertionError(f"cloud in {ns.name} not ready in time:\n{proc.text()}")
 
 
 @dataclass(frozen=True, slots=True)

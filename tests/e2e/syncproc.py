@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -92,10 +93,13 @@ class Proc:
         return "".join(self.output)
 
 
-def spawn(*args: str, ready: str | None = None, deadline_s: float = 20.0) -> Proc:
-    """Start `stallbox ARGS`; with `ready`, wait for a line matching READY_LINE (the URL)."""
+def spawn(
+    *args: str, ready: str | None = None, deadline_s: float = 20.0, prefix: Sequence[str] = ()
+) -> Proc:
+    """Start `stallbox ARGS` (after `prefix`, e.g. `ip netns exec NS`); with `ready`, wait for
+    a line matching READY_LINE (the URL)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "appliance.cli", *args], stdout=subprocess.PIPE,
+        [*prefix, sys.executable, "-m", "appliance.cli", *args], stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
     proc = Proc(process)
