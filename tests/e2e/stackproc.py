@@ -1,10 +1,7 @@
 """The whole box as real processes, and issue #7's full-stack fault run on top of it.
 
-The cloud runs in a network namespace of its own, joined to the host by a veth pair
-(10.200.X.1/30 here, 10.200.X.2 there), so cutting the box↔cloud link is `ip link set VETH down`
-on the host end — a real link change the sync daemon hears over netlink. A high-metric
-`unreachable` route for the /30 keeps packets for the cloud from ever taking the default route
-while the link is down. The node and `stallbox sync` run on the host; simulated phones order
+The cloud runs in a network namespace of its own (tests/e2e/netns.py), so cutting the box-cloud
+link is a real link change the sync daemon hears over netlink. The node and `stallbox sync` run on the host; simulated phones order
 through the attendee pages and the operator confirms over the API (appliance.demo_stack's own
 functions), and every sale a phone saw as done is recorded with its seq and receipt line.
 
@@ -14,10 +11,7 @@ functions), and every sale a phone saw as done is recorded with its seq and rece
 from __future__ import annotations
 
 import contextlib
-import os
 import random
-import secrets
-import signal
 import subprocess
 import sys
 import threading
@@ -28,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from netns import Netns, start_cloud_in
 from nodeproc import NodeProcess, run_cli, start_node
 from syncproc import Proc, cloud_head, enrol, free_port, spawn
 
@@ -38,100 +33,6 @@ from appliance.store import ledger as ledger_sql
 from appliance.store.connection import DB_NAME, open_sync
 from sync.account import load_account
 from sync.checkpoint import parse_verifier_key, verify_checkpoint
-
-CLOUD_PORT = 8710  # inside the cloud's own namespace nothing else listens
-ROUTE_METRIC = "4000"
-
-
-def run_ip(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run `ip ARGS`; raise with its stderr if it fails."""
-    done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False, timeout=20)
-    if done.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)}: {done.stderr.strip()}")
-    return done
-
-
-def _subnet_in_use(x: int) -> bool:
-    used = run_ip("-4", "-o", "addr").stdout + run_ip("route", "show", "table", "all").stdout
-    return f"10.200.{x}." in used
-
-
-class Netns:
-    """A namespace for the cloud and the veth pair to it; `close` undoes all of it, always."""
-
-    def __init__(self, rng: random.Random) -> None:
-        tag = secrets.token_hex(3)
-        self.name, self.host_if, self.ns_if = f"sbc-{tag}", f"sbh-{tag}", f"sbn-{tag}"
-        candidates = rng.sample(range(1, 255), 40)
-        x = next((c for c in candidates if not _subnet_in_use(c)), None)
-        if x is None:
-            raise RuntimeError("no free 10.200.X.0/30 subnet among 40 tries")
-        self.subnet, self.host_ip, self.cloud_ip = (
-            f"10.200.{x}.0/30",
-            f"10.200.{x}.1",
-            f"10.200.{x}.2",
-        )
-        self._undo: list[tuple[str, ...]] = []
-
-    def create(self) -> None:
-        """Make the namespace, the veth pair and the addresses; the link starts up."""
-        run_ip("netns", "add", self.name)
-        self._undo.append(("netns", "del", self.name))
-        run_ip("link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if)
-        self._undo.append(("link", "del", self.host_if))
-        run_ip("route", "add", "unreachable", self.subnet, "metric", ROUTE_METRIC)
-        self._undo.append(("route", "del", "unreachable", self.subnet, "metric", ROUTE_METRIC))
-        run_ip("link", "set", self.ns_if, "netns", self.name)
-        run_ip("addr", "add", f"{self.host_ip}/30", "dev", self.host_if)
-        run_ip("-n", self.name, "addr", "add", f"{self.cloud_ip}/30", "dev", self.ns_if)
-        run_ip("-n", self.name, "link", "set", "lo", "up")
-        run_ip("-n", self.name, "link", "set", self.ns_if, "up")
-        self.restore()
-
-    def cut(self) -> None:
-        """Take the host end down: the cloud becomes unreachable (no route), like a lost uplink."""
-        run_ip("link", "set", self.host_if, "down")
-
-    def restore(self, deadline_s: float = 10.0) -> None:
-        """Bring the host end up and wait until the route to the cloud goes through it again."""
-        run_ip("link", "set", self.host_if, "up")
-        deadline = time.monotonic() + deadline_s
-        while time.monotonic() < deadline:
-            route = subprocess.run(
-                ["ip", "route", "get", self.cloud_ip], capture_output=True, text=True, check=False
-            )
-            if f"dev {self.host_if}" in route.stdout:
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"no route to {self.cloud_ip} via {self.host_if} after link up")
-
-    def exec_prefix(self) -> list[str]:
-        """The command prefix that runs a program inside the namespace."""
-        return ["ip", "netns", "exec", self.name]
-
-    def close(self) -> list[str]:
-        """Kill what still runs inside (only our cloud can), undo every step; return problems."""
-        problems: list[str] = []
-        pids = subprocess.run(
-            ["ip", "netns", "pids", self.name], capture_output=True, text=True, check=False
-        ).stdout.split()
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
-        for step in reversed(self._undo):
-            done = subprocess.run(["ip", *step], capture_output=True, text=True, check=False)
-            if done.returncode != 0 and "Cannot find device" not in done.stderr:
-                problems.append(f"ip {' '.join(step)}: {done.stderr.strip()}")
-        self._undo.clear()
-        return problems
-
-
-def start_cloud_in(ns: Netns, state: Path, deadline_s: float = 30.0) -> Proc:
-    """Run `stallbox cloud serve` inside `ns` on the namespace's address; wait until it listens."""
-    return spawn(
-        "cloud", "serve", "--state", str(state), "--host", ns.cloud_ip, "--port", str(CLOUD_PORT),
-        ready="listening", deadline_s=deadline_s, prefix=ns.exec_prefix(),
-    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
