@@ -33,6 +33,7 @@ import msgspec
 from appliance.store import syncstate
 from appliance.store.ledger import get_receipt
 from sync.account import CloudAccount
+from sync.backoff import Backoff, retry_after, wait_any
 from sync.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
 from sync.errors import NoteError, ProofError
 from sync.funnel import FunnelShipper
@@ -88,30 +89,6 @@ class Limits:
     heartbeat_s: float = 20.0  # when idle, ask the cloud our head this often (the uplink flag)
     direct_retry_s: float = 30.0  # once relaying through a peer, try the cloud again after this
     shun_peer_s: float = 300.0  # leave a peer alone this long after it passed on a refusal
-
-
-class Backoff:
-    """Full-jitter exponential backoff (AWS architecture blog): uniform(0, min(cap, base·2^n))."""
-
-    def __init__(self, base: float, cap: float, rng: random.Random) -> None:
-        self.base, self.cap, self.rng, self.attempts = base, cap, rng, 0
-
-    def next_delay(self, retry_after: float | None = None) -> float:
-        """Return the next wait; never shorter than the cloud's Retry-After."""
-        ceiling = min(self.cap, self.base * 2**self.attempts)
-        self.attempts += 1
-        delay = self.rng.uniform(0, ceiling)
-        return min(self.cap, max(delay, retry_after or 0.0))
-
-    def reset(self) -> None:
-        """Start again from the base after a success or a link change."""
-        self.attempts = 0
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """Return Retry-After in seconds (delta-seconds form), or None."""
-    value = response.headers.get("retry-after", "")
-    return float(value) if value.strip().isdigit() else None
 
 
 def _b64(data: bytes) -> str:
@@ -365,7 +342,7 @@ class Daemon:
                 log.warning("%s; retrying in %.1f s", exc, delay)
                 syncstate.record_error(self.conn, str(exc), self.clock())
                 link.clear()
-                if await _wait_any(delay, stop, link) is link:
+                if await wait_any(delay, stop, link) is link:
                     log.info("link changed: retrying now")
                     self.backoff.reset()
                     self._direct_after = 0.0
@@ -380,18 +357,7 @@ class Daemon:
                 await self.funnel.ship()  # analytics only once every receipt is in
             quick = outcome in (Outcome.IDLE, Outcome.WAITING)
             pause = self.limits.idle_poll_s if quick else 1.0
-            await _wait_any(pause, stop)
-
-
-async def _wait_any(timeout: float, *events: asyncio.Event) -> asyncio.Event | None:
-    """Wait until one of `events` is set or `timeout` passes; return the event, or None."""
-    waiters = {asyncio.ensure_future(e.wait()): e for e in events}
-    try:
-        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-    return next((waiters[w] for w in done), None)
+            await wait_any(pause, stop)
 
 
 def status_line(conn: sqlite3.Connection) -> str:

@@ -17,7 +17,7 @@ import pytest
 from appliance.services.box import init_state
 from appliance.store import syncstate
 from appliance.store.connection import DB_NAME, open_sync
-from sync.daemon import Backoff, retry_after
+from sync.backoff import Backoff, retry_after
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 28, 18, 0, tzinfo=UTC)
