@@ -27,8 +27,8 @@ from sync.cloud.store import (
     IngestView,
     LogPosition,
     QuarantineRow,
+    device_record,
     extend_log,
-    problem_text,
     timestamp,
 )
 from sync.errors import CloudStateError, EnrolRefused
@@ -77,18 +77,6 @@ _SUBTREES = (
     "SELECT level, idx, hash FROM subtrees WHERE (level, idx) IN"
     " (SELECT * FROM unnest(%s::integer[], %s::bigint[]))"
 )
-
-
-def _record(row: tuple[Any, ...]) -> DeviceRecord:
-    device, public_key, name, enrolled_at, revoked, head_seq, head_hash, count, last = row
-    problem = None
-    if isinstance(last, str):
-        reason, seq, message = last.split("\t", 2)
-        problem = problem_text(reason, None if seq == "-1" else int(seq), message)
-    return DeviceRecord(
-        str(device), str(public_key), str(name), str(enrolled_at), bool(revoked),
-        int(head_seq), bytes(head_hash), int(count), problem,
-    )  # fmt: skip
 
 
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
@@ -170,18 +158,18 @@ class PostgresStore:
     async def device(self, device: str) -> DeviceRecord | None:
         """Return one device, or None."""
         row = await self._one(_DEVICE + " WHERE d.device = %s", (device,))
-        return None if row is None else _record(row)
+        return None if row is None else device_record(row)
 
     async def device_by_token(self, api_token_hash: str) -> DeviceRecord | None:
         """Return the device an API token belongs to, or None."""
         row = await self._one(_DEVICE + " WHERE d.token_hash = %s", (api_token_hash,))
-        return None if row is None else _record(row)
+        return None if row is None else device_record(row)
 
     async def devices(self) -> list[DeviceRecord]:
         """Return every device, by id."""
         async with self._conn() as conn:
             cursor = await conn.execute(_DEVICE + " ORDER BY d.device")
-            return [_record(row) for row in await cursor.fetchall()]
+            return [device_record(row) for row in await cursor.fetchall()]
 
     async def revoke(self, device: str) -> bool:
         """Revoke the device's API token."""
@@ -218,7 +206,7 @@ class PostgresStore:
                     (device, *span),
                 )
                 stored = {int(s): str(ln) for s, ln in await cursor.fetchall()}
-            return IngestView(_record(row), stored)
+            return IngestView(device_record(row), stored)
 
     async def append_batch(
         self, device: str, after_seq: int, receipts: Sequence[NewReceipt]

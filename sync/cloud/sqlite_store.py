@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from appliance.ledger.receipt import GENESIS_PREV
 from sync.cloud.ingest import NewReceipt, Rejection
@@ -26,8 +26,8 @@ from sync.cloud.store import (
     IngestView,
     LogPosition,
     QuarantineRow,
+    device_record,
     extend_log,
-    problem_text,
     timestamp,
 )
 from sync.errors import CloudStateError, EnrolRefused
@@ -74,18 +74,6 @@ _DEVICE = (
     "  WHERE q.device = d.device ORDER BY q.last_at DESC, q.id DESC LIMIT 1)"
     " FROM devices d"
 )
-
-
-def _record(row: tuple[Any, ...]) -> DeviceRecord:
-    device, public_key, name, enrolled_at, revoked, head_seq, head_hash, count, last = row
-    problem = None
-    if isinstance(last, str):
-        reason, seq, message = last.split("\t", 2)
-        problem = problem_text(reason, None if seq == "-1" else int(seq), message)
-    return DeviceRecord(
-        str(device), str(public_key), str(name), str(enrolled_at), bool(revoked),
-        int(head_seq), bytes(head_hash), int(count), problem,
-    )  # fmt: skip
 
 
 class SqliteStore:
@@ -178,19 +166,19 @@ class SqliteStore:
         row = await self._run(
             lambda c: c.execute(_DEVICE + " WHERE d.device = ?", (device,)).fetchone()
         )
-        return None if row is None else _record(row)
+        return None if row is None else device_record(row)
 
     async def device_by_token(self, api_token_hash: str) -> DeviceRecord | None:
         """Return the device an API token belongs to, or None."""
         row = await self._run(
             lambda c: c.execute(_DEVICE + " WHERE d.token_hash = ?", (api_token_hash,)).fetchone()
         )
-        return None if row is None else _record(row)
+        return None if row is None else device_record(row)
 
     async def devices(self) -> list[DeviceRecord]:
         """Return every device, by id."""
         rows = await self._run(lambda c: c.execute(_DEVICE + " ORDER BY d.device").fetchall())
-        return [_record(row) for row in rows]
+        return [device_record(row) for row in rows]
 
     async def revoke(self, device: str) -> bool:
         """Revoke the device's API token."""
@@ -214,7 +202,7 @@ class SqliteStore:
                         (device, *span),
                     ).fetchall()
                 )
-            return IngestView(_record(row), stored)
+            return IngestView(device_record(row), stored)
 
         return await self._run(view)
 

@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sync.cloud.ingest import NewReceipt, Rejection
 from sync.errors import CloudError
@@ -168,6 +168,19 @@ class CloudStore(Protocol):
     async def subtree_hashes(self, ids: Sequence[SubtreeId]) -> dict[SubtreeId, bytes]:
         """Return the stored hashes among these complete subtrees."""
         ...
+
+
+def device_record(row: Sequence[Any]) -> DeviceRecord:
+    """A DeviceRecord from a store's device query row (the last problem tab-separated)."""
+    device, public_key, name, enrolled_at, revoked, head_seq, head_hash, count, last = row
+    problem = None
+    if isinstance(last, str):
+        reason, seq, message = last.split("\t", 2)
+        problem = problem_text(reason, None if seq == "-1" else int(seq), message)
+    return DeviceRecord(
+        str(device), str(public_key), str(name), str(enrolled_at), bool(revoked),
+        int(head_seq), bytes(head_hash), int(count), problem,
+    )  # fmt: skip
 
 
 def token_hash(token: str) -> str:
