@@ -30,6 +30,19 @@ class Backoff:
         self.attempts = 0
 
 
+class Retry(Exception):
+    """A transient failure: try again after backoff (or after `after` seconds if the cloud said)."""
+
+    def __init__(self, reason: str, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.after = after
+
+
+def transient(status: int) -> bool:
+    """Whether an HTTP status means "try again later" (timeouts, rate limits, server errors)."""
+    return status in (408, 425, 429) or status >= 500
+
+
 def retry_after(response: httpx.Response) -> float | None:
     """Return Retry-After in seconds (delta-seconds form), or None."""
     value = response.headers.get("retry-after", "")

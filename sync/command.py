@@ -24,7 +24,8 @@ from appliance.store.ledger import outbox
 from appliance.store.migrations import migrate
 from appliance.systemd import Notifier, keep_watchdog, watchdog_interval
 from sync.account import CloudAccount, account_path, load_account
-from sync.daemon import Daemon, Limits, Outcome, Retry, status_line
+from sync.backoff import Retry
+from sync.daemon import Daemon, Limits, Outcome, status_line
 from sync.link import LinkWatcher
 from sync.relay import PEERS_ENV, Forwarder, Peers, explicit_peers
 

@@ -33,7 +33,7 @@ import msgspec
 from appliance.store import syncstate
 from appliance.store.ledger import get_receipt
 from sync.account import CloudAccount
-from sync.backoff import Backoff, retry_after, wait_any
+from sync.backoff import Backoff, Retry, retry_after, transient, wait_any
 from sync.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
 from sync.errors import NoteError, ProofError
 from sync.funnel import FunnelShipper
@@ -48,7 +48,7 @@ from sync.protocol import (
     WireReceipt,
     encode,
 )
-from sync.relay import CloudUnreachable, Forwarder, Peer, PeerFailed, PeerLink, Peers
+from sync.relay import Forwarder, Peer, PeerFailed, PeerLink, Peers
 from sync.tlog import leaf_hash, verify_consistency, verify_inclusion
 
 log = logging.getLogger(__name__)
@@ -65,14 +65,6 @@ class Outcome(enum.Enum):
     PAUSED = "paused"  # a drop is on: checkout traffic first
     STOPPED = "stopped"  # the operator must look (a 409 or a bad proof)
     WAITING = "waiting"  # a peer holds our batch: its proof comes back through it
-
-
-class Retry(Exception):
-    """A transient failure: try again after backoff (or after `after` seconds if the cloud said)."""
-
-    def __init__(self, reason: str, after: float | None = None) -> None:
-        super().__init__(reason)
-        self.after = after
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +178,7 @@ class Daemon:
             )
             self._stop(reason, conflict.head.seq)
             return Outcome.STOPPED
-        if status in (408, 425, 429) or status >= 500:
+        if transient(status):
             raise Retry(f"the cloud answered {status}", retry_after(response))
         if status in (401, 403):
             self._stop(f"the cloud refused our token ({status}); enrol the box again", None)
@@ -217,12 +209,8 @@ class Daemon:
 
     async def _idle(self) -> Outcome:
         """Nothing of ours to send: forward what peers handed us, keep the uplink flag true."""
-        if self.forwarder is not None:
-            try:
-                if await self.forwarder.step():
-                    return Outcome.SENT
-            except CloudUnreachable as exc:
-                raise Retry(str(exc), exc.after) from None
+        if self.forwarder is not None and await self.forwarder.step():
+            return Outcome.SENT
         now = time.monotonic()
         if self.limits.heartbeat_s and now - self._heard >= self.limits.heartbeat_s:
             self._heard = now

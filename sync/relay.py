@@ -31,6 +31,7 @@ import msgspec
 from appliance.discovery import Browser
 from appliance.store import relay as relay_sql
 from sync.account import CloudAccount
+from sync.backoff import Retry, retry_after, transient
 from sync.protocol import RelayAnswer, RelayInfo, RelayQueued
 
 log = logging.getLogger(__name__)
@@ -168,14 +169,6 @@ class PeerLink:
             raise PeerFailed(f"peer {peer.name}: {type(exc).__name__}: {exc}") from None
 
 
-class CloudUnreachable(Exception):
-    """Forwarding failed for a transient reason (no link, a timeout, a 5xx or 429)."""
-
-    def __init__(self, reason: str, after: float | None = None) -> None:
-        super().__init__(reason)
-        self.after = after
-
-
 class Forwarder:
     """The peer's half: forward queued batches to the cloud with our own token, keep the answers."""
 
@@ -196,7 +189,7 @@ class Forwarder:
         self._base = f"{account.url.rstrip('/')}/v1/relay/devices"
 
     async def step(self) -> bool:
-        """Forward the oldest queued batch; False if none waits. CloudUnreachable to retry."""
+        """Forward the oldest queued batch; False if none waits; Retry on a transient failure."""
         queued = relay_sql.next_queued(self.conn)
         if queued is None:
             return False
@@ -208,12 +201,10 @@ class Forwarder:
                 timeout=CLOUD_TIMEOUT,
             )
         except httpx.TransportError as exc:
-            raise CloudUnreachable(f"cannot reach the cloud to relay: {exc!r}") from None
+            raise Retry(f"cannot reach the cloud to relay: {exc!r}") from None
         status = response.status_code
-        if status in (408, 425, 429) or status >= 500:
-            value = response.headers.get("retry-after", "")
-            after = float(value) if value.strip().isdigit() else None
-            raise CloudUnreachable(f"the cloud answered {status} to a relayed batch", after)
+        if transient(status):
+            raise Retry(f"the cloud answered {status} to a relayed batch", retry_after(response))
         now = self.clock()
         relay_sql.record_answer(self.conn, queued.id, status, response.text, now)
         relay_sql.record_cloud_contact(self.conn, now)

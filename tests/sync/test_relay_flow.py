@@ -25,7 +25,8 @@ from appliance.store import syncstate
 from appliance.store.connection import DB_NAME, open_sync
 from appliance.store.migrations import migrate
 from sync.account import CloudAccount
-from sync.daemon import Daemon, Limits, Outcome, Retry
+from sync.backoff import Retry
+from sync.daemon import Daemon, Limits, Outcome
 from sync.protocol import DeviceReport
 from sync.relay import Forwarder, Peers
 
