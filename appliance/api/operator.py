@@ -283,12 +283,14 @@ async def stats(request: Request) -> Response:
 async def sync_state(request: Request) -> Response:
     """The sync daemon's view: outbox, the cloud's head, the last verified checkpoint, any stop."""
     node = node_of(request)
-    figures = await node.box.writer.run(stats_sql.figures)
-    state = await node.box.writer.run(syncstate.read_state)
+    # Two primary-key lookups and one row: consoles poll this every few seconds.
+    state, (depth, age) = await node.box.writer.run(
+        lambda conn: (syncstate.read_state(conn), stats_sql.outbox_age(conn))
+    )
     return json_response(
         SyncOut(
-            outbox_depth=figures.outbox_depth,
-            oldest_unsynced_s=figures.oldest_unsynced_s,
+            outbox_depth=depth,
+            oldest_unsynced_s=age,
             acked_seq=state.acked_seq,
             cloud_seq=state.cloud_seq,
             tree_size=state.tree_size,

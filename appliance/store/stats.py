@@ -21,6 +21,14 @@ class Figures:
     oldest_unsynced_s: float | None
 
 
+def outbox_age(conn: sqlite3.Connection) -> tuple[int, float | None]:
+    """Receipts waiting for the cloud, and how many seconds the oldest of them has waited."""
+    depth, oldest = outbox(conn)
+    if oldest is None:
+        return depth, None
+    return depth, max(0.0, (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds())
+
+
 def figures(conn: sqlite3.Connection) -> Figures:
     """Count sales and revenue from the receipts, decisions, and what waits for the cloud."""
     sales, gross = conn.execute(
@@ -30,10 +38,7 @@ def figures(conn: sqlite3.Connection) -> Figures:
         "SELECT coalesce(sum(total), 0) FROM receipts WHERE kind = 'void'"
     ).fetchone()[0]
     decisions = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
-    depth, oldest = outbox(conn)
-    age = None
-    if oldest is not None:
-        age = max(0.0, (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds())
+    depth, age = outbox_age(conn)
     return Figures(
         int(sales), int(gross) - int(voided), int(decisions), int(decisions), int(depth), age
     )
