@@ -11,7 +11,6 @@ batches after its own receipts (sync/relay.py); the protocol is docs/sync-protoc
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 
@@ -22,9 +21,11 @@ from starlette.routing import BaseRoute, Route
 
 from appliance.api.node import Node
 from appliance.api.schemas import Problem
+from appliance.errors import StateError
 from appliance.ledger.errors import LedgerError
 from appliance.ledger.receipt import parse_receipt
 from appliance.store import relay as relay_sql
+from sync.account import load_account
 from sync.protocol import (
     MAX_BATCH_BYTES,
     MAX_BATCH_RECEIPTS,
@@ -60,11 +61,9 @@ def _json(value: object, status: int = 200, headers: dict[str, str] | None = Non
 def cloud_origin(node: Node) -> str:
     """The log origin of the cloud this box is enrolled with ("" if none); never the token."""
     try:
-        data = json.loads((node.state_dir / "cloud.json").read_bytes())
-    except (OSError, ValueError):
+        return load_account(node.state_dir).origin
+    except StateError:
         return ""
-    origin = data.get("origin") if isinstance(data, dict) else None
-    return origin if isinstance(origin, str) else ""
 
 
 async def info(request: Request) -> Response:

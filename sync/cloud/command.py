@@ -22,7 +22,6 @@ from sync.cloud.store import CloudStore
 from sync.errors import CloudError, CloudStateError
 
 T = TypeVar("T")
-CLOUD_FILE = "cloud.json"  # in the box's state dir: where the daemon finds its cloud
 
 
 def _state(args: argparse.Namespace) -> Path:
@@ -106,16 +105,6 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temp, path)
-
-
 def cmd_enrol(args: argparse.Namespace, state: Path) -> int:
     """Enrol this box with a cloud: post its public key, keep the API token in cloud.json."""
     import httpx
@@ -123,6 +112,7 @@ def cmd_enrol(args: argparse.Namespace, state: Path) -> int:
     from cryptography.hazmat.primitives import serialization
 
     from appliance.ledger.identity import load_key
+    from sync.account import CloudAccount, account_path, save_account
     from sync.protocol import Enrolled, EnrolRequest, encode
 
     url = args.url.rstrip("/")
@@ -157,13 +147,12 @@ def cmd_enrol(args: argparse.Namespace, state: Path) -> int:
             Exception(f"enrol: the cloud named device {enrolled.device}, not {key.key_id}"),
             ExitCode.FAILED,
         )
-    record = {
-        "url": url, "device": enrolled.device, "api_token": enrolled.api_token,
-        "origin": enrolled.log.origin, "verifier_key": enrolled.log.verifier_key,
-    }  # fmt: skip
+    account = CloudAccount(
+        url, enrolled.device, enrolled.api_token, enrolled.log.origin, enrolled.log.verifier_key
+    )
     try:
-        _write_private(state / CLOUD_FILE, json.dumps(record, indent=2).encode() + b"\n")
+        save_account(state, account)
     except OSError as exc:
-        return _fail(CloudStateError(f"{state / CLOUD_FILE}: cannot write ({exc.strerror})"))
+        return _fail(CloudStateError(f"{account_path(state)}: cannot write ({exc.strerror})"))
     print(f"enrolled as device {enrolled.device} with {url} (log {enrolled.log.origin})")
     return ExitCode.OK
