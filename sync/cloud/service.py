@@ -57,9 +57,17 @@ def head_of(record: DeviceRecord, quarantined: int | None = None) -> Head:
     return Head(record.device, record.head_seq, b64(record.head_hash), count)
 
 
+ENROL_TOKEN_PREFIX = "sbx-enrol."  # noqa: S105 - a label, not a secret
+
+
 async def new_enrol_token(store: CloudStore, now: datetime, ttl: timedelta = ENROL_TTL) -> str:
-    """Create a one-time enrol token valid for `ttl`; only its hash is stored."""
-    token = secrets.token_urlsafe(24)
+    """Create a one-time enrol token valid for `ttl`; only its hash is stored.
+
+    The `sbx-enrol.` prefix names what the token is when it turns up in a shell history, and
+    keeps it from starting with "-", which base64url allows and `stallbox enrol` would read as
+    an option (about one token in 32 did).
+    """
+    token = ENROL_TOKEN_PREFIX + secrets.token_urlsafe(24)
     await store.add_enrol_token(st.token_hash(token), now, now + ttl)
     return token
 

@@ -20,6 +20,7 @@ from cloudfix import (
 )
 from pgserver import pg_server
 
+from appliance.cli import build_parser
 from appliance.ledger.receipt import b64
 from sync.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
 from sync.cloud.store import CloudStore
@@ -209,6 +210,11 @@ def test_auth_revocation_and_enrol_tokens(open_store: StoreOpener) -> None:
         assert answer.status_code == 403
         # a one-time token works once, an expired one never
         one = await client.cloud.new_enrol_token()
+        # base64url may start with "-", which `stallbox enrol URL TOKEN` would take for an option
+        tokens = [one] + [await client.cloud.new_enrol_token() for _ in range(200)]
+        for fresh in tokens:
+            args = build_parser().parse_args(["enrol", "http://cloud.test", fresh])
+            assert args.token == fresh
         body = {"token": one, "public_key": "x", "name": ""}
         assert (await client.http.post("/v1/enrol", json=body)).status_code == 400
         body["public_key"] = chain.key.public.public_bytes_raw().hex()
