@@ -162,6 +162,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE orders ADD COLUMN ready_at TEXT;
     """,
+    # 7: a drop claim found by its order: confirm, void and the expiry sweep ask this of every
+    # order, and without the index each asked by scanning every claim of every drop
+    """
+    CREATE UNIQUE INDEX drop_claims_by_order ON drop_claims (order_id);
+    """,
 )
 
 

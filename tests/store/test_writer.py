@@ -30,8 +30,33 @@ def test_every_connection_is_wal_and_full_sync(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+        assert conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY: savepoint journals
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        # confirm, void and the expiry sweep ask this of every order
+        ("SELECT id FROM drop_claims WHERE order_id = 'x'", "drop_claims_by_order"),
+        (
+            "SELECT id FROM orders WHERE state = 'awaiting_payment' AND updated_at <= 'z'"
+            " AND id NOT IN (SELECT order_id FROM drop_claims)",
+            "drop_claims_by_order",
+        ),
+        ("SELECT coalesce(max(number), 0) + 1 FROM orders", "sqlite_autoindex_orders_2"),
+    ],
+)
+def test_hot_queries_use_an_index_not_a_scan(tmp_path: Path, query: str, index: str) -> None:
+    Writer.open(tmp_path / "t.db").close()
+    conn = open_sync(tmp_path / "t.db")
+    try:
+        plan = " / ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {query}"))
+    finally:
+        conn.close()
+    assert index in plan, plan
+    assert "SCAN drop_claims" not in plan and "SCAN orders" not in plan, plan
 
 
 def test_migrations_run_once_and_forward_only(tmp_path: Path) -> None:
