@@ -260,3 +260,18 @@ def test_an_order_with_a_bad_line_stores_nothing(box: Box, clock: Clock) -> None
 
     asyncio.run(scenario())
     assert rows(box, "SELECT count(*) FROM orders")[0][0] == before[0][0] + 1
+
+
+def test_order_ids_are_unguessable_and_sort_in_the_order_made(box: Box, clock: Clock) -> None:
+    checkout = Checkout(box, clock=clock)
+
+    async def scenario() -> list[tuple[int, str]]:
+        orders = [await checkout.create_order() for _ in range(40)]
+        return [(order.number, order.id) for order in orders]
+
+    made = asyncio.run(scenario())
+    ids = [order_id for _, order_id in made]
+    assert ids == sorted(ids)  # new ids land at the right edge of every index on them
+    assert all(len(i) == 24 and int(i, 16) >= 0 for i in ids)
+    assert [int(i[:8], 16) for i in ids] == [number for number, _ in made]
+    assert len({i[8:] for i in ids}) == len(ids)  # 64 random bits each
