@@ -75,24 +75,30 @@ def units_held_by(conn: sqlite3.Connection, drop_id: int, attendee: str) -> int:
     return int(row[0])
 
 
-def next_place(conn: sqlite3.Connection, drop_id: int) -> int:
-    """The place in line the next claim on this drop gets."""
-    return int(conn.execute("SELECT claims + 1 FROM drops WHERE id = ?", (drop_id,)).fetchone()[0])
-
-
-def insert_claim(
-    conn: sqlite3.Connection, drop: Drop, attendee: str, qty: int, order_id: str, at: datetime
-) -> Claim:
-    """Record a held claim at the next place in line and count its units as taken.
+def take_units(conn: sqlite3.Connection, drop: Drop, qty: int) -> int:
+    """Count `qty` more units of a drop as taken; return the claim's place in line.
 
     The CHECK on drops.taken makes an oversell impossible even for a caller that skipped the rules.
     """
-    place = int(
-        conn.execute(
-            "UPDATE drops SET taken = taken + ?, claims = claims + 1 WHERE id = ? RETURNING claims",
-            (qty, drop.id),
-        ).fetchone()[0]
-    )
+    row = conn.execute(
+        "UPDATE drops SET taken = taken + ?, claims = claims + 1 WHERE id = ? RETURNING claims",
+        (qty, drop.id),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no drop {drop.id}")
+    return int(row[0])
+
+
+def insert_claim(
+    conn: sqlite3.Connection,
+    drop: Drop,
+    attendee: str,
+    qty: int,
+    place: int,
+    order_id: str,
+    at: datetime,
+) -> Claim:
+    """Record a held claim at `place` (from take_units) for an order already inserted."""
     expires = at + drop.hold
     cursor = conn.execute(
         "INSERT INTO drop_claims (drop_id, attendee, qty, place, state, order_id, created_at, expires_at)"

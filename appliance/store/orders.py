@@ -94,7 +94,7 @@ def insert_order(conn: sqlite3.Connection, order: Order) -> None:
             order.reference, order.note, order.created_at.isoformat(), order.created_at.isoformat(),
         ),
     )  # fmt: skip
-    replace_lines(conn, order)
+    _insert_lines(conn, order)
 
 
 def update_order(
@@ -115,6 +115,10 @@ def update_order(
 def replace_lines(conn: sqlite3.Connection, order: Order) -> None:
     """Make the stored lines of an open order equal to its lines."""
     conn.execute("DELETE FROM order_lines WHERE order_id = ?", (order.id,))
+    _insert_lines(conn, order)
+
+
+def _insert_lines(conn: sqlite3.Connection, order: Order) -> None:
     conn.executemany(
         "INSERT INTO order_lines (order_id, sku, name, unit_price, qty) VALUES (?, ?, ?, ?, ?)",
         [(order.id, ln.sku, ln.name, ln.unit_price.minor, ln.qty) for ln in order.lines],
