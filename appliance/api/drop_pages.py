@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from appliance.api.attendee import (
@@ -88,7 +88,7 @@ async def claim(request: Request) -> Response:
     order = claimed.tendered.order
     node.events.publish("drop", {"id": drop_id, "left": claimed.units_left})
     node.events.publish("order", {"id": order.id, "state": order.state.value})
-    response = RedirectResponse(f"/o/{order.id}/pay", 303)
+    response = Response(status_code=303, headers={"Location": f"/o/{order.id}/pay"})  # hex id
     if VISITOR not in request.cookies:
         remember(response, attendee)
     return response

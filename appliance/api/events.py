@@ -7,9 +7,10 @@ keep up loses its oldest events (it is told to refresh) rather than slowing the 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
+
+import msgspec
 
 QUEUE_SIZE = 256
 HEARTBEAT_S = 15.0
@@ -28,7 +29,9 @@ class EventHub:
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         """Queue an event for every subscriber; drop the oldest for one that is full."""
-        message = f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+        if not self._subscribers:
+            return  # nobody to tell: a rush with no console open encodes nothing
+        message = f"event: {kind}\ndata: {msgspec.json.encode(data).decode()}\n\n"
         for queue in self._subscribers:
             if queue.full():
                 queue.get_nowait()

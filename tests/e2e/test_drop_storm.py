@@ -63,6 +63,12 @@ def test_1000_phones_200_units(node: NodeProcess) -> None:
         early = api.post(f"/d/{drop['id']}/claim", content=b"qty=1&tender=cash",
                          headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
         assert early.status_code == 409 and "opens at" in early.text
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        unknown = api.post("/d/99999/claim", content=b"qty=1", headers=form)
+        assert unknown.status_code == 404 and unknown.json()["error"] == "no drop 99999"
+        slash = api.post(f"/d/{drop['id']}/claim/", headers=form)  # the router's, not a claim
+        assert slash.status_code == 307 and slash.headers["location"].endswith("/claim")
+        assert api.get(f"/d/{drop['id']}/claim").status_code == 405
         while datetime.now(UTC) < starts:
             time.sleep(0.05)
 
