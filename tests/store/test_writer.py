@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -173,3 +174,53 @@ def test_a_reader_in_another_connection_sees_commits(writer: Writer) -> None:
             await reader.close()
 
     assert asyncio.run(scenario()) == ["v"]
+
+
+def test_a_failed_commit_fails_its_whole_batch_and_the_writer_goes_on(writer: Writer) -> None:
+    def insert(key: str) -> Callable[[sqlite3.Connection], object]:
+        return lambda conn: conn.execute("INSERT INTO meta VALUES (?, 'v')", (key,))
+
+    def dangling(conn: sqlite3.Connection) -> None:
+        # a foreign key checked only at COMMIT: the statement passes, the commit fails
+        conn.execute("PRAGMA defer_foreign_keys = ON")
+        conn.execute(
+            "INSERT INTO order_lines (order_id, sku, name, unit_price, qty)"
+            " VALUES ('no-such-order', 'x', 'x', 1, 1)"
+        )
+
+    async def scenario() -> list[object]:
+        jobs = [writer.run(insert("a")), writer.run(dangling), writer.run(insert("b"))]
+        return list(await asyncio.gather(*jobs, return_exceptions=True))
+
+    outcomes = asyncio.run(scenario())
+    assert all(isinstance(o, StoreError) and "write failed" in str(o) for o in outcomes), outcomes
+    keys = writer.run_sync(lambda conn: [r[0] for r in conn.execute("SELECT key FROM meta")])
+    assert "a" not in keys and "b" not in keys  # the batch is all or nothing at its commit
+    assert asyncio.run(writer.run(insert("c"))) is not None
+    assert "c" in writer.run_sync(lambda conn: [r[0] for r in conn.execute("SELECT key FROM meta")])
+
+
+def test_run_sync_waits_for_a_commit_under_way(
+    writer: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def insert(key: str) -> Callable[[sqlite3.Connection], int]:
+        return lambda conn: conn.execute("INSERT INTO meta VALUES (?, 'v')", (key,)).rowcount
+
+    commit = writer._commit
+
+    def slow_commit() -> None:  # a slow disk: the COMMIT is still under way when run_sync comes
+        time.sleep(0.2)
+        commit()
+
+    monkeypatch.setattr(writer, "_commit", slow_commit)
+
+    async def scenario() -> tuple[int, int]:
+        queued = asyncio.ensure_future(writer.run(insert("loop")))
+        while writer._committing is None:  # the batch runs; its COMMIT goes to the commit thread
+            await asyncio.sleep(0)
+        inline = writer.run_sync(insert("inline"))
+        return await queued, inline
+
+    assert asyncio.run(scenario()) == (1, 1)
+    keys = writer.run_sync(lambda conn: [r[0] for r in conn.execute("SELECT key FROM meta")])
+    assert {"loop", "inline"} <= set(keys)
