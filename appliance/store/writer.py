@@ -12,10 +12,12 @@ Where it runs: the transaction functions run inline on the loop's thread. A writ
 cost a hop there and back for every batch (two wake-ups, ~270 µs on the 2-vCPU VM we build on,
 bench/ledger.py), and the functions are CPU work the loop would wait for anyway. The COMMIT is
 different: it is mostly the fsync, the loop can do nothing useful inside it, and it was 12% of
-the node's time in a drop rush. So the COMMIT alone goes to a one-thread executor; while the disk
-syncs, the loop parses and answers other requests and the next batch gathers, and only when the
-commit is back are its callers told (and the next batch begun). Measured with bench/node.py:
-6,000 -> 6,800 claims/s at 200 clients, p99 46 -> 39 ms.
+the node's time in a drop rush. So when a batch has company (more than one job, or more
+waiting) the COMMIT alone goes to a one-thread executor; while the disk syncs, the loop answers
+other requests and the next batch gathers, and only when the commit is back are its callers
+told (and the next batch begun). Measured with bench/node.py: 6,000 -> 6,800 claims/s at 200
+clients, p99 46 -> 39 ms. A lone sale at a quiet stall commits inline: the hop would add ~120 µs
+to it (bench/ledger.py) and buy nothing.
 """
 
 from __future__ import annotations
@@ -107,7 +109,8 @@ class Writer:
         self._committer.shutdown(wait=True)  # a COMMIT under way finishes; its callers are told
         self._conn.close()
 
-    def _flush(self) -> None:
+    def _flush(self, *, busy: bool = False) -> None:
+        """Run the next batch; `busy` when called as the previous batch's commit came back."""
         self._flush_scheduled = False
         if self._closed or self._committing is not None:
             return  # _committed flushes again when the COMMIT is back
@@ -115,8 +118,10 @@ class Writer:
         del self._pending[: self._max_batch]
         if not batch:
             return
-        outcomes = self._transaction([job.fn for job in batch], commit=False)
-        if not self._conn.in_transaction:  # nothing to commit: a lone job failed and rolled back
+        # A quiet moment (one job, nobody waiting, no batch just before): commit here, no hop.
+        inline = len(batch) == 1 and not self._pending and not busy
+        outcomes = self._transaction([job.fn for job in batch], commit=inline)
+        if inline or not self._conn.in_transaction:  # committed, or a lone job rolled back
             self._resolve(batch, outcomes)
             self._schedule_flush()
             return
@@ -157,7 +162,7 @@ class Writer:
             outcomes = [failed] * len(batch)
         self._resolve(batch, outcomes)
         if self._pending and not self._closed:
-            self._flush()
+            self._flush(busy=True)
 
     def _schedule_flush(self) -> None:
         if self._pending and not self._flush_scheduled and not self._closed:

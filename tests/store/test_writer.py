@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -214,13 +215,33 @@ def test_run_sync_waits_for_a_commit_under_way(
 
     monkeypatch.setattr(writer, "_commit", slow_commit)
 
-    async def scenario() -> tuple[int, int]:
-        queued = asyncio.ensure_future(writer.run(insert("loop")))
-        while writer._committing is None:  # the batch runs; its COMMIT goes to the commit thread
+    async def scenario() -> tuple[list[int], int]:
+        # two jobs: a batch with company, whose COMMIT goes to the commit thread
+        queued = asyncio.gather(writer.run(insert("loop1")), writer.run(insert("loop2")))
+        for _ in range(100):
+            if writer._committing is not None:
+                break
             await asyncio.sleep(0)
+        assert writer._committing is not None
         inline = writer.run_sync(insert("inline"))
-        return await queued, inline
+        return list(await queued), inline
 
-    assert asyncio.run(scenario()) == (1, 1)
+    assert asyncio.run(scenario()) == ([1, 1], 1)
     keys = writer.run_sync(lambda conn: [r[0] for r in conn.execute("SELECT key FROM meta")])
-    assert {"loop", "inline"} <= set(keys)
+    assert {"loop1", "loop2", "inline"} <= set(keys)
+
+
+def test_a_lone_job_commits_inline_and_company_goes_to_the_commit_thread(writer: Writer) -> None:
+    threads: list[str] = []
+
+    def note_thread(conn: sqlite3.Connection) -> None:
+        conn.set_trace_callback(
+            lambda sql: threads.append(threading.current_thread().name) if sql == "COMMIT" else None
+        )
+
+    async def one_then_two() -> None:
+        await writer.run(note_thread)
+        await asyncio.gather(writer.run(lambda conn: None), writer.run(lambda conn: None))
+
+    asyncio.run(one_then_two())
+    assert threads[0] == "MainThread" and threads[1].startswith("sqlite-commit"), threads
