@@ -2,9 +2,11 @@
 
 All in one run on loopback: the floor is a Starlette hello-world under the same uvicorn settings
 (uvloop + httptools) measured with the same load tool (wrk when installed, else httpx); then the
-real node's menu page; then a drop of 2,000 units claimed by 200 concurrent clients (latency per
-claim); the node's peak RSS from /proc. Bounded: fixed durations and counts. Ends with one JSON
-line. Goals: menu >= 50% of the floor's req/s; claim p99 <= 50 ms; RSS <= 120 MB.
+real node's menu page; then drop claims by 200 concurrent clients, in three rounds on fresh
+drops (latency per claim; the medians of the rounds are reported, as one round's p99 on a
+shared VM moves by 10 ms from run to run); the node's peak RSS from /proc. Bounded: fixed
+durations and counts. Ends with one JSON line. Goals: menu >= 50% of the floor's req/s; claim
+p99 <= 50 ms; RSS <= 120 MB.
 
 On a machine with two or more CPUs the servers run on CPU 0 and the load generator (wrk, or
 this process) on the others: at a stall the phones are other devices, and a load generator that
@@ -23,6 +25,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,6 +49,7 @@ def on_server_cpus() -> None:
 
 CLIENTS = 200
 CLAIMS = 2000
+ROUNDS = 3  # claim rounds, each on a fresh drop; the JSON line has their medians
 
 
 def free_port() -> int:
@@ -142,6 +146,19 @@ def wrk_claims(url: str, drop_id: int, seconds: int) -> tuple[float, float, floa
     return _ms(out, "50"), _ms(out, "99"), rate
 
 
+def claim_round(url: str, token: str, seconds: int) -> tuple[float, float, float]:
+    """One round of claims on a fresh drop: (p50 ms, p99 ms, claims/s; 0 without wrk)."""
+    starts = datetime.now(UTC) + timedelta(seconds=1)
+    drop = httpx.post(url + "/api/drops", headers={"Authorization": f"Bearer {token}"}, json={
+        "sku": "coffee", "quantity": 100_000, "starts_at": starts.isoformat(), "hold_s": 600,
+    }).json()  # fmt: skip
+    time.sleep(max(0.0, (starts - datetime.now(UTC)).total_seconds()) + 0.1)
+    if shutil.which("wrk"):
+        return wrk_claims(url, drop["id"], seconds)
+    latencies = sorted(asyncio.run(claims(url, drop["id"])))
+    return latencies[len(latencies) // 2] * 1e3, latencies[int(len(latencies) * 0.99)] * 1e3, 0.0
+
+
 async def claims(url: str, drop_id: int) -> list[float]:
     """CLAIMS claims by CLIENTS concurrent phones; the latency of each."""
     latencies: list[float] = []
@@ -202,18 +219,8 @@ def main() -> None:
             code = subprocess.run([sys.executable, "-m", "appliance.cli", "pair", "--state", str(state)], env=env,
                                   check=True, capture_output=True, text=True).stdout.split()[2]  # fmt: skip
             token = httpx.post(url + "/api/pair", json={"code": code}).json()["token"]
-            starts = datetime.now(UTC) + timedelta(seconds=1)
-            drop = httpx.post(url + "/api/drops", headers={"Authorization": f"Bearer {token}"}, json={
-                "sku": "coffee", "quantity": 100_000, "starts_at": starts.isoformat(), "hold_s": 600,
-            }).json()  # fmt: skip
-            time.sleep(max(0.0, (starts - datetime.now(UTC)).total_seconds()) + 0.1)
-            if shutil.which("wrk"):
-                p50, p99, claim_rate = wrk_claims(url, drop["id"], args.seconds)
-            else:
-                latencies = sorted(asyncio.run(claims(url, drop["id"])))
-                p50 = latencies[len(latencies) // 2] * 1e3
-                p99 = latencies[int(len(latencies) * 0.99)] * 1e3
-                claim_rate = 0.0
+            rounds = [claim_round(url, token, args.seconds) for _ in range(ROUNDS)]
+            p50, p99, claim_rate = (statistics.median(r[i] for r in rounds) for i in range(3))
             rss = peak_rss_mb(node.pid)
         finally:
             node.terminate()
@@ -223,7 +230,8 @@ def main() -> None:
         f"floor (hello world) {floor:.0f} req/s; menu {menu:.0f} req/s ({menu / floor:.2f}x floor, goal >= 0.5)"
     )
     print(
-        f"drop claims at {CLIENTS} clients: p50 {p50:.1f} ms, p99 {p99:.1f} ms (goal p99 <= 50 ms)"
+        f"drop claims at {CLIENTS} clients, median of {ROUNDS} rounds: p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        f" (goal p99 <= 50 ms; rounds' p99: {', '.join(f'{r[1]:.1f}' for r in rounds)})"
     )
     print(
         f"floor latency at {CLIENTS} connections (hello world): p50 {floor_p50:.1f} ms, p99 {floor_p99:.1f} ms"
@@ -233,6 +241,7 @@ def main() -> None:
     print(json.dumps({
         "bench": "node", "floor_rps": round(floor, 1), "menu_rps": round(menu, 1),
         "claim_p50_ms": round(p50, 2), "claim_p99_ms": round(p99, 2), "claims_per_s": round(claim_rate, 1),
+        "claim_p99_ms_rounds": [round(r[1], 2) for r in rounds],
         "floor_p50_ms_200": round(floor_p50, 2), "floor_p99_ms_200": round(floor_p99, 2),
         "peak_rss_mb": round(rss, 1),
         "menu_vs_floor": round(menu / floor, 3), "server_cpus": sorted(SERVER_CPUS),
