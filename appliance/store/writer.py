@@ -60,6 +60,7 @@ class Writer:
         self._flush_scheduled = False
         self._closed = False
         self.commits = 0  # transactions committed, for the tests, benchmarks and /metrics
+        self.failures = 0  # batches rolled back whole: what their jobs kept in memory may be wrong
         self._committer = concurrent.futures.ThreadPoolExecutor(1, "sqlite-commit")
         self._committing: concurrent.futures.Future[None] | None = None  # the batch's COMMIT
 
@@ -116,7 +117,8 @@ class Writer:
             return  # _committed flushes again when the COMMIT is back
         batch = [job for job in self._pending[: self._max_batch] if not job.future.cancelled()]
         del self._pending[: self._max_batch]
-        if not batch:
+        if not batch:  # all cancelled: go on with the jobs behind them
+            self._schedule_flush()
             return
         # A quiet moment (one job, nobody waiting, no batch just before): commit here, no hop.
         inline = len(batch) == 1 and not self._pending and not busy
@@ -128,8 +130,10 @@ class Writer:
         loop = asyncio.get_running_loop()
 
         def back_to_the_loop(done: concurrent.futures.Future[None]) -> None:
-            if not loop.is_closed():  # closed: nobody is left to tell
+            try:
                 loop.call_soon_threadsafe(self._committed, batch, outcomes, done)
+            except RuntimeError:  # the loop is closed: nobody is left to tell, but go on
+                self._committing = None
 
         self._committing = self._committer.submit(self._commit)
         self._committing.add_done_callback(back_to_the_loop)
@@ -141,6 +145,7 @@ class Writer:
         except sqlite3.Error as exc:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
+            self.failures += 1
             log.error("commit on %s failed: %s", self.path, exc)
             raise
         self.commits += 1
@@ -208,6 +213,7 @@ class Writer:
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self.failures += 1
             log.error("write transaction on %s failed: %s", self.path, exc)
             error = StoreError(f"{self.path}: write failed ({exc})")
             return [_Failed(error) for _ in fns]

@@ -245,3 +245,40 @@ def test_a_lone_job_commits_inline_and_company_goes_to_the_commit_thread(writer:
 
     asyncio.run(one_then_two())
     assert threads[0] == "MainThread" and threads[1].startswith("sqlite-commit"), threads
+
+
+def test_a_batch_cancelled_whole_does_not_stall_the_jobs_behind_it(tmp_path: Path) -> None:
+    small = Writer.open(tmp_path / "t.db", max_batch=2)
+
+    async def scenario() -> list[int]:
+        tasks = [asyncio.ensure_future(small.run(lambda conn: 1)) for _ in range(4)]
+        await asyncio.sleep(0)  # the four jobs are queued, the flush not yet run
+        tasks[0].cancel()
+        tasks[1].cancel()
+        return list(await asyncio.wait_for(asyncio.gather(tasks[2], tasks[3]), 5))
+
+    try:
+        assert asyncio.run(scenario()) == [1, 1]
+    finally:
+        small.close()
+
+
+def test_a_loop_closed_during_a_commit_leaves_the_writer_usable(
+    writer: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commit = writer._commit
+
+    def slow_commit() -> None:
+        time.sleep(0.3)
+        commit()
+
+    monkeypatch.setattr(writer, "_commit", slow_commit)
+
+    async def give_up() -> None:
+        jobs = asyncio.gather(writer.run(lambda conn: 1), writer.run(lambda conn: 2))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(jobs, 0.05)
+
+    asyncio.run(give_up())  # this loop is closed while the COMMIT is still on the disk
+    time.sleep(0.5)
+    assert asyncio.run(asyncio.wait_for(writer.run(lambda conn: 3), 5)) == 3
