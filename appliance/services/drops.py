@@ -5,9 +5,9 @@ claimant's order at the drop price and put it on hold, record the claim at the n
 line. The writer runs transactions one after another in arrival order, so a drop never oversells.
 
 Units taken per drop are kept in memory between claims (only claims and expiries change them,
-both here; an expiry or a failed commit makes the next use recount), so a claim in a rush costs
-five statements: the claimant's own units, the next order number, the drop's counters, the
-order with its line, the claim.
+both here, inside their transactions; an expiry or a failed commit makes the next use recount),
+so a claim in a rush costs five statements: the claimant's own units, the next order number,
+the drop's counters, the order with its line, the claim.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from appliance.services.checkout import Checkout, Tendered
 from appliance.store import drops as drops_sql
 from appliance.store import orders as orders_sql
 from appliance.store.drops import Claim
-from appliance.store.errors import StoreError
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +48,24 @@ class Drops:
         self.writer = checkout.box.writer
         self.rails = rails
         self.clock = clock
-        self.taken: dict[int, int] = {}  # drop id -> units held or paid, current after each claim
+        self.taken: dict[int, int] = {}  # drop id -> units held or paid; see _units_taken
+        self._failures = self.writer.failures
         self._drops: dict[int, Drop] = {}  # drops never change once scheduled
+
+    def _units_taken(self, conn: sqlite3.Connection, drop_id: int) -> int:
+        """Units of a drop held or paid, from memory while it is current (in a write transaction).
+
+        Only transaction functions read or change `taken`, so it moves in commit order with the
+        database. A batch rolled back whole (a failed commit) may have left it ahead of what
+        was stored: then everything is recounted.
+        """
+        if self._failures != self.writer.failures:
+            self._failures = self.writer.failures
+            self.taken.clear()
+        taken = self.taken.get(drop_id)
+        if taken is None:
+            taken = self.taken[drop_id] = drops_sql.units_taken(conn, drop_id)
+        return taken
 
     async def schedule(
         self, sku: str, quantity: int, starts_at: datetime, per_attendee: int, hold: timedelta
@@ -63,20 +78,20 @@ class Drops:
             drop = Drop(0, item.sku, item.name, item.price, quantity, starts_at, per_attendee, hold)
             if starts_at < now - timedelta(minutes=1):
                 raise DropError("starts_at is in the past")
-            return drops_sql.insert_drop(conn, drop, now)
+            stored = drops_sql.insert_drop(conn, drop, now)
+            self.taken[stored.id] = 0
+            return stored
 
         drop = await self.writer.run(tx)
-        self.taken[drop.id] = 0
         self._drops[drop.id] = drop
         return drop
 
     async def left(self, drop: Drop) -> int:
         """Units not held or paid."""
-        if drop.id not in self.taken:
-            self.taken[drop.id] = await self.writer.run(
-                lambda conn: drops_sql.units_taken(conn, drop.id)
-            )
-        return drop.quantity - self.taken[drop.id]
+        taken = self.taken.get(drop.id)
+        if taken is None or self._failures != self.writer.failures:
+            taken = await self.writer.run(lambda conn: self._units_taken(conn, drop.id))
+        return drop.quantity - taken
 
     async def claim(self, drop_id: int, attendee: str, qty: int, tender: str) -> Claimed:
         """Claim `qty` units for `attendee`; DropError when the rules say no."""
@@ -84,24 +99,22 @@ class Drops:
 
         def tx(conn: sqlite3.Connection) -> Claimed:
             drop = self._drops.get(drop_id) or drops_sql.load_drop(conn, drop_id)
-            taken = self.taken.get(drop_id)
-            if taken is None:
-                taken = drops_sql.units_taken(conn, drop_id)
+            taken = self._units_taken(conn, drop_id)
             mine = drops_sql.units_held_by(conn, drop_id, attendee)
             check_claim(drop, qty, now=now, taken=taken, mine=mine)
             order = self.checkout.new_order(conn, [(Item(drop.sku, drop.name, drop.price), qty)])
-            place = drops_sql.take_units(conn, drop, qty)
+            try:
+                place = drops_sql.take_units(conn, drop, qty)
+            except sqlite3.IntegrityError:  # the CHECK on drops.taken: memory was behind
+                self.taken.pop(drop_id, None)
+                raise DropError("sold out") from None
             tendered = self.checkout.tendered(order, tender, drop_reference(drop.id, place))
             orders_sql.insert_order(conn, tendered.order)
             claim = drops_sql.insert_claim(conn, drop, attendee, qty, place, order.id, now)
             self.taken[drop_id] = taken + qty
             return Claimed(claim, tendered, drop.quantity - taken - qty)
 
-        try:
-            return await self.writer.run(tx)
-        except StoreError:
-            self.taken.pop(drop_id, None)  # the commit failed: recount from the database
-            raise
+        return await self.writer.run(tx)
 
     async def drop(self, drop_id: int) -> Drop:
         """One drop, from memory once read."""
@@ -123,6 +136,7 @@ class Drops:
                 hold = drops_sql.load_drop(conn, claim.drop_id).hold
                 order = orders_sql.load_order(conn, order_id)
                 drops_sql.set_claim_state(conn, claim, "expired")
+                self.taken.pop(claim.drop_id, None)  # recounted on next use
                 if order.state is OrderState.AWAITING_PAYMENT:
                     orders_sql.update_order(
                         conn, order.expire(now, hold, claim.expires_at - hold), now
@@ -131,8 +145,6 @@ class Drops:
             return expired
 
         expired = await self.writer.run(tx)
-        for drop_id, _ in expired:
-            self.taken.pop(drop_id, None)  # recount on next use
         return [order_id for _, order_id in expired]
 
     def prerender(self, drop: Drop) -> int:

@@ -1,0 +1,100 @@
+"""Drops against a real ledger: the units taken that claims keep in memory stay the database's."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import timedelta
+
+import pytest
+from conftest import Clock
+
+from appliance.domain.errors import DropError
+from appliance.services.box import Box
+from appliance.services.checkout import Checkout
+from appliance.services.drops import Drops
+
+
+def stored_taken(box: Box, drop_id: int) -> int:
+    row = box.writer.run_sync(
+        lambda conn: conn.execute("SELECT taken FROM drops WHERE id = ?", (drop_id,)).fetchone()
+    )
+    return int(row[0])
+
+
+def test_left_racing_claims_never_sets_memory_behind_the_database(box: Box, clock: Clock) -> None:
+    drops = Drops(Checkout(box, clock=clock), None, clock)
+
+    async def scenario() -> list[str]:
+        drop = await drops.schedule("coffee", 3, clock.now, 1, timedelta(minutes=5))
+        drops.taken.clear()  # as after a restart or an expiry: the next use recounts
+        await asyncio.gather(
+            drops.left(drop),
+            drops.claim(drop.id, "a", 1, "cash"),
+            drops.claim(drop.id, "b", 1, "cash"),
+        )
+        assert drops.taken[drop.id] == stored_taken(box, drop.id) == 2
+        outcomes = []
+        for who in "cde":
+            try:
+                await drops.claim(drop.id, who, 1, "cash")
+                outcomes.append("claimed")
+            except DropError as exc:
+                outcomes.append(str(exc))
+        return outcomes
+
+    assert asyncio.run(scenario()) == ["claimed", "sold out", "sold out"]
+
+
+def test_memory_behind_the_database_still_refuses_with_sold_out(box: Box, clock: Clock) -> None:
+    drops = Drops(Checkout(box, clock=clock), None, clock)
+
+    async def scenario() -> None:
+        drop = await drops.schedule("coffee", 1, clock.now, 1, timedelta(minutes=5))
+        await drops.claim(drop.id, "a", 1, "cash")
+        drops.taken[drop.id] = 0  # however memory fell behind, the CHECK on drops.taken holds
+        with pytest.raises(DropError, match="sold out"):
+            await drops.claim(drop.id, "b", 1, "cash")
+        assert await drops.left(drop) == 0  # and the next use has recounted
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_commit_makes_the_next_claim_recount(box: Box, clock: Clock) -> None:
+    drops = Drops(Checkout(box, clock=clock), None, clock)
+
+    def dangling(conn: sqlite3.Connection) -> None:  # fails at COMMIT, taking its batch with it
+        conn.execute("PRAGMA defer_foreign_keys = ON")
+        conn.execute(
+            "INSERT INTO order_lines (order_id, sku, name, unit_price, qty)"
+            " VALUES ('no-such-order', 'x', 'x', 1, 1)"
+        )
+
+    async def scenario() -> None:
+        drop = await drops.schedule("coffee", 2, clock.now, 1, timedelta(minutes=5))
+        claim = asyncio.ensure_future(drops.claim(drop.id, "a", 1, "cash"))
+        failed = asyncio.ensure_future(box.writer.run(dangling))
+        await asyncio.gather(claim, failed, return_exceptions=True)
+        assert claim.exception() is not None and stored_taken(box, drop.id) == 0
+        await drops.claim(drop.id, "b", 1, "cash")
+        await drops.claim(drop.id, "c", 1, "cash")  # both units were still there
+        assert stored_taken(box, drop.id) == 2 and await drops.left(drop) == 0
+
+    asyncio.run(scenario())
+
+
+def test_expired_holds_give_their_units_back(box: Box, clock: Clock) -> None:
+    drops = Drops(Checkout(box, clock=clock), None, clock)
+
+    async def scenario() -> None:
+        drop = await drops.schedule("coffee", 1, clock.now, 1, timedelta(minutes=5))
+        await drops.claim(drop.id, "a", 1, "cash")
+        with pytest.raises(DropError, match="sold out"):
+            await drops.claim(drop.id, "b", 1, "cash")
+        clock.advance(minutes=6)
+        assert len(await drops.expire_holds()) == 1
+        assert await drops.left(drop) == 1
+        await drops.claim(drop.id, "b", 1, "cash")
+        assert await drops.left(drop) == 0 == 1 - stored_taken(box, drop.id)
+
+    asyncio.run(scenario())
