@@ -62,6 +62,7 @@ def tune_gc() -> None:
     (1,640 -> ~100 young collections). Memory cost: a few thousand dead objects at most.
     """
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+    gc.collect()  # garbage still around now would be frozen with the rest and never freed
     gc.freeze()
 
 
