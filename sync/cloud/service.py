@@ -65,7 +65,7 @@ async def new_enrol_token(store: CloudStore, now: datetime, ttl: timedelta = ENR
 
     The `sbx-enrol.` prefix names what the token is when it turns up in a shell history, and
     keeps it from starting with "-", which base64url allows and `stallbox enrol` would read as
-    an option (about one token in 32 did).
+    an option (one token in 64 did).
     """
     token = ENROL_TOKEN_PREFIX + secrets.token_urlsafe(24)
     await store.add_enrol_token(st.token_hash(token), now, now + ttl)
