@@ -79,12 +79,9 @@ class Writer:
         """Run `fn` in a write transaction (shared with this turn's others); return once committed."""
         if self._closed:
             raise WriterClosed(f"{self.path}: the writer is closed")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append(_Job(fn, future))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
+        self._schedule_flush()
         return await future
 
     def run_sync(self, fn: Transaction[T]) -> T:
