@@ -136,16 +136,20 @@ class Writer:
         self._committing.add_done_callback(back_to_the_loop)
 
     def _commit(self) -> None:
-        """COMMIT, in the executor's thread; ROLLBACK if it fails, and raise."""
+        """COMMIT (in the commit thread when the batch has company); StoreError if it fails."""
         try:
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            self.failures += 1
-            log.error("commit on %s failed: %s", self.path, exc)
-            raise
+            raise self._abort(exc) from None
         self.commits += 1
+
+    def _abort(self, exc: sqlite3.Error) -> StoreError:
+        """Roll back what is left of a failed batch, count it, and say what failed."""
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+        self.failures += 1
+        log.error("write transaction on %s failed: %s", self.path, exc)
+        return StoreError(f"{self.path}: write failed ({exc})")
 
     def _committed(
         self,
@@ -159,9 +163,8 @@ class Writer:
         just queued, and they run while the next batch's COMMIT is on the disk.
         """
         self._committing = None
-        if (error := done.exception()) is not None:
-            failed = _Failed(StoreError(f"{self.path}: write failed ({error})"))
-            outcomes = [failed] * len(batch)
+        if (error := done.exception()) is not None:  # the StoreError from _commit
+            outcomes = [_Failed(error)] * len(batch)
         self._resolve(batch, outcomes)
         if self._pending and not self._closed:
             self._flush(busy=True)
@@ -204,16 +207,13 @@ class Writer:
                     outcomes.append(_Failed(exc))
                 if not alone:
                     conn.execute("RELEASE job")
-            if conn.in_transaction and commit:
-                conn.execute("COMMIT")
-                self.commits += 1
         except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            self.failures += 1
-            log.error("write transaction on %s failed: %s", self.path, exc)
-            error = StoreError(f"{self.path}: write failed ({exc})")
-            return [_Failed(error) for _ in fns]
+            return [_Failed(self._abort(exc))] * len(fns)
+        if commit and conn.in_transaction:
+            try:
+                self._commit()
+            except StoreError as error:
+                return [_Failed(error)] * len(fns)
         return outcomes
 
 
