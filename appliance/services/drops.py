@@ -59,13 +59,17 @@ class Drops:
         database. A batch rolled back whole (a failed commit) may have left it ahead of what
         was stored: then everything is recounted.
         """
-        if self._failures != self.writer.failures:
-            self._failures = self.writer.failures
-            self.taken.clear()
-        taken = self.taken.get(drop_id)
+        taken = self._known_taken(drop_id)
         if taken is None:
             taken = self.taken[drop_id] = drops_sql.units_taken(conn, drop_id)
         return taken
+
+    def _known_taken(self, drop_id: int) -> int | None:
+        """Units taken as memory has them, or None when it must recount."""
+        if self._failures != self.writer.failures:
+            self._failures = self.writer.failures
+            self.taken.clear()
+        return self.taken.get(drop_id)
 
     async def schedule(
         self, sku: str, quantity: int, starts_at: datetime, per_attendee: int, hold: timedelta
@@ -88,8 +92,8 @@ class Drops:
 
     async def left(self, drop: Drop) -> int:
         """Units not held or paid."""
-        taken = self.taken.get(drop.id)
-        if taken is None or self._failures != self.writer.failures:
+        taken = self._known_taken(drop.id)
+        if taken is None:
             taken = await self.writer.run(lambda conn: self._units_taken(conn, drop.id))
         return drop.quantity - taken
 
