@@ -17,6 +17,15 @@ from appliance.store.migrations import MIGRATIONS, schema_version
 from appliance.store.writer import Writer
 
 
+def insert(key: str) -> Callable[[sqlite3.Connection], int]:
+    """A job that adds one meta row; its result is the row count."""
+    return lambda conn: conn.execute("INSERT INTO meta VALUES (?, 'v')", (key,)).rowcount
+
+
+def meta_keys(writer: Writer) -> list[str]:
+    return writer.run_sync(lambda conn: [r[0] for r in conn.execute("SELECT key FROM meta")])
+
+
 @pytest.fixture
 def writer(tmp_path: Path) -> Iterator[Writer]:
     w = Writer.open(tmp_path / "t.db")
@@ -75,8 +84,6 @@ def test_migrations_run_once_and_forward_only(tmp_path: Path) -> None:
 
 
 def test_jobs_of_one_turn_share_a_commit_and_fail_alone(writer: Writer) -> None:
-    def insert(key: str) -> Callable[[sqlite3.Connection], int]:
-        return lambda conn: conn.execute("INSERT INTO meta VALUES (?, 'v')", (key,)).rowcount
 
     def fail(conn: sqlite3.Connection) -> int:
         conn.execute("INSERT INTO meta VALUES ('doomed', 'v')")
@@ -93,7 +100,7 @@ def test_jobs_of_one_turn_share_a_commit_and_fail_alone(writer: Writer) -> None:
     assert outcomes[0] == 1 and outcomes[2] == 1
     assert isinstance(outcomes[1], ValueError)
     assert writer.commits - commits_before == 1
-    keys = writer.run_sync(lambda conn: [r[0] for r in conn.execute("SELECT key FROM meta")])
+    keys = meta_keys(writer)
     assert "a" in keys and "b" in keys and "doomed" not in keys
 
 
@@ -121,9 +128,6 @@ def test_a_failing_job_alone_rolls_back_and_the_writer_goes_on(writer: Writer) -
 def test_a_storm_is_cut_into_batches(tmp_path: Path) -> None:
     small = Writer.open(tmp_path / "t.db", max_batch=10)
 
-    def insert(key: str) -> Callable[[sqlite3.Connection], object]:
-        return lambda conn: conn.execute("INSERT INTO meta VALUES (?, 'v')", (key,))
-
     async def scenario() -> None:
         await asyncio.gather(*(small.run(insert(str(i))) for i in range(35)))
 
@@ -136,13 +140,13 @@ def test_a_storm_is_cut_into_batches(tmp_path: Path) -> None:
 
 
 def test_receipts_are_append_only(writer: Writer) -> None:
-    def insert(conn: sqlite3.Connection) -> None:
+    def insert_receipt(conn: sqlite3.Connection) -> None:
         conn.execute(
             "INSERT INTO receipts (seq, line, items, kind, total, created_at)"
             " VALUES (0, 'x', '[]', 'start', 0, 'now')"
         )
 
-    writer.run_sync(insert)
+    writer.run_sync(insert_receipt)
     for statement in ("UPDATE receipts SET line = 'y'", "DELETE FROM receipts"):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             writer.run_sync(lambda conn, s=statement: conn.execute(s))  # type: ignore[misc]
@@ -178,8 +182,6 @@ def test_a_reader_in_another_connection_sees_commits(writer: Writer) -> None:
 
 
 def test_a_failed_commit_fails_its_whole_batch_and_the_writer_goes_on(writer: Writer) -> None:
-    def insert(key: str) -> Callable[[sqlite3.Connection], object]:
-        return lambda conn: conn.execute("INSERT INTO meta VALUES (?, 'v')", (key,))
 
     def dangling(conn: sqlite3.Connection) -> None:
         # a foreign key checked only at COMMIT: the statement passes, the commit fails
@@ -195,17 +197,15 @@ def test_a_failed_commit_fails_its_whole_batch_and_the_writer_goes_on(writer: Wr
 
     outcomes = asyncio.run(scenario())
     assert all(isinstance(o, StoreError) and "write failed" in str(o) for o in outcomes), outcomes
-    keys = writer.run_sync(lambda conn: [r[0] for r in conn.execute("SELECT key FROM meta")])
+    keys = meta_keys(writer)
     assert "a" not in keys and "b" not in keys  # the batch is all or nothing at its commit
     assert asyncio.run(writer.run(insert("c"))) is not None
-    assert "c" in writer.run_sync(lambda conn: [r[0] for r in conn.execute("SELECT key FROM meta")])
+    assert "c" in meta_keys(writer)
 
 
 def test_run_sync_waits_for_a_commit_under_way(
     writer: Writer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def insert(key: str) -> Callable[[sqlite3.Connection], int]:
-        return lambda conn: conn.execute("INSERT INTO meta VALUES (?, 'v')", (key,)).rowcount
 
     commit = writer._commit
 
@@ -227,7 +227,7 @@ def test_run_sync_waits_for_a_commit_under_way(
         return list(await queued), inline
 
     assert asyncio.run(scenario()) == ([1, 1], 1)
-    keys = writer.run_sync(lambda conn: [r[0] for r in conn.execute("SELECT key FROM meta")])
+    keys = meta_keys(writer)
     assert {"loop1", "loop2", "inline"} <= set(keys)
 
 
