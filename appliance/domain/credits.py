@@ -136,7 +136,8 @@ def take_back(
             (
                 c
                 for c in remaining
-                if c.amount == reversal.amount and refs & (credit_references(c) | {normalize(c.bank_id or "-")})
+                if c.amount == reversal.amount
+                and refs & (credit_references(c) | {normalize(c.bank_id or "-")})
             ),
             None,
         )

@@ -174,6 +174,7 @@ class _State:
         self.matched: list[Match] = []
         self.ambiguous: list[Ambiguity] = []
         self.wrong_amount: list[tuple[Credit, Sale]] = []
+        self.named_other: set[str] = set()  # credits whose reference names a sale of another amount
 
     def take(self, sale_id: str, key: str, how: How, points: int) -> None:
         self.matched.append(Match(self.sales[sale_id], self.credits[key], how, points))
@@ -228,7 +229,7 @@ def _by_reference(state: _State) -> None:
         same = {s for s in named if state.sales[s].amount == credit.amount}
         if not same:
             state.wrong_amount.extend((credit, state.sales[s]) for s in sorted(named))
-            state.open_credits.discard(key)  # it names its sale: never pay another by amount
+            state.named_other.add(key)  # it names its sale: never pay another by amount
             continue
         edges[key] = same
         for sale_id in same:
@@ -254,7 +255,7 @@ def _by_score(state: _State, rules: Rules) -> None:
     reach, day_pad = rules.reach, max(rules.early, timedelta(days=2))
     edges: dict[str, dict[str, int]] = {}
     back: dict[str, dict[str, int]] = defaultdict(dict)
-    for key in state.open_credits:
+    for key in state.open_credits - state.named_other:
         credit = state.credits[key]
         candidates = buckets.get(credit.amount)
         if not candidates:
