@@ -145,3 +145,18 @@ def take_back(
             remaining.remove(found)
         pairs.append((reversal, found))
     return remaining, pairs
+
+
+def number_repeats(credits: Iterable[Credit]) -> list[Credit]:
+    """Keys repeated within ONE file made distinct ("#2", "#3", in file order).
+
+    Two equal lines in one statement are two payments (two coffees at 5.00 on a day a bank
+    reports by date only); the same lines in a second import are the same two, keyed the same.
+    """
+    seen: dict[str, int] = {}
+    numbered = []
+    for credit in credits:
+        key = credit.key
+        seen[key] = count = seen.get(key, 0) + 1
+        numbered.append(credit if count == 1 else replace(credit, bank_id=f"{key}#{count}"))
+    return numbered
