@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from appliance.domain.credits import Credit, number_repeats
 from appliance.statements.errors import StatementError
 from appliance.statements.source import MAX_BYTES, Statement, midnight, money, read_bounded
 
-_PARSE_ERRORS = (ValueError, KeyError, IndexError, TypeError, RuntimeError, InvalidOperation)
+_PARSE_ERRORS = (ValueError, LookupError, TypeError, RuntimeError, ArithmeticError, AttributeError)
 # 6!n[4!n]2a[1!a]15d1!a3!c: date, entry date, mark, funds code, amount, type (N/S/F + 3)
 _LINE_61 = re.compile(r":61:\d{6}(?:\d{4})?R?[DC][A-Z]?\d{1,12},\d{0,3}[NSF][A-Z0-9]{3}")
 _TAG = re.compile(r"^:(?:20|25|28C?|60[FM]|61|62[FM]):", re.MULTILINE)
