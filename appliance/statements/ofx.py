@@ -22,6 +22,7 @@ from typing import Any
 
 from ofxtools.models.base import UnknownTagWarning
 from ofxtools.Parser import OFXTree
+from ofxtools.Types import OFXTypeWarning
 
 from appliance.domain.credits import Credit, number_repeats
 from appliance.statements.errors import StatementError
@@ -39,6 +40,7 @@ def parse_ofx(data: bytes, file: str) -> Statement:
             # ofxtools skips a tag it does not know, with a warning: a skipped STMTTRN would be
             # a lost credit, so an unknown tag refuses the file instead.
             warnings.simplefilter("error", UnknownTagWarning)
+            warnings.simplefilter("ignore", OFXTypeWarning)  # e.g. NAME over 32: kept whole
             tree.parse(io.BytesIO(data))
             ofx = tree.convert()
             statements = list(ofx.statements)
