@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.domain.credits import Credit, credit_key, dedupe
+from appliance.domain.credits import Credit, credit_key, dedupe, number_repeats
 from appliance.domain.errors import ReconcileError
 from appliance.domain.money import Money
 from appliance.domain.reconcile import How, Outcome, Rules, Sale, reconcile
@@ -236,3 +236,13 @@ def test_every_sale_and_credit_lands_exactly_once(book: tuple[list[Sale], list[C
     assert len(outcome.matched) == len({m.sale.id for m in outcome.matched})
     for m in outcome.matched:
         assert m.sale.amount == m.credit.amount
+
+
+def test_equal_lines_in_one_file_are_two_payments_and_stay_two_on_reimport() -> None:
+    coffee = credit(None, 500, T0, day_only=True, text="coffee")
+    one_file = number_repeats([coffee, coffee])
+    assert len({c.key for c in one_file}) == 2
+    sales = [sale("A", 500), sale("B", 500, T0 + timedelta(hours=3))]
+    once = reconcile(sales, one_file)
+    assert len(once.ambiguous[0].credits) == 2  # two date-only 5.00 credits, two 5.00 sales
+    assert reconcile(sales, one_file + number_repeats([coffee, coffee])) == once
