@@ -192,6 +192,7 @@ def books(draw: st.DrawFn) -> tuple[list[Sale], list[Credit]]:
                 day_only=draw(st.booleans()),
                 txid=draw(st.sampled_from(["", "R1", "R2", "R3"])),
                 text=draw(st.sampled_from(["", "pix R4", "R5 R6"])),
+                reversal=draw(st.sampled_from([False, False, False, True])),
             )
         )
     return sales, credits
