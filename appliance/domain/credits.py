@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from appliance.domain.money import Money
+from appliance.domain.orders import require_aware
 
 NOT_PROVIDED = "NOTPROVIDED"  # ISO 20022's placeholder for a missing end-to-end id
 _SEPARATORS = str.maketrans(dict.fromkeys("/:;,.()[]{}<>'\"+*=#!?|\\\t\r\n", " "))
@@ -40,6 +41,9 @@ class Credit:
     text: str = ""
     reversal: bool = False
     source: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        require_aware(self.booked, f"credit {self.source or self.bank_id}: booked")
 
     @property
     def key(self) -> str:

@@ -38,6 +38,7 @@ from appliance.domain.credits import (
 )
 from appliance.domain.errors import ReconcileError
 from appliance.domain.money import Money
+from appliance.domain.orders import require_aware
 
 
 class How(StrEnum):
@@ -56,6 +57,9 @@ class Sale:
     rail: str
     amount: Money
     at: datetime
+
+    def __post_init__(self) -> None:
+        require_aware(self.at, f"sale {self.id}: at")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance.domain.credits import Credit, credit_key, dedupe, number_repeats
-from appliance.domain.errors import ReconcileError
+from appliance.domain.errors import ReconcileError, TimeZoneError
 from appliance.domain.money import Money
 from appliance.domain.reconcile import How, Outcome, Rules, Sale, reconcile
 
@@ -247,3 +247,10 @@ def test_equal_lines_in_one_file_are_two_payments_and_stay_two_on_reimport() -> 
     once = reconcile(sales, one_file)
     assert len(once.ambiguous[0].credits) == 2  # two date-only 5.00 credits, two 5.00 sales
     assert reconcile(sales, one_file + number_repeats([coffee, coffee])) == once
+
+
+def test_times_must_be_aware_utc() -> None:
+    with pytest.raises(TimeZoneError, match="sale A: at"):
+        sale("A", 1, datetime(2026, 11, 20, 18, 0))
+    with pytest.raises(TimeZoneError, match="booked"):
+        credit("b", 1, datetime(2026, 11, 20, 18, 0, tzinfo=timezone(timedelta(hours=1))))
