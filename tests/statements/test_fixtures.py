@@ -31,7 +31,10 @@ def test_each_format_reconciles_to_the_evening(
 ) -> None:
     statement = read(name)
     assert (statement.format, statement.skipped) == (kind, skipped)
-    assert summary(reconcile(sales(currency), statement.credits)) == EVENING
+    outcome = reconcile(sales(currency), statement.credits)
+    assert summary(outcome) == EVENING
+    again = read(name)  # importing the same file again changes nothing
+    assert reconcile(sales(currency), statement.credits + again.credits) == outcome
 
 
 def test_camt054_adds_its_credits_without_counting_a_repeat_twice() -> None:
