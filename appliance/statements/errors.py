@@ -6,9 +6,13 @@ a vendor (or the CLI that will wrap this) can say what to fix without a tracebac
 
 from __future__ import annotations
 
+from appliance.errors import ExitCode, StallboxError
 
-class StatementError(Exception):
+
+class StatementError(StallboxError):
     """A statement file cannot be read: too large, not the format, or a field out of place."""
+
+    exit_code = ExitCode.USAGE
 
     def __init__(self, file: str, where: str, message: str) -> None:
         super().__init__(f"{file}: {where}: {message}" if where else f"{file}: {message}")
@@ -18,3 +22,5 @@ class StatementError(Exception):
 
 class ColumnMapError(StatementError):
     """A CSV column map is invalid; `where` names the key."""
+
+    exit_code = ExitCode.CONFIG
