@@ -11,6 +11,7 @@ remittance information (and the EPC reference).
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date
 from decimal import Decimal
@@ -42,6 +43,7 @@ def parse_mt940(data: bytes, file: str) -> Statement:
             raise StatementError(
                 file, f"line {i}", f"not an MT940 :61: statement line: {line[:60]!r}"
             )
+    _quiet_library_log()
     try:
         blocks = mt940.parse_statements(text)
     except _PARSE_ERRORS as exc:
@@ -61,6 +63,15 @@ def parse_mt940(data: bytes, file: str) -> Statement:
             else:
                 credits.append(credit)
     return Statement(file, "mt940", tuple(number_repeats(credits)), skipped)
+
+
+def _quiet_library_log() -> None:
+    """mt-940 logs each unparsable tag with its whole regex; with no handler configured, Python
+    prints that to stderr. A NullHandler keeps it to the application's own logging setup (the
+    same message reaches the user as one StatementError line)."""
+    log = logging.getLogger("mt940")
+    if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+        log.addHandler(logging.NullHandler())
 
 
 def read_mt940(path: Path, max_bytes: int = MAX_BYTES) -> Statement:
