@@ -127,6 +127,22 @@ def cmd_pair(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Match statement files to the box's paid rail sales; --dry-run prints and records nothing."""
+    if not args.dry_run:
+        print("stallbox: reconcile records nothing yet; run it with --dry-run", file=sys.stderr)
+        return ExitCode.USAGE
+    from appliance.services.reconcile import dry_run, report
+    from appliance.statements.csvmap import load_column_map
+
+    column_map = load_column_map(Path(args.map)) if args.map else None
+    sales_from = Path(args.sales_from) if args.sales_from else _state_dir(args)
+    outcome = dry_run(sales_from, [Path(f) for f in args.files], column_map)
+    print("\n".join(report(outcome)))
+    open_items = outcome.unmatched_sales or outcome.ambiguous or outcome.wrong_amount
+    return ExitCode.FAILED if open_items or outcome.conflicts else ExitCode.OK
+
+
 def cmd_discover(args: argparse.Namespace) -> int:
     """List the nodes that answer over mDNS."""
     import asyncio
@@ -283,6 +299,19 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--once", action="store_true", help="send what is waiting, then exit")
     sync.add_argument("--resume", action="store_true", help="clear a stop after dealing with it")
     sync.set_defaults(run=cmd_sync)
+
+    reconcile = sub.add_parser(
+        "reconcile", parents=[common], help="match bank statements to sales (camt, OFX, MT940, CSV)"
+    )
+    reconcile.add_argument("files", nargs="+", metavar="FILE", help="statement files")
+    reconcile.add_argument(
+        "--dry-run", action="store_true", help="print the outcome, record nothing"
+    )
+    reconcile.add_argument("--map", metavar="MAP", help="column map (TOML/JSON) for CSV files")
+    reconcile.add_argument(
+        "--sales-from", metavar="DIR|DB", help="a state dir or its database (default: --state)"
+    )
+    reconcile.set_defaults(run=cmd_reconcile)
 
     discover = sub.add_parser("discover", help="list stallbox nodes on the LAN (mDNS)")
     discover.add_argument(

@@ -35,3 +35,7 @@ class TimeZoneError(DomainError):
 
 class DropError(DomainError):
     """A drop claim was refused: not started, over the per-attendee limit, none left."""
+
+
+class ReconcileError(DomainError):
+    """Reconciliation was handed inconsistent input (duplicate sale ids, impossible rules)."""
