@@ -38,6 +38,7 @@ __all__ = [
     "check_receipt",
     "items_total",
     "parse_head",
+    "split_export",
     "verify_chain",
 ]
 
@@ -76,6 +77,16 @@ def parse_head(text: str) -> ChainHead:
     except (LedgerError, binascii.Error, UnicodeEncodeError):
         raise LedgerError(f"head: {hash_text!r} is not a 22-character base64url hash") from None
     return ChainHead(int(seq_text) + 1, digest)
+
+
+def split_export(data: bytes) -> list[str]:
+    """Split an export file into its receipt lines, as docs/receipt-format.md defines the file.
+
+    LF ends a line, a CR before it is dropped, empty lines are skipped; every other byte stays
+    (one byte, one character), so a non-ASCII byte breaks rule 1 at its line.
+    """
+    lines = (line.removesuffix(b"\r") for line in data.split(b"\n"))
+    return [line.decode("latin-1") for line in lines if line]
 
 
 def verify_chain(
