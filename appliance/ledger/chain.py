@@ -11,6 +11,7 @@ from __future__ import annotations
 import binascii
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -32,6 +33,7 @@ from appliance.ledger.rules import RULES, ChainState, items_total
 
 __all__ = [
     "GENESIS",
+    "MISSING",
     "ChainHead",
     "ChainState",
     "ChainSummary",
@@ -116,10 +118,8 @@ def verify_chain(
             raise ChainBroken(state.next_seq, f"line {line_no}: {exc}", rule=1) from None
         if items is None:
             check_receipt(receipt, state)
-        elif receipt.seq not in items:
-            raise ChainBroken(receipt.seq, "line items missing", rule=13)
         else:
-            check_receipt(receipt, state, items[receipt.seq])
+            check_receipt(receipt, state, items.get(receipt.seq, MISSING))
         count += 1
         at_head = known_head is not None and state.next_seq == known_head.next_seq
         if at_head and known_head is not None and state.prev_hash != known_head.prev_hash:
@@ -133,11 +133,23 @@ def verify_chain(
     return ChainSummary(count, head, state.device)
 
 
-def check_receipt(receipt: Receipt, state: ChainState, items: JsonValue | None = None) -> None:
+class Absent(Enum):
+    """The items of a receipt were expected but are not at hand."""
+
+    MISSING = "missing"
+
+
+MISSING = Absent.MISSING
+
+
+def check_receipt(
+    receipt: Receipt, state: ChainState, items: JsonValue | Absent | None = None
+) -> None:
     """Check one parsed receipt against every rule, then advance `state` past it.
 
     Raises ChainBroken naming its seq and rule. `items` are this receipt's line items when at
-    hand; the cloud passes None and checks the items hash on the canonical bytes it received.
+    hand (MISSING when they should be and are not); the cloud passes None and checks the items
+    hash on the canonical bytes it received.
     """
     seq = receipt.seq
     if seq != state.next_seq:
@@ -154,6 +166,8 @@ def check_receipt(receipt: Receipt, state: ChainState, items: JsonValue | None =
         raise ChainBroken(seq, f"currency {receipt.currency} in a chain of {state.currency}", 9)
     rules = RULES[receipt.kind]
     rules.check(receipt, state)
+    if items is MISSING:
+        raise ChainBroken(seq, "line items missing", rule=13)
     if items is not None:
         if items_hash(items) != receipt.items_hash:
             raise ChainBroken(seq, "items hash does not match the line items", rule=13)
