@@ -48,7 +48,8 @@ def vectors() -> list[dict[str, Any]]:
 
 
 def stored() -> dict[str, Any]:
-    return json.loads(FILE.read_text(encoding="ascii"))
+    data: dict[str, Any] = json.loads(FILE.read_text(encoding="ascii"))
+    return data
 
 
 def test_the_document_the_file_and_the_code_agree() -> None:
