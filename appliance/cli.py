@@ -66,7 +66,8 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
         else:
             summary = verify_state(_state_dir(args), known)
     except ChainBroken as exc:
-        print(f"{source}: chain broken at {exc}", file=sys.stderr)
+        rule = f" (rule {exc.rule})" if exc.rule is not None else ""
+        print(f"{source}: chain broken at {exc}{rule}", file=sys.stderr)
         return ExitCode.FAILED
     except OSError as exc:
         print(f"stallbox: {args.file}: cannot read ({exc.strerror or exc})", file=sys.stderr)

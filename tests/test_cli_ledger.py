@@ -57,8 +57,9 @@ def test_a_non_ascii_byte_is_a_broken_chain_at_its_seq(
     lines_file.write_bytes(data[:at] + b"\xe9" + data[at + 1 :])
     result = stallbox("ledger", "verify", str(lines_file), "--pubkey", str(pub))
     assert result.returncode == 1, result.stderr
-    assert "chain broken at seq 4: line 5: line: character 0xe9 at column 31 is not ASCII" in (
-        result.stderr
+    assert (
+        "chain broken at seq 4: line 5: line: character 0xe9 at column 31 is not ASCII (rule 1)"
+        in (result.stderr)
     )
 
 
@@ -75,6 +76,7 @@ def test_a_cut_tail_is_broken_only_against_the_known_head(
     assert "chain broken at seq 6: missing: the chain ends here but the known head is seq 9" in (
         known.stderr
     )
+    assert known.stderr.rstrip().endswith("(rule 14)")
 
 
 @pytest.mark.parametrize(
