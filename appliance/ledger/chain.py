@@ -121,9 +121,9 @@ def verify_chain(
         else:
             check_receipt(receipt, state, items.get(receipt.seq, MISSING))
         count += 1
-        at_head = known_head is not None and state.next_seq == known_head.next_seq
-        if at_head and known_head is not None and state.prev_hash != known_head.prev_hash:
-            raise ChainBroken(receipt.seq, f"differs from the known head {known_head.text()}", 14)
+        if known_head is not None and _passes_elsewhere(state, known_head):
+            message = f"differs from the known head {known_head.text()}"
+            raise ChainBroken(receipt.seq, message, rule=14)
     head = ChainHead(state.next_seq, state.prev_hash)
     if known_head is not None and head.next_seq < known_head.next_seq:
         last = known_head.next_seq - 1
@@ -131,6 +131,11 @@ def verify_chain(
             head.next_seq, f"missing: the chain ends here but the known head is seq {last}", rule=14
         )
     return ChainSummary(count, head, state.device)
+
+
+def _passes_elsewhere(state: ChainState, head: ChainHead) -> bool:
+    """Rule 14: the chain has just reached the known head's seq on a line of another hash."""
+    return state.next_seq == head.next_seq and state.prev_hash != head.prev_hash
 
 
 class Absent(Enum):
