@@ -46,36 +46,42 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_ledger_verify(args: argparse.Namespace) -> int:
-    """Verify a chain from the state dir or from a file of lines plus a public key."""
-    from appliance.ledger import chain
-    from appliance.ledger.errors import ChainBroken
-    from appliance.ledger.identity import parse_public_key
+    """Verify a chain from the state dir or from a file of lines plus its public keys."""
+    from appliance.ledger.chain import parse_head
+    from appliance.ledger.errors import ChainBroken, KeyFileError, LedgerError
+    from appliance.services.ledger_files import verify_file, verify_state
 
+    if args.file and not args.pubkey:
+        print("stallbox: ledger verify FILE needs --pubkey KEY", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        known = parse_head(args.head) if args.head else None
+    except LedgerError as exc:
+        print(f"stallbox: --{exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    source = args.file or str(_state_dir(args))
     try:
         if args.file:
-            if not args.pubkey:
-                print("stallbox: ledger verify FILE needs --pubkey KEY", file=sys.stderr)
-                return ExitCode.USAGE
-            source = args.file
-            key_text = args.pubkey
-            if Path(key_text).is_file():
-                key_text = Path(key_text).read_text(encoding="utf-8")
-            public = parse_public_key(key_text)
-            with open(args.file, encoding="ascii") as lines:
-                summary = chain.verify_chain((ln for ln in lines if ln.strip()), public)
+            summary = verify_file(Path(args.file), args.pubkey, known)
         else:
-            from appliance.services.ledger_files import verify_state
-
-            source = str(_state_dir(args))
-            summary = verify_state(_state_dir(args))
+            summary = verify_state(_state_dir(args), known)
     except ChainBroken as exc:
-        print(f"{source}: chain broken at {exc}", file=sys.stderr)
+        rule = f" (rule {exc.rule})" if exc.rule is not None else ""
+        print(f"{source}: chain broken at {exc}{rule}", file=sys.stderr)
         return ExitCode.FAILED
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"stallbox: {args.file}: cannot read ({exc})", file=sys.stderr)
+    except OSError as exc:
+        print(f"stallbox: {args.file}: cannot read ({exc.strerror or exc})", file=sys.stderr)
+        return ExitCode.USAGE
+    except KeyFileError as exc:
+        if not args.file:
+            raise
+        print(f"stallbox: --pubkey: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     last = summary.head.next_seq - 1
-    print(f"{source}: ok, {summary.count} receipts up to seq {last}, device {summary.device_id}")
+    print(
+        f"{source}: ok, {summary.count} receipts up to seq {last}, device {summary.device_id}, "
+        f"head {summary.head.text()}"
+    )
     return ExitCode.OK
 
 
@@ -276,7 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True, metavar="ACTION")
     verify = ledger_sub.add_parser("verify", parents=[common], help="verify the receipt chain")
     verify.add_argument("file", nargs="?", help="a file of receipt lines (else the state dir)")
-    verify.add_argument("--pubkey", metavar="KEY", help="public key (text or file) for FILE")
+    verify.add_argument("--pubkey", metavar="KEY", help="public key(s), text or file, for FILE")
+    verify.add_argument(
+        "--head", metavar="SEQ:HASH", help="a head the chain must reach (e.g. the cloud's)"
+    )
     verify.set_defaults(run=cmd_ledger_verify)
     export = ledger_sub.add_parser("export", parents=[common], help="print the receipt lines")
     export.add_argument("--after", type=int, default=-1, metavar="SEQ", help="only seq > SEQ")

@@ -1,14 +1,17 @@
-"""Verification of a whole chain of receipt lines: order, links, signatures, item hashes.
+"""Verification of a whole chain of receipt lines: every numbered rule of docs/receipt-format.md.
 
 Used by `stallbox ledger verify`, by the sync daemon before it sends and by the cloud on ingest.
-The first problem found is raised as ChainBroken with the seq it concerns, so an operator knows
-exactly where to look.
+The first problem found is raised as ChainBroken with the seq it concerns and the number of the
+rule it breaks, so an operator knows exactly where to look. The rules every line follows are
+here; what each receipt type adds is the table in `appliance.ledger.rules`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import binascii
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -16,13 +19,30 @@ from appliance.ledger.errors import ChainBroken, LedgerError
 from appliance.ledger.identity import key_id
 from appliance.ledger.receipt import (
     GENESIS_PREV,
+    HASH_BYTES,
     JsonValue,
     Receipt,
     ReceiptType,
+    b64,
     items_hash,
     parse_receipt,
+    unb64,
     verify_receipt,
 )
+from appliance.ledger.rules import RULES, ChainState, items_total
+
+__all__ = [
+    "GENESIS",
+    "MISSING",
+    "ChainHead",
+    "ChainState",
+    "ChainSummary",
+    "check_receipt",
+    "items_total",
+    "parse_head",
+    "split_export",
+    "verify_chain",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +51,10 @@ class ChainHead:
 
     next_seq: int
     prev_hash: bytes
+
+    def text(self) -> str:
+        """The head as `SEQ:HASH` (the last seq and its line hash), as `--head` takes it."""
+        return f"{self.next_seq - 1}:{b64(self.prev_hash)}"
 
 
 GENESIS = ChainHead(0, GENESIS_PREV)
@@ -45,107 +69,145 @@ class ChainSummary:
     device_id: str | None
 
 
+def parse_head(text: str) -> ChainHead:
+    """Parse `SEQ:HASH` (HASH: base64url of the 16-byte line hash) into the head after SEQ."""
+    seq_text, _, hash_text = text.partition(":")
+    if not seq_text.isascii() or not seq_text.isdigit() or str(int(seq_text)) != seq_text:
+        raise LedgerError(f"head: {seq_text!r} is not a seq (SEQ:HASH)")
+    try:
+        digest = unb64(hash_text, HASH_BYTES, "head hash")
+    except (LedgerError, binascii.Error, UnicodeEncodeError):
+        raise LedgerError(f"head: {hash_text!r} is not a 22-character base64url hash") from None
+    return ChainHead(int(seq_text) + 1, digest)
+
+
+def split_export(data: bytes) -> list[str]:
+    """Split an export file into its receipt lines, as docs/receipt-format.md defines the file.
+
+    LF ends a line, a CR before it is dropped, empty lines are skipped; every other byte stays
+    (one byte, one character), so a non-ASCII byte breaks rule 1 at its line.
+    """
+    lines = (line.removesuffix(b"\r") for line in data.split(b"\n"))
+    return [line.decode("latin-1") for line in lines if line]
+
+
 def verify_chain(
     lines: Iterable[str],
     keys: Ed25519PublicKey | Iterable[Ed25519PublicKey],
     *,
     start: ChainHead = GENESIS,
     items: Mapping[int, JsonValue] | None = None,
+    known_head: ChainHead | None = None,
 ) -> ChainSummary:
     """Verify receipt lines in order from `start`; raise ChainBroken at the first bad seq.
 
     `keys` are the device's public keys (all epochs); `items`, when given, maps seq to the line
-    items so each items hash and sale total is checked too.
+    items so rule 13 (items hash, totals, start/close/rekey contents) is checked too.
+    `known_head`, when given, is a head the chain is known to reach (the cloud's, or one noted
+    earlier): a chain that ends before it, or passes it on another line, is broken.
     """
     key_list = [keys] if isinstance(keys, Ed25519PublicKey) else list(keys)
     by_id = {key_id(key): key for key in key_list}
-    expected, prev_hash = start.next_seq, start.prev_hash
-    device: str | None = None
-    sales: dict[int, int] = {}  # seq -> total of the sales seen and not yet voided
+    state = ChainState.resume(start.next_seq, start.prev_hash, by_id)
     count = 0
     for line_no, raw in enumerate(lines, start=1):
         line = raw.rstrip("\r\n")
         try:
             receipt = parse_receipt(line)
         except LedgerError as exc:
-            raise ChainBroken(expected, f"line {line_no}: {exc}") from None
-        check_receipt(receipt, expected, prev_hash, device, by_id, sales, items, start.next_seq)
-        device = receipt.device_id
-        expected, prev_hash = receipt.seq + 1, receipt.hash
+            raise ChainBroken(state.next_seq, f"line {line_no}: {exc}", rule=1) from None
+        if items is None:
+            check_receipt(receipt, state)
+        else:
+            check_receipt(receipt, state, items.get(receipt.seq, MISSING))
         count += 1
-    return ChainSummary(count, ChainHead(expected, prev_hash), device)
+        if known_head is not None and _passes_elsewhere(state, known_head):
+            message = f"differs from the known head {known_head.text()}"
+            raise ChainBroken(receipt.seq, message, rule=14)
+    head = ChainHead(state.next_seq, state.prev_hash)
+    if known_head is not None and head.next_seq < known_head.next_seq:
+        last = known_head.next_seq - 1
+        raise ChainBroken(
+            head.next_seq, f"missing: the chain ends here but the known head is seq {last}", rule=14
+        )
+    return ChainSummary(count, head, state.device)
+
+
+def _passes_elsewhere(state: ChainState, head: ChainHead) -> bool:
+    """Rule 14: the chain has just reached the known head's seq on a line of another hash."""
+    return state.next_seq == head.next_seq and state.prev_hash != head.prev_hash
+
+
+class Absent(Enum):
+    """The items of a receipt were expected but are not at hand."""
+
+    MISSING = "missing"
+
+
+MISSING = Absent.MISSING
 
 
 def check_receipt(
-    receipt: Receipt,
-    expected: int,
-    prev_hash: bytes,
-    device: str | None,
-    by_id: Mapping[str, Ed25519PublicKey],
-    sales: dict[int, int],
-    items: Mapping[int, JsonValue] | None,
-    window_start: int,
+    receipt: Receipt, state: ChainState, items: JsonValue | Absent | None = None
 ) -> None:
-    """Check one parsed receipt against the chain rules; raise ChainBroken naming its seq.
+    """Check one parsed receipt against every rule, then advance `state` past it.
 
-    `expected` and `prev_hash` are where the chain so far ends, `device` its device id (None for
-    the first receipt), `by_id` the device's keys by key id; `sales` (seq -> total of the sales
-    still standing since `window_start`) is updated in place. `items` as in `verify_chain`; the
-    cloud passes None and checks the items hash on the canonical bytes it received.
+    Raises ChainBroken naming its seq and rule. `items` are this receipt's line items when at
+    hand (MISSING when they should be and are not); the cloud passes None and checks the items
+    hash on the canonical bytes it received.
     """
     seq = receipt.seq
-    if seq != expected:
-        what = "missing" if seq > expected else "out of order or repeated"
-        raise ChainBroken(expected, f"found seq {seq} where {expected} was due (receipt {what})")
-    if device is not None and receipt.device_id != device:
-        raise ChainBroken(seq, f"device {receipt.device_id} in a chain of device {device}")
-    public = by_id.get(receipt.key_id)
+    if seq != state.next_seq:
+        what = "missing" if seq > state.next_seq else "out of order or repeated"
+        raise ChainBroken(
+            state.next_seq, f"found seq {seq} where {state.next_seq} was due (receipt {what})", 2
+        )
+    _check_identity(receipt, state)
+    if receipt.prev_hash != state.prev_hash:
+        raise ChainBroken(seq, "prev hash does not match the previous receipt", rule=7)
+    if (seq == 0) != (receipt.kind is ReceiptType.START):
+        raise ChainBroken(seq, "seq 0 must be the start receipt and only seq 0 may be one", 8)
+    if state.currency is not None and receipt.currency != state.currency:
+        raise ChainBroken(seq, f"currency {receipt.currency} in a chain of {state.currency}", 9)
+    rules = RULES[receipt.kind]
+    rules.check(receipt, state)
+    if items is MISSING:
+        raise ChainBroken(seq, "line items missing", rule=13)
+    if items is not None:
+        if items_hash(items) != receipt.items_hash:
+            raise ChainBroken(seq, "items hash does not match the line items", rule=13)
+        rules.check_items(receipt, items, state)
+    state.advance(receipt)
+    rules.apply(receipt, items, state)
+
+
+def _check_identity(receipt: Receipt, state: ChainState) -> None:
+    """Rules 3 to 6: the device, the epoch, the key of the epoch and the signature."""
+    seq = receipt.seq
+    if state.device is not None and receipt.device_id != state.device:
+        raise ChainBroken(seq, f"device {receipt.device_id} in a chain of device {state.device}", 3)
+    if seq == 0 and receipt.epoch != 0:
+        raise ChainBroken(seq, f"epoch {receipt.epoch} at seq 0, where it is 0", rule=4)
+    if state.epoch is not None:
+        want = state.epoch + 1 if state.rekeyed else state.epoch
+        if receipt.epoch != want:
+            after = "after a rekey " if state.rekeyed else ""
+            raise ChainBroken(seq, f"epoch {receipt.epoch} where {after}{want} was due", rule=4)
+    if receipt.epoch == 0 and receipt.key_id != receipt.device_id:
+        message = f"key {receipt.key_id} in epoch 0, where the key is the device id"
+        raise ChainBroken(seq, message, rule=5)
+    if state.rekeyed:
+        if receipt.key_id in state.retired or receipt.key_id == state.key:
+            raise ChainBroken(seq, f"key {receipt.key_id} of an earlier epoch after a rekey", 5)
+        if state.next_key is not None and receipt.key_id != state.next_key:
+            message = f"key {receipt.key_id}, but the rekey named key {state.next_key}"
+            raise ChainBroken(seq, message, rule=5)
+    elif state.key is not None and receipt.key_id != state.key:
+        raise ChainBroken(seq, f"key {receipt.key_id} within the epoch of key {state.key}", 5)
+    public = state.keys.get(receipt.key_id)
     if public is None:
-        raise ChainBroken(seq, f"signed with key {receipt.key_id}, which is not a key given")
+        raise ChainBroken(seq, f"signed with key {receipt.key_id}, which is not a key given", 6)
     try:
         verify_receipt(receipt, public)
     except LedgerError:
-        raise ChainBroken(seq, "signature does not verify") from None
-    if receipt.prev_hash != prev_hash:
-        raise ChainBroken(seq, "prev hash does not match the previous receipt")
-    if (seq == 0) != (receipt.kind is ReceiptType.START):
-        raise ChainBroken(seq, "seq 0 must be the start receipt and only seq 0 may be one")
-    if receipt.kind is ReceiptType.SALE:
-        sales[seq] = receipt.total
-    elif receipt.kind is ReceiptType.VOID:
-        _check_void(receipt, window_start, sales)
-    if items is not None:
-        if seq not in items:
-            raise ChainBroken(seq, "line items missing")
-        if items_hash(items[seq]) != receipt.items_hash:
-            raise ChainBroken(seq, "items hash does not match the line items")
-        if receipt.kind in (ReceiptType.SALE, ReceiptType.VOID):
-            total = items_total(items[seq])
-            if total != receipt.total:
-                raise ChainBroken(seq, f"total {receipt.total} but line items add up to {total}")
-
-
-def _check_void(receipt: Receipt, window_start: int, sales: dict[int, int]) -> None:
-    """A void names an earlier sale, voids it once, for its whole total."""
-    voided = int(receipt.ref)
-    if voided >= receipt.seq:
-        raise ChainBroken(receipt.seq, f"voids seq {voided}, which is not earlier")
-    if voided < window_start:
-        return  # before the part of the chain we were given: cannot be checked here
-    if voided not in sales:
-        raise ChainBroken(receipt.seq, f"voids seq {voided}, which is not a sale still standing")
-    if sales.pop(voided) != receipt.total:
-        raise ChainBroken(receipt.seq, f"void total differs from the total of sale {voided}")
-
-
-def items_total(items: JsonValue) -> int | None:
-    """Sum qty x unit over sale line items; None when they are not a list of such objects."""
-    if not isinstance(items, Sequence):
-        return None
-    total = 0
-    try:
-        for item in items:
-            total += int(item["qty"]) * int(item["unit"])
-    except (TypeError, KeyError, ValueError):
-        return None
-    return total
+        raise ChainBroken(seq, "signature does not verify", rule=6) from None

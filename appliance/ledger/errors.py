@@ -16,11 +16,15 @@ class SignatureInvalid(LedgerError):
 
 
 class ChainBroken(LedgerError):
-    """A chain of receipts is not whole: the first bad seq and the reason."""
+    """A chain of receipts is not whole: the first bad seq, the reason and the rule's number.
 
-    def __init__(self, seq: int | None, reason: str) -> None:
+    `rule` is the number of the rule it breaks in docs/receipt-format.md ("Verifying a chain").
+    """
+
+    def __init__(self, seq: int | None, reason: str, rule: int | None = None) -> None:
         self.seq = seq
         self.reason = reason
+        self.rule = rule
         super().__init__(f"seq {seq}: {reason}" if seq is not None else reason)
 
 

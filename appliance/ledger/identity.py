@@ -60,6 +60,17 @@ def parse_public_key(text: str) -> Ed25519PublicKey:
         raise KeyFileError(f"public key: not a valid Ed25519 public key ({exc})") from None
 
 
+def parse_public_keys(text: str) -> list[Ed25519PublicKey]:
+    """Read a public key file: one PEM key, or base64url raw keys one per line (all epochs)."""
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        return [parse_public_key(text)]
+    keys = [parse_public_key(line) for line in text.splitlines() if line.strip()]
+    if not keys:
+        raise KeyFileError("public key: empty, no key given")
+    return keys
+
+
 IDENTITY_PREFIX = b"stallbox node identity v1\n"  # domain separation: never a receipt or a token
 
 

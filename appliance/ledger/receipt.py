@@ -207,6 +207,10 @@ def build_receipt(
 
 def _match(line: str) -> re.Match[str]:
     """Check a line against the grammar; return the match of its fields."""
+    if not line.isascii():
+        column = next(i for i, char in enumerate(line, start=1) if not char.isascii())
+        code = ord(line[column - 1])
+        raise ReceiptFormatError(f"line: character {code:#x} at column {column} is not ASCII")
     if len(line) > MAX_LINE:
         raise ReceiptFormatError(f"line: {len(line)} characters, at most {MAX_LINE}")
     match = _LINE.fullmatch(line)

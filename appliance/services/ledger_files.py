@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
-from appliance.ledger.chain import ChainSummary, verify_chain
-from appliance.ledger.identity import load_key
+from appliance.ledger.chain import ChainHead, ChainSummary, split_export, verify_chain
+from appliance.ledger.identity import load_key, parse_public_keys
 from appliance.store import ledger as ledger_sql
 from appliance.store.connection import DB_NAME, describe_error, open_sync
 from appliance.store.errors import StoreError
@@ -26,7 +26,19 @@ def _open(state_dir: Path) -> sqlite3.Connection:
     return open_sync(path, readonly=True)
 
 
-def verify_state(state_dir: Path) -> ChainSummary:
+def verify_file(path: Path, key_text: str, known_head: ChainHead | None = None) -> ChainSummary:
+    """Verify an export file (no items at hand) under the keys in `key_text`, a text or a file.
+
+    OSError if the file cannot be read; KeyFileError if `key_text` holds no valid key.
+    """
+    key_path = Path(key_text)
+    if "\n" not in key_text and key_path.is_file():
+        key_text = key_path.read_text(encoding="ascii", errors="replace")
+    keys = parse_public_keys(key_text)
+    return verify_chain(split_export(path.read_bytes()), keys, known_head=known_head)
+
+
+def verify_state(state_dir: Path, known_head: ChainHead | None = None) -> ChainSummary:
     """Verify the whole chain of a state dir: links, signatures, items and totals."""
     key = load_key(state_dir)
     with closing(_open(state_dir)) as conn:
@@ -35,7 +47,8 @@ def verify_state(state_dir: Path) -> ChainSummary:
         except sqlite3.Error as exc:
             raise describe_error(state_dir / DB_NAME, exc) from None
     items = {row.seq: json.loads(row.items) for row in rows}
-    return verify_chain((row.line for row in rows), key.public, items=items)
+    lines = (row.line for row in rows)
+    return verify_chain(lines, key.public, items=items, known_head=known_head)
 
 
 def export_lines(state_dir: Path, after_seq: int = -1) -> Iterator[str]:

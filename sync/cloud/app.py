@@ -36,6 +36,7 @@ from sync.protocol import (
 JSON = "application/json"
 MAX_ENROL_BYTES = 8 * 1024
 VERIFY_PAGE = Path(__file__).with_name("verify.html")
+FAVICON = Path(__file__).with_name("favicon.svg")
 _batch = msgspec.json.Decoder(Batch)
 _funnel = msgspec.json.Decoder(FunnelBatch)
 _enrol = msgspec.json.Decoder(EnrolRequest)
@@ -190,6 +191,15 @@ async def verify_page(request: Request) -> Response:
     )
 
 
+async def favicon(request: Request) -> Response:
+    """GET /favicon.svg (and /favicon.ico): the receipt page's icon, so no page load logs a 404."""
+    return Response(
+        request.app.state.favicon,
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
 async def _validation(request: Request, exc: Exception) -> Response:
     field, what = field_and_problem(str(exc))
     return problem(422, f"{field}: {what}" if field else what)
@@ -259,6 +269,8 @@ def create_app(
         Route("/api/devices", devices),
         Route("/healthz", healthz),
         Route("/v", verify_page),
+        Route("/favicon.svg", favicon),
+        Route("/favicon.ico", favicon),
     ]
     handlers: dict[type[Exception] | int, Callable[..., object]] = {
         msgspec.ValidationError: _validation,
@@ -274,4 +286,5 @@ def create_app(
     app.state.cloud = cloud
     app.state.admin_token = admin_token
     app.state.verify_page = VERIFY_PAGE.read_bytes()
+    app.state.favicon = FAVICON.read_bytes()
     return app

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from appliance.ledger.chain import check_receipt, items_total
+from appliance.ledger.chain import ChainState, check_receipt, items_total
 from appliance.ledger.errors import ChainBroken, LedgerError
 from appliance.ledger.identity import key_id
 from appliance.ledger.receipt import (
@@ -178,9 +178,7 @@ def check_batch(
     new: list[NewReceipt] = []
     by_id = {key_id(public): public}
     enrolled = device  # the device id is the key id of its enrolled key
-    sales: dict[int, int] = {}
-    window = head_seq + 1
-    expected, chain_hash = window, head_hash
+    state = ChainState.resume(head_seq + 1, head_hash, by_id, device)
     for i, wire in enumerate(receipts):
         seq = from_seq + i
         if wire.seq != seq:
@@ -202,17 +200,15 @@ def check_batch(
             message = f"signed with key {receipt.key_id}, not the enrolled key {enrolled}"
             return Checked(new, _reject("signature", seq, message, wire))
         try:
-            check_receipt(receipt, expected, chain_hash, device, by_id, sales, None, window)
+            check_receipt(receipt, state)
         except ChainBroken as exc:
             reason = "signature" if exc.reason == _BAD_SIGNATURE else "chain"
             return Checked(new, _reject(reason, seq, exc.reason, wire))
         if problem := _items_problem(wire.items, receipt.items_hash, receipt.kind, receipt.total):
             return Checked(new, _reject("items", seq, problem, wire))
-        line_digest = receipt.hash
         new.append(
-            NewReceipt(seq, wire.line, wire.items, line_digest, leaf_hash(wire.line.encode()))
+            NewReceipt(seq, wire.line, wire.items, receipt.hash, leaf_hash(wire.line.encode()))
         )
-        expected, chain_hash = seq + 1, line_digest
     return Checked(new)
 
 

@@ -53,9 +53,15 @@ def test_receipt_page_verifies_signature_and_log_inclusion(cloud: Proc) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
             page = browser.new_page()
+            missing: list[str] = []  # the favicon is served: no page load logs a 404
+            page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             line = chain.receipts[5].line
             page.goto(f"{cloud.url}/v#{line}")
             page.wait_for_function("!document.getElementById('status').textContent.includes('…')")
+            page.wait_for_load_state("networkidle")
+            assert missing == [] and errors == [], (missing, errors)
             assert page.inner_text("#status") == "Genuine receipt, kept in the cloud's log."
             assert "Signature verified" in page.inner_text("#signature")
             assert page.inner_text("#log") == "Log index 5 of tree size 12"

@@ -1,4 +1,8 @@
-"""The test vectors of docs/receipt-format.md rebuild byte for byte, and verify independently."""
+"""The test vectors of docs/receipt-format.md: the same as the vectors file, rebuilt byte for byte.
+
+The chain (Vectors 1 to 6) verifies; each rule vector breaks its rule at its seq; one signature
+is checked with `openssl` too. test_vectors_independent.py checks them without appliance.ledger.
+"""
 
 from __future__ import annotations
 
@@ -13,30 +17,49 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rulevectors
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from appliance.ledger.chain import verify_chain
-from appliance.ledger.identity import DeviceKey, public_key_text
+from appliance.ledger.chain import ChainHead, parse_head, verify_chain
+from appliance.ledger.errors import ChainBroken
+from appliance.ledger.identity import DeviceKey, parse_public_key, public_key_text
 from appliance.ledger.receipt import (
     ReceiptType,
     build_receipt,
     canonical_items,
+    line_hash,
     parse_receipt,
     signing_input,
 )
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "receipt-format.md"
-RFC8032_TEST1_PUBLIC = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+FILE = Path(__file__).resolve().parent / "vectors" / "receipts.json"
+
+
+def blocks(kind: str) -> list[dict[str, Any]]:
+    """The JSON blocks of the document fenced as ```json <kind>."""
+    found = re.findall(rf"```json {kind}\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    return [json.loads(block) for block in found]
 
 
 def vectors() -> list[dict[str, Any]]:
-    blocks = re.findall(r"```json vector\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
-    return [json.loads(block) for block in blocks]
+    return blocks("vector")
 
 
-def test_the_document_has_at_least_three_vectors() -> None:
-    assert len(vectors()) >= 3
+def stored() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(FILE.read_text(encoding="ascii"))
+    return data
+
+
+def test_the_document_the_file_and_the_code_agree() -> None:
+    """The document's vectors are the file's, and the reference code rebuilds the file."""
+    data = stored()
+    assert vectors() == data["chain"]
+    assert blocks("rule-vector") == data["rules"]
+    assert data == rulevectors.generate()
+    assert len(data["chain"]) >= 6
+    assert {v["broken_at"]["rule"] for v in data["rules"]} == set(range(1, 15))
 
 
 @pytest.mark.parametrize("vector", vectors(), ids=lambda v: f"seq{v['seq']}-{v['type']}")
@@ -51,8 +74,8 @@ def test_vector_rebuilds_exactly(vector: dict[str, Any]) -> None:
     assert hashlib.sha256(canonical).hexdigest()[:32] == vector["items_hash_hex"]
     receipt = build_receipt(
         key,
-        device_id=vector["key_id"],
-        epoch=0,
+        device_id=vector["device"],
+        epoch=vector["epoch"],
         seq=vector["seq"],
         at=datetime.strptime(vector["time"] + "+0000", "%Y%m%dT%H%M%SZ%z"),
         kind=ReceiptType(vector["type"]),
@@ -66,25 +89,44 @@ def test_vector_rebuilds_exactly(vector: dict[str, Any]) -> None:
     assert signing_input(receipt.body).decode("ascii") == vector["signing_input"]
 
 
+def _keys(texts: list[str]) -> list[Any]:
+    return [parse_public_key(text) for text in texts]
+
+
 def test_the_vectors_form_one_chain() -> None:
     vs = vectors()
     for before, after in itertools.pairwise(vs):
         assert hashlib.sha256(before["line"].encode()).hexdigest()[:32] == after["prev_hash_hex"]
-    public = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(vs[0]["seed_hex"])).public_key()
+    keys = _keys(stored()["rules"][0]["public_keys"])
+    head = ChainHead(len(vs), line_hash(vs[-1]["line"]))
     summary = verify_chain(
-        [v["line"] for v in vs], public, items={v["seq"]: v["items"] for v in vs}
+        [v["line"] for v in vs], keys, items={v["seq"]: v["items"] for v in vs}, known_head=head
     )
     assert summary.count == len(vs)
 
 
-def test_the_key_is_the_rfc8032_test_key() -> None:
-    seed = bytes.fromhex(vectors()[0]["seed_hex"])
+@pytest.mark.parametrize("case", stored()["rules"], ids=lambda v: v["name"])
+def test_each_rule_vector_breaks_its_rule(case: dict[str, Any]) -> None:
+    chain = vectors()[: case["after"]]
+    lines = [v["line"] for v in chain] + case["lines"]
+    items = {v["seq"]: v["items"] for v in chain}
+    for line, canonical in zip(case["lines"], case["items_canonical"], strict=True):
+        items[int(line.split(";")[4])] = json.loads(canonical)
+    head = parse_head(case["head"]) if case["head"] else None
+    with pytest.raises(ChainBroken) as caught:
+        verify_chain(lines, _keys(case["public_keys"]), items=items, known_head=head)
+    assert {"seq": caught.value.seq, "rule": caught.value.rule} == case["broken_at"]
+
+
+@pytest.mark.parametrize("name", sorted(rulevectors.SEEDS))
+def test_the_keys_are_the_rfc8032_test_keys(name: str) -> None:
     raw = (
-        Ed25519PrivateKey.from_private_bytes(seed)
+        Ed25519PrivateKey.from_private_bytes(bytes.fromhex(rulevectors.SEEDS[name]))
         .public_key()
         .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     )
-    assert raw.hex() == RFC8032_TEST1_PUBLIC
+    assert raw.hex() == rulevectors.RFC_PUBLIC[name]
+    assert vectors()[0]["seed_hex"] == rulevectors.SEEDS["test1"]
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
