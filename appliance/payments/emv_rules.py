@@ -16,6 +16,10 @@ payload a bank app would refuse is refused here too, naming the tag and the rule
   62 template: 01-08 ans ≤ 25, 09 ans ≤ 03 (each of "A", "M", "E" at most once), 10-49 RFU,
   50-99 payment system specific templates; 64 template: 00 ans 02 (ISO 639-1), 01 S ≤ 25
   (mandatory), 02 S ≤ 15, 03-99 RFU; 65-79 RFU; 63 last, ans 04.
+  The amount, fee and percentage wording ("shall be different from zero", "'98.73', '98' and
+  '98.'" valid, "'98,73' and '3 705'" not; "only values between '00.01' and '99.99'") is
+  quoted from the specification in chanyut/promptpay (emvco/dataobject, Go) and in a public
+  Dart transcription of the §3 tables found by code search.
   Mandatory 52, 59 and 60 are not required here: PromptPay's own published codes leave them out
   (see tests/payments/test_payment_vectors.py), and Thai bank apps accept them.
 - Banco Central do Brasil, Manual de Padrões para Iniciação do Pix (Anexo: BR Code), GUI
