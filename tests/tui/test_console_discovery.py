@@ -21,6 +21,7 @@ from console_support import (
     console,
     pairing_code,
     pick,
+    shown,
     start_stall,
     until,
 )
@@ -79,7 +80,16 @@ async def test_a_node_announced_late_among_others_is_listed_and_paired(
         await asyncio.sleep(settings.discover_s + 0.5)  # a one-shot browse would be over now
         late = await asyncio.to_thread(start_stall, tmp_path / "late")
         try:
-            await pick(pilot, connect, late)
+            fingerprint = await pick(pilot, connect, late)
+            # A node heard after the pick is listed, and the picked fingerprint stays in view.
+            listed = len(connect.found)
+            extra = Advertiser(NodeAd("My Stall", "decoyx", 40099, "SHA256:decoyx"), "loopback")
+            await extra.start()
+            try:
+                await until(pilot, lambda: len(connect.found) > listed, "the node heard last")
+                assert f"Fingerprint {fingerprint}" in shown(app)
+            finally:
+                await extra.close()
             code = await asyncio.to_thread(pairing_code, late)
             await pilot.press(*code, "enter")
             await until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")

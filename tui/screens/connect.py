@@ -45,6 +45,7 @@ class ConnectScreen(ConsoleScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="connect-body"):
             yield Static(self.note, id="connect-note")
+            yield Static("", id="found-count")  # discovery's own line: never the status's
             table: DataTable[str] = DataTable(id="found", cursor_type="row")
             yield table
             yield Input(self.url, placeholder="node URL, e.g. http://192.168.1.20:8080", id="url")
@@ -60,10 +61,11 @@ class ConnectScreen(ConsoleScreen):
         table = self.query_one("#found", DataTable)
         table.add_columns("node", "address", "key fingerprint")
         if not self.console.settings.node_url:
-            self.query_one("#connect-status", Static).update("Looking for nodes on the LAN…")
+            self.query_one("#found-count", Static).update("Looking for nodes on the LAN…")
             self.discover()
         else:
             table.display = False
+            self.query_one("#found-count", Static).display = False
         self.query_one("#code" if self.url else "#url", Input).focus()
         code = self.console.settings.pair_code
         if code and self.url:  # given on the command line (the demo does): pair right away
@@ -85,7 +87,7 @@ class ConnectScreen(ConsoleScreen):
             browser.start()
             await asyncio.sleep(settings.discover_s)
             if not self.found:
-                self.query_one("#connect-status", Static).update(
+                self.query_one("#found-count", Static).update(
                     "No node answered yet; type its URL (still listening)."
                 )
             await asyncio.Event().wait()  # until the screen goes and cancels this worker
@@ -106,7 +108,8 @@ class ConnectScreen(ConsoleScreen):
         else:
             self.found.append(entry)
             table.add_row(message.name, message.url, message.fingerprint)
-        self.query_one("#connect-status", Static).update(f"{len(self.found)} node(s) found.")
+        # its own line: a picked node's fingerprint or a key warning in the status stays put
+        self.query_one("#found-count", Static).update(f"{len(self.found)} node(s) found.")
 
     @on(DataTable.RowSelected, "#found")
     def picked(self, event: DataTable.RowSelected) -> None:
