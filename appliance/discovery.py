@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,6 +23,8 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
 SERVICE_TYPE = "_stallbox._tcp.local."
 API_VERSION = "1"
 ADDRESS_POLL_S = 10.0
+RESOLVE_TIMEOUT_MS = 3000
+RESOLVE_TRIES = 5
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +141,19 @@ class Advertiser:
 
 
 class _Collector(ServiceListener):
-    def __init__(self) -> None:
+    """Names of the services heard; `heard` (if given) is told of each add or update at once."""
+
+    def __init__(self, heard: Callable[[str], None] | None = None) -> None:
         self.names: set[str] = set()
+        self.heard = heard
 
     def add_service(self, zc: Zeroconf, type_: str, name: str) -> None:
         self.names.add(name)
+        if self.heard is not None:
+            self.heard(name)
 
     def update_service(self, zc: Zeroconf, type_: str, name: str) -> None:
-        self.names.add(name)
+        self.add_service(zc, type_, name)
 
     def remove_service(self, zc: Zeroconf, type_: str, name: str) -> None:
         self.names.discard(name)
@@ -157,26 +164,27 @@ def _text(props: dict[bytes, bytes | None], key: str) -> str:
     return value.decode("utf-8", "replace") if value else ""
 
 
+async def _resolve_one(zc: AsyncZeroconf, name: str, timeout_ms: int) -> FoundNode | None:
+    info = await zc.async_get_service_info(SERVICE_TYPE, name, timeout=timeout_ms)
+    if info is None or not info.parsed_addresses() or info.port is None:
+        return None
+    props = info.properties
+    urls = tuple(f"http://{address}:{info.port}" for address in info.parsed_addresses())
+    return FoundNode(
+        name=name.removesuffix("." + SERVICE_TYPE),
+        url=urls[0],
+        node_id=_text(props, "id"),
+        fingerprint=_text(props, "fp"),
+        api=_text(props, "api"),
+        uplink=_text(props, "uplink") == "yes",
+        urls=urls,
+    )
+
+
 async def _resolve(zc: AsyncZeroconf, names: Sequence[str]) -> list[FoundNode]:
-    found = []
-    for name in sorted(names):
-        info = await zc.async_get_service_info(SERVICE_TYPE, name, timeout=1000)
-        if info is None or not info.parsed_addresses() or info.port is None:
-            continue
-        props = info.properties
-        urls = tuple(f"http://{address}:{info.port}" for address in info.parsed_addresses())
-        found.append(
-            FoundNode(
-                name=name.removesuffix("." + SERVICE_TYPE),
-                url=urls[0],
-                node_id=_text(props, "id"),
-                fingerprint=_text(props, "fp"),
-                api=_text(props, "api"),
-                uplink=_text(props, "uplink") == "yes",
-                urls=urls,
-            )
-        )
-    return found
+    """Resolve every name at once (a silent one costs its timeout once, not once per name)."""
+    resolved = await asyncio.gather(*(_resolve_one(zc, name, 1000) for name in sorted(names)))
+    return [node for node in resolved if node is not None]
 
 
 async def browse(interfaces: Interfaces, timeout: float) -> Sequence[FoundNode]:
@@ -193,21 +201,48 @@ async def browse(interfaces: Interfaces, timeout: float) -> Sequence[FoundNode]:
 
 
 class Browser:
-    """Keeps browsing until closed; `nodes()` returns what is on the LAN now (the sync daemon's
-    way to find a peer with an uplink, whose TXT may change at any time)."""
+    """Keeps browsing until closed. `nodes()` returns what is on the LAN now (the sync daemon's
+    way to find a peer with an uplink, whose TXT may change at any time); `on_found`, if given,
+    hears each node as soon as its answer is resolved (the console's list grows as they come)."""
 
-    def __init__(self, interfaces: Interfaces) -> None:
+    def __init__(
+        self, interfaces: Interfaces, on_found: Callable[[FoundNode], None] | None = None
+    ) -> None:
         self.interfaces = interfaces
+        self.on_found = on_found
         self._zc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._collector = _Collector()
+        self._resolving: dict[str, asyncio.Task[None]] = {}
 
     def start(self) -> None:
         """Start listening (call from the running event loop)."""
+        if self.on_found is not None:
+            loop = asyncio.get_running_loop()
+
+            def heard(name: str) -> None:  # zeroconf may call from its own thread
+                loop.call_soon_threadsafe(self._heard, name)
+
+            self._collector.heard = heard
         self._zc = _zeroconf(self.interfaces)
         self._browser = AsyncServiceBrowser(
             self._zc.zeroconf, SERVICE_TYPE, listener=self._collector
         )
+
+    def _heard(self, name: str) -> None:
+        """A node announced itself (or changed): resolve it now, each name on its own."""
+        running = self._resolving.get(name)
+        if self._zc is None or (running is not None and not running.done()):
+            return
+        self._resolving[name] = asyncio.create_task(self._announce(self._zc, name))
+
+    async def _announce(self, zc: AsyncZeroconf, name: str) -> None:
+        for _ in range(RESOLVE_TRIES):  # a loaded box may answer late: ask again, bounded
+            node = await _resolve_one(zc, name, RESOLVE_TIMEOUT_MS)
+            if node is not None:
+                if self.on_found is not None:
+                    self.on_found(node)
+                return
 
     async def nodes(self) -> Sequence[FoundNode]:
         """Return the nodes seen so far, with their current TXT."""
@@ -217,6 +252,10 @@ class Browser:
 
     async def close(self) -> None:
         """Stop browsing and close zeroconf."""
+        for task in self._resolving.values():
+            task.cancel()
+        await asyncio.gather(*self._resolving.values(), return_exceptions=True)
+        self._resolving.clear()
         if self._browser is not None:
             await self._browser.async_cancel()
             self._browser = None

@@ -16,7 +16,7 @@ SQLite and PostgreSQL stores only keep the hashes of *complete subtrees* — the
   `consistency_proof` and `root_at` do all three against a synchronous `SubtreeSource`.
 * `verify_inclusion` / `verify_consistency` follow RFC 9162 §2.1.3.2 and §2.1.4.2 and reject every
   malformed proof, with the semantics of the transparency-dev/merkle vectors in
-  ../shared/vectors/tlog/: a consistency proof from size 0 is an error, equal sizes need an empty
+  tests/sync/vectors/tlog/: a consistency proof from size 0 is an error, equal sizes need an empty
   proof and equal roots, and every proof element and leaf hash has 32 bytes.
 """
 

@@ -18,6 +18,17 @@ from appliance.api.schemas import (
 from tui.client import MetricsView, NodeEvent
 
 
+class NodeHeard(Message):
+    """A node answered on the LAN (mDNS), or announced a change."""
+
+    def __init__(self, name: str, url: str, node_id: str, fingerprint: str) -> None:
+        super().__init__()
+        self.name = name
+        self.url = url
+        self.node_id = node_id
+        self.fingerprint = fingerprint
+
+
 class NodeChecked(Message):
     """The node answered a periodic check."""
 

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from appliance.api import attendee, drop_pages, operator, relay
@@ -64,7 +64,14 @@ async def _unauthorized(request: Request, exc: Exception) -> Response:
 
 async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return problem(exc.status_code, exc.detail, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # Allow: every method of every route on this path, not the first's
+        allowed: set[str] = set()
+        for route in request.app.routes:
+            if isinstance(route, Route) and route.matches(request.scope)[0] != Match.NONE:
+                allowed |= route.methods or set()
+        headers["Allow"] = ", ".join(sorted(allowed))
+    return problem(exc.status_code, exc.detail, headers=headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -113,6 +120,18 @@ class ClaimFastPath:
 CLAIM_PATH = re.compile(r"/d/([0-9]{1,9})/claim")
 
 
+def node_routes() -> list[BaseRoute]:
+    """Every route the node serves, in match order (the OpenAPI document is built from these)."""
+    return [
+        *attendee.routes(),  # first: the pages phones load most, matched in order
+        *drop_pages.routes(),
+        Route("/healthz", healthz),
+        Route("/api/openapi.json", openapi),
+        *operator.routes(),
+        *relay.routes(),
+    ]
+
+
 def create_app(
     config: Config,
     state_dir: Path,
@@ -135,14 +154,7 @@ def create_app(
                 on_stopping()
             await node.close()
 
-    routes = [
-        *attendee.routes(),  # first: the pages phones load most, matched in order
-        *drop_pages.routes(),
-        Route("/healthz", healthz),
-        Route("/api/openapi.json", openapi),
-        *operator.routes(),
-        *relay.routes(),
-    ]
+    routes = node_routes()
     handlers: dict[type[Exception] | int, Callable[..., object]] = {
         msgspec.ValidationError: _validation,
         msgspec.DecodeError: _decode,

@@ -1,167 +1,215 @@
-"""The operator API as an OpenAPI 3.1 document, generated from the msgspec types.
+"""The node's HTTP API as an OpenAPI 3.1 document, generated from its route table and types.
 
+The paths, methods, path parameters and who needs a token come from the app's own routes
+(`app.node_routes()`, `operator.needs_token`), so a route added there is in the document at once;
+DOCS adds what a route cannot say (body and answer types from msgspec, query parameters).
 Served at /api/openapi.json and rendered into docs/api.md (`python -m appliance.api.openapi`),
-so the schema the fuzzer and integrators read is the one the code decodes with.
+so the schema the fuzzer (schemathesis, tests/e2e/test_openapi_conformance.py) and
+integrators read is the one the code decodes with.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import json
+import re
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from starlette.routing import Route
 
 from appliance import __version__
 from appliance.api import schemas as s
+from appliance.api.operator import needs_token
+from appliance.domain.orders import OrderState
+from sync.protocol import VERSION, Batch, RelayAnswer, RelayInfo, RelayQueued
+
+RELAY_TYPES = (Batch, RelayInfo, RelayQueued, RelayAnswer)
 
 REF = "#/components/schemas/{name}"
+DOCUMENTED = ("/api/", "/relay/", "/metrics", "/healthz")  # HTML pages for phones are not the API
+CHALLENGE = (  # base64url, no padding, of 16-64 bytes: lengths 4k+2 and 4k+3 and 4k that fit
+    r"^(?:[A-Za-z0-9_-]{4}){5,21}[A-Za-z0-9_-]{2}$|^(?:[A-Za-z0-9_-]{4}){5,20}[A-Za-z0-9_-]{3}$"
+    r"|^(?:[A-Za-z0-9_-]{4}){6,21}$"
+)
+LIMIT = r"^[0-9]{1,9}$"
+AFTER = r"^(-1|[0-9]{1,18})$"
 
-# (method, path, summary, request type, response type or list thereof, success status, auth)
-ENDPOINTS: list[tuple[str, str, str, type | None, Any, int, bool]] = [
-    (
-        "post",
-        "/api/pair",
-        "Exchange a pairing code for a token",
-        s.PairRequest,
-        s.PairResponse,
-        200,
-        False,
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """What the route table cannot say about one operation: its types and its query."""
+
+    summary: str
+    request: type | None = None
+    response: Any = None  # a msgspec type, list[type], or None for an undeclared body
+    status: int = 200
+    media: str = "application/json"
+    query: tuple[tuple[str, bool, dict[str, Any]], ...] = ()  # (name, required, schema)
+
+
+def _enum(values: list[str]) -> dict[str, Any]:
+    return {"type": "string", "enum": values}
+
+
+# (method, path) -> Doc. A route the app serves under DOCUMENTED but missing here is still in
+# the document (its docstring as summary, an undeclared answer): new routes are never left out.
+DOCS: dict[tuple[str, str], Doc] = {
+    ("get", "/healthz"): Doc("Liveness: ok once the store is open", None, None),
+    ("get", "/api/openapi.json"): Doc("This document", None, None),
+    ("post", "/api/pair"): Doc(
+        "Exchange a pairing code for a token", s.PairRequest, s.PairResponse
     ),
-    ("get", "/api/catalog", "The active catalogue with stock", None, list[s.ItemOut], 200, True),
-    ("get", "/api/tenders", "Cash and each configured rail", None, list[str], 200, True),
-    (
-        "get",
-        "/api/identity",
+    ("get", "/api/catalog"): Doc("The active catalogue with stock", None, list[s.ItemOut]),
+    ("get", "/api/tenders"): Doc("Cash and each configured rail", None, list[str]),
+    ("get", "/api/identity"): Doc(
         "The node signs ?challenge= (16-64 bytes, base64url) with its device key",
         None,
         s.IdentityOut,
-        200,
-        False,
+        query=(("challenge", True, {"type": "string", "pattern": CHALLENGE}),),
     ),
-    ("get", "/api/orders", "Orders in one state (?state=)", None, list[s.OrderOut], 200, True),
-    ("post", "/api/orders", "Open an order", s.NewOrder, s.OrderOut, 201, True),
-    ("get", "/api/orders/{order_id}", "One order", None, s.OrderOut, 200, True),
-    ("post", "/api/orders/{order_id}/lines", "Add an item", s.LineRequest, s.OrderOut, 200, True),
-    (
-        "post",
-        "/api/orders/{order_id}/lines/remove",
-        "Remove an item",
-        s.RemoveLine,
-        s.OrderOut,
-        200,
-        True,
-    ),
-    (
-        "post",
-        "/api/orders/{order_id}/tender",
-        "Choose a tender",
-        s.TenderRequest,
-        s.TenderOut,
-        200,
-        True,
-    ),
-    (
-        "post",
-        "/api/orders/{order_id}/confirm",
-        "Confirm payment",
-        s.ConfirmRequest,
-        s.ConfirmOut,
-        200,
-        True,
-    ),
-    (
-        "post",
-        "/api/orders/{order_id}/cancel",
-        "Cancel an unpaid order",
+    ("get", "/api/orders"): Doc(
+        "Orders in one state (?state=)",
         None,
-        s.OrderOut,
-        200,
-        True,
+        list[s.OrderOut],
+        query=(("state", False, _enum([state.value for state in OrderState])),),
     ),
-    ("post", "/api/orders/{order_id}/void", "Void a paid order", None, s.ReceiptOut, 200, True),
-    (
-        "post",
-        "/api/orders/{order_id}/ready",
-        "Mark a paid order ready for pick-up",
-        None,
-        s.OrderOut,
-        200,
-        True,
+    ("post", "/api/orders"): Doc("Open an order", s.NewOrder, s.OrderOut, 201),
+    ("get", "/api/orders/{order_id}"): Doc("One order", None, s.OrderOut),
+    ("post", "/api/orders/{order_id}/lines"): Doc("Add an item", s.LineRequest, s.OrderOut),
+    ("post", "/api/orders/{order_id}/lines/remove"): Doc(
+        "Remove an item", s.RemoveLine, s.OrderOut
     ),
-    (
-        "get",
-        "/api/decisions",
-        "Latest policy decisions (?limit=)",
+    ("post", "/api/orders/{order_id}/tender"): Doc(
+        "Choose a tender", s.TenderRequest, s.TenderOut
+    ),
+    ("post", "/api/orders/{order_id}/confirm"): Doc(
+        "Confirm payment", s.ConfirmRequest, s.ConfirmOut
+    ),
+    ("post", "/api/orders/{order_id}/cancel"): Doc("Cancel an unpaid order", None, s.OrderOut),
+    ("post", "/api/orders/{order_id}/void"): Doc("Void a paid order", None, s.ReceiptOut),
+    ("post", "/api/orders/{order_id}/ready"): Doc(
+        "Mark a paid order ready for pick-up", None, s.OrderOut
+    ),
+    ("get", "/api/decisions"): Doc(
+        "Latest policy decisions (?limit=, 1-500)",
         None,
         list[s.DecisionOut],
-        200,
-        True,
+        query=(("limit", False, {"type": "string", "pattern": LIMIT}),),
     ),
-    (
-        "get",
-        "/api/stats",
-        "Sales, revenue, outbox, edge decision rate",
-        None,
-        s.StatsOut,
-        200,
-        True,
-    ),
-    (
-        "get",
-        "/api/sync",
+    ("get", "/api/stats"): Doc("Sales, revenue, outbox, edge decision rate", None, s.StatsOut),
+    ("get", "/api/sync"): Doc(
         "The sync daemon's state: outbox, cloud head, last checkpoint, stop reason",
         None,
         s.SyncOut,
-        200,
-        True,
     ),
-]
+    ("get", "/api/drops"): Doc("Every drop with its units left", None, list[s.DropOut]),
+    ("post", "/api/drops"): Doc(
+        "Schedule a drop (its page and codes are pre-rendered)", s.NewDrop, s.DropOut, 201
+    ),
+    ("get", "/api/events"): Doc(
+        "Server-sent events: `order` with {id, state} on every change", None, str,
+        media="text/event-stream",
+    ),
+    ("get", "/metrics"): Doc("Prometheus metrics", None, str, media="text/plain"),
+    ("get", "/relay/v1/info"): Doc(
+        "Relay: who this node is, its cloud's log origin, has it an uplink", None, RelayInfo
+    ),
+    ("post", "/relay/v1/devices/{origin}/batches"): Doc(
+        "Relay: store a neighbour's signed batch for the cloud", Batch, RelayQueued, 202
+    ),
+    ("get", "/relay/v1/devices/{origin}/acks"): Doc(
+        "Relay: the cloud's answers to a neighbour's batches (?after=SEQ)",
+        None,
+        list[RelayAnswer],
+        query=(("after", False, {"type": "string", "pattern": AFTER}),),
+    ),
+}  # fmt: skip
+
+
+def api_routes() -> list[Route]:
+    """The node's routes that make up its HTTP API, straight from the app's route table."""
+    from appliance.api.app import node_routes  # the app serves this document: import late
+
+    return [
+        route
+        for route in node_routes()
+        if isinstance(route, Route) and route.path.startswith(DOCUMENTED)
+    ]
+
+
+def _body_required(kind: type) -> bool:
+    """An empty body means all defaults (operator.body), so it is required only if a field is."""
+    return any(field.required for field in msgspec.structs.fields(kind))
+
+
+def _operation(route: Route, method: str, path: str, by_type: dict[Any, Any]) -> dict[str, Any]:
+    doc = DOCS.get((method, path)) or Doc((inspect.getdoc(route.endpoint) or path).split("\n")[0])
+    answer: dict[str, Any] = {"description": "OK"}
+    response = doc.response
+    if response is str:
+        answer["content"] = {doc.media: {"schema": {"type": "string"}}}
+    elif getattr(response, "__origin__", None) is list:
+        item = response.__args__[0]
+        items = {"type": "string"} if item is str else by_type[item]
+        answer["content"] = {doc.media: {"schema": {"type": "array", "items": items}}}
+    elif response is not None:
+        answer["content"] = {doc.media: {"schema": by_type[response]}}
+    problem = {"$ref": REF.format(name="Problem")}
+    operation: dict[str, Any] = {
+        "summary": doc.summary,
+        "responses": {
+            str(doc.status): answer,
+            "default": {
+                "description": "Error",
+                "content": {"application/json": {"schema": problem}},
+            },
+        },
+    }
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in route.param_convertors
+    ]
+    parameters += [
+        {"name": name, "in": "query", "required": required, "schema": schema}
+        for name, required, schema in doc.query
+    ]
+    if parameters:
+        operation["parameters"] = parameters
+    if doc.request is not None:
+        operation["requestBody"] = {
+            "required": _body_required(doc.request),
+            "content": {"application/json": {"schema": by_type[doc.request]}},
+        }
+    if needs_token(route.endpoint):
+        operation["security"] = [{"operatorToken": []}]
+    return operation
+
+
+def operations() -> list[tuple[str, str, Route]]:
+    """(method, OpenAPI path, route) for every operation the app serves, in route order."""
+    found = []
+    for route in api_routes():
+        path = re.sub(r"{(\w+):\w+}", r"{\1}", route.path)
+        for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
+            found.append((method.lower(), path, route))
+    return found
 
 
 @functools.cache
 def openapi_document() -> dict[str, Any]:
-    """Build the OpenAPI 3.1 document (once)."""
-    types: list[Any] = [*s.REQUESTS, *s.RESPONSES]
+    """Build the OpenAPI 3.1 document (once) from the app's routes and DOCS."""
+    types: list[Any] = [*s.REQUESTS, *s.RESPONSES, *RELAY_TYPES]
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
     by_type = dict(zip(types, schemas, strict=True))
-    problem = {"$ref": REF.format(name="Problem")}
+    batch = components["Batch"]["properties"]
+    batch["v"] = {**batch["v"], "const": VERSION}  # the relay refuses any other version
     paths: dict[str, dict[str, Any]] = {}
-    for method, path, summary, request, response, status, auth in ENDPOINTS:
-        if getattr(response, "__origin__", None) is list:
-            item = response.__args__[0]
-            out_schema: dict[str, Any] = {
-                "type": "array",
-                "items": {"type": "string"} if item is str else by_type[item],
-            }
-        else:
-            out_schema = by_type[response]
-        operation: dict[str, Any] = {
-            "summary": summary,
-            "responses": {
-                str(status): {
-                    "description": "OK",
-                    "content": {"application/json": {"schema": out_schema}},
-                },
-                "default": {
-                    "description": "Error",
-                    "content": {"application/json": {"schema": problem}},
-                },
-            },
-        }
-        if "{order_id}" in path:
-            operation["parameters"] = [
-                {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}
-            ]
-        if request is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": by_type[request]}},
-            }
-        if auth:
-            operation["security"] = [{"operatorToken": []}]
-        paths.setdefault(path, {})[method] = operation
+    for method, path, route in operations():
+        paths.setdefault(path, {})[method] = _operation(route, method, path, by_type)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Stallbox node operator API", "version": __version__},
@@ -201,19 +249,45 @@ pairing tries, 500 an unexpected error (logged on the node). A refused request c
 `{"id", "state"}` on every change; `: keep-alive` comments every 15 s.
 `GET /metrics` (token required) is Prometheus text; `GET /healthz` is open.
 
+## Bodies and the relay
+
+A POST whose body type has no required field may be sent without a body: it means all defaults
+(`POST /api/orders` opens an empty order, `POST /api/orders/{id}/confirm` confirms with no
+operator name). The `/relay/v1/` routes need no token: the boxes of one market are not paired
+with each other, and every relayed line is signed by its origin (docs/sync-protocol.md, "Relay").
+
+This document is built from the node's route table, so every route under `/api/`, `/relay/`,
+`/metrics` and `/healthz` is listed; a test runs schemathesis, every check on, against a real
+node with it (tests/e2e/test_openapi_conformance.py).
+
 ## Endpoints
 """
+
+
+def _answer_name(doc: Doc | None) -> str:
+    response = doc.response if doc is not None else None
+    if response is None:
+        return ""
+    if response is str:
+        return doc.media if doc is not None else ""
+    if getattr(response, "__origin__", None) is list:
+        return f"list of {response.__args__[0].__name__}"
+    return str(response.__name__)
 
 
 def markdown() -> str:
     """The API as Markdown: the endpoint table and every schema."""
     document = openapi_document()
     lines = [API_INTRO, "| method | path | what | body | answer |", "|---|---|---|---|---|"]
-    for method, path, summary, request, response, status, _auth in ENDPOINTS:
+    for method, path, _route in operations():
+        operation = document["paths"][path][method]
+        request = DOCS.get((method, path), Doc("")).request
         body = request.__name__ if request is not None else ""
-        listed = getattr(response, "__origin__", None) is list
-        answer = f"{status} {'list of ' + response.__args__[0].__name__ if listed else response.__name__}"
-        lines.append(f"| {method.upper()} | `{path}` | {summary} | {body} | {answer} |")
+        status = next(iter(operation["responses"]))
+        lines.append(
+            f"| {method.upper()} | `{path}` | {operation['summary']} | {body} | "
+            f"{f'{status} {_answer_name(DOCS.get((method, path)))}'.strip()} |"
+        )
     lines += ["", "## Schemas", ""]
     for name, schema in sorted(document["components"]["schemas"].items()):
         lines += [

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -57,9 +59,23 @@ def json_response(value: Any, status: int = 200) -> Response:
 
 
 async def body(request: Request, kind: type[S]) -> S:
-    """Decode the request body strictly as `kind`; an empty body means all defaults."""
+    """Decode the request body strictly as `kind`; an empty body means all defaults.
+
+    A number with no fraction (`2.0`) is an integer, as JSON Schema says: it is read as one.
+    """
     raw = await request.body()
-    return msgspec.json.decode(raw or b"{}", type=kind)
+    return msgspec.convert(_whole(msgspec.json.decode(raw or b"{}")), type=kind)
+
+
+def _whole(value: Any) -> Any:
+    """`value` with every float that is a whole number turned into an int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _whole(item) for key, item in value.items()}
+    return value
 
 
 def node_of(request: Request) -> Node:
@@ -71,6 +87,7 @@ def node_of(request: Request) -> Node:
 def operator(handler: Handler) -> Handler:
     """Refuse the request unless it carries a valid operator token."""
 
+    @functools.wraps(handler)
     async def guarded(request: Request) -> Response:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -79,9 +96,12 @@ def operator(handler: Handler) -> Handler:
         node_of(request).pairing.check(token.strip())
         return await handler(request)
 
-    guarded.__name__ = handler.__name__
-    guarded.__doc__ = handler.__doc__
     return guarded
+
+
+def needs_token(endpoint: Callable[..., Any]) -> bool:
+    """Whether a route's endpoint is wrapped by `operator` (the only wrapper on these routes)."""
+    return getattr(endpoint, "__wrapped__", None) is not None
 
 
 async def pair(request: Request) -> Response:
@@ -113,10 +133,12 @@ async def identity(request: Request) -> Response:
     """
     node = node_of(request)
     challenge = request.query_params.get("challenge", "")
-    try:
-        raw = base64.urlsafe_b64decode(challenge + "=" * (-len(challenge) % 4))
-    except (ValueError, binascii.Error):
-        raw = b""
+    raw = b""
+    if re.fullmatch(r"[A-Za-z0-9_-]{22,86}", challenge):  # base64url, no padding
+        try:
+            raw = base64.urlsafe_b64decode(challenge + "=" * (-len(challenge) % 4))
+        except (ValueError, binascii.Error):
+            raw = b""
     if not 16 <= len(raw) <= 64:
         raise msgspec.ValidationError("must be 16-64 bytes in base64url - at `$.challenge`")
     key = node.box.key
@@ -245,10 +267,10 @@ async def void(request: Request) -> Response:
 @operator
 async def decisions(request: Request) -> Response:
     """The latest policy decisions, newest first (?limit=50)."""
-    try:
-        limit = max(1, min(int(request.query_params.get("limit", "50")), 500))
-    except ValueError:
-        raise msgspec.ValidationError("must be an integer - at `$.limit`") from None
+    text = request.query_params.get("limit", "50")
+    if not re.fullmatch(r"[0-9]{1,9}", text):
+        raise msgspec.ValidationError("must be a whole number - at `$.limit`")
+    limit = max(1, min(int(text), 500))
     rows = await node_of(request).box.writer.run(
         lambda conn: orders_sql.recent_decisions(conn, limit)
     )

@@ -1,5 +1,9 @@
 """EMVCo QR Code Specification for Payment Systems, Merchant-Presented Mode: TLV and CRC.
 
+The parser is strict so that what it accepts a bank app accepts: after the CRC and the TLV split,
+`emv_rules` checks every data object's format, length and values (and Pix's own rules), and the
+encoder parses what it made before handing it out.
+
 A payload is a sequence of ID (2 digits), length (2 digits), value. `00` comes first, `63` last;
 the CRC is CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) over every byte up to and including
 "6304", written as 4 uppercase hex digits. Templates 26-51 (merchant accounts), 62 (additional
@@ -12,6 +16,7 @@ from __future__ import annotations
 import binascii
 from collections.abc import Mapping, Sequence
 
+from appliance.payments.emv_rules import check_fields
 from appliance.payments.errors import PayloadError
 
 TEMPLATES = frozenset(
@@ -42,16 +47,18 @@ def tlv(tag: str, value: str | Sequence[Field]) -> str:
     if len(tag) != 2 or not tag.isdigit():
         raise PayloadError(f"tag {tag!r}: two digits expected")
     if not 0 < len(text) <= 99:
-        raise PayloadError(f"tag {tag}: {len(text)} characters, 1-99 allowed")
+        raise PayloadError(f"tag {tag}: {len(text)} characters, 1-99 allowed", tag=tag)
     return f"{tag}{len(text):02d}{text}"
 
 
 def encode(fields: Sequence[Field]) -> str:
-    """Encode a whole payload: the fields (starting with 00) then 63 with its CRC."""
+    """Encode a whole payload (00 first, then 63 with its CRC) that `parse` accepts, or raise."""
     if not fields or fields[0][0] != "00":
         raise PayloadError("payload must start with tag 00 (payload format indicator)")
     body = "".join(tlv(tag, value) for tag, value in fields) + "6304"
-    return body + crc16(body)
+    payload = body + crc16(body)
+    parse(payload)  # never hand out a payload that a strict reader (a bank app) would refuse
+    return payload
 
 
 def _split(text: str, where: str) -> list[tuple[str, str]]:
@@ -73,7 +80,7 @@ def _split(text: str, where: str) -> list[tuple[str, str]]:
 
 
 def parse(payload: str) -> dict[str, str | dict[str, str]]:
-    """Parse strictly: 00 first, 63 last with a good CRC, nested templates split; raise PayloadError."""
+    """Parse strictly (CRC, TLV, every data object's rules); raise PayloadError naming the tag."""
     if not payload.startswith("000201"):
         raise PayloadError("tag 00: payload must start with 000201")
     if len(payload) < 8 or payload[-8:-4] != "6304":
@@ -85,18 +92,20 @@ def parse(payload: str) -> dict[str, str | dict[str, str]]:
     for tag, value in _split(payload[:-8], ""):
         if tag in result:
             raise PayloadError(f"tag {tag}: appears twice")
+        if tag == "63":
+            raise PayloadError("tag 63: the CRC must come last, once")
         if tag in TEMPLATES:
             nested: dict[str, str] = {}
             for sub, sub_value in _split(value, f"tag {tag}: "):
                 if sub in nested:
                     raise PayloadError(f"tag {tag}.{sub}: appears twice")
+                if tag == "62" and int(sub) >= 50:  # payment system specific templates
+                    _split(sub_value, f"tag 62.{sub}: ")
                 nested[sub] = sub_value
             result[tag] = nested
         else:
             result[tag] = value
-    for required in ("53", "58"):  # currency and country; PromptPay leaves out 52, 59 and 60
-        if required not in result:
-            raise PayloadError(f"tag {required}: missing")
+    check_fields(result)
     return result
 
 

@@ -17,3 +17,7 @@ class PaymentError(Exception):
 
 class PayloadError(PaymentError):
     """A payload does not parse or cannot be encoded; the message names the tag or field."""
+
+    def __init__(self, message: str, field: str = "", tag: str = "") -> None:
+        super().__init__(message, field)
+        self.tag = tag  # the EMV data object at fault, "59" or "62.05", when there is one

@@ -9,6 +9,7 @@ Without an amount the same functions make the stall's printed sign.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import quote
 
 from appliance.domain.money import Money
@@ -56,12 +57,26 @@ def _reference(reference: str | None, most: int = 25) -> str:
     return reference
 
 
+def _emv(fields: list[Field], keys: Mapping[str, str]) -> str:
+    """Encode; a tag a strict reader would refuse is named with the config key behind it."""
+    try:
+        return emv.encode(fields)
+    except PayloadError as exc:
+        tag = exc.tag or ""
+        if tag == "54":
+            raise PaymentError(str(exc), "amount") from None
+        if tag.startswith("62"):
+            raise PaymentError(str(exc), "reference") from None
+        key = keys.get(tag) or keys.get(tag.partition(".")[0], "the rail's configuration")
+        raise PaymentError(f"config key {key}: {exc}", "rail") from None
+
+
 def pix(rail: PixRail, amount: Money | None, reference: str | None) -> str:
     """BR Code (Pix) static payload: key in 26, amount in 54, txid in 62-05."""
     account: list[Field] = [("00", "br.gov.bcb.pix"), ("01", rail.key)]
     if rail.description:
         account.append(("02", rail.description))
-    return emv.encode(
+    return _emv(
         [
             ("00", "01"),
             ("26", account),
@@ -72,7 +87,14 @@ def pix(rail: PixRail, amount: Money | None, reference: str | None) -> str:
             ("59", rail.merchant),
             ("60", rail.city),
             ("62", [("05", _reference(reference))]),
-        ]
+        ],
+        {
+            "26.01": "key",
+            "26.02": "description",
+            "26": "description",
+            "59": "merchant",
+            "60": "city",
+        },
     )
 
 
@@ -94,13 +116,13 @@ def promptpay(rail: PromptPayRail, amount: Money | None, reference: str | None) 
     ]
     if reference is not None:
         fields.append(("62", [("05", _reference(reference))]))
-    return emv.encode(fields)
+    return _emv(fields, {"29": "id"})
 
 
 def paynow(rail: PayNowRail, amount: Money | None, reference: str | None) -> str:
     """SGQR PayNow: proxy in 26 under SG.PAYNOW, reference in 62-01 (bill number)."""
     kind = "0" if rail.proxy.startswith("+65") else "2"
-    return emv.encode(
+    return _emv(
         [
             ("00", "01"),
             _initiation(amount),
@@ -120,7 +142,8 @@ def paynow(rail: PayNowRail, amount: Money | None, reference: str | None) -> str
             ("59", rail.merchant),
             ("60", rail.city),
             ("62", [("01", _reference(reference))]),
-        ]
+        ],
+        {"26": "proxy", "59": "merchant", "60": "city"},
     )
 
 
@@ -129,7 +152,7 @@ def emvco(rail: EmvcoRail, amount: Money | None, reference: str | None, currency
     if currency not in NUMERIC:
         raise PaymentError(f"currency {currency} has no ISO 4217 numeric code here")
     account: list[Field] = [("00", rail.gui), *sorted(rail.account.items())]
-    return emv.encode(
+    return _emv(
         [
             ("00", "01"),
             _initiation(amount),
@@ -141,7 +164,15 @@ def emvco(rail: EmvcoRail, amount: Money | None, reference: str | None, currency
             ("59", rail.merchant),
             ("60", rail.city),
             ("62", [("05", _reference(reference))]),
-        ]
+        ],
+        {
+            rail.account_tag: "account",
+            f"{rail.account_tag}.00": "gui",
+            "52": "mcc",
+            "58": "country",
+            "59": "merchant",
+            "60": "city",
+        },
     )
 
 
@@ -149,7 +180,7 @@ def upi(rail: UpiRail, amount: Money | None, reference: str | None) -> str:
     """UPI: the `upi://pay` deep link (percent-encoded, %20 for spaces) or its BharatQR EMV form."""
     if rail.form == "emv":
         account: list[Field] = [("00", "A000000524"), ("01", rail.vpa)]
-        return emv.encode(
+        return _emv(
             [
                 ("00", "01"),
                 _initiation(amount),
@@ -161,7 +192,8 @@ def upi(rail: UpiRail, amount: Money | None, reference: str | None) -> str:
                 ("59", rail.payee),
                 ("60", rail.merchant_city),
                 ("62", [("05", _reference(reference))]),
-            ]
+            ],
+            {"26": "vpa", "59": "payee", "60": "merchant_city"},
         )
     params = [("pa", rail.vpa), ("pn", rail.payee)]
     if amount is not None:

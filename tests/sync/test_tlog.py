@@ -39,7 +39,8 @@ from sync.tlog import (
     verify_inclusion,
 )
 
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "tlog"
+# transparency-dev/merkle testdata (Apache-2.0), vendored: see vectors/tlog/SOURCE.md and LICENSE.
+VECTORS = Path(__file__).resolve().parent / "vectors" / "tlog"
 # The 8-entry reference tree of RFC 6962's tests, which the vectors' happy paths are proofs in.
 REFERENCE_LEAVES = [
     bytes.fromhex(h)

@@ -197,3 +197,23 @@ def check_snapshot(name: str, text: str) -> None:
     assert text == expected, (
         f"snapshot {name} differs (STALLBOX_UPDATE_SNAPSHOTS=1 to accept):\n{text}\n--- expected:\n{expected}"
     )
+
+
+async def pick(pilot: Pilot[Any], connect: Any, node: NodeProcess) -> str:
+    """Wait for `node`'s own announcement in the list (other nodes may be listed before and
+    after it, more than the screen shows), select its row; return its fingerprint."""
+
+    def listed() -> bool:
+        return node.url in [url for url, _, _ in connect.found]
+
+    await until(pilot, listed, f"{node.url} in the list", timeout=30)
+    row = [url for url, _, _ in connect.found].index(node.url)
+    fingerprint: str = connect.found[row][2]
+    assert (
+        fingerprint.startswith("SHA256:") and "decoy" not in fingerprint
+    )  # not one of the test's decoys
+    connect.query_one("#found").focus()
+    await pilot.press(*["down"] * row, "enter")
+    await until_shown(pilot, f"Fingerprint {fingerprint}")
+    assert node.url in shown(pilot.app)  # the row is on screen and the URL field holds it
+    return fingerprint

@@ -1,7 +1,10 @@
 """Finding a node and pairing with it; pinning its key fingerprint.
 
-Without --node the console browses mDNS and lists the nodes it hears (name, address, key
-fingerprint). Pairing exchanges the 6-digit code from `stallbox pair` for a token; the token and
+Without --node the console browses mDNS for as long as this screen is up and lists each node
+as soon as its answer arrives (name, address, key fingerprint), so a node that a loaded LAN
+announces late still shows, and other Stallbox nodes nearby do not hide it.
+
+Pairing exchanges the 6-digit code from `stallbox pair` for a token; the token and
 the node's fingerprint go to the console state file (0600). A node whose fingerprint differs from
 the pinned one gets a loud warning that must be confirmed by typing "trust" — never a silent
 reconnect.
@@ -9,17 +12,19 @@ reconnect.
 
 from __future__ import annotations
 
+import asyncio
 from typing import ClassVar
 
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input, Static
 
 from tui.client import NodeClient
 from tui.errors import ConsoleError
-from tui.messages import ActionFailed, Paired
+from tui.messages import ActionFailed, NodeHeard, Paired
 from tui.screens.base import ConsoleModal, ConsoleScreen
 
 
@@ -40,6 +45,7 @@ class ConnectScreen(ConsoleScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="connect-body"):
             yield Static(self.note, id="connect-note")
+            yield Static("", id="found-count")  # discovery's own line: never the status's
             table: DataTable[str] = DataTable(id="found", cursor_type="row")
             yield table
             yield Input(self.url, placeholder="node URL, e.g. http://192.168.1.20:8080", id="url")
@@ -55,10 +61,11 @@ class ConnectScreen(ConsoleScreen):
         table = self.query_one("#found", DataTable)
         table.add_columns("node", "address", "key fingerprint")
         if not self.console.settings.node_url:
-            self.query_one("#connect-status", Static).update("Looking for nodes on the LAN…")
+            self.query_one("#found-count", Static).update("Looking for nodes on the LAN…")
             self.discover()
         else:
             table.display = False
+            self.query_one("#found-count", Static).display = False
         self.query_one("#code" if self.url else "#url", Input).focus()
         code = self.console.settings.pair_code
         if code and self.url:  # given on the command line (the demo does): pair right away
@@ -68,25 +75,41 @@ class ConnectScreen(ConsoleScreen):
 
     @work(exclusive=True, group="discover", exit_on_error=False)
     async def discover(self) -> None:
-        """Browse mDNS for a few seconds."""
-        from appliance.discovery import browse
+        """Browse mDNS while this screen is up; each node is listed as soon as it answers."""
+        from appliance.discovery import Browser, FoundNode
+
+        def found(node: FoundNode) -> None:
+            self.post_message(NodeHeard(node.name, node.url, node.node_id, node.fingerprint))
 
         settings = self.console.settings
+        browser = Browser("loopback" if settings.interfaces == "loopback" else "all", found)
         try:
-            nodes = await browse(
-                "loopback" if settings.interfaces == "loopback" else "all", settings.discover_s
-            )
+            browser.start()
+            await asyncio.sleep(settings.discover_s)
+            if not self.found:
+                self.query_one("#found-count", Static).update(
+                    "No node answered yet; type its URL (still listening)."
+                )
+            await asyncio.Event().wait()  # until the screen goes and cancels this worker
         except OSError as exc:
             self.post_message(ActionFailed(f"mDNS browsing failed: {exc}"))
-            return
+        finally:
+            await browser.close()
+
+    def on_node_heard(self, message: NodeHeard) -> None:
+        """Add the node to the list (rows never move, so a cursor on one stays on it)."""
         table = self.query_one("#found", DataTable)
-        table.clear()
-        self.found = []
-        for node in nodes:
-            self.found.append((node.url, node.node_id, node.fingerprint))
-            table.add_row(node.name, node.url, node.fingerprint)
-        text = f"{len(nodes)} node(s) found." if nodes else "No node answered; type its URL."
-        self.query_one("#connect-status", Static).update(text)
+        entry = (message.url, message.node_id, message.fingerprint)
+        urls = [url for url, _, _ in self.found]
+        if message.url in urls:
+            row = urls.index(message.url)
+            self.found[row] = entry
+            table.update_cell_at(Coordinate(row, 2), message.fingerprint)
+        else:
+            self.found.append(entry)
+            table.add_row(message.name, message.url, message.fingerprint)
+        # its own line: a picked node's fingerprint or a key warning in the status stays put
+        self.query_one("#found-count", Static).update(f"{len(self.found)} node(s) found.")
 
     @on(DataTable.RowSelected, "#found")
     def picked(self, event: DataTable.RowSelected) -> None:
