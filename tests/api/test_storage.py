@@ -59,7 +59,7 @@ class FullAtCommit:
             self.changes = self.real.total_changes
         if sql == "COMMIT" and self.full and self.real.total_changes != self.changes:
             exc = sqlite3.OperationalError("database or disk is full")
-            exc.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+            exc.sqlite_errorcode = sqlite3.SQLITE_FULL
             raise exc
         return self.real.execute(sql, *args)
 
@@ -115,7 +115,7 @@ def test_a_committed_sale_is_answered_as_committed_when_the_disk_fills_behind_it
                 others.append(asyncio.ensure_future(node.box.writer.run(another_write)))
                 return done  # the handler's follow-up read is queued in this same turn
 
-            node.checkout.confirm = confirm_then_the_disk_fills  # type: ignore[method-assign]
+            node.checkout.confirm = confirm_then_the_disk_fills  # type: ignore[method-assign,assignment]
             answer = await client.post(f"/api/orders/{order_id}/confirm", json={}, headers=headers)
             other = await asyncio.gather(*others, return_exceptions=True)
             receipt_seq = await node.box.writer.read(
