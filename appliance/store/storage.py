@@ -37,9 +37,10 @@ def free_bytes(directory: Path) -> int:
 
 
 def storage(directory: Path, *, full: bool, warn_below: int) -> Storage:
-    """The disk's state: full when writes fail for lack of space, low below `warn_below` bytes."""
+    """The disk's state: full when writes fail for lack of space (or no room is left: SQLite may
+    still fit a few small commits into its WAL's slack), low below `warn_below` bytes."""
     free = free_bytes(directory)
-    if full:
+    if full or free < NO_ROOM_BYTES:
         return Storage("full", free)
     return Storage("low" if free < warn_below else "ok", free)
 
