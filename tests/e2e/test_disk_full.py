@@ -209,6 +209,9 @@ async def test_a_full_disk_mid_run_loses_nothing_and_sales_resume(
                     task.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
         assert node.stop() == 0
+        logged = "".join(node.output)
+        assert "Traceback" not in logged, logged  # a state, not a crash: one line when it fills
+        assert logged.count("the disk is full") >= 1, logged
         export = run_cli("ledger", "export", "--state", str(state))
         pubkey = run_cli("ledger", "pubkey", "--state", str(state)).stdout.strip()
     finally:
@@ -216,7 +219,7 @@ async def test_a_full_disk_mid_run_loses_nothing_and_sales_resume(
             node.stop()
 
     summary = dict(sorted(run.statuses.items()))
-    print(f"filler {filled} bytes; answers {summary}")  # for the report: -s shows it
+    print(f"filler {filled} B; disk-full log lines {logged.count('the disk is full')}; {summary}")
     assert not [k for k in run.statuses if k[2] >= 500 and k[2] != 507], summary  # no 500
     assert run.count("full", status=507) >= REFUSED_WANTED
 
