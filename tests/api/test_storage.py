@@ -139,7 +139,12 @@ def test_a_full_disk_is_507_reads_go_on_and_writes_resume(tmp_path: Path) -> Non
             disk = FullAtCommit(node.box.writer._conn)
             node.box.writer._conn = disk  # type: ignore[assignment]
             seen["health-before"] = await client.get("/healthz")
+            drop = {"sku": "pastel", "quantity": 5, "starts_at": datetime.now(UTC).isoformat()}
+            scheduled = await client.post("/api/drops", json=drop, headers=headers)
+            assert scheduled.status_code == 201, scheduled.text
             disk.full = True
+            claim = {"qty": "1", "tender": "cash"}  # through the claim's fast path
+            seen["claim"] = await client.post(f"/d/{scheduled.json()['id']}/claim", data=claim)
             line = {"lines": [{"sku": "coffee", "qty": 1}]}
             seen["order"] = await client.post("/api/orders", json=line, headers=headers)
             form = {"coffee": "1", "tender": "cash"}
@@ -161,6 +166,8 @@ def test_a_full_disk_is_507_reads_go_on_and_writes_resume(tmp_path: Path) -> Non
     assert seen["attendee-order"].status_code == 507
     assert phrases("pt-BR")["storage_full"] in seen["attendee-order"].text  # the sample's locale
     assert seen["attendee-order"].headers["content-type"].startswith("text/html")
+    assert seen["claim"].status_code == 507
+    assert phrases("pt-BR")["storage_full"] in seen["claim"].text
     assert seen["health-full"].status_code == 503
     assert seen["health-full"].json()["ok"] is False
     assert seen["health-full"].json()["storage"] == "full"
