@@ -51,10 +51,12 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         pytest.skip("needs root to mount a small tmpfs for the state dir (mount -t tmpfs)")
     disk = tmp_path / "disk"
     disk.mkdir()
-    subprocess.run(
+    mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=0700", "tmpfs", str(disk)],
-        check=True, capture_output=True, timeout=30,
+        check=False, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.fail(f"mount -t tmpfs failed as root (CAP_SYS_ADMIN?): {mounted.stderr.strip()}")
     try:
         yield disk
     finally:
