@@ -49,6 +49,10 @@ class RawSync(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
     drop_rush_s: int = 120
 
 
+class RawStorage(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    warn_free_mb: int = 64  # below this free on the state dir's disk: a warning and a console alarm
+
+
 class RawRailPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     per_sale_limit: str | None = None
     exposure_limit: str | None = None
@@ -72,6 +76,7 @@ class RawConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     discovery: RawDiscovery = RawDiscovery()
     sync: RawSync = RawSync()
     policy: RawPolicy = RawPolicy()
+    storage: RawStorage = RawStorage()
     catalog: list[RawItem] = []
     rails: dict[str, dict[str, Any]] = {}
 
@@ -93,6 +98,7 @@ class Config:
     rails: Mapping[str, RailConfig] = field(default_factory=dict)
     sync_upload_cap: int = 0  # bytes/s the sync daemon may send; 0 for no cap
     sync_rush_pause_s: int = 120  # pause uploads this long after a drop starts; 0 never pauses
+    storage_warn_free_mb: int = 64  # warn (log, console alarm) below this much free space
 
 
 def _field_error(path: Path | str, exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
@@ -161,6 +167,8 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         raise ConfigError(path, "sync.max_upload_bytes_per_s", "must be 0 (no cap) or more")
     if raw.sync.drop_rush_s < 0:
         raise ConfigError(path, "sync.drop_rush_s", "must be 0 or more seconds")
+    if raw.storage.warn_free_mb < 0:
+        raise ConfigError(path, "storage.warn_free_mb", "must be 0 (never warn) or more MiB")
     if raw.policy.order_hold_s <= 0:
         raise ConfigError(path, "policy.order_hold_s", "must be a positive number of seconds")
 
@@ -215,4 +223,5 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         rails=rails,
         sync_upload_cap=raw.sync.max_upload_bytes_per_s,
         sync_rush_pause_s=raw.sync.drop_rush_s if raw.sync.pause_during_drops else 0,
+        storage_warn_free_mb=raw.storage.warn_free_mb,
     )

@@ -15,6 +15,7 @@ def test_the_sample_config_is_valid_in_any_currency() -> None:
         config = parse_config(sample_config(currency))
         assert config.currency == currency
         assert config.catalog
+        assert config.storage_warn_free_mb == 64  # the documented default, in the sample too
 
 
 @pytest.mark.parametrize(
@@ -26,6 +27,8 @@ def test_the_sample_config_is_valid_in_any_currency() -> None:
         ('[node]\nport = "80"\n', "stallbox.toml: node.port: expected `int`, got `str`"),
         ("[node]\nport = 70000\n", "stallbox.toml: node.port: 70000 is not a TCP port"),
         ("[stall\n", "stallbox.toml: not valid TOML"),
+        ("[storage]\nwarn_free_mb = -1\n", "stallbox.toml: storage.warn_free_mb: must be 0"),
+        ("[storage]\nwarn_free = 1\n", "stallbox.toml: storage.warn_free: unknown key"),
         (
             '[[catalog]]\nsku = "a"\nname = "A"\nprice = "1.234"\n',
             "stallbox.toml: catalog[0].price: '1.234' has 3 decimals, BRL allows 2",

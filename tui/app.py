@@ -28,7 +28,7 @@ from textual.worker import Worker, WorkerState
 from appliance.api.schemas import IdentityOut, StatsOut, SyncOut
 from tui.client import NodeClient, NodeEvent
 from tui.errors import ConsoleError, Refused, Unauthorized
-from tui.link import Link, cloud_state
+from tui.link import Link, cloud_state, storage_state
 from tui.messages import EventReceived, IdentityChecked, NodeChecked, NodeLost, TokenRefused
 from tui.screens.drops import DropsScreen
 from tui.screens.numbers import NumbersScreen
@@ -203,6 +203,8 @@ class StallboxConsole(App[int]):
                 cloud=cloud,
                 outbox_depth=stats.outbox_depth,
                 oldest_unsynced_s=stats.oldest_unsynced_s,
+                storage=storage_state(stats.storage),
+                free_bytes=stats.free_bytes,
                 attempts=0,
                 error="",
             )

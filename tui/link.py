@@ -14,6 +14,7 @@ from appliance.api.schemas import SyncOut
 
 NodeState = Literal["unpaired", "connecting", "up", "down", "untrusted"]
 CloudState = Literal["reachable", "unreachable", "stopped", "unknown"]
+StorageState = Literal["ok", "low", "full", "unknown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,8 @@ class Link:
     cloud: CloudState = "unknown"
     outbox_depth: int | None = None
     oldest_unsynced_s: float | None = None
+    storage: StorageState = "unknown"  # the node's disk, from /api/stats
+    free_bytes: int | None = None
     attempts: int = 0  # failed checks in a row while down
     error: str = ""
 
@@ -43,6 +46,13 @@ def cloud_state(sync: SyncOut | None) -> CloudState:
     if sync.last_error:
         return "unreachable"
     return "reachable" if sync.last_contact else "unknown"
+
+
+def storage_state(text: str) -> StorageState:
+    """The node's `storage` word from /api/stats (unknown from a node without it)."""
+    if text in ("ok", "low", "full"):
+        return text  # type: ignore[return-value]
+    return "unknown"
 
 
 def age_text(seconds: float | None) -> str:
@@ -91,3 +101,23 @@ def outbox_text(link: Link) -> tuple[str, str]:
         label += f" (oldest {age_text(link.oldest_unsynced_s)})"
     late = link.outbox_depth >= 50 or (link.oldest_unsynced_s or 0) >= 1800
     return label, "warn" if late else "ok"
+
+
+def storage_text(link: Link) -> tuple[str, str]:
+    """(label, css class) for the storage alarm; an empty label while the disk is fine."""
+    if link.storage == "full":
+        return "✖ DISK FULL: sales refused", "bad"
+    if link.storage == "low":
+        free = "" if link.free_bytes is None else f" ({link.free_bytes / 2**20:.0f} MiB free)"
+        return f"⚠ disk low{free}", "warn"
+    return "", "ok"
+
+
+def storage_banner(link: Link) -> str:
+    """The banner line while the node's disk is full; empty otherwise."""
+    if link.storage != "full":
+        return ""
+    return (
+        "✖ THE BOX'S DISK IS FULL — new sales and orders are refused (507); reads still work. "
+        'Free space on the box (see operations.md, "When the disk is full"); no restart needed.'
+    )

@@ -1,8 +1,8 @@
 """The node's Starlette app: routes, the lifespan that opens and closes everything, error mapping.
 
 Errors: bad input → 400/422 naming the field; unknown ids → 404; refused business rules → 409;
-auth → 401; too many pairing tries → 429. Anything unexpected is logged once and answered with a
-generic 500 — never a traceback to the client.
+auth → 401; too many pairing tries → 429; a full disk → 507 (api/storage.py). Anything
+unexpected is logged once and answered with a generic 500 — never a traceback to the client.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from appliance.api import attendee, drop_pages, operator, relay
+from appliance.api import attendee, drop_pages, operator, relay, storage
 from appliance.api.node import Node
 from appliance.api.openapi import openapi_document
 from appliance.api.schemas import Problem
@@ -29,7 +29,7 @@ from appliance.config import Config
 from appliance.domain.errors import DomainError
 from appliance.errors import field_and_problem
 from appliance.services.pairing import PairingError, TooManyTries
-from appliance.store.errors import NotFound
+from appliance.store.errors import DiskFull, NotFound
 
 
 def problem(
@@ -79,11 +79,6 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return problem(500, "internal error; the node logged it")
 
 
-async def healthz(request: Request) -> Response:
-    """Liveness for systemd, load balancers and the console: ok once the store is open."""
-    return Response(b'{"ok":true}', media_type="application/json")
-
-
 async def openapi(request: Request) -> Response:
     """The operator API's OpenAPI document."""
     return Response(msgspec.json.encode(openapi_document()), media_type="application/json")
@@ -112,6 +107,8 @@ class ClaimFastPath:
                     response = await drop_pages.claim(Request(scope, receive))
                 except NotFound as exc:
                     response = problem(404, str(exc))
+                except DiskFull as exc:
+                    response = await storage.disk_full(Request(scope, receive), exc)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -125,7 +122,7 @@ def node_routes() -> list[BaseRoute]:
     return [
         *attendee.routes(),  # first: the pages phones load most, matched in order
         *drop_pages.routes(),
-        Route("/healthz", healthz),
+        Route("/healthz", storage.healthz),
         Route("/api/openapi.json", openapi),
         *operator.routes(),
         *relay.routes(),
@@ -162,6 +159,7 @@ def create_app(
         NotFound: _not_found,
         PairingError: _unauthorized,
         relay.Refused: relay.refused,
+        DiskFull: storage.disk_full,
         HTTPException: _http,
         Exception: _unexpected,
     }

@@ -95,7 +95,7 @@ async def menu(request: Request) -> Response:
     if error is None and cached is not None and time.monotonic() - cached[0] < MENU_TTL_S:
         response: Response = HTMLResponse(cached[1], headers={"Cache-Control": "no-store"})
     else:
-        items = await node.box.writer.run(orders_sql.list_items)
+        items = await node.box.writer.read(orders_sql.list_items)
         shown = [
             {"sku": i.sku, "name": i.name, "price_text": money(request, i.price), "stock": i.stock}
             for i in items
@@ -154,7 +154,7 @@ async def cart(request: Request) -> Response:
         return refused
     node = node_of(request)
     wanted, _, _ = await _wanted(request)
-    items = {i.sku: i for i in await node.box.writer.run(orders_sql.list_items)}
+    items = {i.sku: i for i in await node.box.writer.read(orders_sql.list_items)}
     lines = [
         {
             "sku": sku,
@@ -216,7 +216,7 @@ async def pay(request: Request) -> Response:
     payload = None
     if order.tender and order.tender != "cash":
         payload = node.rails.payload(order.tender, order.total, order.reference)
-    claim = await node.box.writer.run(lambda conn: drops_sql.claim_of_order(conn, order.id))
+    claim = await node.box.writer.read(lambda conn: drops_sql.claim_of_order(conn, order.id))
     place = left = None
     if claim is not None:  # a drop claim: its place in line and what is left of the drop
         place = claim.place
@@ -259,7 +259,7 @@ async def receipt(request: Request) -> Response:
     order = await _order(request)
     if order.state is OrderState.AWAITING_PAYMENT:
         return RedirectResponse(f"/o/{order.id}/pay", 303)
-    stored = await node.box.writer.run(lambda conn: _receipt_of(conn, order.id))
+    stored = await node.box.writer.read(lambda conn: _receipt_of(conn, order.id))
     verified = False
     if stored is not None:
         try:
@@ -286,7 +286,7 @@ async def receipt_png(request: Request) -> Response:
     """The receipt line as a QR the attendee can keep and verify offline."""
     node = node_of(request)
     order = await _order(request)
-    stored = await node.box.writer.run(lambda conn: _receipt_of(conn, order.id))
+    stored = await node.box.writer.read(lambda conn: _receipt_of(conn, order.id))
     if stored is None:
         raise NotFound("this order has no receipt")
     code = await asyncio.to_thread(RenderedCode, stored.line)

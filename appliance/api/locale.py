@@ -32,6 +32,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "left": "left", "show_cash": "Show this reference at the stall and pay in cash.",
         "refresh": "This page refreshes by itself.", "scan_menu": "Scan to order",
         "ready": "Ready — pick it up at the stall!",
+        "storage_full": "The stall's box is out of storage and cannot take orders right now; please ask the vendor.",
     },
     "pt": {
         "menu": "Cardápio", "add": "Revisar pedido", "cart": "Seu pedido", "total": "Total",
@@ -44,6 +45,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "left": "restantes", "show_cash": "Mostre esta referência na barraca e pague em dinheiro.",
         "refresh": "Esta página se atualiza sozinha.", "scan_menu": "Escaneie para pedir",
         "ready": "Pronto — retire na barraca!",
+        "storage_full": "A caixa da barraca está sem espaço e não pode receber pedidos agora; fale com o vendedor.",
     },
 }  # fmt: skip
 

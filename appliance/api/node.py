@@ -34,14 +34,17 @@ from appliance.store import funnel as funnel_sql
 from appliance.store import ledger as ledger_sql
 from appliance.store import relay as relay_sql
 from appliance.store import syncstate
-from appliance.store.errors import StoreError
+from appliance.store.errors import DiskFull, StoreError
 from appliance.store.orders import sync_catalog
+from appliance.store.storage import Storage, storage
 
 log = logging.getLogger(__name__)
 EXPIRY_SWEEP_S = 1.0
 UPLINK_POLL_S = 2.0  # how often the mDNS TXT's uplink=yes/no is brought up to date
 UPLINK_FRESH = timedelta(seconds=60)  # a cloud contact this recent means "uplink=yes"
 LIVE_MINUTES = "live_minutes"
+STORAGE_PROBE_S = 5.0  # while the disk is full, try one small write this often to see it free
+STORAGE_PROBE = "storage_probe"
 
 
 @dataclass
@@ -109,16 +112,22 @@ class Node:
         self.limiter = RateLimiter(rate=2.0, burst=20)  # attendee POSTs per address
         self.fingerprint = fingerprint(self.box.key.public)
         self.outbox_depth = 0
+        self.warn_free_bytes = config.storage_warn_free_mb * 1024 * 1024
         self._started = time.monotonic()
         self.advertiser: Advertiser | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, port: int, advertise: bool = True) -> None:
         """Load the catalogue, start the background sweeps and announce the node."""
-        await self.box.writer.run(lambda conn: sync_catalog(conn, self.config.catalog))
+        try:
+            await self.box.writer.run(lambda conn: sync_catalog(conn, self.config.catalog))
+        except DiskFull as exc:  # a state, not a reason to stay down: serve the stored catalogue
+            log.error("cannot update the catalogue from the config: %s", exc)
+        self.warn_if_low()
         await self.refresh_outbox()
         self._tasks.append(asyncio.create_task(self._sweep_expired(), name="expire-orders"))
         self._tasks.append(asyncio.create_task(self._count_live_minutes(), name="live-minutes"))
+        self._tasks.append(asyncio.create_task(self._probe_storage(), name="storage-probe"))
         if advertise:
             self.advertiser = Advertiser(
                 NodeAd(self.config.stall_name, self.box.device_id, port, self.fingerprint),
@@ -144,14 +153,40 @@ class Node:
             self.metrics.conversion.observe(latency)
 
     async def refresh_outbox(self) -> None:
-        """Recount the outbox for STATUS=, /metrics and /api/stats."""
-        self.outbox_depth = await self.box.writer.run(ledger_sql.outbox_depth)
+        """Recount the outbox for STATUS=, /metrics and /api/stats (never fails its caller).
+
+        Called after a sale or void has committed: the count is bookkeeping, and a request
+        whose transaction committed is answered as committed whatever happens to it.
+        """
+        try:
+            self.outbox_depth = await self.box.writer.read(ledger_sql.outbox_depth)
+        except StoreError as exc:
+            log.warning("cannot recount the outbox: %s", exc)
+            return
         self.metrics.outbox_depth.set(self.outbox_depth)
+
+    def storage(self) -> Storage:
+        """The state dir's disk: ok, low (below storage.warn_free_mb) or full (writes refused)."""
+        return storage(self.state_dir, full=self.box.writer.full, warn_below=self.warn_free_bytes)
+
+    def warn_if_low(self) -> None:
+        """At start: one log line when the disk is below the free-space threshold or full."""
+        disk = self.storage()
+        if disk.state != "ok":
+            log.warning(
+                "storage %s: %.1f MiB free on %s (storage.warn_free_mb = %d); sales are refused "
+                "when the disk is full - free some space",
+                disk.state, disk.free_bytes / 2**20, self.state_dir, self.config.storage_warn_free_mb,
+            )  # fmt: skip
 
     async def _sweep_expired(self) -> None:
         while True:
             await asyncio.sleep(EXPIRY_SWEEP_S)
-            for order_id in [*await self.checkout.expire_due(), *await self.drops.expire_holds()]:
+            try:
+                expired = [*await self.checkout.expire_due(), *await self.drops.expire_holds()]
+            except DiskFull:
+                continue  # logged by the writer when the disk filled; tried again next sweep
+            for order_id in expired:
                 self.events.publish("order", {"id": order_id, "state": "expired"})
 
     async def _count_live_minutes(self) -> None:
@@ -160,11 +195,23 @@ class Node:
             await asyncio.sleep(60)
             self._started = time.monotonic()
             fold = functools.partial(_minute_passed, counts=self.funnel.take(), now=utc_now())
-            await self.box.writer.run(fold)
+            with contextlib.suppress(DiskFull):  # a minute and its funnel counts: analytics
+                await self.box.writer.run(fold)
+
+    async def _probe_storage(self) -> None:
+        """While the disk is full, try a one-row write now and then: it clears the state once
+        space is back, even at a stall where nobody is buying."""
+        while True:
+            await asyncio.sleep(STORAGE_PROBE_S)
+            if not self.box.writer.full:
+                continue
+            probe = functools.partial(ledger_sql.set_meta, key=STORAGE_PROBE, value=str(utc_now()))
+            with contextlib.suppress(DiskFull):
+                await self.box.writer.run(probe)
 
     async def has_uplink(self) -> bool:
         """Whether this box's sync daemon reached the cloud itself lately and is not stopped."""
-        state = await self.box.writer.run(syncstate.read_state)
+        state = await self.box.writer.read(syncstate.read_state)
         return relay_sql.has_uplink(state, utc_now(), UPLINK_FRESH)
 
     async def _follow_uplink(self) -> None:
@@ -182,12 +229,13 @@ class Node:
 
     async def live_minutes(self) -> float:
         """Minutes the stall has been open: those recorded plus this run's part minute."""
-        stored = await self.box.writer.run(lambda conn: ledger_sql.get_meta(conn, LIVE_MINUTES))
+        stored = await self.box.writer.read(lambda conn: ledger_sql.get_meta(conn, LIVE_MINUTES))
         return float(stored or 0) + (time.monotonic() - self._started) / 60
 
     def status(self) -> str:
         """The one line for systemd's STATUS=."""
-        return f"serving; outbox {self.outbox_depth} receipt(s)"
+        full = "; DISK FULL, sales refused" if self.box.writer.full else ""
+        return f"serving; outbox {self.outbox_depth} receipt(s){full}"
 
     async def close(self) -> None:
         """Stop the sweeps, unregister from mDNS, close the database."""

@@ -241,7 +241,16 @@ Five wrong codes within a minute lock pairing for 60 s (429 with `Retry-After`).
 Every error is JSON `{"error": "...", "field": "..." | null}`: 400 malformed JSON, 401 missing,
 forged, expired or revoked token, 404 unknown order or item, 409 a business rule refused the
 request (state, stock, tender), 422 a field is invalid (`field` names it), 429 too many
-pairing tries, 500 an unexpected error (logged on the node). A refused request changes nothing.
+pairing tries, 500 an unexpected error (logged on the node), 507 Insufficient Storage: the
+box's disk is full, so the write was refused (`"error": "the box is out of storage: …"`; the
+attendee pages answer 507 with a page asking to see the vendor). A refused request changes
+nothing. Reads go on while the disk is full, and writes work again as soon as space is freed, with
+no restart. A request answered 200 has committed, whatever happens after it; a 507 has not.
+
+`GET /healthz` (open) is `{"ok": true, "storage": "ok" | "low", "free_bytes": N}` with 200, and
+`{"ok": false, "storage": "full", …}` with **503** while the disk is full (a write failed for
+lack of space, or under 256 KiB is free). "low" is below `storage.warn_free_mb`. `GET /api/stats`
+carries the same `storage` and `free_bytes`; the console shows them as its storage alarm.
 
 ## Live events
 

@@ -115,7 +115,7 @@ async def pair(request: Request) -> Response:
 @operator
 async def catalog(request: Request) -> Response:
     """The active catalogue with stock."""
-    items = await node_of(request).box.writer.run(orders_sql.list_items)
+    items = await node_of(request).box.writer.read(orders_sql.list_items)
     return json_response([item_out(item) for item in items])
 
 
@@ -161,7 +161,7 @@ async def list_orders(request: Request) -> Response:
         state = OrderState(request.query_params.get("state", "awaiting_payment"))
     except ValueError:
         raise msgspec.ValidationError("not an order state - at `$.state`") from None
-    orders = await node_of(request).box.writer.run(
+    orders = await node_of(request).box.writer.read(
         lambda conn: orders_sql.orders_by_state(conn, state)
     )
     return json_response([order_out(order) for order in orders])
@@ -271,7 +271,7 @@ async def decisions(request: Request) -> Response:
     if not re.fullmatch(r"[0-9]{1,9}", text):
         raise msgspec.ValidationError("must be a whole number - at `$.limit`")
     limit = max(1, min(int(text), 500))
-    rows = await node_of(request).box.writer.run(
+    rows = await node_of(request).box.writer.read(
         lambda conn: orders_sql.recent_decisions(conn, limit)
     )
     return json_response([decision_out(d) for d in rows])
@@ -281,10 +281,11 @@ async def decisions(request: Request) -> Response:
 async def stats(request: Request) -> Response:
     """Sales, revenue per live minute, outbox and the edge decision rate."""
     node = node_of(request)
-    figures = await node.box.writer.run(stats_sql.figures)
+    figures = await node.box.writer.read(stats_sql.figures)
     rate = figures.edge_decisions / figures.decisions if figures.decisions else None
     minutes = await node.live_minutes()
     per_minute = round(figures.revenue / minutes, 2) if minutes >= 1 else None
+    disk = node.storage()
     return json_response(
         StatsOut(
             sales=figures.sales,
@@ -297,6 +298,8 @@ async def stats(request: Request) -> Response:
             decisions=figures.decisions,
             edge_decisions=figures.edge_decisions,
             edge_decision_rate=rate,
+            storage=disk.state,
+            free_bytes=disk.free_bytes,
         )
     )
 
@@ -306,7 +309,7 @@ async def sync_state(request: Request) -> Response:
     """The sync daemon's view: outbox, the cloud's head, the last verified checkpoint, any stop."""
     node = node_of(request)
     # Two primary-key lookups and one row: consoles poll this every few seconds.
-    state, (depth, age) = await node.box.writer.run(
+    state, (depth, age) = await node.box.writer.read(
         lambda conn: (syncstate.read_state(conn), stats_sql.outbox_age(conn))
     )
     return json_response(
@@ -371,7 +374,7 @@ async def events(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     """Prometheus metrics."""
     node = node_of(request)
-    figures = await node.box.writer.run(stats_sql.figures)
+    figures = await node.box.writer.read(stats_sql.figures)
     node.metrics.outbox_depth.set(figures.outbox_depth)
     node.metrics.oldest_unsynced.set(figures.oldest_unsynced_s or 0.0)
     return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)

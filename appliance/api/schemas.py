@@ -164,6 +164,8 @@ class StatsOut(msgspec.Struct, frozen=True):
     decisions: int
     edge_decisions: int
     edge_decision_rate: float | None
+    storage: str = "ok"  # the state dir's disk: "ok", "low" (below storage.warn_free_mb), "full"
+    free_bytes: int | None = None  # free on that disk; None from a node before this field
 
 
 class SyncOut(msgspec.Struct, frozen=True):

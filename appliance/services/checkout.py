@@ -312,5 +312,5 @@ class Checkout:
         return await self.box.writer.run(tx)
 
     async def get_order(self, order_id: str) -> Order:
-        """Read one order (through the writer, so it sees every committed change)."""
-        return await self.box.writer.run(lambda conn: orders_sql.load_order(conn, order_id))
+        """Read one order (it sees every committed change; it shares no write batch's fate)."""
+        return await self.box.writer.read(lambda conn: orders_sql.load_order(conn, order_id))

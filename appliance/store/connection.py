@@ -11,7 +11,8 @@ from pathlib import Path
 
 import aiosqlite
 
-from appliance.store.errors import StoreError
+from appliance.store.errors import DiskFull, StoreError
+from appliance.store.storage import is_disk_full
 
 DB_NAME = "stallbox.db"
 BUSY_TIMEOUT_MS = 5000
@@ -28,7 +29,10 @@ PRAGMAS = (
 
 
 def describe_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    """One clear error naming the file and, where known, what to do."""
     text = str(exc)
+    if is_disk_full(exc, path.parent):  # e.g. no room for the -shm file SQLite creates at open
+        return DiskFull(f"{path}: the disk is full ({text}); free space on it and start again")
     if "readonly" in text or "read-only" in text:
         return StoreError(
             f"{path}: the database is read-only ({text}); check the file's owner and mode"

@@ -13,3 +13,11 @@ class NotFound(Exception):
 
 class WriterClosed(StoreError):
     """The writer has been closed; no more transactions are accepted."""
+
+
+class DiskFull(StoreError):
+    """The disk that holds the database is full: writes are refused until space is freed.
+
+    A state, not a crash: the node keeps serving reads, answers writes with 507, and writes
+    resume by themselves once there is room again.
+    """

@@ -18,6 +18,15 @@ other requests and the next batch gathers, and only when the commit is back are 
 told (and the next batch begun). Measured with bench/node.py: 6,000 -> 6,800 claims/s at 200
 clients, p99 46 -> 39 ms. A lone sale at a quiet stall commits inline: the hop would add ~120 µs
 to it (bench/ledger.py) and buy nothing.
+
+Reads do not queue here. A read in a batch shares the batch's fate: if another job's write hits
+a full disk, SQLite rolls the whole transaction back and the read fails with it, and what it read
+may have included writes that never committed. So `read` runs on a connection of its own, in a
+read transaction that sees every commit already reported; a request whose own transaction
+committed is never answered as failed because a read after it met someone else's failure.
+
+A full disk (DiskFull) is a state: `full` is set when a write fails for lack of space and
+cleared by the next commit that wrote rows; the connection stays usable throughout.
 """
 
 from __future__ import annotations
@@ -32,8 +41,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from appliance.store.connection import open_sync
-from appliance.store.errors import StoreError, WriterClosed
+from appliance.store.errors import DiskFull, StoreError, WriterClosed
 from appliance.store.migrations import migrate
+from appliance.store.storage import is_disk_full, write_error
 
 T = TypeVar("T")
 Transaction = Callable[[sqlite3.Connection], T]
@@ -63,6 +73,9 @@ class Writer:
         self.failures = 0  # batches rolled back whole: what their jobs kept in memory may be wrong
         self._committer = concurrent.futures.ThreadPoolExecutor(1, "sqlite-commit")
         self._committing: concurrent.futures.Future[None] | None = None  # the batch's COMMIT
+        self._reader: sqlite3.Connection | None = None  # for `read`, opened at its first use
+        self._changes = 0  # conn.total_changes when the batch began: did the commit write rows?
+        self.full = False  # the last write failed for lack of space, and none has committed since
 
     @classmethod
     def open(cls, path: Path, max_batch: int = MAX_BATCH) -> Writer:
@@ -83,6 +96,23 @@ class Writer:
         self._pending.append(_Job(fn, future))
         self._schedule_flush()
         return await future
+
+    async def read(self, fn: Transaction[T]) -> T:
+        """Run the read-only `fn` on the read connection, outside every batch; see the docstring."""
+        if self._closed:
+            raise WriterClosed(f"{self.path}: the writer is closed")
+        if self._reader is None:
+            self._reader = open_sync(self.path)
+            self._reader.execute("PRAGMA query_only = ON")
+        conn = self._reader
+        try:
+            conn.execute("BEGIN")  # one snapshot for all of fn's queries
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: read failed ({exc})") from None
 
     def run_sync(self, fn: Transaction[T]) -> T:
         """Run `fn` in its own transaction now, for the CLI and scripts (no event loop)."""
@@ -106,6 +136,8 @@ class Writer:
         self._pending.clear()
         self._committer.shutdown(wait=True)  # a COMMIT under way finishes; its callers are told
         self._conn.close()
+        if self._reader is not None:
+            self._reader.close()
 
     def _flush(self, *, busy: bool = False) -> None:
         """Run the next batch; `busy` when called as the previous batch's commit came back."""
@@ -142,14 +174,40 @@ class Writer:
         except sqlite3.Error as exc:
             raise self._abort(exc) from None
         self.commits += 1
+        if self.full and self._conn.total_changes != self._changes:
+            self.full = False  # rows reached the disk: there is room again
+            log.warning("writes to %s succeed again: the disk has room", self.path)
 
-    def _abort(self, exc: sqlite3.Error) -> StoreError:
+    def _abort(self, exc: Exception) -> StoreError:
         """Roll back what is left of a failed batch, count it, and say what failed."""
         if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error as again:  # SQLite may have rolled it back itself meanwhile
+                log.warning("rollback on %s failed: %s", self.path, again)
         self.failures += 1
-        log.error("write transaction on %s failed: %s", self.path, exc)
+        if isinstance(exc, StoreError):
+            return exc
+        if isinstance(exc, sqlite3.Error):
+            return self._named(exc)
         return StoreError(f"{self.path}: write failed ({exc})")
+
+    def _job_error(self, exc: Exception) -> Exception:
+        """What a job's caller is told: DiskFull for a write that found no space, else `exc`."""
+        if isinstance(exc, sqlite3.Error) and is_disk_full(exc, self.path.parent):
+            return self._named(exc)
+        return exc
+
+    def _named(self, exc: sqlite3.Error) -> StoreError:
+        """The store error for a failed write (DiskFull when out of space), logged once."""
+        error = write_error(self.path, exc)
+        if isinstance(error, DiskFull):
+            if not self.full:  # one line when the disk fills, not one per refused write
+                log.error("%s", error)
+            self.full = True
+        else:
+            log.error("write transaction on %s failed: %s", self.path, exc)
+        return error
 
     def _committed(
         self,
@@ -197,14 +255,18 @@ class Writer:
         outcomes: list[Any] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
+            self._changes = conn.total_changes
             for fn in fns:
                 if not alone:
                     conn.execute("SAVEPOINT job")
                 try:
                     outcomes.append(fn(conn))
                 except Exception as exc:  # noqa: BLE001 - handed to the caller, who raises it
+                    error = self._job_error(exc)
+                    if not conn.in_transaction:  # SQLite rolled back the whole batch (SQLITE_FULL)
+                        return [_Failed(self._abort(error))] * len(fns)
                     conn.execute("ROLLBACK" if alone else "ROLLBACK TO job")
-                    outcomes.append(_Failed(exc))
+                    outcomes.append(_Failed(error))
                 if not alone:
                     conn.execute("RELEASE job")
         except sqlite3.Error as exc:

@@ -28,7 +28,7 @@ def node(tmp_path: Path) -> Iterator[NodeProcess]:
 
 def test_sigterm_ends_the_node_cleanly_within_5s(node: NodeProcess) -> None:
     with node.client() as client:
-        assert client.get("/healthz").json() == {"ok": True}
+        assert client.get("/healthz").json()["ok"] is True
     started = time.monotonic()
     assert node.stop(timeout=5) == 0
     assert time.monotonic() - started < 5

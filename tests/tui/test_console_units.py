@@ -14,7 +14,16 @@ from appliance.api.schemas import DropOut, SyncOut
 from tui.app import ConsoleSettings, build_app
 from tui.client import NodeClient, parse_metrics, quantile
 from tui.errors import NodeUnreachable, Refused, Unauthorized
-from tui.link import Link, cloud_state, cloud_text, node_text, outbox_text
+from tui.link import (
+    Link,
+    cloud_state,
+    cloud_text,
+    node_text,
+    outbox_text,
+    storage_banner,
+    storage_state,
+    storage_text,
+)
 from tui.screens.drops import claims_text, countdown
 from tui.screens.pay import amount_text, parse_minor
 from tui.screens.sell import money
@@ -85,6 +94,20 @@ def test_every_link_state_is_a_word_and_a_symbol_not_only_a_colour() -> None:
     )
     assert outbox_text(Link(outbox_depth=60, oldest_unsynced_s=5))[1] == "warn"
     assert outbox_text(Link()) == ("outbox ?", "muted")
+
+
+def test_the_storage_alarm_is_a_word_and_a_symbol_and_silent_while_the_disk_is_fine() -> None:
+    assert storage_text(Link(storage="full")) == ("✖ DISK FULL: sales refused", "bad")
+    assert storage_text(Link(storage="low", free_bytes=12 * 2**20)) == (
+        "⚠ disk low (12 MiB free)",
+        "warn",
+    )
+    assert storage_text(Link(storage="ok"))[0] == storage_text(Link())[0] == ""
+    assert "DISK IS FULL" in storage_banner(Link(storage="full"))
+    assert storage_banner(Link(storage="low")) == ""
+    assert [storage_state(w) for w in ("ok", "low", "full", "", "weird")] == [
+        "ok", "low", "full", "unknown", "unknown",
+    ]  # fmt: skip
 
 
 def test_state_file_is_private_and_pins_fingerprints(tmp_path: Path) -> None:

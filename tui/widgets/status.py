@@ -7,7 +7,7 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Static
 
-from tui.link import Link, cloud_text, node_text, outbox_text
+from tui.link import Link, cloud_text, node_text, outbox_text, storage_banner, storage_text
 
 
 def unsubscribe(widget: Widget) -> None:
@@ -24,6 +24,7 @@ class StatusBar(Horizontal):
         yield Static(id="status-node", classes="status-part")
         yield Static(id="status-cloud", classes="status-part")
         yield Static(id="status-outbox", classes="status-part")
+        yield Static(id="status-storage", classes="status-part")
 
     def on_mount(self) -> None:
         link_changed = getattr(self.app, "link_changed", None)
@@ -41,13 +42,18 @@ class StatusBar(Horizontal):
             widget = self.query_one(part, Static)
             widget.update(label)
             widget.set_classes(f"status-part {kind}")
+        label, kind = storage_text(link)
+        storage = self.query_one("#status-storage", Static)
+        storage.update(label)
+        storage.set_classes(f"status-part {kind}")
+        storage.display = bool(label)  # only an alarm takes room
 
     def on_unmount(self) -> None:
         unsubscribe(self)
 
 
 class NodeBanner(Static):
-    """A loud line while the node is unreachable: nothing the vendor does is sent."""
+    """A loud line while the node is unreachable (nothing is sent) or its disk is full."""
 
     def on_mount(self) -> None:
         link_changed = getattr(self.app, "link_changed", None)
@@ -59,10 +65,13 @@ class NodeBanner(Static):
         unsubscribe(self)
 
     def show(self, link: Link) -> None:
-        """Visible only while the node is down."""
-        self.display = link.node == "down"
+        """Visible only while the node is down or its disk is full."""
+        full = storage_banner(link)
+        self.display = link.node == "down" or bool(full)
         if link.node == "down":
             self.update(
                 f"✖ NODE UNREACHABLE ({link.url}) — reconnecting, try {link.attempts}. "
                 "Nothing is sent until it is back."
             )
+        elif full:
+            self.update(full)
