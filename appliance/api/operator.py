@@ -59,7 +59,10 @@ def json_response(value: Any, status: int = 200) -> Response:
 async def body(request: Request, kind: type[S]) -> S:
     """Decode the request body strictly as `kind`; an empty body means all defaults."""
     raw = await request.body()
-    return msgspec.json.decode(raw or b"{}", type=kind)
+    try:
+        return msgspec.json.decode(raw or b"{}", type=kind)
+    except UnicodeDecodeError as exc:  # raw bytes inside a JSON string: msgspec lets this out
+        raise msgspec.DecodeError(f"a string is not UTF-8 ({exc.reason})") from None
 
 
 def node_of(request: Request) -> Node:
@@ -308,15 +311,33 @@ async def schedule_drop(request: Request) -> Response:
     """Schedule a drop; its page and payment codes are pre-rendered before it opens."""
     node = node_of(request)
     asked = await body(request, NewDrop)
-    try:
-        starts = datetime.fromisoformat(asked.starts_at.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        raise msgspec.ValidationError("not a valid time - at `$.starts_at`") from None
+    starts = drop_start(asked.starts_at, datetime.now(UTC))
+    if asked.per_attendee > asked.quantity:
+        raise msgspec.ValidationError(
+            f"must be at most quantity ({asked.quantity}) - at `$.per_attendee`"
+        )
     drop = await node.drops.schedule(
         asked.sku, asked.quantity, starts, asked.per_attendee, timedelta(seconds=asked.hold_s)
     )
     await prepare_drop(request, drop)
     return json_response(await drop_out(request, drop), 201)
+
+
+MAX_DROP_LEAD = timedelta(days=366)
+MAX_DROP_PAST = timedelta(minutes=1)
+
+
+def drop_start(text: str, now: datetime) -> datetime:
+    """A drop's start from ISO 8601; 422 unless from a minute ago to MAX_DROP_LEAD ahead."""
+    try:
+        starts = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):  # 9999-12-31T23:59-05:00 overflows to UTC
+        raise msgspec.ValidationError("not a valid time - at `$.starts_at`") from None
+    if not now - MAX_DROP_PAST <= starts <= now + MAX_DROP_LEAD:
+        raise msgspec.ValidationError(
+            f"must be from a minute ago to {MAX_DROP_LEAD.days} days ahead - at `$.starts_at`"
+        )
+    return starts
 
 
 @operator

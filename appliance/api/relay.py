@@ -125,7 +125,11 @@ async def hand(request: Request) -> Response:
     node = _node(request)
     origin = _origin(request)
     body = await _read(request)
-    span = check_batch(origin, _batch.decode(body))
+    try:
+        batch = _batch.decode(body)
+    except UnicodeDecodeError as exc:  # raw bytes inside a JSON string: msgspec lets this out
+        raise Refused(400, f"body: a string is not UTF-8 ({exc.reason})", "body") from None
+    span = check_batch(origin, batch)
     now = datetime.now(UTC)
     try:
         queued = await node.box.writer.run(

@@ -1,0 +1,156 @@
+"""Request bodies the node will take: a size per plane, enforced before and while they arrive.
+
+Bodies used to be read whole and then cut: one unauthenticated 500 MB `POST /cart` took the node
+from 68 MB to 1.09 GB. Here a body over its plane's limit is refused with 413 (JSON on the
+operator and relay planes, a small page for attendees) and the connection closed, without
+reading on: a declared Content-Length is judged before a byte of the body is read, a chunked
+body is counted as it streams and never held beyond the limit. The limits (docs/api.md,
+"Limits"):
+
+- attendee forms (everything outside /api, /relay and /metrics): ATTENDEE_BODY_BYTES;
+- the operator JSON API: OPERATOR_BODY_BYTES;
+- relay batches: sync.protocol.MAX_BATCH_BYTES, the cap the protocol documents.
+
+Malformed encodings found by a handler (BadEncoding: a form that is not UTF-8 or has a bad
+percent-escape) are answered 400 here too, in the plane's format, so the claim fast path and the
+routed handlers answer alike.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote_to_bytes
+
+import msgspec
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from appliance.api.schemas import Problem
+from sync.protocol import MAX_BATCH_BYTES
+
+ATTENDEE_BODY_BYTES = 16 * 1024
+OPERATOR_BODY_BYTES = 64 * 1024
+RELAY_BODY_BYTES = MAX_BATCH_BYTES
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+class BodyTooLarge(Exception):
+    """The request body is over its plane's limit (answered 413)."""
+
+
+class BadEncoding(Exception):
+    """The request body is not in the encoding its type promises (answered 400)."""
+
+
+def body_limit(path: str) -> int:
+    """The largest body accepted on `path`."""
+    if path.startswith("/relay/"):
+        return RELAY_BODY_BYTES
+    if path.startswith("/api/") or path == "/metrics":
+        return OPERATOR_BODY_BYTES
+    return ATTENDEE_BODY_BYTES
+
+
+def is_json_plane(path: str) -> bool:
+    """True where errors are JSON Problems (operator and relay), False on attendee pages."""
+    return path.startswith(("/api/", "/relay/")) or path in ("/metrics", "/healthz")
+
+
+def form_text(raw: bytes, limit: int = ATTENDEE_BODY_BYTES) -> str:
+    """A urlencoded form body as text; BadEncoding for bad UTF-8 or percent-escapes."""
+    if len(raw) > limit:
+        raise BodyTooLarge(f"body: more than {limit} bytes")
+    if _BAD_ESCAPE.search(raw):
+        raise BadEncoding("form: a '%' not followed by two hex digits")
+    try:
+        text = raw.decode("utf-8")
+        unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadEncoding("form: not UTF-8") from None
+    return text
+
+
+async def _answer(scope: Scope, send: Send, status: int, text: str, close: bool) -> None:
+    path = str(scope.get("path", ""))
+    if is_json_plane(path):
+        body, kind = msgspec.json.encode(Problem(text, "body")), b"application/json"
+    else:
+        escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        body = f"<!doctype html><title>{status}</title><p>{escaped}</p>\n".encode()
+        kind = b"text/html; charset=utf-8"
+    headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
+    if close:  # the rest of the body is never read: end the connection instead
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimits:
+    """ASGI middleware: 413 for a body over its limit, 400 for a malformed encoding."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = body_limit(scope["path"])
+        declared, chunked = None, False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = int(value) if value.isdigit() else -1
+            elif name == b"transfer-encoding":
+                chunked = True
+        if declared is not None and declared > limit:
+            await _answer(scope, send, 413, f"body: {declared} bytes, at most {limit}", True)
+            return
+        if chunked and declared is None:
+            first = await _read_within(receive, limit)
+            if first is None:
+                await _answer(scope, send, 413, f"body: more than {limit} bytes", True)
+                return
+            receive = _replay(first, receive)
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except ClientDisconnect:  # gone mid-body (or cut by the body timeout): no one to answer
+            return
+        except (BodyTooLarge, BadEncoding) as exc:
+            if started:
+                raise
+            too_large = isinstance(exc, BodyTooLarge)
+            await _answer(scope, send, 413 if too_large else 400, str(exc), too_large)
+
+
+async def _read_within(receive: Receive, limit: int) -> Message | None:
+    """The whole body as one message when it stays within `limit`, else None (reading stops)."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return message  # the client went away: let the app hear it
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return {"type": "http.request", "body": b"".join(parts), "more_body": False}
+
+
+def _replay(first: Message, receive: Receive) -> Receive:
+    """A receive that hands over `first`, then whatever the server says next."""
+    pending: list[Message] = [first]
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed

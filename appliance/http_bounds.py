@@ -1,0 +1,232 @@
+"""What one connection may cost the node or the cloud: header limits, timeouts, a connection cap.
+
+uvicorn's httptools parser has no limit of its own on headers (a 16 MiB header and 20,000
+headers were accepted), sets no timer on a connection until its first response (a socket that
+never finishes its headers stayed open forever), and `limit_concurrency` counts only to answer
+503, while idle sockets keep their file descriptors (1,100 of them, fd limit 1,024, stopped the
+menu answering anyone). `h11_max_incomplete_event_size` applies to h11 only. So the limits live
+here, in a subclass of uvicorn's httptools protocol, where they cost an integer addition per
+read and keep httptools' speed:
+
+- the request line and headers: at most MAX_HEADER_BYTES and MAX_HEADERS, else 431;
+- a header timeout from the connection's first byte (or the request's) to its last header,
+  else the socket is closed (408 if it had sent something); a body timeout likewise;
+- keep-alive idle sockets closed after KEEP_ALIVE_S (uvicorn's own timer);
+- at most `cap` open connections, below the process's fd limit: at the cap a new connection
+  closes the oldest idle one (no request in flight); when none is idle it gets 503 with
+  Retry-After and is closed at once, so the fd table never fills.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+MAX_HEADER_BYTES = 16 * 1024  # request line and headers, as Node.js's default
+MAX_HEADERS = 100  # as Apache's LimitRequestFields
+HEADER_TIMEOUT_S = 10.0
+BODY_TIMEOUT_S = 30.0
+KEEP_ALIVE_S = 5.0
+MAX_CONNECTIONS = 8192
+FD_RESERVE = 256  # descriptors kept for the database, logs, mDNS, threads and the listeners
+RETRY_AFTER_S = 2
+
+
+@dataclass(frozen=True, slots=True)
+class WireLimits:
+    """The limits one HTTP process applies to every connection."""
+
+    max_header_bytes: int = MAX_HEADER_BYTES
+    max_headers: int = MAX_HEADERS
+    header_timeout_s: float = HEADER_TIMEOUT_S
+    body_timeout_s: float = BODY_TIMEOUT_S
+    keep_alive_s: float = KEEP_ALIVE_S
+    max_connections: int = MAX_CONNECTIONS
+
+
+def connection_cap(wanted: int = MAX_CONNECTIONS) -> int:
+    """`wanted`, lowered to stay FD_RESERVE below this process's soft fd limit."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(16, min(wanted, soft - FD_RESERVE))
+
+
+class HeadersTooLarge(Exception):
+    """The request line and headers went over a limit (answered 431)."""
+
+
+class Connections:
+    """The open connections of one process, oldest first, and its cap."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.open: OrderedDict[BoundedProtocol, None] = OrderedDict()
+        self.refused = 0
+        self.evicted = 0
+
+    def admit(self, conn: BoundedProtocol) -> bool:
+        """Register `conn`; at the cap close the oldest idle one first; False when all are busy."""
+        if len(self.open) >= self.cap:
+            for old in self.open:
+                if old.idle():
+                    old.transport.close()
+                    del self.open[old]
+                    self.evicted += 1
+                    break
+            else:
+                self.refused += 1
+                return False
+        self.open[conn] = None
+        return True
+
+    def leave(self, conn: BoundedProtocol) -> None:
+        """Forget a closed connection."""
+        self.open.pop(conn, None)
+
+
+class BoundedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the limits above; see bounded_protocol()."""
+
+    limits: WireLimits = WireLimits()
+    registry: Connections = Connections(MAX_CONNECTIONS)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._phase = "between"  # between requests, "headers" or "body"
+        self._header_bytes = 0
+        self._header_count = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def idle(self) -> bool:
+        """True when no request is in flight: evictable at the cap."""
+        return self._phase != "body" and (self.cycle is None or self.cycle.response_complete)
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if not self.registry.admit(self):
+            retry = str(RETRY_AFTER_S).encode()
+            self._answer(503, b"busy; try again shortly", [(b"retry-after", retry)])
+            return
+        self._arm(self.limits.header_timeout_s)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.registry.leave(self)
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._phase != "body":  # this read starts in the request line or the headers
+            self._header_bytes += len(data)
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, HeadersTooLarge):
+                self._answer(431, str(exc.__context__).encode())
+            else:
+                self._answer(400, b"Invalid HTTP request received.")
+            return
+        except httptools.HttpParserError:
+            self._answer(400, b"Invalid HTTP request received.")
+            return
+        except httptools.HttpParserUpgrade:
+            self._answer(400, b"Upgrade is not supported.")
+            return
+        if self._phase == "headers" and self._header_bytes > self.limits.max_header_bytes:
+            self._answer(431, self._too_large_text())
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._phase == "body":  # began inside a read that ended the last body: count anew
+            self._header_bytes = 0
+        self._phase = "headers"
+        self._header_count = 0
+        if self._timer is None:
+            self._arm(self.limits.header_timeout_s)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > self.limits.max_headers:
+            raise HeadersTooLarge(f"more than {self.limits.max_headers} headers")
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+        if size > self.limits.max_header_bytes:
+            raise HeadersTooLarge(self._too_large_text().decode())
+        self._phase = "body"
+        self._header_bytes = 0
+        self._disarm()
+        if self.parser.get_method() not in (b"GET", b"HEAD"):
+            self._arm(self.limits.body_timeout_s)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._phase = "between"
+        self._header_bytes = 0
+        self._disarm()
+        super().on_message_complete()
+
+    def _too_large_text(self) -> bytes:
+        return f"request line and headers over {self.limits.max_header_bytes} bytes".encode()
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(seconds, self._timed_out)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self) -> None:
+        """Headers or body not complete in time: 408 when nothing was answered yet, then close."""
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        started = self.cycle is not None and self.cycle.response_started and self._phase == "body"
+        if (self._header_bytes == 0 and self._phase == "between") or started:
+            self.transport.close()  # nothing asked (or an answer under way): nothing to say
+            return
+        self._answer(408, b"request not received in time")
+
+    def _answer(
+        self, status: int, text: bytes, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        """Write a small plain-text answer and close (the app never saw this request)."""
+        self._disarm()
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True  # the app must not write after this answer
+        lines = [STATUS_LINE[status]]
+        for name, value in [*(headers or []), (b"content-type", b"text/plain; charset=utf-8")]:
+            lines.append(name + b": " + value + b"\r\n")
+        lines.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(text))
+        self.transport.write(b"".join(lines) + text)
+        self.transport.close()
+
+
+def bounded_protocol(limits: WireLimits, cap: int) -> type[BoundedProtocol]:
+    """A protocol class for uvicorn with these limits and one registry of `cap` connections."""
+    return type(
+        "BoundedProtocol",
+        (BoundedProtocol,),
+        {"limits": limits, "registry": Connections(cap)},
+    )
+
+
+def uvicorn_options(limits: WireLimits | None = None) -> dict[str, Any]:
+    """uvicorn.Config keyword arguments that apply `limits` (call once per process)."""
+    limits = limits or WireLimits()
+    return {
+        "http": bounded_protocol(limits, connection_cap(limits.max_connections)),
+        "timeout_keep_alive": limits.keep_alive_s,
+        "limit_concurrency": None,  # the cap above answers 503 itself, counting idle sockets too
+        "h11_max_incomplete_event_size": limits.max_header_bytes,  # if h11 is ever chosen
+    }
