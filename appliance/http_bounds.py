@@ -226,6 +226,7 @@ def uvicorn_options(limits: WireLimits | None = None) -> dict[str, Any]:
     limits = limits or WireLimits()
     return {
         "http": bounded_protocol(limits, connection_cap(limits.max_connections)),
+        "ws": "none",  # no websockets: an Upgrade is answered 400
         "timeout_keep_alive": limits.keep_alive_s,
         "limit_concurrency": None,  # the cap above answers 503 itself, counting idle sockets too
         "h11_max_incomplete_event_size": limits.max_header_bytes,  # if h11 is ever chosen
