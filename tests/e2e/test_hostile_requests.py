@@ -39,6 +39,7 @@ ROUTES = [
     "/relay/v1/devices/abc/batches",
 ]  # fmt: skip
 SLOW_SOCKETS = 5000
+REOPEN_PER_S = 1000  # idle sockets coming back, not a connection flood
 SLOW_S = float(os.environ.get("STALLBOX_SLOW_SOCKETS_S", "60"))
 
 
@@ -185,9 +186,9 @@ def test_20_concurrent_500mb_uploads_to_every_route_get_413_in_bounded_memory(
 
 
 class SlowSockets:
-    """`count` sockets that connect and then send nothing, or a header byte every 2 s.
+    """`count` sockets that connect and then send nothing, or a header line every 2 s.
 
-    Any the node closes is opened again (at most `count` a second), until `seconds` have
+    Any the node closes is opened again (at most REOPEN_PER_S), until `seconds` have
     passed; how long each lived before the node closed it is recorded.
     """
 
@@ -207,7 +208,7 @@ class SlowSockets:
             conn.close()
             return
         self.opened[conn] = time.monotonic()
-        self.selector.register(conn, selectors.EVENT_READ, slow)
+        self.selector.register(conn, selectors.EVENT_READ, 1 if slow else 0)
 
     def run(self, seconds: float) -> None:
         stop = time.monotonic() + seconds
@@ -229,13 +230,15 @@ class SlowSockets:
             if now - last_trickle >= 2:
                 last_trickle = now
                 for key in list(self.selector.get_map().values()):
-                    if key.data:
+                    if key.data:  # a valid request line, then one more header every 2 s
+                        trickle = b"X-Slow: 1\r\n" if key.data == 2 else b"GET / HTTP/1.1\r\n"
                         with contextlib.suppress(OSError):
-                            key.fileobj.send(b"X")  # type: ignore[union-attr]
+                            key.fileobj.send(trickle)  # type: ignore[union-attr]
+                            self.selector.modify(key.fileobj, selectors.EVENT_READ, 2)
             missing = self.count - len(self.opened)
-            if missing and now - last_reopen >= 0.1:  # at most count a second
+            if missing and now - last_reopen >= 0.1:  # at most REOPEN_PER_S
                 last_reopen = now
-                for i in range(min(missing, self.count // 10)):
+                for i in range(min(missing, REOPEN_PER_S // 10)):
                     self.open_one(slow=i % 2 == 1)
             if missing == 0 and not self.selector.get_map():
                 break
