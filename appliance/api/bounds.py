@@ -22,15 +22,19 @@ import re
 from urllib.parse import unquote_to_bytes
 
 import msgspec
+import msgspec.inspect
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from appliance.api.schemas import Problem
+from appliance.api.schemas import NewDrop, Problem
+from appliance.http_bounds import FD_RESERVE, RETRY_AFTER_S, WireLimits
 from sync.protocol import MAX_BATCH_BYTES
 
 ATTENDEE_BODY_BYTES = 16 * 1024
 OPERATOR_BODY_BYTES = 64 * 1024
 RELAY_BODY_BYTES = MAX_BATCH_BYTES
+DROP_FIELDS = ("quantity", "per_attendee", "hold_s")
+MAX_DROP_LEAD_DAYS = 366  # a drop's start: at most this far ahead (operator.drop_start)
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
 
@@ -154,3 +158,52 @@ def _replay(first: Message, receive: Receive) -> Receive:
         return pending.pop() if pending else await receive()
 
     return replayed
+
+
+def limits_markdown() -> str:
+    """The "Limits" section of docs/api.md, from the constants both layers enforce."""
+    wire = WireLimits()
+    info = msgspec.inspect.type_info(NewDrop)
+    assert isinstance(info, msgspec.inspect.StructType)
+    fields = {f.name: f.type for f in info.fields}
+    ranges = []
+    for name in DROP_FIELDS:
+        kind = fields[name]
+        assert isinstance(kind, msgspec.inspect.IntType)
+        ranges.append(f"{kind.ge:,}-{kind.le:,}")
+    drop_ranges = f"{ranges[0]}; {ranges[1]} and <= `quantity`; {ranges[2]} s"
+    return f"""## Limits
+
+Every limit and what exceeding it answers. Bodies: a declared `Content-Length` over the limit
+is refused before a byte of the body is read; a chunked body is counted as it arrives and
+refused as soon as it passes the limit. Either way the connection is closed after the answer.
+Errors are JSON on `/api`, `/relay` and `/metrics`, a short HTML page on the attendee pages.
+
+| what | limit | answer |
+|---|---|---|
+| attendee form body (`POST /cart`, `/order`, `/d/{{id}}/claim`) | {ATTENDEE_BODY_BYTES:,} bytes | 413 |
+| operator JSON body (`/api/...`) | {OPERATOR_BODY_BYTES:,} bytes | 413 |
+| relay batch body (`/relay/v1/...`) | {RELAY_BODY_BYTES:,} bytes (`MAX_BATCH_BYTES`) | 413 |
+| request line and headers, together | {wire.max_header_bytes:,} bytes | 431 |
+| header fields | {wire.max_headers} | 431 |
+| headers complete, from the connection's (or request's) first byte | {wire.header_timeout_s:g} s | 408, closed [1] |
+| body complete after the headers | {wire.body_timeout_s:g} s | 408 and close |
+| keep-alive connection idle between requests | {wire.keep_alive_s:g} s | closed |
+| open connections | {wire.max_connections:,} [2] | 503, `Retry-After: {RETRY_AFTER_S}`, closed [3] |
+| JSON body not UTF-8 inside a string, malformed JSON | | 400 |
+| form body not UTF-8, or a `%` without two hex digits | | 400 |
+| `starts_at` of a drop | from a minute ago to {MAX_DROP_LEAD_DAYS} days ahead | 422, `field: starts_at` |
+| drop `quantity`, `per_attendee`, `hold_s` | {drop_ranges} | 422 [4] |
+| line `qty` | 1-999 (attendee forms: 1-20, other values ignored) | 422 [4] |
+
+- [1] A socket that sent nothing is closed without an answer.
+- [2] Lowered to stay {FD_RESERVE} descriptors below the process's fd limit.
+- [3] At the cap a new connection first closes the oldest idle one (no request in flight): idle
+  and slow sockets cannot lock phones out. Only when every connection has a request in flight
+  is the new one answered 503.
+- [4] The error's `field` names the field.
+
+The limits are constants, not configuration: `appliance/api/bounds.py` (bodies and encodings)
+and `appliance/http_bounds.py` (headers, timeouts, connections). The systemd units set
+`LimitNOFILE={wire.max_connections + FD_RESERVE}` so the whole connection cap fits.
+"""

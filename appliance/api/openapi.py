@@ -15,6 +15,7 @@ import msgspec
 
 from appliance import __version__
 from appliance.api import schemas as s
+from appliance.api.bounds import limits_markdown
 
 REF = "#/components/schemas/{name}"
 
@@ -214,7 +215,7 @@ def markdown() -> str:
         listed = getattr(response, "__origin__", None) is list
         answer = f"{status} {'list of ' + response.__args__[0].__name__ if listed else response.__name__}"
         lines.append(f"| {method.upper()} | `{path}` | {summary} | {body} | {answer} |")
-    lines += ["", "## Schemas", ""]
+    lines += ["", limits_markdown(), "## Schemas", ""]  # Limits: appliance/api/bounds.py
     for name, schema in sorted(document["components"]["schemas"].items()):
         lines += [
             f"### {name}",

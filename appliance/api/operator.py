@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from appliance.api.bounds import MAX_DROP_LEAD_DAYS
 from appliance.api.convert import confirm_out, decision_out, item_out, order_out
 from appliance.api.drop_pages import prepare_drop
 from appliance.api.node import Node
@@ -323,7 +324,7 @@ async def schedule_drop(request: Request) -> Response:
     return json_response(await drop_out(request, drop), 201)
 
 
-MAX_DROP_LEAD = timedelta(days=366)
+MAX_DROP_LEAD = timedelta(days=MAX_DROP_LEAD_DAYS)
 MAX_DROP_PAST = timedelta(minutes=1)
 
 
