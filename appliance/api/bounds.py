@@ -194,6 +194,7 @@ Errors are JSON on `/api`, `/relay` and `/metrics`, a short HTML page on the att
 | form body not UTF-8, or a `%` without two hex digits | | 400 |
 | `starts_at` of a drop | from a minute ago to {MAX_DROP_LEAD_DAYS} days ahead | 422, `field: starts_at` |
 | drop `quantity`, `per_attendee`, `hold_s` | {drop_ranges} | 422 [4] |
+| relay batch `known_size` | 0-2^53 | 422 [4] |
 | line `qty` | 1-999 (attendee forms: 1-20, other values ignored) | 422 [4] |
 
 - [1] A socket that sent nothing is closed without an answer.
