@@ -137,8 +137,7 @@ class BoundedProtocol(HttpToolsProtocol):
             self._answer(400, b"Invalid HTTP request received.")
             return
         except httptools.HttpParserUpgrade:
-            self._answer(400, b"Upgrade is not supported.")
-            return
+            pass  # no websockets here: as uvicorn, the request was handed on as plain HTTP
         if self._phase == "headers" and self._header_bytes > self.limits.max_header_bytes:
             self._answer(431, self._too_large_text())
 
@@ -226,7 +225,7 @@ def uvicorn_options(limits: WireLimits | None = None) -> dict[str, Any]:
     limits = limits or WireLimits()
     return {
         "http": bounded_protocol(limits, connection_cap(limits.max_connections)),
-        "ws": "none",  # no websockets: an Upgrade is answered 400
+        "ws": "none",  # no websockets: a request asking to upgrade is served as plain HTTP
         "timeout_keep_alive": limits.keep_alive_s,
         "limit_concurrency": None,  # the cap above answers 503 itself, counting idle sockets too
         "h11_max_incomplete_event_size": limits.max_header_bytes,  # if h11 is ever chosen

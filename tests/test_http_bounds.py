@@ -86,6 +86,15 @@ def test_a_plain_request_is_served(server: Server) -> None:
     assert status(answer) == 200 and b"hello" in answer
 
 
+def test_a_request_asking_to_upgrade_is_served_as_plain_http(server: Server) -> None:
+    """curl --http2 on http:// asks for h2c; uvicorn serves it as HTTP/1.1, and so do we."""
+    request = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\n"
+    answer = exchange(
+        server[0], request + b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAA\r\n\r\n"
+    )
+    assert status(answer) == 200 and b"hello" in answer, answer
+
+
 def test_too_many_headers_get_431(server: Server) -> None:
     headers = b"".join(b"X-%d: a\r\n" % i for i in range(11))
     answer = exchange(server[0], b"GET / HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
