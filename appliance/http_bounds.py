@@ -124,6 +124,8 @@ class BoundedProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._phase != "body":  # this read starts in the request line or the headers
             self._header_bytes += len(data)
+            if self._timer is None and self.idle():  # uvicorn's keep-alive timer stops here
+                self._arm(self.limits.header_timeout_s)
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
@@ -162,9 +164,7 @@ class BoundedProtocol(HttpToolsProtocol):
             raise HeadersTooLarge(self._too_large_text().decode())
         self._phase = "body"
         self._header_bytes = 0
-        self._disarm()
-        if self.parser.get_method() not in (b"GET", b"HEAD"):
-            self._arm(self.limits.body_timeout_s)
+        self._arm(self.limits.body_timeout_s)  # disarmed at once when there is no body
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

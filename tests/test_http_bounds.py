@@ -161,6 +161,27 @@ def test_a_body_that_never_finishes_is_closed_by_the_body_timeout(
     assert time.monotonic() - started < 3
 
 
+@pytest.mark.parametrize(
+    "request_bytes",
+    [b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", b"\r\n"],
+    ids=["get-with-a-body-never-sent", "blank-lines-between-requests"],
+)
+def test_trickling_bytes_after_a_response_does_not_keep_a_socket_open(
+    server: Server, request_bytes: bytes
+) -> None:
+    """After an answer, bytes every 0.2 s (which stop uvicorn's keep-alive timer) get nowhere."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server[0]), timeout=5) as conn:
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status(conn.recv(65536)) == 200
+        conn.sendall(request_bytes)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            while time.monotonic() - started < 5:
+                conn.sendall(b"\r\n" if request_bytes == b"\r\n" else b"a")
+                time.sleep(0.2)  # the trickle's pace
+    assert time.monotonic() - started < 3, "the socket outlived its timeouts"
+
+
 def test_at_the_cap_a_new_connection_closes_the_oldest_idle_one(
     server: Server,
 ) -> None:
