@@ -101,7 +101,6 @@ class BoundedProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._phase = "between"  # between requests, "headers" or "body"
         self._header_bytes = 0
-        self._header_count = 0
         self._timer: asyncio.TimerHandle | None = None
 
     def idle(self) -> bool:
@@ -148,20 +147,17 @@ class BoundedProtocol(HttpToolsProtocol):
         if self._phase == "body":  # began inside a read that ended the last body: count anew
             self._header_bytes = 0
         self._phase = "headers"
-        self._header_count = 0
         if self._timer is None:
             self._arm(self.limits.header_timeout_s)
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > self.limits.max_headers:
-            raise HeadersTooLarge(f"more than {self.limits.max_headers} headers")
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
-        size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
-        if size > self.limits.max_header_bytes:
-            raise HeadersTooLarge(self._too_large_text().decode())
+        # Counted here, not per header: the byte limit already bounds how many can pile up.
+        if len(self.headers) > self.limits.max_headers:
+            raise HeadersTooLarge(f"more than {self.limits.max_headers} headers")
+        if self._header_bytes > self.limits.max_header_bytes:  # this read held more: measure
+            size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+            if size > self.limits.max_header_bytes:
+                raise HeadersTooLarge(self._too_large_text().decode())
         self._phase = "body"
         self._header_bytes = 0
         self._arm(self.limits.body_timeout_s)  # disarmed at once when there is no body

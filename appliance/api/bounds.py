@@ -115,6 +115,9 @@ class BodyLimits:
                 await _answer(scope, send, 413, f"body: more than {limit} bytes", True)
                 return
             receive = _replay(first, receive)
+        elif not declared:  # no body: nothing to limit or to find malformed
+            await self.app(scope, receive, send)
+            return
         started = False
 
         async def watched(message: Message) -> None:
