@@ -101,7 +101,8 @@ class BoundedProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._phase = "between"  # between requests, "headers" or "body"
         self._header_bytes = 0
-        self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None  # when the headers or body must be complete
+        self._timer: asyncio.TimerHandle | None = None  # one per connection, re-armed as needed
 
     def idle(self) -> bool:
         """True when no request is in flight: evictable at the cap."""
@@ -113,18 +114,21 @@ class BoundedProtocol(HttpToolsProtocol):
             retry = str(RETRY_AFTER_S).encode()
             self._answer(503, b"busy; try again shortly", [(b"retry-after", retry)])
             return
-        self._arm(self.limits.header_timeout_s)
+        self._expect(self.limits.header_timeout_s)
+        self._timer = self.loop.call_later(self.limits.header_timeout_s, self._check)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.registry.leave(self)
-        self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._phase != "body":  # this read starts in the request line or the headers
             self._header_bytes += len(data)
-            if self._timer is None and self.idle():  # uvicorn's keep-alive timer stops here
-                self._arm(self.limits.header_timeout_s)
+            if self._deadline is None and self.idle():  # uvicorn's keep-alive timer stops here
+                self._expect(self.limits.header_timeout_s)
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
@@ -147,8 +151,8 @@ class BoundedProtocol(HttpToolsProtocol):
         if self._phase == "body":  # began inside a read that ended the last body: count anew
             self._header_bytes = 0
         self._phase = "headers"
-        if self._timer is None:
-            self._arm(self.limits.header_timeout_s)
+        if self._deadline is None:
+            self._expect(self.limits.header_timeout_s)
 
     def on_headers_complete(self) -> None:
         # Counted here, not per header: the byte limit already bounds how many can pile up.
@@ -160,32 +164,42 @@ class BoundedProtocol(HttpToolsProtocol):
                 raise HeadersTooLarge(self._too_large_text().decode())
         self._phase = "body"
         self._header_bytes = 0
-        self._arm(self.limits.body_timeout_s)  # disarmed at once when there is no body
+        self._expect(self.limits.body_timeout_s)  # cleared at once when there is no body
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._phase = "between"
         self._header_bytes = 0
-        self._disarm()
+        self._deadline = None
         super().on_message_complete()
 
     def _too_large_text(self) -> bytes:
         return f"request line and headers over {self.limits.max_header_bytes} bytes".encode()
 
-    def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(seconds, self._timed_out)
+    def _expect(self, seconds: float) -> None:
+        """Set the deadline: a float, not a timer per request (call_later + cancel cost 3.6 us)."""
+        self._deadline = self.loop.time() + seconds
 
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _check(self) -> None:
+        """The connection's timer: time out a passed deadline, else look again when it is due.
 
-    def _timed_out(self) -> None:
-        """Headers or body not complete in time: 408 when nothing was answered yet, then close."""
+        Every deadline is at least the shortest timeout away when set, so looking again within
+        that (or exactly when the deadline is due) never misses one.
+        """
         self._timer = None
         if self.transport.is_closing():
             return
+        now = self.loop.time()
+        if self._deadline is None or now < self._deadline:
+            shortest = min(self.limits.header_timeout_s, self.limits.body_timeout_s)
+            wait = shortest if self._deadline is None else min(shortest, self._deadline - now)
+            self._timer = self.loop.call_later(wait, self._check)
+            return
+        self._deadline = None
+        self._timed_out()
+
+    def _timed_out(self) -> None:
+        """Headers or body not complete in time: 408 when nothing was answered yet, then close."""
         started = self.cycle is not None and self.cycle.response_started and self._phase == "body"
         if (self._header_bytes == 0 and self._phase == "between") or started:
             self.transport.close()  # nothing asked (or an answer under way): nothing to say
@@ -196,7 +210,7 @@ class BoundedProtocol(HttpToolsProtocol):
         self, status: int, text: bytes, headers: list[tuple[bytes, bytes]] | None = None
     ) -> None:
         """Write a small plain-text answer and close (the app never saw this request)."""
-        self._disarm()
+        self._deadline = None
         if self.cycle is not None and not self.cycle.response_complete:
             self.cycle.disconnected = True  # the app must not write after this answer
         lines = [STATUS_LINE[status]]
