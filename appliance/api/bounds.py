@@ -27,6 +27,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from appliance.api.schemas import NewDrop, Problem
+from appliance.domain.orders import TOTAL_MAX
 from appliance.http_bounds import FD_RESERVE, RETRY_AFTER_S, WireLimits
 from sync.protocol import MAX_BATCH_BYTES
 
@@ -198,6 +199,7 @@ Errors are JSON on `/api`, `/relay` and `/metrics`, a short HTML page on the att
 | `starts_at` of a drop | from a minute ago to {MAX_DROP_LEAD_DAYS} days ahead | 422, `field: starts_at` |
 | drop `quantity`, `per_attendee`, `hold_s` | {drop_ranges} | 422 [4] |
 | relay batch `known_size` | 0-2^53 | 422 [4] |
+| an order's total (and a catalogue price in stallbox.toml) | {TOTAL_MAX:,} minor units [5] | 409 |
 | line `qty` | 1-999 (attendee forms: 1-20, other values ignored) | 422 [4] |
 
 - [1] A socket that sent nothing is closed without an answer.
@@ -206,6 +208,7 @@ Errors are JSON on `/api`, `/relay` and `/metrics`, a short HTML page on the att
   and slow sockets cannot lock phones out. Only when every connection has a request in flight
   is the new one answered 503.
 - [4] The error's `field` names the field.
+- [5] A receipt line's total has at most 12 digits; a price over it stops the config loading.
 
 The limits are constants, not configuration: `appliance/api/bounds.py` (bodies and encodings)
 and `appliance/http_bounds.py` (headers, timeouts, connections). The systemd units set
