@@ -10,7 +10,8 @@ read and keep httptools' speed:
 
 - the request line and headers: at most MAX_HEADER_BYTES and MAX_HEADERS, else 431;
 - a header timeout from the connection's first byte (or the request's) to its last header,
-  else the socket is closed (408 if it had sent something); a body timeout likewise;
+  else the socket is closed (408 if it had sent something); a body timeout likewise, past
+  which a body still arriving at MIN_BODY_RATE or faster (a batch on a slow uplink) goes on;
 - keep-alive idle sockets closed after KEEP_ALIVE_S (uvicorn's own timer);
 - at most `cap` open connections, below the process's fd limit: at the cap a new connection
   closes the oldest idle one (no request in flight); when none is idle it gets 503 with
@@ -32,6 +33,7 @@ MAX_HEADER_BYTES = 16 * 1024  # request line and headers, as Node.js's default
 MAX_HEADERS = 100  # as Apache's LimitRequestFields
 HEADER_TIMEOUT_S = 10.0
 BODY_TIMEOUT_S = 30.0
+MIN_BODY_RATE = 1024  # bytes/s a body must keep up past BODY_TIMEOUT_S (a slow uplink's batch)
 KEEP_ALIVE_S = 5.0
 MAX_CONNECTIONS = 8192
 FD_RESERVE = 256  # descriptors kept for the database, logs, mDNS, threads and the listeners
@@ -46,6 +48,7 @@ class WireLimits:
     max_headers: int = MAX_HEADERS
     header_timeout_s: float = HEADER_TIMEOUT_S
     body_timeout_s: float = BODY_TIMEOUT_S
+    min_body_rate: int = MIN_BODY_RATE
     keep_alive_s: float = KEEP_ALIVE_S
     max_connections: int = MAX_CONNECTIONS
 
@@ -101,6 +104,8 @@ class BoundedProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._phase = "between"  # between requests, "headers" or "body"
         self._header_bytes = 0
+        self._body_bytes = 0  # read since the headers ended, and when they did
+        self._body_since = 0.0
         self._deadline: float | None = None  # when the headers or body must be complete
         self._timer: asyncio.TimerHandle | None = None  # one per connection, re-armed as needed
 
@@ -125,7 +130,9 @@ class BoundedProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._phase != "body":  # this read starts in the request line or the headers
+        if self._phase == "body":
+            self._body_bytes += len(data)
+        else:  # this read starts in the request line or the headers
             self._header_bytes += len(data)
             if self._deadline is None and self.idle():  # uvicorn's keep-alive timer stops here
                 self._expect(self.limits.header_timeout_s)
@@ -165,6 +172,7 @@ class BoundedProtocol(HttpToolsProtocol):
         self._phase = "body"
         self._header_bytes = 0
         self._expect(self.limits.body_timeout_s)  # cleared at once when there is no body
+        self._body_bytes, self._body_since = 0, self.loop.time()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -194,6 +202,11 @@ class BoundedProtocol(HttpToolsProtocol):
             shortest = min(self.limits.header_timeout_s, self.limits.body_timeout_s)
             wait = shortest if self._deadline is None else min(shortest, self._deadline - now)
             self._timer = self.loop.call_later(wait, self._check)
+            return
+        rate = self._body_bytes / max(now - self._body_since, 1e-3)
+        if self._phase == "body" and rate >= self.limits.min_body_rate:  # slow link, not a stall
+            self._deadline = now + self.limits.body_timeout_s / 3
+            self._timer = self.loop.call_later(self.limits.body_timeout_s / 3, self._check)
             return
         self._deadline = None
         self._timed_out()

@@ -161,6 +161,19 @@ def test_a_body_that_never_finishes_is_closed_by_the_body_timeout(
     assert time.monotonic() - started < 3
 
 
+def test_a_body_past_the_body_timeout_but_arriving_steadily_is_served(server: Server) -> None:
+    """A relay batch on a slow uplink: slower than the timeout, faster than the minimum rate."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server[0]), timeout=5) as conn:
+        conn.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 15000\r\n\r\n")
+        for _ in range(15):  # 1,000 bytes every 0.1 s: 10 kB/s, over 1.5 s (timeout 0.5 s)
+            conn.sendall(b"a" * 1000)
+            time.sleep(0.1)  # the sender's pace
+        answer = conn.recv(65536)
+    assert status(answer) == 200, answer
+    assert time.monotonic() - started > LIMITS.body_timeout_s * 2
+
+
 @pytest.mark.parametrize(
     "request_bytes",
     [b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", b"\r\n"],
