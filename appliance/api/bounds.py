@@ -191,7 +191,7 @@ Errors are JSON on `/api`, `/relay` and `/metrics`, a short HTML page on the att
 | request line and headers, together | {wire.max_header_bytes:,} bytes | 431 |
 | header fields | {wire.max_headers} | 431 |
 | headers complete, from the connection's (or request's) first byte | {wire.header_timeout_s:g} s | 408, closed [1] |
-| body complete after the headers | {wire.body_timeout_s:g} s | 408 and close |
+| body complete after the headers | {wire.body_timeout_s:g} s, then >= {wire.min_body_rate:,} B/s | 408, closed |
 | keep-alive connection idle between requests | {wire.keep_alive_s:g} s | closed |
 | open connections | {wire.max_connections:,} [2] | 503, `Retry-After: {RETRY_AFTER_S}`, closed [3] |
 | JSON body not UTF-8 inside a string, malformed JSON | | 400 |
