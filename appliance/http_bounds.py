@@ -13,9 +13,10 @@ read and keep httptools' speed:
   else the socket is closed (408 if it had sent something); a body timeout likewise, past
   which a body still arriving at MIN_BODY_RATE or faster (a batch on a slow uplink) goes on;
 - keep-alive idle sockets closed after KEEP_ALIVE_S (uvicorn's own timer);
-- at most `cap` open connections, below the process's fd limit: at the cap a new connection
-  closes the oldest idle one (no request in flight); when none is idle it gets 503 with
-  Retry-After and is closed at once, so the fd table never fills.
+- at most `cap` open connections, below the process's fd limit, and MAX_PER_ADDRESS from one
+  client address: at a cap a new connection closes the oldest idle one (no request in flight;
+  of its own address at the address's cap); when none is idle it gets 503 with Retry-After
+  and is closed at once, so the fd table never fills and one address cannot take it all.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ BODY_TIMEOUT_S = 30.0
 MIN_BODY_RATE = 1024  # bytes/s a body must keep up past BODY_TIMEOUT_S (a slow uplink's batch)
 KEEP_ALIVE_S = 5.0
 MAX_CONNECTIONS = 8192
+MAX_PER_ADDRESS = 256  # a phone opens at most ~6; room for a venue NAT of a few dozen phones
 FD_RESERVE = 256  # descriptors kept for the database, logs, mDNS, threads and the listeners
 RETRY_AFTER_S = 2
 
@@ -51,6 +53,7 @@ class WireLimits:
     min_body_rate: int = MIN_BODY_RATE
     keep_alive_s: float = KEEP_ALIVE_S
     max_connections: int = MAX_CONNECTIONS
+    max_per_address: int = MAX_PER_ADDRESS
 
 
 def connection_cap(wanted: int = MAX_CONNECTIONS) -> int:
@@ -66,32 +69,47 @@ class HeadersTooLarge(Exception):
 
 
 class Connections:
-    """The open connections of one process, oldest first, and its cap."""
+    """The open connections of one process, oldest first, with its cap and a cap per address."""
 
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
+    def __init__(self, cap: int, per_address: int = MAX_PER_ADDRESS) -> None:
+        self.cap, self.per_address = cap, per_address
         self.open: OrderedDict[BoundedProtocol, None] = OrderedDict()
+        self.by_address: dict[str, OrderedDict[BoundedProtocol, None]] = {}
         self.refused = 0
         self.evicted = 0
 
     def admit(self, conn: BoundedProtocol) -> bool:
-        """Register `conn`; at the cap close the oldest idle one first; False when all are busy."""
-        if len(self.open) >= self.cap:
-            for old in self.open:
-                if old.idle():
-                    old.transport.close()
-                    del self.open[old]
-                    self.evicted += 1
-                    break
-            else:
-                self.refused += 1
-                return False
+        """Register `conn`, first closing the oldest idle one at a cap; False when all are busy.
+
+        The address's cap first (one address cannot take the whole table), then the process's.
+        """
+        mine = self.by_address.get(conn.address)
+        if mine is not None and len(mine) >= self.per_address and not self._evict(mine):
+            self.refused += 1
+            return False
+        if len(self.open) >= self.cap and not self._evict(self.open):
+            self.refused += 1
+            return False
         self.open[conn] = None
+        self.by_address.setdefault(conn.address, OrderedDict())[conn] = None
         return True
+
+    def _evict(self, among: OrderedDict[BoundedProtocol, None]) -> bool:
+        for old in among:
+            if old.idle():
+                old.transport.close()
+                self.leave(old)
+                self.evicted += 1
+                return True
+        return False
 
     def leave(self, conn: BoundedProtocol) -> None:
         """Forget a closed connection."""
-        self.open.pop(conn, None)
+        if self.open.pop(conn, 0) is None:  # was registered
+            mine = self.by_address[conn.address]
+            del mine[conn]
+            if not mine:
+                del self.by_address[conn.address]
 
 
 class BoundedProtocol(HttpToolsProtocol):
@@ -99,6 +117,7 @@ class BoundedProtocol(HttpToolsProtocol):
 
     limits: WireLimits = WireLimits()
     registry: Connections = Connections(MAX_CONNECTIONS)
+    address = ""  # the client's IP address, set when the connection is made
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -115,6 +134,7 @@ class BoundedProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.address = self.client[0] if self.client else ""
         if not self.registry.admit(self):
             retry = str(RETRY_AFTER_S).encode()
             self._answer(503, b"busy; try again shortly", [(b"retry-after", retry)])
@@ -239,7 +259,7 @@ def bounded_protocol(limits: WireLimits, cap: int) -> type[BoundedProtocol]:
     return type(
         "BoundedProtocol",
         (BoundedProtocol,),
-        {"limits": limits, "registry": Connections(cap)},
+        {"limits": limits, "registry": Connections(cap, limits.max_per_address)},
     )
 
 

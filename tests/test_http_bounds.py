@@ -25,7 +25,11 @@ from appliance.http_bounds import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-LIMITS = WireLimits(max_header_bytes=1024, max_headers=10, header_timeout_s=0.5, body_timeout_s=0.5)
+PER_ADDRESS = 2
+LIMITS = WireLimits(
+    max_header_bytes=1024, max_headers=10, header_timeout_s=0.5, body_timeout_s=0.5,
+    max_per_address=PER_ADDRESS,
+)  # fmt: skip
 CAP = 4
 
 
@@ -195,12 +199,31 @@ def test_trickling_bytes_after_a_response_does_not_keep_a_socket_open(
     assert time.monotonic() - started < 3, "the socket outlived its timeouts"
 
 
-def test_at_the_cap_a_new_connection_closes_the_oldest_idle_one(
-    server: Server,
-) -> None:
-    port, _ = server
-    idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(CAP)]
+def connect_from(source: str, port: int) -> socket.socket:
+    """A connection from `source`, one of loopback's many addresses (127.0.0.0/8)."""
+    conn = socket.socket()
+    conn.settimeout(5)
+    conn.bind((source, 0))
+    conn.connect(("127.0.0.1", port))
+    return conn
+
+
+def wait_registered(protocol: type[BoundedProtocol], count: int, busy: bool) -> None:
+    """Until the server holds `count` connections (all with a request in flight if `busy`)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        held = list(protocol.registry.open)
+        if len(held) == count and not (busy and any(conn.idle() for conn in held)):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"the server holds {len(protocol.registry.open)} connections")
+
+
+def test_at_the_cap_a_new_connection_closes_the_oldest_idle_one(server: Server) -> None:
+    port, protocol = server
+    idle = [connect_from(f"127.0.1.{i + 1}", port) for i in range(CAP)]  # within each address's cap
     try:
+        wait_registered(protocol, CAP, busy=False)
         answer = exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert status(answer) == 200, answer
         assert idle[0].recv(10) == b""  # the oldest idle socket was closed for it
@@ -213,21 +236,53 @@ def test_at_the_cap_with_every_connection_busy_a_new_one_gets_503_and_retry_afte
     server: Server,
 ) -> None:
     port, protocol = server
-    busy = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(CAP)]
+    busy = [connect_from(f"127.0.2.{i + 1}", port) for i in range(CAP)]
     try:
         for conn in busy:
             conn.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not (
-            len(protocol.registry.open) == CAP
-            and not any(conn.idle() for conn in protocol.registry.open)
-        ):
-            time.sleep(0.01)
+        wait_registered(protocol, CAP, busy=True)
         answer = exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert status(answer) == 503, answer
         assert b"retry-after: 2" in answer.lower()
     finally:
         for conn in busy:
+            conn.close()
+
+
+def test_one_address_gets_at_most_its_share_and_others_are_served(server: Server) -> None:
+    port, protocol = server
+    wait_registered(protocol, 0, busy=False)
+    busy = [connect_from("127.0.3.1", port) for _ in range(PER_ADDRESS)]
+    try:
+        for conn in busy:
+            conn.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_registered(protocol, PER_ADDRESS, busy=True)
+        with connect_from("127.0.3.1", port) as more:  # the same address: over its share
+            more.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert status(read_all(more)) == 503
+        with connect_from("127.0.3.2", port) as other:  # another phone: room below the cap
+            other.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert status(read_all(other)) == 200
+    finally:
+        for conn in busy:
+            conn.close()
+
+
+def test_at_its_share_an_address_closes_its_own_oldest_idle_connection(server: Server) -> None:
+    port, protocol = server
+    wait_registered(protocol, 0, busy=False)
+    others = connect_from("127.0.4.1", port)  # idle, older, but another address's
+    mine = [connect_from("127.0.4.2", port) for _ in range(PER_ADDRESS)]
+    try:
+        wait_registered(protocol, PER_ADDRESS + 1, busy=False)
+        with connect_from("127.0.4.2", port) as newest:
+            newest.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert status(read_all(newest)) == 200
+        assert mine[0].recv(10) == b""  # its own oldest went
+        others.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert status(read_all(others)) == 200  # the other address's was left alone
+    finally:
+        for conn in [others, *mine]:
             conn.close()
 
 

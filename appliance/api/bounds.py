@@ -194,6 +194,7 @@ Errors are JSON on `/api`, `/relay` and `/metrics`, a short HTML page on the att
 | body complete after the headers | {wire.body_timeout_s:g} s, then >= {wire.min_body_rate:,} B/s | 408, closed |
 | keep-alive connection idle between requests | {wire.keep_alive_s:g} s | closed |
 | open connections | {wire.max_connections:,} [2] | 503, `Retry-After: {RETRY_AFTER_S}`, closed [3] |
+| open connections from one client address | {wire.max_per_address} | 503, `Retry-After: {RETRY_AFTER_S}`, closed [3] |
 | JSON body not UTF-8 inside a string, malformed JSON | | 400 |
 | form body not UTF-8, or a `%` without two hex digits | | 400 |
 | `starts_at` of a drop | from a minute ago to {MAX_DROP_LEAD_DAYS} days ahead | 422, `field: starts_at` |
@@ -204,9 +205,9 @@ Errors are JSON on `/api`, `/relay` and `/metrics`, a short HTML page on the att
 
 - [1] A socket that sent nothing is closed without an answer.
 - [2] Lowered to stay {FD_RESERVE} descriptors below the process's fd limit.
-- [3] At the cap a new connection first closes the oldest idle one (no request in flight): idle
-  and slow sockets cannot lock phones out. Only when every connection has a request in flight
-  is the new one answered 503.
+- [3] At a cap a new connection first closes the oldest idle one (no request in flight; at an
+  address's cap, that address's own): idle and slow sockets cannot lock phones out. Only when
+  every one of them has a request in flight is the new one answered 503.
 - [4] The error's `field` names the field.
 - [5] A receipt line's total has at most 12 digits; a price over it stops the config loading.
 

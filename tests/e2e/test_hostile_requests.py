@@ -191,6 +191,9 @@ def test_20_concurrent_500mb_uploads_to_every_route_get_413_in_bounded_memory(
 class SlowSockets:
     """`count` sockets that connect and then send nothing, or a header line every 2 s.
 
+    Each comes from an address of its own in 127.1.0.0/16 (many phones, not one scripted host;
+    one address is held to MAX_PER_ADDRESS, tests/test_http_bounds.py).
+
     Any the node closes is opened again (at most REOPEN_PER_S), until `seconds` have
     passed; how long each lived before the node closed it is recorded.
     """
@@ -202,10 +205,14 @@ class SlowSockets:
         self.lifetimes: list[float] = []
         self.connect_failures = 0
         self.oldest = 0.0
+        self.opens = 0
 
     def open_one(self, slow: bool) -> None:
         conn = socket.socket()
         conn.setblocking(False)
+        self.opens += 1  # each from its own loopback address: the global cap, not the address's
+        n = self.opens % (250 * 250)
+        conn.bind((f"127.1.{n // 250}.{n % 250 + 1}", 0))
         if conn.connect_ex(self.where) not in (0, 115):  # 115: EINPROGRESS
             self.connect_failures += 1
             conn.close()
