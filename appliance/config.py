@@ -20,6 +20,7 @@ import msgspec
 from appliance.domain.catalog import NAME_MAX, SKU, Item
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Money, exponent
+from appliance.domain.orders import TOTAL_MAX
 from appliance.domain.policy import Limits
 from appliance.errors import ConfigError, field_and_problem
 from appliance.payments.config import RailConfig, parse_rails
@@ -150,6 +151,8 @@ def _money(path: Path, key: str, text: str, currency: str) -> Money:
         raise ConfigError(path, key, str(exc)) from None
     if amount.minor < 0:
         raise ConfigError(path, key, f"{text!r} is negative")
+    if amount.minor > TOTAL_MAX:
+        raise ConfigError(path, key, f"{text!r} is over {Money(TOTAL_MAX, currency).decimal()}")
     return amount
 
 

@@ -17,6 +17,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from appliance.errors import ExitCode
+from appliance.http_bounds import uvicorn_options
 from appliance.systemd import Notifier, keep_watchdog, watchdog_interval
 
 
@@ -82,9 +83,10 @@ async def serve_app(
     """
     server = GracefulServer(
         uvicorn.Config(
-            app, loop="none", http="httptools", lifespan="on", log_level="warning",
+            app, loop="none", lifespan="on", log_level="warning",
             access_log=False, timeout_graceful_shutdown=3,
             proxy_headers=False,  # clients talk to us directly: no proxy whose headers to trust
+            **uvicorn_options(),  # httptools with header, timeout and connection limits
         )
     )  # fmt: skip
 

@@ -42,6 +42,10 @@ def test_the_sample_config_is_valid_in_any_currency() -> None:
             "stallbox.toml: policy.rails.pix.per_sale_limit: 'lots' is not a decimal amount",
         ),
         (
+            '[[catalog]]\nsku = "a"\nname = "A"\nprice = "10000000000"\n',
+            "stallbox.toml: catalog[0].price: '10000000000' is over 9999999999.99",
+        ),
+        (
             '[policy.rails.pix]\nper_sale = "10"\n',
             "stallbox.toml: policy.rails.pix.per_sale: unknown key",
         ),

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from appliance.api import attendee, drop_pages, operator, relay, storage
+from appliance.api.bounds import BodyLimits
 from appliance.api.node import Node
 from appliance.api.openapi import openapi_document
 from appliance.api.schemas import Problem
@@ -163,7 +164,7 @@ def create_app(
         HTTPException: _http,
         Exception: _unexpected,
     }
-    middleware = [Middleware(ClaimFastPath)]
+    middleware = [Middleware(BodyLimits), Middleware(ClaimFastPath)]  # limits first: api/bounds.py
     return Starlette(
         routes=routes,
         lifespan=lifespan,

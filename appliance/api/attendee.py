@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from appliance.api.bounds import form_text
 from appliance.api.locale import format_money, phrases
 from appliance.api.node import Node
 from appliance.domain.errors import DomainError
@@ -44,7 +46,7 @@ TEMPLATES = Environment(
 VISITOR = "sbv"
 MAX_QTY = 20
 MENU_TTL_S = 1.0  # the stock a menu shows may be this old; the claim or sale itself is exact
-MAX_FORM_BYTES = 16_384
+_QTY = re.compile(r"[0-9]{1,3}")
 PNG_HEADERS = {"Cache-Control": "public, max-age=3600"}
 
 
@@ -131,7 +133,7 @@ def back_to_menu(error: str) -> RedirectResponse:
 
 async def _wanted(request: Request) -> tuple[dict[str, int], str, str | None]:
     """Quantities per sku, the note and the tender from a posted form; bad numbers are skipped."""
-    body = (await request.body())[:MAX_FORM_BYTES].decode("utf-8", "replace")
+    body = form_text(await request.body())  # 400 for bad UTF-8 or escapes (api/bounds.py)
     try:
         fields = parse_qsl(body, keep_blank_values=True, max_num_fields=100)
     except ValueError:  # more fields than any menu has: treat as an empty form
@@ -143,7 +145,7 @@ async def _wanted(request: Request) -> tuple[dict[str, int], str, str | None]:
             note = value[:200]
         elif key == "tender":
             tender = value
-        elif value.strip().isdigit() and 0 < int(value) <= MAX_QTY:
+        elif _QTY.fullmatch(value.strip()) and 0 < int(value) <= MAX_QTY:  # ASCII, no huge ints
             wanted[key] = int(value)
     return wanted, note, tender
 

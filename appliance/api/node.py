@@ -239,6 +239,7 @@ class Node:
 
     async def close(self) -> None:
         """Stop the sweeps, unregister from mDNS, close the database."""
+        self.drops.stop_prerendering()  # a drop's codes: not worth delaying a stop
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

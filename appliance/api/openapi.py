@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from appliance import __version__
 from appliance.api import schemas as s
+from appliance.api.bounds import limits_markdown
 from appliance.api.operator import needs_token
 from appliance.domain.orders import OrderState
 from sync.protocol import VERSION, Batch, RelayAnswer, RelayInfo, RelayQueued
@@ -297,7 +298,7 @@ def markdown() -> str:
             f"| {method.upper()} | `{path}` | {operation['summary']} | {body} | "
             f"{f'{status} {_answer_name(DOCS.get((method, path)))}'.strip()} |"
         )
-    lines += ["", "## Schemas", ""]
+    lines += ["", limits_markdown(), "## Schemas", ""]  # Limits: appliance/api/bounds.py
     for name, schema in sorted(document["components"]["schemas"].items()):
         lines += [
             f"### {name}",

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from appliance.api.bounds import MAX_DROP_LEAD_DAYS
 from appliance.api.convert import confirm_out, decision_out, item_out, order_out
 from appliance.api.drop_pages import prepare_drop
 from appliance.api.node import Node
@@ -64,7 +65,11 @@ async def body(request: Request, kind: type[S]) -> S:
     A number with no fraction (`2.0`) is an integer, as JSON Schema says: it is read as one.
     """
     raw = await request.body()
-    return msgspec.convert(_whole(msgspec.json.decode(raw or b"{}")), type=kind)
+    try:
+        value = msgspec.json.decode(raw or b"{}")
+    except UnicodeDecodeError as exc:  # raw bytes inside a JSON string: msgspec lets this out
+        raise msgspec.DecodeError(f"a string is not UTF-8 ({exc.reason})") from None
+    return msgspec.convert(_whole(value), type=kind)
 
 
 def _whole(value: Any) -> Any:
@@ -333,15 +338,33 @@ async def schedule_drop(request: Request) -> Response:
     """Schedule a drop; its page and payment codes are pre-rendered before it opens."""
     node = node_of(request)
     asked = await body(request, NewDrop)
-    try:
-        starts = datetime.fromisoformat(asked.starts_at.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        raise msgspec.ValidationError("not a valid time - at `$.starts_at`") from None
+    starts = drop_start(asked.starts_at, datetime.now(UTC))
+    if asked.per_attendee > asked.quantity:
+        raise msgspec.ValidationError(
+            f"must be at most quantity ({asked.quantity}) - at `$.per_attendee`"
+        )
     drop = await node.drops.schedule(
         asked.sku, asked.quantity, starts, asked.per_attendee, timedelta(seconds=asked.hold_s)
     )
     await prepare_drop(request, drop)
     return json_response(await drop_out(request, drop), 201)
+
+
+MAX_DROP_LEAD = timedelta(days=MAX_DROP_LEAD_DAYS)
+MAX_DROP_PAST = timedelta(minutes=1)
+
+
+def drop_start(text: str, now: datetime) -> datetime:
+    """A drop's start from ISO 8601; 422 unless from a minute ago to MAX_DROP_LEAD ahead."""
+    try:
+        starts = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):  # 9999-12-31T23:59-05:00 overflows to UTC
+        raise msgspec.ValidationError("not a valid time - at `$.starts_at`") from None
+    if not now - MAX_DROP_PAST <= starts <= now + MAX_DROP_LEAD:
+        raise msgspec.ValidationError(
+            f"must be from a minute ago to {MAX_DROP_LEAD.days} days ahead - at `$.starts_at`"
+        )
+    return starts
 
 
 @operator

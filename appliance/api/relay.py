@@ -37,6 +37,7 @@ from sync.protocol import (
 )
 
 RETRY_FULL_S = 30
+MAX_TREE_SIZE = 2**53  # a checkpoint's tree size: far past any log, exact in every JSON reader
 _DEVICE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _batch = msgspec.json.Decoder(Batch)
 
@@ -106,6 +107,8 @@ def check_batch(origin: str, batch: Batch) -> tuple[int, int, int]:
         raise Refused(413, f"receipts: at most {MAX_BATCH_RECEIPTS}", "receipts")
     if batch.from_seq < 0 or batch.known_size < 0:
         raise Refused(422, "from_seq and known_size: must not be negative", "from_seq")
+    if batch.known_size > MAX_TREE_SIZE:  # past SQLite's integers it was a 500
+        raise Refused(422, f"known_size: at most {MAX_TREE_SIZE}", "known_size")
     for i, wire in enumerate(batch.receipts):
         where = f"receipts[{i}]"
         if wire.seq != batch.from_seq + i:
@@ -125,7 +128,11 @@ async def hand(request: Request) -> Response:
     node = _node(request)
     origin = _origin(request)
     body = await _read(request)
-    span = check_batch(origin, _batch.decode(body))
+    try:
+        batch = _batch.decode(body)
+    except UnicodeDecodeError as exc:  # raw bytes inside a JSON string: msgspec lets this out
+        raise Refused(400, f"body: a string is not UTF-8 ({exc.reason})", "body") from None
+    span = check_batch(origin, batch)
     now = datetime.now(UTC)
     try:
         queued = await node.box.writer.run(

@@ -21,6 +21,7 @@ from appliance.domain.errors import MoneyError, OrderError, TimeZoneError, Trans
 from appliance.domain.money import Money, exponent, whole_number
 
 QTY_MAX = 999
+TOTAL_MAX = 999_999_999_999  # minor units: a receipt line's total has at most 12 digits
 NOTE_MAX = 200
 
 
@@ -140,6 +141,9 @@ class Order:
                 break
         else:
             lines.append(Line(item.sku, item.name, item.price, qty))
+        total = sum(line.unit_price.minor * line.qty for line in lines)
+        if total > TOTAL_MAX:  # no receipt could carry it: refused here, not at the sale
+            raise OrderError(f"total: {total} minor units, at most {TOTAL_MAX}")
         return replace(self, lines=tuple(sorted(lines, key=lambda ln: ln.sku)))
 
     def remove_line(self, sku: str, qty: int | None = None) -> Order:

@@ -26,6 +26,7 @@ from appliance.domain.errors import (
 )
 from appliance.domain.money import Money
 from appliance.domain.orders import (
+    TOTAL_MAX,
     TRANSITIONS,
     Line,
     Order,
@@ -258,6 +259,15 @@ def test_lines_merge_and_stay_in_sku_order() -> None:
         {"sku": "coffee", "name": "Coffee", "qty": 2, "unit": 600},
         {"sku": "pastel", "name": "Pastel", "qty": 3, "unit": 950},
     ]
+
+
+def test_an_order_total_past_what_a_receipt_can_carry_is_refused() -> None:
+    dear = Item("gold", "Gold bar", Money(TOTAL_MAX // 10 + 1, "BRL"))
+    order = new_order().add_line(dear, 9)
+    with pytest.raises(OrderError, match=f"total: .* at most {TOTAL_MAX}"):
+        order.add_line(dear, 1)
+    with pytest.raises(OrderError, match="total"):
+        new_order().add_line(ITEMS[0], 1).add_line(dear, 10)
 
 
 def test_removing_lines() -> None:

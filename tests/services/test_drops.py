@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Iterable
 from datetime import timedelta
 
 import pytest
-from conftest import Clock
+from conftest import T0, Clock
 
+from appliance.domain.drops import Drop
 from appliance.domain.errors import DropError
+from appliance.domain.money import Money
+from appliance.payments.config import CashRail, PixRail
+from appliance.payments.registry import CACHE_SIZE, RailRegistry
 from appliance.services.box import Box
 from appliance.services.checkout import Checkout
-from appliance.services.drops import Drops
+from appliance.services.drops import PRERENDER_MAX, Drops
 
 
 def stored_taken(box: Box, drop_id: int) -> int:
@@ -98,3 +103,42 @@ def test_expired_holds_give_their_units_back(box: Box, clock: Clock) -> None:
         assert await drops.left(drop) == 0 == 1 - stored_taken(box, drop.id)
 
     asyncio.run(scenario())
+
+
+class CountingRails(RailRegistry):
+    """Two Pix rails whose prerender counts the codes asked for (and stops the drop when told)."""
+
+    def __init__(self, stop_after: int | None = None, drops: Drops | None = None) -> None:
+        pix = PixRail(key="+5511999998888", merchant="PASTELARIA DEMO", city="SAO PAULO")
+        super().__init__({"pix": pix, "pix2": pix, "cash": CashRail()}, "BRL")
+        self.stop_after, self.drops = stop_after, drops
+
+    def prerender(self, requests: Iterable[tuple[str, Money | None, str | None]]) -> int:
+        count = 0
+        for _request in requests:
+            count += 1
+            if count == self.stop_after and self.drops is not None:
+                self.drops.stop_prerendering()
+        return count
+
+
+def big_drop() -> Drop:
+    """Issue 12's drop: 100,000 units, 100 per attendee (10 million codes, 2.2 GB, once)."""
+    return Drop(7, "coffee", "Coffee", Money(600, "BRL"), 100_000, T0, 100, timedelta(minutes=5))
+
+
+def test_prerendering_costs_one_code_per_place_and_rail_within_half_the_cache(
+    box: Box, clock: Clock
+) -> None:
+    rails = CountingRails()
+    drops = Drops(Checkout(box, clock=clock), rails, clock)
+    assert drops.prerender(big_drop()) == PRERENDER_MAX == CACHE_SIZE // 2
+    small = Drop(8, "coffee", "Coffee", Money(600, "BRL"), 50, T0, 5, timedelta(minutes=5))
+    assert drops.prerender(small) == 50 * 2  # one-unit claims of every place, on both rails
+
+
+def test_prerendering_stops_when_the_node_stops(box: Box, clock: Clock) -> None:
+    rails = CountingRails(stop_after=10)
+    drops = Drops(Checkout(box, clock=clock), rails, clock)
+    rails.drops = drops
+    assert drops.prerender(big_drop()) == 10
