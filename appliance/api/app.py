@@ -50,7 +50,8 @@ async def _decode(request: Request, exc: Exception) -> Response:
 
 
 async def _domain(request: Request, exc: Exception) -> Response:
-    return problem(409, str(exc))
+    assert isinstance(exc, DomainError)
+    return problem(409, str(exc), exc.field)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

@@ -197,7 +197,7 @@ Errors are JSON on `/api`, `/relay` and `/metrics`, a short HTML page on the att
 | open connections from one client address | {wire.max_per_address} | 503, `Retry-After: {RETRY_AFTER_S}`, closed [3] |
 | JSON body not UTF-8 inside a string, malformed JSON | | 400 |
 | form body not UTF-8, or a `%` without two hex digits | | 400 |
-| `starts_at` of a drop | from a minute ago to {MAX_DROP_LEAD_DAYS} days ahead | 422, `field: starts_at` |
+| `starts_at` of a drop | a minute ago to {MAX_DROP_LEAD_DAYS} days ahead | 409 `starts_at` (422: not a time) |
 | drop `quantity`, `per_attendee`, `hold_s` | {drop_ranges} | 422 [4] |
 | relay batch `known_size` | 0-2^53 | 422 [4] |
 | an order's total (and a catalogue price in stallbox.toml) | {TOTAL_MAX:,} minor units [5] | 409 |

@@ -42,6 +42,7 @@ from appliance.api.schemas import (
     TenderRequest,
 )
 from appliance.domain.drops import Drop
+from appliance.domain.errors import DropError
 from appliance.domain.orders import OrderState
 from appliance.ledger.identity import IDENTITY_PREFIX
 from appliance.ledger.receipt import b64
@@ -340,9 +341,7 @@ async def schedule_drop(request: Request) -> Response:
     asked = await body(request, NewDrop)
     starts = drop_start(asked.starts_at, datetime.now(UTC))
     if asked.per_attendee > asked.quantity:
-        raise msgspec.ValidationError(
-            f"must be at most quantity ({asked.quantity}) - at `$.per_attendee`"
-        )
+        raise DropError(f"must be at most quantity ({asked.quantity})", "per_attendee")
     drop = await node.drops.schedule(
         asked.sku, asked.quantity, starts, asked.per_attendee, timedelta(seconds=asked.hold_s)
     )
@@ -355,14 +354,15 @@ MAX_DROP_PAST = timedelta(minutes=1)
 
 
 def drop_start(text: str, now: datetime) -> datetime:
-    """A drop's start from ISO 8601; 422 unless from a minute ago to MAX_DROP_LEAD ahead."""
+    """A drop's start from ISO 8601: 422 if it is no time, 409 unless from a minute ago to
+    MAX_DROP_LEAD ahead (a rule of now, which the schema's fixed range cannot state)."""
     try:
         starts = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
     except (ValueError, OverflowError):  # 9999-12-31T23:59-05:00 overflows to UTC
         raise msgspec.ValidationError("not a valid time - at `$.starts_at`") from None
     if not now - MAX_DROP_PAST <= starts <= now + MAX_DROP_LEAD:
-        raise msgspec.ValidationError(
-            f"must be from a minute ago to {MAX_DROP_LEAD.days} days ahead - at `$.starts_at`"
+        raise DropError(
+            f"must be from a minute ago to {MAX_DROP_LEAD.days} days ahead", "starts_at"
         )
     return starts
 

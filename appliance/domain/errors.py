@@ -4,6 +4,10 @@
 class DomainError(Exception):
     """A business rule refused the request; the message says which and why."""
 
+    def __init__(self, message: str = "", field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field  # the request field the refusal is about, where there is one
+
 
 class MoneyError(DomainError):
     """An amount or currency is invalid (unknown code, too many decimals, mixed currencies)."""
