@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from appliance.api.events import EventHub
 from appliance.api.funnel import Funnel
 from appliance.api.limits import RateLimiter
+from appliance.api.visitors import Visitors
 from appliance.config import Config
 from appliance.discovery import Advertiser, NodeAd
 from appliance.ledger.identity import fingerprint
@@ -107,6 +108,7 @@ class Node:
         self.funnel = Funnel()
         self._steps: dict[str, Any] = {}  # bound metric children: labels() costs a lookup per call
         self.limiter = RateLimiter(rate=2.0, burst=20)  # attendee POSTs per address
+        self.visitors = Visitors.for_device(self.box.key)  # signed visitor ids, client hashes
         self.fingerprint = fingerprint(self.box.key.public)
         self.outbox_depth = 0
         self._started = time.monotonic()

@@ -312,8 +312,13 @@ async def schedule_drop(request: Request) -> Response:
         starts = datetime.fromisoformat(asked.starts_at.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError:
         raise msgspec.ValidationError("not a valid time - at `$.starts_at`") from None
+    hold_s = node.config.drop_hold_s if asked.hold_s is None else asked.hold_s
+    if hold_s > node.config.drop_max_hold_s:
+        raise msgspec.ValidationError(
+            f"at most {node.config.drop_max_hold_s} s (drops.max_hold_s) - at `$.hold_s`"
+        )
     drop = await node.drops.schedule(
-        asked.sku, asked.quantity, starts, asked.per_attendee, timedelta(seconds=asked.hold_s)
+        asked.sku, asked.quantity, starts, asked.per_attendee, timedelta(seconds=hold_s)
     )
     await prepare_drop(request, drop)
     return json_response(await drop_out(request, drop), 201)
