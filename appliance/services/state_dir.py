@@ -91,8 +91,11 @@ def check_state(state_dir: Path) -> DeviceKey:
         raise StateError(f"{db_path}: no database (run `stallbox init --state {state_dir}`)")
     key = load_key(state_dir)
     try:
-        conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
+        # Not mode=ro: a read-only connection to a WAL database leaves -wal and -shm files
+        # behind. A query-only connection that closes last removes them, and reads nothing else.
+        conn = sqlite3.connect(db_path, isolation_level=None)
         try:
+            conn.execute("PRAGMA query_only = ON")
             device_id = ledger_sql.get_meta(conn, DEVICE_ID)
         finally:
             conn.close()
