@@ -151,9 +151,15 @@ class Node:
         self.metrics.outbox_depth.set(self.outbox_depth)
 
     async def _sweep_expired(self) -> None:
+        """Every second, expire due orders and drop holds; a failed sweep is retried, not fatal."""
         while True:
             await asyncio.sleep(EXPIRY_SWEEP_S)
-            for order_id in [*await self.checkout.expire_due(), *await self.drops.expire_holds()]:
+            try:
+                expired = [*await self.checkout.expire_due(), *await self.drops.expire_holds()]
+            except StoreError as exc:  # e.g. a full disk: the holds must still return later
+                log.warning("expiry sweep failed, retrying in %.0f s: %s", EXPIRY_SWEEP_S, exc)
+                continue
+            for order_id in expired:
                 self.events.publish("order", {"id": order_id, "state": "expired"})
 
     async def _count_live_minutes(self) -> None:
