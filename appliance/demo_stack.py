@@ -193,7 +193,7 @@ def schedule_drop(api: httpx.Client, starts_in: timedelta) -> dict[str, object]:
     return dict(answer.json())
 
 
-def _phone(url: str, n: int, tls: ssl.SSLContext) -> httpx.Client:
+def phone_client(url: str, n: int, tls: ssl.SSLContext) -> httpx.Client:
     """Simulated phone n: its own loopback address, as each phone on a venue LAN has its own.
 
     The node limits attendees per client address (docs/security.md, "Fair drops"), so phones
@@ -259,7 +259,7 @@ def simulate(url: str, token: str, duration: float, out: TextIO) -> int:
         for n in itertools.count():
             if time.monotonic() >= deadline:
                 break
-            with _phone(url, n, tls) as phone:
+            with phone_client(url, n, tls) as phone:
                 seq = None
                 if datetime.fromisoformat(str(drop["starts_at"])) <= datetime.now(UTC):
                     seq = drop_claim(phone, api, drop["id"])
