@@ -7,6 +7,7 @@ garbled is never "repaired" with a new key: that would fork the device's receipt
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from appliance.ledger.receipt import (
 from appliance.services.state_dir import (
     DEVICE_ID,
     ForeignDatabase,
+    NotInitialised,
     check_state,
     foreign_message,
     lock_state,
@@ -70,7 +72,8 @@ def init_state(state_dir: Path, currency: str, at: datetime) -> InitReport:
 def _init_locked(state_dir: Path, currency: str, at: datetime) -> InitReport:
     key_path, db_path = state_dir / KEY_FILE, state_dir / DB_NAME
     if key_path.exists() and db_path.exists():
-        check_state(state_dir)  # a garbled or foreign database is refused before any write
+        with contextlib.suppress(NotInitialised):  # what this init is here to finish
+            check_state(state_dir)  # a garbled or foreign database is refused before any write
     if key_path.exists():
         key, created_key = load_key(state_dir), False
     elif db_path.exists():

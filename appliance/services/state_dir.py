@@ -29,6 +29,10 @@ class StateInUse(StateError):
     """Another process holds the state dir's lock."""
 
 
+class NotInitialised(StateError):
+    """The database has no device id: `stallbox init` never finished."""
+
+
 class ForeignDatabase(StateError):
     """The database belongs to another device key."""
 
@@ -102,7 +106,7 @@ def check_state(state_dir: Path) -> DeviceKey:
     except sqlite3.Error as exc:
         raise describe_error(db_path, exc) from None
     if device_id is None:
-        raise StateError(f"{db_path}: no device id: it was never initialised (run `stallbox init`)")
+        raise NotInitialised(f"{db_path}: no device id: never initialised (run `stallbox init`)")
     if device_id != key.key_id:
         raise ForeignDatabase(foreign_message(db_path, device_id, key.key_id))
     return key
