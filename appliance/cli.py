@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,13 +108,18 @@ def cmd_ledger_pubkey(args: argparse.Namespace) -> int:
 def cmd_node(args: argparse.Namespace) -> int:
     """Run the checkout node."""
     from appliance.api.server import run_node
+    from appliance.config import require_for_node
+    from appliance.services.state_dir import check_state, lock_state
 
-    config = _config(args)
+    config = require_for_node(_config(args))
     if args.interfaces:
         config = dataclasses.replace(config, discovery=args.interfaces)
     host = args.host or config.host
     port = config.port if args.port is None else args.port
-    return run_node(config, _state_dir(args), host=host, port=port, advertise=not args.no_mdns)
+    state = _state_dir(args)
+    with lock_state(state, "stallbox node"):  # held while the node runs; see docs/operations.md
+        check_state(state)  # a garbled key, a bad or foreign database: refused, nothing written
+        return run_node(config, state, host=host, port=port, advertise=not args.no_mdns)
 
 
 def cmd_pair(args: argparse.Namespace) -> int:
@@ -269,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--config", metavar="FILE", help="config file (default: STATE/stallbox.toml)"
     )
+    common.add_argument("--debug", action="store_true", help="show the traceback of an error")
 
     parser = argparse.ArgumentParser(prog="stallbox", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"stallbox {__version__}")
@@ -378,6 +385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except StallboxError as exc:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
         print(f"stallbox: {exc}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import msgspec
 
 from appliance.domain.catalog import NAME_MAX, SKU, Item
+from appliance.domain.drops import MAX_HOLD
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Money, exponent
 from appliance.domain.orders import TOTAL_MAX
@@ -26,12 +27,13 @@ from appliance.errors import ConfigError, field_and_problem
 from appliance.payments.config import RailConfig, parse_rails
 
 CONFIG_NAME = "stallbox.toml"
+MAX_HOLD_S = int(MAX_HOLD.total_seconds())
 
 
 # Raw shapes: exactly what the TOML may contain. Validated further into the frozen types below.
 class RawStall(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    name: str = "My Stall"
-    currency: str = "BRL"
+    name: str | None = None  # required by the node (see require_for_node), not by `qr` or `sync`
+    currency: str | None = None  # likewise; "BRL" for the commands that need no stall
     locale: str = "pt-BR"
 
 
@@ -52,6 +54,11 @@ class RawSync(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
 
 class RawStorage(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     warn_free_mb: int = 64  # below this free on the state dir's disk: a warning and a console alarm
+
+
+class RawDrops(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    hold_s: int = 120
+    max_hold_s: int = 600
 
 
 class RawRailPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -78,6 +85,7 @@ class RawConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     sync: RawSync = RawSync()
     policy: RawPolicy = RawPolicy()
     storage: RawStorage = RawStorage()
+    drops: RawDrops = RawDrops()
     catalog: list[RawItem] = []
     rails: dict[str, dict[str, Any]] = {}
 
@@ -100,6 +108,28 @@ class Config:
     sync_upload_cap: int = 0  # bytes/s the sync daemon may send; 0 for no cap
     sync_rush_pause_s: int = 120  # pause uploads this long after a drop starts; 0 never pauses
     storage_warn_free_mb: int = 64  # warn (log, console alarm) below this much free space
+    drop_hold_s: int = 120  # a drop's hold when the operator names none
+    drop_max_hold_s: int = 600  # the longest hold an operator may ask for
+    unset: tuple[str, ...] = ()  # keys the node requires that the file leaves out
+
+
+NODE_REQUIRES = {
+    "stall.name": "the node needs the stall's name (attendees see it; consoles list it)",
+    "stall.currency": "the node needs the stall's currency (every receipt is signed in it)",
+}
+
+
+def require_for_node(config: Config) -> Config:
+    """The config if a node can sell with it; else ConfigError naming the first missing key."""
+    if config.unset:
+        key = config.unset[0]
+        raise ConfigError(config.path or CONFIG_NAME, key, f"missing: {NODE_REQUIRES[key]}")
+    if not config.catalog:
+        raise ConfigError(
+            config.path or CONFIG_NAME, "catalog",
+            "no items: the node needs at least one [[catalog]] item to sell (and to drop)",
+        )  # fmt: skip
+    return config
 
 
 def _field_error(path: Path | str, exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
@@ -157,13 +187,23 @@ def _money(path: Path, key: str, text: str, currency: str) -> Money:
 
 
 def _validate(raw: RawConfig, path: Path) -> Config:
-    currency = raw.stall.currency
+    currency = raw.stall.currency or "BRL"
     try:
         exponent(currency)
     except DomainError as exc:
         raise ConfigError(path, "stall.currency", str(exc)) from None
-    if not raw.stall.name.strip():
+    if raw.stall.name is not None and not raw.stall.name.strip():
         raise ConfigError(path, "stall.name", "must not be empty")
+    unset = tuple(
+        key for key, value in (("stall.name", raw.stall.name), ("stall.currency", raw.stall.currency))
+        if value is None
+    )  # fmt: skip
+    if not 1 <= raw.drops.max_hold_s <= MAX_HOLD_S:
+        raise ConfigError(path, "drops.max_hold_s", f"must be 1-{MAX_HOLD_S} seconds")
+    if not 1 <= raw.drops.hold_s <= raw.drops.max_hold_s:
+        raise ConfigError(
+            path, "drops.hold_s", f"must be 1-{raw.drops.max_hold_s} seconds (drops.max_hold_s)"
+        )
     if not 0 <= raw.node.port <= 65535:
         raise ConfigError(path, "node.port", f"{raw.node.port} is not a TCP port (0-65535)")
     if raw.sync.max_upload_bytes_per_s < 0:
@@ -214,7 +254,7 @@ def _validate(raw: RawConfig, path: Path) -> Config:
     )  # every rail checked at load, errors name the key
     return Config(
         path=path,
-        stall_name=raw.stall.name.strip(),
+        stall_name=(raw.stall.name or "My Stall").strip(),
         currency=currency,
         locale=raw.stall.locale,
         host=raw.node.host,
@@ -227,4 +267,7 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         sync_upload_cap=raw.sync.max_upload_bytes_per_s,
         sync_rush_pause_s=raw.sync.drop_rush_s if raw.sync.pause_during_drops else 0,
         storage_warn_free_mb=raw.storage.warn_free_mb,
+        drop_hold_s=raw.drops.hold_s,
+        drop_max_hold_s=raw.drops.max_hold_s,
+        unset=unset,
     )

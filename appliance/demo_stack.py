@@ -13,21 +13,22 @@ device's last seq. mDNS stays on 127.0.0.1 unless `--lan` is given.
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import os
 import random
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -192,13 +193,17 @@ def schedule_drop(api: httpx.Client, starts_in: timedelta) -> dict[str, object]:
     return dict(answer.json())
 
 
-@contextlib.contextmanager
-def _clients(url: str, token: str) -> Iterator[tuple[httpx.Client, httpx.Client]]:
-    with (
-        httpx.Client(base_url=url, timeout=10) as phone,
-        httpx.Client(base_url=url, timeout=10, headers={"Authorization": f"Bearer {token}"}) as api,
-    ):
-        yield phone, api
+def phone_client(url: str, n: int, tls: ssl.SSLContext) -> httpx.Client:
+    """Simulated phone n: its own loopback address, as each phone on a venue LAN has its own.
+
+    The node limits attendees per client address (docs/security.md, "Fair drops"), so phones
+    sharing 127.0.0.1 would be one attendee. On Linux all of 127.0.0.0/8 reaches loopback.
+    """
+    port = urlsplit(url).port
+    transport = httpx.HTTPTransport(
+        local_address=f"127.2.{n // 250 % 250}.{n % 250 + 1}", verify=tls
+    )
+    return httpx.Client(base_url=f"http://127.0.0.1:{port}", transport=transport, timeout=10)
 
 
 def attendee_sale(phone: httpx.Client, api: httpx.Client, rng: random.Random) -> int | None:
@@ -206,7 +211,6 @@ def attendee_sale(phone: httpx.Client, api: httpx.Client, rng: random.Random) ->
 
     None when an item sold out before the confirmation: the vendor cancels, as at a real stall.
     """
-    phone.cookies.clear()
     phone.get("/")  # a new phone: it views the menu first, which gives it its visitor cookie
     wanted = {sku: str(rng.randint(1, 3)) for sku in rng.sample(MENU, rng.randint(1, 2))}
     tender = rng.choice(["pix", "cash"])
@@ -230,7 +234,6 @@ def attendee_sale(phone: httpx.Client, api: httpx.Client, rng: random.Random) ->
 
 def drop_claim(phone: httpx.Client, api: httpx.Client, drop_id: object) -> int | None:
     """One phone claims a drop unit and pays cash at the stall; None if sold out."""
-    phone.cookies.clear()
     phone.get(f"/d/{drop_id}")
     claimed = phone.post(f"/d/{drop_id}/claim", data={"qty": "1", "tender": "cash"})
     if claimed.status_code != 303:
@@ -247,17 +250,23 @@ def simulate(url: str, token: str, duration: float, out: TextIO) -> int:
     deadline = time.monotonic() + duration
     sales = claims = 0
     last = -1
-    with _clients(url, token) as (phone, api):
+    tls = ssl.create_default_context()  # one for every phone (plain HTTP never uses it)
+    with httpx.Client(
+        base_url=url, timeout=10, headers={"Authorization": f"Bearer {token}"}
+    ) as api:
         drop = schedule_drop(api, timedelta(seconds=min(10.0, duration / 3)))
         print(f"drop #{drop['id']}: 20 coffees at {drop['starts_at']}", file=out, flush=True)
-        while time.monotonic() < deadline:
-            seq = None
-            if datetime.fromisoformat(str(drop["starts_at"])) <= datetime.now(UTC):
-                seq = drop_claim(phone, api, drop["id"])
-                claims += seq is not None
-            if seq is None:
-                seq = attendee_sale(phone, api, rng)
-                sales += seq is not None
+        for n in itertools.count():
+            if time.monotonic() >= deadline:
+                break
+            with phone_client(url, n, tls) as phone:
+                seq = None
+                if datetime.fromisoformat(str(drop["starts_at"])) <= datetime.now(UTC):
+                    seq = drop_claim(phone, api, drop["id"])
+                    claims += seq is not None
+                if seq is None:
+                    seq = attendee_sale(phone, api, rng)
+                    sales += seq is not None
             last = max(last, -1 if seq is None else seq)
             time.sleep(rng.uniform(0.05, 0.3))
         stats = api.get("/api/stats").json()

@@ -15,7 +15,8 @@ class ExitCode(IntEnum):
     FAILED = 1  # the command ran and found a problem (a broken chain, a refused sale)
     USAGE = 2  # bad arguments
     CONFIG = 3  # the config file is unreadable or invalid
-    STATE = 4  # the state dir, key file or database is unusable
+    STATE = 4  # the state dir, key file or database is unusable, foreign or in use
+    UNAVAILABLE = 5  # the address or port to listen on is taken or not allowed
     INTERRUPTED = 130
 
 
@@ -42,6 +43,12 @@ class StateError(StallboxError):
     """The state dir, its key file or its database cannot be used; the message names the file."""
 
     exit_code = ExitCode.STATE
+
+
+class ListenError(StallboxError):
+    """The socket to serve on cannot be bound (port in use, address not on this machine)."""
+
+    exit_code = ExitCode.UNAVAILABLE
 
 
 def field_and_problem(message: str, prefix: str = "") -> tuple[str, str]:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
-from appliance.errors import ExitCode
+from appliance.errors import ExitCode, ListenError
 from appliance.http_bounds import uvicorn_options
 from appliance.systemd import Notifier, keep_watchdog, watchdog_interval
 
@@ -44,7 +44,10 @@ class GracefulServer(uvicorn.Server):
 def bind(host: str, port: int) -> socket.socket:
     """Bind and listen before anything else, so READY really means reachable."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, backlog=2048)
+    try:
+        sock = socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     sock.set_inheritable(True)
     return sock
 

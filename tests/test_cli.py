@@ -149,3 +149,15 @@ def test_database_integrity_after_init(state: Path) -> None:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         conn.close()
+
+
+def test_init_finishes_a_state_dir_whose_database_was_never_initialised(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    assert stallbox("init", "--state", str(state)).returncode == 0
+    db = state / "stallbox.db"
+    with sqlite3.connect(db) as conn:  # as if init had died before writing the device id
+        conn.execute("DELETE FROM meta WHERE key = 'device_id'")
+    conn.close()
+    refused = stallbox("node", "--state", str(state), "--port", "0", "--no-mdns")
+    assert refused.returncode == 4 and "never initialised" in refused.stderr, refused.stderr
+    assert stallbox("init", "--state", str(state)).returncode == 0

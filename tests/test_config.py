@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import load_config, parse_config, sample_config
+from appliance.config import load_config, parse_config, require_for_node, sample_config
 from appliance.errors import ConfigError
 
 
@@ -67,3 +67,44 @@ def test_a_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe[stall]\n")
     with pytest.raises(ConfigError, match=f"{path}: cannot read"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "stallbox.toml: stall.name: missing: the node needs the stall's name"),
+        ("[stall]\n", "stallbox.toml: stall.name: missing"),
+        ('[stall]\nname = "Ana"\n', "stallbox.toml: stall.currency: missing"),
+        ('[stall]\nname = "Ana"\ncurrency = "BRL"\n', "stallbox.toml: catalog: no items"),
+    ],
+)
+def test_the_node_refuses_a_config_without_a_stall_naming_the_key(text: str, message: str) -> None:
+    config = parse_config(text)  # `qr` and `sync` need none of these
+    with pytest.raises(ConfigError) as caught:
+        require_for_node(config)
+    assert str(caught.value).startswith(message)
+
+
+def test_missing_and_empty_sections_take_the_documented_defaults() -> None:
+    text = '[stall]\nname = "Ana"\ncurrency = "EUR"\n[node]\n[sync]\n[policy]\n[drops]\n'
+    text += '[[catalog]]\nsku = "a"\nname = "A"\nprice = "1"\n'
+    config = require_for_node(parse_config(text))
+    assert (config.host, config.port, config.discovery) == ("0.0.0.0", 8080, "all")
+    assert (config.order_hold_s, config.sync_upload_cap, config.sync_rush_pause_s) == (900, 0, 120)
+    assert (config.drop_hold_s, config.drop_max_hold_s) == (120, 600)
+    assert require_for_node(parse_config(sample_config("BRL"))).stall_name == "My Stall"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[drops]\nhold_s = 0\n", "stallbox.toml: drops.hold_s: must be 1-600 seconds"),
+        ("[drops]\nhold_s = 700\n", "stallbox.toml: drops.hold_s: must be 1-600 seconds"),
+        ("[drops]\nmax_hold_s = 7201\n", "stallbox.toml: drops.max_hold_s: must be 1-7200"),
+        ("[drops]\nhold_s = 300\nmax_hold_s = 200\n", "stallbox.toml: drops.hold_s: must be 1-200"),
+    ],
+)
+def test_drop_holds_are_bounded(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert str(caught.value).startswith(message)

@@ -8,10 +8,8 @@ back to a refresh. Order ids are unguessable, so an order's URL is its capabilit
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import re
-import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -74,9 +72,9 @@ def money(request: Request, amount: Money) -> str:
 def limited(request: Request) -> Response | None:
     """A 429 page when this client posts too fast, else None."""
     node = node_of(request)
-    # Address and visitor together: phones behind one venue NAT are not one client.
-    client = f"{request.client.host if request.client else '?'}/{request.cookies.get(VISITOR, '')}"
-    if node.limiter.allow(client):
+    # The address alone: a cookie is the client's to rotate. The box is the edge of the venue
+    # LAN, so the address is the phone's own (docs/security.md, "Fair drops").
+    if node.limiter.allow(client_address(request)):
         return None
     return HTMLResponse(
         "<p>Too many requests; wait a moment.</p>",
@@ -85,11 +83,16 @@ def limited(request: Request) -> Response | None:
     )
 
 
+def client_address(request: Request) -> str:
+    """The address the request came from, as the socket saw it (never X-Forwarded-For)."""
+    return request.client.host if request.client else "?"
+
+
 async def menu(request: Request) -> Response:
     """The menu: items, prices, stock, a quantity field each (the page is reused for a second)."""
     node = node_of(request)
-    known = request.cookies.get(VISITOR)
-    visitor = known or new_visitor()
+    known = node.visitors.verify(request.cookies.get(VISITOR))
+    visitor = known or node.visitors.issue()
     node.funnel.viewed_menu(visitor)
     node.count("menu")
     error = request.query_params.get("error") if request.scope["query_string"] else None
@@ -110,17 +113,8 @@ async def menu(request: Request) -> Response:
     return response
 
 
-_VISITOR_PREFIX = secrets.token_hex(4)  # per process, so ids never repeat across restarts
-_visitor_numbers = itertools.count(1)
-
-
-def new_visitor() -> str:
-    """A fresh visitor id: unique, cheap (no urandom per page view), not a secret."""
-    return f"{_VISITOR_PREFIX}{next(_visitor_numbers):x}"
-
-
 def remember(response: Response, visitor: str) -> None:
-    """Set the visitor cookie (a hex id: no quoting needed, so no SimpleCookie on the hot path)."""
+    """Set the visitor cookie (hex and a dot: no quoting needed, so no SimpleCookie on the hot path)."""
     response.headers.append(
         "set-cookie", f"{VISITOR}={visitor}; Max-Age=86400; Path=/; HttpOnly; SameSite=Lax"
     )
@@ -197,7 +191,7 @@ async def place_order(request: Request) -> Response:
     except (DomainError, NotFound, PaymentError) as exc:  # one transaction: nothing was stored
         return back_to_menu(str(exc))
     order = tendered.order
-    node.funnel.ordered(request.cookies.get(VISITOR), order.id)
+    node.funnel.ordered(node.visitors.verify(request.cookies.get(VISITOR)), order.id)
     node.count("order")
     node.events.publish("order", {"id": order.id, "state": tendered.order.state.value})
     if tendered.payload is not None:  # build the QR now, off the event loop, so the page is instant

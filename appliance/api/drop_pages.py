@@ -17,9 +17,9 @@ from starlette.routing import BaseRoute, Route
 from appliance.api.attendee import (
     VISITOR,
     _wanted,
+    client_address,
     limited,
     money,
-    new_visitor,
     node_of,
     page,
     remember,
@@ -76,7 +76,9 @@ async def claim(request: Request) -> Response:
     drop_id = int(request.path_params["drop_id"])
     fields, _note, tender = await _wanted(request)
     qty = fields.get("qty", 1)
-    attendee = request.cookies.get(VISITOR) or new_visitor()
+    # The claimant is the phone's address, whatever its cookie says: one address, one
+    # per-attendee allowance (docs/security.md, "Fair drops").
+    attendee = node.visitors.client(client_address(request))
     try:
         claimed = await node.drops.claim(drop_id, attendee, qty, tender or "cash")
     except (DomainError, PaymentError) as exc:
@@ -86,11 +88,13 @@ async def claim(request: Request) -> Response:
             request, "drop.html", status=409, error=str(exc), **_context(request, drop, left)
         )
     order = claimed.tendered.order
+    for expired in claimed.expired:
+        node.events.publish("order", {"id": expired, "state": "expired"})
     node.events.publish("drop", {"id": drop_id, "left": claimed.units_left})
     node.events.publish("order", {"id": order.id, "state": order.state.value})
     response = Response(status_code=303, headers={"Location": f"/o/{order.id}/pay"})  # hex id
-    if VISITOR not in request.cookies:
-        remember(response, attendee)
+    if node.visitors.verify(request.cookies.get(VISITOR)) is None:
+        remember(response, node.visitors.issue())
     return response
 
 

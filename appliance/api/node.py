@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from appliance.api.events import EventHub
 from appliance.api.funnel import Funnel
 from appliance.api.limits import RateLimiter
+from appliance.api.visitors import Visitors
 from appliance.config import Config
 from appliance.discovery import Advertiser, NodeAd
 from appliance.ledger.identity import fingerprint
@@ -110,6 +111,7 @@ class Node:
         self.funnel = Funnel()
         self._steps: dict[str, Any] = {}  # bound metric children: labels() costs a lookup per call
         self.limiter = RateLimiter(rate=2.0, burst=20)  # attendee POSTs per address
+        self.visitors = Visitors.for_device(self.box.key)  # signed visitor ids, client hashes
         self.fingerprint = fingerprint(self.box.key.public)
         self.outbox_depth = 0
         self.warn_free_bytes = config.storage_warn_free_mb * 1024 * 1024
@@ -180,12 +182,16 @@ class Node:
             )  # fmt: skip
 
     async def _sweep_expired(self) -> None:
+        """Every second, expire due orders and drop holds; a failed sweep is retried, not fatal."""
         while True:
             await asyncio.sleep(EXPIRY_SWEEP_S)
             try:
                 expired = [*await self.checkout.expire_due(), *await self.drops.expire_holds()]
             except DiskFull:
                 continue  # logged by the writer when the disk filled; tried again next sweep
+            except StoreError as exc:  # any other store failure: the holds must still return later
+                log.warning("expiry sweep failed, retrying in %.0f s: %s", EXPIRY_SWEEP_S, exc)
+                continue
             for order_id in expired:
                 self.events.publish("order", {"id": order_id, "state": "expired"})
 

@@ -342,8 +342,11 @@ async def schedule_drop(request: Request) -> Response:
     starts = drop_start(asked.starts_at, datetime.now(UTC))
     if asked.per_attendee > asked.quantity:
         raise DropError(f"must be at most quantity ({asked.quantity})", "per_attendee")
+    hold_s = node.config.drop_hold_s if asked.hold_s is None else asked.hold_s
+    if hold_s > node.config.drop_max_hold_s:
+        raise DropError(f"at most {node.config.drop_max_hold_s} s (drops.max_hold_s)", "hold_s")
     drop = await node.drops.schedule(
-        asked.sku, asked.quantity, starts, asked.per_attendee, timedelta(seconds=asked.hold_s)
+        asked.sku, asked.quantity, starts, asked.per_attendee, timedelta(seconds=hold_s)
     )
     await prepare_drop(request, drop)
     return json_response(await drop_out(request, drop), 201)

@@ -78,7 +78,7 @@ class NewDrop(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
     quantity: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
     starts_at: Annotated[str, msgspec.Meta(pattern=STARTS_AT)]
     per_attendee: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
-    hold_s: Annotated[int, msgspec.Meta(ge=1, le=7200)] = 300
+    hold_s: Annotated[int, msgspec.Meta(ge=1, le=7200)] | None = None  # None: drops.hold_s
 
 
 class DropOut(msgspec.Struct, frozen=True):

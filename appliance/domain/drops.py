@@ -14,6 +14,8 @@ from appliance.domain.errors import DropError
 from appliance.domain.money import Money
 from appliance.domain.orders import require_aware
 
+MAX_HOLD = timedelta(hours=2)  # the longest any hold may be; config bounds it further
+
 
 @dataclass(frozen=True, slots=True)
 class Drop:
@@ -36,7 +38,7 @@ class Drop:
             raise DropError(
                 f"per-attendee limit must be 1-{self.quantity}, got {self.per_attendee}"
             )
-        if not timedelta(seconds=1) <= self.hold <= timedelta(hours=2):
+        if not timedelta(seconds=1) <= self.hold <= MAX_HOLD:
             raise DropError(f"hold must be 1 s to 2 h, got {self.hold}")
 
     def started(self, now: datetime) -> bool:

@@ -7,6 +7,7 @@ garbled is never "repaired" with a new key: that would fork the device's receipt
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -23,11 +24,18 @@ from appliance.ledger.receipt import (
     build_receipt,
     canonical_items,
 )
+from appliance.services.state_dir import (
+    DEVICE_ID,
+    ForeignDatabase,
+    NotInitialised,
+    check_state,
+    foreign_message,
+    lock_state,
+)
 from appliance.store import ledger as ledger_sql
 from appliance.store.connection import DB_NAME
 from appliance.store.writer import Writer
 
-DEVICE_ID = "device_id"
 EPOCH = "epoch"
 
 
@@ -57,7 +65,15 @@ def init_state(state_dir: Path, currency: str, at: datetime) -> InitReport:
         state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise StateError(f"{state_dir}: cannot create the state dir ({exc.strerror})") from None
+    with lock_state(state_dir, "stallbox init"):
+        return _init_locked(state_dir, currency, at)
+
+
+def _init_locked(state_dir: Path, currency: str, at: datetime) -> InitReport:
     key_path, db_path = state_dir / KEY_FILE, state_dir / DB_NAME
+    if key_path.exists() and db_path.exists():
+        with contextlib.suppress(NotInitialised):  # what this init is here to finish
+            check_state(state_dir)  # a garbled or foreign database is refused before any write
     if key_path.exists():
         key, created_key = load_key(state_dir), False
     elif db_path.exists():
@@ -73,6 +89,8 @@ def init_state(state_dir: Path, currency: str, at: datetime) -> InitReport:
 
         def start(conn: sqlite3.Connection) -> str:
             device_id = ledger_sql.get_meta(conn, DEVICE_ID)
+            if device_id is not None and device_id != key.key_id:
+                raise ForeignDatabase(foreign_message(db_path, device_id, key.key_id))
             if device_id is not None:
                 return device_id
             ledger_sql.set_meta(conn, DEVICE_ID, key.key_id)
@@ -118,6 +136,9 @@ class Box:
         except BaseException:
             writer.close()
             raise
+        if ids[0] != key.key_id:  # check_state refuses this before anything is written
+            writer.close()
+            raise ForeignDatabase(foreign_message(db_path, ids[0], key.key_id))
         return cls(state_dir, key, ids[0], int(ids[1]), currency, writer)
 
     def append(

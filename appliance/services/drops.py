@@ -39,6 +39,7 @@ class Claimed:
     claim: Claim
     tendered: Tendered
     units_left: int
+    expired: tuple[str, ...] = ()  # orders whose holds ran out and were returned for this claim
 
 
 class Drops:
@@ -109,7 +110,19 @@ class Drops:
             drop = self._drops.get(drop_id) or drops_sql.load_drop(conn, drop_id)
             taken = self._units_taken(conn, drop_id)
             mine = drops_sql.units_held_by(conn, drop_id, attendee)
-            check_claim(drop, qty, now=now, taken=taken, mine=mine)
+            expired: list[str] = []
+            if (taken + qty > drop.quantity or mine + qty > drop.per_attendee) and (
+                drops_sql.expired_holds(conn, now, drop_id)
+            ):  # a hold whose time is up returns its units now, not at the next sweep
+                expired = [order_id for _, order_id in self._expire(conn, now, drop_id)]
+                taken = self._units_taken(conn, drop_id)
+                mine = drops_sql.units_held_by(conn, drop_id, attendee)
+            try:
+                check_claim(drop, qty, now=now, taken=taken, mine=mine)
+            except DropError:
+                if expired:  # the expiry rolls back with this refusal: memory must recount
+                    self.taken.pop(drop_id, None)
+                raise
             order = self.checkout.new_order(conn, [(Item(drop.sku, drop.name, drop.price), qty)])
             try:
                 place = drops_sql.take_units(conn, drop, qty)
@@ -120,7 +133,7 @@ class Drops:
             orders_sql.insert_order(conn, tendered.order)
             claim = drops_sql.insert_claim(conn, drop, attendee, qty, place, order.id, now)
             self.taken[drop_id] = taken + qty
-            return Claimed(claim, tendered, drop.quantity - taken - qty)
+            return Claimed(claim, tendered, drop.quantity - taken - qty, tuple(expired))
 
         return await self.writer.run(tx)
 
@@ -135,25 +148,25 @@ class Drops:
     async def expire_holds(self) -> list[str]:
         """Expire unpaid holds whose time is up; their units go back to the drop."""
         now = self.clock()
-
-        def tx(conn: sqlite3.Connection) -> list[tuple[int, str]]:
-            expired = []
-            for claim_id, order_id in drops_sql.expired_holds(conn, now):
-                claim = drops_sql.claim_of_order(conn, order_id)
-                assert claim is not None and claim.id == claim_id
-                hold = drops_sql.load_drop(conn, claim.drop_id).hold
-                order = orders_sql.load_order(conn, order_id)
-                drops_sql.set_claim_state(conn, claim, "expired")
-                self.taken.pop(claim.drop_id, None)  # recounted on next use
-                if order.state is OrderState.AWAITING_PAYMENT:
-                    orders_sql.update_order(
-                        conn, order.expire(now, hold, claim.expires_at - hold), now
-                    )
-                expired.append((claim.drop_id, order_id))
-            return expired
-
-        expired = await self.writer.run(tx)
+        expired = await self.writer.run(lambda conn: self._expire(conn, now))
         return [order_id for _, order_id in expired]
+
+    def _expire(
+        self, conn: sqlite3.Connection, now: datetime, drop_id: int | None = None
+    ) -> list[tuple[int, str]]:
+        """Expire the due holds (of one drop, or all) in the caller's transaction."""
+        expired = []
+        for claim_id, order_id in drops_sql.expired_holds(conn, now, drop_id):
+            claim = drops_sql.claim_of_order(conn, order_id)
+            assert claim is not None and claim.id == claim_id
+            hold = drops_sql.load_drop(conn, claim.drop_id).hold
+            order = orders_sql.load_order(conn, order_id)
+            drops_sql.set_claim_state(conn, claim, "expired")
+            self.taken.pop(claim.drop_id, None)  # recounted on next use
+            if order.state is OrderState.AWAITING_PAYMENT:
+                orders_sql.update_order(conn, order.expire(now, hold, claim.expires_at - hold), now)
+            expired.append((claim.drop_id, order_id))
+        return expired
 
     def prerender(self, drop: Drop) -> int:
         """Build the payment codes of the first places' one-unit claims ahead of the start.

@@ -132,10 +132,13 @@ def set_claim_state(conn: sqlite3.Connection, claim: Claim, state: str) -> None:
         conn.execute("UPDATE drops SET taken = taken - ? WHERE id = ?", (claim.qty, claim.drop_id))
 
 
-def expired_holds(conn: sqlite3.Connection, now: datetime) -> list[tuple[int, str]]:
-    """(claim id, order id) of held claims whose hold has run out."""
+def expired_holds(
+    conn: sqlite3.Connection, now: datetime, drop_id: int | None = None
+) -> list[tuple[int, str]]:
+    """(claim id, order id) of held claims whose hold has run out, of one drop or of all."""
     rows = conn.execute(
-        "SELECT id, order_id FROM drop_claims WHERE state = 'held' AND expires_at <= ?",
-        (now.isoformat(),),
+        "SELECT id, order_id FROM drop_claims WHERE state = 'held' AND expires_at <= ?1"
+        " AND (?2 IS NULL OR drop_id = ?2)",
+        (now.isoformat(), drop_id),
     ).fetchall()
     return [(int(r[0]), str(r[1])) for r in rows]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import ssl
 import subprocess
 import sys
 import threading
@@ -27,7 +28,7 @@ from nodeproc import NodeProcess, run_cli, start_node
 from syncproc import Proc, cloud_head, enrol, free_port, spawn
 
 from appliance.config import CONFIG_NAME
-from appliance.demo_stack import attendee_sale, prepare
+from appliance.demo_stack import attendee_sale, phone_client, prepare
 from appliance.errors import StallboxError
 from appliance.store import ledger as ledger_sql
 from appliance.store.connection import DB_NAME, open_sync
@@ -101,20 +102,18 @@ class Attendees:
     def _loop(self, index: int) -> None:
         rng = random.Random(self.seed * 100 + index)
         auth = {"Authorization": f"Bearer {self.token}"}
-        with (
-            httpx.Client(base_url=self.url, timeout=5) as phone,
-            httpx.Client(
-                base_url=self.url, timeout=5, headers=auth,
-                event_hooks={"response": [self._record]},
-            ) as api,
-        ):  # fmt: skip
-            for _ in range(self.max_attempts):
+        tls = ssl.create_default_context()  # one for every phone client (plain HTTP)
+        with httpx.Client(
+            base_url=self.url, timeout=5, headers=auth, event_hooks={"response": [self._record]}
+        ) as api:
+            for attempt in range(self.max_attempts):
                 if self._stop.is_set():
                     return
                 with self._lock:
                     self.attempts += 1
-                try:
-                    attendee_sale(phone, api, rng)
+                try:  # each sale by another phone, from its own address (the node limits per address)
+                    with phone_client(self.url, index * self.max_attempts + attempt, tls) as phone:
+                        attendee_sale(phone, api, rng)
                 except (StallboxError, httpx.HTTPError, ValueError, KeyError) as exc:
                     with self._lock:  # a transport error: the node was down or died mid-sale
                         if isinstance(exc, httpx.TransportError):

@@ -142,3 +142,44 @@ def test_prerendering_stops_when_the_node_stops(box: Box, clock: Clock) -> None:
     drops = Drops(Checkout(box, clock=clock), rails, clock)
     rails.drops = drops
     assert drops.prerender(big_drop()) == 10
+
+
+def test_an_expired_hold_returns_its_units_to_the_next_claim_at_once(
+    box: Box, clock: Clock
+) -> None:
+    drops = Drops(Checkout(box, clock=clock), None, clock)
+
+    async def scenario() -> None:
+        drop = await drops.schedule("coffee", 1, clock.now, 1, timedelta(seconds=120))
+        first = await drops.claim(drop.id, "a", 1, "cash")
+        clock.advance(seconds=119)
+        with pytest.raises(DropError, match="sold out"):
+            await drops.claim(drop.id, "b", 1, "cash")
+        clock.advance(seconds=1)  # the hold is up; no sweep has run
+        second = await drops.claim(drop.id, "b", 1, "cash")
+        assert second.expired == (first.tendered.order.id,)
+        assert second.units_left == 0 and stored_taken(box, drop.id) == 1
+        assert await drops.expire_holds() == []  # nothing left for the sweep
+        clock.advance(seconds=120)  # b's hold is up: a may claim again, its own hold expired
+        third = await drops.claim(drop.id, "a", 1, "cash")
+        assert third.expired == (second.tendered.order.id,)
+
+    asyncio.run(scenario())
+
+
+def test_a_refused_claim_after_an_expiry_leaves_memory_matching_the_database(
+    box: Box, clock: Clock
+) -> None:
+    drops = Drops(Checkout(box, clock=clock), None, clock)
+
+    async def scenario() -> None:
+        drop = await drops.schedule("coffee", 2, clock.now, 1, timedelta(seconds=60))
+        await drops.claim(drop.id, "a", 1, "cash")
+        clock.advance(seconds=30)
+        await drops.claim(drop.id, "b", 1, "cash")
+        clock.advance(seconds=30)  # a's hold is up, b's is not: b is still refused
+        with pytest.raises(DropError, match="per attendee"):
+            await drops.claim(drop.id, "b", 1, "cash")
+        assert await drops.left(drop) == 2 - stored_taken(box, drop.id)
+
+    asyncio.run(scenario())
