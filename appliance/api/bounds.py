@@ -173,9 +173,11 @@ def limits_markdown() -> str:
     ranges = []
     for name in DROP_FIELDS:
         kind = fields[name]
+        if isinstance(kind, msgspec.inspect.UnionType):  # optional (hold_s: None = the default)
+            kind = next(t for t in kind.types if not isinstance(t, msgspec.inspect.NoneType))
         assert isinstance(kind, msgspec.inspect.IntType)
         ranges.append(f"{kind.ge:,}-{kind.le:,}")
-    drop_ranges = f"{ranges[0]}; {ranges[1]} and <= `quantity`; {ranges[2]} s"
+    drop_ranges = f"{ranges[0]}; {ranges[1]} and <= `quantity` (409); {ranges[2]} s and <= drops.max_hold_s (409)"
     return f"""## Limits
 
 Every limit and what exceeding it answers. Bodies: a declared `Content-Length` over the limit
