@@ -107,7 +107,11 @@ def cmd_node(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, discovery=args.interfaces)
     host = args.host or config.host
     port = config.port if args.port is None else args.port
-    return run_node(config, _state_dir(args), host=host, port=port, advertise=not args.no_mdns)
+    operator_port = config.operator_port if args.operator_port is None else args.operator_port
+    return run_node(
+        config, _state_dir(args), host=host, port=port, operator_port=operator_port,
+        advertise=not args.no_mdns,
+    )  # fmt: skip
 
 
 def cmd_pair(args: argparse.Namespace) -> int:
@@ -139,7 +143,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
         return ExitCode.FAILED
     for node in found:
         uplink = "uplink" if node.uplink else "no uplink"
-        print(f"{node.name}\t{node.url}\t{node.fingerprint}\t{uplink}")
+        print(f"{node.name}\t{node.operator_url or node.url}\t{node.fingerprint}\t{uplink}")
     return ExitCode.OK
 
 
@@ -270,7 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     node = sub.add_parser("node", parents=[common], help="run the checkout node")
     node.add_argument("--host", help="listen address (default: node.host from config)")
-    node.add_argument("--port", type=int, help="TCP port, 0 for any free one (default: node.port)")
+    node.add_argument(
+        "--port", type=int, help="attendee plane (HTTP) port, 0 for any (default: node.port)"
+    )
+    node.add_argument(
+        "--operator-port",
+        type=int,
+        help="operator plane (TLS) port, 0 for any (default: node.operator_port)",
+    )
     node.add_argument("--interfaces", choices=["all", "loopback"], help="mDNS interfaces")
     node.add_argument("--no-mdns", action="store_true", help="do not advertise over mDNS")
     node.set_defaults(run=cmd_node)

@@ -113,15 +113,18 @@ class Node:
         self.advertiser: Advertiser | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self, port: int, advertise: bool = True) -> None:
-        """Load the catalogue, start the background sweeps and announce the node."""
+    async def start(self, port: int, operator_port: int, advertise: bool = True) -> None:
+        """Load the catalogue, start the background sweeps and announce both planes' ports."""
         await self.box.writer.run(lambda conn: sync_catalog(conn, self.config.catalog))
         await self.refresh_outbox()
         self._tasks.append(asyncio.create_task(self._sweep_expired(), name="expire-orders"))
         self._tasks.append(asyncio.create_task(self._count_live_minutes(), name="live-minutes"))
         if advertise:
             self.advertiser = Advertiser(
-                NodeAd(self.config.stall_name, self.box.device_id, port, self.fingerprint),
+                NodeAd(
+                    self.config.stall_name, self.box.device_id, port, self.fingerprint,
+                    operator_port=operator_port,
+                ),
                 self.config.discovery,
             )
             await self.advertiser.start()
