@@ -313,7 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["qr"].set_defaults(run=cmd_qr)
 
     console = sub.add_parser("console", help="the operator console (Textual)")
-    console.add_argument("--node", metavar="URL", help="node URL (default: discover over mDNS)")
+    console.add_argument(
+        "--node",
+        metavar="URL",
+        help="the node's operator URL, https://HOST:PORT (default: discover over mDNS)",
+    )
     console.add_argument(
         "--console-state",
         metavar="FILE",

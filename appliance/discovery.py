@@ -2,9 +2,10 @@
 
 The service's port is the attendee plane (plain HTTP); TXT carries the node id, the API version,
 the key fingerprint (consoles pin it on first pairing; the operator plane's TLS proves it), the
-operator plane's port ("op") and whether the box has an uplink (peers without one look for a box that has). Which interfaces
-zeroconf binds comes from config: all of them on an installed box, 127.0.0.1 in tests, CI and
-the default demo, so multicast never leaves a development machine.
+operator plane's port ("op") and whether the box has an uplink (peers without one look for a
+box that has). Which interfaces zeroconf binds comes from config: all of them on an installed
+box, 127.0.0.1 in tests, CI and the default demo, so multicast never leaves a development
+machine.
 """
 
 from __future__ import annotations

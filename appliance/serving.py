@@ -127,7 +127,7 @@ async def serve_listeners(
     announcer = asyncio.create_task(announce(), name="announce")
     started = False
     try:
-        await asyncio.gather(*(run(s, l) for s, l in zip(servers, listeners, strict=True)))
+        await asyncio.gather(*(run(*pair) for pair in zip(servers, listeners, strict=True)))
         started = all(server.started for server in servers)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

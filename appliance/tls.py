@@ -15,6 +15,7 @@ or in the past, and a pin must not expire with a date.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import hashlib
 import os
@@ -139,6 +140,13 @@ def pinned_context(der: bytes) -> ssl.SSLContext:
     return context
 
 
+def state_dir_context(state_dir: Path) -> ssl.SSLContext:
+    """A client context pinned to the operator certificate in a state dir (on the box itself)."""
+    pem = (state_dir / CERT_FILE).read_bytes()
+    der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    return pinned_context(der)
+
+
 async def fetch_certificate(host: str, port: int, timeout_s: float = 5.0) -> bytes:
     """Handshake with host:port, send nothing, and return the certificate (DER) it showed."""
     async with asyncio.timeout(timeout_s):
@@ -149,10 +157,8 @@ async def fetch_certificate(host: str, port: int, timeout_s: float = 5.0) -> byt
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(OSError, ssl.SSLError):  # a peer that hangs up first is fine
             await writer.wait_closed()
-        except (OSError, ssl.SSLError):
-            pass  # a peer that hangs up first: the certificate is all we wanted
     if not der:
         raise CertificateError(f"{host}:{port} showed no certificate")
     return bytes(der)

@@ -112,9 +112,11 @@ class Node:
         self._started = time.monotonic()
         self.advertiser: Advertiser | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.port = self.operator_port = 0  # the planes' bound ports, known at start
 
     async def start(self, port: int, operator_port: int, advertise: bool = True) -> None:
         """Load the catalogue, start the background sweeps and announce both planes' ports."""
+        self.port, self.operator_port = port, operator_port
         await self.box.writer.run(lambda conn: sync_catalog(conn, self.config.catalog))
         await self.refresh_outbox()
         self._tasks.append(asyncio.create_task(self._sweep_expired(), name="expire-orders"))
@@ -122,7 +124,10 @@ class Node:
         if advertise:
             self.advertiser = Advertiser(
                 NodeAd(
-                    self.config.stall_name, self.box.device_id, port, self.fingerprint,
+                    self.config.stall_name,
+                    self.box.device_id,
+                    port,
+                    self.fingerprint,
                     operator_port=operator_port,
                 ),
                 self.config.discovery,

@@ -18,8 +18,8 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from tui.client import NodeClient
-from tui.errors import ConsoleError
-from tui.messages import ActionFailed, Paired
+from tui.errors import ConsoleError, KeyChanged
+from tui.messages import ActionFailed, KeyMismatch, Paired
 from tui.screens.base import ConsoleModal, ConsoleScreen
 
 
@@ -42,7 +42,9 @@ class ConnectScreen(ConsoleScreen):
             yield Static(self.note, id="connect-note")
             table: DataTable[str] = DataTable(id="found", cursor_type="row")
             yield table
-            yield Input(self.url, placeholder="node URL, e.g. http://192.168.1.20:8080", id="url")
+            yield Input(
+                self.url, placeholder="node operator URL, e.g. https://192.168.1.20:8443", id="url"
+            )
             yield Input(
                 placeholder="pairing code (run `stallbox pair` on the box)",
                 id="code",
@@ -83,8 +85,10 @@ class ConnectScreen(ConsoleScreen):
         table.clear()
         self.found = []
         for node in nodes:
-            self.found.append((node.url, node.node_id, node.fingerprint))
-            table.add_row(node.name, node.url, node.fingerprint)
+            if not node.operator_url:
+                continue  # a node without an operator plane: nothing a console can pin
+            self.found.append((node.operator_url, node.node_id, node.fingerprint))
+            table.add_row(node.name, node.operator_url, node.fingerprint)
         text = f"{len(nodes)} node(s) found." if nodes else "No node answered; type its URL."
         self.query_one("#connect-status", Static).update(text)
 
@@ -112,8 +116,11 @@ class ConnectScreen(ConsoleScreen):
     def code_submitted(self, event: Input.Submitted) -> None:
         url = self.query_one("#url", Input).value.strip().rstrip("/")
         code = event.value.strip()
-        if not url.startswith(("http://", "https://")):
-            self.say("The node URL must start with http:// or https://", error=True)
+        if not url.startswith("https://"):
+            self.say(
+                "The node's operator URL starts with https:// (`stallbox node` prints it).",
+                error=True,
+            )
             return
         if len(code) != 6:
             self.say("The pairing code has 6 digits.", error=True)
@@ -122,17 +129,38 @@ class ConnectScreen(ConsoleScreen):
         self.pair(url, code)
 
     @work(exclusive=True, group="pair", exit_on_error=False)
-    async def pair(self, url: str, code: str) -> None:
-        """POST /api/pair."""
-        client = NodeClient(url)
+    async def pair(self, url: str, code: str, trusted_key: str | None = None) -> None:
+        """POST /api/pair over TLS, to the pinned key if this URL has one (the code goes last)."""
+        known = self.console.state.node(url)
+        client = NodeClient(url, pin=trusted_key or (known.fingerprint if known else None))
         try:
             answer = await client.pair(code, self.console.settings.name)
+        except KeyChanged as exc:  # nothing was sent: ask before pairing with another key
+            self.post_message(KeyMismatch(url, exc.pinned, exc.shown, code))
+            return
         except ConsoleError as exc:
             self.post_message(ActionFailed(f"Pairing failed: {exc}"))
             return
         finally:
             await client.close()
         self.post_message(Paired(url, answer))
+
+    def on_key_mismatch(self, message: KeyMismatch) -> None:
+        message.stop()
+        self.app.push_screen(
+            KeyChangedScreen(message.pinned, message.shown),
+            lambda answer: self.retry_trusting(message, answer == "trust"),
+        )
+
+    def retry_trusting(self, message: KeyMismatch, trusted: bool) -> None:
+        """Pair with the new key once the vendor typed "trust"; otherwise send nothing."""
+        if trusted and message.code:
+            self.pair(message.url, message.code, message.shown)
+        else:
+            self.query_one("#code", Input).value = ""
+            self.query_one("#connect-status", Static).update(
+                "Not connected: the node's key was not trusted."
+            )
 
     def on_paired(self, message: Paired) -> None:
         answer = message.answer
