@@ -31,6 +31,7 @@ from appliance.demo_stack import attendee_sale, prepare
 from appliance.errors import StallboxError
 from appliance.store import ledger as ledger_sql
 from appliance.store.connection import DB_NAME, open_sync
+from appliance.tls import state_dir_context
 from sync.account import load_account
 from sync.checkpoint import parse_verifier_key, verify_checkpoint
 
@@ -47,7 +48,9 @@ class Sale:
 class Attendees:
     """A few phone loops ordering from the menu while the operator confirms each order."""
 
-    url: str
+    url: str  # attendee plane
+    operator_url: str  # operator plane (TLS, pinned to the box's certificate)
+    box: Path
     token: str
     phones: int
     seed: int
@@ -104,8 +107,8 @@ class Attendees:
         with (
             httpx.Client(base_url=self.url, timeout=5) as phone,
             httpx.Client(
-                base_url=self.url, timeout=5, headers=auth,
-                event_hooks={"response": [self._record]},
+                base_url=self.operator_url, timeout=5, headers=auth,
+                event_hooks={"response": [self._record]}, verify=state_dir_context(self.box),
             ) as api,
         ):  # fmt: skip
             for _ in range(self.max_attempts):
@@ -196,8 +199,10 @@ def _stack(work: Path, rng: random.Random) -> Iterator[dict[str, Any]]:
         parts["cloud"] = start_cloud_in(ns, cloud_state)
         enrol(box, cloud_state, parts["cloud"].url)
         assert load_account(box).url.startswith(f"http://{ns.cloud_ip}:")
-        parts["port"] = free_port()
-        parts["node"] = start_node(box, "--port", str(parts["port"]))
+        parts["port"], parts["op_port"] = free_port(), free_port()
+        parts["node"] = start_node(
+            box, "--port", str(parts["port"]), "--operator-port", str(parts["op_port"])
+        )
         parts["token"] = parts["node"].pair()
         parts["daemon"] = spawn("sync", "--state", str(box))
         parts.update(box=box, cloud_state=cloud_state)
@@ -242,7 +247,8 @@ def run_faults(work: Path, plan: FaultPlan, say: Callable[[str], None] = print) 
     with _stack(work, rng) as parts:
         box, ns, token = parts["box"], parts["ns"], parts["token"]
         say(f"cloud {parts['cloud'].url} in netns {ns.name}; node {parts['node'].url}")
-        phones = Attendees(parts["node"].url, token, plan.phones, plan.seed)
+        node = parts["node"]
+        phones = Attendees(node.url, node.operator_url, box, token, plan.phones, plan.seed)
         phones.start()
         try:
             for kind in faults:
@@ -254,7 +260,9 @@ def run_faults(work: Path, plan: FaultPlan, say: Callable[[str], None] = print) 
                     parts["node"].process.kill()  # SIGKILL during sales
                     parts["node"].process.wait(10)
                     report.node_kills += 1
-                    parts["node"] = start_node(box, "--port", str(parts["port"]))
+                    parts["node"] = start_node(
+                        box, "--port", str(parts["port"]), "--operator-port", str(parts["op_port"])
+                    )
                 elif kind == "cloud":
                     cloud: Proc = parts["cloud"]
                     if report.cloud_outages == 0:
