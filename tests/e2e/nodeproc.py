@@ -17,7 +17,8 @@ import httpx
 from appliance.tls import state_dir_context
 
 REPO = Path(__file__).resolve().parents[2]
-READY_LINE = re.compile(r"listening on (http://\S+) .*operator on (https://\S+)")
+READY_LINE = re.compile(r"listening on (https?://\S+)")  # any stallbox server's ready line
+NODE_READY = re.compile(r"listening on (http://\S+) .*operator on (https://\S+)")
 
 
 @dataclass
@@ -80,7 +81,7 @@ def start_node(state: Path, *extra: str, deadline_s: float = 20.0, **env: str) -
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         for line in list(lines):
-            if match := READY_LINE.search(line):
+            if match := NODE_READY.search(line):
                 return NodeProcess(process, match[1], state, lines, match[2])
         if process.poll() is not None:
             time.sleep(0.1)

@@ -36,6 +36,7 @@ class ConnectScreen(ConsoleScreen):
         self.url = url or ""
         self.note = note
         self.found: list[tuple[str, str, str]] = []  # (url, node id, fingerprint)
+        self.trusted_key: str | None = None  # a changed key the vendor typed "trust" for
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="connect-body"):
@@ -155,6 +156,7 @@ class ConnectScreen(ConsoleScreen):
     def retry_trusting(self, message: KeyMismatch, trusted: bool) -> None:
         """Pair with the new key once the vendor typed "trust"; otherwise send nothing."""
         if trusted and message.code:
+            self.trusted_key = message.shown
             self.pair(message.url, message.code, message.shown)
         else:
             self.query_one("#code", Input).value = ""
@@ -165,7 +167,7 @@ class ConnectScreen(ConsoleScreen):
     def on_paired(self, message: Paired) -> None:
         answer = message.answer
         pin = self.console.state.check(message.url, answer.node_id, answer.fingerprint)
-        if pin.changed and pin.known is not None:
+        if pin.changed and pin.known is not None and answer.fingerprint != self.trusted_key:
             self.app.push_screen(
                 KeyChangedScreen(pin.known.fingerprint, answer.fingerprint),
                 lambda trusted: self.trust(message, trusted == "trust"),
