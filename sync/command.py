@@ -93,6 +93,7 @@ async def _run(
                 print(f"stallbox sync: shipping {db} to {account.url}", flush=True)
                 await daemon.run(stop, link.changed)
             finally:
+                await peers.close()
                 if browser is not None:
                     await browser.close()
     finally:
