@@ -218,6 +218,10 @@ def _add_cloud_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "--port", type=int, default=8470, help="TCP port, 0 for any (default 8470)"
     )
     serving.add_argument("--origin", help="the log's origin line, fixed at first start")
+    serving.add_argument(
+        "--tls-cert", metavar="PEM", help="serve HTTPS with this certificate chain"
+    )
+    serving.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     cloud = sub.add_parser(
         "cloud", parents=[cloud_common, serving], help="run or administer the cloud ingest service"
     )
@@ -241,6 +245,9 @@ def _add_cloud_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     enrol.add_argument("token", metavar="TOKEN", help="from `stallbox cloud enrol-token`")
     enrol.add_argument("--state", metavar="DIR", help="state dir (default: $STALLBOX_STATE)")
     enrol.add_argument("--name", default="", help="a name for this box in the cloud's list")
+    enrol.add_argument(
+        "--ca-file", metavar="PEM", help="CA bundle of a private cloud (default: system CAs)"
+    )
     enrol.set_defaults(run=cmd_enrol)
 
 
