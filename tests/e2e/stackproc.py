@@ -32,7 +32,7 @@ from appliance.errors import StallboxError
 from appliance.store import ledger as ledger_sql
 from appliance.store.connection import DB_NAME, open_sync
 from appliance.tls import state_dir_context
-from sync.account import load_account
+from sync.account import cloud_tls, load_account
 from sync.checkpoint import parse_verifier_key, verify_checkpoint
 
 
@@ -197,8 +197,8 @@ def _stack(work: Path, rng: random.Random) -> Iterator[dict[str, Any]]:
         config = box / CONFIG_NAME  # unlimited pastel: refusals would only be sold-out noise
         config.write_text(config.read_text(encoding="utf-8").replace("stock = 40\n", ""))
         parts["cloud"] = start_cloud_in(ns, cloud_state)
-        enrol(box, cloud_state, parts["cloud"].url)
-        assert load_account(box).url.startswith(f"http://{ns.cloud_ip}:")
+        enrol(box, cloud_state, parts["cloud"].url, ca_file=work / "tls" / "ca.pem")
+        assert load_account(box).url.startswith(f"https://{ns.cloud_ip}:")
         parts["port"], parts["op_port"] = free_port(), free_port()
         parts["node"] = start_node(
             box, "--port", str(parts["port"]), "--operator-port", str(parts["op_port"])
@@ -342,7 +342,10 @@ def _check(parts: dict[str, Any], seen: list[Sale], report: FaultReport) -> None
     if verified.returncode != 0:
         report.problems.append(f"ledger verify: {verified.stdout}{verified.stderr}")
     account = load_account(box)
-    note = httpx.get(f"{parts['cloud'].url}/v1/checkpoint", timeout=10).text
+    note = httpx.get(
+        f"{parts['cloud'].url}/v1/checkpoint", timeout=10,
+        verify=cloud_tls(load_account(parts["box"]).ca_file),
+    ).text  # fmt: skip
     checkpoint = verify_checkpoint(
         note, parse_verifier_key(account.verifier_key), origin=account.origin
     )
