@@ -20,7 +20,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
 @dataclass(frozen=True, slots=True)
-class TestCA:
+class ThrowawayCA:
     """A CA file and a server certificate + key signed by it."""
 
     ca_file: Path
@@ -40,10 +40,10 @@ def _name(text: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
 
 
-def make_ca(where: Path, ips: tuple[str, ...] = ("127.0.0.1",), name: str = "test") -> TestCA:
+def make_ca(where: Path, ips: tuple[str, ...] = ("127.0.0.1",), name: str = "test") -> ThrowawayCA:
     """Write ca.pem, cloud.pem and cloud.key under `where` for a server at `ips` (kept if there:
     a restarted cloud must show a certificate its enrolled boxes still trust)."""
-    made = TestCA(where / "ca.pem", where / "cloud.pem", where / "cloud.key")
+    made = ThrowawayCA(where / "ca.pem", where / "cloud.pem", where / "cloud.key")
     if all(path.exists() for path in (made.ca_file, made.cert_file, made.key_file)):
         return made
     where.mkdir(parents=True, exist_ok=True)
@@ -93,4 +93,4 @@ def make_ca(where: Path, ips: tuple[str, ...] = ("127.0.0.1",), name: str = "tes
         key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     (where / "cloud.key").chmod(0o600)
-    return TestCA(where / "ca.pem", where / "cloud.pem", where / "cloud.key")
+    return ThrowawayCA(where / "ca.pem", where / "cloud.pem", where / "cloud.key")
