@@ -6,7 +6,10 @@ real node's menu page; then drop claims by 200 concurrent clients, in three roun
 drops (latency per claim; the medians of the rounds are reported, as one round's p99 on a
 shared VM moves by 10 ms from run to run); the node's peak RSS from /proc. Bounded: fixed
 durations and counts. Ends with one JSON line. Goals: menu >= 50% of the floor's req/s; claim
-p99 <= 50 ms; RSS <= 120 MB.
+p99 <= 50 ms; RSS <= 120 MB; and what the operator plane adds to a confirmation: the median
+of 300 confirms over the console's kept-alive, pinned TLS connection (`op_confirm_p50_ms`) minus
+the median of 300 of the same confirms called in-process on the same state afterwards
+(`svc_confirm_p50_ms`) <= 1.0 ms. There is no plain-HTTP operator plane to compare with.
 
 On a machine with two or more CPUs the servers run on CPU 0 and the load generator (wrk, or
 this process) on the others: at a stall the phones are other devices, and a load generator that
@@ -34,6 +37,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+
+from appliance.ledger.identity import fingerprint, load_key
+from appliance.tls import state_dir_context
 
 REPO = Path(__file__).resolve().parents[1]
 _CPUS = sorted(os.sched_getaffinity(0))
@@ -146,12 +152,14 @@ def wrk_claims(url: str, drop_id: int, seconds: int) -> tuple[float, float, floa
     return _ms(out, "50"), _ms(out, "99"), rate
 
 
-def claim_round(url: str, token: str, seconds: int) -> tuple[float, float, float]:
+def claim_round(
+    op_url: str, url: str, state: Path, token: str, seconds: int
+) -> tuple[float, float, float]:
     """One round of claims on a fresh drop: (p50 ms, p99 ms, claims/s; 0 without wrk)."""
     starts = datetime.now(UTC) + timedelta(seconds=1)
-    drop = httpx.post(url + "/api/drops", headers={"Authorization": f"Bearer {token}"}, json={
+    drop = httpx.post(op_url + "/api/drops", headers={"Authorization": f"Bearer {token}"}, json={
         "sku": "coffee", "quantity": 100_000, "starts_at": starts.isoformat(), "hold_s": 600,
-    }).json()  # fmt: skip
+    }, verify=state_dir_context(state)).json()  # fmt: skip
     time.sleep(max(0.0, (starts - datetime.now(UTC)).total_seconds()) + 0.1)
     if shutil.which("wrk"):
         return wrk_claims(url, drop["id"], seconds)
@@ -177,6 +185,50 @@ async def claims(url: str, drop_id: int) -> list[float]:
                 assert answer.status_code in (303, 409), answer.status_code
 
         await asyncio.wait_for(asyncio.gather(*(phone() for _ in range(CLIENTS))), 300)
+    return latencies
+
+
+CONFIRMS = 300  # sales confirmed over the operator plane, and as many in-process
+
+
+async def op_confirms(operator_url: str, token: str, pin: str) -> list[float]:
+    """Confirm CONFIRMS cash sales as the console does (one kept-alive, pinned TLS connection)."""
+    from tui.client import NodeClient
+
+    client = NodeClient(operator_url, token, pin=pin, timeout_s=30)
+    latencies = []
+    try:
+        await client.identity()  # the handshake and the key proof, as a console starts
+        for _ in range(CONFIRMS):
+            order = await client.create_order({"coffee": 1})
+            await client.tender(order.id, "cash")
+            t0 = time.perf_counter()
+            done = await client.confirm(order.id)
+            latencies.append(time.perf_counter() - t0)
+            assert done.accepted
+    finally:
+        await client.close()
+    return latencies
+
+
+async def svc_confirms(state: Path) -> list[float]:
+    """The same confirmation called in-process (the Node's own Checkout, no HTTP, no TLS)."""
+    from appliance.api.node import Node
+    from appliance.config import load_config
+
+    node = Node(load_config(state / "stallbox.toml"), state)
+    latencies = []
+    try:
+        await node.start(0, 0, advertise=False)
+        for _ in range(CONFIRMS):
+            order = await node.checkout.create_order("", [("coffee", 1)])
+            await node.checkout.choose_tender(order.id, "cash")
+            t0 = time.perf_counter()
+            done = await node.checkout.confirm(order.id)
+            latencies.append(time.perf_counter() - t0)
+            assert done.receipt is not None
+    finally:
+        await node.close()
     return latencies
 
 
@@ -207,24 +259,31 @@ def main() -> None:
         state = Path(tmp) / "state"
         subprocess.run([sys.executable, "-m", "appliance.cli", "init", "--state", str(state)], env=env, check=True,
                        capture_output=True)  # fmt: skip
-        port = free_port()
+        port, op_port = free_port(), free_port()
         node = subprocess.Popen(
             [sys.executable, "-m", "appliance.cli", "node", "--state", str(state), "--host", "127.0.0.1",
-             "--port", str(port), "--no-mdns"], env=env, stdout=subprocess.DEVNULL, preexec_fn=on_server_cpus,
+             "--port", str(port), "--operator-port", str(op_port), "--no-mdns"], env=env,
+            stdout=subprocess.DEVNULL, preexec_fn=on_server_cpus,
         )  # fmt: skip
         try:
-            url = f"http://127.0.0.1:{port}"
+            url, op_url = f"http://127.0.0.1:{port}", f"https://127.0.0.1:{op_port}"
             wait_http(url + "/healthz")
             menu = rps(url + "/", args.seconds)
             code = subprocess.run([sys.executable, "-m", "appliance.cli", "pair", "--state", str(state)], env=env,
                                   check=True, capture_output=True, text=True).stdout.split()[2]  # fmt: skip
-            token = httpx.post(url + "/api/pair", json={"code": code}).json()["token"]
-            rounds = [claim_round(url, token, args.seconds) for _ in range(ROUNDS)]
+            operator = httpx.Client(base_url=op_url, verify=state_dir_context(state), timeout=30)
+            with operator:
+                token = operator.post("/api/pair", json={"code": code}).json()["token"]
+            pin = fingerprint(load_key(state).public)
+            op = sorted(asyncio.run(op_confirms(op_url, token, pin)))
+            rounds = [claim_round(op_url, url, state, token, args.seconds) for _ in range(ROUNDS)]
             p50, p99, claim_rate = (statistics.median(r[i] for r in rounds) for i in range(3))
             rss = peak_rss_mb(node.pid)
         finally:
             node.terminate()
             node.wait(10)
+        svc = sorted(asyncio.run(svc_confirms(state)))
+    op_p50, svc_p50 = statistics.median(op) * 1e3, statistics.median(svc) * 1e3
 
     print(
         f"floor (hello world) {floor:.0f} req/s; menu {menu:.0f} req/s ({menu / floor:.2f}x floor, goal >= 0.5)"
@@ -237,6 +296,10 @@ def main() -> None:
         f"floor latency at {CLIENTS} connections (hello world): p50 {floor_p50:.1f} ms, p99 {floor_p99:.1f} ms"
     )
     print(f"node peak RSS {rss:.1f} MB (goal <= 120 MB)")
+    print(
+        f"confirm p50 over the operator plane (pinned TLS 1.3, kept alive) {op_p50:.2f} ms, in-process"
+        f" {svc_p50:.2f} ms: the plane adds {op_p50 - svc_p50:.2f} ms (goal <= 1.0 ms; {CONFIRMS} each)"
+    )
     print(f"servers on CPU {sorted(SERVER_CPUS)}, load generator on CPU {sorted(CLIENT_CPUS)}")
     print(json.dumps({
         "bench": "node", "floor_rps": round(floor, 1), "menu_rps": round(menu, 1),
@@ -244,6 +307,9 @@ def main() -> None:
         "claim_p99_ms_rounds": [round(r[1], 2) for r in rounds],
         "floor_p50_ms_200": round(floor_p50, 2), "floor_p99_ms_200": round(floor_p99, 2),
         "peak_rss_mb": round(rss, 1),
+        "op_confirm_p50_ms": round(op_p50, 3), "svc_confirm_p50_ms": round(svc_p50, 3),
+        "op_confirm_p99_ms": round(op[int(len(op) * 0.99)] * 1e3, 3),
+        "svc_confirm_p99_ms": round(svc[int(len(svc) * 0.99)] * 1e3, 3),
         "menu_vs_floor": round(menu / floor, 3), "server_cpus": sorted(SERVER_CPUS),
         "client_cpus": sorted(CLIENT_CPUS),
     }))  # fmt: skip
