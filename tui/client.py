@@ -218,8 +218,10 @@ class NodeClient:
         http = await self._client()
         challenge = os.urandom(32)
         path = f"/api/identity?challenge={b64(challenge)}"
+        request = http.build_request("GET", path)
+        request.headers.pop("Authorization", None)  # the challenge never carries the token
         try:
-            answer = await http.get(path, headers={"Authorization": ""})
+            answer = await http.send(request)
         except httpx.TransportError as exc:
             await self._recheck(exc)
             raise NodeUnreachable(f"node at {self.base_url} did not answer ({exc!r})") from exc
