@@ -179,6 +179,39 @@ The node's JSON API for consoles and integrations. Generated from the code by
 `python -m appliance.api.openapi --markdown > docs/api.md` (a test keeps it current); the same
 document is served live at `GET /api/openapi.json`.
 
+## Two planes: ports, TLS and pinning
+
+One node process serves two apps that share no route:
+
+| plane | default port (`[node]`) | transport | what |
+|---|---|---|---|
+| attendee | `port = 8080` | plain HTTP | menu, cart, order, pay and receipt pages, drop pages and claims, `/healthz` |
+| operator | `operator_port = 8443` | TLS 1.3 only | everything below: this API, `/api/events`, `/metrics`, `/api/openapi.json`, pairing, `/relay/v1/...` |
+
+Every operator path asked on the attendee port answers 404 (JSON), so nothing of this API ever
+travels in cleartext; phones keep plain HTTP because they cannot trust a box's own certificate.
+`stallbox node` prints both URLs; mDNS (`_stallbox._tcp`) advertises the attendee port as the
+service port and the operator port in TXT `op`, beside the key fingerprint `fp`.
+
+The operator plane's TLS key **is** the node's Ed25519 device key: its certificate
+(`operator.crt` in the state dir, made at first start, self-signed, valid 2000-9999) carries
+the same public key that signs receipts, so the fingerprint `stallbox ledger pubkey` and
+`stallbox discover` show — `SHA256:` + the SHA-256 of the raw 32-byte key in 16 groups of 4 hex
+digits — is exactly what the handshake proves. There is no CA: a client pins the key.
+
+How a console connects (tui/client.py), and how any client should:
+
+1. Handshake once without sending anything (TLS 1.3, any certificate), take the certificate's
+   Ed25519 key and compute its fingerprint.
+2. Compare with the pin. A different key stops here: "THE NODE'S KEY HAS CHANGED", nothing sent.
+3. Talk only through a TLS context whose one trust anchor is that certificate (hostname checks
+   off: the key is the identity), so a later connection to another key fails in the handshake.
+4. `GET /api/identity?challenge=…` (without the token) must answer 200 with a signature by the
+   same key; a 404 or 500 there is a failed proof, never "an older node".
+
+A script on the box itself can take `operator.crt` from the state dir as its only trust anchor
+(CERT_REQUIRED, hostname check off; `appliance.tls.state_dir_context` does exactly that).
+
 ## Pairing and tokens
 
 1. On the box: `stallbox pair` prints a one-time 6-digit code, valid 5 minutes.
