@@ -183,10 +183,10 @@ document is served live at `GET /api/openapi.json`.
 
 One node process serves two apps that share no route:
 
-| plane | default port (`[node]`) | transport | what |
+| plane | `[node]` key, default | transport | what |
 |---|---|---|---|
-| attendee | `port = 8080` | plain HTTP | menu, cart, order, pay and receipt pages, drop pages and claims, `/healthz` |
-| operator | `operator_port = 8443` | TLS 1.3 only | everything below: this API, `/api/events`, `/metrics`, `/api/openapi.json`, pairing, `/relay/v1/...` |
+| attendee | `port`, 8080 | plain HTTP | menu to receipt pages, drop pages, claims, `/healthz` |
+| operator | `operator_port`, 8443 | TLS 1.3 only | this API, events, `/metrics`, pairing, `/relay/v1/` |
 
 Every operator path asked on the attendee port answers 404 (JSON), so nothing of this API ever
 travels in cleartext; phones keep plain HTTP because they cannot trust a box's own certificate.
