@@ -90,7 +90,12 @@ class ConnectScreen(ConsoleScreen):
                 continue  # a node without an operator plane: nothing a console can pin
             self.found.append((node.operator_url, node.node_id, node.fingerprint))
             table.add_row(node.name, node.operator_url, node.fingerprint)
-        text = f"{len(nodes)} node(s) found." if nodes else "No node answered; type its URL."
+        older = len(nodes) - len(self.found)  # no operator port in TXT: nothing to pin over TLS
+        text = (
+            f"{len(self.found)} node(s) found." if self.found else "No node answered; type its URL."
+        )
+        if older:
+            text += f" ({older} without an operator plane not listed.)"
         self.query_one("#connect-status", Static).update(text)
 
     @on(DataTable.RowSelected, "#found")
