@@ -8,8 +8,8 @@ shared VM moves by 10 ms from run to run); the node's peak RSS from /proc. Bound
 durations and counts. Ends with one JSON line. Goals: menu >= 50% of the floor's req/s; claim
 p99 <= 50 ms; RSS <= 120 MB; and what the operator plane adds to a confirmation: the median
 of 300 confirms over the console's kept-alive, pinned TLS connection (`op_confirm_p50_ms`) minus
-the median of 300 of the same confirms called in-process on the same state afterwards
-(`svc_confirm_p50_ms`) <= 1.0 ms. There is no plain-HTTP operator plane to compare with.
+the median of 300 of the same confirms called in-process, in turns with them, on a copy of
+the box's state (`svc_confirm_p50_ms`) <= 1.0 ms. There is no plain-HTTP operator plane to compare with.
 
 On a machine with two or more CPUs the servers run on CPU 0 and the load generator (wrk, or
 this process) on the others: at a stall the phones are other devices, and a load generator that
@@ -191,45 +191,38 @@ async def claims(url: str, drop_id: int) -> list[float]:
 CONFIRMS = 300  # sales confirmed over the operator plane, and as many in-process
 
 
-async def op_confirms(operator_url: str, token: str, pin: str) -> list[float]:
-    """Confirm CONFIRMS cash sales as the console does (one kept-alive, pinned TLS connection)."""
+async def confirms(
+    operator_url: str, token: str, pin: str, twin: Path
+) -> tuple[list[float], list[float]]:
+    """CONFIRMS cash sales confirmed as the console does (one kept-alive, pinned TLS connection),
+    each followed by the same confirmation called in-process on `twin` (a copy of the node's
+    state, opened by this process's own Node): taken in turns, both see the same disk and load.
+    """
+    from appliance.api.node import Node
+    from appliance.config import load_config
     from tui.client import NodeClient
 
     client = NodeClient(operator_url, token, pin=pin, timeout_s=30)
-    latencies = []
+    node = Node(load_config(twin / "stallbox.toml"), twin)
+    op, svc = [], []
     try:
+        await node.start(0, 0, advertise=False)
         await client.identity()  # the handshake and the key proof, as a console starts
         for _ in range(CONFIRMS):
             order = await client.create_order({"coffee": 1})
             await client.tender(order.id, "cash")
             t0 = time.perf_counter()
-            done = await client.confirm(order.id)
-            latencies.append(time.perf_counter() - t0)
-            assert done.accepted
+            assert (await client.confirm(order.id)).accepted
+            op.append(time.perf_counter() - t0)
+            local = await node.checkout.create_order("", [("coffee", 1)])
+            await node.checkout.choose_tender(local.id, "cash")
+            t0 = time.perf_counter()
+            assert (await node.checkout.confirm(local.id)).receipt is not None
+            svc.append(time.perf_counter() - t0)
     finally:
         await client.close()
-    return latencies
-
-
-async def svc_confirms(state: Path) -> list[float]:
-    """The same confirmation called in-process (the Node's own Checkout, no HTTP, no TLS)."""
-    from appliance.api.node import Node
-    from appliance.config import load_config
-
-    node = Node(load_config(state / "stallbox.toml"), state)
-    latencies = []
-    try:
-        await node.start(0, 0, advertise=False)
-        for _ in range(CONFIRMS):
-            order = await node.checkout.create_order("", [("coffee", 1)])
-            await node.checkout.choose_tender(order.id, "cash")
-            t0 = time.perf_counter()
-            done = await node.checkout.confirm(order.id)
-            latencies.append(time.perf_counter() - t0)
-            assert done.receipt is not None
-    finally:
         await node.close()
-    return latencies
+    return sorted(op), sorted(svc)
 
 
 def main() -> None:
@@ -259,6 +252,8 @@ def main() -> None:
         state = Path(tmp) / "state"
         subprocess.run([sys.executable, "-m", "appliance.cli", "init", "--state", str(state)], env=env, check=True,
                        capture_output=True)  # fmt: skip
+        twin = Path(tmp) / "twin"  # the same box, for the in-process confirms
+        shutil.copytree(state, twin)
         port, op_port = free_port(), free_port()
         node = subprocess.Popen(
             [sys.executable, "-m", "appliance.cli", "node", "--state", str(state), "--host", "127.0.0.1",
@@ -277,14 +272,11 @@ def main() -> None:
             rounds = [claim_round(op_url, url, state, token, args.seconds) for _ in range(ROUNDS)]
             p50, p99, claim_rate = (statistics.median(r[i] for r in rounds) for i in range(3))
             rss = peak_rss_mb(node.pid)
-            # last, so the in-process run follows at once (a shared VM's load drifts by the minute)
-            op = sorted(
-                asyncio.run(op_confirms(op_url, token, fingerprint(load_key(state).public)))
-            )
+            pin = fingerprint(load_key(state).public)
+            op, svc = asyncio.run(confirms(op_url, token, pin, twin))
         finally:
             node.terminate()
             node.wait(10)
-        svc = sorted(asyncio.run(svc_confirms(state)))
     op_p50, svc_p50 = statistics.median(op) * 1e3, statistics.median(svc) * 1e3
 
     print(
