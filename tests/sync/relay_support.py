@@ -24,7 +24,7 @@ T0 = datetime(2026, 11, 28, 18, 0, tzinfo=UTC)
 LOG_KEY = Ed25519PrivateKey.generate()
 ORIGIN = "stallbox.cloud/relay-test"
 ADMIN = "admin-token-for-relay-tests-0123456789"
-CLOUD_URL = "http://cloud"
+CLOUD_URL = "https://cloud"  # in-process (ASGI); http:// is refused off loopback
 
 
 def make_box(state: Path, sales: int) -> int:

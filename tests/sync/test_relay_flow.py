@@ -61,7 +61,7 @@ async def world(tmp_path: Path, origin_sales: int = 30) -> AsyncIterator[World]:
                 "all://": httpx.MockTransport(unreachable),
             }
         )
-        peer_http = httpx.AsyncClient(mounts={"http://cloud": cloud.transport})
+        peer_http = httpx.AsyncClient(mounts={"https://cloud": cloud.transport})
 
         async def in_process(url: str, pin: str) -> httpx.AsyncClient:
             return origin_http  # in-process, the ASGI transport stands in for the pinned TLS
