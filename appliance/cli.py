@@ -116,10 +116,14 @@ def cmd_node(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, discovery=args.interfaces)
     host = args.host or config.host
     port = config.port if args.port is None else args.port
+    operator_port = config.operator_port if args.operator_port is None else args.operator_port
     state = _state_dir(args)
     with lock_state(state, "stallbox node"):  # held while the node runs; see docs/operations.md
         check_state(state)  # a garbled key, a bad or foreign database: refused, nothing written
-        return run_node(config, state, host=host, port=port, advertise=not args.no_mdns)
+        return run_node(
+            config, state, host=host, port=port, operator_port=operator_port,
+            advertise=not args.no_mdns,
+        )  # fmt: skip
 
 
 def cmd_pair(args: argparse.Namespace) -> int:
@@ -167,7 +171,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
         return ExitCode.FAILED
     for node in found:
         uplink = "uplink" if node.uplink else "no uplink"
-        print(f"{node.name}\t{node.url}\t{node.fingerprint}\t{uplink}")
+        print(f"{node.name}\t{node.operator_url or node.url}\t{node.fingerprint}\t{uplink}")
     return ExitCode.OK
 
 
@@ -242,6 +246,10 @@ def _add_cloud_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "--port", type=int, default=8470, help="TCP port, 0 for any (default 8470)"
     )
     serving.add_argument("--origin", help="the log's origin line, fixed at first start")
+    serving.add_argument(
+        "--tls-cert", metavar="PEM", help="serve HTTPS with this certificate chain"
+    )
+    serving.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     cloud = sub.add_parser(
         "cloud", parents=[cloud_common, serving], help="run or administer the cloud ingest service"
     )
@@ -265,6 +273,9 @@ def _add_cloud_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     enrol.add_argument("token", metavar="TOKEN", help="from `stallbox cloud enrol-token`")
     enrol.add_argument("--state", metavar="DIR", help="state dir (default: $STALLBOX_STATE)")
     enrol.add_argument("--name", default="", help="a name for this box in the cloud's list")
+    enrol.add_argument(
+        "--ca-file", metavar="PEM", help="CA bundle of a private cloud (default: system CAs)"
+    )
     enrol.set_defaults(run=cmd_enrol)
 
 
@@ -302,7 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     node = sub.add_parser("node", parents=[common], help="run the checkout node")
     node.add_argument("--host", help="listen address (default: node.host from config)")
-    node.add_argument("--port", type=int, help="TCP port, 0 for any free one (default: node.port)")
+    node.add_argument(
+        "--port", type=int, help="attendee plane (HTTP) port, 0 for any (default: node.port)"
+    )
+    node.add_argument(
+        "--operator-port",
+        type=int,
+        help="operator plane (TLS) port, 0 for any (default: node.operator_port)",
+    )
     node.add_argument("--interfaces", choices=["all", "loopback"], help="mDNS interfaces")
     node.add_argument("--no-mdns", action="store_true", help="do not advertise over mDNS")
     node.set_defaults(run=cmd_node)
@@ -347,7 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["qr"].set_defaults(run=cmd_qr)
 
     console = sub.add_parser("console", help="the operator console (Textual)")
-    console.add_argument("--node", metavar="URL", help="node URL (default: discover over mDNS)")
+    console.add_argument(
+        "--node",
+        metavar="URL",
+        help="the node's operator URL, https://HOST:PORT (default: discover over mDNS)",
+    )
     console.add_argument(
         "--console-state",
         metavar="FILE",

@@ -39,7 +39,8 @@ class RawStall(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
 
 class RawNode(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     host: str = "0.0.0.0"  # noqa: S104 - the node serves attendees on the venue LAN
-    port: int = 8080
+    port: int = 8080  # attendee plane, plain HTTP
+    operator_port: int = 8443  # operator plane, TLS 1.3 pinned to the device key
 
 
 class RawDiscovery(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -100,6 +101,7 @@ class Config:
     locale: str = "pt-BR"
     host: str = "0.0.0.0"  # noqa: S104
     port: int = 8080
+    operator_port: int = 8443
     discovery: Literal["all", "loopback"] = "all"
     order_hold_s: int = 900
     rail_limits: Mapping[str, Limits] = field(default_factory=dict)
@@ -206,6 +208,14 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         )
     if not 0 <= raw.node.port <= 65535:
         raise ConfigError(path, "node.port", f"{raw.node.port} is not a TCP port (0-65535)")
+    if not 0 <= raw.node.operator_port <= 65535:
+        raise ConfigError(
+            path, "node.operator_port", f"{raw.node.operator_port} is not a TCP port (0-65535)"
+        )
+    if raw.node.operator_port == raw.node.port != 0:
+        raise ConfigError(
+            path, "node.operator_port", f"{raw.node.port} is node.port already; use another"
+        )
     if raw.sync.max_upload_bytes_per_s < 0:
         raise ConfigError(path, "sync.max_upload_bytes_per_s", "must be 0 (no cap) or more")
     if raw.sync.drop_rush_s < 0:
@@ -259,6 +269,7 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         locale=raw.stall.locale,
         host=raw.node.host,
         port=raw.node.port,
+        operator_port=raw.node.operator_port,
         discovery=raw.discovery.interfaces,
         order_hold_s=raw.policy.order_hold_s,
         rail_limits=limits,

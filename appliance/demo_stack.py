@@ -36,7 +36,9 @@ from appliance.config import CONFIG_NAME, sample_config
 from appliance.errors import ExitCode, StallboxError
 
 READY = re.compile(r"listening on (http://\S+)")
+OPERATOR = re.compile(r"operator on (https://\S+)")
 DEMO_PORT = 8080
+DEMO_OPERATOR_PORT = 8443
 DEMO_CONFIG = """
 [policy.rails.pix]
 per_sale_limit = "80.00"
@@ -59,6 +61,7 @@ class Child:
     process: subprocess.Popen[str]
     output: list[str] = field(default_factory=list)
     url: str = ""
+    operator_url: str = ""
 
 
 class Stack:
@@ -88,6 +91,8 @@ class Stack:
         assert child.process.stdout is not None
         for line in child.process.stdout:
             child.output.append(line)
+            if not child.operator_url and (match := OPERATOR.search(line)):
+                child.operator_url = match[1]
             if not child.url and (match := READY.search(line)):
                 child.url = match[1]
 
@@ -139,8 +144,12 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def start_stack(stack: Stack, state: Path, *, lan: bool, headless: bool) -> str:
-    """Start cloud, enrol the box, start node and sync; return the node's URL."""
+def start_stack(stack: Stack, state: Path, *, lan: bool, headless: bool) -> tuple[str, str]:
+    """Start cloud, enrol the box, start node and sync; return the node's two URLs.
+
+    The cloud runs on loopback in plain HTTP: the sync daemon accepts http:// only for a
+    loopback host, and the demo's cloud never leaves this machine.
+    """
     box, cloud_state = state / "box", state / "cloud"
     cloud = stack.start(
         "cloud", "cloud", "serve", "--state", str(cloud_state), "--host", "127.0.0.1",
@@ -151,19 +160,31 @@ def start_stack(stack: Stack, state: Path, *, lan: bool, headless: bool) -> str:
         cli("enrol", cloud.url, token, "--state", str(box), "--name", "demo stall")
     host = "0.0.0.0" if lan else "127.0.0.1"  # noqa: S104 - only with --lan
     port = DEMO_PORT if not headless and _port_free(DEMO_PORT) else 0
+    op_port = DEMO_OPERATOR_PORT if not headless and _port_free(DEMO_OPERATOR_PORT) else 0
     node = stack.start(
         "node", "node", "--state", str(box), "--host", host, "--port", str(port),
-        "--interfaces", "all" if lan else "loopback", ready=True,
+        "--operator-port", str(op_port), "--interfaces", "all" if lan else "loopback", ready=True,
     )  # fmt: skip
     stack.start("sync", "sync", "--state", str(box))
-    return node.url
+    return node.url, node.operator_url
 
 
-def pair(url: str, state: Path) -> str:
+def operator_client(operator_url: str, state: Path, token: str | None = None) -> httpx.Client:
+    """An operator-plane client pinned to the box's certificate (read from its state dir)."""
+    from appliance.tls import state_dir_context
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(
+        base_url=operator_url, timeout=10, headers=headers, verify=state_dir_context(state / "box")
+    )
+
+
+def pair(operator_url: str, state: Path) -> str:
     """Pair like a console does: a one-time code from the box, exchanged for a token."""
     from appliance.services.pairing import new_code
 
-    answer = httpx.post(f"{url}/api/pair", json={"code": new_code(state / "box"), "name": "demo"})
+    with operator_client(operator_url, state) as api:
+        answer = api.post("/api/pair", json={"code": new_code(state / "box"), "name": "demo"})
     answer.raise_for_status()
     return str(answer.json()["token"])
 
@@ -244,16 +265,16 @@ def drop_claim(phone: httpx.Client, api: httpx.Client, drop_id: object) -> int |
     return int(done.json()["receipt"]["seq"])
 
 
-def simulate(url: str, token: str, duration: float, out: TextIO) -> int:
+def simulate(
+    url: str, operator_url: str, state: Path, token: str, duration: float, out: TextIO
+) -> int:
     """Attendees and sales for `duration` seconds; return the device's last seq."""
     rng = random.Random(7)
     deadline = time.monotonic() + duration
     sales = claims = 0
     last = -1
     tls = ssl.create_default_context()  # one for every phone (plain HTTP never uses it)
-    with httpx.Client(
-        base_url=url, timeout=10, headers={"Authorization": f"Bearer {token}"}
-    ) as api:
+    with operator_client(operator_url, state, token) as api:
         drop = schedule_drop(api, timedelta(seconds=min(10.0, duration / 3)))
         print(f"drop #{drop['id']}: 20 coffees at {drop['starts_at']}", file=out, flush=True)
         for n in itertools.count():
@@ -287,7 +308,7 @@ def wait_synced(url: str, token: str, state: Path, deadline_s: float, out: TextI
     cloud = httpx.Client(
         base_url=account.url, timeout=10, headers={"Authorization": f"Bearer {account.api_token}"}
     )
-    node = httpx.Client(base_url=url, timeout=10, headers={"Authorization": f"Bearer {token}"})
+    node = operator_client(url, state, token)
     deadline = time.monotonic() + deadline_s
     with cloud, node:
         while True:
@@ -313,13 +334,14 @@ def run_stack_demo(
     stack = Stack(out)
     try:
         prepare(state_dir, lan)
-        url = start_stack(stack, state_dir, lan=lan, headless=headless)
+        url, operator_url = start_stack(stack, state_dir, lan=lan, headless=headless)
         print(f"stall: {url}/  (menu; the printable sign is {url}/sign)", file=out, flush=True)
+        print(f"operator plane: {operator_url} (TLS, pinned)", file=out, flush=True)
         if not headless:
-            return run_console(url, state_dir, lan)
-        token = pair(url, state_dir)
-        last = simulate(url, token, duration, out)
-        synced = wait_synced(url, token, state_dir, 60, out)
+            return run_console(operator_url, state_dir, lan)
+        token = pair(operator_url, state_dir)
+        last = simulate(url, operator_url, state_dir, token, duration, out)
+        synced = wait_synced(operator_url, token, state_dir, 60, out)
         return ExitCode.OK if synced and last > 0 else ExitCode.FAILED
     finally:
         stack.stop()

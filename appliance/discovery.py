@@ -1,9 +1,11 @@
 """LAN discovery over mDNS: a node advertises `_stallbox._tcp.local.`, consoles browse for it.
 
-TXT carries the node id, the API version, the key fingerprint (consoles pin it on first pairing)
-and whether the box has an uplink (peers without one look for a box that has). Which interfaces
-zeroconf binds comes from config: all of them on an installed box, 127.0.0.1 in tests, CI and
-the default demo, so multicast never leaves a development machine.
+The service's port is the attendee plane (plain HTTP); TXT carries the node id, the API version,
+the key fingerprint (consoles pin it on first pairing; the operator plane's TLS proves it), the
+operator plane's port ("op") and whether the box has an uplink (peers without one look for a
+box that has). Which interfaces zeroconf binds comes from config: all of them on an installed
+box, 127.0.0.1 in tests, CI and the default demo, so multicast never leaves a development
+machine.
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ class NodeAd:
 
     name: str  # instance name, e.g. the stall's name
     node_id: str
-    port: int
+    port: int  # the attendee plane (plain HTTP)
     fingerprint: str
     uplink: bool = False
+    operator_port: int = 0  # the operator plane (TLS pinned to `fingerprint`); TXT "op"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,8 @@ class FoundNode:
     api: str
     uplink: bool
     urls: tuple[str, ...] = ()  # every advertised address; `url` is the first
+    operator_url: str = ""  # https://address:op of the first address ("" if not advertised)
+    operator_urls: tuple[str, ...] = ()
 
 
 def _zeroconf(interfaces: Interfaces) -> AsyncZeroconf:
@@ -99,6 +104,7 @@ class Advertiser:
                 "api": API_VERSION,
                 "fp": self.ad.fingerprint,
                 "uplink": "yes" if self.ad.uplink else "no",
+                "op": str(self.ad.operator_port),
             },
             server=f"stallbox-{self.ad.node_id}.local.",
         )
@@ -170,6 +176,12 @@ async def _resolve_one(zc: AsyncZeroconf, name: str, timeout_ms: int) -> FoundNo
         return None
     props = info.properties
     urls = tuple(f"http://{address}:{info.port}" for address in info.parsed_addresses())
+    op = _text(props, "op")
+    operator_urls = (
+        tuple(f"https://{address}:{op}" for address in info.parsed_addresses())
+        if op.isdigit() and 0 < int(op) < 65536
+        else ()
+    )
     return FoundNode(
         name=name.removesuffix("." + SERVICE_TYPE),
         url=urls[0],
@@ -178,6 +190,8 @@ async def _resolve_one(zc: AsyncZeroconf, name: str, timeout_ms: int) -> FoundNo
         api=_text(props, "api"),
         uplink=_text(props, "uplink") == "yes",
         urls=urls,
+        operator_url=operator_urls[0] if operator_urls else "",
+        operator_urls=operator_urls,
     )
 
 

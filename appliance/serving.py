@@ -1,4 +1,8 @@
-"""How both HTTP processes (the node and the cloud) serve: bind first, READY after start, exit 0.
+"""How the HTTP processes (node, cloud) serve: bind first, READY after start, exit 0.
+
+One process may serve several listeners on one loop (the node: the attendee plane in plain
+HTTP, the operator plane over TLS, and later a Unix socket for the on-box console), each its
+own uvicorn server over the same services; one signal handler stops them all.
 
 Kept apart from the node's app so `stallbox cloud` can use it without importing the node.
 """
@@ -10,8 +14,11 @@ import contextlib
 import gc
 import signal
 import socket
+import ssl as ssl_module
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -19,26 +26,6 @@ from starlette.types import ASGIApp
 from appliance.errors import ExitCode, ListenError
 from appliance.http_bounds import uvicorn_options
 from appliance.systemd import Notifier, keep_watchdog, watchdog_interval
-
-
-class GracefulServer(uvicorn.Server):
-    """uvicorn, but SIGTERM ends the process with exit 0 after a graceful stop.
-
-    uvicorn re-raises the captured signal once it has shut down, so the process would die of
-    SIGTERM (exit -15) and systemd would log a failure for a clean stop. Here the loop's own
-    signal handlers ask for the same graceful shutdown, and nothing is re-raised.
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.handle_exit, sig, None)
-        try:
-            yield
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -70,32 +57,63 @@ def tune_gc() -> None:
     gc.freeze()
 
 
-async def serve_app(
-    app: ASGIApp,
-    sock: socket.socket,
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """One app on its bound socket(s), over TLS when `ssl` is given."""
+
+    app: ASGIApp
+    sockets: tuple[socket.socket, ...]
+    ssl: ssl_module.SSLContext | None = None
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, but the signals are the caller's: one handler stops every server of a process."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _server(listener: Listener, options: dict[str, Any]) -> uvicorn.Server:
+    context = listener.ssl
+    return _Server(
+        uvicorn.Config(
+            listener.app, loop="none", lifespan="on", log_level="warning",
+            access_log=False, timeout_graceful_shutdown=3,
+            proxy_headers=False,  # clients talk to us directly: no proxy whose headers to trust
+            ssl_context_factory=None if context is None else (lambda config, default: context),
+            **options,  # httptools with header, timeout and connection limits (http_bounds.py)
+        )
+    )  # fmt: skip
+
+
+async def serve_listeners(
+    listeners: Sequence[Listener],
     notifier: Notifier,
     *,
     ready_line: str,
     status: Callable[[], str],
     what: str,
 ) -> int:
-    """Serve `app` on the bound `sock` until SIGTERM/SIGINT; return the exit code.
+    """Serve every listener on this loop until SIGTERM/SIGINT; return the exit code.
 
-    READY=1 (with `status`) and `ready_line` on stdout go out once uvicorn has started, i.e.
-    after the lifespan opened what the app needs; WATCHDOG=1 then comes from the event loop.
+    READY=1 (with `status`) and `ready_line` on stdout go out once every server has started,
+    i.e. after each lifespan opened what its app needs and every socket accepts; WATCHDOG=1 then
+    comes from the event loop. SIGTERM asks all of them for a graceful stop (in-flight requests
+    finish), and the process exits 0 — not killed by the signal, so systemd logs a clean stop.
+    A server that fails to start or stops on its own stops the others.
     """
-    server = GracefulServer(
-        uvicorn.Config(
-            app, loop="none", lifespan="on", log_level="warning",
-            access_log=False, timeout_graceful_shutdown=3,
-            proxy_headers=False,  # clients talk to us directly: no proxy whose headers to trust
-            **uvicorn_options(),  # httptools with header, timeout and connection limits
-        )
-    )  # fmt: skip
+    options = uvicorn_options()  # once: one connection cap for the whole process
+    servers = [_server(listener, options) for listener in listeners]
+    loop = asyncio.get_running_loop()
+
+    def stop_all(*_: object) -> None:
+        for server in servers:
+            server.should_exit = True
 
     async def announce() -> None:
-        while not server.started:
-            if server.should_exit:
+        while not all(server.started for server in servers):
+            if any(server.should_exit for server in servers):
                 return
             await asyncio.sleep(0.01)
         tune_gc()
@@ -105,15 +123,44 @@ async def serve_app(
         if interval:
             await keep_watchdog(notifier, interval, status)
 
+    async def run(server: uvicorn.Server, listener: Listener) -> None:
+        try:
+            await server.serve(sockets=list(listener.sockets))
+        finally:
+            stop_all()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_all)
     announcer = asyncio.create_task(announce(), name="announce")
+    started = False
     try:
-        await server.serve(sockets=[sock])
+        await asyncio.gather(*(run(*pair) for pair in zip(servers, listeners, strict=True)))
+        started = all(server.started for server in servers)
     finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
         announcer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await announcer
-        sock.close()
-    if not server.started:
+        for listener in listeners:
+            for sock in listener.sockets:
+                sock.close()
+    if not started:
         print(f"stallbox: {what} failed to start (see the log above)", file=sys.stderr)
         return ExitCode.FAILED
     return ExitCode.OK
+
+
+async def serve_app(
+    app: ASGIApp,
+    sock: socket.socket,
+    notifier: Notifier,
+    *,
+    ready_line: str,
+    status: Callable[[], str],
+    what: str,
+) -> int:
+    """Serve one `app` on the bound `sock` until SIGTERM/SIGINT; return the exit code."""
+    return await serve_listeners(
+        [Listener(app, (sock,))], notifier, ready_line=ready_line, status=status, what=what
+    )

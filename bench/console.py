@@ -47,29 +47,32 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def start_node(state: Path) -> tuple[subprocess.Popen[str], str]:
-    """Initialise `state`, start the node on a free loopback port, return it and its URL."""
+    """Initialise `state`, start the node on free loopback ports, return it and its operator URL."""
     cli("init", "--state", str(state))
     with (state / "stallbox.toml").open("a") as config:
         config.write(PIX)
     node = subprocess.Popen(
         [sys.executable, "-m", "appliance.cli", "node", "--state", str(state), "--host",
-         "127.0.0.1", "--port", "0", "--interfaces", "loopback", "--no-mdns"],
+         "127.0.0.1", "--port", "0", "--operator-port", "0", "--interfaces", "loopback", "--no-mdns"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
     assert node.stdout is not None
     for line in node.stdout:
-        if match := re.search(r"listening on (http://\S+)", line):
+        if match := re.search(r"operator on (https://\S+)", line):
             return node, match[1]
     raise SystemExit("the node did not start")
 
 
 def pair(state: Path, url: str, console_state: Path) -> None:
     """Pair like a console and write the console state file."""
+    from appliance.tls import state_dir_context
     from tui.state import ConsoleState
 
     code = cli("pair", "--state", str(state)).stdout.split()[2]
-    answer = httpx.post(url + "/api/pair", json={"code": code, "name": "bench"}).json()
+    answer = httpx.post(
+        url + "/api/pair", json={"code": code, "name": "bench"}, verify=state_dir_context(state)
+    ).json()
     ConsoleState(console_state).pin(url, answer["node_id"], answer["fingerprint"], answer["token"])
 
 

@@ -7,7 +7,10 @@ own source address, as the node limits claims per address), in three rounds on f
 (latency per claim; the medians of the rounds are reported, as one round's p99 on a shared VM
 moves by 10 ms from run to run); the node's peak RSS from /proc. Bounded: fixed
 durations and counts. Ends with one JSON line. Goals: menu >= 50% of the floor's req/s; claim
-p99 <= 50 ms; RSS <= 120 MB.
+p99 <= 50 ms; RSS <= 120 MB; and what the operator plane adds to a confirmation: the median
+of 300 confirms over the console's kept-alive, pinned TLS connection (`op_confirm_p50_ms`) minus
+the median of 300 of the same confirms called in-process, in turns with them, on a copy of
+the box's state (`svc_confirm_p50_ms`) <= 1.0 ms. There is no plain-HTTP operator plane to compare with.
 
 On a machine with two or more CPUs the servers run on CPU 0 and the load generator (wrk, or
 this process) on the others: at a stall the phones are other devices, and a load generator that
@@ -36,6 +39,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+
+from appliance.ledger.identity import fingerprint, load_key
+from appliance.tls import state_dir_context
 
 REPO = Path(__file__).resolve().parents[1]
 _CPUS = sorted(os.sched_getaffinity(0))
@@ -115,12 +121,12 @@ def peak_rss_mb(pid: int) -> float:
     return int(re.search(r"VmHWM:\s+(\d+) kB", status)[1]) / 1024  # type: ignore[index]
 
 
-def claim_round(url: str, token: str) -> tuple[float, float, float]:
+def claim_round(op_url: str, url: str, state: Path, token: str) -> tuple[float, float, float]:
     """One round of claims on a fresh drop: (p50 ms, p99 ms, claims/s)."""
     starts = datetime.now(UTC) + timedelta(seconds=1)
-    drop = httpx.post(url + "/api/drops", headers={"Authorization": f"Bearer {token}"}, json={
+    drop = httpx.post(op_url + "/api/drops", headers={"Authorization": f"Bearer {token}"}, json={
         "sku": "coffee", "quantity": 100_000, "starts_at": starts.isoformat(), "hold_s": 600,
-    }).json()  # fmt: skip
+    }, verify=state_dir_context(state)).json()  # fmt: skip
     time.sleep(max(0.0, (starts - datetime.now(UTC)).total_seconds()) + 0.1)
     started = time.perf_counter()
     latencies = sorted(asyncio.run(claims(url, drop["id"])))
@@ -160,6 +166,43 @@ async def claims(url: str, drop_id: int) -> list[float]:
     return latencies
 
 
+CONFIRMS = 300  # sales confirmed over the operator plane, and as many in-process
+
+
+async def confirms(
+    operator_url: str, token: str, pin: str, twin: Path
+) -> tuple[list[float], list[float]]:
+    """CONFIRMS cash sales confirmed as the console does (one kept-alive, pinned TLS connection),
+    each followed by the same confirmation called in-process on `twin` (a copy of the node's
+    state, opened by this process's own Node): taken in turns, both see the same disk and load.
+    """
+    from appliance.api.node import Node
+    from appliance.config import load_config
+    from tui.client import NodeClient
+
+    client = NodeClient(operator_url, token, pin=pin, timeout_s=30)
+    node = Node(load_config(twin / "stallbox.toml"), twin)
+    op, svc = [], []
+    try:
+        await node.start(0, 0, advertise=False)
+        await client.identity()  # the handshake and the key proof, as a console starts
+        for _ in range(CONFIRMS):
+            order = await client.create_order({"coffee": 1})
+            await client.tender(order.id, "cash")
+            t0 = time.perf_counter()
+            assert (await client.confirm(order.id)).accepted
+            op.append(time.perf_counter() - t0)
+            local = await node.checkout.create_order("", [("coffee", 1)])
+            await node.checkout.choose_tender(local.id, "cash")
+            t0 = time.perf_counter()
+            assert (await node.checkout.confirm(local.id)).receipt is not None
+            svc.append(time.perf_counter() - t0)
+    finally:
+        await client.close()
+        await node.close()
+    return sorted(op), sorted(svc)
+
+
 def main() -> None:
     """Run the benchmark and print the JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -187,24 +230,32 @@ def main() -> None:
         state = Path(tmp) / "state"
         subprocess.run([sys.executable, "-m", "appliance.cli", "init", "--state", str(state)], env=env, check=True,
                        capture_output=True)  # fmt: skip
-        port = free_port()
+        twin = Path(tmp) / "twin"  # the same box, for the in-process confirms
+        shutil.copytree(state, twin)
+        port, op_port = free_port(), free_port()
         node = subprocess.Popen(
             [sys.executable, "-m", "appliance.cli", "node", "--state", str(state), "--host", "127.0.0.1",
-             "--port", str(port), "--no-mdns"], env=env, stdout=subprocess.DEVNULL, preexec_fn=on_server_cpus,
+             "--port", str(port), "--operator-port", str(op_port), "--no-mdns"], env=env,
+            stdout=subprocess.DEVNULL, preexec_fn=on_server_cpus,
         )  # fmt: skip
         try:
-            url = f"http://127.0.0.1:{port}"
+            url, op_url = f"http://127.0.0.1:{port}", f"https://127.0.0.1:{op_port}"
             wait_http(url + "/healthz")
             menu = rps(url + "/", args.seconds)
             code = subprocess.run([sys.executable, "-m", "appliance.cli", "pair", "--state", str(state)], env=env,
                                   check=True, capture_output=True, text=True).stdout.split()[2]  # fmt: skip
-            token = httpx.post(url + "/api/pair", json={"code": code}).json()["token"]
-            rounds = [claim_round(url, token) for _ in range(ROUNDS)]
+            operator = httpx.Client(base_url=op_url, verify=state_dir_context(state), timeout=30)
+            with operator:
+                token = operator.post("/api/pair", json={"code": code}).json()["token"]
+            rounds = [claim_round(op_url, url, state, token) for _ in range(ROUNDS)]
             p50, p99, claim_rate = (statistics.median(r[i] for r in rounds) for i in range(3))
             rss = peak_rss_mb(node.pid)
+            pin = fingerprint(load_key(state).public)
+            op, svc = asyncio.run(confirms(op_url, token, pin, twin))
         finally:
             node.terminate()
             node.wait(10)
+    op_p50, svc_p50 = statistics.median(op) * 1e3, statistics.median(svc) * 1e3
 
     print(
         f"floor (hello world) {floor:.0f} req/s; menu {menu:.0f} req/s ({menu / floor:.2f}x floor, goal >= 0.5)"
@@ -217,6 +268,10 @@ def main() -> None:
         f"floor latency at {CLIENTS} connections (hello world): p50 {floor_p50:.1f} ms, p99 {floor_p99:.1f} ms"
     )
     print(f"node peak RSS {rss:.1f} MB (goal <= 120 MB)")
+    print(
+        f"confirm p50 over the operator plane (pinned TLS 1.3, kept alive) {op_p50:.2f} ms, in-process"
+        f" {svc_p50:.2f} ms: the plane adds {op_p50 - svc_p50:.2f} ms (goal <= 1.0 ms; {CONFIRMS} each)"
+    )
     print(f"servers on CPU {sorted(SERVER_CPUS)}, load generator on CPU {sorted(CLIENT_CPUS)}")
     print(json.dumps({
         "bench": "node", "floor_rps": round(floor, 1), "menu_rps": round(menu, 1),
@@ -224,6 +279,9 @@ def main() -> None:
         "claim_p99_ms_rounds": [round(r[1], 2) for r in rounds],
         "floor_p50_ms_200": round(floor_p50, 2), "floor_p99_ms_200": round(floor_p99, 2),
         "peak_rss_mb": round(rss, 1),
+        "op_confirm_p50_ms": round(op_p50, 3), "svc_confirm_p50_ms": round(svc_p50, 3),
+        "op_confirm_p99_ms": round(op[int(len(op) * 0.99)] * 1e3, 3),
+        "svc_confirm_p99_ms": round(svc[int(len(svc) * 0.99)] * 1e3, 3),
         "menu_vs_floor": round(menu / floor, 3), "server_cpus": sorted(SERVER_CPUS),
         "client_cpus": sorted(CLIENT_CPUS),
     }))  # fmt: skip

@@ -23,7 +23,7 @@ from appliance.store.connection import DB_NAME, open_sync
 from appliance.store.ledger import outbox
 from appliance.store.migrations import migrate
 from appliance.systemd import Notifier, keep_watchdog, watchdog_interval
-from sync.account import CloudAccount, account_path, load_account
+from sync.account import CloudAccount, account_path, cloud_tls, load_account
 from sync.backoff import Retry
 from sync.daemon import Daemon, Limits, Outcome, status_line
 from sync.link import LinkWatcher
@@ -80,7 +80,7 @@ async def _run(
         account = load_account(state_dir) if once else await _wait_for_account(state_dir, stop)
         if account is None:
             return ExitCode.OK
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(verify=cloud_tls(account.ca_file)) as client:
             if once:
                 daemon = Daemon(conn, account, client, limits)
                 print(f"stallbox sync: shipping {db} to {account.url}", flush=True)
@@ -93,6 +93,7 @@ async def _run(
                 print(f"stallbox sync: shipping {db} to {account.url}", flush=True)
                 await daemon.run(stop, link.changed)
             finally:
+                await peers.close()
                 if browser is not None:
                     await browser.close()
     finally:

@@ -3,10 +3,12 @@
 Two halves, both run by `stallbox sync`:
 
 * the origin's (`Peers`, `PeerLink`): find a peer whose node says uplink=yes (over mDNS, or from
-  $STALLBOX_RELAY_PEERS), check over `GET /relay/v1/info` that it is enrolled with *our* cloud
-  (same log origin) and is not ourselves, hand it the very batch we would have POSTed to the
-  cloud, and fetch the cloud's answer from it later. The daemon verifies that answer exactly as
-  a direct one (sync/daemon.py); the peer never sees our token;
+  $STALLBOX_RELAY_PEERS), talk to its operator plane only over TLS pinned to the key
+  fingerprint it advertises (a handshake with another key is a failed peer, nothing sent),
+  check over `GET /relay/v1/info` that it is enrolled with *our* cloud (same log origin) and
+  is not ourselves, hand it the very batch we would have POSTed to the cloud, and fetch the
+  cloud's answer from it later. The daemon verifies that answer exactly as a direct one
+  (sync/daemon.py); the peer never sees our token;
 * the peer's (`Forwarder`): once its own outbox is empty, POST the oldest queued batch,
   unchanged, to the cloud's `/v1/relay/devices/{origin}/receipts` with the peer's *own* token,
   and store the cloud's answer unchanged for the origin to fetch.
@@ -21,9 +23,10 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -36,7 +39,7 @@ from sync.protocol import RelayAnswer, RelayInfo, RelayQueued
 
 log = logging.getLogger(__name__)
 
-PEERS_ENV = "STALLBOX_RELAY_PEERS"  # comma-separated node URLs to try as well as mDNS
+PEERS_ENV = "STALLBOX_RELAY_PEERS"  # comma-separated https://HOST:PORT#SHA256:... to try too
 LAN_TIMEOUT = httpx.Timeout(connect=2.0, read=10.0, write=10.0, pool=2.0)
 CLOUD_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
 RECHECK_S = 15.0  # re-ask the chosen peer's /relay/v1/info this often
@@ -54,11 +57,37 @@ class Peer:
     name: str
     url: str
     device: str
+    client: httpx.AsyncClient | None = field(default=None, compare=False, repr=False)
+
+
+Connect = Callable[[str, str], Awaitable[httpx.AsyncClient]]  # (url, fingerprint) -> client
 
 
 def explicit_peers() -> list[str]:
-    """The peer URLs from $STALLBOX_RELAY_PEERS (comma-separated), if any."""
+    """The peers from $STALLBOX_RELAY_PEERS (comma-separated URL#FINGERPRINT), if any."""
     return [u.strip().rstrip("/") for u in os.environ.get(PEERS_ENV, "").split(",") if u.strip()]
+
+
+async def pinned_peer(url: str, pin: str) -> httpx.AsyncClient:
+    """A client for a peer's operator plane whose only trust anchor is the pinned key's cert."""
+    from appliance.tls import (
+        CertificateError,
+        certificate_fingerprint,
+        fetch_certificate,
+        pinned_context,
+    )
+
+    where = urlsplit(url)
+    if where.scheme != "https" or not where.hostname or not pin:
+        raise PeerFailed(f"peer {url}: not an https:// operator URL with a key fingerprint")
+    try:
+        der = await fetch_certificate(where.hostname, where.port or 443, LAN_TIMEOUT.connect or 2)
+        shown = certificate_fingerprint(der)
+    except (OSError, TimeoutError, CertificateError) as exc:
+        raise PeerFailed(f"peer {url}: {type(exc).__name__}: {exc}") from None
+    if shown != pin:
+        raise PeerFailed(f"peer {url} proved key {shown}, not the advertised {pin}")
+    return httpx.AsyncClient(verify=pinned_context(der))
 
 
 class Peers:
@@ -72,30 +101,54 @@ class Peers:
         urls: Sequence[str] = (),
         browser: Browser | None = None,
         clock: Callable[[], float] = time.monotonic,
+        connect: Connect = pinned_peer,
     ) -> None:
         self.client = client
         self.account = account
         self.urls = list(urls)
         self.browser = browser
         self.clock = clock
+        self.connect = connect  # tests hand in their own transport; the box pins over TLS
+        self._clients: dict[tuple[str, str], httpx.AsyncClient] = {}
         self._current: Peer | None = None
         self._checked = 0.0
         self._shunned: dict[str, float] = {}
 
-    async def _candidates(self) -> list[str]:
-        found: list[str] = []
+    async def _candidates(self) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
         if self.browser is not None:
             for node in await self.browser.nodes():
                 if node.uplink and node.node_id != self.account.device:
-                    found.extend(node.urls or (node.url,))
-        found.extend(self.urls)
+                    found.extend((url, node.fingerprint) for url in node.operator_urls)
+        for entry in self.urls:
+            url, _, pin = entry.partition("#")
+            found.append((url.rstrip("/"), pin))
         now = self.clock()
-        return [u for u in dict.fromkeys(found) if self._shunned.get(u, 0.0) <= now]
+        return [c for c in dict.fromkeys(found) if self._shunned.get(c[0], 0.0) <= now]
 
-    async def info(self, url: str) -> RelayInfo | None:
+    async def _client(self, url: str, pin: str) -> httpx.AsyncClient | None:
+        client = self._clients.get((url, pin))
+        if client is None:
+            try:
+                client = self._clients[(url, pin)] = await self.connect(url, pin)
+            except PeerFailed as exc:
+                log.info("%s", exc)
+                self.shun(url)
+                return None
+        return client
+
+    async def close(self) -> None:
+        """Close the pinned clients of every peer tried."""
+        for client in self._clients.values():
+            if client is not self.client:
+                await client.aclose()
+        self._clients.clear()
+
+    async def info(self, url: str, client: httpx.AsyncClient | None = None) -> RelayInfo | None:
         """Ask a node who it is; None if it does not answer sensibly."""
+        client = client or self.client
         try:
-            answer = await self.client.get(f"{url}/relay/v1/info", timeout=LAN_TIMEOUT)
+            answer = await client.get(f"{url}/relay/v1/info", timeout=LAN_TIMEOUT)
             if answer.status_code != 200:
                 return None
             return msgspec.json.decode(answer.content, type=RelayInfo)
@@ -109,15 +162,18 @@ class Peers:
         if self._current is not None and now - self._checked < RECHECK_S:
             return self._current
         self._current = None
-        for url in await self._candidates():
-            info = await self.info(url)
+        for url, pin in await self._candidates():
+            client = await self._client(url, pin)
+            if client is None:
+                continue
+            info = await self.info(url, client)
             if info is None or not info.uplink or info.device == self.account.device:
                 continue
             if info.origin != self.account.origin:
                 log.info("peer %s is enrolled with another cloud (%s)", url, info.origin or "none")
                 self.shun(url)
                 continue
-            self._current, self._checked = Peer(info.name or url, url, info.device), now
+            self._current, self._checked = Peer(info.name or url, url, info.device, client), now
             return self._current
         return None
 
@@ -138,7 +194,7 @@ class PeerLink:
     async def hand(self, peer: Peer, body: bytes) -> RelayQueued:
         """Give the peer our batch, as we would have POSTed it to the cloud."""
         try:
-            answer = await self.client.post(
+            answer = await (peer.client or self.client).post(
                 f"{peer.url}/relay/v1/devices/{self.device}/batches",
                 content=body,
                 headers={"Content-Type": "application/json"},
@@ -155,7 +211,7 @@ class PeerLink:
     async def answers(self, peer: Peer, after_seq: int) -> list[RelayAnswer]:
         """The cloud's answers to our batches that end after `after_seq`, newest first."""
         try:
-            answer = await self.client.get(
+            answer = await (peer.client or self.client).get(
                 f"{peer.url}/relay/v1/devices/{self.device}/acks",
                 params={"after": str(after_seq)},
                 timeout=LAN_TIMEOUT,

@@ -16,6 +16,7 @@ def test_the_sample_config_is_valid_in_any_currency() -> None:
         assert config.currency == currency
         assert config.catalog
         assert config.storage_warn_free_mb == 64  # the documented default, in the sample too
+        assert (config.port, config.operator_port) == (8080, 8443)
 
 
 @pytest.mark.parametrize(
@@ -26,6 +27,12 @@ def test_the_sample_config_is_valid_in_any_currency() -> None:
         ("[stall]\nnmae = 'x'\n", "stallbox.toml: stall.nmae: unknown key"),
         ('[node]\nport = "80"\n', "stallbox.toml: node.port: expected `int`, got `str`"),
         ("[node]\nport = 70000\n", "stallbox.toml: node.port: 70000 is not a TCP port"),
+        ("[node]\noperator_port = -1\n", "stallbox.toml: node.operator_port: -1 is not a TCP port"),
+        (
+            "[node]\nport = 9000\noperator_port = 9000\n",
+            "stallbox.toml: node.operator_port: 9000 is node.port already",
+        ),
+        ("[node]\ntls = false\n", "stallbox.toml: node.tls: unknown key"),  # no plain mode
         ("[stall\n", "stallbox.toml: not valid TOML"),
         ("[storage]\nwarn_free_mb = -1\n", "stallbox.toml: storage.warn_free_mb: must be 0"),
         ("[storage]\nwarn_free = 1\n", "stallbox.toml: storage.warn_free: unknown key"),

@@ -27,9 +27,16 @@ from textual.worker import Worker, WorkerState
 
 from appliance.api.schemas import IdentityOut, StatsOut, SyncOut
 from tui.client import NodeClient, NodeEvent
-from tui.errors import ConsoleError, Refused, Unauthorized
+from tui.errors import ConsoleError, KeyChanged, Refused, Unauthorized
 from tui.link import Link, cloud_state, storage_state
-from tui.messages import EventReceived, IdentityChecked, NodeChecked, NodeLost, TokenRefused
+from tui.messages import (
+    EventReceived,
+    IdentityChecked,
+    KeyMismatch,
+    NodeChecked,
+    NodeLost,
+    TokenRefused,
+)
 from tui.screens.drops import DropsScreen
 from tui.screens.numbers import NumbersScreen
 from tui.screens.orders import OrdersScreen
@@ -123,7 +130,8 @@ class StallboxConsole(App[int]):
         if self.client is not None:
             old = self.client
             self.run_worker(old.close(), group="close")
-        self.client = NodeClient(url, token)
+        pinned = self.state.node(url)
+        self.client = NodeClient(url, token, pin=pinned.fingerprint if pinned else None)
         self.set_link(Link(url=url, node="connecting"))
         self.monitor()
         self.read_events()
@@ -165,6 +173,9 @@ class StallboxConsole(App[int]):
             except Unauthorized as exc:
                 self.post_message(TokenRefused(str(exc)))
                 return
+            except KeyChanged as exc:  # the handshake showed another key: nothing was sent
+                self.post_message(KeyMismatch(exc.url, exc.pinned, exc.shown))
+                return
             except Refused as exc:
                 if not proven and exc.status == 200:  # no proof of its key: as loud as a change
                     self.post_message(IdentityChecked(client.base_url, None, str(exc)))
@@ -184,8 +195,8 @@ class StallboxConsole(App[int]):
             try:
                 async for event in client.events():
                     self.post_message(EventReceived(event))
-            except Unauthorized:
-                return
+            except (Unauthorized, KeyChanged):
+                return  # the monitor says why
             except ConsoleError:
                 pass
             await asyncio.sleep(EVENT_RETRY_S)
@@ -218,11 +229,9 @@ class StallboxConsole(App[int]):
         client, shown = self.client, message.identity
         if client is None or client.base_url != message.url:
             return
-        if message.error:
-            self.distrust(message.url, f"⚠ {message.error}. Not connected.")
+        if message.error or shown is None:
+            self.distrust(message.url, f"⚠ {message.error or 'no proof of key'}. Not connected.")
             return
-        if shown is None:
-            return  # a node from before /api/identity: pinned at pairing only
         pin = self.state.check(message.url, shown.node_id, shown.fingerprint)
         if not pin.changed or pin.known is None:
             return
@@ -234,6 +243,28 @@ class StallboxConsole(App[int]):
             KeyChangedScreen(pin.known.fingerprint, shown.fingerprint),
             lambda answer: self.key_decided(message.url, shown, token, answer == "trust"),
         )
+
+    def on_key_mismatch(self, message: KeyMismatch) -> None:
+        client = self.client
+        if client is None or client.base_url != message.url:
+            return
+        from tui.screens.connect import KeyChangedScreen
+
+        token = client.token
+        self.distrust(message.url, "")
+        self.push_screen(
+            KeyChangedScreen(message.pinned, message.shown),
+            lambda answer: self.key_trusted(message.url, message.shown, token, answer == "trust"),
+        )
+
+    def key_trusted(self, url: str, shown: str, token: str | None, trusted: bool) -> None:
+        """After the loud warning on a handshake: pin the new key and go on, or stay off."""
+        known = self.state.node(url)
+        if trusted and token and known is not None:
+            self.state.pin(url, known.node_id, shown, token)
+            self.attach(url, token)
+        else:
+            self.show_connect("Not connected: the node's key was not trusted.")
 
     def distrust(self, url: str, note: str) -> None:
         """Stop using the node now: no client, no checks; say why on the connect screen."""

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -36,7 +38,13 @@ from appliance.api.schemas import (
 from appliance.ledger.errors import LedgerError
 from appliance.ledger.identity import fingerprint, identity_proven
 from appliance.ledger.receipt import b64, unb64
-from tui.errors import NodeUnreachable, Refused, Unauthorized
+from appliance.tls import (
+    CertificateError,
+    certificate_fingerprint,
+    fetch_certificate,
+    pinned_context,
+)
+from tui.errors import KeyChanged, NodeUnreachable, Refused, Unauthorized
 
 T = TypeVar("T")
 EVENT_READ_TIMEOUT_S = 40.0  # the node sends a keep-alive every 15 s
@@ -60,51 +68,125 @@ class MetricsView:
 
 
 class NodeClient:
-    """Typed calls to one node's operator API."""
+    """Typed calls to one node's operator API, over TLS pinned to the node's key.
+
+    Nothing is sent before the handshake has proven the pinned key: `connect()` first makes a
+    credential-less handshake to learn which certificate the node shows, compares its key's
+    fingerprint with `pin` (a mismatch raises KeyChanged, never a fallback), and then talks
+    only through a context whose one trust anchor is that certificate, so any later connection
+    to another key fails in the handshake. With no pin yet (first pairing) the key shown is
+    the one used, and `peer_fingerprint` says which it was so pairing can bind to it.
+    """
 
     def __init__(
         self,
         base_url: str,
         token: str | None = None,
         *,
+        pin: str | None = None,
         timeout_s: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout_s, transport=transport
-        )
+        self.pin = pin
+        self.timeout_s = timeout_s
+        self.peer_fingerprint: str | None = None  # what the TLS handshake proved
+        self._transport = transport  # a test seam (httpx.MockTransport); no TLS then
+        self._http: httpx.AsyncClient | None = None
         self._tenders: list[str] | None = None
+        self._token: str | None = None
         self.token = token
 
     @property
     def token(self) -> str | None:
-        """The operator token sent with every call."""
+        """The operator token sent with every call (only once the key is proven)."""
         return self._token
 
     @token.setter
     def token(self, value: str | None) -> None:
         self._token = value
-        if value:
-            self._http.headers["Authorization"] = f"Bearer {value}"
+        if self._http is not None:
+            self._set_auth(self._http)
+
+    def _set_auth(self, http: httpx.AsyncClient) -> None:
+        if self._token:
+            http.headers["Authorization"] = f"Bearer {self._token}"
         else:
-            self._http.headers.pop("Authorization", None)
+            http.headers.pop("Authorization", None)
+
+    async def connect(self) -> str | None:
+        """Prove the node's key (TLS) before anything is sent; return its fingerprint."""
+        if self._http is not None:
+            return self.peer_fingerprint
+        if self._transport is not None:
+            http = httpx.AsyncClient(
+                base_url=self.base_url, timeout=self.timeout_s, transport=self._transport
+            )
+        else:
+            der = await self._probe()
+            http = httpx.AsyncClient(
+                base_url=self.base_url, timeout=self.timeout_s, verify=pinned_context(der)
+            )
+        self._set_auth(http)
+        self._http = http
+        return self.peer_fingerprint
+
+    async def _probe(self) -> bytes:
+        """The certificate the node shows, checked against the pin."""
+        where = urlsplit(self.base_url)
+        if where.scheme != "https" or not where.hostname:
+            raise Refused(
+                0,
+                f"{self.base_url}: the operator plane is TLS only; use the node's https:// "
+                "operator URL (printed by `stallbox node`, shown by `stallbox discover`)",
+                "node",
+            )
+        try:
+            der = await fetch_certificate(where.hostname, where.port or 443, self.timeout_s)
+            shown = certificate_fingerprint(der)
+        except (OSError, ssl.SSLError, TimeoutError) as exc:
+            raise NodeUnreachable(f"node at {self.base_url} did not answer ({exc!r})") from exc
+        except CertificateError as exc:
+            raise Refused(0, f"the node at {self.base_url} shows no device key: {exc}") from exc
+        if self.pin is not None and shown != self.pin:
+            raise KeyChanged(self.base_url, self.pin, shown)
+        self.peer_fingerprint = shown
+        return der
 
     async def close(self) -> None:
         """Close the connection pool."""
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
+
+    async def _client(self) -> httpx.AsyncClient:
+        await self.connect()
+        assert self._http is not None
+        return self._http
 
     async def _call(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        http = await self._client()
         try:
             if body is None:
-                answer = await self._http.request(method, path)
+                answer = await http.request(method, path)
             else:
-                answer = await self._http.request(method, path, content=msgspec.json.encode(body))
+                answer = await http.request(method, path, content=msgspec.json.encode(body))
         except httpx.TransportError as exc:
+            await self._recheck(exc)
             raise NodeUnreachable(f"node at {self.base_url} did not answer ({exc!r})") from exc
         if answer.status_code >= 400:
             raise _refusal(answer)
         return answer
+
+    async def _recheck(self, exc: Exception) -> None:
+        """After a failed handshake on a kept connection: another key now answers? Say so."""
+        if not _verify_failed(exc) or self._transport is not None:
+            return
+        pin = self.pin or self.peer_fingerprint
+        await self.close()
+        self._http = None
+        probe = NodeClient(self.base_url, pin=pin, timeout_s=self.timeout_s)
+        await probe.connect()  # raises KeyChanged when the key differs
+        await probe.close()
 
     async def _typed(self, kind: type[T], method: str, path: str, body: Any = None) -> T:
         answer = await self._call(method, path, body)
@@ -113,39 +195,50 @@ class NodeClient:
         except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
             raise Refused(answer.status_code, f"unexpected answer from {path}: {exc}") from exc
 
-    async def health(self) -> bool:
-        """True if /healthz answers ok."""
-        answer = await self._call("GET", "/healthz")
-        return bool(answer.json().get("ok"))
-
     async def pair(self, code: str, name: str) -> PairResponse:
         """Exchange a pairing code for a token; remember the token."""
+        await self.connect()
         paired = await self._typed(PairResponse, "POST", "/api/pair", {"code": code, "name": name})
+        if self.peer_fingerprint is not None and paired.fingerprint != self.peer_fingerprint:
+            raise Refused(
+                200,
+                f"the node names key {paired.fingerprint} but the TLS handshake proved "
+                f"{self.peer_fingerprint}: something between us holds its own key",
+            )
         self.token = paired.token
         return paired
 
-    async def identity(self) -> IdentityOut | None:
-        """The node's key, proven by its signature over a fresh challenge (None: node too old).
+    async def identity(self) -> IdentityOut:
+        """The node's key, proven by the handshake and by its signature over a fresh challenge.
 
-        Refused when the proof fails: whoever answers at this address does not hold the key it
-        names, which the console treats like a changed key.
+        Refused when either proof fails (a 404 or 500 included: a node with an operator plane
+        always answers): whoever answers does not hold the key it names, as loud as a change.
+        The challenge goes without the token.
         """
+        http = await self._client()
         challenge = os.urandom(32)
+        path = f"/api/identity?challenge={b64(challenge)}"
+        request = http.build_request("GET", path)
+        request.headers.pop("Authorization", None)  # the challenge never carries the token
         try:
-            shown = await self._typed(
-                IdentityOut, "GET", f"/api/identity?challenge={b64(challenge)}"
+            answer = await http.send(request)
+        except httpx.TransportError as exc:
+            await self._recheck(exc)
+            raise NodeUnreachable(f"node at {self.base_url} did not answer ({exc!r})") from exc
+        if answer.status_code != 200:
+            raise Refused(
+                200, f"the node did not prove its key (HTTP {answer.status_code} to the challenge)"
             )
-        except Refused as exc:
-            if exc.status == 404:
-                return None
-            raise
         try:
+            shown = msgspec.json.decode(answer.content, type=IdentityOut)
             public = Ed25519PublicKey.from_public_bytes(unb64(shown.public_key, 32, "public_key"))
             signature = unb64(shown.signature, 64, "signature")
-        except LedgerError as exc:
+        except (msgspec.DecodeError, LedgerError) as exc:
             raise Refused(200, f"the node's identity is malformed: {exc}") from None
-        if fingerprint(public) != shown.fingerprint or not identity_proven(
-            public, challenge, signature
+        if (
+            fingerprint(public) != shown.fingerprint
+            or not identity_proven(public, challenge, signature)
+            or (self.peer_fingerprint is not None and shown.fingerprint != self.peer_fingerprint)
         ):
             raise Refused(200, "the node could not prove it holds the key it names")
         return shown
@@ -240,8 +333,9 @@ class NodeClient:
     async def events(self) -> AsyncIterator[NodeEvent]:
         """Server-sent events until the stream ends; raises NodeUnreachable when it breaks."""
         timeout = httpx.Timeout(5.0, read=EVENT_READ_TIMEOUT_S)
+        http = await self._client()
         try:
-            async with self._http.stream("GET", "/api/events", timeout=timeout) as answer:
+            async with http.stream("GET", "/api/events", timeout=timeout) as answer:
                 if answer.status_code >= 400:
                     await answer.aread()
                     raise _refusal(answer)
@@ -255,7 +349,18 @@ class NodeClient:
                         yield NodeEvent(kind, _json_object(data))
                         kind, data = "message", ""
         except httpx.TransportError as exc:
+            await self._recheck(exc)
             raise NodeUnreachable(f"event stream from {self.base_url} broke ({exc!r})") from exc
+
+
+def _verify_failed(exc: BaseException) -> bool:
+    """Whether a transport error was a certificate that did not verify (another key)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _json_object(text: str) -> Mapping[str, Any]:

@@ -2,6 +2,7 @@
 
 ConsoleError
 ├── NodeUnreachable   the node did not answer (down, wrong address, network gone)
+├── KeyChanged        the TLS handshake showed another key than the pinned one: nothing sent
 ├── Refused           the node answered 4xx: a business rule, bad input, a bad token
 │   └── Unauthorized  401: the token is missing, expired or revoked (pair again)
 └── StateFileError    the console's own state file is unreadable or has loose permissions
@@ -16,6 +17,19 @@ class ConsoleError(Exception):
 
 class NodeUnreachable(ConsoleError):
     """The node did not answer; nothing was sent or the answer was lost."""
+
+
+class KeyChanged(ConsoleError):
+    """Whoever answers at the node's address holds another key than the one pinned."""
+
+    def __init__(self, url: str, pinned: str, shown: str) -> None:
+        self.url = url
+        self.pinned = pinned
+        self.shown = shown
+        super().__init__(
+            f"THE NODE'S KEY HAS CHANGED at {url}: pinned {pinned}, the TLS handshake proved "
+            f"{shown}; nothing was sent"
+        )
 
 
 class Refused(ConsoleError):

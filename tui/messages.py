@@ -48,6 +48,17 @@ class IdentityChecked(Message):
         self.error = error
 
 
+class KeyMismatch(Message):
+    """The TLS handshake at a pinned node's address proved another key; nothing was sent."""
+
+    def __init__(self, url: str, pinned: str, shown: str, code: str = "") -> None:
+        super().__init__()
+        self.url = url
+        self.pinned = pinned
+        self.shown = shown
+        self.code = code  # a pairing code not sent yet (the connect screen's retry)
+
+
 class NodeLost(Message):
     """The node did not answer a check."""
 

@@ -1,4 +1,4 @@
-"""The node's Starlette app: routes, the lifespan that opens and closes everything, error mapping.
+"""The node's two Starlette apps (planes), the lifespan that opens and closes the Node, errors.
 
 Errors: bad input → 400/422 naming the field; unknown ids → 404; refused business rules → 409;
 auth → 401; too many pairing tries → 429; a full disk → 507 (api/storage.py). Anything
@@ -7,9 +7,10 @@ unexpected is logged once and answered with a generic 500 — never a traceback 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import msgspec
@@ -119,41 +120,76 @@ class ClaimFastPath:
 CLAIM_PATH = re.compile(r"/d/([0-9]{1,9})/claim")
 
 
-def node_routes() -> list[BaseRoute]:
-    """Every route the node serves, in match order (the OpenAPI document is built from these)."""
-    return [
-        *attendee.routes(),  # first: the pages phones load most, matched in order
-        *drop_pages.routes(),
-        Route("/healthz", storage.healthz),
-        Route("/api/openapi.json", openapi),
-        *operator.routes(),
-        *relay.routes(),
-    ]
+def attendee_routes() -> list[BaseRoute]:
+    """The attendee plane's routes (plain HTTP), in match order: the pages phones load most first."""
+    return [*attendee.routes(), *drop_pages.routes(), Route("/healthz", storage.healthz)]
 
 
-def create_app(
-    config: Config,
-    state_dir: Path,
-    *,
-    port: int,
-    advertise: bool = True,
-    on_stopping: Callable[[], None] | None = None,
-) -> Starlette:
-    """Build the node's app; the lifespan opens the store and discovery and closes both."""
+def operator_routes() -> list[BaseRoute]:
+    """The operator plane's routes (TLS only); the OpenAPI document is built from these."""
+    return [Route("/api/openapi.json", openapi), *operator.routes(), *relay.routes()]
+
+
+class Planes:
+    """The node's two apps over one Node: attendees (plain HTTP) and operators (TLS only).
+
+    No route is in both: every operator path on the attendee app is a 404 with a JSON body,
+    so a phone (or a stranger) on the venue Wi-Fi reaches nothing of the operator API in
+    cleartext. Each app's lifespan opens the shared Node if it is not open yet and the last one
+    to stop closes it, so one process serving both opens the store once, and a test can drive
+    either app alone (`app.router.lifespan_context(app)`).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        state_dir: Path,
+        *,
+        port: int,
+        operator_port: int,
+        advertise: bool = True,
+        on_stopping: Callable[[], None] | None = None,
+    ) -> None:
+        self.config, self.state_dir = config, state_dir
+        self.port, self.operator_port, self.advertise = port, operator_port, advertise
+        self.on_stopping = on_stopping
+        self.node: Node | None = None
+        self._users = 0
+        self._lock = asyncio.Lock()
+        self.attendee = _starlette(attendee_routes(), self._lifespan, fast_claims=True)
+        self.operator = _starlette(operator_routes(), self._lifespan)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        node = Node(config, state_dir)
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        async with self._lock:
+            if self.node is None:
+                node = Node(self.config, self.state_dir)
+                try:
+                    await node.start(self.port, self.operator_port, advertise=self.advertise)
+                except BaseException:
+                    await node.close()
+                    raise
+                self.node = node
+            self._users += 1
+        self.attendee.state.node = self.operator.state.node = self.node
         try:
-            await node.start(port, advertise=advertise)
-            app.state.node = node
             yield
         finally:
-            if on_stopping is not None:
-                on_stopping()
-            await node.close()
+            async with self._lock:
+                self._users -= 1
+                if self.on_stopping is not None:
+                    self.on_stopping()  # the first server to stop: tell systemd once
+                    self.on_stopping = None
+                if self._users == 0 and self.node is not None:
+                    node, self.node = self.node, None
+                    await node.close()
 
-    routes = node_routes()
+
+def _starlette(
+    routes: list[BaseRoute],
+    lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]],
+    fast_claims: bool = False,
+) -> Starlette:
     handlers: dict[type[Exception] | int, Callable[..., object]] = {
         msgspec.ValidationError: _validation,
         msgspec.DecodeError: _decode,
@@ -165,10 +201,12 @@ def create_app(
         HTTPException: _http,
         Exception: _unexpected,
     }
-    middleware = [Middleware(BodyLimits), Middleware(ClaimFastPath)]  # limits first: api/bounds.py
     return Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers=handlers,  # type: ignore[arg-type]
-        middleware=middleware,
+        middleware=[  # limits first (api/bounds.py), then the claim fast path on the attendee plane
+            Middleware(BodyLimits),
+            *([Middleware(ClaimFastPath)] if fast_claims else []),
+        ],
     )

@@ -118,9 +118,11 @@ class Node:
         self._started = time.monotonic()
         self.advertiser: Advertiser | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.port = self.operator_port = 0  # the planes' bound ports, known at start
 
-    async def start(self, port: int, advertise: bool = True) -> None:
-        """Load the catalogue, start the background sweeps and announce the node."""
+    async def start(self, port: int, operator_port: int, advertise: bool = True) -> None:
+        """Load the catalogue, start the background sweeps and announce both planes' ports."""
+        self.port, self.operator_port = port, operator_port
         try:
             await self.box.writer.run(lambda conn: sync_catalog(conn, self.config.catalog))
         except DiskFull as exc:  # a state, not a reason to stay down: serve the stored catalogue
@@ -132,7 +134,13 @@ class Node:
         self._tasks.append(asyncio.create_task(self._probe_storage(), name="storage-probe"))
         if advertise:
             self.advertiser = Advertiser(
-                NodeAd(self.config.stall_name, self.box.device_id, port, self.fingerprint),
+                NodeAd(
+                    self.config.stall_name,
+                    self.box.device_id,
+                    port,
+                    self.fingerprint,
+                    operator_port=operator_port,
+                ),
                 self.config.discovery,
             )
             await self.advertiser.start()

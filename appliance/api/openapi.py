@@ -1,7 +1,7 @@
 """The node's HTTP API as an OpenAPI 3.1 document, generated from its route table and types.
 
 The paths, methods, path parameters and who needs a token come from the app's own routes
-(`app.node_routes()`, `operator.needs_token`), so a route added there is in the document at once;
+(`app.operator_routes()`, `operator.needs_token`), so a route added there is in the document at once;
 DOCS adds what a route cannot say (body and answer types from msgspec, query parameters).
 Served at /api/openapi.json and rendered into docs/api.md (`python -m appliance.api.openapi`),
 so the schema the fuzzer (schemathesis, tests/e2e/test_openapi_conformance.py) and
@@ -31,7 +31,7 @@ from sync.protocol import VERSION, Batch, RelayAnswer, RelayInfo, RelayQueued
 RELAY_TYPES = (Batch, RelayInfo, RelayQueued, RelayAnswer)
 
 REF = "#/components/schemas/{name}"
-DOCUMENTED = ("/api/", "/relay/", "/metrics", "/healthz")  # HTML pages for phones are not the API
+DOCUMENTED = ("/api/", "/relay/", "/metrics")  # the operator plane; /healthz is the attendee port's
 CHALLENGE = (  # base64url, no padding, of 16-64 bytes: lengths 4k+2 and 4k+3 and 4k that fit
     r"^(?:[A-Za-z0-9_-]{4}){5,21}[A-Za-z0-9_-]{2}$|^(?:[A-Za-z0-9_-]{4}){5,20}[A-Za-z0-9_-]{3}$"
     r"|^(?:[A-Za-z0-9_-]{4}){6,21}$"
@@ -59,7 +59,6 @@ def _enum(values: list[str]) -> dict[str, Any]:
 # (method, path) -> Doc. A route the app serves under DOCUMENTED but missing here is still in
 # the document (its docstring as summary, an undeclared answer): new routes are never left out.
 DOCS: dict[tuple[str, str], Doc] = {
-    ("get", "/healthz"): Doc("Liveness: ok once the store is open", None, None),
     ("get", "/api/openapi.json"): Doc("This document", None, None),
     ("post", "/api/pair"): Doc(
         "Exchange a pairing code for a token", s.PairRequest, s.PairResponse
@@ -133,11 +132,11 @@ DOCS: dict[tuple[str, str], Doc] = {
 
 def api_routes() -> list[Route]:
     """The node's routes that make up its HTTP API, straight from the app's route table."""
-    from appliance.api.app import node_routes  # the app serves this document: import late
+    from appliance.api.app import operator_routes  # the app serves this document: import late
 
     return [
         route
-        for route in node_routes()
+        for route in operator_routes()
         if isinstance(route, Route) and route.path.startswith(DOCUMENTED)
     ]
 
@@ -227,6 +226,39 @@ API_INTRO = """# Operator HTTP API
 The node's JSON API for consoles and integrations. Generated from the code by
 `python -m appliance.api.openapi --markdown > docs/api.md` (a test keeps it current); the same
 document is served live at `GET /api/openapi.json`.
+
+## Two planes: ports, TLS and pinning
+
+One node process serves two apps that share no route:
+
+| plane | `[node]` key, default | transport | what |
+|---|---|---|---|
+| attendee | `port`, 8080 | plain HTTP | menu to receipt pages, drop pages, claims, `/healthz` |
+| operator | `operator_port`, 8443 | TLS 1.3 only | this API, events, `/metrics`, pairing, `/relay/v1/` |
+
+Every operator path asked on the attendee port answers 404 (JSON), so nothing of this API ever
+travels in cleartext; phones keep plain HTTP because they cannot trust a box's own certificate.
+`stallbox node` prints both URLs; mDNS (`_stallbox._tcp`) advertises the attendee port as the
+service port and the operator port in TXT `op`, beside the key fingerprint `fp`.
+
+The operator plane's TLS key **is** the node's Ed25519 device key: its certificate
+(`operator.crt` in the state dir, made at first start, self-signed, valid 2000-9999) carries
+the same public key that signs receipts, so the fingerprint `stallbox ledger pubkey` and
+`stallbox discover` show — `SHA256:` + the SHA-256 of the raw 32-byte key in 16 groups of 4 hex
+digits — is exactly what the handshake proves. There is no CA: a client pins the key.
+
+How a console connects (tui/client.py), and how any client should:
+
+1. Handshake once without sending anything (TLS 1.3, any certificate), take the certificate's
+   Ed25519 key and compute its fingerprint.
+2. Compare with the pin. A different key stops here: "THE NODE'S KEY HAS CHANGED", nothing sent.
+3. Talk only through a TLS context whose one trust anchor is that certificate (hostname checks
+   off: the key is the identity), so a later connection to another key fails in the handshake.
+4. `GET /api/identity?challenge=…` (without the token) must answer 200 with a signature by the
+   same key; a 404 or 500 there is a failed proof, never "an older node".
+
+A script on the box itself can take `operator.crt` from the state dir as its only trust anchor
+(CERT_REQUIRED, hostname check off; `appliance.tls.state_dir_context` does exactly that).
 
 ## Pairing and tokens
 

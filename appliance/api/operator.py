@@ -382,8 +382,15 @@ async def drop_out(request: Request, drop: Drop) -> DropOut:
     left = await node_of(request).drops.left(drop)
     return DropOut(
         drop.id, drop.sku, drop.name, drop.price.minor, drop.quantity, left, drop.starts_at.isoformat(),
-        drop.per_attendee, int(drop.hold.total_seconds()), f"{str(request.base_url).rstrip('/')}/d/{drop.id}",
+        drop.per_attendee, int(drop.hold.total_seconds()), f"{attendee_url(request)}/d/{drop.id}",
     )  # fmt: skip
+
+
+def attendee_url(request: Request) -> str:
+    """The attendee plane's URL at the address the operator reached: where phones go."""
+    host = request.url.hostname or "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{node_of(request).port}"
 
 
 @operator

@@ -1,9 +1,12 @@
-"""`stallbox node`: bind the socket, serve the app under uvicorn, talk to systemd.
+"""`stallbox node`: bind both planes' sockets, serve them under uvicorn, talk to systemd.
 
-READY=1 goes out only once the socket is bound and the lifespan has opened the store, so
-`systemctl start` returns when the node can really take a sale. SIGTERM (uvicorn's handler)
-finishes in-flight requests, runs the lifespan's shutdown (mDNS goodbye, database closed) and
-exits 0.
+Two listeners on one loop over one Node: the attendee plane in plain HTTP on `node.port` and
+the operator plane over TLS 1.3 on `node.operator_port`, with the device key as the TLS key
+(appliance/tls.py). READY=1 goes out only once both sockets are bound and the store is open,
+so `systemctl start` returns when the node can really take a sale. SIGTERM finishes in-flight
+requests on both, runs the shutdown (mDNS goodbye, database closed) once and exits 0.
+`listeners()` returns the list so another plane (a Unix socket for the on-box console) joins
+the same way.
 """
 
 from __future__ import annotations
@@ -11,36 +14,72 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from appliance.api.app import create_app
+from appliance.api.app import Planes
 from appliance.config import Config
-from appliance.serving import bind, serve_app
+from appliance.ledger.identity import fingerprint, load_key
+from appliance.serving import Listener, bind, serve_listeners
 from appliance.systemd import Notifier
+from appliance.tls import server_context
 
 log = logging.getLogger(__name__)
 
 
+def url(scheme: str, host: str, port: int) -> str:
+    """host:port as a URL (IPv6 literals in brackets)."""
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
 async def serve(
-    config: Config, state_dir: Path, *, host: str, port: int, advertise: bool = True
+    config: Config,
+    state_dir: Path,
+    *,
+    host: str,
+    port: int,
+    operator_port: int,
+    advertise: bool = True,
 ) -> int:
     """Run the node until SIGTERM/SIGINT; return the exit code."""
+    key = load_key(state_dir)  # before binding: a bad key file must not leave a port open
+    context = server_context(state_dir, key, key.key_id)
     sock = bind(host, port)
-    bound_port = sock.getsockname()[1]
+    op_sock = bind(host, operator_port)
+    bound, op_bound = sock.getsockname()[1], op_sock.getsockname()[1]
     notifier = Notifier()
-    app = create_app(
-        config, state_dir, port=bound_port, advertise=advertise, on_stopping=notifier.stopping
-    )
-    return await serve_app(
-        app, sock, notifier, what="node",
-        ready_line=f"stallbox node: listening on http://{host}:{bound_port}",
-        status=lambda: app.state.node.status(),
+    planes = Planes(
+        config, state_dir, port=bound, operator_port=op_bound, advertise=advertise,
+        on_stopping=notifier.stopping,
+    )  # fmt: skip
+
+    def status() -> str:
+        return planes.node.status() if planes.node is not None else "starting"
+
+    listeners = [
+        Listener(planes.attendee, (sock,)),
+        Listener(planes.operator, (op_sock,), context),
+    ]
+    return await serve_listeners(
+        listeners, notifier, what="node", status=status,
+        ready_line=f"stallbox node: listening on {url('http', host, bound)} (attendees), "
+        f"operator on {url('https', host, op_bound)} (TLS, key {fingerprint(key.public)})",
     )  # fmt: skip
 
 
 def run_node(
-    config: Config, state_dir: Path, *, host: str, port: int, advertise: bool = True
+    config: Config,
+    state_dir: Path,
+    *,
+    host: str,
+    port: int,
+    operator_port: int,
+    advertise: bool = True,
 ) -> int:
     """Run the node on uvloop."""
     import uvloop
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return uvloop.run(serve(config, state_dir, host=host, port=port, advertise=advertise))
+    return uvloop.run(
+        serve(
+            config, state_dir, host=host, port=port, operator_port=operator_port,
+            advertise=advertise,
+        )
+    )  # fmt: skip

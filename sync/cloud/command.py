@@ -54,8 +54,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         return run_cloud(
-            _state(args), host=args.host, port=args.port, dsn=_dsn(args), origin=args.origin
-        )
+            _state(args), host=args.host, port=args.port, dsn=_dsn(args), origin=args.origin,
+            tls=(args.tls_cert, args.tls_key) if args.tls_cert else None,
+        )  # fmt: skip
     except CloudError as exc:
         return _fail(exc)
     except OSError as exc:
@@ -112,14 +113,21 @@ def cmd_enrol(args: argparse.Namespace, state: Path) -> int:
     from cryptography.hazmat.primitives import serialization
 
     from appliance.ledger.identity import load_key
-    from sync.account import CloudAccount, account_path, save_account
+    from sync.account import (
+        CloudAccount,
+        account_path,
+        cloud_tls,
+        cloud_url_problem,
+        save_account,
+    )
     from sync.protocol import Enrolled, EnrolRequest, encode
 
     url = args.url.rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        return _fail(
-            Exception(f"URL: {args.url!r} is not an http:// or https:// URL"), ExitCode.USAGE
-        )
+    if (problem := cloud_url_problem(url)) is not None:
+        return _fail(Exception(f"URL: {problem}"), ExitCode.USAGE)
+    ca_file = str(Path(args.ca_file).resolve()) if args.ca_file else None
+    if ca_file is not None and not Path(ca_file).is_file():
+        return _fail(Exception(f"--ca-file: {args.ca_file} is not a readable file"), ExitCode.USAGE)
     key = load_key(state)
     pem = key.public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -128,7 +136,7 @@ def cmd_enrol(args: argparse.Namespace, state: Path) -> int:
     try:
         answer = httpx.post(
             f"{url}/v1/enrol", content=body, headers={"Content-Type": "application/json"},
-            timeout=httpx.Timeout(10.0, connect=5.0),
+            timeout=httpx.Timeout(10.0, connect=5.0), verify=cloud_tls(ca_file),
         )  # fmt: skip
     except httpx.HTTPError as exc:
         return _fail(Exception(f"URL: cannot reach the cloud at {url} ({exc})"), ExitCode.FAILED)
@@ -148,8 +156,9 @@ def cmd_enrol(args: argparse.Namespace, state: Path) -> int:
             ExitCode.FAILED,
         )
     account = CloudAccount(
-        url, enrolled.device, enrolled.api_token, enrolled.log.origin, enrolled.log.verifier_key
-    )
+        url, enrolled.device, enrolled.api_token, enrolled.log.origin, enrolled.log.verifier_key,
+        ca_file,
+    )  # fmt: skip
     try:
         save_account(state, account)
     except OSError as exc:

@@ -7,9 +7,10 @@ event loop; SIGTERM finishes in-flight requests, closes the store and exits 0 (a
 from __future__ import annotations
 
 import logging
+import ssl
 from pathlib import Path
 
-from appliance.serving import bind, serve_app
+from appliance.serving import Listener, bind, serve_listeners
 from appliance.systemd import Notifier
 from sync.cloud import state as cloud_state
 from sync.cloud.app import create_app
@@ -19,9 +20,20 @@ log = logging.getLogger(__name__)
 
 
 async def serve(
-    state: Path, *, host: str, port: int, dsn: str | None, origin: str | None = None
+    state: Path,
+    *,
+    host: str,
+    port: int,
+    dsn: str | None,
+    origin: str | None = None,
+    tls: tuple[str, str | None] | None = None,
 ) -> int:
-    """Run the cloud until SIGTERM/SIGINT; return the exit code."""
+    """Run the cloud until SIGTERM/SIGINT; return the exit code (HTTPS with `tls`)."""
+    context = None
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(tls[0], tls[1])
     cloud_state.prepare(state)
     signer = cloud_state.log_key(state)
     admin = cloud_state.admin_token(state)
@@ -42,18 +54,25 @@ async def serve(
         await store.close()
 
     app = create_app(cloud, admin, on_close=close)
-    return await serve_app(
-        app, sock, notifier, what="cloud",
-        ready_line=f"stallbox cloud: listening on http://{host}:{bound} (log {name})",
+    scheme = "http" if context is None else "https"
+    return await serve_listeners(
+        [Listener(app, (sock,), context)], notifier, what="cloud",
+        ready_line=f"stallbox cloud: listening on {scheme}://{host}:{bound} (log {name})",
         status=lambda: f"serving; log size {cloud.size}",
     )  # fmt: skip
 
 
 def run_cloud(
-    state: Path, *, host: str, port: int, dsn: str | None, origin: str | None = None
+    state: Path,
+    *,
+    host: str,
+    port: int,
+    dsn: str | None,
+    origin: str | None = None,
+    tls: tuple[str, str | None] | None = None,
 ) -> int:
     """Run the cloud on uvloop."""
     import uvloop
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return uvloop.run(serve(state, host=host, port=port, dsn=dsn, origin=origin))
+    return uvloop.run(serve(state, host=host, port=port, dsn=dsn, origin=origin, tls=tls))

@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from appliance.api import node as node_module
-from appliance.api.app import create_app
+from appliance.api.app import Planes
 from appliance.config import load_config
 from appliance.services.box import init_state
 from appliance.store.errors import StoreError
@@ -22,7 +22,9 @@ def test_a_failed_sweep_is_retried_not_fatal(
     monkeypatch.setattr(node_module, "EXPIRY_SWEEP_S", 0.02)
     state = tmp_path / "state"
     init_state(state, "BRL", datetime.now(UTC))
-    app = create_app(load_config(state / "stallbox.toml"), state, port=0, advertise=False)
+    app = Planes(
+        load_config(state / "stallbox.toml"), state, port=0, operator_port=0, advertise=False
+    ).attendee
     with TestClient(app):
         node = app.state.node
         real, calls = node.drops.expire_holds, []

@@ -17,8 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.types import Receive, Scope, Send
 
-from appliance.api.app import create_app
+from appliance.api.app import Planes
 from appliance.api.locale import phrases
 from appliance.api.node import Node
 from appliance.config import parse_config, sample_config
@@ -75,13 +76,28 @@ async def running_node(
 ) -> AsyncIterator[tuple[Node, httpx.AsyncClient, dict[str, str]]]:
     state = tmp_path / "state"
     init_state(state, "BRL", datetime.now(UTC))
-    app = create_app(parse_config(sample_config("BRL")), state, port=0, advertise=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    planes = Planes(
+        parse_config(sample_config("BRL")), state, port=0, operator_port=0, advertise=False
+    )
+    attendee, operator = planes.attendee, planes.operator
+
+    async def both(scope: Scope, receive: Receive, send: Send) -> None:
+        """One client for both planes: operator paths to the operator app, the rest to phones'."""
+        path = scope.get("path", "")
+        await (operator if path.startswith(("/api/", "/relay/", "/metrics")) else attendee)(
+            scope, receive, send
+        )
+
+    async with (
+        attendee.router.lifespan_context(attendee),
+        operator.router.lifespan_context(operator),
+    ):
+        transport = httpx.ASGITransport(app=both)
         async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
             paired = await client.post("/api/pair", json={"code": new_code(state), "name": "t"})
             headers = {"Authorization": f"Bearer {paired.json()['token']}"}
-            yield app.state.node, client, headers
+            assert planes.node is not None
+            yield planes.node, client, headers
 
 
 async def cash_order(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
@@ -187,7 +203,7 @@ def test_start_warns_below_the_free_space_threshold(
     state = tmp_path / "state"
     init_state(state, "BRL", datetime.now(UTC))
     text = sample_config("BRL").replace("warn_free_mb = 64", f"warn_free_mb = {free_mb}")
-    app = create_app(parse_config(text), state, port=0, advertise=False)
+    app = Planes(parse_config(text), state, port=0, operator_port=0, advertise=False).operator
 
     async def start() -> str:
         async with app.router.lifespan_context(app):

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from syncproc import Proc, spawn
+from testca import make_ca
 
 CLOUD_PORT = 8710  # inside the cloud's own namespace nothing else listens
 ROUTE_METRIC = "4000"
@@ -107,8 +108,10 @@ class Netns:
 
 
 def start_cloud_in(ns: Netns, state: Path, deadline_s: float = 30.0) -> Proc:
-    """Run `stallbox cloud serve` inside `ns` on the namespace's address; wait until it listens."""
+    """Run `stallbox cloud serve` over HTTPS inside `ns` on the namespace's address (a test CA in
+    `state`/../tls for that address: the daemon refuses plain HTTP off loopback); wait for it."""
+    ca = make_ca(state.parent / "tls", (ns.cloud_ip,))
     return spawn(
         "cloud", "serve", "--state", str(state), "--host", ns.cloud_ip, "--port", str(CLOUD_PORT),
-        ready="listening", deadline_s=deadline_s, prefix=ns.exec_prefix(),
+        *ca.serve_args(), ready="listening", deadline_s=deadline_s, prefix=ns.exec_prefix(),
     )  # fmt: skip

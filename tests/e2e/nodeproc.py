@@ -14,8 +14,11 @@ from pathlib import Path
 
 import httpx
 
+from appliance.tls import state_dir_context
+
 REPO = Path(__file__).resolve().parents[2]
-READY_LINE = re.compile(r"listening on (http://\S+)")
+READY_LINE = re.compile(r"listening on (https?://\S+)")  # any stallbox server's ready line
+NODE_READY = re.compile(r"listening on (http://\S+) .*operator on (https://\S+)")
 
 
 @dataclass
@@ -23,9 +26,10 @@ class NodeProcess:
     """A running node and what it printed."""
 
     process: subprocess.Popen[str]
-    url: str
+    url: str  # the attendee plane, plain HTTP
     state: Path
     output: list[str] = field(default_factory=list)
+    operator_url: str = ""  # the operator plane, TLS pinned to the device key
 
     def stop(self, timeout: float = 5.0) -> int:
         """SIGTERM, then wait; return the exit code (raises if it takes longer than `timeout`)."""
@@ -34,9 +38,16 @@ class NodeProcess:
         return self.process.wait(timeout)
 
     def client(self, token: str | None = None) -> httpx.Client:
-        """An HTTP client for this node, with the operator token if given."""
+        """An operator-plane client (TLS pinned to the node's certificate), with the token."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=10)
+        return httpx.Client(
+            base_url=self.operator_url, headers=headers, timeout=10,
+            verify=state_dir_context(self.state),
+        )  # fmt: skip
+
+    def phone(self) -> httpx.Client:
+        """An attendee-plane client (plain HTTP), like a phone on the venue Wi-Fi."""
+        return httpx.Client(base_url=self.url, timeout=10)
 
     def pair(self) -> str:
         """Pair like a console: `stallbox pair` for a code, then POST /api/pair for a token."""
@@ -61,7 +72,7 @@ def start_node(state: Path, *extra: str, deadline_s: float = 20.0, **env: str) -
         assert run_cli("init", "--state", str(state)).returncode == 0
     process = subprocess.Popen(
         [sys.executable, "-m", "appliance.cli", "node", "--state", str(state), "--host", "127.0.0.1",
-         "--port", "0", "--interfaces", "loopback", *extra],
+         "--port", "0", "--operator-port", "0", "--interfaces", "loopback", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO), **env},
     )  # fmt: skip
@@ -70,8 +81,8 @@ def start_node(state: Path, *extra: str, deadline_s: float = 20.0, **env: str) -
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         for line in list(lines):
-            if match := READY_LINE.search(line):
-                return NodeProcess(process, match[1], state, lines)
+            if match := NODE_READY.search(line):
+                return NodeProcess(process, match[1], state, lines, match[2])
         if process.poll() is not None:
             time.sleep(0.1)
             raise AssertionError("node exited early:\n" + "".join(lines))

@@ -32,7 +32,8 @@ from appliance.demo_stack import attendee_sale, phone_client, prepare
 from appliance.errors import StallboxError
 from appliance.store import ledger as ledger_sql
 from appliance.store.connection import DB_NAME, open_sync
-from sync.account import load_account
+from appliance.tls import state_dir_context
+from sync.account import cloud_tls, load_account
 from sync.checkpoint import parse_verifier_key, verify_checkpoint
 
 
@@ -48,7 +49,9 @@ class Sale:
 class Attendees:
     """A few phone loops ordering from the menu while the operator confirms each order."""
 
-    url: str
+    url: str  # attendee plane
+    operator_url: str  # operator plane (TLS, pinned to the box's certificate)
+    box: Path
     token: str
     phones: int
     seed: int
@@ -104,8 +107,9 @@ class Attendees:
         auth = {"Authorization": f"Bearer {self.token}"}
         tls = ssl.create_default_context()  # one for every phone client (plain HTTP)
         with httpx.Client(
-            base_url=self.url, timeout=5, headers=auth, event_hooks={"response": [self._record]}
-        ) as api:
+            base_url=self.operator_url, timeout=5, headers=auth,
+            event_hooks={"response": [self._record]}, verify=state_dir_context(self.box),
+        ) as api:  # fmt: skip
             for attempt in range(self.max_attempts):
                 if self._stop.is_set():
                     return
@@ -193,10 +197,12 @@ def _stack(work: Path, rng: random.Random) -> Iterator[dict[str, Any]]:
         config = box / CONFIG_NAME  # unlimited pastel: refusals would only be sold-out noise
         config.write_text(config.read_text(encoding="utf-8").replace("stock = 40\n", ""))
         parts["cloud"] = start_cloud_in(ns, cloud_state)
-        enrol(box, cloud_state, parts["cloud"].url)
-        assert load_account(box).url.startswith(f"http://{ns.cloud_ip}:")
-        parts["port"] = free_port()
-        parts["node"] = start_node(box, "--port", str(parts["port"]))
+        enrol(box, cloud_state, parts["cloud"].url, ca_file=work / "tls" / "ca.pem")
+        assert load_account(box).url.startswith(f"https://{ns.cloud_ip}:")
+        parts["port"], parts["op_port"] = free_port(), free_port()
+        parts["node"] = start_node(
+            box, "--port", str(parts["port"]), "--operator-port", str(parts["op_port"])
+        )
         parts["token"] = parts["node"].pair()
         parts["daemon"] = spawn("sync", "--state", str(box))
         parts.update(box=box, cloud_state=cloud_state)
@@ -241,7 +247,8 @@ def run_faults(work: Path, plan: FaultPlan, say: Callable[[str], None] = print) 
     with _stack(work, rng) as parts:
         box, ns, token = parts["box"], parts["ns"], parts["token"]
         say(f"cloud {parts['cloud'].url} in netns {ns.name}; node {parts['node'].url}")
-        phones = Attendees(parts["node"].url, token, plan.phones, plan.seed)
+        node = parts["node"]
+        phones = Attendees(node.url, node.operator_url, box, token, plan.phones, plan.seed)
         phones.start()
         try:
             for kind in faults:
@@ -253,7 +260,9 @@ def run_faults(work: Path, plan: FaultPlan, say: Callable[[str], None] = print) 
                     parts["node"].process.kill()  # SIGKILL during sales
                     parts["node"].process.wait(10)
                     report.node_kills += 1
-                    parts["node"] = start_node(box, "--port", str(parts["port"]))
+                    parts["node"] = start_node(
+                        box, "--port", str(parts["port"]), "--operator-port", str(parts["op_port"])
+                    )
                 elif kind == "cloud":
                     cloud: Proc = parts["cloud"]
                     if report.cloud_outages == 0:
@@ -333,7 +342,10 @@ def _check(parts: dict[str, Any], seen: list[Sale], report: FaultReport) -> None
     if verified.returncode != 0:
         report.problems.append(f"ledger verify: {verified.stdout}{verified.stderr}")
     account = load_account(box)
-    note = httpx.get(f"{parts['cloud'].url}/v1/checkpoint", timeout=10).text
+    note = httpx.get(
+        f"{parts['cloud'].url}/v1/checkpoint", timeout=10,
+        verify=cloud_tls(load_account(parts["box"]).ca_file),
+    ).text  # fmt: skip
     checkpoint = verify_checkpoint(
         note, parse_verifier_key(account.verifier_key), origin=account.origin
     )

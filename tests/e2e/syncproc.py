@@ -22,7 +22,7 @@ from nodeproc import READY_LINE, REPO, run_cli
 
 from appliance.ledger.receipt import ReceiptType
 from appliance.services.box import Box, init_state
-from sync.account import load_account
+from sync.account import cloud_tls, load_account
 from sync.protocol import Head
 
 T0 = datetime(2026, 11, 28, 18, 0, tzinfo=UTC)
@@ -130,11 +130,16 @@ def start_cloud(state: Path, port: int = 0, *extra: str) -> Proc:
     return cloud
 
 
-def enrol(box_state: Path, cloud_state: Path, url: str, *extra: str) -> None:
+def enrol(
+    box_state: Path, cloud_state: Path, url: str, *extra: str, ca_file: Path | None = None
+) -> None:
     """Enrol the box in `box_state` with the cloud, as an operator would with the two commands."""
     token = run_cli("cloud", "enrol-token", "--state", str(cloud_state), *extra)
     assert token.returncode == 0, token.stderr
-    done = run_cli("enrol", url, token.stdout.strip().split()[-1], "--state", str(box_state))
+    trust = ("--ca-file", str(ca_file)) if ca_file else ()
+    done = run_cli(
+        "enrol", url, token.stdout.strip().split()[-1], "--state", str(box_state), *trust
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -144,6 +149,7 @@ def cloud_head(box_state: Path, url: str | None = None) -> Head:
     answer = httpx.get(
         f"{url or account.url}/v1/devices/{account.device}/head",
         headers={"Authorization": f"Bearer {account.api_token}"}, timeout=10,
+        verify=cloud_tls(account.ca_file),
     )  # fmt: skip
     assert answer.status_code == 200, answer.text
     return msgspec.json.decode(answer.content, type=Head)

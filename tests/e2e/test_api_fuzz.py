@@ -25,7 +25,7 @@ with warnings.catch_warnings():  # starlette suggests httpx2; the httpx we pin w
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from appliance.api.app import create_app
+from appliance.api.app import Planes
 from appliance.config import load_config
 from appliance.ledger.identity import load_key
 from appliance.services.box import init_state
@@ -84,7 +84,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
     state = tmp_path_factory.mktemp("fuzz") / "state"
     init_state(state, "BRL", datetime.now(UTC))
     config = load_config(state / "stallbox.toml")
-    app = create_app(config, state, port=0, advertise=False)
+    app = Planes(config, state, port=0, operator_port=0, advertise=False).operator
     token = Pairing(state, load_key(state)).issue("fuzz", 0, datetime.now(UTC).timestamp())
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
         order = client.post("/api/orders", json={"lines": [{"sku": "pastel", "qty": 1}]}).json()

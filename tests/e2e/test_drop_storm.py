@@ -66,23 +66,23 @@ async def storm(url: str, drop_id: int, phones: range) -> Counter[int]:
 
 def test_1000_phones_200_units(node: NodeProcess) -> None:
     token = node.pair()
-    with node.client(token) as api:
+    with node.client(token) as api, node.phone() as browser:
         starts = datetime.now(UTC) + timedelta(seconds=2)
         drop = api.post("/api/drops", json={
             "sku": "coffee", "quantity": UNITS, "starts_at": starts.isoformat(),
             "per_attendee": 1, "hold_s": HOLD_S,
         }).json()  # fmt: skip
-        before = api.get(f"/d/{drop['id']}")
+        before = browser.get(f"/d/{drop['id']}")
         assert before.status_code == 200 and 'id="countdown"' in before.text
-        early = api.post(f"/d/{drop['id']}/claim", content=b"qty=1&tender=cash",
+        early = browser.post(f"/d/{drop['id']}/claim", content=b"qty=1&tender=cash",
                          headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
         assert early.status_code == 409 and "opens at" in early.text
         form = {"Content-Type": "application/x-www-form-urlencoded"}
-        unknown = api.post("/d/99999/claim", content=b"qty=1", headers=form)
+        unknown = browser.post("/d/99999/claim", content=b"qty=1", headers=form)
         assert unknown.status_code == 404 and unknown.json()["error"] == "no drop 99999"
-        slash = api.post(f"/d/{drop['id']}/claim/", headers=form)  # the router's, not a claim
+        slash = browser.post(f"/d/{drop['id']}/claim/", headers=form)  # the router's, not a claim
         assert slash.status_code == 307 and slash.headers["location"].endswith("/claim")
-        assert api.get(f"/d/{drop['id']}/claim").status_code == 405
+        assert browser.get(f"/d/{drop['id']}/claim").status_code == 405
         while datetime.now(UTC) < starts:
             time.sleep(0.05)
 

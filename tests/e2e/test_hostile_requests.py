@@ -16,6 +16,7 @@ import re
 import resource
 import selectors
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -26,9 +27,10 @@ import pytest
 from nodeproc import NodeProcess, start_node
 from starlette.routing import Route
 
-from appliance.api.app import create_app
+from appliance.api.app import Planes
 from appliance.config import load_config
 from appliance.http_bounds import HEADER_TIMEOUT_S
+from appliance.tls import state_dir_context
 
 pytestmark = pytest.mark.slow
 
@@ -40,11 +42,16 @@ REOPEN_PER_S = 1000  # idle sockets coming back, not a connection flood
 SLOW_S = float(os.environ.get("STALLBOX_SLOW_SOCKETS_S", "60"))
 
 
-def body_routes(state: Path) -> list[str]:
-    """Every route that takes a POST body, from the app itself (path parameters filled in)."""
-    app = create_app(load_config(state / "stallbox.toml"), state, port=0, advertise=False)
-    posts = [r.path for r in app.routes if isinstance(r, Route) and "POST" in (r.methods or ())]
-    return [re.sub(r"\{[^}]+\}", "1", path) for path in posts]
+def body_routes(state: Path) -> list[tuple[str, str]]:
+    """Every route that takes a POST body, as (plane, path), from the apps themselves (path
+    parameters filled in): "attendee" on the plain port, "operator" on the TLS one."""
+    planes = Planes(load_config(state / "stallbox.toml"), state, port=0, operator_port=0)
+    return [
+        (plane, re.sub(r"\{[^}]+\}", "1", route.path))
+        for plane, app in (("attendee", planes.attendee), ("operator", planes.operator))
+        for route in app.routes
+        if isinstance(route, Route) and "POST" in (route.methods or ())
+    ]
 
 
 def rss(pid: int) -> int:
@@ -60,8 +67,8 @@ def p99(samples: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-def address(node: NodeProcess) -> tuple[str, int]:
-    host, port = node.url.removeprefix("http://").rsplit(":", 1)
+def address(url: str) -> tuple[str, int]:
+    host, port = url.split("://", 1)[1].rsplit(":", 1)
     return host, int(port)
 
 
@@ -99,23 +106,28 @@ class Prober(threading.Thread):
         self.join(10)
 
 
-def upload(where: tuple[str, int], path: str, chunked: bool, deadline: float) -> tuple[int, int]:
+def upload(
+    where: tuple[str, int], tls: ssl.SSLContext | None, path: str, chunked: bool, deadline: float
+) -> tuple[int, int]:
     """POST a 500 MB body from a generator until the answer arrives; (status, bytes sent)."""
     framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % UPLOAD_BYTES
     head = b"POST %s HTTP/1.1\r\nHost: stall\r\n%s\r\n\r\n" % (path.encode(), framing)
     frame = b"%x\r\n%s\r\n" % (len(CHUNK), CHUNK) if chunked else CHUNK
     sent, answer = 0, b""
-    with socket.create_connection(where, timeout=10) as conn:
+    with contextlib.ExitStack() as stack:
+        conn = stack.enter_context(socket.create_connection(where, timeout=10))
+        if tls is not None:  # the operator plane: TLS, pinned to the box's certificate
+            conn = stack.enter_context(tls.wrap_socket(conn))
         conn.sendall(head)
         conn.setblocking(False)
         while sent < UPLOAD_BYTES and time.monotonic() < deadline:
-            with contextlib.suppress(BlockingIOError):
+            with contextlib.suppress(BlockingIOError, ssl.SSLWantReadError):
                 answer += conn.recv(65536)
             if answer:
                 break  # the answer came: stop sending, as a client that reads would
             try:
                 sent += conn.send(frame)
-            except BlockingIOError:
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                 selectors.DefaultSelector().select(0.01)
             except (BrokenPipeError, ConnectionResetError):
                 break
@@ -144,7 +156,11 @@ def node(tmp_path: Path) -> Iterator[NodeProcess]:
 def test_20_concurrent_500mb_uploads_to_every_route_get_413_in_bounded_memory(
     node: NodeProcess,
 ) -> None:
-    where = address(node)
+    where = address(node.url)
+    planes = {
+        "attendee": (where, None),
+        "operator": (address(node.operator_url), state_dir_context(node.state)),
+    }
     routes = body_routes(node.state)
     assert len(routes) >= 14, routes  # /cart, /order, a claim, 10 operator, 1 relay (issue 12)
     for _ in range(50):  # warm: templates, the menu cache, the allocator's arenas
@@ -154,12 +170,12 @@ def test_20_concurrent_500mb_uploads_to_every_route_get_413_in_bounded_memory(
     prober.start()
     peak, statuses, most_sent = idle, [], 0
     try:
-        for path in routes:
+        for plane, path in routes:
             results: list[tuple[int, int]] = []
             deadline = time.monotonic() + 60
             threads = [
                 threading.Thread(
-                    target=upload_into, args=(results, where, path, i % 2 == 1, deadline)
+                    target=upload_into, args=(results, *planes[plane], path, i % 2 == 1, deadline)
                 )
                 for i in range(UPLOADS)
             ]
@@ -286,7 +302,7 @@ def test_5000_idle_and_slow_sockets_leave_the_menu_answering(
     with fd_limit(node_fds):  # the node inherits this limit
         node = start_node(tmp_path / "state")
     try:
-        where = address(node)
+        where = address(node.url)
         with fd_limit(SLOW_SOCKETS + 512):
             sockets = SlowSockets(where, SLOW_SOCKETS)
             prober = Prober(where, every=0.05)

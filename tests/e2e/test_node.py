@@ -27,7 +27,7 @@ def node(tmp_path: Path) -> Iterator[NodeProcess]:
 
 
 def test_sigterm_ends_the_node_cleanly_within_5s(node: NodeProcess) -> None:
-    with node.client() as client:
+    with node.phone() as client:
         assert client.get("/healthz").json()["ok"] is True
     started = time.monotonic()
     assert node.stop(timeout=5) == 0
@@ -122,7 +122,7 @@ def test_discover_finds_the_node_with_its_key_fingerprint(node: NodeProcess) -> 
     expected = fingerprint(load_key(node.state).public)
     found = run_cli("discover", "--interfaces", "loopback", "--timeout", "2")
     assert found.returncode == 0, found.stderr
-    assert node.url in found.stdout
+    assert node.operator_url in found.stdout  # consoles go to the operator plane
     assert expected in found.stdout
 
 

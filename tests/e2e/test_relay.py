@@ -34,6 +34,7 @@ import msgspec
 import pytest
 from nodeproc import REPO, run_cli
 from syncproc import Proc, cloud_head, enrol, make_sales
+from testca import make_ca
 
 from appliance.ledger.receipt import GENESIS_PREV, b64
 from appliance.store import syncstate
@@ -209,18 +210,19 @@ def test_three_boxes_one_uplink_every_chain_arrives(market: Market, tmp_path: Pa
     cloud_state = tmp_path / "cloud"
     procs: list[Proc] = []
     try:
+        ca = make_ca(tmp_path / "tls", (CLOUD_LAN, CLOUD_TEST))  # HTTPS: the boxes verify it
         cloud = spawn_in(
             market.ns("cl"), "cloud", "serve", "--state", str(cloud_state), "--host", "0.0.0.0",
-            "--port", str(CLOUD_PORT),
+            "--port", str(CLOUD_PORT), *ca.serve_args(),
         )  # fmt: skip
         procs.append(cloud)
-        test_url = f"http://{CLOUD_TEST}:{CLOUD_PORT}"
+        test_url = f"https://{CLOUD_TEST}:{CLOUD_PORT}"
         wait_for("the cloud listens", lambda: "listening" in cloud.text(), 20, procs)
         for state in states.values():
-            enrol(state, cloud_state, test_url)
+            enrol(state, cloud_state, test_url, ca_file=ca.ca_file)
             account = load_account(state)
             save_account(
-                state, msgspec.structs.replace(account, url=f"http://{CLOUD_LAN}:{CLOUD_PORT}")
+                state, msgspec.structs.replace(account, url=f"https://{CLOUD_LAN}:{CLOUD_PORT}")
             )
         accounts = {box: load_account(state) for box, state in states.items()}
 
@@ -229,13 +231,17 @@ def test_three_boxes_one_uplink_every_chain_arrives(market: Market, tmp_path: Pa
             f"{test_url}/v1/relay/devices/{accounts['b'].device}/receipts",
             content=tampered_batch(states["b"], 9, 5),
             headers={"Authorization": f"Bearer {accounts['a'].api_token}"}, timeout=10,
+            verify=ca.context(),
         )  # fmt: skip
         assert answer.status_code == 409, answer.text
         assert answer.json()["seq"] == 5 and answer.json()["head"]["seq"] == 4
         admin = (cloud_state / "admin.token").read_text().strip()
         reports = msgspec.json.decode(
             httpx.get(
-                f"{test_url}/api/devices", headers={"Authorization": f"Bearer {admin}"}, timeout=10
+                f"{test_url}/api/devices",
+                headers={"Authorization": f"Bearer {admin}"},
+                timeout=10,
+                verify=ca.context(),
             ).content,
             type=list[DeviceReport],
         )
@@ -284,7 +290,7 @@ def test_three_boxes_one_uplink_every_chain_arrives(market: Market, tmp_path: Pa
             sync_text = syncs[box].text()
             assert "relaying through peer Box A" in sync_text, sync_text[-2000:]
         assert run_cli("ledger", "verify", "--state", str(states["b"])).returncode == 0
-        checkpoint = httpx.get(f"{test_url}/v1/checkpoint", timeout=10).text
+        checkpoint = httpx.get(f"{test_url}/v1/checkpoint", timeout=10, verify=ca.context()).text
         size = int(checkpoint.split("\n")[1])
         assert size == sum(h + 1 for h in heads.values())  # each receipt once in the log
     finally:

@@ -27,7 +27,7 @@ def test_funnel_minutes_follow_the_receipts(tmp_path: Path) -> None:
     node = start_node(box)
     try:
         token = node.pair()
-        with node.client() as phone, node.client(token) as api:
+        with node.phone() as phone, node.client(token) as api:
             phone.get("/")
             phone.get("/")
             placed = phone.post("/order", data={"pastel": "1", "tender": "cash", "note": ""})

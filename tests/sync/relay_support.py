@@ -10,7 +10,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
 
-from appliance.api.app import create_app as create_node_app
+from appliance.api.app import Planes
 from appliance.config import parse_config, sample_config
 from appliance.ledger.identity import load_key, public_key_text
 from appliance.ledger.receipt import ReceiptType
@@ -24,7 +24,7 @@ T0 = datetime(2026, 11, 28, 18, 0, tzinfo=UTC)
 LOG_KEY = Ed25519PrivateKey.generate()
 ORIGIN = "stallbox.cloud/relay-test"
 ADMIN = "admin-token-for-relay-tests-0123456789"
-CLOUD_URL = "http://cloud"
+CLOUD_URL = "https://cloud"  # in-process (ASGI); http:// is refused off loopback
 
 
 def make_box(state: Path, sales: int) -> int:
@@ -92,9 +92,10 @@ class CloudHarness:
 
 
 def node_app(state: Path, name: str) -> Starlette:
-    """The node's app for `state` (no mDNS); run its lifespan with `app.router.lifespan_context`."""
+    """The node's operator-plane app for `state` (no mDNS), where the relay routes live; run its
+    lifespan with `app.router.lifespan_context`."""
     config = dataclasses.replace(parse_config(sample_config("BRL")), stall_name=name)
-    return create_node_app(config, state, port=0, advertise=False)
+    return Planes(config, state, port=0, operator_port=0, advertise=False).operator
 
 
 def unreachable(request: httpx.Request) -> httpx.Response:

@@ -61,11 +61,15 @@ async def world(tmp_path: Path, origin_sales: int = 30) -> AsyncIterator[World]:
                 "all://": httpx.MockTransport(unreachable),
             }
         )
-        peer_http = httpx.AsyncClient(mounts={"http://cloud": cloud.transport})
+        peer_http = httpx.AsyncClient(mounts={"https://cloud": cloud.transport})
+
+        async def in_process(url: str, pin: str) -> httpx.AsyncClient:
+            return origin_http  # in-process, the ASGI transport stands in for the pinned TLS
+
         origin_conn, peer_conn = open_sync(origin_state / DB_NAME), open_sync(peer_state / DB_NAME)
         migrate(origin_conn)
         try:
-            peers = Peers(origin_http, origin_account, urls=[PEER_URL])
+            peers = Peers(origin_http, origin_account, urls=[PEER_URL], connect=in_process)
             origin = Daemon(origin_conn, origin_account, origin_http, LIMITS, peers=peers)
             forwarder = Forwarder(peer_conn, peer_account, peer_http)
             peer = Daemon(peer_conn, peer_account, peer_http, LIMITS, forwarder=forwarder)

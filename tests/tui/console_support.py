@@ -78,10 +78,11 @@ def init_state(state: Path) -> None:
 
 
 def start_stall(state: Path, port: int | None = None) -> NodeProcess:
-    """A node on `state` (initialised with the Pix rail if new), on `port` if given."""
+    """A node on `state` (initialised with the Pix rail if new), its operator plane (what the
+    console talks to) on `port` if given."""
     if not (state / "device.key").exists():
         init_state(state)
-    extra = ("--port", str(port)) if port else ()
+    extra = ("--operator-port", str(port)) if port else ()
     return start_node(state, *extra)
 
 
@@ -89,8 +90,9 @@ def paired_settings(node: NodeProcess, state_file: Path, poll_s: float = 0.3) ->
     """Settings for a console already paired with `node` (token and fingerprint pinned)."""
     answer = pair_answer(node)
     console_state = ConsoleState(state_file)
-    console_state.pin(node.url, answer["node_id"], answer["fingerprint"], answer["token"])
-    return ConsoleSettings(node_url=node.url, state_path=state_file, poll_s=poll_s)
+    url = node.operator_url
+    console_state.pin(url, answer["node_id"], answer["fingerprint"], answer["token"])
+    return ConsoleSettings(node_url=url, state_path=state_file, poll_s=poll_s)
 
 
 def pairing_code(node: NodeProcess) -> str:
@@ -167,7 +169,7 @@ MASKS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     # QR codes (checked by decoding instead) and sparkline bars: a run of blocks and the spaces
     # around it becomes one run of ▒ of the same length, so only the layout is compared.
     (re.compile(r"[ ▀▄█▁▂▃▅▆▇]*[▀▄█▁▂▃▅▆▇][ ▀▄█▁▂▃▅▆▇]*"), lambda m: "▒" * len(m[0])),
-    (re.compile(r"http://127\.0\.0\.1:\d+"), "http://NODE"),
+    (re.compile(r"(https?)://127\.0\.0\.1:\d+"), r"\1://NODE"),
     (re.compile(r"\b\d{1,2}:\d{2}(:\d{2})?\b"), "##:##"),
     (re.compile(r"\bin \d+h\d{2}m\b"), "in #h##m"),
     (re.compile(r"oldest \d+[smhd]"), "oldest #"),
@@ -204,10 +206,10 @@ async def pick(pilot: Pilot[Any], connect: Any, node: NodeProcess) -> str:
     after it, more than the screen shows), select its row; return its fingerprint."""
 
     def listed() -> bool:
-        return node.url in [url for url, _, _ in connect.found]
+        return node.operator_url in [url for url, _, _ in connect.found]
 
-    await until(pilot, listed, f"{node.url} in the list", timeout=30)
-    row = [url for url, _, _ in connect.found].index(node.url)
+    await until(pilot, listed, f"{node.operator_url} in the list", timeout=30)
+    row = [url for url, _, _ in connect.found].index(node.operator_url)
     fingerprint: str = connect.found[row][2]
     assert (
         fingerprint.startswith("SHA256:") and "decoy" not in fingerprint
@@ -215,5 +217,5 @@ async def pick(pilot: Pilot[Any], connect: Any, node: NodeProcess) -> str:
     connect.query_one("#found").focus()
     await pilot.press(*["down"] * row, "enter")
     await until_shown(pilot, f"Fingerprint {fingerprint}")
-    assert node.url in shown(pilot.app)  # the row is on screen and the URL field holds it
+    assert node.operator_url in shown(pilot.app)  # the row is on screen, the URL field holds it
     return fingerprint

@@ -41,7 +41,7 @@ async def test_a_drop_is_armed_claimed_and_its_order_confirmed(
         drop_id = app.screen.drops[0].id
 
         # An attendee claims one unit on the drop page (a plain form post, as a phone does).
-        with stall.client() as phone:
+        with stall.phone() as phone:
             answer = phone.post(f"/d/{drop_id}/claim", data={"qty": "1", "tender": "cash"})
         assert answer.status_code == 303, answer.text
         await until_shown(pilot, "1 claimed · 4/5 left")

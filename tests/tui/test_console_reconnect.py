@@ -16,8 +16,12 @@ from console_support import (
     until,
     until_shown,
 )
+from impostor import Impostor
 
+from tui.app import ConsoleSettings
+from tui.screens.connect import KeyChangedScreen
 from tui.screens.pay import PayScreen
+from tui.state import ConsoleState
 
 __all__ = ["anyio_backend"]  # fixtures, used by name
 
@@ -77,3 +81,28 @@ async def test_a_box_swapped_behind_the_same_address_is_a_loud_warning(tmp_path:
     finally:
         if node.process.poll() is None:
             node.stop()
+
+
+@pytest.mark.parametrize("mode", ["404", "proxy"])
+async def test_an_impostor_at_the_pinned_address_gets_no_token_and_a_loud_warning(
+    tmp_path: Path, mode: str
+) -> None:
+    """Another key answering 404 to everything, or a TLS proxy with its own certificate in
+    front of the real box: the console says the key changed and sends nothing at all."""
+    node = start_stall(tmp_path / "state")
+    try:
+        real = paired_settings(node, tmp_path / "real.json")
+        pinned = ConsoleState(real.state_path).node(node.operator_url)
+        assert pinned is not None and pinned.token
+        with Impostor(tmp_path / "impostor", mode, node) as impostor:
+            state = ConsoleState(tmp_path / "console.json")  # paired with the box at this address
+            state.pin(impostor.url, pinned.node_id, pinned.fingerprint, pinned.token)
+            app = console(ConsoleSettings(impostor.url, tmp_path / "console.json", poll_s=0.2))
+            async with app.run_test(size=(100, 30), notifications=True) as pilot:
+                await until(pilot, lambda: isinstance(app.screen, KeyChangedScreen), "the warning")
+                await until_shown(pilot, "THE NODE'S KEY HAS CHANGED")
+                assert pinned.fingerprint.split(":")[1] in shown(app)  # the pinned one, named
+                assert app.client is None
+            assert not impostor.received  # no token, no request: only a handshake
+    finally:
+        node.stop()

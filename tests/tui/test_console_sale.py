@@ -39,7 +39,7 @@ pytestmark = pytest.mark.anyio
 
 def api(node: NodeProcess, state_file: Path) -> httpx.Client:
     """The node's API with the token the console stored."""
-    pinned = ConsoleState(state_file).node(node.url)
+    pinned = ConsoleState(state_file).node(node.operator_url)
     assert pinned is not None and pinned.token
     return node.client(pinned.token)
 
@@ -48,14 +48,14 @@ async def test_first_contact_pairs_with_the_code_and_pins_the_key(
     stall: NodeProcess, tmp_path: Path
 ) -> None:
     state_file = tmp_path / "console.json"
-    app = console(ConsoleSettings(node_url=stall.url, state_path=state_file, poll_s=0.3))
+    app = console(ConsoleSettings(node_url=stall.operator_url, state_path=state_file, poll_s=0.3))
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, ConnectScreen), "the connect screen")
         await pilot.press(*pairing_code(stall), "enter")
         await until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
         await until_shown(pilot, "Pastel")
         await until_shown(pilot, "✔ node up")
-    saved = ConsoleState(state_file).node(stall.url)
+    saved = ConsoleState(state_file).node(stall.operator_url)
     assert saved is not None and saved.token and saved.fingerprint.startswith("SHA256:")
     assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
 
@@ -143,8 +143,8 @@ async def test_a_changed_fingerprint_is_a_loud_warning_needing_confirmation(
 ) -> None:
     state_file = tmp_path / "console.json"
     fake = "SHA256:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000"
-    ConsoleState(state_file).pin(stall.url, "old-node", fake, None)
-    app = console(ConsoleSettings(node_url=stall.url, state_path=state_file, poll_s=0.3))
+    ConsoleState(state_file).pin(stall.operator_url, "old-node", fake, None)
+    app = console(ConsoleSettings(node_url=stall.operator_url, state_path=state_file, poll_s=0.3))
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, ConnectScreen), "the connect screen")
         await pilot.press(*pairing_code(stall), "enter")
@@ -152,14 +152,14 @@ async def test_a_changed_fingerprint_is_a_loud_warning_needing_confirmation(
         assert "THE NODE'S KEY HAS CHANGED" in shown(app)
         await pilot.press("escape")
         await until_shown(pilot, "not trusted")
-        pinned = ConsoleState(state_file).node(stall.url)
+        pinned = ConsoleState(state_file).node(stall.operator_url)
         assert pinned is not None and pinned.fingerprint == fake and pinned.token is None
 
         await pilot.press(*pairing_code(stall), "enter")
         await until(pilot, lambda: isinstance(app.screen, KeyChangedScreen), "the warning again")
         await pilot.press(*"trust", "enter")
         await until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
-    pinned = ConsoleState(state_file).node(stall.url)
+    pinned = ConsoleState(state_file).node(stall.operator_url)
     assert pinned is not None and pinned.fingerprint != fake and pinned.token
 
 

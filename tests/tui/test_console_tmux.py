@@ -70,7 +70,7 @@ def tmux() -> Iterator[Tmux]:
 
 def test_a_cash_sale_in_a_real_terminal(stall: NodeProcess, tmp_path: Path, tmux: Tmux) -> None:
     command = shlex.join(
-        [sys.executable, "-m", "appliance.cli", "console", "--node", stall.url,
+        [sys.executable, "-m", "appliance.cli", "console", "--node", stall.operator_url,
          "--console-state", str(tmp_path / "console.json"), "--poll", "0.5",
          "--pair-code", pairing_code(stall)]  # first contact pairs by itself, as the demo does
     )  # fmt: skip
@@ -101,5 +101,5 @@ def test_a_cash_sale_in_a_real_terminal(stall: NodeProcess, tmp_path: Path, tmux
         assert time.monotonic() < deadline, "the console did not quit on ctrl+q"
         time.sleep(0.05)
     assert "Traceback" not in tmux.screen()  # it would be printed after the alternate screen
-    pinned = ConsoleState(tmp_path / "console.json").node(stall.url)
+    pinned = ConsoleState(tmp_path / "console.json").node(stall.operator_url)
     assert pinned is not None and pinned.token and pinned.fingerprint.startswith("SHA256:")

@@ -168,6 +168,33 @@ async def test_client_errors_become_console_errors() -> None:
 
 
 @pytest.mark.anyio
+async def test_the_identity_challenge_goes_without_the_token_and_must_be_answered() -> None:
+    seen: list[httpx.Request] = []
+
+    def old_or_impostor(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(404, json={"error": "Not Found", "field": None})
+
+    for status in (404, 500):
+        with pytest.raises(Refused, match=f"did not prove its key \\(HTTP {status}"):
+            await answer_with(status, b'{"error":"x","field":null}', "identity")
+    client = mock(httpx.MockTransport(old_or_impostor))
+    with pytest.raises(Refused):  # a 404 is no longer "a node too old to say": no bypass
+        await client.identity()
+    await client.close()
+    assert seen and all("authorization" not in r.headers for r in seen)
+
+
+@pytest.mark.anyio
+async def test_a_plain_http_node_url_is_refused_before_anything_is_sent() -> None:
+    client = NodeClient("http://127.0.0.1:9", "tok")
+    with pytest.raises(Refused, match="TLS only") as refused:
+        await client.stats()
+    assert refused.value.field == "node" and client.peer_fingerprint is None
+    await client.close()
+
+
+@pytest.mark.anyio
 async def test_tenders_come_from_the_node_once_per_session() -> None:
     seen: list[str] = []
 

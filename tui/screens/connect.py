@@ -23,8 +23,8 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input, Static
 
 from tui.client import NodeClient
-from tui.errors import ConsoleError
-from tui.messages import ActionFailed, NodeHeard, Paired
+from tui.errors import ConsoleError, KeyChanged
+from tui.messages import ActionFailed, KeyMismatch, NodeHeard, Paired
 from tui.screens.base import ConsoleModal, ConsoleScreen
 
 
@@ -41,6 +41,7 @@ class ConnectScreen(ConsoleScreen):
         self.url = url or ""
         self.note = note
         self.found: list[tuple[str, str, str]] = []  # (url, node id, fingerprint)
+        self.trusted_key: str | None = None  # a changed key the vendor typed "trust" for
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="connect-body"):
@@ -48,7 +49,9 @@ class ConnectScreen(ConsoleScreen):
             yield Static("", id="found-count")  # discovery's own line: never the status's
             table: DataTable[str] = DataTable(id="found", cursor_type="row")
             yield table
-            yield Input(self.url, placeholder="node URL, e.g. http://192.168.1.20:8080", id="url")
+            yield Input(
+                self.url, placeholder="node operator URL, e.g. https://192.168.1.20:8443", id="url"
+            )
             yield Input(
                 placeholder="pairing code (run `stallbox pair` on the box)",
                 id="code",
@@ -79,7 +82,10 @@ class ConnectScreen(ConsoleScreen):
         from appliance.discovery import Browser, FoundNode
 
         def found(node: FoundNode) -> None:
-            self.post_message(NodeHeard(node.name, node.url, node.node_id, node.fingerprint))
+            if node.operator_url:  # no operator port in TXT: nothing a console can pin over TLS
+                self.post_message(
+                    NodeHeard(node.name, node.operator_url, node.node_id, node.fingerprint)
+                )
 
         settings = self.console.settings
         browser = Browser("loopback" if settings.interfaces == "loopback" else "all", found)
@@ -135,8 +141,11 @@ class ConnectScreen(ConsoleScreen):
     def code_submitted(self, event: Input.Submitted) -> None:
         url = self.query_one("#url", Input).value.strip().rstrip("/")
         code = event.value.strip()
-        if not url.startswith(("http://", "https://")):
-            self.say("The node URL must start with http:// or https://", error=True)
+        if not url.startswith("https://"):
+            self.say(
+                "The node's operator URL starts with https:// (`stallbox node` prints it).",
+                error=True,
+            )
             return
         if len(code) != 6:
             self.say("The pairing code has 6 digits.", error=True)
@@ -145,11 +154,15 @@ class ConnectScreen(ConsoleScreen):
         self.pair(url, code)
 
     @work(exclusive=True, group="pair", exit_on_error=False)
-    async def pair(self, url: str, code: str) -> None:
-        """POST /api/pair."""
-        client = NodeClient(url)
+    async def pair(self, url: str, code: str, trusted_key: str | None = None) -> None:
+        """POST /api/pair over TLS, to the pinned key if this URL has one (the code goes last)."""
+        known = self.console.state.node(url)
+        client = NodeClient(url, pin=trusted_key or (known.fingerprint if known else None))
         try:
             answer = await client.pair(code, self.console.settings.name)
+        except KeyChanged as exc:  # nothing was sent: ask before pairing with another key
+            self.post_message(KeyMismatch(url, exc.pinned, exc.shown, code))
+            return
         except ConsoleError as exc:
             self.post_message(ActionFailed(f"Pairing failed: {exc}"))
             return
@@ -157,10 +170,28 @@ class ConnectScreen(ConsoleScreen):
             await client.close()
         self.post_message(Paired(url, answer))
 
+    def on_key_mismatch(self, message: KeyMismatch) -> None:
+        message.stop()
+        self.app.push_screen(
+            KeyChangedScreen(message.pinned, message.shown),
+            lambda answer: self.retry_trusting(message, answer == "trust"),
+        )
+
+    def retry_trusting(self, message: KeyMismatch, trusted: bool) -> None:
+        """Pair with the new key once the vendor typed "trust"; otherwise send nothing."""
+        if trusted and message.code:
+            self.trusted_key = message.shown
+            self.pair(message.url, message.code, message.shown)
+        else:
+            self.query_one("#code", Input).value = ""
+            self.query_one("#connect-status", Static).update(
+                "Not connected: the node's key was not trusted."
+            )
+
     def on_paired(self, message: Paired) -> None:
         answer = message.answer
         pin = self.console.state.check(message.url, answer.node_id, answer.fingerprint)
-        if pin.changed and pin.known is not None:
+        if pin.changed and pin.known is not None and answer.fingerprint != self.trusted_key:
             self.app.push_screen(
                 KeyChangedScreen(pin.known.fingerprint, answer.fingerprint),
                 lambda trusted: self.trust(message, trusted == "trust"),
