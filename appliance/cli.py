@@ -119,7 +119,7 @@ def cmd_node(args: argparse.Namespace) -> int:
     operator_port = config.operator_port if args.operator_port is None else args.operator_port
     state = _state_dir(args)
     with lock_state(state, "stallbox node"):  # held while the node runs; see docs/operations.md
-        check_state(state)  # a garbled key, a bad or foreign database: refused, nothing written
+        check_state(state, config.currency)  # a garbled key, a bad or foreign DB: refused
         return run_node(
             config, state, host=host, port=port, operator_port=operator_port,
             advertise=not args.no_mdns,

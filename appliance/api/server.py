@@ -40,9 +40,9 @@ async def serve(
 ) -> int:
     """Run the node until SIGTERM/SIGINT; return the exit code."""
     key = load_key(state_dir)  # before binding: a bad key file must not leave a port open
-    context = server_context(state_dir, key, key.key_id)
     sock = bind(host, port)
     op_sock = bind(host, operator_port)
+    context = server_context(state_dir, key, key.key_id)  # after binding: a busy port writes nothing
     bound, op_bound = sock.getsockname()[1], op_sock.getsockname()[1]
     notifier = Notifier()
     planes = Planes(

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.errors import StateError
+from appliance.ledger.errors import ReceiptFormatError
 from appliance.ledger.identity import DeviceKey, load_key
+from appliance.ledger.receipt import parse_receipt
 from appliance.store import ledger as ledger_sql
 from appliance.store.connection import DB_NAME, describe_error
 
@@ -88,8 +90,12 @@ def _open_read_only(path: Path) -> int:
         raise StateError(f"{path}: cannot open the lock file ({exc.strerror})") from None
 
 
-def check_state(state_dir: Path) -> DeviceKey:
-    """Read the key and the database without writing; StateError naming the file on a problem."""
+def check_state(state_dir: Path, currency: str | None = None) -> DeviceKey:
+    """Read the key and the database without writing; StateError naming the file on a problem.
+
+    With `currency` (the config's stall.currency), a ledger already kept in another currency is
+    refused too: every receipt of one chain is in one currency (docs/receipt-format.md).
+    """
     db_path = state_dir / DB_NAME
     if not db_path.exists():
         raise StateError(f"{db_path}: no database (run `stallbox init --state {state_dir}`)")
@@ -101,6 +107,7 @@ def check_state(state_dir: Path) -> DeviceKey:
         try:
             conn.execute("PRAGMA query_only = ON")
             device_id = ledger_sql.get_meta(conn, DEVICE_ID)
+            first = conn.execute("SELECT line FROM receipts WHERE seq = 0").fetchone()
         finally:
             conn.close()
     except sqlite3.Error as exc:
@@ -109,6 +116,19 @@ def check_state(state_dir: Path) -> DeviceKey:
         raise NotInitialised(f"{db_path}: no device id: never initialised (run `stallbox init`)")
     if device_id != key.key_id:
         raise ForeignDatabase(foreign_message(db_path, device_id, key.key_id))
+    if currency is not None and first is not None:
+        try:
+            kept = parse_receipt(first[0]).currency
+        except ReceiptFormatError as exc:
+            raise StateError(
+                f"{db_path}: receipt 0 is unreadable ({exc}); run `stallbox ledger verify`"
+            ) from None
+        if kept != currency:
+            raise StateError(
+                f"{db_path}: this box's ledger is kept in {kept}, but stallbox.toml says "
+                f"stall.currency = {currency!r}; one chain has one currency: set it back to "
+                f"{kept!r} (or start a new box with its own key and database)"
+            )
     return key
 
 

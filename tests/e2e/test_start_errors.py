@@ -91,7 +91,7 @@ def test_a_second_node_and_init_name_the_process_that_holds_the_state(
     init = run_cli("init", "--state", str(running.state))
     one_line(init, ExitCode.STATE, holder)
     assert files(running.state) == before
-    with running.client() as client:  # the first node never noticed
+    with running.phone() as client:  # the first node never noticed
         assert client.get("/healthz").status_code == 200
     assert running.stop() == 0
     restarted = start_node(running.state)  # the lock went with the process
@@ -130,3 +130,13 @@ def test_a_config_without_a_stall_is_refused_naming_the_key(state: Path) -> None
     one_line(node_cli(state), ExitCode.CONFIG, f"{config}: stall.name: missing")
     config.write_text('[stall]\nname = "Pastel da Ana"\ncurrency = "BRL"\n')
     one_line(node_cli(state), ExitCode.CONFIG, f"{config}: catalog: no items")
+
+
+def test_a_currency_other_than_the_ledgers_is_refused(state: Path) -> None:
+    """One chain has one currency (receipt rule): a node must not sign EUR after BRL."""
+    config = state / "stallbox.toml"
+    config.write_text(config.read_text().replace('currency = "BRL"', 'currency = "EUR"'))
+    assert 'currency = "EUR"' in config.read_text()
+    before = files(state)
+    one_line(node_cli(state), ExitCode.STATE, "kept in BRL", "stall.currency = 'EUR'")
+    assert files(state) == before
