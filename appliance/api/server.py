@@ -42,7 +42,8 @@ async def serve(
     key = load_key(state_dir)  # before binding: a bad key file must not leave a port open
     sock = bind(host, port)
     op_sock = bind(host, operator_port)
-    context = server_context(state_dir, key, key.key_id)  # after binding: a busy port writes nothing
+    # after binding, so a busy port writes nothing (not even the certificate)
+    context = server_context(state_dir, key, key.key_id)
     bound, op_bound = sock.getsockname()[1], op_sock.getsockname()[1]
     notifier = Notifier()
     planes = Planes(
