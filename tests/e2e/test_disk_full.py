@@ -30,6 +30,8 @@ sys.path.append(str(Path(__file__).resolve().parents[1] / "tui"))
 from console_support import anyio_backend, console, paired_settings, shown, until_shown
 from nodeproc import NodeProcess, run_cli, start_node
 
+from appliance.tls import state_dir_context
+
 __all__ = ["anyio_backend"]  # fixtures, used by name
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -66,7 +68,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def operator_api(node: NodeProcess, token: str) -> httpx.AsyncClient:
     """The operator API's client: the one place that knows its base URL and transport."""
     return httpx.AsyncClient(
-        base_url=node.url,
+        base_url=node.operator_url,
+        verify=state_dir_context(node.state),  # the operator plane: TLS pinned to the box's key
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
         limits=httpx.Limits(max_connections=WORKERS),
@@ -147,11 +150,11 @@ async def until(check: Callable[[], bool], what: str, timeout: float = WAIT_S) -
 
 
 async def until_answer(
-    api: httpx.AsyncClient, path: str, check: Callable[[httpx.Response], bool], what: str
+    client: httpx.AsyncClient, path: str, check: Callable[[httpx.Response], bool], what: str
 ) -> httpx.Response:
     deadline = time.monotonic() + WAIT_S
     while True:
-        answer = await api.get(path)
+        answer = await client.get(path)
         if check(answer):
             return answer
         if time.monotonic() > deadline:
@@ -172,7 +175,10 @@ async def test_a_full_disk_mid_run_loses_nothing_and_sales_resume(
         assert any("storage low" in line for line in node.output), "".join(node.output)
         run = Run()
         deadline = time.monotonic() + RUN_DEADLINE_S
-        async with operator_api(node, token) as api:
+        async with (
+            operator_api(node, token) as api,
+            httpx.AsyncClient(base_url=node.url, timeout=30) as phone,  # /healthz: attendee plane
+        ):
             workers = [asyncio.create_task(worker(api, run, deadline)) for _ in range(WORKERS)]
             try:
                 run.go.set()
@@ -183,7 +189,7 @@ async def test_a_full_disk_mid_run_loses_nothing_and_sales_resume(
                 run.go.clear()  # hold new sales while the node's state is looked at
 
                 health = await until_answer(
-                    api, "/healthz", lambda a: a.status_code == 503, "/healthz to degrade"
+                    phone, "/healthz", lambda a: a.status_code == 503, "/healthz to degrade"
                 )
                 assert health.json()["ok"] is False and health.json()["storage"] == "full"
                 stats = await api.get("/api/stats")  # reads go on
@@ -201,7 +207,7 @@ async def test_a_full_disk_mid_run_loses_nothing_and_sales_resume(
                 run.stop = True
                 await asyncio.gather(*workers)
                 health = await until_answer(
-                    api, "/healthz", lambda a: a.status_code == 200, "/healthz to recover"
+                    phone, "/healthz", lambda a: a.status_code == 200, "/healthz to recover"
                 )
                 assert health.json()["ok"] is True
             finally:

@@ -55,7 +55,10 @@ def busy_cpu() -> Iterator[None]:
 async def decoys() -> AsyncIterator[list[Advertiser]]:
     """Other Stallbox nodes on the loopback, named like ours ("My Stall"): names collide."""
     advertisers = [
-        Advertiser(NodeAd("My Stall", f"decoy{n}", 40000 + n, f"SHA256:decoy{n}"), "loopback")
+        Advertiser(
+            NodeAd("My Stall", f"decoy{n}", 40000 + n, f"SHA256:decoy{n}", operator_port=41000 + n),
+            "loopback",
+        )
         for n in range(DECOYS)
     ]
     await asyncio.gather(*(ad.start() for ad in advertisers))
@@ -83,7 +86,10 @@ async def test_a_node_announced_late_among_others_is_listed_and_paired(
             fingerprint = await pick(pilot, connect, late)
             # A node heard after the pick is listed, and the picked fingerprint stays in view.
             listed = len(connect.found)
-            extra = Advertiser(NodeAd("My Stall", "decoyx", 40099, "SHA256:decoyx"), "loopback")
+            extra = Advertiser(
+                NodeAd("My Stall", "decoyx", 40099, "SHA256:decoyx", operator_port=41099),
+                "loopback",
+            )
             await extra.start()
             try:
                 await until(pilot, lambda: len(connect.found) > listed, "the node heard last")
