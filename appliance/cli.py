@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -105,14 +106,31 @@ def cmd_node(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.interfaces:
         config = dataclasses.replace(config, discovery=args.interfaces)
+    from appliance.unix_listener import default_path
+
     host = args.host or config.host
     port = config.port if args.port is None else args.port
-    return run_node(config, _state_dir(args), host=host, port=port, advertise=not args.no_mdns)
+    state = _state_dir(args)
+    if config.operator_socket == "off":
+        unix = None
+    elif config.operator_socket:
+        unix = Path(config.operator_socket)
+    else:
+        unix = default_path(state, os.environ.get("RUNTIME_DIRECTORY"))
+    return run_node(
+        config, state, host=host, port=port, advertise=not args.no_mdns, operator_socket=unix
+    )
 
 
 def cmd_pair(args: argparse.Namespace) -> int:
     """Print a one-time pairing code, or revoke every token."""
-    from appliance.services.pairing import CODE_TTL_S, new_code, revoke_all
+    from appliance.services.pairing import (
+        CODE_FAILURES,
+        CODE_TTL_S,
+        last_code,
+        new_code,
+        revoke_all,
+    )
 
     state = _state_dir(args)
     if not (state / "device.key").exists():
@@ -122,8 +140,14 @@ def cmd_pair(args: argparse.Namespace) -> int:
         epoch = revoke_all(state)
         print(f"every operator token is revoked (token epoch {epoch}); consoles must pair again")
         return ExitCode.OK
+    previous = last_code(state)
     code = new_code(state)
-    print(f"pairing code: {code}  (valid {CODE_TTL_S // 60} minutes, once)")
+    print(
+        f"pairing code: {code}  (valid {CODE_TTL_S // 60} minutes, once; "
+        f"refused after {CODE_FAILURES} failed attempts)"
+    )
+    if previous is not None:
+        print(previous.describe())
     return ExitCode.OK
 
 

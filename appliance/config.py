@@ -37,6 +37,10 @@ class RawStall(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
 class RawNode(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     host: str = "0.0.0.0"  # noqa: S104 - the node serves attendees on the venue LAN
     port: int = 8080
+    operator_socket: str = (
+        ""  # the on-box console's Unix socket; "" for the default, "off" for none
+    )
+    operator_group: str = ""  # members may pair over that socket too (it is then mode 0660)
 
 
 class RawDiscovery(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -93,6 +97,8 @@ class Config:
     rails: Mapping[str, RailConfig] = field(default_factory=dict)
     sync_upload_cap: int = 0  # bytes/s the sync daemon may send; 0 for no cap
     sync_rush_pause_s: int = 120  # pause uploads this long after a drop starts; 0 never pauses
+    operator_socket: str = ""  # "" = $RUNTIME_DIRECTORY or the state dir; "off" = no socket
+    operator_group: str = ""  # group whose members may pair over the socket ("" = none)
 
 
 def _field_error(path: Path | str, exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
@@ -157,6 +163,11 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         raise ConfigError(path, "stall.name", "must not be empty")
     if not 0 <= raw.node.port <= 65535:
         raise ConfigError(path, "node.port", f"{raw.node.port} is not a TCP port (0-65535)")
+    sock = raw.node.operator_socket
+    if sock and sock != "off" and not sock.startswith("/"):
+        raise ConfigError(
+            path, "node.operator_socket", f'{sock!r}: give an absolute path, or "off"'
+        )
     if raw.sync.max_upload_bytes_per_s < 0:
         raise ConfigError(path, "sync.max_upload_bytes_per_s", "must be 0 (no cap) or more")
     if raw.sync.drop_rush_s < 0:
@@ -215,4 +226,6 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         rails=rails,
         sync_upload_cap=raw.sync.max_upload_bytes_per_s,
         sync_rush_pause_s=raw.sync.drop_rush_s if raw.sync.pause_during_drops else 0,
+        operator_socket=sock,
+        operator_group=raw.node.operator_group,
     )

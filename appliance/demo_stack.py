@@ -159,10 +159,12 @@ def start_stack(stack: Stack, state: Path, *, lan: bool, headless: bool) -> str:
 
 
 def pair(url: str, state: Path) -> str:
-    """Pair like a console does: a one-time code from the box, exchanged for a token."""
-    from appliance.services.pairing import new_code
+    """Pair like a console on the box does: over the node's Unix socket, with no code."""
+    from appliance.unix_listener import SOCKET_NAME
 
-    answer = httpx.post(f"{url}/api/pair", json={"code": new_code(state / "box"), "name": "demo"})
+    transport = httpx.HTTPTransport(uds=str(state / "box" / SOCKET_NAME))
+    with httpx.Client(transport=transport, base_url="http://stallbox-node") as local:
+        answer = local.post("/api/pair/local", json={"name": "demo"})
     answer.raise_for_status()
     return str(answer.json()["token"])
 

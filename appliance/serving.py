@@ -40,6 +40,22 @@ class GracefulServer(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
+class FollowerServer(uvicorn.Server):
+    """A second listener for the same app (the node's Unix socket): no lifespan, no signal
+    handlers of its own; it stops when its leader is told to."""
+
+    def __init__(self, config: uvicorn.Config, leader: uvicorn.Server) -> None:
+        super().__init__(config)
+        self.leader = leader
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def on_tick(self, counter: int) -> bool:
+        return self.leader.should_exit or await super().on_tick(counter)
+
+
 def bind(host: str, port: int) -> socket.socket:
     """Bind and listen before anything else, so READY really means reachable."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -74,11 +90,14 @@ async def serve_app(
     ready_line: str,
     status: Callable[[], str],
     what: str,
+    unix: tuple[socket.socket, type[asyncio.Protocol]] | None = None,
 ) -> int:
     """Serve `app` on the bound `sock` until SIGTERM/SIGINT; return the exit code.
 
     READY=1 (with `status`) and `ready_line` on stdout go out once uvicorn has started, i.e.
     after the lifespan opened what the app needs; WATCHDOG=1 then comes from the event loop.
+    `unix` (a bound Unix socket and the HTTP protocol class to serve it with) is served by a
+    follower server from then on, and stops with the main one.
     """
     server = GracefulServer(
         uvicorn.Config(
@@ -88,11 +107,26 @@ async def serve_app(
         )
     )  # fmt: skip
 
+    follower: FollowerServer | None = None
+    followed: asyncio.Task[None] | None = None
+
     async def announce() -> None:
+        nonlocal follower, followed
         while not server.started:
             if server.should_exit:
                 return
             await asyncio.sleep(0.01)
+        if unix is not None:
+            follower = FollowerServer(
+                uvicorn.Config(
+                    app, loop="none", http=unix[1], lifespan="off", log_level="warning",
+                    access_log=False, timeout_graceful_shutdown=3, proxy_headers=False,
+                ),
+                server,
+            )  # fmt: skip
+            followed = asyncio.create_task(follower.serve(sockets=[unix[0]]), name="unix")
+            while not follower.started and not followed.done():
+                await asyncio.sleep(0.01)
         tune_gc()
         notifier.ready(status())
         print(ready_line, flush=True)
@@ -107,7 +141,13 @@ async def serve_app(
         announcer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await announcer
+        if followed is not None:
+            if follower is not None:
+                follower.should_exit = True
+            await followed
         sock.close()
+        if unix is not None:
+            unix[0].close()
     if not server.started:
         print(f"stallbox: {what} failed to start (see the log above)", file=sys.stderr)
         return ExitCode.FAILED

@@ -218,7 +218,13 @@ def main() -> None:
             menu = rps(url + "/", args.seconds)
             code = subprocess.run([sys.executable, "-m", "appliance.cli", "pair", "--state", str(state)], env=env,
                                   check=True, capture_output=True, text=True).stdout.split()[2]  # fmt: skip
-            token = httpx.post(url + "/api/pair", json={"code": code}).json()["token"]
+            from appliance.ledger.identity import fingerprint, load_key
+            from tui.pairing import pair_blocking
+
+            with httpx.Client(base_url=url) as http:
+                token = pair_blocking(
+                    http, code, "bench", fingerprint(load_key(state).public)
+                ).token
             rounds = [claim_round(url, token, args.seconds) for _ in range(ROUNDS)]
             p50, p99, claim_rate = (statistics.median(r[i] for r in rounds) for i in range(3))
             rss = peak_rss_mb(node.pid)

@@ -37,6 +37,7 @@ from appliance.ledger.errors import LedgerError
 from appliance.ledger.identity import fingerprint, identity_proven
 from appliance.ledger.receipt import b64, unb64
 from tui.errors import NodeUnreachable, Refused, Unauthorized
+from tui.pairing import UNIX_BASE_URL, pair_async, pair_local, unix_path
 
 T = TypeVar("T")
 EVENT_READ_TIMEOUT_S = 40.0  # the node sends a keep-alive every 15 s
@@ -71,8 +72,13 @@ class NodeClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        socket_path = unix_path(self.base_url)
+        if socket_path is not None and transport is None:  # the on-box console: no network
+            transport = httpx.AsyncHTTPTransport(uds=socket_path)
         self._http = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout_s, transport=transport
+            base_url=UNIX_BASE_URL if socket_path is not None else self.base_url,
+            timeout=timeout_s,
+            transport=transport,
         )
         self._tenders: list[str] | None = None
         self.token = token
@@ -118,9 +124,20 @@ class NodeClient:
         answer = await self._call("GET", "/healthz")
         return bool(answer.json().get("ok"))
 
-    async def pair(self, code: str, name: str) -> PairResponse:
-        """Exchange a pairing code for a token; remember the token."""
-        paired = await self._typed(PairResponse, "POST", "/api/pair", {"code": code, "name": name})
+    @property
+    def on_box(self) -> bool:
+        """True when this client talks to the node over its Unix socket."""
+        return unix_path(self.base_url) is not None
+
+    async def pair(self, code: str, name: str, peer_fingerprint: str) -> PairResponse:
+        """Run the PAKE over `code`, bound to the key fingerprint we saw; remember the token."""
+        paired = await pair_async(self._http, code, name, peer_fingerprint)
+        self.token = paired.token
+        return paired
+
+    async def pair_local(self, name: str) -> PairResponse:
+        """Pair over the node's Unix socket with no code; remember the token."""
+        paired = await pair_local(self._http, name)
         self.token = paired.token
         return paired
 

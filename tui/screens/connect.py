@@ -18,8 +18,9 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from tui.client import NodeClient
-from tui.errors import ConsoleError
+from tui.errors import ConsoleError, Refused
 from tui.messages import ActionFailed, Paired
+from tui.pairing import unix_path
 from tui.screens.base import ConsoleModal, ConsoleScreen
 
 
@@ -61,7 +62,10 @@ class ConnectScreen(ConsoleScreen):
             table.display = False
         self.query_one("#code" if self.url else "#url", Input).focus()
         code = self.console.settings.pair_code
-        if code and self.url:  # given on the command line (the demo does): pair right away
+        if unix_path(self.url) is not None:  # the on-box console: the socket is the proof
+            self.query_one("#connect-status", Static).update(f"Pairing over {self.url}…")
+            self.pair(self.url, "")
+        elif code and self.url:  # given on the command line (the demo does): pair right away
             self.query_one("#code", Input).value = code
             self.query_one("#connect-status", Static).update(f"Pairing with {self.url}…")
             self.pair(self.url.rstrip("/"), code)
@@ -112,10 +116,10 @@ class ConnectScreen(ConsoleScreen):
     def code_submitted(self, event: Input.Submitted) -> None:
         url = self.query_one("#url", Input).value.strip().rstrip("/")
         code = event.value.strip()
-        if not url.startswith(("http://", "https://")):
-            self.say("The node URL must start with http:// or https://", error=True)
+        if not url.startswith(("http://", "https://", "unix:")):
+            self.say("The node URL must start with http://, https:// or unix:", error=True)
             return
-        if len(code) != 6:
+        if len(code) != 6 and unix_path(url) is None:
             self.say("The pairing code has 6 digits.", error=True)
             return
         self.query_one("#connect-status", Static).update(f"Pairing with {url}…")
@@ -123,10 +127,19 @@ class ConnectScreen(ConsoleScreen):
 
     @work(exclusive=True, group="pair", exit_on_error=False)
     async def pair(self, url: str, code: str) -> None:
-        """POST /api/pair."""
+        """Run the PAKE over the code (or, over the Unix socket, pair with no code)."""
         client = NodeClient(url)
+        name = self.console.settings.name
         try:
-            answer = await client.pair(code, self.console.settings.name)
+            if client.on_box:
+                answer = await client.pair_local(name)
+            else:
+                shown = await client.identity()
+                if shown is None:
+                    raise Refused(404, "the node does not prove its identity (/api/identity)")
+                # The fingerprint the PAKE binds: today the one /api/identity just proved.
+                # TODO(tls): the fingerprint the TLS handshake proved (NodeClient's peer key).
+                answer = await client.pair(code, name, shown.fingerprint)
         except ConsoleError as exc:
             self.post_message(ActionFailed(f"Pairing failed: {exc}"))
             return
