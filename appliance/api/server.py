@@ -39,7 +39,7 @@ async def serve(
     app = create_app(
         config, state_dir, port=bound_port, advertise=advertise, on_stopping=notifier.stopping
     )
-    on_unix = f", and on {operator_socket}" if operator_socket is not None else ""
+    on_unix = f" (on-box: unix:{operator_socket})" if operator_socket is not None else ""
     try:
         return await serve_app(
             app, sock, notifier, what="node",
