@@ -106,7 +106,7 @@ def cmd_node(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.interfaces:
         config = dataclasses.replace(config, discovery=args.interfaces)
-    from appliance.unix_listener import default_path
+    from appliance.unix_listener import MAX_PATH_BYTES, default_path
 
     host = args.host or config.host
     port = config.port if args.port is None else args.port
@@ -117,6 +117,9 @@ def cmd_node(args: argparse.Namespace) -> int:
         unix = Path(config.operator_socket)
     else:
         unix = default_path(state, os.environ.get("RUNTIME_DIRECTORY"))
+        if len(os.fsencode(unix)) > MAX_PATH_BYTES:  # a default must not stop the node
+            print(f"stallbox: {unix}: too long for a Unix socket; no on-box socket", file=sys.stderr)
+            unix = None
     return run_node(
         config, state, host=host, port=port, advertise=not args.no_mdns, operator_socket=unix
     )
