@@ -118,7 +118,9 @@ def cmd_node(args: argparse.Namespace) -> int:
     else:
         unix = default_path(state, os.environ.get("RUNTIME_DIRECTORY"))
         if len(os.fsencode(unix)) > MAX_PATH_BYTES:  # a default must not stop the node
-            print(f"stallbox: {unix}: too long for a Unix socket; no on-box socket", file=sys.stderr)
+            print(
+                f"stallbox: {unix}: too long for a Unix socket; no on-box socket", file=sys.stderr
+            )
             unix = None
     return run_node(
         config, state, host=host, port=port, advertise=not args.no_mdns, operator_socket=unix
