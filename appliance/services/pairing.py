@@ -335,7 +335,7 @@ class Pairing:
         except PakeError:
             log.info("a pairing run from %s failed", session.source)
             raise PairingError(
-                "pairing failed: wrong code, or something between this console and the box "
+                "wrong pairing code, or something between this console and the box "
                 "(the key fingerprint it showed is not the box's)"
             ) from None
         with _locked(self.state_dir):

@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
             try:
                 pair_blocking(http, f"{secrets.randbelow(10**6):06d}", "guess", fingerprint)
             except Unauthorized as exc:
-                if "wrong code" in exc.error:
+                if "wrong pairing code" in exc.error:
                     counts["guesses"] += 1
                     counts["wrong"] += 1
                 else:

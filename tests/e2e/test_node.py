@@ -90,7 +90,7 @@ def test_a_pairing_code_works_once_and_wrong_codes_are_limited(node: NodeProcess
             try:
                 pair_blocking(client, wrong, "t", node.fingerprint)
             except Unauthorized as exc:
-                outcomes.append(401 if "wrong code" in exc.error else 0)
+                outcomes.append(401 if "wrong pairing code" in exc.error else 0)
             except Refused as exc:
                 outcomes.append(exc.status)
                 break

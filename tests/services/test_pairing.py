@@ -87,7 +87,7 @@ def test_a_wrong_code_fails_and_counts_before_the_answer(
     node: Pairing, clock: Clock, tmp_path: Path
 ) -> None:
     code = new_code(tmp_path, clock.now)
-    with pytest.raises(PairingError, match="wrong code"):
+    with pytest.raises(PairingError, match="wrong pairing code"):
         attempt(node, wrong(code), "10.0.0.5")
     assert stored(tmp_path)["failures"] == 1
     # a run that starts and is never finished is a failure too
@@ -109,7 +109,7 @@ def test_a_code_dies_after_the_cap_and_the_box_says_so(
 ) -> None:
     code = new_code(tmp_path, clock.now)
     for n in range(pairing.CODE_FAILURES):  # each from its own address: the per-code cap decides
-        with pytest.raises(PairingError, match="wrong code"):
+        with pytest.raises(PairingError, match="wrong pairing code"):
             attempt(node, wrong(code), f"10.0.{n}.1")
     with pytest.raises(PairingError, match="refused after 20 failed attempts"):
         attempt(node, code, "10.9.9.9")  # even the right code: the code is dead
