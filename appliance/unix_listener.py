@@ -31,6 +31,8 @@ PEER_CRED = "stallbox.peer_cred"
 SOCKET_NAME = "operator.sock"
 MAX_PATH_BYTES = 107  # sun_path is 108 bytes with the terminating NUL
 _UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)  # Linux >= 4.13; Python names it nowhere yet
+MAX_GROUPS = 256
 
 
 class ListenerError(StallboxError):
@@ -44,6 +46,7 @@ class PeerCred:
     pid: int
     uid: int
     gid: int
+    groups: tuple[int, ...] = ()  # supplementary groups (SO_PEERGROUPS), when the kernel says
 
 
 def default_path(state_dir: Path, runtime_dir: str | None) -> Path:
@@ -53,8 +56,8 @@ def default_path(state_dir: Path, runtime_dir: str | None) -> Path:
     return state_dir / SOCKET_NAME
 
 
-def bind_unix(path: Path, mode: int = 0o660) -> socket.socket:
-    """Bind and listen on `path` with `mode` from the start; replace only a stale socket."""
+def bind_unix(path: Path, mode: int = 0o600, group: int | None = None) -> socket.socket:
+    """Bind and listen on `path` with `mode` (and `group`) from the start; replace only a stale socket."""
     if len(os.fsencode(path)) > MAX_PATH_BYTES:
         raise ListenerError(f"{path}: longer than {MAX_PATH_BYTES} bytes; choose a shorter path")
     with contextlib.suppress(FileNotFoundError):
@@ -78,17 +81,29 @@ def bind_unix(path: Path, mode: int = 0o660) -> socket.socket:
         raise ListenerError(f"{path}: cannot bind ({exc.strerror})") from None
     finally:
         os.umask(old)
-    os.chmod(path, mode)
+    try:
+        if group is not None:
+            os.chown(path, -1, group)  # the node's user must be a member (or root)
+        os.chmod(path, mode)
+    except OSError as exc:
+        sock.close()
+        path.unlink()
+        raise ListenerError(f"{path}: cannot give it group {group} ({exc.strerror})") from None
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
 
 
 def peer_cred(sock: Any) -> PeerCred:
-    """SO_PEERCRED of a connected Unix socket."""
+    """SO_PEERCRED (and SO_PEERGROUPS) of a connected Unix socket, as at the peer's connect()."""
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
     pid, uid, gid = _UCRED.unpack(raw)
-    return PeerCred(pid, uid, gid)
+    try:
+        raw_groups = sock.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, 4 * MAX_GROUPS)
+    except OSError:  # an old kernel, or more groups than we asked room for: primary gid only
+        raw_groups = b""
+    groups = struct.unpack(f"{len(raw_groups) // 4}I", raw_groups[: len(raw_groups) // 4 * 4])
+    return PeerCred(pid, uid, gid, groups)
 
 
 def peer_of(scope: Any) -> PeerCred | None:
@@ -113,7 +128,7 @@ def allowed(peer: PeerCred, *, uid: int, group: int | None) -> bool:
         return True
     if group is None:
         return False
-    if peer.gid == group:
+    if peer.gid == group or group in peer.groups:
         return True
     try:
         user = pwd.getpwuid(peer.uid)

@@ -31,9 +31,11 @@ async def serve(
     operator_socket: Path | None = None,
 ) -> int:
     """Run the node until SIGTERM/SIGINT; return the exit code."""
-    mode = 0o660 if group_id(config.operator_group) is not None else 0o600
+    group = group_id(config.operator_group)
     sock = bind(host, port)
-    unix = None if operator_socket is None else bind_unix(operator_socket, mode)
+    unix = None
+    if operator_socket is not None:
+        unix = bind_unix(operator_socket, 0o600 if group is None else 0o660, group)
     bound_port = sock.getsockname()[1]
     notifier = Notifier()
     app = create_app(

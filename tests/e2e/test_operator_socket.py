@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import grp
 import os
 import pwd
 import stat
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from nodeproc import NodeProcess, start_node
+from nodeproc import NodeProcess, run_cli, start_node
 
 from appliance.unix_listener import SOCKET_NAME, PeerCred, allowed
 from tui.client import NodeClient
@@ -32,6 +33,7 @@ print(s.recv(4096).decode("latin-1"))
 """
 
 
+OPERATOR_GROUP = "users"  # present on Debian; stands in for the install's operator group
 SYSTEM_PYTHONS = ("/usr/bin/python3", "/usr/local/bin/python3")  # not under /root: `nobody` runs it
 
 
@@ -103,10 +105,44 @@ def test_another_local_user_cannot_pair(node: NodeProcess) -> None:
     assert f"uid {nobody.pw_uid} may not pair" in answer and "SBT1" not in answer
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a probe as another user")
+def test_a_member_of_the_operator_group_may_pair(tmp_path: Path) -> None:
+    python = next((p for p in SYSTEM_PYTHONS if Path(p).exists()), None)
+    if python is None:
+        pytest.skip("no system python3 that another user can run")
+    state = tmp_path / "s"
+    assert run_cli("init", "--state", str(state)).returncode == 0
+    config = state / "stallbox.toml"
+    text = config.read_text()
+    config.write_text(text.replace("[node]\n", f'[node]\noperator_group = "{OPERATOR_GROUP}"\n', 1))
+    gid = grp.getgrnam(OPERATOR_GROUP).gr_gid
+    running = start_node(state)
+    try:
+        sock = state / SOCKET_NAME
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o660 and sock.stat().st_gid == gid
+        for part in (state, *state.parents):
+            if part == Path("/"):
+                break
+            part.chmod(part.stat().st_mode | 0o011)
+        nobody = pwd.getpwnam("nobody")
+
+        def probe(groups: list[int]) -> str:
+            return subprocess.run(
+                [python, "-c", PROBE, str(sock)], user=nobody.pw_uid, group=nobody.pw_gid,
+                extra_groups=groups, capture_output=True, text=True, timeout=30, check=True,
+            ).stdout  # fmt: skip
+
+        assert probe([gid]).startswith("HTTP/1.1 200"), "a member pairs"
+        assert "connect refused: PermissionError" in probe([])  # not a member: the mode says no
+    finally:
+        running.stop()
+
+
 def test_who_may_pair() -> None:
     me = os.getuid()
     assert allowed(PeerCred(1, me, 1234), uid=me, group=None)
     assert allowed(PeerCred(1, 0, 0), uid=me, group=None)  # root
     assert not allowed(PeerCred(1, 65534, 65534), uid=1000, group=None)
     assert allowed(PeerCred(1, 65534, 4242), uid=1000, group=4242)  # the operator group
-    assert not allowed(PeerCred(1, 65534, 65534), uid=1000, group=4242)
+    assert allowed(PeerCred(1, 65534, 65534, (10, 4242)), uid=1000, group=4242)  # supplementary
+    assert not allowed(PeerCred(1, 65534, 65534, (10,)), uid=1000, group=4242)
