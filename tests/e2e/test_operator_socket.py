@@ -65,6 +65,22 @@ def test_over_tcp_the_local_route_does_not_exist(node: NodeProcess) -> None:
         assert client.post("/api/pair/local", json={"name": "x"}).status_code == 404
 
 
+def test_the_socket_goes_with_the_node_and_a_stale_one_is_replaced(tmp_path: Path) -> None:
+    first = start_node(tmp_path / "s")
+    sock = first.state / SOCKET_NAME
+    assert first.stop() == 0 and not sock.exists()
+    first = start_node(tmp_path / "s")
+    first.process.kill()  # no clean stop: the socket file stays behind
+    first.process.wait(10)
+    assert sock.exists()
+    second = start_node(tmp_path / "s")
+    try:
+        with local_client(sock) as local:
+            assert local.post("/api/pair/local", json={"name": "x"}).status_code == 200
+    finally:
+        second.stop()
+
+
 def test_the_console_pairs_over_the_socket(node: NodeProcess) -> None:
     async def pair() -> tuple[str, int]:
         client = NodeClient(f"unix:{node.state / SOCKET_NAME}")
