@@ -10,7 +10,9 @@ test codes against and an active attacker can test one code per run. On top of i
   a man in the middle that terminates TLS with its own certificate fails the run;
 - the token comes sealed (ChaCha20-Poly1305) under a key derived from the same run.
 
-Pure: no I/O, no clock. The messages are documented in docs/api.md ("Pairing").
+Pure: no I/O, no clock. The messages are documented in docs/api.md ("Pairing"). spake2 is
+imported on first use: importing it computes its group parameters (~50-130 ms here), which
+neither the node's nor the console's start should wait for.
 """
 
 from __future__ import annotations
@@ -20,14 +22,12 @@ import hmac
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from spake2 import SPAKE2_A, SPAKE2_B
-from spake2.ed25519_basic import NotOnCurve
-from spake2.spake2 import SPAKEError
 
 from appliance.ledger.errors import PakeError
 
@@ -87,7 +87,10 @@ def _check_message(message: bytes, side: bytes) -> None:
         raise PakeError(f"the SPAKE2 message must be {MESSAGE_LEN} bytes starting with {side!r}")
 
 
-def _finish(run: SPAKE2_A | SPAKE2_B, message: bytes) -> bytes:
+def _finish(run: Any, message: bytes) -> bytes:
+    from spake2.ed25519_basic import NotOnCurve
+    from spake2.spake2 import SPAKEError
+
     try:
         shared = run.finish(message)
     except (SPAKEError, NotOnCurve, ValueError, AssertionError) as exc:
@@ -101,6 +104,8 @@ class NodeRun:
     """The node's side of one run: its message first, then the console's confirmation checked."""
 
     def __init__(self, code: str, node_id: str) -> None:
+        from spake2 import SPAKE2_B
+
         self.node_id = node_id
         self._spake = SPAKE2_B(_password(code), idA=ID_CONSOLE, idB=node_identity(node_id))
         self.message: bytes = self._spake.start()
@@ -140,6 +145,8 @@ def console_finish(
     code: str, node_id: str, message_b: bytes, peer_fingerprint: str
 ) -> ConsoleFinish:
     """Answer the node's message: SPAKE2 as the console, then confirm over `peer_fingerprint`."""
+    from spake2 import SPAKE2_A
+
     spake = SPAKE2_A(_password(code), idA=ID_CONSOLE, idB=node_identity(node_id))
     message_a: bytes = spake.start()
     _check_message(message_b, b"B")
