@@ -38,6 +38,10 @@ class RawNode(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
     host: str = "0.0.0.0"  # noqa: S104 - the node serves attendees on the venue LAN
     port: int = 8080  # attendee plane, plain HTTP
     operator_port: int = 8443  # operator plane, TLS 1.3 pinned to the device key
+    operator_socket: str = (
+        ""  # the on-box console's Unix socket; "" for the default, "off" for none
+    )
+    operator_group: str = ""  # members may pair over that socket too (it is then mode 0660)
 
 
 class RawDiscovery(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -95,6 +99,8 @@ class Config:
     rails: Mapping[str, RailConfig] = field(default_factory=dict)
     sync_upload_cap: int = 0  # bytes/s the sync daemon may send; 0 for no cap
     sync_rush_pause_s: int = 120  # pause uploads this long after a drop starts; 0 never pauses
+    operator_socket: str = ""  # "" = $RUNTIME_DIRECTORY or the state dir; "off" = no socket
+    operator_group: str = ""  # group whose members may pair over the socket ("" = none)
 
 
 def _field_error(path: Path | str, exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
@@ -167,6 +173,11 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         raise ConfigError(
             path, "node.operator_port", f"{raw.node.port} is node.port already; use another"
         )
+    sock = raw.node.operator_socket
+    if sock and sock != "off" and not sock.startswith("/"):
+        raise ConfigError(
+            path, "node.operator_socket", f'{sock!r}: give an absolute path, or "off"'
+        )
     if raw.sync.max_upload_bytes_per_s < 0:
         raise ConfigError(path, "sync.max_upload_bytes_per_s", "must be 0 (no cap) or more")
     if raw.sync.drop_rush_s < 0:
@@ -226,4 +237,6 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         rails=rails,
         sync_upload_cap=raw.sync.max_upload_bytes_per_s,
         sync_rush_pause_s=raw.sync.drop_rush_s if raw.sync.pause_during_drops else 0,
+        operator_socket=sock,
+        operator_group=raw.node.operator_group,
     )

@@ -60,6 +60,8 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 async def _unauthorized(request: Request, exc: Exception) -> Response:
     if isinstance(exc, TooManyTries):
         return problem(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
+    if request.url.path.startswith("/api/pair/"):
+        return problem(401, str(exc))  # a refused pairing run: no token was involved
     return problem(401, str(exc), headers={"WWW-Authenticate": "Bearer"})
 
 
