@@ -15,7 +15,8 @@ Limits, so that strangers on the Wi-Fi can neither guess a code nor stop the ven
 - the table of sources is bounded (MAX_SOURCES, least recently seen dropped first).
 
 A good run buys a token signed with the node's key (12 h). `stallbox pair --revoke` bumps the
-token epoch: every token issued before stops working at once.
+token epoch: every token issued before stops working at once. Checks are cached
+(appliance/services/token_cache.py) so a request pays a dict lookup and a stat, not a verify.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from appliance.errors import StallboxError, StateError
 from appliance.ledger.errors import PakeError
 from appliance.ledger.identity import DeviceKey, fingerprint
 from appliance.ledger.pake import Keys, NodeRun, node_reply
+from appliance.services.token_cache import TokenCache
 
 log = logging.getLogger(__name__)
 PAIRING_FILE = "pairing.json"
@@ -257,6 +259,9 @@ class Pairing:
 
     def __post_init__(self) -> None:
         self.fingerprint = fingerprint(self.key.public)
+        self._tokens: TokenCache[TokenClaims] = TokenCache(
+            self.state_dir / PAIRING_FILE, lambda: int(_read(self.state_dir)["epoch"])
+        )
 
     def _source(self, source: str, now: float) -> _Source:
         entry = self._sources.pop(source, None) or _Source(float(SOURCE_BURST), now)
@@ -375,20 +380,26 @@ class Pairing:
     def check(self, token: str, now: float | None = None) -> TokenClaims:
         """Return the claims of a valid token; raise PairingError for a forged, expired or revoked one."""
         now = self.clock() if now is None else now
+        parsed = self._tokens.get(token)
+        if parsed is None:
+            parsed = self._verify(token)
+            self._tokens.put(token, parsed)  # signed by this node: verified once, not again
+        if now >= parsed.expires:
+            raise PairingError("token expired; pair again")
+        if parsed.epoch != self._tokens.epoch():
+            raise PairingError("token revoked; pair again")
+        return parsed
+
+    def _verify(self, token: str) -> TokenClaims:
         try:
             prefix, payload, signature = token.split(".")
             if prefix != TOKEN_PREFIX:
                 raise ValueError("prefix")
             self.key.public.verify(_unb64(signature), SIGNING_PREFIX + payload.encode("ascii"))
             claims = json.loads(_unb64(payload))
-            parsed = TokenClaims(
+            return TokenClaims(
                 str(claims["name"]), int(claims["iat"]), int(claims["exp"]), int(claims["epoch"]),
                 str(claims["jti"]),
             )  # fmt: skip
         except (ValueError, KeyError, TypeError, InvalidSignature):
             raise PairingError("invalid token") from None
-        if now >= parsed.expires:
-            raise PairingError("token expired; pair again")
-        if parsed.epoch != _read(self.state_dir)["epoch"]:
-            raise PairingError("token revoked; pair again")
-        return parsed
