@@ -27,19 +27,19 @@ async def test_the_console_pairs_with_a_code_and_over_the_socket(tmp_path: Path)
     try:
         wrong = f"{(int(pairing_code(node)) + 1) % 10**6:06d}"
         settings = ConsoleSettings(
-            node_url=node.url, state_path=tmp_path / "a.json", pair_code=wrong
+            node_url=node.operator_url, state_path=tmp_path / "a.json", pair_code=wrong
         )
         async with console(settings).run_test(size=(100, 30)) as pilot:
             await until_shown(pilot, "Pairing failed: wrong pairing code")
-        assert token(tmp_path / "a.json", node.url) is None
+        assert token(tmp_path / "a.json", node.operator_url) is None
 
         code = pairing_code(node)
         settings = ConsoleSettings(
-            node_url=node.url, state_path=tmp_path / "b.json", pair_code=code
+            node_url=node.operator_url, state_path=tmp_path / "b.json", pair_code=code
         )
         async with console(settings).run_test(size=(100, 30)) as pilot:
             await until_shown(pilot, "✔ node up")
-        assert token(tmp_path / "b.json", node.url)
+        assert token(tmp_path / "b.json", node.operator_url)
 
         on_box = f"unix:{node.state / SOCKET_NAME}"
         settings = ConsoleSettings(node_url=on_box, state_path=tmp_path / "c.json", poll_s=0.3)
