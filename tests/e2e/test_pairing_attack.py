@@ -1,8 +1,9 @@
 """Issue 11's acceptance: a stranger sending wrong codes from another address for 3 minutes.
 
 The vendor, from 127.0.0.1, asks for a fresh code (`stallbox pair`) every 5 s, types it in 3 s
-later and pairs within 10 s of asking, every time, while tests/e2e/pair_attacker.py runs PAKE pairing with random
-codes from 127.0.0.2 as fast as the node lets it. The attacker never pairs, and spends at most
+later and pairs within 10 s of asking, every time, while tests/e2e/pair_attacker.py runs PAKE
+pairing with random codes from 127.0.0.2 as fast as the node lets it; both over TLS to the
+operator port (the vendor pinned, like a console). The attacker never pairs, and spends at most
 its address's share of each code (so its chance per code stays at most SOURCE_FAILURES_PER_CODE
 / 10^6, and no more than CODE_FAILURES / 10^6 for any number of addresses).
 Duration: STALLBOX_PAIR_ATTACK_S (180 s, the issue's 3 minutes, unless set lower locally).
@@ -35,7 +36,7 @@ VENDOR_TYPING_S = 3.0  # ...typed into the console 3 s later: the attacker's win
 def test_wrong_codes_from_another_address_never_stop_the_vendor(tmp_path: Path) -> None:
     node = start_node(tmp_path / "s")
     attacker = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("pair_attacker.py")), node.url,
+        [sys.executable, str(Path(__file__).with_name("pair_attacker.py")), node.operator_url,
          ATTACKER_ADDRESS, node.fingerprint, str(ATTACK_S)],
         stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
