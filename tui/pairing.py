@@ -1,8 +1,8 @@
 """The console's side of pairing: the PAKE over the 6-digit code, and code-free pairing on the box.
 
 Over the network the code never travels: `POST /api/pair/start`, then SPAKE2 as side A and a
-confirmation over the fingerprint of the key the console saw (`peer_fingerprint`: today the one
-/api/identity proved or the pinned one; with TLS, the one the handshake proved), then
+confirmation over the fingerprint of the key the console saw (`peer_fingerprint`: the one its
+TLS handshake with the operator plane proved, which a pin may have fixed beforehand), then
 `POST /api/pair/finish`; the token arrives sealed and is opened only after the node's own
 confirmation verifies (appliance/ledger/pake.py, docs/api.md "Pairing"). The same steps serve the
 async NodeClient and blocking callers (tests, bench, the demo). Over the node's Unix socket,

@@ -233,10 +233,13 @@ A script on the box itself can take `operator.crt` from the state dir as its onl
 ## Pairing and tokens
 
 On the box, `stallbox pair` prints a one-time 6-digit code, valid 5 minutes. The code never
-crosses the network: the console and the node run SPAKE2 over it, and the token comes back only
-after both sides proved they used the same code, sealed under the key that run agreed. Every
-other call then sends `Authorization: Bearer <token>`. Tokens are signed with the node's key and
-last 12 hours; `stallbox pair --revoke` invalidates all of them at once.
+crosses the network: the console and the node run SPAKE2 over it, on the TLS operator plane
+only, and the token comes back only after both sides proved they used the same code and saw the
+same key, sealed under the key that run agreed. A console pairing for the first time binds the
+key its handshake proved, so a TLS proxy with its own certificate fails the run and learns
+nothing. Every other call then sends `Authorization: Bearer <token>`. Tokens are signed with the
+node's key and last 12 hours; `stallbox pair --revoke` invalidates all of them at once (the
+node re-reads the token epoch as soon as `pairing.json` changes).
 
 ### The PAKE, byte for byte
 
@@ -281,7 +284,7 @@ The node also serves this API on a Unix socket (`node.operator_socket`; by defau
 `$RUNTIME_DIRECTORY/operator.sock` under systemd, else `operator.sock` in the state dir; mode
 0600, or 0660 with `node.operator_group`). `POST /api/pair/local {"name": "tty1"}` there returns
 a `PairResponse` with no code if the peer's SO_PEERCRED uid is the node's own, root, or a member
-of `node.operator_group`; any other user gets 403, and over TCP the route is 404. The console
+of `node.operator_group`; any other user gets 403, and on both TCP ports the route is 404. The console
 takes `--node unix:/path/to/operator.sock`.
 
 ## Errors

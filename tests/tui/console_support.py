@@ -101,7 +101,7 @@ def pairing_code(node: NodeProcess) -> str:
 
 
 def pair_answer(node: NodeProcess) -> dict[str, str]:
-    """Pair over HTTP like a console; the node's answer (token, node id, fingerprint)."""
+    """Pair like a console (the PAKE over TLS); the node's answer (token, node id, fingerprint)."""
     answer = node.pair_answer()
     return {"token": answer.token, "node_id": answer.node_id, "fingerprint": answer.fingerprint}
 
