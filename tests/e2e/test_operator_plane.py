@@ -210,31 +210,38 @@ async def _console_calls(url: str, token: str, pin: str) -> list[ConsoleError]:
 
 
 def test_first_pairing_through_a_tls_proxy_fails_the_pake_and_sends_nothing_else(
-    node: NodeProcess, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
-    """No pin yet: the console binds the proxy's key, the node its own; the confirmation fails."""
-    code = run_cli("pair", "--state", str(node.state)).stdout.split()[2]
-    with Impostor(tmp_path, "proxy", node) as proxy:
-        client = NodeClient(proxy.url, timeout_s=5)
+    """No pin yet: the console binds the proxy's key, the node its own; the confirmation fails.
 
-        async def pair() -> None:
-            try:
-                await client.pair(code, "t")
-            finally:
-                await client.close()
+    A node of its own: the module's node has spent this address's pairing budget already.
+    """
+    node = start_node(tmp_path / "state")
+    try:
+        code = run_cli("pair", "--state", str(node.state)).stdout.split()[2]
+        with Impostor(tmp_path / "proxy", "proxy", node) as proxy:
+            client = NodeClient(proxy.url, timeout_s=5)
 
-        with pytest.raises(Unauthorized, match="something between this console and the box"):
-            asyncio.run(pair())
-        assert client.peer_fingerprint != node.fingerprint  # the proxy's key, as proven
-    assert client.token is None
-    sent = bytes(proxy.received)
-    requests = re.findall(rb"(GET|POST|PUT|PATCH|DELETE) (/\S*) HTTP/1\.1\r\n", sent)
-    assert requests == [(b"POST", b"/api/pair/start"), (b"POST", b"/api/pair/finish")], requests
-    assert code.encode() not in sent and b"Authorization" not in sent
-    answers = bytes(proxy.returned)
-    assert answers.count(b"HTTP/1.1 200") == 1 and answers.count(b"HTTP/1.1 401") == 1
-    assert b"sealed" not in answers and b"SBT1" not in answers  # the node issued nothing
-    assert _pair_when_allowed(node, code)  # the failed run did not spend the vendor's code
+            async def pair() -> None:
+                try:
+                    await client.pair(code, "t")
+                finally:
+                    await client.close()
+
+            with pytest.raises(Unauthorized, match="something between this console and the box"):
+                asyncio.run(pair())
+            assert client.peer_fingerprint != node.fingerprint  # the proxy's key, as proven
+        assert client.token is None
+        sent = bytes(proxy.received)
+        requests = re.findall(rb"(GET|POST|PUT|PATCH|DELETE) (/\S*) HTTP/1\.1\r\n", sent)
+        assert requests == [(b"POST", b"/api/pair/start"), (b"POST", b"/api/pair/finish")]
+        assert code.encode() not in sent and b"Authorization" not in sent
+        answers = bytes(proxy.returned)
+        assert answers.count(b"HTTP/1.1 200") == 1 and answers.count(b"HTTP/1.1 401") == 1
+        assert b"sealed" not in answers and b"SBT1" not in answers  # the node issued nothing
+        assert _pair_when_allowed(node, code)  # the failed run did not spend the vendor's code
+    finally:
+        node.stop()
 
 
 def _pair_when_allowed(node: NodeProcess, code: str, deadline_s: float = 10) -> str:
