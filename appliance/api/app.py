@@ -123,7 +123,8 @@ class Planes:
     so a phone (or a stranger) on the venue Wi-Fi reaches nothing of the operator API in
     cleartext. Each app's lifespan opens the shared Node if it is not open yet and the last one
     to stop closes it, so one process serving both opens the store once, and a test can drive
-    either app alone (`app.router.lifespan_context(app)`).
+    either app alone (`app.router.lifespan_context(app)`). The on-box Unix socket serves
+    `operator` as a third listener (appliance/api/server.py); /api/pair/local answers only there.
     """
 
     def __init__(
