@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -114,21 +115,40 @@ def cmd_node(args: argparse.Namespace) -> int:
     config = require_for_node(_config(args))
     if args.interfaces:
         config = dataclasses.replace(config, discovery=args.interfaces)
+    from appliance.unix_listener import MAX_PATH_BYTES, default_path
+
     host = args.host or config.host
     port = config.port if args.port is None else args.port
-    operator_port = config.operator_port if args.operator_port is None else args.operator_port
     state = _state_dir(args)
+    if config.operator_socket == "off":
+        unix = None
+    elif config.operator_socket:
+        unix = Path(config.operator_socket)
+    else:
+        unix = default_path(state, os.environ.get("RUNTIME_DIRECTORY"))
+        if len(os.fsencode(unix)) > MAX_PATH_BYTES:  # a default must not stop the node
+            print(
+                f"stallbox: {unix}: too long for a Unix socket; no on-box socket", file=sys.stderr
+            )
+            unix = None
+    operator_port = config.operator_port if args.operator_port is None else args.operator_port
     with lock_state(state, "stallbox node"):  # held while the node runs; see docs/operations.md
         check_state(state, config.currency)  # a garbled key, a bad or foreign DB: refused
         return run_node(
             config, state, host=host, port=port, operator_port=operator_port,
-            advertise=not args.no_mdns,
+            advertise=not args.no_mdns, operator_socket=unix,
         )  # fmt: skip
 
 
 def cmd_pair(args: argparse.Namespace) -> int:
     """Print a one-time pairing code, or revoke every token."""
-    from appliance.services.pairing import CODE_TTL_S, new_code, revoke_all
+    from appliance.services.pairing import (
+        CODE_FAILURES,
+        CODE_TTL_S,
+        last_code,
+        new_code,
+        revoke_all,
+    )
 
     state = _state_dir(args)
     if not (state / "device.key").exists():
@@ -138,8 +158,14 @@ def cmd_pair(args: argparse.Namespace) -> int:
         epoch = revoke_all(state)
         print(f"every operator token is revoked (token epoch {epoch}); consoles must pair again")
         return ExitCode.OK
+    previous = last_code(state)
     code = new_code(state)
-    print(f"pairing code: {code}  (valid {CODE_TTL_S // 60} minutes, once)")
+    print(
+        f"pairing code: {code}  (valid {CODE_TTL_S // 60} minutes, once; "
+        f"refused after {CODE_FAILURES} failed attempts)"
+    )
+    if previous is not None:
+        print(previous.describe())
     return ExitCode.OK
 
 

@@ -41,6 +41,10 @@ class RawNode(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
     host: str = "0.0.0.0"  # noqa: S104 - the node serves attendees on the venue LAN
     port: int = 8080  # attendee plane, plain HTTP
     operator_port: int = 8443  # operator plane, TLS 1.3 pinned to the device key
+    operator_socket: str = (
+        ""  # the on-box console's Unix socket; "" for the default, "off" for none
+    )
+    operator_group: str = ""  # members may pair over that socket too (it is then mode 0660)
 
 
 class RawDiscovery(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -113,6 +117,8 @@ class Config:
     drop_hold_s: int = 120  # a drop's hold when the operator names none
     drop_max_hold_s: int = 600  # the longest hold an operator may ask for
     unset: tuple[str, ...] = ()  # keys the node requires that the file leaves out
+    operator_socket: str = ""  # "" = $RUNTIME_DIRECTORY or the state dir; "off" = no socket
+    operator_group: str = ""  # group whose members may pair over the socket ("" = none)
 
 
 NODE_REQUIRES = {
@@ -216,6 +222,11 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         raise ConfigError(
             path, "node.operator_port", f"{raw.node.port} is node.port already; use another"
         )
+    sock = raw.node.operator_socket
+    if sock and sock != "off" and not sock.startswith("/"):
+        raise ConfigError(
+            path, "node.operator_socket", f'{sock!r}: give an absolute path, or "off"'
+        )
     if raw.sync.max_upload_bytes_per_s < 0:
         raise ConfigError(path, "sync.max_upload_bytes_per_s", "must be 0 (no cap) or more")
     if raw.sync.drop_rush_s < 0:
@@ -281,4 +292,6 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         drop_hold_s=raw.drops.hold_s,
         drop_max_hold_s=raw.drops.max_hold_s,
         unset=unset,
+        operator_socket=sock,
+        operator_group=raw.node.operator_group,
     )

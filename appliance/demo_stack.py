@@ -180,13 +180,14 @@ def operator_client(operator_url: str, state: Path, token: str | None = None) ->
 
 
 def pair(operator_url: str, state: Path) -> str:
-    """Pair like a console does: a one-time code from the box, exchanged for a token."""
+    """Pair like a console does: a one-time code from the box, run through the PAKE over TLS."""
+    from appliance.ledger.identity import fingerprint, load_key
     from appliance.services.pairing import new_code
+    from tui.pairing import pair_blocking
 
+    key = fingerprint(load_key(state / "box").public)
     with operator_client(operator_url, state) as api:
-        answer = api.post("/api/pair", json={"code": new_code(state / "box"), "name": "demo"})
-    answer.raise_for_status()
-    return str(answer.json()["token"])
+        return pair_blocking(api, new_code(state / "box"), "demo", key).token
 
 
 def run_console(url: str, state: Path, lan: bool) -> int:

@@ -1,7 +1,7 @@
 """How the HTTP processes (node, cloud) serve: bind first, READY after start, exit 0.
 
 One process may serve several listeners on one loop (the node: the attendee plane in plain
-HTTP, the operator plane over TLS, and later a Unix socket for the on-box console), each its
+HTTP, the operator plane over TLS, and a Unix socket for the on-box console), each its
 own uvicorn server over the same services; one signal handler stops them all.
 
 Kept apart from the node's app so `stallbox cloud` can use it without importing the node.
@@ -59,11 +59,16 @@ def tune_gc() -> None:
 
 @dataclass(frozen=True, slots=True)
 class Listener:
-    """One app on its bound socket(s), over TLS when `ssl` is given."""
+    """One app on its bound socket(s), over TLS when `ssl` is given.
+
+    `http` is uvicorn's HTTP protocol: its name, or a protocol class (the node's Unix socket
+    uses one that reads the peer's credentials, appliance/unix_listener.py).
+    """
 
     app: ASGIApp
     sockets: tuple[socket.socket, ...]
     ssl: ssl_module.SSLContext | None = None
+    http: str | type[asyncio.Protocol] = "httptools"
 
 
 class _Server(uvicorn.Server):
@@ -76,13 +81,16 @@ class _Server(uvicorn.Server):
 
 def _server(listener: Listener, options: dict[str, Any]) -> uvicorn.Server:
     context = listener.ssl
+    http = options["http"]  # the bounded protocol: header, timeout and connection limits
+    if not isinstance(listener.http, str):  # a listener's own protocol (peer credentials) too
+        http = type(f"Bounded{listener.http.__name__}", (listener.http, http), {})
     return _Server(
         uvicorn.Config(
             listener.app, loop="none", lifespan="on", log_level="warning",
             access_log=False, timeout_graceful_shutdown=3,
             proxy_headers=False,  # clients talk to us directly: no proxy whose headers to trust
             ssl_context_factory=None if context is None else (lambda config, default: context),
-            **options,  # httptools with header, timeout and connection limits (http_bounds.py)
+            **{**options, "http": http},  # httptools with the limits of http_bounds.py
         )
     )  # fmt: skip
 

@@ -66,14 +66,15 @@ def start_node(state: Path) -> tuple[subprocess.Popen[str], str]:
 
 def pair(state: Path, url: str, console_state: Path) -> None:
     """Pair like a console and write the console state file."""
+    from appliance.ledger.identity import fingerprint, load_key
     from appliance.tls import state_dir_context
+    from tui.pairing import pair_blocking
     from tui.state import ConsoleState
 
     code = cli("pair", "--state", str(state)).stdout.split()[2]
-    answer = httpx.post(
-        url + "/api/pair", json={"code": code, "name": "bench"}, verify=state_dir_context(state)
-    ).json()
-    ConsoleState(console_state).pin(url, answer["node_id"], answer["fingerprint"], answer["token"])
+    with httpx.Client(base_url=url, verify=state_dir_context(state)) as http:
+        answer = pair_blocking(http, code, "bench", fingerprint(load_key(state).public))
+    ConsoleState(console_state).pin(url, answer.node_id, answer.fingerprint, answer.token)
 
 
 async def child(mode: str, url: str, console_state: Path, sales: int) -> None:

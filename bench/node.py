@@ -244,13 +244,15 @@ def main() -> None:
             menu = rps(url + "/", args.seconds)
             code = subprocess.run([sys.executable, "-m", "appliance.cli", "pair", "--state", str(state)], env=env,
                                   check=True, capture_output=True, text=True).stdout.split()[2]  # fmt: skip
+            from tui.pairing import pair_blocking
+
+            pin = fingerprint(load_key(state).public)
             operator = httpx.Client(base_url=op_url, verify=state_dir_context(state), timeout=30)
             with operator:
-                token = operator.post("/api/pair", json={"code": code}).json()["token"]
+                token = pair_blocking(operator, code, "bench", pin).token
             rounds = [claim_round(op_url, url, state, token) for _ in range(ROUNDS)]
             p50, p99, claim_rate = (statistics.median(r[i] for r in rounds) for i in range(3))
             rss = peak_rss_mb(node.pid)
-            pin = fingerprint(load_key(state).public)
             op, svc = asyncio.run(confirms(op_url, token, pin, twin))
         finally:
             node.terminate()

@@ -45,6 +45,7 @@ from appliance.tls import (
     pinned_context,
 )
 from tui.errors import KeyChanged, NodeUnreachable, Refused, Unauthorized
+from tui.pairing import UNIX_BASE_URL, pair_async, pair_local, unix_path
 
 T = TypeVar("T")
 EVENT_READ_TIMEOUT_S = 40.0  # the node sends a keep-alive every 15 s
@@ -75,7 +76,9 @@ class NodeClient:
     fingerprint with `pin` (a mismatch raises KeyChanged, never a fallback), and then talks
     only through a context whose one trust anchor is that certificate, so any later connection
     to another key fails in the handshake. With no pin yet (first pairing) the key shown is
-    the one used, and `peer_fingerprint` says which it was so pairing can bind to it.
+    the one used, and `peer_fingerprint` says which it was so pairing can bind to it. A
+    `unix:/path` node (the on-box console) is reached over its socket with no TLS at all: the
+    socket's file mode and peer credentials are the proof.
     """
 
     def __init__(
@@ -118,10 +121,18 @@ class NodeClient:
         """Prove the node's key (TLS) before anything is sent; return its fingerprint."""
         if self._http is not None:
             return self.peer_fingerprint
-        if self._transport is not None:
+        socket_path = unix_path(self.base_url)
+        if self._transport is not None:  # a test seam: the pin stands for the handshake's key
             http = httpx.AsyncClient(
-                base_url=self.base_url, timeout=self.timeout_s, transport=self._transport
-            )
+                base_url=UNIX_BASE_URL if socket_path is not None else self.base_url,
+                timeout=self.timeout_s, transport=self._transport,
+            )  # fmt: skip
+            self.peer_fingerprint = self.pin
+        elif socket_path is not None:  # the on-box console: no network, the socket is the proof
+            http = httpx.AsyncClient(
+                base_url=UNIX_BASE_URL, timeout=self.timeout_s,
+                transport=httpx.AsyncHTTPTransport(uds=socket_path),
+            )  # fmt: skip
         else:
             der = await self._probe()
             http = httpx.AsyncClient(
@@ -195,16 +206,27 @@ class NodeClient:
         except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
             raise Refused(answer.status_code, f"unexpected answer from {path}: {exc}") from exc
 
+    @property
+    def on_box(self) -> bool:
+        """True when this client talks to the node over its Unix socket."""
+        return unix_path(self.base_url) is not None
+
     async def pair(self, code: str, name: str) -> PairResponse:
-        """Exchange a pairing code for a token; remember the token."""
-        await self.connect()
-        paired = await self._typed(PairResponse, "POST", "/api/pair", {"code": code, "name": name})
-        if self.peer_fingerprint is not None and paired.fingerprint != self.peer_fingerprint:
-            raise Refused(
-                200,
-                f"the node names key {paired.fingerprint} but the TLS handshake proved "
-                f"{self.peer_fingerprint}: something between us holds its own key",
-            )
+        """Run the PAKE over `code`, bound to the key the TLS handshake proved; keep the token.
+
+        The node confirms over its own key and we over the one we saw: a proxy holding another
+        key fails the confirmation, and the token (sealed under the PAKE key) never opens.
+        """
+        http = await self._client()
+        if self.peer_fingerprint is None:
+            raise Refused(0, "no key proven by a TLS handshake to bind the pairing to", "node")
+        paired = await pair_async(http, code, name, self.peer_fingerprint)
+        self.token = paired.token
+        return paired
+
+    async def pair_local(self, name: str) -> PairResponse:
+        """Pair over the node's Unix socket with no code; remember the token."""
+        paired = await pair_local(await self._client(), name)
         self.token = paired.token
         return paired
 

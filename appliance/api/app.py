@@ -62,6 +62,8 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 async def _unauthorized(request: Request, exc: Exception) -> Response:
     if isinstance(exc, TooManyTries):
         return problem(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
+    if request.url.path.startswith("/api/pair/"):
+        return problem(401, str(exc))  # a refused pairing run: no token was involved
     return problem(401, str(exc), headers={"WWW-Authenticate": "Bearer"})
 
 
@@ -137,7 +139,8 @@ class Planes:
     so a phone (or a stranger) on the venue Wi-Fi reaches nothing of the operator API in
     cleartext. Each app's lifespan opens the shared Node if it is not open yet and the last one
     to stop closes it, so one process serving both opens the store once, and a test can drive
-    either app alone (`app.router.lifespan_context(app)`).
+    either app alone (`app.router.lifespan_context(app)`). The on-box Unix socket serves
+    `operator` as a third listener (appliance/api/server.py); /api/pair/local answers only there.
     """
 
     def __init__(

@@ -38,6 +38,7 @@ from appliance.store import syncstate
 from appliance.store.errors import DiskFull, StoreError
 from appliance.store.orders import sync_catalog
 from appliance.store.storage import Storage, storage
+from appliance.unix_listener import group_id
 
 log = logging.getLogger(__name__)
 EXPIRY_SWEEP_S = 1.0
@@ -105,7 +106,8 @@ class Node:
         self.drop_pages: dict[int, bytes] = {}  # pre-rendered drop pages, served before the start
         self.menu_page: tuple[float, bytes] | None = None  # (monotonic time, rendered menu)
         self.background: set[asyncio.Task[int]] = set()
-        self.pairing = Pairing(state_dir, self.box.key)
+        self.pairing = Pairing(state_dir, self.box.key, self.box.device_id)
+        self.operator_gid = group_id(config.operator_group)  # may pair over the Unix socket
         self.events = EventHub()
         self.metrics = Metrics()
         self.funnel = Funnel()

@@ -60,8 +60,14 @@ def _enum(values: list[str]) -> dict[str, Any]:
 # the document (its docstring as summary, an undeclared answer): new routes are never left out.
 DOCS: dict[tuple[str, str], Doc] = {
     ("get", "/api/openapi.json"): Doc("This document", None, None),
-    ("post", "/api/pair"): Doc(
-        "Exchange a pairing code for a token", s.PairRequest, s.PairResponse
+    ("post", "/api/pair/start"): Doc(
+        "Start a PAKE run over the pairing code", s.PairStart, s.PairStarted
+    ),
+    ("post", "/api/pair/finish"): Doc(
+        "Finish the run: confirmations, then the token sealed", s.PairFinish, s.PairFinished
+    ),
+    ("post", "/api/pair/local"): Doc(
+        "On the box, over the Unix socket only: a token, no code", s.PairLocal, s.PairResponse
     ),
     ("get", "/api/catalog"): Doc("The active catalogue with stock", None, list[s.ItemOut]),
     ("get", "/api/tenders"): Doc("Cash and each configured rail", None, list[str]),
@@ -262,19 +268,67 @@ A script on the box itself can take `operator.crt` from the state dir as its onl
 
 ## Pairing and tokens
 
-1. On the box: `stallbox pair` prints a one-time 6-digit code, valid 5 minutes.
-2. The console: `POST /api/pair {"code": "123456", "name": "till-1"}` → `{"token": …}`.
-3. Every other call: `Authorization: Bearer <token>`. Tokens are signed with the node's key and
-   last 12 hours; `stallbox pair --revoke` invalidates all of them at once.
+On the box, `stallbox pair` prints a one-time 6-digit code, valid 5 minutes. The code never
+crosses the network: the console and the node run SPAKE2 over it, on the TLS operator plane
+only, and the token comes back only after both sides proved they used the same code and saw the
+same key, sealed under the key that run agreed. A console pairing for the first time binds the
+key its handshake proved, so a TLS proxy with its own certificate fails the run and learns
+nothing. Every other call then sends `Authorization: Bearer <token>`. Tokens are signed with the
+node's key and last 12 hours; `stallbox pair --revoke` invalidates all of them at once (the
+node re-reads the token epoch as soon as `pairing.json` changes).
 
-Five wrong codes within a minute lock pairing for 60 s (429 with `Retry-After`).
+### The PAKE, byte for byte
+
+SPAKE2 as in python-spake2 0.9 (`spake2.SPAKE2_A` / `SPAKE2_B`, Ed25519 group and its M, N):
+password = the code's 6 ASCII digits, idA = `stallbox console`, idB = `stallbox node ` + node id.
+Each message is 33 bytes: a side byte (`A` = 0x41 for the console, `B` = 0x42 for the node) and
+a 32-byte Ed25519 point; the shared key K is SHA-256(SHA-256(pw) ‖ SHA-256(idA) ‖ SHA-256(idB)
+‖ X ‖ Y ‖ Z) with X, Y the two points. Below, `frame(a, b, …)` is each part prefixed with its
+length as 4 bytes big-endian; all binary fields travel as unpadded base64url.
+
+1. `POST /api/pair/start {"name": "till-1"}` → `{"session", "node_id", "pake": B}`: the node
+   starts side B. From this moment the run counts as a failed attempt of the code.
+2. The console starts side A with idB from `node_id` (a wrong one just fails the run), finishes
+   with B, and derives, with T = SHA-256(frame("stallbox pairing v1", idA, idB, A, B)):
+   `console_mac ‖ node_mac ‖ seal` = HKDF-SHA256(K, salt none, info "stallbox pairing v1" ‖ T,
+   96 bytes). Its confirmation is HMAC-SHA256(console_mac, frame("console confirms", T, F)) where
+   F is the fingerprint (`SHA256:…`, as `stallbox discover` shows it) of the key the console saw
+   in the TLS handshake.
+3. `POST /api/pair/finish {"session", "pake": A, "confirm"}`: the node checks the confirmation
+   against its own fingerprint. A wrong code, a tampered message or a man in the middle with
+   another certificate all fail here (401) and the node sends nothing more.
+4. → `{"confirm", "sealed"}`: confirm = HMAC-SHA256(node_mac, frame("node confirms", T, F)),
+   which the console checks before anything else; sealed = 12-byte nonce ‖ ChaCha20-Poly1305
+   (key `seal`, associated data T) of the JSON `PairResponse` (token, node id, fingerprint,
+   lifetime). A session lasts 30 s and finishes once.
+
+A passive observer sees two random points and two MACs: nothing to test codes against offline.
+An active attacker tests one code per run.
+
+### Limits
+
+- A code dies after 20 runs that did not confirm (Matter's cap): `/api/pair/start` then answers
+  401 "this pairing code was refused after 20 failed attempts", and `stallbox pair` says so when
+  it makes the next code. An attacker's chance stays at 20 / 10^6 per code.
+- One source address (an IPv6 /64) may spend at most 5 of a code's failures, and start at most
+  5 runs at once and one every 2 s after that (429 with `Retry-After`), so a stranger's guesses
+  cannot use up the code the vendor just asked for. The node keeps at most 4096 sources.
+
+### On the box: the Unix socket
+
+The node also serves this API on a Unix socket (`node.operator_socket`; by default
+`$RUNTIME_DIRECTORY/operator.sock` under systemd, else `operator.sock` in the state dir; mode
+0600, or 0660 with `node.operator_group`). `POST /api/pair/local {"name": "tty1"}` there returns
+a `PairResponse` with no code if the peer's SO_PEERCRED uid is the node's own, root, or a member
+of `node.operator_group`; any other user gets 403, and on both TCP ports the route is 404. The console
+takes `--node unix:/path/to/operator.sock`.
 
 ## Errors
 
 Every error is JSON `{"error": "...", "field": "..." | null}`: 400 malformed JSON, 401 missing,
 forged, expired or revoked token, 404 unknown order or item, 409 a business rule refused the
 request (state, stock, tender), 422 a field is invalid (`field` names it), 429 too many
-pairing tries, 500 an unexpected error (logged on the node), 507 Insufficient Storage: the
+pairing runs from one address, 500 an unexpected error (logged on the node), 507 Insufficient Storage: the
 box's disk is full, so the write was refused (`"error": "the box is out of storage: …"`; the
 attendee pages answer 507 with a page asking to see the vendor). A refused request changes
 nothing. Reads go on while the disk is full, and writes work again as soon as space is freed, with

@@ -1,6 +1,8 @@
 """The operator JSON API: pairing, catalogue, orders, confirmations, stats, live events.
 
-Every endpoint but /api/pair, /api/identity and /api/openapi.json needs `Authorization: Bearer <token>`.
+Every endpoint but /api/pair/*, /api/identity and /api/openapi.json needs `Authorization: Bearer <token>`.
+Pairing runs a PAKE (appliance/services/pairing.py); /api/pair/local answers only over the node's
+Unix socket, to a peer whose credentials are allowed (appliance/unix_listener.py).
 Handlers parse with msgspec, call one use case, and encode the result; errors are mapped to
 4xx JSON bodies in app.py.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import os
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -18,6 +21,7 @@ from typing import Any, TypeVar
 import msgspec
 from cryptography.hazmat.primitives import serialization
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -33,8 +37,12 @@ from appliance.api.schemas import (
     LineRequest,
     NewDrop,
     NewOrder,
-    PairRequest,
+    PairFinish,
+    PairFinished,
+    PairLocal,
     PairResponse,
+    PairStart,
+    PairStarted,
     RemoveLine,
     StatsOut,
     SyncOut,
@@ -44,12 +52,14 @@ from appliance.api.schemas import (
 from appliance.domain.drops import Drop
 from appliance.domain.errors import DropError
 from appliance.domain.orders import OrderState
+from appliance.ledger.errors import ReceiptFormatError
 from appliance.ledger.identity import IDENTITY_PREFIX
-from appliance.ledger.receipt import b64
+from appliance.ledger.receipt import b64, unb64
 from appliance.services.pairing import TOKEN_TTL_S, PairingError
 from appliance.store import orders as orders_sql
 from appliance.store import stats as stats_sql
 from appliance.store import syncstate
+from appliance.unix_listener import allowed, peer_of
 
 S = TypeVar("S", bound=msgspec.Struct)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -110,11 +120,45 @@ def needs_token(endpoint: Callable[..., Any]) -> bool:
     return getattr(endpoint, "__wrapped__", None) is not None
 
 
-async def pair(request: Request) -> Response:
-    """Exchange a one-time pairing code for an operator token."""
+def _bytes(text: str, size: int, field: str) -> bytes:
+    try:
+        return unb64(text, size, field)
+    except ReceiptFormatError:
+        raise msgspec.ValidationError(
+            f"not canonical base64url of {size} bytes - at `$.{field}`"
+        ) from None
+
+
+async def pair_start(request: Request) -> Response:
+    """Start a PAKE run over the pairing code: the node's SPAKE2 message (limits apply)."""
     node = node_of(request)
-    asked = await body(request, PairRequest)
-    token = node.pairing.redeem(asked.code, asked.name)
+    asked = await body(request, PairStart)
+    source = request.client.host if request.client else "unknown"
+    started = await node.pairing.start(source, asked.name)
+    return json_response(PairStarted(started.session, started.node_id, b64(started.message)))
+
+
+async def pair_finish(request: Request) -> Response:
+    """Finish a run: check the console's confirmation; answer with the token, sealed."""
+    node = node_of(request)
+    asked = await body(request, PairFinish)
+    message, confirm = _bytes(asked.pake, 33, "pake"), _bytes(asked.confirm, 32, "confirm")
+    redeemed = await node.pairing.finish(asked.session, message, confirm)
+    answer = PairResponse(redeemed.token, node.box.device_id, node.fingerprint, TOKEN_TTL_S)
+    confirm, sealed = node.pairing.seal(redeemed, msgspec.json.encode(answer))
+    return json_response(PairFinished(b64(confirm), b64(sealed)))
+
+
+async def pair_local(request: Request) -> Response:
+    """A token for the on-box console over the Unix socket: its peer credentials are the proof."""
+    node = node_of(request)
+    peer = peer_of(request.scope)
+    if peer is None:  # not over the Unix socket: this route does not exist on the network
+        raise HTTPException(404, "Not Found")
+    if not allowed(peer, uid=os.getuid(), group=node.operator_gid):
+        raise HTTPException(403, f"uid {peer.uid} may not pair over this socket")
+    asked = await body(request, PairLocal)
+    token = node.pairing.issue_local(asked.name)
     return json_response(PairResponse(token, node.box.device_id, node.fingerprint, TOKEN_TTL_S))
 
 
@@ -417,7 +461,9 @@ def routes() -> list[BaseRoute]:
     """The operator API's routes."""
     order = "/api/orders/{order_id:str}"
     return [
-        Route("/api/pair", pair, methods=["POST"]),
+        Route("/api/pair/start", pair_start, methods=["POST"]),
+        Route("/api/pair/finish", pair_finish, methods=["POST"]),
+        Route("/api/pair/local", pair_local, methods=["POST"]),
         Route("/api/catalog", catalog),
         Route("/api/tenders", tenders),
         Route("/api/identity", identity),

@@ -27,8 +27,42 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
 ISO_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$"
 
 
-class PairRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$")]
+B64Message = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{44}$")]  # 33 bytes, base64url
+B64Mac = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{43}$")]  # 32 bytes, base64url
+
+
+class PairStart(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Begin a PAKE run with the code from `stallbox pair` (the code itself is never sent)."""
+
+    name: Name = "console"
+
+
+class PairStarted(msgspec.Struct, frozen=True):
+    """The node's SPAKE2 message (side B) and the session to finish the run under."""
+
+    session: str
+    node_id: str  # bound into the run as the node's identity "stallbox node <node_id>"
+    pake: str  # base64url of 33 bytes: b"B" + a 32-byte Ed25519 point
+
+
+class PairFinish(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """The console's SPAKE2 message (side A) and its key confirmation."""
+
+    session: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    pake: B64Message
+    confirm: B64Mac  # HMAC over the transcript and the fingerprint the console saw
+
+
+class PairFinished(msgspec.Struct, frozen=True):
+    """The node's key confirmation and the PairResponse sealed under the run's key."""
+
+    confirm: str  # base64url HMAC-SHA256
+    sealed: str  # base64url of a 12-byte nonce + ChaCha20-Poly1305 of the PairResponse JSON
+
+
+class PairLocal(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Pair over the node's Unix socket: the peer's credentials are the proof, no code."""
+
     name: Name = "console"
 
 
@@ -191,9 +225,9 @@ class Problem(msgspec.Struct, frozen=True):
 
 
 REQUESTS: tuple[type[msgspec.Struct], ...] = (
-    PairRequest, NewOrder, LineRequest, RemoveLine, TenderRequest, ConfirmRequest, NewDrop,
+    PairStart, PairFinish, PairLocal, NewOrder, LineRequest, RemoveLine, TenderRequest, ConfirmRequest, NewDrop,
 )  # fmt: skip
 RESPONSES: tuple[type[msgspec.Struct], ...] = (
-    PairResponse, IdentityOut, ItemOut, OrderOut, TenderOut, ConfirmOut, DecisionOut, ReceiptOut, StatsOut,
-    SyncOut, DropOut, Problem,
+    PairStarted, PairFinished, PairResponse, IdentityOut, ItemOut, OrderOut, TenderOut, ConfirmOut,
+    DecisionOut, ReceiptOut, StatsOut, SyncOut, DropOut, Problem,
 )  # fmt: skip

@@ -30,3 +30,7 @@ class ChainBroken(LedgerError):
 
 class KeyFileError(StateError):
     """The device key file is missing, unreadable, garbled or too open; never replaced silently."""
+
+
+class PakeError(LedgerError):
+    """A pairing run failed: wrong code, tampered message, or a different box fingerprint."""

@@ -29,7 +29,8 @@ class Impostor:
 
     def __init__(self, tmp: Path, mode: str, upstream: NodeProcess | None = None) -> None:
         self.mode, self.upstream = mode, upstream
-        self.received = bytearray()
+        self.received = bytearray()  # what a console sent it (decrypted: it ends the TLS)
+        self.returned = bytearray()  # as a proxy: what the real node answered through it
         tmp.mkdir(parents=True, exist_ok=True)
         key = create_key(tmp)  # its own key: it cannot have the node's
         self.context: ssl.SSLContext | None = None
@@ -66,6 +67,11 @@ class Impostor:
         self.ready.set()
         self.loop.run_forever()
         server.close()
+        pending = asyncio.all_tasks(self.loop)  # connections still open: end them here
+        for task in pending:
+            task.cancel()
+        self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self.loop.run_until_complete(server.wait_closed())
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, ssl.SSLError, asyncio.IncompleteReadError):
@@ -86,11 +92,14 @@ class Impostor:
             "127.0.0.1", port_of(self.upstream.operator_url), ssl=pinned_context(der)
         )
 
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, keep: bool) -> None:
+        async def pump(
+            src: asyncio.StreamReader, dst: asyncio.StreamWriter, seen: bytearray
+        ) -> None:
             while data := await src.read(65_536):
-                if keep:
-                    self.received += data
+                seen += data
                 dst.write(data)
                 await dst.drain()
 
-        await asyncio.gather(pump(reader, up_writer, True), pump(up_reader, writer, False))
+        await asyncio.gather(
+            pump(reader, up_writer, self.received), pump(up_reader, writer, self.returned)
+        )

@@ -14,7 +14,10 @@ from pathlib import Path
 
 import httpx
 
+from appliance.api.schemas import PairResponse
+from appliance.ledger.identity import fingerprint, load_key
 from appliance.tls import state_dir_context
+from tui.pairing import pair_blocking
 
 REPO = Path(__file__).resolve().parents[2]
 READY_LINE = re.compile(r"listening on (https?://\S+)")  # any stallbox server's ready line
@@ -49,13 +52,20 @@ class NodeProcess:
         """An attendee-plane client (plain HTTP), like a phone on the venue Wi-Fi."""
         return httpx.Client(base_url=self.url, timeout=10)
 
+    @property
+    def fingerprint(self) -> str:
+        """The fingerprint of the node's device key, read from its state dir."""
+        return fingerprint(load_key(self.state).public)
+
     def pair(self) -> str:
-        """Pair like a console: `stallbox pair` for a code, then POST /api/pair for a token."""
+        """Pair like a console: `stallbox pair` for a code, then the PAKE for a token."""
+        return self.pair_answer().token
+
+    def pair_answer(self, name: str = "test") -> PairResponse:
+        """Pair like a console; the node's whole answer (token, node id, fingerprint)."""
         code = run_cli("pair", "--state", str(self.state)).stdout.split()[2]
         with self.client() as client:
-            answer = client.post("/api/pair", json={"code": code, "name": "test"})
-        assert answer.status_code == 200, answer.text
-        return str(answer.json()["token"])
+            return pair_blocking(client, code, name, self.fingerprint)
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

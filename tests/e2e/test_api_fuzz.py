@@ -74,7 +74,7 @@ bodies = st.one_of(
 ENDPOINTS = [
     ("POST", "/api/orders"), ("POST", "/api/orders/{id}/lines"), ("POST", "/api/orders/{id}/lines/remove"),
     ("POST", "/api/orders/{id}/tender"), ("POST", "/api/orders/{id}/confirm"), ("POST", "/api/orders/{id}/cancel"),
-    ("POST", "/api/orders/{id}/void"), ("POST", "/api/drops"), ("POST", "/api/pair"),
+    ("POST", "/api/orders/{id}/void"), ("POST", "/api/drops"), ("POST", "/api/pair/start"), ("POST", "/api/pair/finish"),
     ("POST", "/relay/v1/devices/{text}/batches"), ("GET", "/api/orders?state={text}"), ("GET", "/api/decisions?limit={text}"), ("GET", "/api/orders/{id}"),
 ]  # fmt: skip
 
@@ -85,7 +85,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
     init_state(state, "BRL", datetime.now(UTC))
     config = load_config(state / "stallbox.toml")
     app = Planes(config, state, port=0, operator_port=0, advertise=False).operator
-    token = Pairing(state, load_key(state)).issue("fuzz", 0, datetime.now(UTC).timestamp())
+    token = Pairing(state, load_key(state), "fuzz").issue("fuzz", 0, datetime.now(UTC).timestamp())
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
         order = client.post("/api/orders", json={"lines": [{"sku": "pastel", "qty": 1}]}).json()
         yield client, state, order["id"]

@@ -15,6 +15,8 @@ from nodeproc import NodeProcess, run_cli, start_node
 from appliance.ledger.identity import fingerprint, identity_proven, load_key
 from appliance.ledger.receipt import b64, unb64
 from appliance.services.pairing import Pairing
+from tui.errors import Refused, Unauthorized
+from tui.pairing import pair_blocking
 
 
 @pytest.fixture
@@ -61,7 +63,7 @@ def test_tokens_forged_expired_missing_or_revoked_are_refused(node: NodeProcess)
     token = node.pair()
     forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
     key = load_key(node.state)
-    expired = Pairing(node.state, key).issue("old", 0, time.time() - 13 * 3600)
+    expired = Pairing(node.state, key, "node").issue("old", 0, time.time() - 13 * 3600)
     with node.client() as anonymous:
         assert anonymous.get("/api/catalog").status_code == 401
         for bad in (forged, expired, "SBT1.x.y", "nonsense"):
@@ -78,12 +80,22 @@ def test_tokens_forged_expired_missing_or_revoked_are_refused(node: NodeProcess)
 def test_a_pairing_code_works_once_and_wrong_codes_are_limited(node: NodeProcess) -> None:
     code = run_cli("pair", "--state", str(node.state)).stdout.split()[2]
     with node.client() as client:
-        assert client.post("/api/pair", json={"code": code}).status_code == 200
-        assert client.post("/api/pair", json={"code": code}).status_code == 401  # wrong try 1
-        statuses = [client.post("/api/pair", json={"code": "000000"}).status_code for _ in range(4)]
-        assert statuses == [401] * 4  # tries 2-5; the fifth starts the wait
+        assert pair_blocking(client, code, "t", node.fingerprint).token
+        with pytest.raises(Unauthorized, match="no pairing code is waiting"):
+            pair_blocking(client, code, "t", node.fingerprint)  # used once
         fresh = run_cli("pair", "--state", str(node.state)).stdout.split()[2]
-        locked = client.post("/api/pair", json={"code": fresh})
+        wrong = f"{(int(fresh) + 1) % 10**6:06d}"
+        outcomes: list[int] = []
+        for _ in range(7):  # until this address is stopped: by its rate, or its share of the code
+            try:
+                pair_blocking(client, wrong, "t", node.fingerprint)
+            except Unauthorized as exc:
+                outcomes.append(401 if "wrong pairing code" in exc.error else 0)
+            except Refused as exc:
+                outcomes.append(exc.status)
+                break
+        assert outcomes[-1] == 429 and 1 <= outcomes.count(401) == len(outcomes) - 1 <= 5, outcomes
+        locked = client.post("/api/pair/start", json={"name": "t"})
         assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
 
 

@@ -5,7 +5,9 @@
 - a loopback capture of pairing, a sale, the event stream and /metrics holds neither the code,
   nor the token, nor any receipt field in cleartext, and replaying it gets nothing accepted;
 - impostors (another key answering 404 or 500 to everything, a plain-HTTP one, a TLS proxy
-  with its own certificate) never receive the token, and the console's error says why.
+  with its own certificate) never receive the token, and the console's error says why;
+- a console pairing for the first time through such a proxy fails the PAKE and sends nothing
+  but the two pairing requests (no code, no token crosses).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from appliance.api.app import Planes
 from appliance.config import parse_config, sample_config
 from appliance.ledger.identity import fingerprint, load_key
 from tui.client import NodeClient
-from tui.errors import ConsoleError, KeyChanged, NodeUnreachable
+from tui.errors import ConsoleError, KeyChanged, NodeUnreachable, Refused, Unauthorized
+from tui.pairing import pair_blocking
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +58,8 @@ def operator_requests() -> list[tuple[str, str]]:
 def test_every_operator_path_is_404_on_the_attendee_port(node: NodeProcess) -> None:
     requests = operator_requests()
     paths = {path for _, path in requests}
-    assert {"/api/pair", "/api/events", "/metrics", "/api/openapi.json"} <= paths
+    pairing = {"/api/pair/start", "/api/pair/finish", "/api/pair/local"}
+    assert {*pairing, "/api/events", "/metrics", "/api/openapi.json"} <= paths
     assert any(path.startswith("/relay/") for path in paths)
     with node.phone() as phone:
         for method, path in requests:
@@ -107,8 +111,8 @@ def test_a_capture_of_pairing_a_sale_events_and_metrics_holds_no_secret(
     ports = {port_of(node.url), port_of(node.operator_url)}
     with Capture(ports) as capture:
         code = run_cli("pair", "--state", str(node.state)).stdout.split()[2]
-        with node.client() as pairing:
-            token = pairing.post("/api/pair", json={"code": code, "name": "t"}).json()["token"]
+        with node.client() as pairing:  # the PAKE over the code, as a console runs it
+            token = pair_blocking(pairing, code, "t", node.fingerprint).token
         with node.client(token) as api:
             seen: list[str] = []
             reader = threading.Thread(target=_read_events, args=(node, token, seen), daemon=True)
@@ -205,18 +209,49 @@ async def _console_calls(url: str, token: str, pin: str) -> list[ConsoleError]:
     return errors
 
 
-def test_first_contact_through_a_tls_proxy_is_refused(node: NodeProcess, tmp_path: Path) -> None:
-    """No pin yet: the proxy's key is what the handshake proves, not the key the node names."""
-    code = run_cli("pair", "--state", str(node.state)).stdout.split()[2]
-    with Impostor(tmp_path, "proxy", node) as proxy:
-        client = NodeClient(proxy.url, timeout_s=3)
+def test_first_pairing_through_a_tls_proxy_fails_the_pake_and_sends_nothing_else(
+    tmp_path: Path,
+) -> None:
+    """No pin yet: the console binds the proxy's key, the node its own; the confirmation fails.
 
-        async def pair() -> None:
+    A node of its own: the module's node has spent this address's pairing budget already.
+    """
+    node = start_node(tmp_path / "state")
+    try:
+        code = run_cli("pair", "--state", str(node.state)).stdout.split()[2]
+        with Impostor(tmp_path / "proxy", "proxy", node) as proxy:
+            client = NodeClient(proxy.url, timeout_s=5)
+
+            async def pair() -> None:
+                try:
+                    await client.pair(code, "t")
+                finally:
+                    await client.close()
+
+            with pytest.raises(Unauthorized, match="something between this console and the box"):
+                asyncio.run(pair())
+            assert client.peer_fingerprint != node.fingerprint  # the proxy's key, as proven
+        assert client.token is None
+        sent = bytes(proxy.received)
+        requests = re.findall(rb"(GET|POST|PUT|PATCH|DELETE) (/\S*) HTTP/1\.1\r\n", sent)
+        assert requests == [(b"POST", b"/api/pair/start"), (b"POST", b"/api/pair/finish")]
+        assert code.encode() not in sent and b"Authorization" not in sent
+        answers = bytes(proxy.returned)
+        assert answers.count(b"HTTP/1.1 200") == 1 and answers.count(b"HTTP/1.1 401") == 1
+        assert b"sealed" not in answers and b"SBT1" not in answers  # the node issued nothing
+        assert _pair_when_allowed(node, code)  # the failed run did not spend the vendor's code
+    finally:
+        node.stop()
+
+
+def _pair_when_allowed(node: NodeProcess, code: str, deadline_s: float = 10) -> str:
+    """Pair directly with `code`, waiting out this address's rate limit (429) for a bounded time."""
+    deadline = time.monotonic() + deadline_s
+    with node.client() as direct:
+        while True:
             try:
-                await client.pair(code, "t")
-            finally:
-                await client.close()
-
-        with pytest.raises(ConsoleError, match="something between us holds its own key"):
-            asyncio.run(pair())
-    assert client.token is None
+                return pair_blocking(direct, code, "vendor", node.fingerprint).token
+            except Refused as exc:
+                if exc.status != 429 or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)

@@ -101,11 +101,9 @@ def pairing_code(node: NodeProcess) -> str:
 
 
 def pair_answer(node: NodeProcess) -> dict[str, str]:
-    """Pair over HTTP like a console; the node's answer (token, node id, fingerprint)."""
-    with node.client() as client:
-        answer = client.post("/api/pair", json={"code": pairing_code(node), "name": "test"})
-    assert answer.status_code == 200, answer.text
-    return dict(answer.json())
+    """Pair like a console (the PAKE over TLS); the node's answer (token, node id, fingerprint)."""
+    answer = node.pair_answer()
+    return {"token": answer.token, "node_id": answer.node_id, "fingerprint": answer.fingerprint}
 
 
 def console(settings: ConsoleSettings) -> StallboxConsole:

@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Input, Static
 from tui.client import NodeClient
 from tui.errors import ConsoleError, KeyChanged
 from tui.messages import ActionFailed, KeyMismatch, NodeHeard, Paired
+from tui.pairing import unix_path
 from tui.screens.base import ConsoleModal, ConsoleScreen
 
 
@@ -71,7 +72,10 @@ class ConnectScreen(ConsoleScreen):
             self.query_one("#found-count", Static).display = False
         self.query_one("#code" if self.url else "#url", Input).focus()
         code = self.console.settings.pair_code
-        if code and self.url:  # given on the command line (the demo does): pair right away
+        if unix_path(self.url) is not None:  # the on-box console: the socket is the proof
+            self.query_one("#connect-status", Static).update(f"Pairing over {self.url}…")
+            self.pair(self.url, "")
+        elif code and self.url:  # given on the command line (the demo does): pair right away
             self.query_one("#code", Input).value = code
             self.query_one("#connect-status", Static).update(f"Pairing with {self.url}…")
             self.pair(self.url.rstrip("/"), code)
@@ -141,13 +145,14 @@ class ConnectScreen(ConsoleScreen):
     def code_submitted(self, event: Input.Submitted) -> None:
         url = self.query_one("#url", Input).value.strip().rstrip("/")
         code = event.value.strip()
-        if not url.startswith("https://"):
+        if not url.startswith(("https://", "unix:")):
             self.say(
-                "The node's operator URL starts with https:// (`stallbox node` prints it).",
+                "The node's operator URL starts with https:// (`stallbox node` prints it), "
+                "or unix: for the on-box socket.",
                 error=True,
             )
             return
-        if len(code) != 6:
+        if len(code) != 6 and unix_path(url) is None:
             self.say("The pairing code has 6 digits.", error=True)
             return
         self.query_one("#connect-status", Static).update(f"Pairing with {url}…")
@@ -155,11 +160,15 @@ class ConnectScreen(ConsoleScreen):
 
     @work(exclusive=True, group="pair", exit_on_error=False)
     async def pair(self, url: str, code: str, trusted_key: str | None = None) -> None:
-        """POST /api/pair over TLS, to the pinned key if this URL has one (the code goes last)."""
+        """Run the PAKE over TLS, pinned if this URL has a key (or pair on the box with no code)."""
         known = self.console.state.node(url)
         client = NodeClient(url, pin=trusted_key or (known.fingerprint if known else None))
+        name = self.console.settings.name
         try:
-            answer = await client.pair(code, self.console.settings.name)
+            if client.on_box:
+                answer = await client.pair_local(name)
+            else:  # binds the key the TLS handshake proved (client.peer_fingerprint)
+                answer = await client.pair(code, name)
         except KeyChanged as exc:  # nothing was sent: ask before pairing with another key
             self.post_message(KeyMismatch(url, exc.pinned, exc.shown, code))
             return
