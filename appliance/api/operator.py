@@ -127,8 +127,12 @@ async def catalog(request: Request) -> Response:
 
 @operator
 async def tenders(request: Request) -> Response:
-    """The tenders this stall accepts: cash and each configured rail, in config order."""
-    return json_response(node_of(request).checkout.tenders())
+    """Tenders in config order: all configured, or with ?order=ID those the policy accepts for it."""
+    checkout = node_of(request).checkout
+    order_id = request.query_params.get("order")
+    if order_id is None:
+        return json_response(checkout.tenders())
+    return json_response(await checkout.offered_for(order_id))
 
 
 async def identity(request: Request) -> Response:
@@ -215,7 +219,14 @@ async def tender(request: Request) -> Response:
     """Choose cash or a rail; the order then waits for payment."""
     node = node_of(request)
     asked = await body(request, TenderRequest)
-    done = await node.checkout.choose_tender(request.path_params["order_id"], asked.tender)
+    node.metrics.decisions.inc()
+    node.metrics.edge_decisions.inc()  # every decision is taken on the box today
+    done = await node.checkout.choose_tender(
+        request.path_params["order_id"],
+        asked.tender,
+        operator=asked.operator,
+        override_reason=asked.override_reason,
+    )
     node.events.publish("order", {"id": done.order.id, "state": done.order.state.value})
     return json_response(TenderOut(order_out(done.order), done.reference, done.payload))
 
@@ -231,8 +242,9 @@ async def confirm(request: Request) -> Response:
         override_reason=asked.override_reason,
     )
     rail = done.decision.rail
-    node.metrics.decisions.inc()
-    node.metrics.edge_decisions.inc()  # every decision is taken on the box today
+    if not done.at_tender:  # an order tendered before decisions moved to the tender
+        node.metrics.decisions.inc()
+        node.metrics.edge_decisions.inc()
     node.metrics.confirmations.labels(rail, done.decision.verdict.value).inc()
     if done.receipt is not None:
         node.record_paid(done.order.id, done.receipt.total)

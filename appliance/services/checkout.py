@@ -1,5 +1,10 @@
 """The checkout use cases: ring up an order, take a tender, confirm payment, cancel, void.
 
+The offline policy decides at tender, before the payer is shown a payment code: a rail it would
+refuse is never offered, and one chosen anyway (a stale page, a crafted form) is refused there.
+Confirmation then stands on the tender's recorded decision and never refuses a payment the payer
+was invited to make, even if the exposure moved in between (docs/configuration.md, [policy]).
+
 Each use case is one transaction function run on the writer's thread, so a confirmation — the
 order's move to paid, the stock it takes, the policy decision, the signed receipt and therefore
 its place in the outbox — commits together or not at all. Confirmations that arrive together share
@@ -16,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from appliance.domain.catalog import Item
-from appliance.domain.errors import OrderError
+from appliance.domain.errors import OrderError, TenderRefused
 from appliance.domain.money import Money
 from appliance.domain.orders import Order, OrderState, items_for_receipt
 from appliance.domain.policy import Decision, Limits, decide, override
@@ -52,12 +57,29 @@ class Tendered:
 
 
 @dataclass(frozen=True, slots=True)
+class Refusal:
+    """The policy refused a tender: its recorded decision and the tenders still offered."""
+
+    decision: Decision
+    offered: tuple[str, ...]
+
+    def error(self) -> TenderRefused:
+        """The refusal as the error the API answers with 409 (field `tender`)."""
+        return TenderRefused(
+            f"tender {self.decision.rail!r} refused: {self.decision.reason};"
+            f" offered now: {', '.join(self.offered)}",
+            field="tender",
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Confirmation:
     """The outcome of a confirmation: the decision always, the receipt when it was accepted."""
 
     order: Order
     decision: Decision
     receipt: Receipt | None
+    at_tender: bool = False  # the decision is the tender's, recorded then (not taken now)
 
     @property
     def accepted(self) -> bool:
@@ -104,6 +126,65 @@ class Checkout:
         """Tenders this stall accepts: cash and every configured rail."""
         return [CASH, *(self.payments.rail_names() if self.payments else [])]
 
+    def decide_tx(
+        self,
+        conn: sqlite3.Connection,
+        tender: str,
+        amount: Money,
+        *,
+        order_id: str | None = None,
+        operator: str | None = None,
+        override_reason: str | None = None,
+    ) -> Decision:
+        """The policy's decision on `tender` for `amount` at today's exposure (nothing stored).
+
+        The exposure leaves out `order_id`'s own earlier acceptance (a tender chosen again).
+        """
+        now = self.clock()
+        limits = self.limits.get(tender, Limits())
+        exposure = Money.zero(amount.currency)
+        if limits.exposure is not None and tender != CASH:
+            exposure = orders_sql.outstanding(conn, tender, amount.currency, order_id)
+        decision = decide(tender, amount, exposure, limits, now)
+        if not decision.accepted and override_reason:
+            decision = override(decision, operator or "operator", override_reason, now)
+        return decision
+
+    def offered_tx(
+        self, conn: sqlite3.Connection, amount: Money, order_id: str | None = None
+    ) -> list[str]:
+        """Tenders the policy would accept for `amount` now: cash always, rails within limits."""
+        return [
+            tender
+            for tender in self.tenders()
+            if self.decide_tx(conn, tender, amount, order_id=order_id).accepted
+        ]
+
+    async def offered(self, amount: Money) -> list[str]:
+        """Tenders to offer a payer of `amount` (the attendee's cart, a drop page)."""
+        return await self.box.writer.read(lambda conn: self.offered_tx(conn, amount))
+
+    async def offered_for(self, order_id: str) -> list[str]:
+        """Tenders to offer for an order's total (the console's tender choice)."""
+
+        def read(conn: sqlite3.Connection) -> list[str]:
+            order = orders_sql.load_order(conn, order_id)
+            return self.offered_tx(conn, order.total, order.id)
+
+        return await self.box.writer.read(read)
+
+    def refusal_tx(
+        self, conn: sqlite3.Connection, decision: Decision, order_id: str | None
+    ) -> Refusal:
+        """Record a refusal at tender and list what is still offered for that amount."""
+        orders_sql.record_decision(conn, decision, order_id)
+        return Refusal(decision, tuple(self.offered_tx(conn, decision.amount, order_id)))
+
+    def accept_tx(self, conn: sqlite3.Connection, decision: Decision, order_id: str) -> None:
+        """Record an acceptance at tender; the order's earlier one stops counting as exposure."""
+        orders_sql.settle_order_decisions(conn, order_id)
+        orders_sql.record_decision(conn, decision, order_id)
+
     def new_order(
         self, conn: sqlite3.Connection, lines: Iterable[tuple[Item, int]] = (), note: str = ""
     ) -> Order:
@@ -140,13 +221,17 @@ class Checkout:
         """Open an order with its lines and tender in one transaction (an attendee's checkout)."""
         wanted = list(lines)
 
-        def tx(conn: sqlite3.Connection) -> Tendered:
+        def tx(conn: sqlite3.Connection) -> Tendered | Refusal:
             items = [(orders_sql.load_item(conn, sku), qty) for sku, qty in wanted]
             waiting = self.tendered(self.new_order(conn, items, note), tender)
+            decision = self.decide_tx(conn, tender, waiting.order.total)
+            if not decision.accepted:  # no order is stored; the refusal is
+                return self.refusal_tx(conn, decision, None)
             orders_sql.insert_order(conn, waiting.order)
+            self.accept_tx(conn, decision, waiting.order.id)
             return waiting
 
-        return await self.box.writer.run(tx)
+        return _or_raise(await self.box.writer.run(tx))
 
     async def add_line(self, order_id: str, sku: str, qty: int = 1) -> Order:
         """Add `qty` of an item to an open order."""
@@ -171,13 +256,45 @@ class Checkout:
 
         return await self.box.writer.run(tx)
 
-    async def choose_tender(self, order_id: str, tender: str) -> Tendered:
-        """Choose cash or a rail; the order then waits for payment under its reference."""
-        return await self.box.writer.run(lambda conn: self.tender_tx(conn, order_id, tender))
+    async def choose_tender(
+        self,
+        order_id: str,
+        tender: str,
+        *,
+        operator: str | None = None,
+        override_reason: str | None = None,
+    ) -> Tendered:
+        """Choose cash or a rail the policy accepts (or the operator overrides, with a reason).
 
-    def tender_tx(self, conn: sqlite3.Connection, order_id: str, tender: str) -> Tendered:
+        TenderRefused when the policy refuses: the refusal is recorded, the order is unchanged.
+        """
+        return _or_raise(
+            await self.box.writer.run(
+                lambda conn: self.tender_tx(conn, order_id, tender, operator, override_reason)
+            )
+        )
+
+    def tender_tx(
+        self,
+        conn: sqlite3.Connection,
+        order_id: str,
+        tender: str,
+        operator: str | None = None,
+        override_reason: str | None = None,
+    ) -> Tendered | Refusal:
         """choose_tender's transaction."""
         waiting = self.tendered(orders_sql.load_order(conn, order_id), tender)
+        decision = self.decide_tx(
+            conn,
+            tender,
+            waiting.order.total,
+            order_id=order_id,
+            operator=operator,
+            override_reason=override_reason,
+        )
+        if not decision.accepted:
+            return self.refusal_tx(conn, decision, order_id)
+        self.accept_tx(conn, decision, order_id)
         orders_sql.update_order(conn, waiting.order, self.clock())
         return waiting
 
@@ -196,7 +313,10 @@ class Checkout:
     async def confirm(
         self, order_id: str, *, operator: str | None = None, override_reason: str | None = None
     ) -> Confirmation:
-        """Confirm payment: decide by the offline policy and, if accepted, sell and sign."""
+        """Confirm payment: sell and sign on the tender's decision.
+
+        An order tendered before the policy decided at tender (an older box) is decided now.
+        """
         now = self.clock()
 
         def tx(conn: sqlite3.Connection) -> Confirmation:
@@ -209,19 +329,17 @@ class Checkout:
             )  # a drop claim already holds its units
             for line in stocked:  # refuse before deciding: nothing to decide if none left
                 orders_sql.take_stock(conn, line.sku, line.qty)
-            limits = self.limits.get(rail, Limits())
-            exposure = Money.zero(order.currency)
-            if limits.exposure is not None:
-                exposure = orders_sql.outstanding(conn, rail, order.currency)
-            decision = decide(rail, order.total, exposure, limits, now)
-            if not decision.accepted and override_reason:
-                decision = override(decision, operator or "operator", override_reason, now)
+            decision = orders_sql.tender_decision(conn, order.id, rail)
+            at_tender = decision is not None
+            if decision is None:
+                decision = self.decide_tx(
+                    conn, rail, order.total, operator=operator, override_reason=override_reason
+                )
+                orders_sql.record_decision(conn, decision, order.id)
             if not decision.accepted:
                 for line in stocked:
                     orders_sql.return_stock(conn, line.sku, line.qty)
-                orders_sql.record_decision(conn, decision, order.id)
                 return Confirmation(order, decision, None)
-            orders_sql.record_decision(conn, decision, order.id)
             receipt = self.box.append(
                 conn,
                 kind=ReceiptType.SALE,
@@ -234,7 +352,7 @@ class Checkout:
             orders_sql.update_order(conn, paid, now, receipt_seq=receipt.seq)
             if claim is not None:
                 drops_sql.set_claim_state(conn, claim, "paid")
-            return Confirmation(paid, decision, receipt)
+            return Confirmation(paid, decision, receipt, at_tender)
 
         return await self.box.writer.run(tx)
 
@@ -244,6 +362,7 @@ class Checkout:
         def tx(conn: sqlite3.Connection) -> Order:
             cancelled = orders_sql.load_order(conn, order_id).cancel()
             orders_sql.update_order(conn, cancelled, self.clock())
+            orders_sql.settle_order_decisions(conn, order_id)  # no longer at risk
             return cancelled
 
         return await self.box.writer.run(tx)
@@ -294,6 +413,7 @@ class Checkout:
                 order = orders_sql.load_order(conn, order_id)
                 expired_order = order.expire(now, self.hold, datetime.fromisoformat(since))
                 orders_sql.update_order(conn, expired_order, now)
+                orders_sql.settle_order_decisions(conn, order_id)  # no longer at risk
                 expired.append(order_id)
             return expired
 
@@ -314,3 +434,10 @@ class Checkout:
     async def get_order(self, order_id: str) -> Order:
         """Read one order (it sees every committed change; it shares no write batch's fate)."""
         return await self.box.writer.read(lambda conn: orders_sql.load_order(conn, order_id))
+
+
+def _or_raise(result: Tendered | Refusal) -> Tendered:
+    """The tendered order, or the refusal (already committed) raised as TenderRefused."""
+    if isinstance(result, Refusal):
+        raise result.error()
+    return result
