@@ -14,6 +14,7 @@ from appliance.domain.money import Money
 from appliance.domain.policy import Limits, Verdict
 from appliance.services.box import Box
 from appliance.services.checkout import Checkout
+from appliance.services.drops import Drops
 
 
 class PrintedRails:
@@ -152,3 +153,23 @@ def test_an_order_tendered_before_the_upgrade_is_decided_at_confirm(box: Box, cl
 
     asyncio.run(scenario())
     assert rows(box, "SELECT count(*) FROM decisions WHERE verdict = 'accept'") == [(1,)]
+
+
+def test_a_drop_claim_on_a_refused_rail_takes_no_unit(box: Box, clock: Clock) -> None:
+    limits = {"pix": Limits(per_sale=brl(1000))}
+    checkout = Checkout(box, clock=clock, payments=PrintedRails(), limits=limits)
+    drops = Drops(checkout, None, clock)
+
+    async def scenario() -> None:
+        drop = await drops.schedule("pastel", 5, clock.now, 2, timedelta(minutes=5))
+        with pytest.raises(TenderRefused, match="per-sale limit for pix"):
+            await drops.claim(drop.id, "phone-a", 2, "pix")  # 19.00 > 10.00
+        assert await drops.left(drop) == 5
+        claimed = await drops.claim(drop.id, "phone-a", 1, "pix")
+        assert (await checkout.confirm(claimed.tendered.order.id)).at_tender
+
+    asyncio.run(scenario())
+    assert rows(box, "SELECT order_id IS NULL, verdict FROM decisions ORDER BY id") == [
+        (1, "refuse"),
+        (0, "accept"),
+    ]
