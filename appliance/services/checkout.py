@@ -1,9 +1,7 @@
 """The checkout use cases: ring up an order, take a tender, confirm payment, cancel, void.
 
-The offline policy decides at tender, before the payer is shown a payment code: a rail it would
-refuse is never offered, and one chosen anyway (a stale page, a crafted form) is refused there.
-Confirmation then stands on the tender's recorded decision and never refuses a payment the payer
-was invited to make, even if the exposure moved in between (docs/configuration.md, [policy]).
+The offline policy decides at tender (services/tender_policy.py); confirmation stands on the
+tender's recorded decision and never refuses a payment the payer was invited to make.
 
 Each use case is one transaction function run on the writer's thread, so a confirmation — the
 order's move to paid, the stock it takes, the policy decision, the signed receipt and therefore
@@ -21,13 +19,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from appliance.domain.catalog import Item
-from appliance.domain.errors import OrderError, TenderRefused
+from appliance.domain.errors import OrderError
 from appliance.domain.money import Money
 from appliance.domain.orders import Order, OrderState, items_for_receipt
-from appliance.domain.policy import Decision, Limits, decide, override
+from appliance.domain.policy import Decision, Limits
 from appliance.ledger.receipt import Receipt, ReceiptType
 from appliance.payments.reference import order_reference
 from appliance.services.box import Box
+from appliance.services.tender_policy import Refusal, TenderPolicy, or_raise
 from appliance.store import drops as drops_sql
 from appliance.store import ledger as ledger_sql
 from appliance.store import orders as orders_sql
@@ -54,22 +53,6 @@ class Tendered:
     order: Order
     reference: str
     payload: str | None  # the payment QR text; None for cash
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """The policy refused a tender: its recorded decision and the tenders still offered."""
-
-    decision: Decision
-    offered: tuple[str, ...]
-
-    def error(self) -> TenderRefused:
-        """The refusal as the error the API answers with 409 (field `tender`)."""
-        return TenderRefused(
-            f"tender {self.decision.rail!r} refused: {self.decision.reason};"
-            f" offered now: {', '.join(self.offered)}",
-            field="tender",
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,69 +104,24 @@ class Checkout:
         self.hold = hold
         self.payments = payments
         self.clock = clock
+        self.policy = TenderPolicy(self.limits, clock, self.tenders)
 
     def tenders(self) -> list[str]:
         """Tenders this stall accepts: cash and every configured rail."""
         return [CASH, *(self.payments.rail_names() if self.payments else [])]
 
-    def decide_tx(
-        self,
-        conn: sqlite3.Connection,
-        tender: str,
-        amount: Money,
-        *,
-        order_id: str | None = None,
-        operator: str | None = None,
-        override_reason: str | None = None,
-    ) -> Decision:
-        """The policy's decision on `tender` for `amount` at today's exposure (nothing stored).
-
-        The exposure leaves out `order_id`'s own earlier acceptance (a tender chosen again).
-        """
-        now = self.clock()
-        limits = self.limits.get(tender, Limits())
-        exposure = Money.zero(amount.currency)
-        if limits.exposure is not None and tender != CASH:
-            exposure = orders_sql.outstanding(conn, tender, amount.currency, order_id)
-        decision = decide(tender, amount, exposure, limits, now)
-        if not decision.accepted and override_reason:
-            decision = override(decision, operator or "operator", override_reason, now)
-        return decision
-
-    def offered_tx(
-        self, conn: sqlite3.Connection, amount: Money, order_id: str | None = None
-    ) -> list[str]:
-        """Tenders the policy would accept for `amount` now: cash always, rails within limits."""
-        return [
-            tender
-            for tender in self.tenders()
-            if self.decide_tx(conn, tender, amount, order_id=order_id).accepted
-        ]
-
     async def offered(self, amount: Money) -> list[str]:
         """Tenders to offer a payer of `amount` (the attendee's cart, a drop page)."""
-        return await self.box.writer.read(lambda conn: self.offered_tx(conn, amount))
+        return await self.box.writer.read(lambda conn: self.policy.offered_tx(conn, amount))
 
     async def offered_for(self, order_id: str) -> list[str]:
         """Tenders to offer for an order's total (the console's tender choice)."""
 
         def read(conn: sqlite3.Connection) -> list[str]:
             order = orders_sql.load_order(conn, order_id)
-            return self.offered_tx(conn, order.total, order.id)
+            return self.policy.offered_tx(conn, order.total, order.id)
 
         return await self.box.writer.read(read)
-
-    def refusal_tx(
-        self, conn: sqlite3.Connection, decision: Decision, order_id: str | None
-    ) -> Refusal:
-        """Record a refusal at tender and list what is still offered for that amount."""
-        orders_sql.record_decision(conn, decision, order_id)
-        return Refusal(decision, tuple(self.offered_tx(conn, decision.amount, order_id)))
-
-    def accept_tx(self, conn: sqlite3.Connection, decision: Decision, order_id: str) -> None:
-        """Record an acceptance at tender; the order's earlier one stops counting as exposure."""
-        orders_sql.settle_order_decisions(conn, order_id)
-        orders_sql.record_decision(conn, decision, order_id)
 
     def new_order(
         self, conn: sqlite3.Connection, lines: Iterable[tuple[Item, int]] = (), note: str = ""
@@ -224,14 +162,14 @@ class Checkout:
         def tx(conn: sqlite3.Connection) -> Tendered | Refusal:
             items = [(orders_sql.load_item(conn, sku), qty) for sku, qty in wanted]
             waiting = self.tendered(self.new_order(conn, items, note), tender)
-            decision = self.decide_tx(conn, tender, waiting.order.total)
+            decision = self.policy.decide_tx(conn, tender, waiting.order.total)
             if not decision.accepted:  # no order is stored; the refusal is
-                return self.refusal_tx(conn, decision, None)
+                return self.policy.refusal_tx(conn, decision, None)
             orders_sql.insert_order(conn, waiting.order)
-            self.accept_tx(conn, decision, waiting.order.id)
+            self.policy.accept_tx(conn, decision, waiting.order.id)
             return waiting
 
-        return _or_raise(await self.box.writer.run(tx))
+        return or_raise(await self.box.writer.run(tx))
 
     async def add_line(self, order_id: str, sku: str, qty: int = 1) -> Order:
         """Add `qty` of an item to an open order."""
@@ -268,7 +206,7 @@ class Checkout:
 
         TenderRefused when the policy refuses: the refusal is recorded, the order is unchanged.
         """
-        return _or_raise(
+        return or_raise(
             await self.box.writer.run(
                 lambda conn: self.tender_tx(conn, order_id, tender, operator, override_reason)
             )
@@ -284,7 +222,7 @@ class Checkout:
     ) -> Tendered | Refusal:
         """choose_tender's transaction."""
         waiting = self.tendered(orders_sql.load_order(conn, order_id), tender)
-        decision = self.decide_tx(
+        decision = self.policy.decide_tx(
             conn,
             tender,
             waiting.order.total,
@@ -293,8 +231,8 @@ class Checkout:
             override_reason=override_reason,
         )
         if not decision.accepted:
-            return self.refusal_tx(conn, decision, order_id)
-        self.accept_tx(conn, decision, order_id)
+            return self.policy.refusal_tx(conn, decision, order_id)
+        self.policy.accept_tx(conn, decision, order_id)
         orders_sql.update_order(conn, waiting.order, self.clock())
         return waiting
 
@@ -332,7 +270,7 @@ class Checkout:
             decision = orders_sql.tender_decision(conn, order.id, rail)
             at_tender = decision is not None
             if decision is None:
-                decision = self.decide_tx(
+                decision = self.policy.decide_tx(
                     conn, rail, order.total, operator=operator, override_reason=override_reason
                 )
                 orders_sql.record_decision(conn, decision, order.id)
@@ -434,10 +372,3 @@ class Checkout:
     async def get_order(self, order_id: str) -> Order:
         """Read one order (it sees every committed change; it shares no write batch's fate)."""
         return await self.box.writer.read(lambda conn: orders_sql.load_order(conn, order_id))
-
-
-def _or_raise(result: Tendered | Refusal) -> Tendered:
-    """The tendered order, or the refusal (already committed) raised as TenderRefused."""
-    if isinstance(result, Refusal):
-        raise result.error()
-    return result

@@ -24,7 +24,8 @@ from appliance.domain.errors import DropError
 from appliance.domain.orders import OrderState
 from appliance.payments.reference import drop_reference
 from appliance.payments.registry import CACHE_SIZE, RailRegistry
-from appliance.services.checkout import Checkout, Refusal, Tendered
+from appliance.services.checkout import Checkout, Tendered
+from appliance.services.tender_policy import Refusal, or_raise
 from appliance.store import drops as drops_sql
 from appliance.store import orders as orders_sql
 from appliance.store.drops import Claim
@@ -127,9 +128,9 @@ class Drops:
                     self.taken.pop(drop_id, None)
                 raise
             order = self.checkout.new_order(conn, [(Item(drop.sku, drop.name, drop.price), qty)])
-            decision = self.checkout.decide_tx(conn, tender, order.total)
+            decision = self.checkout.policy.decide_tx(conn, tender, order.total)
             if not decision.accepted:  # before any unit is taken; an expiry above still stands
-                return self.checkout.refusal_tx(conn, decision, None)
+                return self.checkout.policy.refusal_tx(conn, decision, None)
             try:
                 place = drops_sql.take_units(conn, drop, qty)
             except sqlite3.IntegrityError:  # the CHECK on drops.taken: memory was behind
@@ -137,15 +138,12 @@ class Drops:
                 raise DropError("sold out") from None
             tendered = self.checkout.tendered(order, tender, drop_reference(drop.id, place))
             orders_sql.insert_order(conn, tendered.order)
-            self.checkout.accept_tx(conn, decision, order.id)
+            self.checkout.policy.accept_tx(conn, decision, order.id)
             claim = drops_sql.insert_claim(conn, drop, attendee, qty, place, order.id, now)
             self.taken[drop_id] = taken + qty
             return Claimed(claim, tendered, drop.quantity - taken - qty, tuple(expired))
 
-        result = await self.writer.run(tx)
-        if isinstance(result, Refusal):
-            raise result.error()
-        return result
+        return or_raise(await self.writer.run(tx))
 
     async def drop(self, drop_id: int) -> Drop:
         """One drop, from memory once read."""
