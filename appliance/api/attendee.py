@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from appliance.api.bounds import form_text
 from appliance.api.locale import format_money, phrases
 from appliance.api.node import Node
+from appliance.domain.catalog import Item
 from appliance.domain.errors import DomainError, TenderRefused
 from appliance.domain.money import Money
 from appliance.domain.orders import Order, OrderState
@@ -163,8 +165,18 @@ async def _cart_page(
 ) -> Response | None:
     """The cart page for these quantities with the tenders offered for its total; None if empty."""
     node = node_of(request)
-    items = {i.sku: i for i in await node.box.writer.read(orders_sql.list_items)}
-    chosen = [(items[sku], qty) for sku, qty in wanted.items() if sku in items]
+    policy = node.checkout.policy
+
+    def read(conn: sqlite3.Connection) -> tuple[list[tuple[Item, int]], Money, list[str]]:
+        """The chosen items, their total and the tenders offered for it, from one snapshot."""
+        items = {i.sku: i for i in orders_sql.list_items(conn)}
+        chosen = [(items[sku], qty) for sku, qty in wanted.items() if sku in items]
+        total = Money.zero(node.config.currency)
+        for item, qty in chosen:
+            total = total + item.price * qty
+        return chosen, total, policy.offered_tx(conn, total) if chosen else []
+
+    chosen, total, offered = await node.box.writer.read(read)
     if not chosen:
         return None
     lines = [
@@ -176,16 +188,13 @@ async def _cart_page(
         }
         for item, qty in chosen
     ]
-    total = Money.zero(node.config.currency)
-    for item, qty in chosen:
-        total = total + item.price * qty
     return page(
         request,
         "cart.html",
         status=200 if error is None else 409,
         lines=lines,
         total_text=money(request, total),
-        tenders=await node.checkout.offered(total),
+        tenders=offered,
         note=note,
         error=error,
     )
