@@ -122,3 +122,38 @@ def test_a_crafted_attendee_post_gets_the_cart_back_with_the_remaining_choices(
             assert [d["verdict"] for d in decisions] == ["refuse"]
 
     asyncio.run(scenario())
+
+
+def test_a_drop_page_offers_what_the_policy_accepts_and_a_refused_claim_takes_nothing(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with running_node(tmp_path) as (client, auth):
+            drop = await client.post(
+                "/api/drops",
+                json={
+                    "sku": "pastel",
+                    "quantity": 5,
+                    "per_attendee": 2,
+                    "starts_at": datetime.now(UTC).isoformat(),
+                },
+                headers=auth,
+            )
+            assert drop.status_code == 201, drop.text
+            page = f"/d/{drop.json()['id']}"
+            assert 'value="pix"' in (await client.get(page)).text  # 9.00 of 15.00
+            claimed = await client.post(page + "/claim", data={"qty": "2", "tender": "pix"})
+            assert claimed.status_code == 409  # 18.00 > 10.00 per sale
+            assert "per-sale limit for pix" in claimed.text
+            assert 'value="cash"' in claimed.text
+            left = (await client.get("/api/drops", headers=auth)).json()[0]["left"]
+            assert left == 5
+            small = await new_order(client, auth, pastel=1)
+            tendered = await client.post(
+                f"/api/orders/{small}/tender", json={"tender": "pix"}, headers=auth
+            )
+            assert tendered.status_code == 200  # 9.00 of 15.00 now waits for payment
+            shown = (await client.get(page)).text  # 9.00 more would pass 15.00
+            assert 'value="cash"' in shown and 'value="pix"' not in shown
+
+    asyncio.run(scenario())
