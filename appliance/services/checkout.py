@@ -166,7 +166,7 @@ class Checkout:
             if not decision.accepted:  # no order is stored; the refusal is
                 return self.policy.refusal_tx(conn, decision, None)
             orders_sql.insert_order(conn, waiting.order)
-            self.policy.accept_tx(conn, decision, waiting.order.id)
+            self.policy.accept_tx(conn, decision, waiting.order.id, new=True)
             return waiting
 
         return or_raise(await self.box.writer.run(tx))

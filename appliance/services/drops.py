@@ -6,8 +6,9 @@ line. The writer runs transactions one after another in arrival order, so a drop
 
 Units taken per drop are kept in memory between claims (only claims and expiries change them,
 both here, inside their transactions; an expiry or a failed commit makes the next use recount),
-so a claim in a rush costs five statements: the claimant's own units, the next order number,
-the drop's counters, the order with its line, the claim.
+so a claim in a rush costs six statements: the claimant's own units, the next order number,
+the drop's counters, the order with its line, the offline policy's decision at tender (plus
+one read of the rail's exposure when it has an exposure limit), the claim.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ class Drops:
                 raise DropError("sold out") from None
             tendered = self.checkout.tendered(order, tender, drop_reference(drop.id, place))
             orders_sql.insert_order(conn, tendered.order)
-            self.checkout.policy.accept_tx(conn, decision, order.id)
+            self.checkout.policy.accept_tx(conn, decision, order.id, new=True)
             claim = drops_sql.insert_claim(conn, drop, attendee, qty, place, order.id, now)
             self.taken[drop_id] = taken + qty
             return Claimed(claim, tendered, drop.quantity - taken - qty, tuple(expired))

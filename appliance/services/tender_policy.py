@@ -102,7 +102,13 @@ class TenderPolicy:
         orders_sql.record_decision(conn, decision, order_id)
         return Refusal(decision, tuple(self.offered_tx(conn, decision.amount, order_id)))
 
-    def accept_tx(self, conn: sqlite3.Connection, decision: Decision, order_id: str) -> None:
-        """Record an acceptance at tender; the order's earlier one stops counting as exposure."""
-        orders_sql.settle_order_decisions(conn, order_id)
+    def accept_tx(
+        self, conn: sqlite3.Connection, decision: Decision, order_id: str, *, new: bool = False
+    ) -> None:
+        """Record an acceptance at tender; the order's earlier one stops counting as exposure.
+
+        `new`: the order was created in this transaction, so it has no earlier one to settle.
+        """
+        if not new:
+            orders_sql.settle_order_decisions(conn, order_id)
         orders_sql.record_decision(conn, decision, order_id)
