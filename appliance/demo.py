@@ -42,6 +42,7 @@ def _show(out: TextIO, title: str, receipt: Receipt | None) -> None:
 
 async def play(state: Path, config: Config, out: TextIO) -> int:
     """Play the scripted evening against an initialised state dir."""
+    from appliance.domain.errors import TenderRefused
     from appliance.payments.registry import RailRegistry
     from appliance.services.box import Box
     from appliance.services.checkout import Checkout
@@ -79,12 +80,20 @@ async def play(state: Path, config: Config, out: TextIO) -> int:
 
         order = await checkout.create_order()
         await checkout.add_line(order.id, "pastel", 6)
-        big = await checkout.choose_tender(order.id, "pix")
-        refused = await checkout.confirm(order.id)
-        print(f"\n== Pix order {big.reference}: {big.order.total}", file=out)
-        print(f"   refused: {refused.decision.reason}", file=out)
-        sold = await checkout.confirm(order.id, operator="ana", override_reason="bank app checked")
-        _show(out, f"Operator override: {sold.decision.reason}", sold.receipt)
+        print(
+            f"\n== Pix offered for {order.id[:8]}…: {await checkout.offered_for(order.id)}",
+            file=out,
+        )
+        try:  # refused at tender, before any QR is shown: the payer is never invited to pay
+            await checkout.choose_tender(order.id, "pix")
+        except TenderRefused as exc:
+            print(f"   refused at tender: {exc}", file=out)
+        big = await checkout.choose_tender(
+            order.id, "pix", operator="ana", override_reason="regular customer"
+        )
+        sold = await checkout.confirm(order.id)
+        print(f"   Pix order {big.reference}: {big.order.total}", file=out)
+        _show(out, f"Operator override at tender: {sold.decision.reason}", sold.receipt)
 
         void = await checkout.void(first_sale)
         _show(out, f"Void of the Pix sale (receipt seq {void.ref})", void)

@@ -15,7 +15,7 @@ import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import msgspec
@@ -282,11 +282,16 @@ class NodeClient:
         body = {"note": note, "lines": [{"sku": s, "qty": q} for s, q in lines.items()]}
         return await self._typed(OrderOut, "POST", "/api/orders", body)
 
-    async def tender(self, order_id: str, tender: str) -> TenderOut:
-        """Choose cash or a rail; a rail's answer carries the QR payload."""
-        return await self._typed(
-            TenderOut, "POST", f"/api/orders/{order_id}/tender", {"tender": tender}
-        )
+    async def tender(
+        self,
+        order_id: str,
+        tender: str,
+        operator: str | None = None,
+        override_reason: str | None = None,
+    ) -> TenderOut:
+        """Choose cash or a rail; a rail's answer carries the QR payload (409 if refused)."""
+        body = {"tender": tender, "operator": operator, "override_reason": override_reason}
+        return await self._typed(TenderOut, "POST", f"/api/orders/{order_id}/tender", body)
 
     async def confirm(
         self, order_id: str, operator: str | None = None, override_reason: str | None = None
@@ -351,6 +356,10 @@ class NodeClient:
         if self._tenders is None:
             self._tenders = await self._typed(list[str], "GET", "/api/tenders")
         return self._tenders
+
+    async def offered(self, order_id: str) -> list[str]:
+        """Tenders the node's offline policy accepts for this order now (never cached)."""
+        return await self._typed(list[str], "GET", f"/api/tenders?order={quote(order_id)}")
 
     async def events(self) -> AsyncIterator[NodeEvent]:
         """Server-sent events until the stream ends; raises NodeUnreachable when it breaks."""

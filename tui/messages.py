@@ -109,12 +109,13 @@ class CatalogLoaded(Message):
 
 
 class OrderOpened(Message):
-    """An order with the cart's lines was opened; these tenders are on offer."""
+    """An order with the cart's lines was opened: the stall's tenders, those the policy accepts."""
 
-    def __init__(self, order: OrderOut, tenders: list[str]) -> None:
+    def __init__(self, order: OrderOut, tenders: list[str], offered: list[str]) -> None:
         super().__init__()
         self.order = order
         self.tenders = tenders
+        self.offered = offered
 
 
 class Confirmed(Message):
@@ -149,6 +150,14 @@ class Tendered(Message):
         super().__init__()
         self.answer = answer
         self.qr = qr
+
+
+class TenderRefused(Message):
+    """The node's offline policy refused the tender (409): `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
 
 
 class ActionDone(Message):

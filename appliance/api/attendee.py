@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,7 +25,8 @@ from starlette.routing import BaseRoute, Route
 from appliance.api.bounds import form_text
 from appliance.api.locale import format_money, phrases
 from appliance.api.node import Node
-from appliance.domain.errors import DomainError
+from appliance.domain.catalog import Item
+from appliance.domain.errors import DomainError, TenderRefused
 from appliance.domain.money import Money
 from appliance.domain.orders import Order, OrderState
 from appliance.ledger.errors import LedgerError
@@ -145,41 +147,65 @@ async def _wanted(request: Request) -> tuple[dict[str, int], str, str | None]:
 
 
 async def cart(request: Request) -> Response:
-    """Review the chosen items and pick a tender."""
+    """Review the chosen items and pick a tender (only those the offline policy would accept)."""
     if (refused := limited(request)) is not None:
         return refused
     node = node_of(request)
     wanted, _, _ = await _wanted(request)
-    items = {i.sku: i for i in await node.box.writer.read(orders_sql.list_items)}
-    lines = [
-        {
-            "sku": sku,
-            "name": items[sku].name,
-            "qty": qty,
-            "total_text": money(request, items[sku].price * qty),
-        }
-        for sku, qty in wanted.items()
-        if sku in items
-    ]
-    if not lines:
+    shown = await _cart_page(request, wanted)
+    if shown is None:
         return back_to_menu(phrases(node.config.locale)["empty"])
     node.funnel.step("cart")
     node.count("cart")
-    total = Money.zero(node.config.currency)
-    for sku, qty in wanted.items():
-        if sku in items:
-            total = total + items[sku].price * qty
+    return shown
+
+
+async def _cart_page(
+    request: Request, wanted: dict[str, int], note: str = "", error: str | None = None
+) -> Response | None:
+    """The cart page for these quantities with the tenders offered for its total; None if empty."""
+    node = node_of(request)
+    policy = node.checkout.policy
+
+    def read(conn: sqlite3.Connection) -> tuple[list[tuple[Item, int]], Money, list[str]]:
+        """The chosen items, their total and the tenders offered for it, from one snapshot."""
+        items = {i.sku: i for i in orders_sql.list_items(conn)}
+        chosen = [(items[sku], qty) for sku, qty in wanted.items() if sku in items]
+        total = Money.zero(node.config.currency)
+        for item, qty in chosen:
+            total = total + item.price * qty
+        return chosen, total, policy.offered_tx(conn, total) if chosen else []
+
+    chosen, total, offered = await node.box.writer.read(read)
+    if not chosen:
+        return None
+    lines = [
+        {
+            "sku": item.sku,
+            "name": item.name,
+            "qty": qty,
+            "total_text": money(request, item.price * qty),
+        }
+        for item, qty in chosen
+    ]
     return page(
         request,
         "cart.html",
+        status=200 if error is None else 409,
         lines=lines,
         total_text=money(request, total),
-        tenders=node.checkout.tenders(),
+        tenders=offered,
+        note=note,
+        error=error,
     )
 
 
 async def place_order(request: Request) -> Response:
-    """Create the order with its lines and tender; go to its pay page."""
+    """Create the order with its lines and tender; go to its pay page.
+
+    A tender the policy refuses (a stale cart page, a crafted form) shows the cart again with
+    the reason and the tenders still offered; nothing but the refusal is stored.
+    """
     if (refused := limited(request)) is not None:
         return refused
     node = node_of(request)
@@ -188,6 +214,9 @@ async def place_order(request: Request) -> Response:
         return back_to_menu(phrases(node.config.locale)["empty"])
     try:
         tendered = await node.checkout.place_order(wanted.items(), tender, note)
+    except TenderRefused as exc:
+        shown = await _cart_page(request, wanted, note, str(exc))
+        return shown or back_to_menu(str(exc))
     except (DomainError, NotFound, PaymentError) as exc:  # one transaction: nothing was stored
         return back_to_menu(str(exc))
     order = tendered.order

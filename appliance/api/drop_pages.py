@@ -30,19 +30,22 @@ from appliance.payments.errors import PaymentError
 from appliance.services.checkout import utc_now
 
 
-def _context(request: Request, drop: Drop, left: int) -> dict[str, Any]:
+async def _context(request: Request, drop: Drop, left: int) -> dict[str, Any]:
+    # The tenders the offline policy accepts for one unit now; a claim of more is decided, and
+    # refused with the remaining choices if need be, when it is made.
+    tenders = await node_of(request).checkout.offered(drop.price)
     return {
         "drop": drop, "price_text": money(request, drop.price), "left": left,
         "open": drop.started(utc_now()), "starts_iso": drop.starts_at.isoformat(),
         "starts_text": drop.starts_at.strftime("%H:%M:%S UTC"), "refresh_s": 5,
-        "tenders": node_of(request).checkout.tenders(),
+        "tenders": tenders,
     }  # fmt: skip
 
 
 async def prepare_drop(request: Request, drop: Drop) -> None:
     """Render the countdown page into memory and build the drop's payment codes in a thread."""
     node = node_of(request)
-    html = page(request, "drop.html", **_context(request, drop, drop.quantity)).body
+    html = page(request, "drop.html", **await _context(request, drop, drop.quantity)).body
     node.drop_pages[drop.id] = bytes(html)
     task = asyncio.create_task(
         asyncio.to_thread(node.drops.prerender, drop), name=f"prerender-drop-{drop.id}"
@@ -64,7 +67,7 @@ async def drop_page(request: Request) -> Response:
         request,
         "drop.html",
         error=request.query_params.get("error"),
-        **_context(request, drop, left),
+        **await _context(request, drop, left),
     )
 
 
@@ -85,7 +88,7 @@ async def claim(request: Request) -> Response:
         drop = await node.drops.drop(drop_id)
         left = await node.drops.left(drop)
         return page(
-            request, "drop.html", status=409, error=str(exc), **_context(request, drop, left)
+            request, "drop.html", status=409, error=str(exc), **await _context(request, drop, left)
         )
     order = claimed.tendered.order
     for expired in claimed.expired:

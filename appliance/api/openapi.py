@@ -70,7 +70,13 @@ DOCS: dict[tuple[str, str], Doc] = {
         "On the box, over the Unix socket only: a token, no code", s.PairLocal, s.PairResponse
     ),
     ("get", "/api/catalog"): Doc("The active catalogue with stock", None, list[s.ItemOut]),
-    ("get", "/api/tenders"): Doc("Cash and each configured rail", None, list[str]),
+    ("get", "/api/tenders"): Doc(
+        "Cash and each configured rail; with ?order=, only those the offline policy accepts"
+        " for that order now",
+        None,
+        list[str],
+        query=(("order", False, {"type": "string", "maxLength": 64}),),
+    ),
     ("get", "/api/identity"): Doc(
         "The node signs ?challenge= (16-64 bytes, base64url) with its device key",
         None,
@@ -90,7 +96,10 @@ DOCS: dict[tuple[str, str], Doc] = {
         "Remove an item", s.RemoveLine, s.OrderOut
     ),
     ("post", "/api/orders/{order_id}/tender"): Doc(
-        "Choose a tender", s.TenderRequest, s.TenderOut
+        "Choose a tender; 409 when the offline policy refuses it (unless overridden with a"
+        " reason)",
+        s.TenderRequest,
+        s.TenderOut,
     ),
     ("post", "/api/orders/{order_id}/confirm"): Doc(
         "Confirm payment", s.ConfirmRequest, s.ConfirmOut

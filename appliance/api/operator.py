@@ -50,7 +50,7 @@ from appliance.api.schemas import (
     TenderRequest,
 )
 from appliance.domain.drops import Drop
-from appliance.domain.errors import DropError
+from appliance.domain.errors import DropError, TenderRefused
 from appliance.domain.orders import OrderState
 from appliance.ledger.errors import ReceiptFormatError
 from appliance.ledger.identity import IDENTITY_PREFIX
@@ -171,8 +171,12 @@ async def catalog(request: Request) -> Response:
 
 @operator
 async def tenders(request: Request) -> Response:
-    """The tenders this stall accepts: cash and each configured rail, in config order."""
-    return json_response(node_of(request).checkout.tenders())
+    """Tenders in config order: all configured, or with ?order=ID those the policy accepts for it."""
+    checkout = node_of(request).checkout
+    order_id = request.query_params.get("order")
+    if order_id is None:
+        return json_response(checkout.tenders())
+    return json_response(await checkout.offered_for(order_id))
 
 
 async def identity(request: Request) -> Response:
@@ -254,12 +258,28 @@ async def remove_line(request: Request) -> Response:
     return json_response(order_out(order))
 
 
+def count_decision(node: Node) -> None:
+    """Count one offline-policy decision (all are taken on the box today: edge decisions)."""
+    node.metrics.decisions.inc()
+    node.metrics.edge_decisions.inc()
+
+
 @operator
 async def tender(request: Request) -> Response:
-    """Choose cash or a rail; the order then waits for payment."""
+    """Choose cash or a rail the offline policy accepts (409 naming `tender` when it refuses)."""
     node = node_of(request)
     asked = await body(request, TenderRequest)
-    done = await node.checkout.choose_tender(request.path_params["order_id"], asked.tender)
+    try:
+        done = await node.checkout.choose_tender(
+            request.path_params["order_id"],
+            asked.tender,
+            operator=asked.operator,
+            override_reason=asked.override_reason,
+        )
+    except TenderRefused:
+        count_decision(node)
+        raise
+    count_decision(node)
     node.events.publish("order", {"id": done.order.id, "state": done.order.state.value})
     return json_response(TenderOut(order_out(done.order), done.reference, done.payload))
 
@@ -275,8 +295,8 @@ async def confirm(request: Request) -> Response:
         override_reason=asked.override_reason,
     )
     rail = done.decision.rail
-    node.metrics.decisions.inc()
-    node.metrics.edge_decisions.inc()  # every decision is taken on the box today
+    if not done.at_tender:  # an order tendered before decisions moved to the tender
+        count_decision(node)
     node.metrics.confirmations.labels(rail, done.decision.verdict.value).inc()
     if done.receipt is not None:
         node.record_paid(done.order.id, done.receipt.total)

@@ -100,6 +100,8 @@ class RemoveLine(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
 
 class TenderRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     tender: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    operator: Name | None = None
+    override_reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
 
 
 class ConfirmRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

@@ -33,6 +33,10 @@ class PolicyError(DomainError):
     """The offline acceptance policy is misconfigured or an override lacks its reason."""
 
 
+class TenderRefused(PolicyError):
+    """The offline policy refused a rail at tender: the payer is never invited to pay it."""
+
+
 class TimeZoneError(DomainError):
     """A time was naive or not in UTC; the domain is handed aware UTC times only."""
 

@@ -1,5 +1,8 @@
 """The checkout use cases: ring up an order, take a tender, confirm payment, cancel, void.
 
+The offline policy decides at tender (services/tender_policy.py); confirmation stands on the
+tender's recorded decision and never refuses a payment the payer was invited to make.
+
 Each use case is one transaction function run on the writer's thread, so a confirmation — the
 order's move to paid, the stock it takes, the policy decision, the signed receipt and therefore
 its place in the outbox — commits together or not at all. Confirmations that arrive together share
@@ -19,10 +22,11 @@ from appliance.domain.catalog import Item
 from appliance.domain.errors import OrderError
 from appliance.domain.money import Money
 from appliance.domain.orders import Order, OrderState, items_for_receipt
-from appliance.domain.policy import Decision, Limits, decide, override
+from appliance.domain.policy import Decision, Limits
 from appliance.ledger.receipt import Receipt, ReceiptType
 from appliance.payments.reference import order_reference
 from appliance.services.box import Box
+from appliance.services.tender_policy import Refusal, TenderPolicy, or_raise
 from appliance.store import drops as drops_sql
 from appliance.store import ledger as ledger_sql
 from appliance.store import orders as orders_sql
@@ -58,6 +62,7 @@ class Confirmation:
     order: Order
     decision: Decision
     receipt: Receipt | None
+    at_tender: bool = False  # the decision is the tender's, recorded then (not taken now)
 
     @property
     def accepted(self) -> bool:
@@ -99,10 +104,24 @@ class Checkout:
         self.hold = hold
         self.payments = payments
         self.clock = clock
+        self.policy = TenderPolicy(self.limits, clock, self.tenders)
 
     def tenders(self) -> list[str]:
         """Tenders this stall accepts: cash and every configured rail."""
         return [CASH, *(self.payments.rail_names() if self.payments else [])]
+
+    async def offered(self, amount: Money) -> list[str]:
+        """Tenders to offer a payer of `amount` (the attendee's cart, a drop page)."""
+        return await self.box.writer.read(lambda conn: self.policy.offered_tx(conn, amount))
+
+    async def offered_for(self, order_id: str) -> list[str]:
+        """Tenders to offer for an order's total (the console's tender choice)."""
+
+        def read(conn: sqlite3.Connection) -> list[str]:
+            order = orders_sql.load_order(conn, order_id)
+            return self.policy.offered_tx(conn, order.total, order.id)
+
+        return await self.box.writer.read(read)
 
     def new_order(
         self, conn: sqlite3.Connection, lines: Iterable[tuple[Item, int]] = (), note: str = ""
@@ -140,13 +159,17 @@ class Checkout:
         """Open an order with its lines and tender in one transaction (an attendee's checkout)."""
         wanted = list(lines)
 
-        def tx(conn: sqlite3.Connection) -> Tendered:
+        def tx(conn: sqlite3.Connection) -> Tendered | Refusal:
             items = [(orders_sql.load_item(conn, sku), qty) for sku, qty in wanted]
             waiting = self.tendered(self.new_order(conn, items, note), tender)
+            decision = self.policy.decide_tx(conn, tender, waiting.order.total)
+            if not decision.accepted:  # no order is stored; the refusal is
+                return self.policy.refusal_tx(conn, decision, None)
             orders_sql.insert_order(conn, waiting.order)
+            self.policy.accept_tx(conn, decision, waiting.order.id, new=True)
             return waiting
 
-        return await self.box.writer.run(tx)
+        return or_raise(await self.box.writer.run(tx))
 
     async def add_line(self, order_id: str, sku: str, qty: int = 1) -> Order:
         """Add `qty` of an item to an open order."""
@@ -171,13 +194,45 @@ class Checkout:
 
         return await self.box.writer.run(tx)
 
-    async def choose_tender(self, order_id: str, tender: str) -> Tendered:
-        """Choose cash or a rail; the order then waits for payment under its reference."""
-        return await self.box.writer.run(lambda conn: self.tender_tx(conn, order_id, tender))
+    async def choose_tender(
+        self,
+        order_id: str,
+        tender: str,
+        *,
+        operator: str | None = None,
+        override_reason: str | None = None,
+    ) -> Tendered:
+        """Choose cash or a rail the policy accepts (or the operator overrides, with a reason).
 
-    def tender_tx(self, conn: sqlite3.Connection, order_id: str, tender: str) -> Tendered:
+        TenderRefused when the policy refuses: the refusal is recorded, the order is unchanged.
+        """
+        return or_raise(
+            await self.box.writer.run(
+                lambda conn: self.tender_tx(conn, order_id, tender, operator, override_reason)
+            )
+        )
+
+    def tender_tx(
+        self,
+        conn: sqlite3.Connection,
+        order_id: str,
+        tender: str,
+        operator: str | None = None,
+        override_reason: str | None = None,
+    ) -> Tendered | Refusal:
         """choose_tender's transaction."""
         waiting = self.tendered(orders_sql.load_order(conn, order_id), tender)
+        decision = self.policy.decide_tx(
+            conn,
+            tender,
+            waiting.order.total,
+            order_id=order_id,
+            operator=operator,
+            override_reason=override_reason,
+        )
+        if not decision.accepted:
+            return self.policy.refusal_tx(conn, decision, order_id)
+        self.policy.accept_tx(conn, decision, order_id)
         orders_sql.update_order(conn, waiting.order, self.clock())
         return waiting
 
@@ -196,7 +251,10 @@ class Checkout:
     async def confirm(
         self, order_id: str, *, operator: str | None = None, override_reason: str | None = None
     ) -> Confirmation:
-        """Confirm payment: decide by the offline policy and, if accepted, sell and sign."""
+        """Confirm payment: sell and sign on the tender's decision.
+
+        An order tendered before the policy decided at tender (an older box) is decided now.
+        """
         now = self.clock()
 
         def tx(conn: sqlite3.Connection) -> Confirmation:
@@ -209,19 +267,17 @@ class Checkout:
             )  # a drop claim already holds its units
             for line in stocked:  # refuse before deciding: nothing to decide if none left
                 orders_sql.take_stock(conn, line.sku, line.qty)
-            limits = self.limits.get(rail, Limits())
-            exposure = Money.zero(order.currency)
-            if limits.exposure is not None:
-                exposure = orders_sql.outstanding(conn, rail, order.currency)
-            decision = decide(rail, order.total, exposure, limits, now)
-            if not decision.accepted and override_reason:
-                decision = override(decision, operator or "operator", override_reason, now)
+            decision = orders_sql.tender_decision(conn, order.id, rail)
+            at_tender = decision is not None
+            if decision is None:
+                decision = self.policy.decide_tx(
+                    conn, rail, order.total, operator=operator, override_reason=override_reason
+                )
+                orders_sql.record_decision(conn, decision, order.id)
             if not decision.accepted:
                 for line in stocked:
                     orders_sql.return_stock(conn, line.sku, line.qty)
-                orders_sql.record_decision(conn, decision, order.id)
                 return Confirmation(order, decision, None)
-            orders_sql.record_decision(conn, decision, order.id)
             receipt = self.box.append(
                 conn,
                 kind=ReceiptType.SALE,
@@ -234,7 +290,7 @@ class Checkout:
             orders_sql.update_order(conn, paid, now, receipt_seq=receipt.seq)
             if claim is not None:
                 drops_sql.set_claim_state(conn, claim, "paid")
-            return Confirmation(paid, decision, receipt)
+            return Confirmation(paid, decision, receipt, at_tender)
 
         return await self.box.writer.run(tx)
 
@@ -244,6 +300,7 @@ class Checkout:
         def tx(conn: sqlite3.Connection) -> Order:
             cancelled = orders_sql.load_order(conn, order_id).cancel()
             orders_sql.update_order(conn, cancelled, self.clock())
+            orders_sql.settle_order_decisions(conn, order_id)  # no longer at risk
             return cancelled
 
         return await self.box.writer.run(tx)
@@ -294,6 +351,7 @@ class Checkout:
                 order = orders_sql.load_order(conn, order_id)
                 expired_order = order.expire(now, self.hold, datetime.fromisoformat(since))
                 orders_sql.update_order(conn, expired_order, now)
+                orders_sql.settle_order_decisions(conn, order_id)  # no longer at risk
                 expired.append(order_id)
             return expired
 

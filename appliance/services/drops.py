@@ -6,8 +6,9 @@ line. The writer runs transactions one after another in arrival order, so a drop
 
 Units taken per drop are kept in memory between claims (only claims and expiries change them,
 both here, inside their transactions; an expiry or a failed commit makes the next use recount),
-so a claim in a rush costs five statements: the claimant's own units, the next order number,
-the drop's counters, the order with its line, the claim.
+so a claim in a rush costs six statements: the claimant's own units, the next order number,
+the drop's counters, the order with its line, the offline policy's decision at tender (plus
+one read of the rail's exposure when it has an exposure limit), the claim.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from appliance.domain.orders import OrderState
 from appliance.payments.reference import drop_reference
 from appliance.payments.registry import CACHE_SIZE, RailRegistry
 from appliance.services.checkout import Checkout, Tendered
+from appliance.services.tender_policy import Refusal, or_raise
 from appliance.store import drops as drops_sql
 from appliance.store import orders as orders_sql
 from appliance.store.drops import Claim
@@ -103,10 +105,13 @@ class Drops:
         return drop.quantity - taken
 
     async def claim(self, drop_id: int, attendee: str, qty: int, tender: str) -> Claimed:
-        """Claim `qty` units for `attendee`; DropError when the rules say no."""
+        """Claim `qty` units for `attendee`; DropError when the rules say no.
+
+        TenderRefused when the offline policy refuses the tender (recorded; no units taken).
+        """
         now = self.clock()
 
-        def tx(conn: sqlite3.Connection) -> Claimed:
+        def tx(conn: sqlite3.Connection) -> Claimed | Refusal:
             drop = self._drops.get(drop_id) or drops_sql.load_drop(conn, drop_id)
             taken = self._units_taken(conn, drop_id)
             mine = drops_sql.units_held_by(conn, drop_id, attendee)
@@ -124,6 +129,9 @@ class Drops:
                     self.taken.pop(drop_id, None)
                 raise
             order = self.checkout.new_order(conn, [(Item(drop.sku, drop.name, drop.price), qty)])
+            decision = self.checkout.policy.decide_tx(conn, tender, order.total)
+            if not decision.accepted:  # before any unit is taken; an expiry above still stands
+                return self.checkout.policy.refusal_tx(conn, decision, None)
             try:
                 place = drops_sql.take_units(conn, drop, qty)
             except sqlite3.IntegrityError:  # the CHECK on drops.taken: memory was behind
@@ -131,11 +139,12 @@ class Drops:
                 raise DropError("sold out") from None
             tendered = self.checkout.tendered(order, tender, drop_reference(drop.id, place))
             orders_sql.insert_order(conn, tendered.order)
+            self.checkout.policy.accept_tx(conn, decision, order.id, new=True)
             claim = drops_sql.insert_claim(conn, drop, attendee, qty, place, order.id, now)
             self.taken[drop_id] = taken + qty
             return Claimed(claim, tendered, drop.quantity - taken - qty, tuple(expired))
 
-        return await self.writer.run(tx)
+        return or_raise(await self.writer.run(tx))
 
     async def drop(self, drop_id: int) -> Drop:
         """One drop, from memory once read."""
@@ -165,6 +174,7 @@ class Drops:
             self.taken.pop(claim.drop_id, None)  # recounted on next use
             if order.state is OrderState.AWAITING_PAYMENT:
                 orders_sql.update_order(conn, order.expire(now, hold, claim.expires_at - hold), now)
+                orders_sql.settle_order_decisions(conn, order_id)  # no longer at risk
             expired.append((claim.drop_id, order_id))
         return expired
 

@@ -167,6 +167,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE UNIQUE INDEX drop_claims_by_order ON drop_claims (order_id);
     """,
+    # 8: the policy decides at tender; confirm, cancel, expiry and void find an order's decision
+    """
+    CREATE INDEX decisions_by_order ON decisions (order_id);
+    """,
 )
 
 

@@ -193,14 +193,31 @@ def record_decision(conn: sqlite3.Connection, decision: Decision, order_id: str 
     return int(cursor.lastrowid or 0)
 
 
-def outstanding(conn: sqlite3.Connection, rail: str, currency: str) -> Money:
-    """Return the unsettled amount accepted by sight on `rail` (the policy's exposure)."""
+def outstanding(
+    conn: sqlite3.Connection, rail: str, currency: str, exclude_order: str | None = None
+) -> Money:
+    """Return the unsettled amount accepted on `rail` (the policy's exposure), one order aside.
+
+    An acceptance counts from the tender on: the payer was invited to pay it.
+    """
     row = conn.execute(
         "SELECT coalesce(sum(amount), 0) FROM decisions"
-        " WHERE rail = ? AND currency = ? AND settled = 0 AND verdict IN ('accept', 'override')",
-        (rail, currency),
+        " WHERE rail = ? AND currency = ? AND settled = 0 AND verdict IN ('accept', 'override')"
+        " AND order_id IS NOT ?",
+        (rail, currency, exclude_order),
     ).fetchone()
     return Money(int(row[0]), currency)
+
+
+def tender_decision(conn: sqlite3.Connection, order_id: str, rail: str) -> Decision | None:
+    """The standing acceptance recorded when `order_id` was tendered on `rail`, if any."""
+    row = conn.execute(
+        "SELECT rail, amount, currency, verdict, reason, at, operator FROM decisions"
+        " WHERE order_id = ? AND rail = ? AND settled = 0 AND verdict IN ('accept', 'override')"
+        " ORDER BY id DESC LIMIT 1",
+        (order_id, rail),
+    ).fetchone()
+    return None if row is None else _decision(row)
 
 
 def settle_order_decisions(conn: sqlite3.Connection, order_id: str) -> None:
@@ -223,14 +240,16 @@ def recent_decisions(conn: sqlite3.Connection, limit: int) -> list[Decision]:
         " ORDER BY id DESC LIMIT ?",
         (limit,),
     ).fetchall()
-    return [
-        Decision(
-            rail,
-            Money(amount, currency),
-            Verdict(verdict),
-            reason,
-            datetime.fromisoformat(at),
-            operator,
-        )
-        for rail, amount, currency, verdict, reason, at, operator in rows
-    ]
+    return [_decision(row) for row in rows]
+
+
+def _decision(row: tuple[str, int, str, str, str, str, str | None]) -> Decision:
+    rail, amount, currency, verdict, reason, at, operator = row
+    return Decision(
+        rail,
+        Money(amount, currency),
+        Verdict(verdict),
+        reason,
+        datetime.fromisoformat(at),
+        operator,
+    )

@@ -35,19 +35,35 @@ merchant = "PASTELARIA DEMO"
 city = "SAO PAULO"
 """
 
+LIMITED = """
+[policy.rails.pix]
+per_sale_limit = "10.00"
+"""
+
 playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed")
 
 
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[NodeProcess]:
+def node_with(tmp_path: Path, extra: str) -> NodeProcess:
     state = tmp_path / "state"
     from nodeproc import run_cli
 
     assert run_cli("init", "--state", str(state)).returncode == 0
     with (state / "stallbox.toml").open("a") as config:
-        config.write(PIX)
-    running = start_node(state)
+        config.write(extra)
+    return start_node(state)
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[NodeProcess]:
+    running = node_with(tmp_path, PIX)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def limited_node(tmp_path: Path) -> Iterator[NodeProcess]:
+    running = node_with(tmp_path, PIX + LIMITED)  # pix at most 10.00 a sale; a pastel is 9.00
     yield running
     running.stop()
 
@@ -123,3 +139,31 @@ def test_the_flow_works_with_javascript_off(node: NodeProcess, browser: object) 
     for path in ("/", f"/o/{order_id}"):
         assert len(page.context.request.get(node.url + path).body()) <= 30_000
     context.close()
+
+
+def test_the_cart_over_a_rails_per_sale_limit_does_not_offer_it(
+    limited_node: NodeProcess, browser: object
+) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 360, "height": 800})  # type: ignore[attr-defined]
+    page.goto(limited_node.url + "/")
+    page.fill("#q-pastel", "1")  # 9.00: within the limit, pix is offered
+    page.click("text=Revisar pedido")
+    assert page.locator("button[value=pix]").count() == 1
+    page.goto(limited_node.url + "/")
+    page.fill("#q-pastel", "2")  # 18.00: over it, only cash
+    page.click("text=Revisar pedido")
+    assert page.locator("button[value=cash]").count() == 1
+    assert page.locator("button[value=pix]").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "cart-over-limit.png"), full_page=True)
+
+    page.go_back()  # a page offering pix, made stale: the amount grew behind it
+    page.fill("#q-pastel", "1")
+    page.click("text=Revisar pedido")
+    page.eval_on_selector("input[name=pastel]", "e => { e.value = '2'; }")
+    with page.expect_response(lambda r: r.url.endswith("/order")) as answer:
+        page.click("button[value=pix]")
+    assert answer.value.status == 409
+    assert "pix" in page.inner_text("#error")
+    assert page.locator("button[value=pix]").count() == 0
+    assert page.locator("button[value=cash]").count() == 1

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from conftest import Clock
 
-from appliance.domain.errors import OrderError, OutOfStock, TransitionRefused
+from appliance.domain.errors import OrderError, OutOfStock, TenderRefused, TransitionRefused
 from appliance.domain.money import Money
 from appliance.domain.orders import OrderState
 from appliance.domain.policy import Limits, Verdict
@@ -80,23 +80,28 @@ def test_a_rail_tender_gets_the_payload_and_a_checkable_reference(box: Box, cloc
     asyncio.run(scenario())
 
 
-def test_a_refusal_is_recorded_without_a_sale_and_can_be_overridden(box: Box, clock: Clock) -> None:
+def test_a_refusal_at_tender_is_recorded_and_can_be_overridden(box: Box, clock: Clock) -> None:
     limits = {"pix": Limits(per_sale=Money(1000, "BRL"), exposure=Money(1500, "BRL"))}
     checkout = Checkout(box, clock=clock, payments=PrintedRails(), limits=limits)
 
     async def scenario() -> None:
-        big = await ring_up(checkout, "pix", pastel=2)  # 19.00 > 10.00
-        refused = await checkout.confirm(big)
-        assert not refused.accepted and refused.decision.verdict is Verdict.REFUSE
-        assert "per-sale limit for pix" in refused.decision.reason
-        assert (await checkout.get_order(big)).state is OrderState.AWAITING_PAYMENT
-        overridden = await checkout.confirm(big, operator="ana", override_reason="saw the bank app")
-        assert overridden.accepted and overridden.decision.verdict is Verdict.OVERRIDE
-        assert overridden.decision.reason.startswith("override by ana: saw the bank app")
+        big = (await checkout.create_order(lines=[("pastel", 2)])).id  # 19.00 > 10.00
+        assert await checkout.offered_for(big) == ["cash"]
+        with pytest.raises(TenderRefused, match="per-sale limit for pix; offered now: cash") as e:
+            await checkout.choose_tender(big, "pix")
+        assert e.value.field == "tender"
+        assert (await checkout.get_order(big)).state is OrderState.OPEN  # never invited to pay
+        overridden = await checkout.choose_tender(
+            big, "pix", operator="ana", override_reason="saw the bank app"
+        )
+        assert overridden.order.state is OrderState.AWAITING_PAYMENT
+        sold = await checkout.confirm(big)
+        assert sold.accepted and sold.at_tender and sold.decision.verdict is Verdict.OVERRIDE
+        assert sold.decision.reason.startswith("override by ana: saw the bank app")
 
-        small = await ring_up(checkout, "pix", pastel=1)  # exposure 19.00 + 9.50 > 15.00
-        exposed = await checkout.confirm(small)
-        assert not exposed.accepted and "exposure limit" in exposed.decision.reason
+        small = (await checkout.create_order(lines=[("pastel", 1)])).id
+        with pytest.raises(TenderRefused, match="exposure limit"):  # 19.00 + 9.50 > 15.00
+            await checkout.choose_tender(small, "pix")
 
     asyncio.run(scenario())
     verdicts = [r[0] for r in rows(box, "SELECT verdict FROM decisions ORDER BY id")]

@@ -1,5 +1,5 @@
 """Pilot tests against a real node: pairing, a Pix sale whose on-screen QR decodes, cash with
-change due, a policy refusal with its override, and the changed-fingerprint warning."""
+change due, a policy refusal at tender with its override, and the changed-fingerprint warning."""
 
 from __future__ import annotations
 
@@ -126,14 +126,16 @@ async def test_a_refused_rail_sale_can_be_overridden_with_a_reason(
         await pilot.press(*"222222")  # 6 pastels: above the 50.00 Pix per-sale limit
         await pilot.press("enter")
         await until_shown(pilot, "1  PIX")
+        assert "over the offline limit" in shown(app)  # the node offers only cash for this
         await pilot.press("1")
         await until(pilot, lambda: isinstance(app.screen, PayScreen), "the pay screen")
-        await until_shown(pilot, "REF 0")
-        await pilot.press("enter")
-        await until_shown(pilot, "REFUSED by the offline policy")
-        await pilot.press("enter")  # confirming again is refused until an override
+        await until_shown(pilot, "REFUSED by the offline policy")  # at tender: no QR shown
+        assert "REF 0" not in shown(app)
+        await pilot.press("enter")  # nothing to confirm until an override
         assert "REFUSED" in shown(app)
         await pilot.press("o", *"regular customer", "enter")
+        await until_shown(pilot, "REF 0")  # the override is recorded, then the QR shown
+        await pilot.press("enter")
         await until_shown(pilot, "✔ PAID")
         assert "override" in shown(app)
 

@@ -1,7 +1,8 @@
 """Taking the payment: a big scannable QR with the amount and reference, then the receipt.
 
-Confirming shows the node's offline-policy decision: accepted (the receipt follows) or refused
-with its reason, which the vendor may override only by typing why (the node records it).
+The node's offline policy decides when the tender is chosen, before the payer sees a QR: a
+refused rail shows the reason, and the vendor may override it only by typing why (the node
+records it); only then is the QR shown. Confirming stands on that decision.
 Cash shows the change due as the vendor types what was handed over.
 """
 
@@ -19,7 +20,7 @@ from textual.widgets import Digits, Input, Static
 from appliance.api.schemas import ConfirmOut, DecisionOut, OrderOut, TenderOut
 from tui.client import NodeClient
 from tui.errors import ConsoleError, Refused
-from tui.messages import ActionDone, ActionFailed, Confirmed, Tendered
+from tui.messages import ActionDone, ActionFailed, Confirmed, Tendered, TenderRefused
 from tui.screens.base import ConsoleScreen
 from tui.widgets.qr import QrCode, qr_lines
 
@@ -87,18 +88,43 @@ class PayScreen(ConsoleScreen):
             self.choose_tender(client)
 
     @work(exclusive=True, group="pay", exit_on_error=False)
-    async def choose_tender(self, client: NodeClient) -> None:
+    async def choose_tender(self, client: NodeClient, override_reason: str | None = None) -> None:
         """POST the tender while the screen is drawn; build a rail's QR off the event loop."""
         try:
-            answer = await client.tender(self.order.id, self.tender)
+            answer = await client.tender(
+                self.order.id,
+                self.tender,
+                operator=self.console.settings.name if override_reason else None,
+                override_reason=override_reason,
+            )
+        except Refused as exc:
+            if exc.status == 409 and exc.field == "tender":
+                self.post_message(TenderRefused(exc.error))
+            else:
+                self.post_message(ActionFailed(f"Tender refused: {exc}"))
+            return
         except ConsoleError as exc:
             self.post_message(ActionFailed(f"Tender refused: {exc}"))
             return
         qr = await asyncio.to_thread(qr_lines, answer.payload) if answer.payload else ()
         self.post_message(Tendered(answer, qr))
 
+    def on_tender_refused(self, message: TenderRefused) -> None:
+        self.busy = False
+        self.refused = True
+        self.query_one("#decision", Static).update(
+            f"✖ REFUSED by the offline policy: {message.reason}\n"
+            "o: override with a reason · Esc: cancel the order"
+        )
+        self.query_one("#decision", Static).add_class("refused")
+
     def on_tendered(self, message: Tendered) -> None:
         self.busy = False
+        if self.refused:  # overridden at tender: the decision is on the record
+            self.refused = False
+            self.query_one("#override-reason", Input).display = False
+            self.query_one("#decision", Static).update("override recorded")
+            self.query_one("#decision", Static).remove_class("refused")
         self.tendered = answer = message.answer
         self.order = answer.order
         self.query_one("#pay-reference", Static).update(f"REF {answer.reference}")
@@ -131,7 +157,10 @@ class PayScreen(ConsoleScreen):
         client = self.console.usable_client()
         if client is not None and not self.busy:
             self.busy = True
-            self.confirm(client, reason)
+            if self.tendered is None:  # refused at tender: choose it again, overridden
+                self.choose_tender(client, reason)
+            else:
+                self.confirm(client, reason)
 
     def action_confirm(self) -> None:
         """Ask the node to confirm the payment."""

@@ -222,7 +222,8 @@ class SellScreen(ConsoleScreen):
         """POST /api/orders with every line, then learn the tenders on offer."""
         try:
             order = await client.create_order(lines)
-            self.post_message(OrderOpened(order, await client.tenders()))
+            tenders, offered = await client.tenders(), await client.offered(order.id)
+            self.post_message(OrderOpened(order, tenders, offered))
         except ConsoleError as exc:
             self.post_message(ActionFailed(f"Order not opened: {exc}"))
 
@@ -230,7 +231,8 @@ class SellScreen(ConsoleScreen):
         self.opening = False
         order = message.order
         self.app.push_screen(
-            TenderScreen(order, message.tenders), lambda tender: self.tender_chosen(order, tender)
+            TenderScreen(order, message.tenders, message.offered),
+            lambda tender: self.tender_chosen(order, tender),
         )
 
     def tender_chosen(self, order: OrderOut, tender: str | None) -> None:
@@ -275,9 +277,10 @@ class TenderScreen(ConsoleModal):
         Binding("escape", "dismiss_none", "Back", id="tender-back"),
     ]
 
-    def __init__(self, order: OrderOut, tenders: list[str]) -> None:
+    def __init__(self, order: OrderOut, tenders: list[str], offered: list[str]) -> None:
         super().__init__()
         self.order = order
+        self.offered = set(offered)  # what the offline policy accepts for this total now
         self.keys: dict[str, str] = {}
         rails = [t for t in tenders if t != "cash"]
         if "cash" in tenders:
@@ -293,6 +296,8 @@ class TenderScreen(ConsoleModal):
             )
             for key, tender in self.keys.items():
                 label = "cash (change due)" if tender == "cash" else f"{tender.upper()} (QR)"
+                if tender not in self.offered:  # not shown to the payer unless overridden
+                    label += " ✖ over the offline limit: override with a reason first"
                 yield Static(f" {key}  {label}", classes="tender-choice")
             yield Static("Esc: back to the cart (the order is cancelled)", classes="hint")
 
