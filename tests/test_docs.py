@@ -40,4 +40,6 @@ def test_the_openapi_document_lists_every_api_route_and_documents_no_other() -> 
     assert identity[0]["name"] == "challenge" and identity[0]["required"] is True
     for path in ("/api/orders", "/api/orders/{order_id}/confirm"):
         assert openapi_document()["paths"][path]["post"]["requestBody"]["required"] is False
-    assert openapi_document()["paths"]["/api/pair"]["post"]["requestBody"]["required"] is True
+    assert (
+        openapi_document()["paths"]["/api/pair/finish"]["post"]["requestBody"]["required"] is True
+    )

@@ -28,7 +28,8 @@ ISO_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$
 
 
 B64Message = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{44}$")]  # 33 bytes, base64url
-B64Mac = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{43}$")]  # 32 bytes, base64url
+# 32 bytes, canonical base64url: the last of 43 characters carries 2 zero padding bits
+B64Mac = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$")]
 
 
 class PairStart(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

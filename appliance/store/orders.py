@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from appliance.domain.catalog import Item
-from appliance.domain.errors import OutOfStock
+from appliance.domain.errors import CatalogError, OutOfStock
 from appliance.domain.money import Money
 from appliance.domain.orders import Line, Order, OrderState
 from appliance.domain.policy import Decision, Verdict
@@ -49,12 +49,16 @@ def list_items(conn: sqlite3.Connection) -> list[Item]:
 
 
 def load_item(conn: sqlite3.Connection, sku: str) -> Item:
-    """Return one active item; raise NotFound for an unknown or retired sku."""
+    """Return one active item; raise CatalogError (409, field sku) for an unknown or retired sku.
+
+    Not a 404: the URL's resource (an order, a drop) exists; it is the body that names an item
+    the catalogue does not sell.
+    """
     row = conn.execute(
         "SELECT sku, name, price, currency, stock FROM items WHERE sku = ? AND active = 1", (sku,)
     ).fetchone()
     if row is None:
-        raise NotFound(f"no item with sku {sku!r}")
+        raise CatalogError(f"no item with sku {sku!r}", "sku")
     return _item(row)
 
 

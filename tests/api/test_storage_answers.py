@@ -25,7 +25,6 @@ from appliance.api.node import Node
 from appliance.config import parse_config, sample_config
 from appliance.services.box import init_state
 from appliance.services.checkout import Confirmation
-from appliance.services.pairing import new_code
 from appliance.store.errors import DiskFull
 
 FILLER_ROWS = 20_000  # bound on the rows written to use up the free space inside the pages
@@ -94,8 +93,9 @@ async def running_node(
     ):
         transport = httpx.ASGITransport(app=both)
         async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
-            paired = await client.post("/api/pair", json={"code": new_code(state), "name": "t"})
-            headers = {"Authorization": f"Bearer {paired.json()['token']}"}
+            assert planes.node is not None
+            token = planes.node.pairing.issue("t", 0, datetime.now(UTC).timestamp())
+            headers = {"Authorization": f"Bearer {token}"}
             assert planes.node is not None
             yield planes.node, client, headers
 

@@ -16,7 +16,6 @@ from starlette.types import Receive, Scope, Send
 from appliance.api.app import Planes
 from appliance.config import parse_config, sample_config
 from appliance.services.box import init_state
-from appliance.services.pairing import new_code
 
 POLICY = """
 [policy.rails.pix]
@@ -51,8 +50,9 @@ async def running_node(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient,
     ):
         transport = httpx.ASGITransport(app=both)
         async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
-            paired = await client.post("/api/pair", json={"code": new_code(state), "name": "t"})
-            yield client, {"Authorization": f"Bearer {paired.json()['token']}"}
+            assert planes.node is not None
+            token = planes.node.pairing.issue("t", 0, datetime.now(UTC).timestamp())
+            yield client, {"Authorization": f"Bearer {token}"}
 
 
 async def new_order(client: httpx.AsyncClient, headers: dict[str, str], pastel: int) -> str:

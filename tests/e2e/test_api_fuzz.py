@@ -135,7 +135,10 @@ def test_no_5xx_and_refusals_change_nothing(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(body=st.one_of(raw_in_json, drop_bodies), path=st.sampled_from(["/api/drops", "/api/pair"]))
+@given(
+    body=st.one_of(raw_in_json, drop_bodies),
+    path=st.sampled_from(["/api/drops", "/api/pair/start"]),
+)
 def test_raw_bytes_and_far_times_are_4xx_naming_the_field(
     api: tuple[TestClient, Path, str], body: bytes, path: str
 ) -> None:

@@ -107,7 +107,7 @@ def test_bad_input_is_a_4xx_naming_the_field_and_changes_nothing(node: NodeProce
         cases = [
             ("/api/orders", {"lines": [{"sku": "pastel", "qty": 0}]}, 422, "lines[0].qty"),
             ("/api/orders", {"surprise": 1}, 422, "surprise"),
-            (f"/api/orders/{order['id']}/lines", {"sku": "nope"}, 404, None),
+            (f"/api/orders/{order['id']}/lines", {"sku": "nope"}, 409, "sku"),
             (f"/api/orders/{order['id']}/tender", {"tender": "card"}, 409, None),
             (f"/api/orders/{order['id']}/confirm", {}, 409, None),
             (f"/api/orders/{order['id']}/void", {}, 409, None),
@@ -122,7 +122,7 @@ def test_bad_input_is_a_4xx_naming_the_field_and_changes_nothing(node: NodeProce
         assert api.post("/api/orders", content=b"{not json").status_code == 400
         open_before = api.get("/api/orders", params={"state": "open"}).json()
         unknown = api.post("/api/orders", json={"lines": [{"sku": "coffee"}, {"sku": "nope"}]})
-        assert unknown.status_code == 404
+        assert unknown.status_code == 409 and unknown.json()["field"] == "sku"
         assert (
             api.get("/api/orders", params={"state": "open"}).json() == open_before
         )  # no half order

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 from conftest import Clock
 
-from appliance.domain.errors import OrderError, OutOfStock, TenderRefused, TransitionRefused
+from appliance.domain.errors import (
+    CatalogError,
+    OrderError,
+    OutOfStock,
+    TenderRefused,
+    TransitionRefused,
+)
 from appliance.domain.money import Money
 from appliance.domain.orders import OrderState
 from appliance.domain.policy import Limits, Verdict
@@ -21,7 +27,6 @@ from appliance.services.box import Box
 from appliance.services.checkout import Checkout
 from appliance.services.ledger_files import verify_state
 from appliance.store import ledger as ledger_sql
-from appliance.store.errors import NotFound
 
 
 class PrintedRails:
@@ -255,9 +260,9 @@ def test_an_order_with_a_bad_line_stores_nothing(box: Box, clock: Clock) -> None
     before = rows(box, "SELECT count(*) FROM orders")
 
     async def scenario() -> None:
-        with pytest.raises(NotFound):
+        with pytest.raises(CatalogError, match="no item with sku 'nope'"):
             await checkout.place_order([("coffee", 1), ("nope", 1)], "cash")
-        with pytest.raises(NotFound):
+        with pytest.raises(CatalogError, match="no item with sku 'nope'"):
             await checkout.create_order(lines=[("coffee", 1), ("nope", 1)])
         placed = await checkout.place_order([("coffee", 2)], "cash", note="no sugar")
         assert placed.order.state is OrderState.AWAITING_PAYMENT and placed.reference == "001Y"

@@ -99,6 +99,6 @@ async def test_a_node_announced_late_among_others_is_listed_and_paired(
             code = await asyncio.to_thread(pairing_code, late)
             await pilot.press(*code, "enter")
             await until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
-            assert app.client is not None and app.client.base_url == late.url
+            assert app.client is not None and app.client.base_url == late.operator_url
         finally:
             late.stop()
