@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from typing import Literal, cast
 
-UNVERIFIED = "unverified"
+EvidenceState = Literal["unverified", "bank", "unmatched"]
+UNVERIFIED: EvidenceState = "unverified"
+
 STATE_OF_LETTER = {"b": "bank", "u": "unmatched"}
 
 
@@ -37,17 +40,17 @@ def sale_seqs(conn: sqlite3.Connection, order_ids: Iterable[str]) -> dict[str, i
     return out
 
 
-def payment_states(conn: sqlite3.Connection, order_ids: Iterable[str]) -> dict[str, str]:
+def payment_states(conn: sqlite3.Connection, order_ids: Iterable[str]) -> dict[str, EvidenceState]:
     """The evidence state of each paid QR order: bank, unmatched or unverified; others absent.
 
     One pass over the evidence lines (few: at most two per QR sale) and one look-up per order.
     """
-    last: dict[str, str] = {}
+    last: dict[str, EvidenceState] = {}
     for order_id, line in conn.execute(
         "SELECT order_id, line FROM receipts WHERE kind = 'evidence' ORDER BY seq"
     ):
-        last[str(order_id)] = STATE_OF_LETTER[_letter(str(line))]
-    out: dict[str, str] = {}
+        last[str(order_id)] = cast(EvidenceState, STATE_OF_LETTER[_letter(str(line))])
+    out: dict[str, EvidenceState] = {}
     for order_id in order_ids:
         row = conn.execute(
             "SELECT tender, receipt_seq FROM orders WHERE id = ?", (order_id,)
