@@ -83,7 +83,7 @@ def test_a_fake_pix_screen_ends_unmatched_on_the_chain_the_page_and_the_cloud(
 
     cloud = start_cloud(tmp_path / "cloud")
     try:
-        enrol(box, cloud.state, cloud.url)
+        enrol(box, tmp_path / "cloud", cloud.url)
         shipped = run_cli("sync", "--once", "--state", str(box))
         assert shipped.returncode == 0, shipped.stderr
         device = run_cli("ledger", "pubkey", "--state", str(box)).stderr.split()[2].rstrip(",")

@@ -28,7 +28,7 @@ def evidence_lines(state: Path) -> list[tuple[str, str]]:
 def states(state: Path) -> dict[str, str]:
     with closing(sqlite3.connect(state / "stallbox.db")) as conn:
         ids = [row[0] for row in conn.execute("SELECT id FROM orders ORDER BY number")]
-        return payment_states(conn, ids)
+        return dict(payment_states(conn, ids))
 
 
 def test_record_bank_and_unmatched_once_then_a_late_credit_supersedes(
