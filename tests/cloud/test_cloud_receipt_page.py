@@ -66,6 +66,7 @@ def test_receipt_page_verifies_signature_and_log_inclusion(cloud: Proc) -> None:
             assert "Signature verified" in page.inner_text("#signature")
             assert page.inner_text("#log") == "Log index 5 of tree size 12"
             assert page.inner_text("#proof") == "Inclusion proof verified"
+            assert page.inner_text("#evidence").startswith("unverified: no bank evidence")
             assert page.inner_text("#checkpoint") == "Signed by " + cloud.output[0].split("(log ")[
                 1
             ].rstrip(")\n")
