@@ -89,3 +89,25 @@ def test_refused_while_a_node_holds_the_state_dir(
     err = capsys.readouterr().err
     assert "in use by stallbox node" in err and err.count("\n") == 1
     assert evidence_lines(state) == []
+
+
+def test_a_sale_no_statement_covers_is_listed_not_judged(
+    box: Box, clock: Clock, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pastel, _, _, _ = sell(box, clock)  # Pix at 18:00, 18:05, 18:10Z
+    box.close()
+    state = tmp_path / "state"
+    (tmp_path / "bank.toml").write_text(MAP, encoding="utf-8")
+    early = tmp_path / "extrato.csv"
+    early.write_text(  # ends at 19:06Z: covers the 18:05 sale (no credit), not the 18:10 one
+        "Quando;Id;Mensagem;Valor\n"
+        f"2026-11-26 15:01 -0300;E1;pedido {pastel};9,50\n"
+        "2026-11-26 16:06 -0300;E9;aluguel;30,00\n",
+        encoding="utf-8",
+    )
+    args = [str(early), "--map", str(tmp_path / "bank.toml"), "--state", str(state)]
+    assert main(["reconcile", *args]) == ExitCode.FAILED
+    out = capsys.readouterr().out
+    assert [ref for ref, _ in evidence_lines(state)] == ["b1", "u2"]
+    assert "not judged: order" in out and "at 2026-11-26 18:10Z" in out
+    assert list(states(state).values()) == ["bank", "unmatched", "unverified"]
