@@ -105,10 +105,9 @@ def plan(
             source_of.setdefault(credit.key, file.source)
     entries = []
     for match in outcome.matched:
-        seq = seqs.get(match.sale.id)
-        if seq is None or "b" in recorded.get(seq, set()):
+        seq, source = seqs.get(match.sale.id), source_of.get(match.credit.key)
+        if seq is None or source is None or "b" in recorded.get(seq, set()):
             continue
-        source = source_of.get(match.credit.key, files[0].source if files else "")
         entries.append(Entry(match.sale.id, seq, "bank", match.sale.amount.minor, source,
                              match.credit.key))  # fmt: skip
     for sale in outcome.unmatched_sales:
