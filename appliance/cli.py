@@ -170,17 +170,27 @@ def cmd_pair(args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    """Match statement files to the box's paid rail sales; --dry-run prints and records nothing."""
-    if not args.dry_run:
-        print("stallbox: reconcile records nothing yet; run it with --dry-run", file=sys.stderr)
-        return ExitCode.USAGE
+    """Match statement files to the box's paid rail sales and sign the evidence (or --dry-run)."""
     from appliance.services.reconcile import dry_run, report
     from appliance.statements.csvmap import load_column_map
 
     column_map = load_column_map(Path(args.map)) if args.map else None
-    sales_from = Path(args.sales_from) if args.sales_from else _state_dir(args)
-    outcome = dry_run(sales_from, [Path(f) for f in args.files], column_map)
-    print("\n".join(report(outcome)))
+    files = [Path(f) for f in args.files]
+    if args.dry_run:
+        sales_from = Path(args.sales_from) if args.sales_from else _state_dir(args)
+        outcome = dry_run(sales_from, files, column_map)
+        print("\n".join(report(outcome)))
+    else:
+        if args.sales_from:
+            print("stallbox: --sales-from only goes with --dry-run", file=sys.stderr)
+            return ExitCode.USAGE
+        from datetime import UTC, datetime
+
+        from appliance.services.evidence import record_in_state, report_written
+
+        recorded = record_in_state(_state_dir(args), files, column_map, datetime.now(UTC))
+        outcome = recorded.outcome
+        print("\n".join(report(outcome) + report_written(recorded)))
     open_items = outcome.unmatched_sales or outcome.ambiguous or outcome.wrong_amount
     return ExitCode.FAILED if open_items or outcome.conflicts else ExitCode.OK
 

@@ -162,6 +162,16 @@ class LogEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     inclusion: list[str]
 
 
+class Evidence(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A sale's payment evidence state (docs/receipt-format.md "Payment evidence"): `state` is
+    unverified, bank or unmatched; `evidence_seq` is the seq of the line that says so, if any."""
+
+    device: str
+    seq: int
+    state: str
+    evidence_seq: int | None = None
+
+
 class Proof(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """An inclusion or consistency proof: standard base64 of 32-byte hashes, in order."""
 

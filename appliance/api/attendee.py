@@ -34,6 +34,7 @@ from appliance.ledger.receipt import parse_receipt, verify_receipt
 from appliance.payments.errors import PaymentError
 from appliance.payments.render import RenderedCode
 from appliance.store import drops as drops_sql
+from appliance.store import evidence as evidence_sql
 from appliance.store import ledger as ledger_sql
 from appliance.store import orders as orders_sql
 from appliance.store.errors import NotFound
@@ -284,7 +285,9 @@ async def receipt(request: Request) -> Response:
     order = await _order(request)
     if order.state is OrderState.AWAITING_PAYMENT:
         return RedirectResponse(f"/o/{order.id}/pay", 303)
-    stored = await node.box.writer.read(lambda conn: _receipt_of(conn, order.id))
+    stored, states = await node.box.writer.read(
+        lambda conn: (_receipt_of(conn, order.id), evidence_sql.payment_states(conn, [order.id]))
+    )
     verified = False
     if stored is not None:
         try:
@@ -299,6 +302,7 @@ async def receipt(request: Request) -> Response:
     return page(
         request, "receipt.html", order=order, lines=lines, total_text=money(request, order.total),
         receipt=stored, verified=verified, fingerprint=node.fingerprint[:23],
+        evidence=states.get(order.id),
     )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ from appliance.domain.catalog import Item
 from appliance.domain.orders import Order
 from appliance.domain.policy import Decision
 from appliance.services.checkout import Confirmation
+from appliance.store.evidence import EvidenceState
 
 
 def item_out(item: Item) -> ItemOut:
@@ -16,8 +17,8 @@ def item_out(item: Item) -> ItemOut:
     )
 
 
-def order_out(order: Order) -> OrderOut:
-    """An order as the API shows it."""
+def order_out(order: Order, evidence: EvidenceState | None = None) -> OrderOut:
+    """An order as the API shows it, with its payment evidence state when it is a QR sale."""
     return OrderOut(
         id=order.id,
         number=order.number,
@@ -34,6 +35,7 @@ def order_out(order: Order) -> OrderOut:
         note=order.note,
         created_at=order.created_at.isoformat(),
         ready_at=None if order.ready_at is None else order.ready_at.isoformat(),
+        evidence=evidence,
     )
 
 

@@ -33,6 +33,9 @@ PHRASES: dict[str, dict[str, str]] = {
         "refresh": "This page refreshes by itself.", "scan_menu": "Scan to order",
         "ready": "Ready — pick it up at the stall!",
         "storage_full": "The stall's box is out of storage and cannot take orders right now; please ask the vendor.",
+        "ev_bank": "the bank confirmed this payment",
+        "ev_unmatched": "the bank statement shows no such payment: please talk to the stall",
+        "ev_unverified": "confirmed at the stall; the bank has not confirmed it yet",
     },
     "pt": {
         "menu": "Cardápio", "add": "Revisar pedido", "cart": "Seu pedido", "total": "Total",
@@ -46,6 +49,9 @@ PHRASES: dict[str, dict[str, str]] = {
         "refresh": "Esta página se atualiza sozinha.", "scan_menu": "Escaneie para pedir",
         "ready": "Pronto — retire na barraca!",
         "storage_full": "A caixa da barraca está sem espaço e não pode receber pedidos agora; fale com o vendedor.",
+        "ev_bank": "o banco confirmou este pagamento",
+        "ev_unmatched": "o extrato do banco não mostra este pagamento: fale com a barraca",
+        "ev_unverified": "confirmado na barraca; o banco ainda não confirmou",
     },
 }  # fmt: skip
 

@@ -14,6 +14,7 @@ import binascii
 import functools
 import os
 import re
+import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -51,14 +52,16 @@ from appliance.api.schemas import (
 )
 from appliance.domain.drops import Drop
 from appliance.domain.errors import DropError, TenderRefused
-from appliance.domain.orders import OrderState
+from appliance.domain.orders import Order, OrderState
 from appliance.ledger.errors import ReceiptFormatError
 from appliance.ledger.identity import IDENTITY_PREFIX
 from appliance.ledger.receipt import b64, unb64
 from appliance.services.pairing import TOKEN_TTL_S, PairingError
+from appliance.store import evidence as evidence_sql
 from appliance.store import orders as orders_sql
 from appliance.store import stats as stats_sql
 from appliance.store import syncstate
+from appliance.store.evidence import EvidenceState
 from appliance.unix_listener import allowed, peer_of
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -215,10 +218,13 @@ async def list_orders(request: Request) -> Response:
         state = OrderState(request.query_params.get("state", "awaiting_payment"))
     except ValueError:
         raise msgspec.ValidationError("not an order state - at `$.state`") from None
-    orders = await node_of(request).box.writer.read(
-        lambda conn: orders_sql.orders_by_state(conn, state)
-    )
-    return json_response([order_out(order) for order in orders])
+
+    def read(conn: sqlite3.Connection) -> tuple[list[Order], dict[str, EvidenceState]]:
+        orders = orders_sql.orders_by_state(conn, state)
+        return orders, evidence_sql.payment_states(conn, [o.id for o in orders])
+
+    orders, evidence = await node_of(request).box.writer.read(read)
+    return json_response([order_out(order, evidence.get(order.id)) for order in orders])
 
 
 @operator
@@ -234,8 +240,12 @@ async def create_order(request: Request) -> Response:
 @operator
 async def get_order(request: Request) -> Response:
     """One order."""
-    order = await node_of(request).checkout.get_order(request.path_params["order_id"])
-    return json_response(order_out(order))
+    node = node_of(request)
+    order = await node.checkout.get_order(request.path_params["order_id"])
+    evidence = await node.box.writer.read(
+        lambda conn: evidence_sql.payment_states(conn, [order.id])
+    )
+    return json_response(order_out(order, evidence.get(order.id)))
 
 
 @operator

@@ -161,6 +161,8 @@ class OrderOut(msgspec.Struct, frozen=True):
     note: str
     created_at: str
     ready_at: str | None = None  # set when the stall marked the paid order ready for pick-up
+    # a paid QR sale's bank evidence (docs/receipt-format.md "Payment evidence"); None otherwise
+    evidence: Literal["unverified", "bank", "unmatched"] | None = None
 
 
 class TenderOut(msgspec.Struct, frozen=True):

@@ -31,6 +31,7 @@ HASH_BYTES = 16
 GENESIS_PREV = bytes(HASH_BYTES)  # the start receipt at seq 0 links to sixteen zero bytes
 MAX_LINE = 230
 TIME_FORMAT = "%Y%m%dT%H%M%SZ"
+EVIDENCE_REF = r"[bu](?:0|[1-9]\d{0,9})"  # the state's letter, then the sale's seq
 
 JsonValue = Mapping[str, Any] | Sequence[Any]
 
@@ -44,6 +45,7 @@ class ReceiptType(StrEnum):
     CLOSE = "close"  # daily close: totals since the previous close
     REKEY = "rekey"  # reserved: key rotation (last receipt of an epoch)
     FAIL = "fail"  # reserved: a logged signer failure
+    EVIDENCE = "evidence"  # payment evidence for a sale: ref = b<seq> (bank) or u<seq> (unmatched)
 
 
 # The grammar, field by field (docs/receipt-format.md): name and pattern.
@@ -54,7 +56,7 @@ GRAMMAR: tuple[tuple[str, str], ...] = (
     ("epoch", r"0|[1-9]\d{0,2}"),
     ("seq", r"0|[1-9]\d{0,9}"),
     ("time", r"\d{8}T\d{6}Z"),
-    ("type", r"[a-z]{4,5}"),
+    ("type", r"[a-z]{4,8}"),
     ("currency", r"[A-Z]{3}"),
     ("total", r"0|[1-9]\d{0,11}"),
     ("items", r"[A-Za-z0-9_-]{22}"),
@@ -218,6 +220,8 @@ def _match(line: str) -> re.Match[str]:
         raise ReceiptFormatError(_explain(line))
     if match["type"] == ReceiptType.VOID and not re.fullmatch(r"0|[1-9]\d{0,9}", match["ref"]):
         raise ReceiptFormatError("ref: a void must name the seq it voids")
+    if match["type"] == ReceiptType.EVIDENCE and not re.fullmatch(EVIDENCE_REF, match["ref"]):
+        raise ReceiptFormatError("ref: evidence must be b<seq> (bank) or u<seq> (unmatched)")
     return match
 
 

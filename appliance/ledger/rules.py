@@ -50,6 +50,7 @@ class ChainState:
     retired: set[str] = field(default_factory=set)  # key ids of earlier epochs
     sales: dict[int, Receipt] = field(default_factory=dict)  # sales still standing, by seq
     period: Period | None = None  # None until the last close is known (a window from a head)
+    evidence: dict[int, str] = field(default_factory=dict)  # sale seq -> "b" or "u" recorded
 
     @classmethod
     def resume(
@@ -79,6 +80,7 @@ class Ref(Enum):
     EMPTY = "empty"
     SEQ = "the seq of an earlier receipt"
     ANY = "any ref the grammar allows"
+    EVIDENCE = "b or u, then the seq of an earlier sale"
 
 
 LineCheck = Callable[[Receipt, ChainState], None]
@@ -243,6 +245,53 @@ def _rekey(receipt: Receipt, items: JsonValue | None, state: ChainState) -> None
         state.next_key = key_id(parse_public_key(str(items["pubkey"])))
 
 
+EVIDENCE_KEYS = ("state", "source", "credit")
+EVIDENCE_STATES = {"b": "bank", "u": "unmatched"}
+
+
+def _evidence_line(receipt: Receipt, state: ChainState) -> None:
+    """Rule 11: evidence names an earlier sale still standing; bank once, never unmatched after."""
+    seq, letter, sale_seq = receipt.seq, receipt.ref[0], int(receipt.ref[1:])
+    if letter == "u" and receipt.total != 0:
+        raise ChainBroken(seq, f"total {receipt.total} on unmatched evidence, where it is 0", 10)
+    if sale_seq >= seq:
+        raise ChainBroken(seq, f"evidence for seq {sale_seq}, which is not earlier", 11)
+    recorded = state.evidence.get(sale_seq)
+    if recorded == "b":
+        raise ChainBroken(seq, f"evidence for seq {sale_seq}, which already has bank evidence", 11)
+    if recorded == letter:
+        raise ChainBroken(seq, f"evidence for seq {sale_seq} repeats its state", 11)
+    if sale_seq < state.window_start:
+        return  # before the part of the chain we were given: cannot be checked here
+    sale = state.sales.get(sale_seq)
+    if sale is None:
+        raise ChainBroken(seq, f"evidence for seq {sale_seq}, not a sale still standing", 11)
+    if letter == "b" and sale.total != receipt.total:
+        raise ChainBroken(seq, f"bank evidence total differs from the total of sale {sale_seq}", 11)
+
+
+def _evidence_items(receipt: Receipt, items: JsonValue, state: ChainState) -> None:
+    """Evidence items: the state its ref's letter names, where from, and the credit (bank only)."""
+    found = _object(receipt, items, EVIDENCE_KEYS)
+    want = EVIDENCE_STATES[receipt.ref[0]]
+    if found["state"] != want:
+        raise ChainBroken(
+            receipt.seq, f"evidence items' state is {found['state']!r}, ref says {want}", 13
+        )
+    if not isinstance(found["source"], str) or not found["source"]:
+        raise ChainBroken(
+            receipt.seq, "evidence items' source must name a statement or provider", 13
+        )
+    credit = found["credit"]
+    if not isinstance(credit, str) or bool(credit) != (want == "bank"):
+        message = "evidence items' credit must name the bank's credit (bank) or be empty"
+        raise ChainBroken(receipt.seq, message, 13)
+
+
+def _evidence(receipt: Receipt, items: JsonValue | None, state: ChainState) -> None:
+    state.evidence[int(receipt.ref[1:])] = receipt.ref[0]
+
+
 RULES: Mapping[ReceiptType, TypeRules] = {
     ReceiptType.START: TypeRules(Ref.EMPTY, money=False, items=_start_items),
     ReceiptType.SALE: TypeRules(Ref.ANY, money=True, items=_items_add_up, apply=_sale),
@@ -254,4 +303,7 @@ RULES: Mapping[ReceiptType, TypeRules] = {
     ),
     ReceiptType.REKEY: TypeRules(Ref.EMPTY, money=False, items=_rekey_items, apply=_rekey),
     ReceiptType.FAIL: TypeRules(Ref.EMPTY, money=False),
+    ReceiptType.EVIDENCE: TypeRules(
+        Ref.EVIDENCE, money=True, line=_evidence_line, items=_evidence_items, apply=_evidence
+    ),
 }

@@ -138,6 +138,15 @@ async def entry(request: Request) -> Response:
     return _json(found)
 
 
+async def evidence(request: Request) -> Response:
+    """GET /v1/devices/{device}/receipts/{seq}/evidence (public): a sale's payment evidence."""
+    device, seq = request.path_params["device"], request.path_params["seq"]
+    found = await _cloud(request).evidence(device, seq)
+    if found is None:
+        return problem(404, f"seq: the cloud holds no sale {seq} of device {device}")
+    return _json(found)
+
+
 async def checkpoint(request: Request) -> Response:
     """GET /v1/checkpoint: the latest signed checkpoint (a C2SP signed note)."""
     _, _, note = await _cloud(request).checkpoint()
@@ -262,6 +271,7 @@ def create_app(
         Route("/v1/relay/devices/{origin}/receipts", relayed, methods=["POST"]),
         Route("/v1/devices/{device}/key", device_key),
         Route("/v1/devices/{device}/receipts/{seq:int}", entry),
+        Route("/v1/devices/{device}/receipts/{seq:int}/evidence", evidence),
         Route("/v1/checkpoint", checkpoint),
         Route("/v1/proof/inclusion", inclusion),
         Route("/v1/proof/consistency", consistency),

@@ -28,6 +28,7 @@ from sync.cloud.store import (
     LogPosition,
     QuarantineRow,
     device_record,
+    evidence_pattern,
     extend_log,
     timestamp,
 )
@@ -278,6 +279,17 @@ class PostgresStore:
             "SELECT line, log_index FROM receipts WHERE device = %s AND seq = %s", (device, seq)
         )
         return None if row is None else LogPosition(device, seq, str(row[0]), int(row[1]))
+
+    async def evidence_lines(self, device: str, sale_seq: int) -> list[tuple[int, str]]:
+        """Return (seq, line) of the device's evidence lines about the sale at `sale_seq`."""
+        async with self._conn() as conn:
+            cursor = await conn.execute(
+                "SELECT seq, line FROM receipts WHERE device = %s AND seq > %s AND line LIKE %s"
+                " ORDER BY seq",
+                (device, sale_seq, evidence_pattern(sale_seq)),
+            )
+            rows = await cursor.fetchall()
+        return [(int(seq), str(line)) for seq, line in rows]
 
     async def tree_size(self) -> int:
         """Return the log's current size."""

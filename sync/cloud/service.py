@@ -34,6 +34,7 @@ from sync.protocol import (
     DeviceReport,
     Enrolled,
     EnrolRequest,
+    Evidence,
     FunnelAck,
     FunnelBatch,
     Head,
@@ -267,6 +268,18 @@ class Cloud:
         note = self._sign(size, tlog.root_from_subtrees(size, hashes))
         proof = _b64(plan.assemble(hashes))
         return LogEntry(device, seq, position.line, position.index, note, proof)
+
+    async def evidence(self, device: str, seq: int) -> Evidence | None:
+        """Return a sale's payment evidence state; None if the cloud holds no sale at `seq`."""
+        position = await self.store.position(device, seq)
+        if position is None or position.line.split(";")[6] != "sale":
+            return None
+        state, at = "unverified", None
+        for evidence_seq, line in await self.store.evidence_lines(device, seq):
+            ref = line.split(";")[11]
+            if ref[1:] == str(seq):  # the pattern's "_" is any letter: check the whole ref
+                state, at = ("bank" if ref[0] == "b" else "unmatched"), evidence_seq
+        return Evidence(device, seq, state, at)
 
     async def inclusion(self, index: int, size: int) -> Proof:
         """Return the inclusion proof of leaf `index` in the tree of `size`; LogError if none."""

@@ -27,6 +27,7 @@ from sync.cloud.store import (
     LogPosition,
     QuarantineRow,
     device_record,
+    evidence_pattern,
     extend_log,
     timestamp,
 )
@@ -289,6 +290,17 @@ class SqliteStore:
             ).fetchone()
         )
         return None if row is None else LogPosition(device, seq, row[0], row[1])
+
+    async def evidence_lines(self, device: str, sale_seq: int) -> list[tuple[int, str]]:
+        """Return (seq, line) of the device's evidence lines about the sale at `sale_seq`."""
+        rows = await self._run(
+            lambda c: c.execute(
+                "SELECT seq, line FROM receipts WHERE device = ? AND seq > ? AND line LIKE ?"
+                " ORDER BY seq",
+                (device, sale_seq, evidence_pattern(sale_seq)),
+            ).fetchall()
+        )
+        return [(int(seq), str(line)) for seq, line in rows]
 
     async def tree_size(self) -> int:
         """Return the log's current size."""

@@ -161,6 +161,10 @@ class CloudStore(Protocol):
         """Return where the device's receipt `seq` sits in the log, or None."""
         ...
 
+    async def evidence_lines(self, device: str, sale_seq: int) -> list[tuple[int, str]]:
+        """Return (seq, line) of the device's evidence lines about the sale at `sale_seq`."""
+        ...
+
     async def tree_size(self) -> int:
         """Return the log's current size."""
         ...
@@ -181,6 +185,15 @@ def device_record(row: Sequence[Any]) -> DeviceRecord:
         str(device), str(public_key), str(name), str(enrolled_at), bool(revoked),
         int(head_seq), bytes(head_hash), int(count), problem,
     )  # fmt: skip
+
+
+def evidence_pattern(sale_seq: int) -> str:
+    """A LIKE pattern for evidence lines whose ref (b or u, then the seq) names `sale_seq`.
+
+    Only the ref can hold ";" + one letter + digits + ";" (the items and prev fields are 22
+    characters, the total digits only), so the pattern finds exactly those lines.
+    """
+    return f"%;evidence;%;_{sale_seq};%"
 
 
 def token_hash(token: str) -> str:

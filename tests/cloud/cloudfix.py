@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -86,6 +86,39 @@ def make_chain(count: int, key: DeviceKey | None = None) -> Chain:
         receipt = build_receipt(
             key, device_id=key.key_id, epoch=0, seq=seq, at=at, kind=kind, currency="BRL",
             total=total, items=canon, prev_hash=prev, ref=ref,
+        )  # fmt: skip
+        receipts.append(receipt)
+        items.append(canon.decode())
+        prev = receipt.hash
+    return Chain(key, receipts, items)
+
+
+CANE = [{"name": "Caldo", "qty": 1, "sku": "cane", "unit": 11}]
+PASTEL = [{"name": "Pastel", "qty": 2, "sku": "pastel", "unit": 950}]
+SOURCE = "sha256:" + "ab" * 32
+
+
+def evidence_items(state: str, credit: str = "") -> dict[str, str]:
+    return {"state": state, "source": SOURCE, "credit": credit}
+
+
+def evidence_chain() -> Chain:
+    """start; sale 1 (19.00); sale 2 (0.11); u1; b1; b2 (its total 11 puts ";11;" on the line)."""
+    key = DeviceKey.from_private(Ed25519PrivateKey.generate())
+    rows: list[tuple[ReceiptType, int, Any, str]] = [
+        (ReceiptType.START, 0, {"device": key.key_id, "pubkey": public_key_text(key.public)}, ""),
+        (ReceiptType.SALE, 1900, PASTEL, "A1"),
+        (ReceiptType.SALE, 11, CANE, "A2"),
+        (ReceiptType.EVIDENCE, 0, evidence_items("unmatched"), "u1"),
+        (ReceiptType.EVIDENCE, 1900, evidence_items("bank", "id:E1"), "b1"),
+        (ReceiptType.EVIDENCE, 11, evidence_items("bank", "id:E2"), "b2"),
+    ]
+    receipts, items, prev = [], [], GENESIS_PREV
+    for seq, (kind, total, content, ref) in enumerate(rows):
+        canon = canonical_items(content)
+        receipt = build_receipt(
+            key, device_id=key.key_id, epoch=0, seq=seq, at=T0 + timedelta(minutes=seq),
+            kind=kind, currency="BRL", total=total, items=canon, prev_hash=prev, ref=ref,
         )  # fmt: skip
         receipts.append(receipt)
         items.append(canon.decode())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cloudfix import make_chain
+from cloudfix import evidence_chain, make_chain
 from nodeproc import run_cli
 from syncproc import Proc, start_cloud
 
@@ -66,6 +66,7 @@ def test_receipt_page_verifies_signature_and_log_inclusion(cloud: Proc) -> None:
             assert "Signature verified" in page.inner_text("#signature")
             assert page.inner_text("#log") == "Log index 5 of tree size 12"
             assert page.inner_text("#proof") == "Inclusion proof verified"
+            assert page.inner_text("#evidence").startswith("unverified: no bank evidence")
             assert page.inner_text("#checkpoint") == "Signed by " + cloud.output[0].split("(log ")[
                 1
             ].rstrip(")\n")
@@ -84,3 +85,44 @@ def test_receipt_page_verifies_signature_and_log_inclusion(cloud: Proc) -> None:
             assert page.inner_text("#status") == "Genuine receipt, not yet uploaded."
         finally:
             browser.close()
+
+
+def test_receipt_page_shows_a_sales_bank_evidence(cloud: Proc) -> None:
+    """A sale's line on /v: "unmatched" once a statement missed it, "bank ✓" once the credit came."""
+    chain = evidence_chain()  # start, sale 1, sale 2, u1, b1, b2
+    token = run_cli("cloud", "enrol-token", "--state", str(cloud.state)).stdout.strip()
+    with httpx.Client(base_url=cloud.url, timeout=10) as http:
+        enrolled = http.post(
+            "/v1/enrol", json={"token": token, "public_key": public_key_text(chain.key.public)}
+        ).json()
+        auth = {"Authorization": f"Bearer {enrolled['api_token']}"}
+
+        def upload(first: int, last: int) -> None:
+            answer = http.post(
+                f"/v1/devices/{chain.device}/receipts",
+                content=encode(chain.batch(first, last)), headers=auth,
+            )  # fmt: skip
+            assert answer.status_code == 200, answer.text
+
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            try:
+                page = browser.new_page()
+
+                def evidence_row() -> str:
+                    page.goto(f"{cloud.url}/v#{chain.receipts[1].line}")
+                    page.reload()
+                    page.wait_for_function(
+                        "!document.getElementById('status').textContent.includes('…')"
+                    )
+                    assert page.inner_text("#status") == "Genuine receipt, kept in the cloud's log."
+                    return str(page.inner_text("#evidence"))
+
+                upload(0, 3)
+                assert evidence_row().startswith("unmatched: a bank statement covering this sale")
+                assert "(evidence receipt #3)" in evidence_row()
+                upload(4, 5)
+                assert evidence_row().startswith("bank ✓")
+                assert page.get_attribute("#evidence", "class") == "ok"
+            finally:
+                browser.close()

@@ -76,6 +76,9 @@ def answers(line: str, served: DeviceKey, checkpoint_origin: str) -> dict[str, A
             "device": device, "seq": 0, "line": line, "index": 0, "checkpoint": note,
             "inclusion": [],
         },
+        f"/v1/devices/{device}/receipts/0/evidence": {
+            "device": device, "seq": 0, "state": "unverified", "evidence_seq": None,
+        },
         "/v1/log": {"origin": ORIGIN, "verifier_key": verifier_key(ORIGIN, LOG_KEY.public_key())},
     }  # fmt: skip
 

@@ -50,6 +50,19 @@ DEVICE = KEYS["test1"].key_id
 CANE = {"name": "Caldo de cana", "qty": 1, "sku": "cane", "unit": 1800}
 PASTEL = {"name": "Pastel de queijo", "qty": 2, "sku": "pastel", "unit": 950}
 CLOSE = {"from_seq": 0, "to_seq": 2, "sales": 1, "gross": 3700, "voids": 1, "voided": 3700}
+# Payment evidence (Vectors 7 and 8): the statement of 2026-11-21 shows no credit for sale 5, the
+# one of 2026-11-22 does. `source` is "sha256:" and the hex SHA-256 of the statement file (here
+# of the ASCII text "statement 2026-11-21" and "statement 2026-11-22"); `credit` is the credit's
+# stable key, "id:" and the bank's transaction id, here a Pix end-to-end id in the BCB format
+# (E, the payer's ISPB, yyyyMMddHHmm, 11 characters; ISPB 18236120 is Nu Pagamentos').
+STATEMENTS = {day: "sha256:" + hashlib.sha256(f"statement {day}".encode()).hexdigest()
+              for day in ("2026-11-21", "2026-11-22")}  # fmt: skip
+UNMATCHED = {"state": "unmatched", "source": STATEMENTS["2026-11-21"], "credit": ""}
+BANK = {
+    "state": "bank",
+    "source": STATEMENTS["2026-11-22"],
+    "credit": "id:E18236120202611210916s0a1b2c3d4e",
+}
 
 # The valid chain: seq, time, type, total, ref, items, signing key, epoch.
 CHAIN: list[tuple[int, str, str, int, str, Any, str, int]] = [
@@ -61,6 +74,8 @@ CHAIN: list[tuple[int, str, str, int, str, Any, str, int]] = [
     (4, "20261121T090000Z", "rekey", 0, "",
      {"epoch": 1, "pubkey": public_key_text(KEYS["test2"].public)}, "test1", 0),
     (5, "20261121T091500Z", "sale", 1800, "2A", [CANE], "test2", 1),
+    (6, "20261122T080000Z", "evidence", 0, "u5", UNMATCHED, "test2", 1),
+    (7, "20261123T080000Z", "evidence", 1800, "b5", BANK, "test2", 1),
 ]  # fmt: skip
 
 
@@ -98,7 +113,7 @@ def vector(
 
 
 def chain() -> list[dict[str, Any]]:
-    """Vectors 1 to 6: one valid chain through a key rotation."""
+    """Vectors 1 to 8: one valid chain through a key rotation and payment evidence."""
     out: list[dict[str, Any]] = []
     prev = GENESIS_PREV
     for row in CHAIN:
@@ -159,14 +174,22 @@ def rules() -> list[dict[str, Any]]:
                 CHAIN[0][5], "test1", 0, link[0])]),
         _broken("a close with a ref", 3, 10, 3, [vector(3, t, "close", 3700, "X", CLOSE,
                 "test1", 0, link[3])]),
+        _broken("unmatched evidence with a total", 6, 10, 6,
+                [vector(6, t, "evidence", 1800, "u5", UNMATCHED, "test2", 1, link[6])]),
         _broken("a void with the sale's total but other items", 2, 11, 2,
                 [vector(2, t, "void", 3700, "1", same_total, "test1", 0, link[2])]),
+        _broken("bank evidence for the voided sale", 6, 11, 6,
+                [vector(6, t, "evidence", 3700, "b1", BANK, "test2", 1, link[6])]),
+        _broken("unmatched after bank evidence", 8, 11, 8,
+                [vector(8, t, "evidence", 0, "u5", UNMATCHED, "test2", 1, link[8])]),
         _broken("a close whose total is not the gross", 3, 12, 3,
                 [vector(3, t, "close", 3600, "", close_x, "test1", 0, link[3])]),
         _broken("sale items that add up to 3600", 1, 13, 1,
                 [vector(1, t, "sale", 3700, "1D", short, "test1", 0, link[1])]),
         _broken("a rekey naming epoch 2", 4, 13, 4,
                 [vector(4, t, "rekey", 0, "", rekey2, "test1", 0, link[4])]),
+        _broken("bank evidence whose items say unmatched", 6, 13, 6,
+                [vector(6, t, "evidence", 1800, "b5", UNMATCHED, "test2", 1, link[6])]),
         _broken("a tail cut after seq 2", 3, 14, 3, [],
                 head=f"5:{b64(link[6])}"),
     ]  # fmt: skip

@@ -51,6 +51,8 @@ def test_build_then_parse_is_identity(
 ) -> None:  # fmt: skip
     if kind is ReceiptType.VOID:
         ref = str(seq)
+    if kind is ReceiptType.EVIDENCE:
+        ref = f"b{seq}"
     receipt = build_receipt(
         KEY, device_id=KEY.key_id, epoch=epoch, seq=seq, at=at, kind=kind, currency=currency,
         total=total, items=line_items, prev_hash=prev, ref=ref,
@@ -74,7 +76,8 @@ def test_times_are_stored_in_utc_to_the_second() -> None:
 @pytest.mark.parametrize(
     ("changes", "field"),
     [({"ref": "x" * 13}, "ref"), ({"total": -1}, "total"), ({"currency": "brl"}, "currency"),
-     ({"kind": ReceiptType.VOID, "ref": "A1"}, "ref"), ({"seq": 10**10}, "seq")],
+     ({"kind": ReceiptType.VOID, "ref": "A1"}, "ref"), ({"seq": 10**10}, "seq"),
+     ({"kind": ReceiptType.EVIDENCE, "ref": "x1"}, "ref")],
 )  # fmt: skip
 def test_nothing_outside_the_grammar_is_ever_signed(changes: dict[str, object], field: str) -> None:
     fields: dict[str, object] = {

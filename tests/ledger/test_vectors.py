@@ -1,6 +1,6 @@
 """The test vectors of docs/receipt-format.md: the same as the vectors file, rebuilt byte for byte.
 
-The chain (Vectors 1 to 6) verifies; each rule vector breaks its rule at its seq; one signature
+The chain (Vectors 1 to 8) verifies; each rule vector breaks its rule at its seq; one signature
 is checked with `openssl` too. test_vectors_independent.py checks them without appliance.ledger.
 """
 

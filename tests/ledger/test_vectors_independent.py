@@ -33,7 +33,7 @@ LINE = re.compile(
     + EPOCH
     + ");(?P<seq>"
     + SEQ
-    + ");(?P<time>[0-9]{8}T[0-9]{6}Z);(?P<type>start|sale|void|close|rekey|fail);"
+    + ");(?P<time>[0-9]{8}T[0-9]{6}Z);(?P<type>start|sale|void|close|rekey|fail|evidence);"
     "(?P<currency>[A-Z]{3});(?P<total>"
     + TOTAL
     + ");(?P<items>"
@@ -87,6 +87,8 @@ def parse(line: str) -> dict[str, Any] | None:
         return None
     if f["type"] == "void" and not re.fullmatch(SEQ, f["ref"]):
         return None
+    if f["type"] == "evidence" and not re.fullmatch(f"[bu](?:{SEQ})", f["ref"]):
+        return None
     for name in ("epoch", "seq", "total"):
         f[name] = int(f[name])
     return f
@@ -102,6 +104,7 @@ class Chain:
     standing: dict[int, dict[str, Any]] = field(default_factory=dict)
     since_close: dict[str, int] = field(default_factory=dict)
     last_close: int = -1
+    evidence: dict[int, list[str]] = field(default_factory=dict)  # sale seq -> letters so far
 
 
 def check(chain: Chain, line: str, canonical: str, seq: int) -> None:
@@ -135,11 +138,19 @@ def check(chain: Chain, line: str, canonical: str, seq: int) -> None:
         raise Broken(seq, 8)
     if last and f["currency"] != last["currency"]:
         raise Broken(seq, 9)
-    if (f["type"] in NO_REF and f["ref"]) or (f["type"] in NO_MONEY and f["total"]):
+    unmatched = f["type"] == "evidence" and f["ref"][0] == "u"
+    if (f["type"] in NO_REF and f["ref"]) or ((f["type"] in NO_MONEY or unmatched) and f["total"]):
         raise Broken(seq, 10)
     if f["type"] == "void":
         sale = chain.standing.get(int(f["ref"]))
         if sale is None or (sale["total"], sale["items"]) != (f["total"], f["items"]):
+            raise Broken(seq, 11)
+    if f["type"] == "evidence":
+        letter, sale = f["ref"][0], chain.standing.get(int(f["ref"][1:]))
+        before = chain.evidence.get(int(f["ref"][1:]), [])
+        if sale is None or "b" in before or letter in before:
+            raise Broken(seq, 11)
+        if letter == "b" and f["total"] != sale["total"]:
             raise Broken(seq, 11)
     if f["type"] == "close" and f["total"] != chain.since_close.get("gross", 0):
         raise Broken(seq, 12)
@@ -167,6 +178,11 @@ def check_items(chain: Chain, f: dict[str, Any], canonical: str, seq: int) -> No
         new = key_id(unb64(items["pubkey"], 32))
         ok = set(items) == {"epoch", "pubkey"} and items["epoch"] == f["epoch"] + 1
         ok = ok and new not in chain.used | {f["key"]}
+    elif kind == "evidence":
+        state = {"b": "bank", "u": "unmatched"}[f["ref"][0]]
+        ok = set(items) == {"state", "source", "credit"} and items["state"] == state
+        ok = ok and all(isinstance(items[k], str) for k in items) and items["source"] != ""
+        ok = ok and (items["credit"] != "") == (state == "bank")
     if not ok:
         raise Broken(seq, 13)
 
@@ -183,6 +199,8 @@ def remember(chain: Chain, f: dict[str, Any], line: str, canonical: str) -> None
         s["voids"], s["voided"] = s.get("voids", 0) + 1, s.get("voided", 0) + f["total"]
     elif f["type"] == "close":
         chain.since_close, chain.last_close = {}, f["seq"]
+    elif f["type"] == "evidence":
+        chain.evidence.setdefault(int(f["ref"][1:]), []).append(f["ref"][0])
     elif f["type"] == "rekey":
         chain.named = key_id(unb64(json.loads(canonical)["pubkey"], 32))
     chain.last, chain.last_line = f, line
@@ -207,7 +225,7 @@ def test_the_valid_chain_verifies() -> None:
     items = [v["items_canonical"] for v in chain]
     keys = VECTORS["rules"][0]["public_keys"]
     head = f"{len(lines) - 1}:" + base64.urlsafe_b64encode(h16(lines[-1].encode())).decode()
-    assert verify(lines, items, keys, head.rstrip("=")) == 6
+    assert verify(lines, items, keys, head.rstrip("=")) == 8
     for v in chain:
         assert v["signing_input"] == "stallbox receipt v1\n" + v["line"].rsplit(";", 1)[0]
 

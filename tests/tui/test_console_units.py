@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 from console_support import anyio_backend
 
-from appliance.api.schemas import DropOut, SyncOut
+from appliance.api.schemas import DropOut, OrderOut, SyncOut
 from tui.app import ConsoleSettings, build_app
 from tui.client import NodeClient, parse_metrics, quantile
 from tui.errors import NodeUnreachable, Refused, Unauthorized
@@ -25,6 +26,7 @@ from tui.link import (
     storage_text,
 )
 from tui.screens.drops import claims_text, countdown
+from tui.screens.orders import status_text
 from tui.screens.pay import amount_text, parse_minor
 from tui.screens.sell import money
 from tui.screens.sync import checkpoint_text, contact_text
@@ -74,6 +76,16 @@ def test_drop_countdown_and_claims() -> None:
     assert claims_text(drop) == "12 claimed · 38/50 left"
     sold_out = DropOut(1, "coffee", "Coffee", 600, 5, 0, now.isoformat(), 1, 300, "http://x/d/1")
     assert claims_text(sold_out) == "5 claimed · SOLD OUT"
+
+
+def test_a_paid_qr_order_shows_what_the_bank_said() -> None:
+    paid = OrderOut("o1", 1, "paid", "BRL", 900, "9.00", [], "pix", "00E4", "", "2026-11-26")
+    assert status_text(paid) == "paid"  # a node without evidence, or a cash sale: as before
+    marks = [status_text(msgspec.structs.replace(paid, evidence=e)) for e in
+             ("unverified", "bank", "unmatched")]  # fmt: skip
+    assert marks == ["paid · unverified", "paid · bank ✓", "paid · UNMATCHED ✗"]
+    ready = msgspec.structs.replace(paid, ready_at="2026-11-26", evidence="bank")
+    assert status_text(ready) == "READY ✔ · bank ✓"
 
 
 def test_every_link_state_is_a_word_and_a_symbol_not_only_a_colour() -> None:

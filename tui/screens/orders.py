@@ -24,6 +24,16 @@ from tui.screens.base import ConsoleScreen
 PAID_SHOWN = 30
 
 
+EVIDENCE_MARKS = {"bank": "bank ✓", "unmatched": "UNMATCHED ✗", "unverified": "unverified"}
+
+
+def status_text(order: OrderOut) -> str:
+    """A paid order's status: ready or paid, and for a QR sale what the bank said."""
+    status = "READY ✔" if order.ready_at else "paid"
+    mark = EVIDENCE_MARKS.get(order.evidence or "")
+    return f"{status} · {mark}" if mark else status
+
+
 def lines_text(order: OrderOut) -> str:
     """'2xPastel, 1xCoffee'."""
     return ", ".join(f"{ln.qty}x{ln.name}" for ln in order.lines)
@@ -98,10 +108,9 @@ class OrdersScreen(ConsoleScreen):
         paid = self.query_one("#paid", DataTable)
         paid.clear()
         for order in self.paid:
-            status = "READY ✔" if order.ready_at else "paid"
             paid.add_row(
                 str(order.number), order.reference, f"{order.currency} {order.total_text}",
-                order.tender or "-", status,
+                order.tender or "-", status_text(order),
             )  # fmt: skip
 
     def _selected(self, table_id: str, orders: list[OrderOut]) -> OrderOut | None:

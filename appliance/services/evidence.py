@@ -1,0 +1,180 @@
+"""`stallbox reconcile FILE…`: the outcome of a statement import, signed onto the ledger.
+
+The matching is appliance.domain.reconcile's (pure); this module decides which evidence lines
+the outcome calls for (docs/receipt-format.md "Payment evidence") and appends them in one
+transaction through the box's writer. It only ever adds what the chain lacks: a `bank` line for
+a matched sale without one, an `unmatched` line for a sale the statements cover without a credit
+and without any evidence yet; so importing a file again, or an overlapping one, writes nothing.
+
+One writer per state dir: the caller holds the state dir's lock (a running node holds it, and
+then the import is refused rather than opening a second writer on the ledger).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Mapping, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from appliance.domain.credits import Credit
+from appliance.domain.reconcile import Outcome, Sale, reconcile
+from appliance.errors import StateError
+from appliance.ledger.receipt import ReceiptType, parse_receipt
+from appliance.services.box import Box
+from appliance.services.reconcile import sales_from_state
+from appliance.services.state_dir import check_state, lock_state
+from appliance.statements import ColumnMap, read_statement
+from appliance.statements.source import read_bounded
+from appliance.store import evidence as evidence_sql
+from appliance.store.connection import DB_NAME, open_sync
+
+COVER_MARGIN = timedelta(hours=1)  # a statement covers a sale: a credit this much later
+
+
+@dataclass(frozen=True, slots=True)
+class StatementFile:
+    """One imported file: where its evidence came from (`sha256:` + hex) and its credits."""
+
+    source: str
+    credits: tuple[Credit, ...]
+
+    def covers(self, at: datetime) -> bool:
+        """True if its credits run from at or before `at` to past `at` plus the margin.
+
+        A statement file states no period of its own that every format carries, so its first
+        and last bookings stand for it (a date-only booking spans its whole UTC day).
+        """
+        if not self.credits:
+            return False
+        first = min(c.booked for c in self.credits)
+        day = timedelta(days=1)
+        last = max(c.booked + (day if c.day_only else timedelta()) for c in self.credits)
+        return first <= at and last >= at + COVER_MARGIN
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One evidence line to append: the sale's order and seq, the state and its items."""
+
+    order_id: str
+    sale_seq: int
+    state: str  # "bank" or "unmatched"
+    total: int
+    source: str
+    credit: str
+
+    @property
+    def ref(self) -> str:
+        """The line's ref: the state's letter and the sale's seq."""
+        return f"{self.state[0]}{self.sale_seq}"
+
+    @property
+    def items(self) -> dict[str, str]:
+        """The evidence items: state, source and credit (docs/receipt-format.md)."""
+        return {"state": self.state, "source": self.source, "credit": self.credit}
+
+
+def read_files(paths: Sequence[Path], column_map: ColumnMap | None) -> list[StatementFile]:
+    """Read each statement file and name it by the SHA-256 of its bytes."""
+    out = []
+    for path in paths:
+        digest = hashlib.sha256(read_bounded(path)).hexdigest()
+        out.append(StatementFile(f"sha256:{digest}", read_statement(path, column_map).credits))
+    return out
+
+
+def covering(files: Sequence[StatementFile], sale: Sale) -> str | None:
+    """The source of the first file that covers the sale's time, or None."""
+    return next((file.source for file in files if file.covers(sale.at)), None)
+
+
+def plan(
+    outcome: Outcome,
+    files: Sequence[StatementFile],
+    seqs: Mapping[str, int],
+    recorded: Mapping[int, set[str]],
+) -> list[Entry]:
+    """The evidence lines the outcome calls for that the chain does not hold yet, in sale order."""
+    source_of: dict[str, str] = {}
+    for file in files:
+        for credit in file.credits:
+            source_of.setdefault(credit.key, file.source)
+    entries = []
+    for match in outcome.matched:
+        seq, source = seqs.get(match.sale.id), source_of.get(match.credit.key)
+        if seq is None or source is None or "b" in recorded.get(seq, set()):
+            continue
+        entries.append(Entry(match.sale.id, seq, "bank", match.sale.amount.minor, source,
+                             match.credit.key))  # fmt: skip
+    for sale in outcome.unmatched_sales:
+        seq, cover = seqs.get(sale.id), covering(files, sale)
+        if seq is None or cover is None or recorded.get(seq):
+            continue
+        entries.append(Entry(sale.id, seq, "unmatched", 0, cover, ""))
+    return sorted(entries, key=lambda e: e.sale_seq)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What an import did: the outcome, the lines it appended and the sales not covered."""
+
+    outcome: Outcome
+    written: tuple[Entry, ...]
+    uncovered: tuple[Sale, ...]
+
+
+def record(box: Box, paths: Sequence[Path], column_map: ColumnMap | None, at: datetime) -> Recorded:
+    """Reconcile the files against the box's sales and append the evidence lines they call for."""
+    sales = sales_from_state(box.state_dir)
+    files = read_files(paths, column_map)
+    outcome = reconcile(sales, [c for f in files for c in f.credits])
+
+    def tx(conn: sqlite3.Connection) -> list[Entry]:
+        seqs = evidence_sql.sale_seqs(conn, (s.id for s in sales))
+        entries = plan(outcome, files, seqs, evidence_sql.recorded(conn))
+        for entry in entries:
+            box.append(conn, kind=ReceiptType.EVIDENCE, at=at, total=entry.total,
+                       items=entry.items, ref=entry.ref, order_id=entry.order_id)  # fmt: skip
+        return entries
+
+    written = box.writer.run_sync(tx)
+    uncovered = tuple(s for s in outcome.unmatched_sales if covering(files, s) is None)
+    return Recorded(outcome, tuple(written), uncovered)
+
+
+def record_in_state(
+    state_dir: Path, paths: Sequence[Path], column_map: ColumnMap | None, at: datetime
+) -> Recorded:
+    """Take the state dir's lock (StateInUse while a node runs), then `record`."""
+    with lock_state(state_dir, "stallbox reconcile"):
+        check_state(state_dir)  # a garbled key, a bad or foreign database: refused unwritten
+        box = Box.open(state_dir, ledger_currency(state_dir))
+        try:
+            return record(box, paths, column_map, at)
+        finally:
+            box.close()
+
+
+def ledger_currency(state_dir: Path) -> str:
+    """The currency of the ledger's start receipt: every line of one chain is in it."""
+    with closing(open_sync(state_dir / DB_NAME, readonly=True)) as conn:
+        row = conn.execute("SELECT line FROM receipts WHERE seq = 0").fetchone()
+    if row is None:
+        raise StateError(f"{state_dir / DB_NAME}: no start receipt (run `stallbox init`)")
+    return parse_receipt(str(row[0])).currency
+
+
+def report_written(recorded: Recorded) -> list[str]:
+    """What the import signed, and the unmatched sales it could not judge, for a person."""
+    lines = [f"recorded {len(recorded.written)} evidence line(s)" + "".join(
+        f"\n  {e.state} for order {e.order_id} (sale seq {e.sale_seq})" for e in recorded.written
+    )]  # fmt: skip
+    for sale in recorded.uncovered:
+        when = f"{sale.at:%Y-%m-%d %H:%M}Z"
+        lines.append(f"not judged: order {sale.id} at {when}: no statement here covers its "
+                     "time; import the statement of that day")  # fmt: skip
+    return lines

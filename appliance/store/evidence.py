@@ -1,0 +1,60 @@
+"""Payment evidence as the node reads it back: which QR sales the bank confirmed or did not.
+
+Evidence lines are receipts (kind `evidence`, docs/receipt-format.md "Payment evidence") stored
+with the sale's order id, so an order's state is its last evidence line's; none means unverified.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import Literal, cast
+
+EvidenceState = Literal["unverified", "bank", "unmatched"]
+UNVERIFIED: EvidenceState = "unverified"
+
+STATE_OF_LETTER = {"b": "bank", "u": "unmatched"}
+
+
+def _letter(line: str) -> str:
+    """The state letter of an evidence line: the first character of its ref (field 12)."""
+    return line.split(";")[11][0]
+
+
+def recorded(conn: sqlite3.Connection) -> dict[int, set[str]]:
+    """Every evidence state already on the chain, by the seq of the sale it is about."""
+    found: dict[int, set[str]] = {}
+    for (line,) in conn.execute("SELECT line FROM receipts WHERE kind = 'evidence' ORDER BY seq"):
+        ref = str(line).split(";")[11]
+        found.setdefault(int(ref[1:]), set()).add(ref[0])
+    return found
+
+
+def sale_seqs(conn: sqlite3.Connection, order_ids: Iterable[str]) -> dict[str, int]:
+    """The seq of each paid order's sale receipt, by order id."""
+    out: dict[str, int] = {}
+    for order_id in order_ids:
+        row = conn.execute("SELECT receipt_seq FROM orders WHERE id = ?", (order_id,)).fetchone()
+        if row is not None and row[0] is not None:
+            out[order_id] = int(row[0])
+    return out
+
+
+def payment_states(conn: sqlite3.Connection, order_ids: Iterable[str]) -> dict[str, EvidenceState]:
+    """The evidence state of each paid QR order: bank, unmatched or unverified; others absent.
+
+    One pass over the evidence lines (few: at most two per QR sale) and one look-up per order.
+    """
+    last: dict[str, EvidenceState] = {}
+    for order_id, line in conn.execute(
+        "SELECT order_id, line FROM receipts WHERE kind = 'evidence' ORDER BY seq"
+    ):
+        last[str(order_id)] = cast(EvidenceState, STATE_OF_LETTER[_letter(str(line))])
+    out: dict[str, EvidenceState] = {}
+    for order_id in order_ids:
+        row = conn.execute(
+            "SELECT tender, receipt_seq FROM orders WHERE id = ?", (order_id,)
+        ).fetchone()
+        if row is not None and row[1] is not None and row[0] not in (None, "cash"):
+            out[order_id] = last.get(order_id, UNVERIFIED)
+    return out
