@@ -90,15 +90,17 @@ def replacement(char: str, chars: frozenset[str]) -> str:
     if (plain := FALLBACK.get(char)) is not None and plain in chars:
         return plain
     name = unicodedata.name(char, "")
-    if "BOX DRAWINGS" in name or "BLOCK" in name or "EIGHTH" in name:
-        if "HORIZONTAL" in name or "UPPER" in name or "LOWER" in name:
-            plain = "-"
-        elif "VERTICAL" in name or "LEFT" in name or "RIGHT" in name:
-            plain = "|"
-        else:
-            plain = "+" if "BOX" in name else "#"
-        return plain * width
-    return "?" * width
+    across = any(word in name for word in ("HORIZONTAL", "LEFT", "RIGHT"))
+    along = any(word in name for word in ("VERTICAL", "UP", "DOWN"))
+    if "BOX DRAWINGS" in name:
+        plain = "+" if across and along else "-" if across else "|"
+    elif "BLOCK" in name and "FULL" not in name:
+        plain = "|" if across else "_" if "LOWER" in name else "-"
+    elif "BLOCK" in name or "SHADE" in name:
+        plain = "#"
+    else:
+        plain = "?"
+    return (plain if plain in chars else "?") * width
 
 
 class Glyphs(dict[int, str]):
