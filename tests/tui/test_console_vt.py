@@ -25,8 +25,10 @@ from rich.segment import Segment
 from test_console_snapshots import walk
 from textual._compositor import LayoutUpdate
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from tui.app import StallboxConsole
+from tui.screens.connect import KeyChangedScreen
 from tui.screens.pay import PayScreen
 from tui.screens.sell import TenderScreen
 from tui.vt.font import UNIFONT_HEX, PsfFont, read_psf
@@ -122,6 +124,18 @@ def raster(app: StallboxConsole, font: PsfFont) -> Image.Image:
     return image
 
 
+def check_focus_by_shape(app: StallboxConsole, name: str) -> None:
+    """Without colour, the focused input is the one with heavy lines; no other has them."""
+    lines = cells(app)
+    for field in app.screen.query(Input):
+        if not field.display or field.region.height == 0:
+            continue
+        region = field.region
+        top = "".join(seg.text for seg in lines[region.y] if not seg.control)
+        heavy = "━" in top[region.x : region.right]
+        assert heavy == field.has_focus, f"{name}: #{field.id} focus={field.has_focus}: {top!r}"
+
+
 async def check(pilot: Pilot[Any], name: str, font: PsfFont) -> None:
     """Let the screen settle, then check what it draws."""
     await pilot.pause()
@@ -129,6 +143,7 @@ async def check(pilot: Pilot[Any], name: str, font: PsfFont) -> None:
     app = pilot.app
     assert isinstance(app, StallboxConsole)
     check_drawn(app, font, name)
+    check_focus_by_shape(app, name)
 
 
 async def test_every_screen_in_the_font_and_the_vt_colours(tmp_path: Path, font_file: Path) -> None:
@@ -142,6 +157,9 @@ async def test_every_screen_in_the_font_and_the_vt_colours(tmp_path: Path, font_
                 await check(pilot, name, font)
 
             await walk(pilot, app, "vt", look)
+            app.push_screen(KeyChangedScreen("a" * 64, "b" * 64))
+            await until(pilot, lambda: isinstance(app.screen, KeyChangedScreen), "the warning")
+            await look(pilot, "key_changed_vt")
     finally:
         node.stop()
 
