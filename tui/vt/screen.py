@@ -11,7 +11,6 @@ the unit loads, else ASCII only.
 
 from __future__ import annotations
 
-import array
 import ctypes
 import fcntl
 import unicodedata
@@ -54,18 +53,16 @@ def running_font(fd: int) -> VtGlyphs | None:
     class Unipair(ctypes.Structure):
         _fields_ = (("unicode", ctypes.c_ushort), ("fontpos", ctypes.c_ushort))
 
+    class Unimapdesc(ctypes.Structure):  # the pointer's size and padding follow the platform
+        _fields_ = (("entry_ct", ctypes.c_ushort), ("entries", ctypes.POINTER(Unipair)))
+
     entries = (Unipair * 65535)()
-    desc = array.array("B", bytes(16))  # struct unimapdesc {u16 entry_ct; unipair *entries}
-    ctypes.memmove(desc.buffer_info()[0], ctypes.byref(ctypes.c_ushort(65535)), 2)
-    ctypes.memmove(
-        desc.buffer_info()[0] + 8, ctypes.byref(ctypes.c_void_p(ctypes.addressof(entries))), 8
-    )
+    desc = Unimapdesc(65535, ctypes.cast(entries, ctypes.POINTER(Unipair)))
     try:
         fcntl.ioctl(fd, GIO_UNIMAP, desc, True)
     except OSError:
         return None
-    count = int.from_bytes(desc[:2].tobytes(), "little")
-    pairs = entries[:count]
+    pairs = entries[: desc.entry_ct]
     if not pairs:
         return None
     chars = frozenset(chr(p.unicode) for p in pairs if not 0xD800 <= p.unicode < 0xE000)
