@@ -131,3 +131,16 @@ def test_no_vt_and_no_font_means_ascii(tmp_path: Path) -> None:
         os.close(write)
     glyphs = vt_glyphs(tmp_path / "absent.psf", fd=None)
     assert glyphs.chars == ASCII and not glyphs.half_blocks
+
+
+def test_the_running_vt_font_is_read_from_the_kernel() -> None:
+    try:
+        fd = os.open("/dev/tty0", os.O_RDONLY | os.O_NOCTTY)
+    except OSError as exc:
+        pytest.skip(f"no Linux VT here to read ({exc})")
+    try:
+        glyphs = running_font(fd)
+    finally:
+        os.close(fd)
+    assert glyphs is not None, "GIO_UNIMAP on /dev/tty0 gave nothing"
+    assert glyphs.chars >= ASCII and glyphs.colours in (8, 16)
