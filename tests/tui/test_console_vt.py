@@ -34,7 +34,7 @@ from tui.screens.sell import TenderScreen
 from tui.vt.font import UNIFONT_HEX, PsfFont, read_psf
 from tui.vt.font import main as build_font
 from tui.vt.screen import vt_glyphs
-from tui.widgets.qr import QrCode
+from tui.widgets.qr import QrCode, qr_lines
 
 __all__ = ["anyio_backend"]  # fixtures, used by name
 
@@ -192,3 +192,21 @@ async def test_pay_qr_drawn_with_the_font_decodes(
             assert qr.payload == screen_obj.tendered.payload
     finally:
         node.stop()
+
+
+def test_full_block_fallback_qr_drawn_with_the_font_decodes(font_file: Path) -> None:
+    """A font without half blocks: two full-block cells a module, square on 8x16, still reads."""
+    font = read_psf(font_file.read_bytes())
+    payload = "00020126580014br.gov.bcb.pix0136stallbox-fallback-test520400005303986"
+    lines = qr_lines(payload, "full")
+    assert {char for line in lines for char in line} <= {"█", " "}
+    image = Image.new("RGB", (len(lines[0]) * font.width, len(lines) * font.height))
+    pixels = image.load()
+    assert pixels is not None
+    for y, line in enumerate(lines):
+        for x, char in enumerate(line):
+            for row, bits in enumerate(font.bitmap(char)):
+                for col, on in enumerate(bits):  # black on the VT's white (7), as QR_STYLE
+                    pixels[x * 8 + col, y * 16 + row] = PALETTE[0 if on else 7]
+    assert [code.text for code in zxingcpp.read_barcodes(image)] == [payload]
+    assert qr_lines(payload, "none") == ()
