@@ -18,7 +18,14 @@ from typing import Any
 
 import pytest
 import zxingcpp
-from console_support import anyio_backend, console, paired_settings, start_stall, until
+from console_support import (
+    anyio_backend,
+    console,
+    paired_settings,
+    start_stall,
+    until,
+    until_shown,
+)
 from PIL import Image
 from rich.color import Color, ColorType
 from rich.segment import Segment
@@ -33,7 +40,7 @@ from tui.screens.pay import PayScreen
 from tui.screens.sell import TenderScreen
 from tui.vt.font import UNIFONT_HEX, PsfFont, read_psf
 from tui.vt.font import main as build_font
-from tui.vt.screen import vt_glyphs
+from tui.vt.screen import ASCII, VtGlyphs, vt_glyphs
 from tui.widgets.qr import QrCode, qr_lines
 
 __all__ = ["anyio_backend"]  # fixtures, used by name
@@ -210,3 +217,27 @@ def test_full_block_fallback_qr_drawn_with_the_font_decodes(font_file: Path) -> 
                     pixels[x * 8 + col, y * 16 + row] = PALETTE[0 if on else 7]
     assert [code.text for code in zxingcpp.read_barcodes(image)] == [payload]
     assert qr_lines(payload, "none") == ()
+
+
+async def test_without_the_font_the_pay_step_says_where_to_scan(tmp_path: Path) -> None:
+    """The unit's font did not load and the running one has no half blocks: no broken QR."""
+    stock = VtGlyphs(ASCII | {"█"}, "a stock font without half blocks", colours=16)
+    node = start_stall(tmp_path / "state")
+    try:
+        settings = paired_settings(node, tmp_path / "console.json")
+        app = console(dataclasses.replace(settings, vt=stock))
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: app.client is not None and app.link.up, "the node")
+            await pilot.press("2", "2", "1", "enter")
+            await until(pilot, lambda: isinstance(app.screen, TenderScreen), "the tender dialog")
+            await pilot.press("1")
+            await until(pilot, lambda: isinstance(app.screen, PayScreen), "the pay screen")
+            qr = app.screen.query_one("#pay-qr", QrCode)
+            await until(pilot, lambda: qr.lines != (), "the pay QR built")
+            await pilot.pause()
+            assert set(qr.lines[0]) <= {"█", " "} and not qr.fits  # full blocks: too big here
+            await until_shown(pilot, "scan the customer display")
+            drawn = {c for line in cells(app) for seg in line if not seg.control for c in seg.text}
+            assert drawn <= stock.chars, "".join(sorted(drawn - stock.chars))
+    finally:
+        node.stop()

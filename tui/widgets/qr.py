@@ -22,7 +22,8 @@ from appliance.payments.render import RenderedCode
 QR_STYLE = Style(color="black", bgcolor="white")
 
 
-NO_GLYPHS = "No QR on this screen (its font has no blocks): scan the customer display or pay page."
+WHERE_TO_SCAN = "scan the customer display or the node's pay page."
+NO_GLYPHS = f"No QR on this screen (its font has no blocks): {WHERE_TO_SCAN}"
 
 
 @lru_cache(maxsize=64)
@@ -67,9 +68,12 @@ class QrCode(Static):
             return
         if not self.fits and self.content_region.size.width > 0:
             need = f"{len(self.lines[0])}x{len(self.lines)}"
-            self.update(
-                f"QR needs {need} cells: make the window larger (or use the node's pay page)"
-            )
+            if getattr(self.app, "vt_filter", None) is not None:  # a fixed screen: no larger
+                self.update(f"QR needs {need} cells, more than this screen: {WHERE_TO_SCAN}")
+            else:
+                self.update(
+                    f"QR needs {need} cells: make the window larger (or use the node's pay page)"
+                )
             self.add_class("too-small")
             return
         self.remove_class("too-small")
