@@ -421,6 +421,17 @@ def build_parser() -> argparse.ArgumentParser:
     console.add_argument(
         "--pair-code", metavar="CODE", help="pair with this code from `stallbox pair` at start"
     )
+    console.add_argument(
+        "--vt",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw for the Linux console: its font's glyphs, its colours (default: if TERM=linux)",
+    )
+    console.add_argument(
+        "--vt-font",
+        metavar="PSF",
+        help="the console font the unit loads (default /opt/stallbox/share/stallbox-console.psf)",
+    )
     console.set_defaults(run=cmd_console)
 
     _add_cloud_parsers(sub)

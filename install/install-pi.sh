@@ -7,6 +7,8 @@
 #   1. installs the Debian packages it needs when they are missing (python3, python3-venv, ...),
 #   2. creates the venv /opt/stallbox/venv and pip-installs the project with -c requirements.lock,
 #      links /usr/local/bin/stallbox and copies the docs to /opt/stallbox/docs,
+#   2b. with the console: builds its font /opt/stallbox/share/stallbox-console.psf from Debian's
+#      unifont.hex (package unifont) and tui/vt/glyphs.set; the console unit setfont's it on tty1,
 #   3. installs the sysusers.d and tmpfiles.d snippets and runs systemd-sysusers and
 #      systemd-tmpfiles --create: the `stallbox` user and /var/lib/stallbox (0700),
 #   4. installs and enables the units of systemd/ (node, sync, console; never the cloud's),
@@ -57,6 +59,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+[ "$CONSOLE" = 1 ] && APT_PACKAGES+=(kbd unifont)  # setfont; the console font's source
 [ "$(id -u)" = 0 ] || die "run as root (sudo $0 $*)"
 
 if [ -z "$SRC" ]; then
@@ -168,6 +171,28 @@ fi
 mkdir -p "$ROOT$(dirname "$BIN_LINK")" "$ROOT$PREFIX/docs"
 ln -sfn "$VENV/bin/stallbox" "$ROOT$BIN_LINK"
 install -m 0644 "$SRC"/docs/*.md "$ROOT$PREFIX/docs/"
+
+# --- 2b. the console font ------------------------------------------------------------------
+# The stock console fonts lack glyphs the console draws (the QR's half blocks, ✔ ✖ ⚠ ⏎, input
+# borders): build an 8x16 font of exactly those (tui/vt/glyphs.set, at most 512) from Debian's
+# GNU Unifont source; the console unit loads it with setfont before each start.
+FONT=$PREFIX/share/stallbox-console.psf
+if [ "$CONSOLE" = 1 ]; then
+    hex=$ROOT/usr/share/unifont/unifont.hex
+    [ -f "$hex" ] || hex=/usr/share/unifont/unifont.hex  # --no-apt: this machine's copy
+    if [ -f "$hex" ]; then
+        cp "$hex" "$SCRATCH/unifont.hex"
+        chmod a+r "$SCRATCH/unifont.hex"
+        mkdir -p "$ROOT$PREFIX/share"
+        font_out=$ROOT$FONT
+        [ "$MODE" = chroot ] && font_out=$FONT
+        "${venv_py[@]}" -m tui.vt.font --hex "$SCRATCH_IN/unifont.hex" --out "$font_out" >&2 \
+            || die "the console font could not be built"
+        chmod 0644 "$ROOT$FONT"
+    else
+        say "no unifont.hex (apt-get install unifont): no console font; the console falls back to the running font's glyphs"
+    fi
+fi
 
 # --- 3. user and state dir ------------------------------------------------------------------
 root_opt=()

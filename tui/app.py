@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,6 +22,7 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.filter import LineFilter
 from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
@@ -43,6 +45,7 @@ from tui.screens.orders import OrdersScreen
 from tui.screens.sell import SellScreen
 from tui.screens.sync import SyncScreen
 from tui.state import ConsoleState, default_path
+from tui.vt.screen import FONT_PATH, VtFilter, VtGlyphs, vt_glyphs
 
 EVENT_RETRY_S = 1.0
 SAMPLES = 120
@@ -59,6 +62,7 @@ class ConsoleSettings:
     poll_s: float = 2.0
     discover_s: float = 3.0
     pair_code: str | None = None  # pair with this code at start if no token is stored
+    vt: VtGlyphs | None = None  # on the Linux VT: draw only these glyphs, in the VT's colours
 
 
 class StallboxConsole(App[int]):
@@ -108,6 +112,22 @@ class StallboxConsole(App[int]):
         self.node_returned: Signal[None] = Signal(self, "node-returned")
         if self.state.data.theme in ("textual-light", "textual-dark"):
             self.theme = self.state.data.theme
+        self.vt_filter = VtFilter(settings.vt) if settings.vt is not None else None
+        if self.vt_filter is not None:
+            self.add_class("vt")
+
+    @property
+    def qr_blocks(self) -> str:
+        """How QR codes are drawn here: half blocks, full blocks, or not at all (no glyphs)."""
+        vt = self.settings.vt
+        if vt is None or vt.half_blocks:
+            return "half"
+        return "full" if "█" in vt.chars else "none"
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters, then (on the VT) the font's glyphs and the VT's colours."""
+        filters = super().get_line_filters()
+        return [*filters, self.vt_filter] if self.vt_filter is not None else filters
 
     def on_mount(self) -> None:
         self.switch_mode("sell")
@@ -336,6 +356,10 @@ def build_app(settings: ConsoleSettings) -> StallboxConsole:
 
 def settings_from_args(args: argparse.Namespace) -> ConsoleSettings:
     """Settings from `stallbox console` arguments."""
+    vt = getattr(args, "vt", None)
+    if vt is None:
+        vt = os.environ.get("TERM") == "linux"
+    font = getattr(args, "vt_font", None)
     return ConsoleSettings(
         node_url=args.node,
         state_path=Path(args.console_state) if args.console_state else default_path(),
@@ -343,6 +367,7 @@ def settings_from_args(args: argparse.Namespace) -> ConsoleSettings:
         interfaces=args.interfaces,
         poll_s=args.poll,
         pair_code=args.pair_code,
+        vt=vt_glyphs(Path(font) if font else FONT_PATH, fd=0) if vt else None,
     )
 
 

@@ -5,7 +5,8 @@ ConsoleError
 ├── KeyChanged        the TLS handshake showed another key than the pinned one: nothing sent
 ├── Refused           the node answered 4xx: a business rule, bad input, a bad token
 │   └── Unauthorized  401: the token is missing, expired or revoked (pair again)
-└── StateFileError    the console's own state file is unreadable or has loose permissions
+├── StateFileError    the console's own state file is unreadable or has loose permissions
+└── FontError         a console font (PSF) or its source is unreadable or lacks a glyph
 """
 
 from __future__ import annotations
@@ -48,3 +49,7 @@ class Unauthorized(Refused):
 
 class StateFileError(ConsoleError):
     """The console state file cannot be used."""
+
+
+class FontError(ConsoleError):
+    """A console font or its source cannot be used."""

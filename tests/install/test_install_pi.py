@@ -24,11 +24,13 @@ from pathlib import Path
 import pytest
 
 from appliance import __version__
+from tui.vt.font import read_psf
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "install" / "install-pi.sh"
 VENV = "/opt/stallbox/venv"
 STATE = "/var/lib/stallbox"
+FONT = "/opt/stallbox/share/stallbox-console.psf"
 NOT_ON_A_BOX = {"stallbox-cloud.service"}
 IN_CI = os.environ.get("CI") == "true"
 TOOLS = ("systemd-sysusers", "systemd-tmpfiles", "systemctl")
@@ -124,6 +126,21 @@ def test_units_are_installed_and_enabled(installed: Install) -> None:
         assert not installed.at(f"/etc/systemd/system/{name}").exists()
     assert installed.at("/usr/lib/sysusers.d/stallbox.conf").is_file()
     assert installed.at("/usr/lib/tmpfiles.d/stallbox.conf").is_file()
+
+
+def check_console_font(root: Path) -> None:
+    """The console unit loads the font the script built, and the font holds the QR's glyphs."""
+    unit = (root / "etc/systemd/system/stallbox-console.service").read_text()
+    loads = re.findall(r"^ExecStartPre=[-+]*/usr/bin/setfont -C /dev/tty1 (\S+)$", unit, re.M)
+    assert loads == [FONT], "the console unit does not load the console font with setfont"
+    font = read_psf((root / FONT.lstrip("/")).read_bytes())
+    assert {"▀", "▄", "█", "✔", "⏎", "▔"} <= font.chars
+    assert len(font.glyphs) <= 512 and (font.width, font.height) == (8, 16)
+
+
+def test_the_console_unit_loads_the_built_font(installed: Install) -> None:
+    check_console_font(installed.root)
+    assert stat.S_IMODE(installed.at(FONT).stat().st_mode) == 0o644
 
 
 def test_the_stallbox_user_and_its_private_state_dir(installed: Install) -> None:
@@ -257,6 +274,7 @@ def test_install_into_a_debian_chroot_and_run_there(debian_root: Path) -> None:
     for unit in box_units():
         link = debian_root / f"etc/systemd/system/multi-user.target.wants/{unit.name}"
         assert os.readlink(link) == f"/etc/systemd/system/{unit.name}"
+    check_console_font(debian_root)  # built by the chroot's own venv
     again = run_install(debian_root, timeout=120)
     assert device_id(again) == device_id(output)
     assert "kept device key, kept ledger, kept config" in again

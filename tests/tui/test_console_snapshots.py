@@ -7,6 +7,7 @@ test_console_sale.py). Set STALLBOX_UPDATE_SNAPSHOTS=1 to accept a deliberate ch
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,12 @@ async def test_every_screen(size: tuple[int, int], tmp_path: Path) -> None:
         node.stop()
 
 
-async def walk(pilot: Pilot[Any], app: StallboxConsole, tag: str) -> None:
+async def walk(
+    pilot: Pilot[Any],
+    app: StallboxConsole,
+    tag: str,
+    snap: Callable[[Pilot[Any], str], Awaitable[None]] = snap,
+) -> None:
     """Visit each screen in a fixed order, so every figure on them is the same each run."""
     await until_shown(pilot, "✔ node up")
     await until_shown(pilot, "Pastel")

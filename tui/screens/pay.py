@@ -106,7 +106,8 @@ class PayScreen(ConsoleScreen):
         except ConsoleError as exc:
             self.post_message(ActionFailed(f"Tender refused: {exc}"))
             return
-        qr = await asyncio.to_thread(qr_lines, answer.payload) if answer.payload else ()
+        blocks = self.console.qr_blocks
+        qr = await asyncio.to_thread(qr_lines, answer.payload, blocks) if answer.payload else ()
         self.post_message(Tendered(answer, qr))
 
     def on_tender_refused(self, message: TenderRefused) -> None:
@@ -290,7 +291,7 @@ class ReceiptScreen(ConsoleScreen):
     async def on_mount(self) -> None:
         if self.answer.receipt is not None:
             line = self.answer.receipt.line
-            lines = await asyncio.to_thread(qr_lines, line)
+            lines = await asyncio.to_thread(qr_lines, line, self.console.qr_blocks)
             self.query_one("#receipt-qr", QrCode).show(line, lines)
 
     def action_next_sale(self) -> None:
