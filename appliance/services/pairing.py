@@ -13,7 +13,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
+from appliance.durable import write_atomic
 from appliance.errors import StallboxError, StateError
 from appliance.ledger.identity import DeviceKey
 
@@ -73,13 +73,7 @@ def _read(state_dir: Path) -> dict[str, Any]:
 
 def _write(state_dir: Path, data: dict[str, Any]) -> None:
     path = state_dir / PAIRING_FILE
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(data, out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data).encode(), mode=0o600)  # file and directory fsynced
 
 
 def new_code(state_dir: Path, now: float | None = None) -> str:
