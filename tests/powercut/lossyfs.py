@@ -5,7 +5,7 @@ shows what an SD card keeps when the plug is pulled: only what was fsynced. This
 through to a backing directory but keeps an undo log of everything not yet made durable:
 
 - file data: the bytes each write or truncate replaced, until fsync/fdatasync of that file;
-- names: each create, mkdir, unlink, rmdir and rename, until fsync of the directory (both
+- names: each create, link, mkdir, unlink, rmdir and rename, until fsync of the directory (both
   directories for a rename). Unlinked or replaced files wait in a hidden graveyard.
 
 Writing `cut` to the control file `/.lossyfs-ctl` at the mount's root is the power cut: the
@@ -313,6 +313,13 @@ class LossyFS(mfusepy.Operations):  # type: ignore[misc]
             self.names.append(
                 NameOp("rename", {_parent(old), _parent(new)}, new, other=old, buried=grave)
             )
+            return 0
+
+    def link(self, target: str, source: str) -> int:
+        """Hard-link `target` to `source`; the new name is unsynced until its directory is."""
+        with self.mutex:
+            os.link(self._real(source), self._real(target))
+            self.names.append(NameOp("create", {_parent(target)}, target))
             return 0
 
     def opendir(self, path: str) -> int:

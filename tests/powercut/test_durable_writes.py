@@ -79,3 +79,11 @@ def test_the_cloud_account_survives_a_cut(mount: LossyMount) -> None:
     disk = power_cut(mount)
     assert load_account(disk / "state") == account
     assert os.stat(disk / "state" / "cloud.json").st_mode & 0o777 == 0o600
+
+
+def test_the_cloud_state_dir_survives_a_cut(mount: LossyMount) -> None:
+    from sync.cloud.state import prepare
+
+    prepare(mount.path / "srv" / "cloud")
+    disk = power_cut(mount)
+    assert (disk / "srv" / "cloud").is_dir()

@@ -122,3 +122,14 @@ def test_the_mount_answers_eio_after_a_cut(mount: LossyMount) -> None:
     mount.cut()
     with pytest.raises(OSError):
         os.listdir(mount.path)
+
+
+def test_a_hard_link_without_a_directory_fsync_is_undone(mount: LossyMount) -> None:
+    write(mount.path / "f", b"data", sync=True)
+    sync_dir(mount.path)
+    os.link(mount.path / "f", mount.path / "g")
+    mount.cut()
+    mount.unmount()
+    assert sorted(p.name for p in mount.backing.iterdir() if p.name != ".lossyfs-graveyard") == [
+        "f"
+    ]
