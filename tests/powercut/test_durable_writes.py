@@ -87,3 +87,15 @@ def test_the_cloud_state_dir_survives_a_cut(mount: LossyMount) -> None:
     prepare(mount.path / "srv" / "cloud")
     disk = power_cut(mount)
     assert (disk / "srv" / "cloud").is_dir()
+
+
+def test_the_consoles_pins_survive_a_cut(mount: LossyMount) -> None:
+    """A pinned key lost to a cut would make the console trust the next key it meets."""
+    from tui.state import ConsoleState
+
+    state = ConsoleState(mount.path / "home" / "stallbox" / "console.json")
+    state.pin("https://127.0.0.1:8443", "node", "fp", "token")
+    disk = power_cut(mount)
+    again = ConsoleState(disk / "home" / "stallbox" / "console.json")
+    pinned = again.node("https://127.0.0.1:8443")
+    assert pinned is not None and pinned.fingerprint == "fp"
