@@ -33,7 +33,8 @@ sys.path[:1] = [str(HERE.parent), str(HERE.parent / "tests" / "powercut")]
 
 from nodecuts import NodeTally, cut_init, cut_node, recover_init  # noqa: E402
 from powercuts import Tally, cycle  # noqa: E402
-from stackcuts import CloudTally, catch_up, cut_stack, free_port  # noqa: E402
+from stackcuts import CloudTally, catch_up, cut_stack  # noqa: E402
+from syncproc import free_port  # noqa: E402
 
 
 class Exit(IntEnum):
