@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,3 +134,21 @@ def test_a_hard_link_without_a_directory_fsync_is_undone(mount: LossyMount) -> N
     assert sorted(p.name for p in mount.backing.iterdir() if p.name != ".lossyfs-graveyard") == [
         "f"
     ]
+
+
+def test_the_fsync_delay_models_a_slow_card(tmp_path: Path) -> None:
+    skip_without_fuse()
+    m = LossyMount.start(tmp_path / "disk", tmp_path / "mnt", fsync_delay_ms=20)
+    try:
+        fd = os.open(m.path / "f", os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            started = time.monotonic()
+            for _ in range(5):
+                os.write(fd, b"x")
+                os.fsync(fd)
+            elapsed = time.monotonic() - started
+        finally:
+            os.close(fd)
+    finally:
+        m.unmount()
+    assert elapsed >= 5 * 0.020
