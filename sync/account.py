@@ -12,13 +12,13 @@ loopback (the demo's cloud, a test's), since the API token and every receipt cro
 from __future__ import annotations
 
 import ipaddress
-import os
 import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import msgspec
 
+from appliance.durable import write_atomic
 from appliance.errors import StateError, field_and_problem
 
 ACCOUNT_NAME = "cloud.json"
@@ -100,11 +100,6 @@ def load_account(state_dir: Path) -> CloudAccount:
 def save_account(state_dir: Path, account: CloudAccount) -> Path:
     """Write cloud.json atomically with mode 0600 (it holds the API token)."""
     path = account_path(state_dir)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(msgspec.json.format(msgspec.json.encode(account)) + b"\n")
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
+    data = msgspec.json.format(msgspec.json.encode(account)) + b"\n"
+    write_atomic(path, data, mode=0o600)  # file and directory fsynced: survives a power cut
     return path

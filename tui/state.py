@@ -15,6 +15,7 @@ from pathlib import Path
 
 import msgspec
 
+from appliance.durable import make_dirs, write_atomic
 from tui.errors import StateFileError
 
 FILE_MODE = 0o600
@@ -75,17 +76,9 @@ class ConsoleState:
             raise StateFileError(f"{self.path}: cannot use the console state file ({exc})") from exc
 
     def save(self) -> None:
-        """Write atomically with mode 0600."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-        try:
-            os.write(fd, msgspec.json.format(msgspec.json.encode(self.data)))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(temp, FILE_MODE)
-        os.replace(temp, self.path)
+        """Write atomically with mode 0600; file and directory fsynced (pins survive a cut)."""
+        make_dirs(self.path.parent, mode=0o700)
+        write_atomic(self.path, msgspec.json.format(msgspec.json.encode(self.data)), FILE_MODE)
 
     def node(self, url: str) -> PinnedNode | None:
         """What we pinned for this URL."""

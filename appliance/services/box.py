@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from appliance.config import CONFIG_NAME, sample_config
+from appliance.durable import make_dirs, write_atomic
 from appliance.errors import StateError
 from appliance.ledger.identity import KEY_FILE, DeviceKey, create_key, load_key, public_key_text
 from appliance.ledger.receipt import (
@@ -62,7 +63,7 @@ def _device_id(conn: sqlite3.Connection) -> str:
 def init_state(state_dir: Path, currency: str, at: datetime) -> InitReport:
     """Create (or finish creating) a state dir; running it again changes nothing."""
     try:
-        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_dirs(state_dir, mode=0o700)  # durable: a power cut must not take the dir away
     except OSError as exc:
         raise StateError(f"{state_dir}: cannot create the state dir ({exc.strerror})") from None
     with lock_state(state_dir, "stallbox init"):
@@ -106,7 +107,7 @@ def _init_locked(state_dir: Path, currency: str, at: datetime) -> InitReport:
     config_path = state_dir / CONFIG_NAME
     wrote_config = not config_path.exists()
     if wrote_config:
-        config_path.write_text(sample_config(currency), encoding="utf-8")
+        write_atomic(config_path, sample_config(currency).encode(), mode=0o644)
     return InitReport(state_dir, created_key, created_db, wrote_config, device_id)
 
 

@@ -40,6 +40,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
+from appliance.durable import write_atomic
 from appliance.errors import StallboxError, StateError
 from appliance.ledger.errors import PakeError
 from appliance.ledger.identity import DeviceKey, fingerprint
@@ -108,17 +109,9 @@ def _read(state_dir: Path) -> dict[str, Any]:
 def _write(state_dir: Path, data: dict[str, Any]) -> None:
     """Replace the file atomically (0600); on any failure leave the old one and no temp file."""
     path = state_dir / PAIRING_FILE
-    tmp = path.with_suffix(".tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        write_atomic(path, json.dumps(data).encode(), mode=0o600)  # file and directory fsynced
+    except OSError as exc:  # write_atomic leaves no temp file behind
         why = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror
         raise StateError(f"{path}: cannot write ({why}); nothing was changed") from None
 

@@ -19,6 +19,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from appliance.durable import make_dirs
 from sync.cloud.sqlite_store import DB_NAME, SqliteStore
 from sync.cloud.store import CloudStore
 from sync.errors import CloudStateError
@@ -37,9 +38,9 @@ def default_state_dir() -> Path:
 
 
 def prepare(state: Path) -> None:
-    """Create the state dir (0700) if it is missing."""
+    """Create the state dir (0700) if it is missing, durably (a power cut must not undo it)."""
     try:
-        state.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_dirs(state, mode=0o700)
     except OSError as exc:
         raise CloudStateError(f"{state}: cannot create the state dir ({exc.strerror})") from None
 

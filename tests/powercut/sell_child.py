@@ -1,0 +1,71 @@
+"""A selling process for the power-cut tests: `stallbox init` if needed, then sell in a loop.
+
+Usage: python sell_child.py STATE_DIR [--weak]
+Prints `SOLD <seq> <order id>` after each confirmation has committed. With --weak (the teeth
+test only) the store is opened with synchronous=NORMAL, which WAL does not fsync per commit:
+a power cut must then lose sales this process already reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from appliance.domain.catalog import Item
+from appliance.domain.money import Money
+from appliance.services.box import Box, init_state
+from appliance.services.checkout import Checkout
+from appliance.store import connection
+from appliance.store.orders import sync_catalog
+
+CONCURRENT = 8
+
+
+def weaken() -> None:
+    """Open every connection with synchronous=NORMAL (the bug the harness must catch)."""
+    connection.PRAGMAS = tuple(  # type: ignore[assignment]
+        "PRAGMA synchronous = NORMAL" if p == "PRAGMA synchronous = FULL" else p
+        for p in connection.PRAGMAS
+    )
+
+
+async def sell_one(checkout: Checkout) -> None:
+    order = await checkout.create_order()
+    await checkout.add_line(order.id, "tea", 1)
+    await checkout.choose_tender(order.id, "cash")
+    done = await checkout.confirm(order.id)
+    assert done.receipt is not None
+    sys.stdout.write(f"SOLD {done.receipt.seq} {order.id}\n")
+    sys.stdout.flush()
+
+
+async def sell(state: Path) -> None:
+    box = Box.open(state, "BRL")
+    checkout = Checkout(box)
+    item = Item("tea", "Tea", Money(500, "BRL"), None)
+    await box.writer.run(lambda conn: sync_catalog(conn, [item]))
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    try:
+        while True:
+            await asyncio.gather(*(sell_one(checkout) for _ in range(CONCURRENT)))
+    finally:
+        box.close()
+
+
+def main(argv: list[str]) -> int:
+    """Initialise (or finish initialising) the state dir, then sell until killed."""
+    state = Path(argv[0])
+    if "--weak" in argv:
+        weaken()
+    init_state(state, "BRL", datetime.now(UTC))
+    sys.stdout.write("INIT\n")
+    sys.stdout.flush()
+    asyncio.run(sell(state))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
