@@ -53,10 +53,19 @@ def busy_cpu() -> Iterator[None]:
 
 @pytest.fixture
 async def decoys() -> AsyncIterator[list[Advertiser]]:
-    """Other Stallbox nodes on the loopback, named like ours ("My Stall"): names collide."""
+    """Other Stallbox nodes on the loopback, named like ours ("My Stall #n"). Not the very same
+    name: several responders on one host that start at once do not see each other's probes on
+    loopback, so equal names overwrite each other's records and a decoy goes missing at random
+    (the test would then wait for a decoy that is not there, not for the console)."""
     advertisers = [
         Advertiser(
-            NodeAd("My Stall", f"decoy{n}", 40000 + n, f"SHA256:decoy{n}", operator_port=41000 + n),
+            NodeAd(
+                f"My Stall #{n}",
+                f"decoy{n}",
+                40000 + n,
+                f"SHA256:decoy{n}",
+                operator_port=41000 + n,
+            ),
             "loopback",
         )
         for n in range(DECOYS)
