@@ -13,22 +13,17 @@ from __future__ import annotations
 import itertools
 import random
 import sqlite3
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from lossymount import LossyMount
-from nodecuts import SELLERS, NodeTally, check, sell
+from nodecuts import RUN_DIR, SELLERS, NodeTally, check, sell
 from nodeproc import NodeProcess, run_cli, start_node
 from syncproc import Proc, free_port, spawn, start_cloud
 
 from sync.cloud.sqlite_store import DB_NAME as CLOUD_DB
-
-# The on-box console's Unix socket lives off the lossy mount, as on a box (RuntimeDirectory=,
-# a tmpfs): FUSE here cannot hold a socket, and a socket holds no data a power cut could lose.
-RUN_DIR = tempfile.mkdtemp(prefix="sbx-run-")
 
 
 @dataclass
