@@ -21,6 +21,8 @@ import httpx
 import pytest
 from nodeproc import NodeProcess, start_node
 
+pytestmark = pytest.mark.serial  # a load test: 1000 phones against one node
+
 PHONES = 1000
 UNITS = 200
 HOLD_S = 20  # longer than the storm takes, so no hold expires during it

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 from nodeproc import REPO, start_node
 
+pytestmark = pytest.mark.serial  # times the watchdog to a tenth of a second
+
 UNITS = sorted((REPO / "systemd").glob("*.service"))
 
 

@@ -11,9 +11,12 @@ import os
 import random
 from pathlib import Path
 
+import pytest
 from lossymount import skip_without_fuse
 from nodecuts import NodeTally, run
 from stackcuts import run_stack
+
+pytestmark = pytest.mark.serial  # cuts power under real processes at timed points
 
 CUTS = int(os.environ.get("POWERCUT_NODE_CUTS", "10"))
 SEED = int(os.environ.get("POWERCUT_SEED", "20261204"))

@@ -13,6 +13,8 @@ import pytest
 from lossymount import skip_without_fuse
 from powercuts import Tally, cycle
 
+pytestmark = pytest.mark.serial  # cuts power under a writer at timed points
+
 CUTS = int(os.environ.get("POWERCUT_CUTS", "12"))
 SEED = int(os.environ.get("POWERCUT_SEED", "20261204"))
 

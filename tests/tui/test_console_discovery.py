@@ -32,7 +32,7 @@ from tui.screens.connect import ConnectScreen
 from tui.screens.sell import SellScreen
 
 __all__ = ["anyio_backend"]  # fixture, used by name
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.serial]  # mDNS timing under a busy CPU
 
 DECOYS = int(os.environ.get("STALLBOX_TEST_MDNS_DECOYS", "6"))
 BUSY_S = 40.0  # the CPU burners stop by themselves after this, whatever happens to the test
