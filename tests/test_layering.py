@@ -11,7 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 IO_LIBRARIES = {"sqlite3", "aiosqlite", "starlette", "uvicorn", "httpx", "zeroconf", "textual"}
-PURE = ["appliance.domain", "appliance.payments", "appliance.ledger"]
+PURE = ["appliance.domain", "appliance.payments", "appliance.ledger", "appliance.passes"]
 
 
 def loaded_by(package: str) -> set[str]:
