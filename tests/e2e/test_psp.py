@@ -1,0 +1,159 @@
+"""The node asks a real PSP process (API Pix over mutual TLS) and confirms Pix orders by itself.
+
+Issue 14 acceptance: an order paid at the PSP is confirmed by the node within 3 s with no
+operator action (PSP_CONFIRM_S, default 3); a credit with the wrong amount or an unknown txid
+confirms nothing and is reported; the PSP going down mid-poll loses nothing. Every answer the
+PSP gave conforms to BCB's published OpenAPI document (psp_server.py checks each one).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from nodeproc import NodeProcess, run_cli, start_node
+from pspproc import PspProcess, credit_while_down, give_credentials, provider_config, start_psp
+
+PIX = '\n[rails.pix]\nkind = "pix"\nkey = "ana@example.com"\nmerchant = "PASTEL DA ANA"\ncity = "RECIFE"\n'
+CONFIRM_S = float(os.environ.get("PSP_CONFIRM_S", "3"))
+
+
+def wait_for(what: str, check: Callable[[], Any], deadline_s: float = 15.0) -> Any:
+    """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def psp(tmp_path: Path) -> Iterator[PspProcess]:
+    running = start_psp(tmp_path / "psp")
+    yield running
+    running.stop()
+
+
+def start_box(tmp_path: Path, psp: PspProcess) -> NodeProcess:
+    box = tmp_path / "box"
+    assert run_cli("init", "--state", str(box)).returncode == 0
+    with (box / "stallbox.toml").open("a", encoding="utf-8") as config:
+        config.write(PIX + provider_config(psp))
+    give_credentials(box, psp.tls)
+    return start_node(box)
+
+
+def pix_order(api: httpx.Client, qty: int = 1) -> tuple[str, str, str]:
+    """An order tendered on Pix: its id, reference (the QR's txid) and total as valor."""
+    order = api.post("/api/orders", json={"lines": [{"sku": "pastel", "qty": qty}]}).json()["id"]
+    tendered = api.post(f"/api/orders/{order}/tender", json={"tender": "pix"})
+    assert tendered.status_code == 200, tendered.text
+    total = tendered.json()["order"]["total"]
+    return order, tendered.json()["reference"], f"{total // 100}.{total % 100:02d}"
+
+
+def state_of(api: httpx.Client, order: str) -> tuple[str, str | None]:
+    got = api.get(f"/api/orders/{order}").json()
+    return got["state"], got["evidence"]
+
+
+def test_an_order_paid_at_the_psp_is_confirmed_within_3_s_with_no_keypress(
+    tmp_path: Path, psp: PspProcess
+) -> None:
+    node = start_box(tmp_path, psp)
+    try:
+        with node.client(node.pair()) as api:
+            order, reference, valor = pix_order(api, qty=2)
+            assert state_of(api, order) == ("awaiting_payment", None)
+            psp.pay(reference, valor)
+            paid_at = time.monotonic()
+            wait_for("bank ✓", lambda: state_of(api, order) == ("paid", "bank"), CONFIRM_S + 5)
+            took = time.monotonic() - paid_at
+            print(f"confirmed by the node {took:.2f} s after the PSP recorded the payment")
+            assert took <= CONFIRM_S
+            bank = api.get("/api/bank").json()
+            assert bank["link"] == "ok" and bank["confirmed"] == 1 and bank["problems"] == []
+        with node.phone() as phone:
+            page = phone.get(f"/o/{order}").text
+            assert "bank" in page.lower()
+        verified = run_cli("ledger", "verify", "--state", str(node.state))
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+    finally:
+        assert node.stop() == 0
+    report = psp.report()
+    assert report["violations"] == [] and report["requests"] > 0
+
+
+def test_a_lying_psp_confirms_nothing_and_every_lie_is_reported(
+    tmp_path: Path, psp: PspProcess
+) -> None:
+    node = start_box(tmp_path, psp)
+    try:
+        with node.client(node.pair()) as api:
+            honest, honest_ref, honest_valor = pix_order(api)
+            paid = psp.pay(honest_ref, honest_valor)
+            wait_for("the honest order", lambda: state_of(api, honest) == ("paid", "bank"))
+            short, short_ref, _ = pix_order(api, qty=3)
+            psp.pay(short_ref, "0.01")  # wrong amount under the order's txid
+            psp.pay("ZZZZ9", "9.00")  # a txid no order here carries
+            waiting, waiting_ref, waiting_valor = pix_order(api)
+            # the honest credit's end-to-end id again, now claiming to pay another order
+            psp.pay(waiting_ref, waiting_valor, e2eid=paid["endToEndId"])
+
+            def reported() -> set[str]:
+                return {p["problem"] for p in api.get("/api/bank").json()["problems"]}
+
+            found = wait_for("three reports", lambda: reported() >= {
+                "wrong_amount", "unknown_txid", "duplicate_e2eid"} and reported())  # fmt: skip
+            assert found == {"wrong_amount", "unknown_txid", "duplicate_e2eid"}
+            seen = psp.report()["requests"]
+            wait_for("two more polls", lambda: psp.report()["requests"] >= seen + 3)
+            assert state_of(api, short) == ("awaiting_payment", None)
+            assert state_of(api, waiting) == ("awaiting_payment", None)
+            assert len(api.get("/api/bank").json()["problems"]) == 3  # each reported once
+    finally:
+        assert node.stop() == 0
+    assert psp.report()["violations"] == []
+
+
+def test_the_psp_killed_mid_poll_loses_nothing(tmp_path: Path, psp: PspProcess) -> None:
+    node = start_box(tmp_path, psp)
+    back: PspProcess | None = None
+    try:
+        with node.client(node.pair()) as api:
+            waiting, waiting_ref, waiting_valor = pix_order(api)
+            by_sight, by_sight_ref, by_sight_valor = pix_order(api)
+            wait_for("a first poll", lambda: api.get("/api/bank").json()["link"] == "ok")
+            with psp.client() as control:
+                control.post("/_test/hang")
+            seen = psp.report()["requests"]
+            wait_for("a poll in flight", lambda: psp.report()["requests"] > seen)
+            psp.kill()  # in the middle of the node's request
+            wait_for("the link down", lambda: api.get("/api/bank").json()["link"] == "unreachable")
+            # offline: the vendor confirms one by sight (the policy decides; it stays unverified)
+            done = api.post(f"/api/orders/{by_sight}/confirm", json={}).json()
+            assert done["accepted"] and state_of(api, by_sight) == ("paid", "unverified")
+            for reference, valor, n in (
+                (waiting_ref, waiting_valor, 1),
+                (by_sight_ref, by_sight_valor, 2),
+            ):
+                credit_while_down(psp.state, {
+                    "endToEndId": f"E18236120202612041800down{n:07d}", "txid": reference,
+                    "valor": valor, "horario": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                })  # fmt: skip
+            assert state_of(api, waiting) == ("awaiting_payment", None)
+            back = start_psp(tmp_path / "psp", port=psp.port)
+            wait_for("both bank ✓", lambda: state_of(api, waiting) == ("paid", "bank")
+                     and state_of(api, by_sight) == ("paid", "bank"), 20)  # fmt: skip
+            assert api.get("/api/bank").json()["link"] == "ok"
+    finally:
+        assert node.stop() == 0
+        if back is not None:
+            assert back.report()["violations"] == []
+            back.stop()
