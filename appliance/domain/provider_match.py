@@ -130,13 +130,17 @@ def judge(
 
 
 def _unique(credits: Iterable[ProviderCredit], problems: list[Problem]) -> list[ProviderCredit]:
-    """Rule 1: one credit per e2eid; an e2eid with two different bodies is dropped, reported."""
-    seen: dict[str, ProviderCredit] = {}
-    clashing: set[str] = set()
+    """Rule 1: one credit per e2eid; an e2eid with two different bodies is dropped, reported
+    once (with its first body in a fixed order, so the report does not depend on list order)."""
+    bodies: dict[str, set[ProviderCredit]] = defaultdict(set)
     for credit in credits:
-        before = seen.setdefault(credit.e2eid, credit)
-        if before != credit and credit.e2eid not in clashing:
-            clashing.add(credit.e2eid)
-            problems.append(Problem(Finding.DUPLICATE_E2EID, credit, None,
+        bodies[credit.e2eid].add(credit)
+    unique = []
+    for _, found in sorted(bodies.items()):
+        first = min(found, key=lambda c: (c.txid, c.amount.minor, c.amount.currency, c.at))
+        if len(found) == 1:
+            unique.append(first)
+        else:
+            problems.append(Problem(Finding.DUPLICATE_E2EID, first, None,
                                     "one end-to-end id listed with two different credits"))  # fmt: skip
-    return [c for e2eid, c in sorted(seen.items()) if e2eid not in clashing]
+    return unique
