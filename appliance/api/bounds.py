@@ -26,6 +26,7 @@ import msgspec.inspect
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from appliance.api.bank_schemas import RECONCILE_STATEMENT_BYTES
 from appliance.api.schemas import NewDrop, Problem
 from appliance.domain.orders import TOTAL_MAX
 from appliance.http_bounds import FD_RESERVE, RETRY_AFTER_S, WireLimits
@@ -34,7 +35,6 @@ from sync.protocol import MAX_BATCH_BYTES
 ATTENDEE_BODY_BYTES = 16 * 1024
 OPERATOR_BODY_BYTES = 64 * 1024
 RELAY_BODY_BYTES = MAX_BATCH_BYTES
-RECONCILE_STATEMENT_BYTES = 4 * 1024 * 1024  # POST /api/reconcile: statements, decoded, together
 RECONCILE_BODY_BYTES = RECONCILE_STATEMENT_BYTES * 4 // 3 + 64 * 1024  # base64 and the JSON
 DROP_FIELDS = ("quantity", "per_attendee", "hold_s")
 MAX_DROP_LEAD_DAYS = 366  # a drop's start: at most this far ahead (operator.drop_start)

@@ -22,7 +22,7 @@ import msgspec
 from starlette.routing import Route
 
 from appliance import __version__
-from appliance.api import bank
+from appliance.api import bank_schemas as bank
 from appliance.api import schemas as s
 from appliance.api.bounds import limits_markdown
 from appliance.api.operator import needs_token

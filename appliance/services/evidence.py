@@ -134,9 +134,10 @@ class Recorded:
 
 def record(box: Box, paths: Sequence[Path], column_map: ColumnMap | None, at: datetime) -> Recorded:
     """Reconcile the files against the box's sales and append the evidence lines they call for."""
-    sales = sales_from_state(box.state_dir)
     files = read_files(paths, column_map)
-    outcome = reconcile(sales, [c for f in files for c in f.credits])
+    banked = box.writer.run_sync(evidence_sql.bank_credits)
+    sales, credits = open_items(sales_from_state(box.state_dir), files, banked)
+    outcome = reconcile(sales, credits)
     written = box.writer.run_sync(functools.partial(write_tx, box, outcome, files, sales, at))
     return recorded_of(outcome, files, written)
 
@@ -149,10 +150,21 @@ async def record_live(
     files = await asyncio.to_thread(
         lambda: [statement_file(name, data, column_map) for name, data in statements]
     )
-    sales = sales_of(await box.writer.read(paid_on_rails))
-    outcome = await asyncio.to_thread(reconcile, sales, [c for f in files for c in f.credits])
+    rows, banked = await box.writer.read(lambda c: (paid_on_rails(c), evidence_sql.bank_credits(c)))
+    sales, credits = open_items(sales_of(rows), files, banked)
+    outcome = await asyncio.to_thread(reconcile, sales, credits)
     written = await box.writer.run(functools.partial(write_tx, box, outcome, files, sales, at))
     return recorded_of(outcome, files, written)
+
+
+def open_items(
+    sales: Sequence[Sale], files: Sequence[StatementFile], banked: Mapping[str, str]
+) -> tuple[list[Sale], list[Credit]]:
+    """The sales and credits still to match: a sale with bank evidence is settled (its line is
+    final), and so is the credit that evidence names (the provider's e2eid on a statement line)."""
+    used = set(banked.values())
+    credits = [c for f in files for c in f.credits if c.key not in used]
+    return [s for s in sales if s.id not in banked], credits
 
 
 def write_tx(

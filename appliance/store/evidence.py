@@ -60,6 +60,17 @@ def payment_states(conn: sqlite3.Connection, order_ids: Iterable[str]) -> dict[s
     return out
 
 
+def bank_credits(conn: sqlite3.Connection) -> dict[str, str]:
+    """The credit key of every sale's bank evidence, by order id (a bank line is final)."""
+    return {
+        str(order_id): str(credit)
+        for order_id, credit in conn.execute(
+            "SELECT order_id, json_extract(items, '$.credit') FROM receipts"
+            " WHERE kind = 'evidence' AND json_extract(items, '$.state') = 'bank'"
+        )
+    }
+
+
 def last_close_seq(conn: sqlite3.Connection) -> int:
     """The seq of the last daily close receipt, or -1 before the first."""
     row = conn.execute("SELECT coalesce(max(seq), -1) FROM receipts WHERE kind = 'close'")
