@@ -192,6 +192,8 @@ def main(argv: list[str]) -> int:
         Route("/_test/hang", hang, methods=["POST"]),
     ])  # fmt: skip
     app.state.psp = psp
+    for path in (PIX_LIST, PIX_ONE):  # build the validators before the first request waits on it
+        problems(path, "get", 200, {})
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", args.port))

@@ -116,8 +116,8 @@ def give_credentials(box: Path, tls: MutualTLS) -> None:
     oauth.chmod(0o600)
 
 
-def provider_config(psp: PspProcess, poll_s: float = 0.5, recheck_s: float = 1.0) -> str:
-    """The [provider] table for a node that asks this PSP."""
+def provider_config(psp: PspProcess, poll_s: float = 1.0, recheck_s: float = 1.0) -> str:
+    """The [provider] table for a node that asks this PSP (poll_s: the shipped default)."""
     return (
         f'\n[provider]\nkind = "apipix"\nrail = "pix"\nname = "testpsp"\n'
         f'base_url = "{psp.url}/api/v2"\ntoken_url = "{psp.url}/oauth/token"\n'

@@ -71,8 +71,13 @@ def test_an_order_paid_at_the_psp_is_confirmed_within_3_s_with_no_keypress(
         with node.client(node.pair()) as api:
             order, reference, valor = pix_order(api, qty=2)
             assert state_of(api, order) == ("awaiting_payment", None)
-            psp.pay(reference, valor)
-            paid_at = time.monotonic()
+            with node.phone() as phone, phone.stream("GET", f"/o/{order}/events") as events:
+                lines = events.iter_lines()  # what the attendee's pay page listens to
+                assert "awaiting_payment" in next(line for line in lines if line.startswith("data"))
+                psp.pay(reference, valor)
+                paid_at = time.monotonic()
+                flipped = next(line for line in lines if line.startswith("data"))
+                assert '"state":"paid"' in flipped and '"evidence":"bank"' in flipped
             wait_for("bank ✓", lambda: state_of(api, order) == ("paid", "bank"), CONFIRM_S + 5)
             took = time.monotonic() - paid_at
             print(f"confirmed by the node {took:.2f} s after the PSP recorded the payment")
