@@ -102,5 +102,10 @@ def evidence_by_rail(conn: sqlite3.Connection, after_seq: int = -1) -> dict[str,
     return out
 
 
+def evidence_since_close(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+    """The daily close's per-rail evidence summary: `evidence_by_rail` after the last close."""
+    return evidence_by_rail(conn, last_close_seq(conn))
+
+
 SUMMARY_KEYS = ("sales", "bank", "unverified", "unmatched",
                 "bank_minor", "unverified_minor", "unmatched_minor")  # fmt: skip

@@ -162,3 +162,19 @@ def test_the_psp_killed_mid_poll_loses_nothing(tmp_path: Path, psp: PspProcess) 
         if back is not None:
             assert back.report()["violations"] == []
             back.stop()
+
+
+def test_the_node_refuses_to_start_with_credentials_others_can_read(
+    tmp_path: Path, psp: PspProcess
+) -> None:
+    box = tmp_path / "box"
+    assert run_cli("init", "--state", str(box)).returncode == 0
+    with (box / "stallbox.toml").open("a", encoding="utf-8") as config:
+        config.write(PIX + provider_config(psp))
+    give_credentials(box, psp.tls)
+    (box / "provider" / "oauth.json").chmod(0o644)
+    started = run_cli("node", "--state", str(box), "--port", "0", "--operator-port", "0",
+                      "--interfaces", "loopback")  # fmt: skip
+    assert started.returncode == 3, started.stdout + started.stderr
+    assert "provider/oauth.json: mode 0644: must be 0600" in started.stderr
+    assert "test-secret" not in started.stdout + started.stderr
