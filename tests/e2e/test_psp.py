@@ -16,8 +16,17 @@ from typing import Any
 
 import httpx
 import pytest
+from apipix_schema import problems
 from nodeproc import NodeProcess, run_cli, start_node
-from pspproc import PspProcess, credit_while_down, give_credentials, provider_config, start_psp
+from pspproc import (
+    CLIENT_ID,
+    SECRET,
+    PspProcess,
+    credit_while_down,
+    give_credentials,
+    provider_config,
+    start_psp,
+)
 
 PIX = '\n[rails.pix]\nkind = "pix"\nkey = "ana@example.com"\nmerchant = "PASTEL DA ANA"\ncity = "RECIFE"\n'
 CONFIRM_S = float(os.environ.get("PSP_CONFIRM_S", "3"))
@@ -178,3 +187,30 @@ def test_the_node_refuses_to_start_with_credentials_others_can_read(
     assert started.returncode == 3, started.stdout + started.stderr
     assert "provider/oauth.json: mode 0644: must be 0600" in started.stderr
     assert "test-secret" not in started.stdout + started.stderr
+
+
+def test_the_psp_answers_conform_to_the_published_document(psp: PspProcess) -> None:
+    paid = psp.pay("0015", "18.50")
+    with psp.client() as client:
+        token = client.post("/oauth/token", auth=(CLIENT_ID, SECRET),
+                            data={"grant_type": "client_credentials"}).json()["access_token"]  # fmt: skip
+        bearer = {"Authorization": f"Bearer {token}"}
+        window = {"inicio": "2020-01-01T00:00:00Z", "fim": "2099-01-01T00:00:00Z"}
+        answers = [
+            ("/pix", client.get("/api/v2/pix", params=window, headers=bearer)),
+            ("/pix/{e2eid}", client.get(f"/api/v2/pix/{paid['endToEndId']}", headers=bearer)),
+            ("/pix/{e2eid}", client.get(f"/api/v2/pix/E{'0' * 31}", headers=bearer)),
+            (
+                "/pix",
+                client.get("/api/v2/pix", params=window, headers={"Authorization": "Bearer x"}),
+            ),
+        ]
+    assert [a.status_code for _, a in answers] == [200, 200, 404, 403]
+    for path, answer in answers:
+        assert problems(path, "get", answer.status_code, answer.json()) == []
+    assert answers[0][1].json()["pix"] == [paid] and answers[1][1].json() == paid
+    assert psp.report()["violations"] == []
+    # the check has teeth: what a careless PSP might send fails it, naming the field
+    bad = {**answers[0][1].json(), "pix": [{**paid, "valor": "18.5"}]}
+    assert any("valor" in p for p in problems("/pix", "get", 200, bad))
+    assert problems("/pix", "get", 200, {"pix": []})  # no parametros
