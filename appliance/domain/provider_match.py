@@ -13,7 +13,8 @@ Rules (docs/reconciliation.md "Provider evidence"):
    new; another order is `duplicate_e2eid`.
 3. A credit without a txid names no order (payer banks drop the txid of static Pix,
    bacen/pix-api#449, #617): it is left to the statement, which matches by amount and time.
-4. A txid that is no watched order's reference is `unknown_txid`; a watched order's txid with
+4. A txid of a sale already bank-confirmed (by a statement whose credit id is not the e2eid)
+   is nothing new. Any other txid that is no watched order's reference is `unknown_txid`; a watched order's txid with
    another amount is `wrong_amount`; two credits for one order: the earliest pays it, the rest
    are `paid_twice`. An order a credit pays with the right amount is confirmed once.
 """
@@ -21,7 +22,7 @@ Rules (docs/reconciliation.md "Provider evidence"):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -90,9 +91,12 @@ def judge(
     watched: Sequence[Watched],
     credits: Iterable[ProviderCredit],
     settled: Mapping[str, str],
+    banked: Collection[str] = (),
 ) -> Verdict:
-    """Decide which watched orders the credits pay; `settled` maps a used e2eid to its order."""
+    """Decide which watched orders the credits pay; `settled` maps a used e2eid to its order,
+    `banked` holds the references of sales already bank-confirmed (by a statement, say)."""
     by_ref = {normalize(w.reference): w for w in watched if w.reference}
+    done_refs = {normalize(r) for r in banked}
     problems: list[Problem] = []
     unique = _unique(credits, problems)
     claims: dict[str, list[ProviderCredit]] = defaultdict(list)
@@ -104,8 +108,8 @@ def judge(
                 problems.append(Problem(Finding.DUPLICATE_E2EID, credit, target.order_id,
                                         f"already the bank evidence of order {used_by}"))  # fmt: skip
             continue
-        if not credit.txid:
-            continue  # rule 3: for the statement to match
+        if not credit.txid or (target is None and normalize(credit.txid) in done_refs):
+            continue  # rule 3: for the statement to match; or its sale's evidence is final
         if target is None:
             problems.append(Problem(Finding.UNKNOWN_TXID, credit, None,
                                     "no order waiting for Pix carries this txid"))  # fmt: skip

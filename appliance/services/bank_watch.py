@@ -114,30 +114,35 @@ class BankWatch:
     async def poll_once(self) -> list[Settled]:
         """One round: ask if anything waits (and is due), record what a credit pays."""
         now = self.clock()
-        lookback = now - timedelta(hours=self.settings.lookback_h)
-        waiting = await self.checkout.box.writer.read(
-            lambda conn: bank_sql.waiting(conn, self.settings.rail, lookback)
-        )
-        if waiting.since is None:
-            self.status.state = "idle" if self.status.state != "refused" else "refused"
-            return []
         due = self._last_poll is None or now - self._last_poll >= timedelta(
             seconds=self.settings.recheck_s
         )
+        lookback = now - timedelta(hours=self.settings.lookback_h)
+        rail = self.settings.rail
+        waiting = await self.checkout.box.writer.read(  # every second: the cheap half first
+            lambda conn: bank_sql.waiting(conn, rail, lookback if due else None)
+        )
         if not waiting.paying and not due:
-            return []
+            return []  # only sold-but-unverified sales may wait: asked every recheck_s
         self._last_poll = now
+        if not due:  # asking now: every sale the listing may name must be known
+            waiting = await self.checkout.box.writer.read(
+                lambda conn: bank_sql.waiting(conn, rail, lookback)
+            )
+        if waiting.since is None:
+            self.status.state = "idle" if self.status.state != "refused" else "refused"
+            return []
         credits = await self.provider.credits(waiting.since - SKEW, now + timedelta(minutes=1))
         self._succeeded()
-        return await self._record(waiting.orders, credits)
+        return await self._record(waiting.orders, credits, waiting.banked)
 
     async def _record(
-        self, watched: tuple[Watched, ...], credits: list[ProviderCredit]
+        self, watched: tuple[Watched, ...], credits: list[ProviderCredit], banked: frozenset[str]
     ) -> list[Settled]:
         now = self.clock()
 
         def tx(conn: sqlite3.Connection) -> tuple[list[Settled], list[Problem]]:
-            verdict = judge(watched, credits, bank_sql.settled(conn))
+            verdict = judge(watched, credits, bank_sql.settled(conn), banked)
             done = []
             for order, credit in verdict.confirm:
                 conn.execute("SAVEPOINT bank_settle")  # one order's failure undoes only its own

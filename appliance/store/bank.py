@@ -25,11 +25,12 @@ class Waiting:
     orders: tuple[Watched, ...]
     since: datetime | None
     paying: int  # how many wait for payment now (the rest are sold, unverified)
+    banked: frozenset[str] = frozenset()  # references of the rail's sales already bank-confirmed
 
 
-def waiting(conn: sqlite3.Connection, rail: str, paid_since: datetime) -> Waiting:
-    """Orders on `rail` waiting for payment, and its sales since `paid_since` without bank
-    evidence; at most a few hundred at a stall, read with the orders_by_state index."""
+def waiting(conn: sqlite3.Connection, rail: str, paid_since: datetime | None) -> Waiting:
+    """Orders on `rail` waiting for payment (read with the orders_by_state index: cheap every
+    second), and, unless `paid_since` is None, its sales since then without bank evidence."""
     found: list[Watched] = []
     times: list[datetime] = []
     for order_id, updated in conn.execute(
@@ -40,7 +41,10 @@ def waiting(conn: sqlite3.Connection, rail: str, paid_since: datetime) -> Waitin
         found.append(Watched(order.id, order.reference or "", order.total, paid=False))
         times.append(datetime.fromisoformat(str(updated)))
     paying = len(found)
+    if paid_since is None:
+        return Waiting(tuple(found), min(times) if times else None, paying)
     recorded = evidence_sql.recorded(conn)
+    banked: set[str] = set()
     for order_id, reference, currency, total, seq, at in conn.execute(
         "SELECT o.id, coalesce(o.reference, ''), o.currency, r.total, r.seq, r.created_at"
         " FROM orders o JOIN receipts r ON r.seq = o.receipt_seq"
@@ -48,10 +52,11 @@ def waiting(conn: sqlite3.Connection, rail: str, paid_since: datetime) -> Waitin
         (rail, paid_since.isoformat()),
     ):
         if "b" in recorded.get(int(seq), set()):
+            banked.add(str(reference))
             continue
         found.append(Watched(str(order_id), str(reference), Money(int(total), str(currency)), True))
         times.append(datetime.fromisoformat(str(at)))
-    return Waiting(tuple(found), min(times) if times else None, paying)
+    return Waiting(tuple(found), min(times) if times else None, paying, frozenset(banked))
 
 
 def settled(conn: sqlite3.Connection) -> dict[str, str]:

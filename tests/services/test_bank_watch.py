@@ -146,3 +146,33 @@ def test_the_watch_backs_off_while_unreachable_and_says_so(
     assert events == [("bank", {"link": "unreachable", "error": "down"})]  # said once
     bank._succeeded()
     assert bank.status.state == "ok" and events[-1] == ("bank", {"link": "ok"})
+
+
+def test_a_poll_for_a_paying_order_knows_every_sale_the_listing_may_name(
+    box: Box, clock: Clock, watch: tuple[BankWatch, FakeProvider, list[tuple[str, dict[str, Any]]]]
+) -> None:
+    bank, provider, events = watch
+
+    async def scenario() -> None:
+        by_sight = await bank.checkout.place_order([("pastel", 1)], "pix")
+        await bank.checkout.confirm(by_sight.order.id)
+        assert await bank.poll_once() == []  # asked (due): nothing listed yet
+        clock.advance(seconds=5)  # the next recheck is not due for a minute
+        paying = await bank.checkout.place_order([("coffee", 1)], "pix")
+        pay(provider, clock, by_sight.reference, 950, 1)
+        pay(provider, clock, paying.reference, 600, 2)
+        done = await bank.poll_once()
+        assert sorted(s.order_id for s in done) == sorted([by_sight.order.id, paying.order.id])
+        assert [e for e in events if e[0] == "bank"] == []  # no false "unknown txid"
+
+    asyncio.run(scenario())
+
+
+def test_a_credit_for_a_sale_a_statement_confirmed_is_nothing_new() -> None:
+    from datetime import UTC, datetime
+
+    from appliance.domain.provider_match import judge
+
+    credit = ProviderCredit("E" * 32, "001X", Money(950, "BRL"), datetime(2026, 12, 4, tzinfo=UTC))
+    assert judge([], [credit], {}).problems  # unknown txid when nothing knows it
+    assert judge([], [credit], {}, banked={"001x"}).problems == ()
