@@ -116,10 +116,10 @@ def give_credentials(box: Path, tls: MutualTLS) -> None:
     oauth.chmod(0o600)
 
 
-def provider_config(psp: PspProcess, poll_s: float = 1.0, recheck_s: float = 1.0) -> str:
+def provider_config(url: str, poll_s: float = 1.0, recheck_s: float = 1.0) -> str:
     """The [provider] table for a node that asks this PSP (poll_s: the shipped default)."""
     return (
         f'\n[provider]\nkind = "apipix"\nrail = "pix"\nname = "testpsp"\n'
-        f'base_url = "{psp.url}/api/v2"\ntoken_url = "{psp.url}/oauth/token"\n'
+        f'base_url = "{url}/api/v2"\ntoken_url = "{url}/oauth/token"\n'
         f"poll_s = {poll_s}\nrecheck_s = {recheck_s}\ntimeout_s = 2.0\n"
     )

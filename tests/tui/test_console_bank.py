@@ -49,7 +49,7 @@ def node(tmp_path: Path, psp: PspProcess) -> Iterator[NodeProcess]:
     state = tmp_path / "state"
     assert run_cli("init", "--state", str(state)).returncode == 0
     with (state / "stallbox.toml").open("a", encoding="utf-8") as config:
-        config.write(PIX + provider_config(psp))
+        config.write(PIX + provider_config(psp.url))
     give_credentials(state, psp.tls)
     running = start_node(state)
     yield running
