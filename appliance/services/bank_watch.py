@@ -107,6 +107,9 @@ class BankWatch:
                 delay = self._failed(exc)
             except StoreError as exc:
                 log.warning("bank watch: cannot read or record: %s", exc)
+            except Exception:  # a bug: logged once with its traceback; the watch keeps going
+                log.exception("bank watch: unexpected failure; trying again")
+                delay = max(delay, BACKOFF_CAP_S)
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), delay)
