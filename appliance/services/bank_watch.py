@@ -95,7 +95,7 @@ class BankWatch:
         self.status = WatchStatus()
         self._reported: set[tuple[str, str]] = set()
         self._last_poll: datetime | None = None
-        self.wake = asyncio.Event()  # set by a tender on the rail: poll now
+        self.wake = asyncio.Event()  # set to ask now (a webhook, PUT /webhook/{chave}, later)
 
     async def run(self) -> None:
         """Poll forever (cancel to stop); never raises for a provider or store failure."""
