@@ -25,6 +25,7 @@ from appliance.domain.orders import TOTAL_MAX
 from appliance.domain.policy import Limits
 from appliance.errors import ConfigError, field_and_problem
 from appliance.payments.config import RailConfig, parse_rails
+from appliance.providers.settings import ProviderSettings, parse_provider
 
 CONFIG_NAME = "stallbox.toml"
 MAX_HOLD_S = int(MAX_HOLD.total_seconds())
@@ -93,6 +94,7 @@ class RawConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     drops: RawDrops = RawDrops()
     catalog: list[RawItem] = []
     rails: dict[str, dict[str, Any]] = {}
+    provider: dict[str, Any] | None = None  # providers/settings.py checks it
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,7 @@ class Config:
     unset: tuple[str, ...] = ()  # keys the node requires that the file leaves out
     operator_socket: str = ""  # "" = $RUNTIME_DIRECTORY or the state dir; "off" = no socket
     operator_group: str = ""  # group whose members may pair over the socket ("" = none)
+    provider: ProviderSettings | None = None  # the payment provider the node asks ([provider])
 
 
 NODE_REQUIRES = {
@@ -294,4 +297,5 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         unset=unset,
         operator_socket=sock,
         operator_group=raw.node.operator_group,
+        provider=parse_provider(raw.provider, rails, path),
     )

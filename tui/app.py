@@ -30,7 +30,7 @@ from textual.worker import Worker, WorkerState
 from appliance.api.schemas import IdentityOut, StatsOut, SyncOut
 from tui.client import NodeClient, NodeEvent
 from tui.errors import ConsoleError, KeyChanged, Refused, Unauthorized
-from tui.link import Link, cloud_state, storage_state
+from tui.link import Link, bank_report, cloud_state, money_alarms, storage_state
 from tui.messages import (
     EventReceived,
     IdentityChecked,
@@ -189,7 +189,7 @@ class StallboxConsole(App[int]):
                     proven = True
                 stats = await client.stats()
                 sync = await client.sync_state()
-                self.post_message(NodeChecked(stats, sync))
+                self.post_message(NodeChecked(stats, sync, await client.bank()))
             except Unauthorized as exc:
                 self.post_message(TokenRefused(str(exc)))
                 return
@@ -236,6 +236,7 @@ class StallboxConsole(App[int]):
                 oldest_unsynced_s=stats.oldest_unsynced_s,
                 storage=storage_state(stats.storage),
                 free_bytes=stats.free_bytes,
+                **money_alarms(message.bank),
                 attempts=0,
                 error="",
             )
@@ -318,7 +319,10 @@ class StallboxConsole(App[int]):
         self.show_connect(f"The node refused this console's token ({message.error}). Pair again.")
 
     def on_event_received(self, message: EventReceived) -> None:
-        self.node_event.publish(message.event)
+        event = message.event
+        if event.kind == "bank" and "problem" in event.data:  # a credit that confirmed nothing
+            self.notify(bank_report(event.data), title="Bank", severity="error", timeout=30)
+        self.node_event.publish(event)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:  # a bug, not the network: one line, no traceback

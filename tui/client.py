@@ -21,6 +21,7 @@ import httpx
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from appliance.api.bank_schemas import BankOut
 from appliance.api.schemas import (
     ConfirmOut,
     DecisionOut,
@@ -311,6 +312,15 @@ class NodeClient:
     async def void(self, order_id: str) -> ReceiptOut:
         """Void a paid order."""
         return await self._typed(ReceiptOut, "POST", f"/api/orders/{order_id}/void")
+
+    async def bank(self) -> BankOut | None:
+        """The bank watch and each rail's sales by evidence; None from a node without /api/bank."""
+        try:
+            return await self._typed(BankOut, "GET", "/api/bank")
+        except Refused as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     async def stats(self) -> StatsOut:
         """Sales, revenue, outbox and the edge decision rate."""

@@ -7,9 +7,11 @@ colour, so it reads the same for colour-blind vendors and in a monochrome termin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from appliance.api.bank_schemas import BankOut
 from appliance.api.schemas import SyncOut
 
 NodeState = Literal["unpaired", "connecting", "up", "down", "untrusted"]
@@ -29,6 +31,9 @@ class Link:
     storage: StorageState = "unknown"  # the node's disk, from /api/stats
     free_bytes: int | None = None
     attempts: int = 0  # failed checks in a row while down
+    unmatched: int = 0  # standing QR sales a statement showed no credit for (GET /api/bank)
+    bank: str = "off"  # the payment provider's link: off, idle, ok, unreachable, refused
+    bank_reports: int = 0  # credits the provider listed that confirmed nothing
     error: str = ""
 
     @property
@@ -110,6 +115,47 @@ def storage_text(link: Link) -> tuple[str, str]:
     if link.storage == "low":
         free = "" if link.free_bytes is None else f" ({link.free_bytes / 2**20:.0f} MiB free)"
         return f"⚠ disk low{free}", "warn"
+    return "", "ok"
+
+
+def money_alarms(bank: BankOut | None) -> dict[str, Any]:
+    """The Link fields GET /api/bank sets: unmatched sales, the provider's link, its reports."""
+    if bank is None:  # a node from before /api/bank
+        return {"unmatched": 0, "bank": "off", "bank_reports": 0}
+    unmatched = sum(rail.unmatched for rail in bank.rails.values())
+    return {"unmatched": unmatched, "bank": bank.link, "bank_reports": len(bank.problems)}
+
+
+FINDINGS = {
+    "wrong_amount": "wrong amount",
+    "unknown_txid": "unknown txid",
+    "duplicate_e2eid": "end-to-end id used twice",
+    "paid_twice": "order paid twice",
+}
+
+
+def bank_report(data: Mapping[str, Any]) -> str:
+    """One line for a credit the provider listed that confirmed nothing (a `bank` event)."""
+    what = FINDINGS.get(str(data.get("problem")), str(data.get("problem")))
+    minor = int(data.get("amount") or 0)
+    amount = f"{data.get('currency', '')} {minor // 100}.{minor % 100:02d}"
+    return f"{what.upper()}: {amount} txid {data.get('txid') or '-'}: {data.get('detail', '')}; nothing confirmed"
+
+
+def bank_text(link: Link) -> tuple[str, str]:
+    """(label, css class) for the money alarm; an empty label while the bank has nothing to say.
+
+    Unmatched sales first: a statement covering their time shows no credit, so the payment
+    screen the vendor saw may have been fake.
+    """
+    if link.unmatched:
+        return f"✖ {link.unmatched} UNMATCHED sale(s): check with the bank", "bad"
+    if link.bank == "refused":
+        return "✖ bank refused the credentials", "bad"
+    if link.bank_reports:
+        return f"⚠ bank: {link.bank_reports} credit(s) confirmed nothing", "warn"
+    if link.bank == "unreachable":
+        return "⚠ bank link down: offline policy", "warn"
     return "", "ok"
 
 

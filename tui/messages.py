@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from appliance.api.bank_schemas import BankOut
 from appliance.api.schemas import (
     ConfirmOut,
     DropOut,
@@ -32,10 +33,11 @@ class NodeHeard(Message):
 class NodeChecked(Message):
     """The node answered a periodic check."""
 
-    def __init__(self, stats: StatsOut, sync: SyncOut | None) -> None:
+    def __init__(self, stats: StatsOut, sync: SyncOut | None, bank: BankOut | None = None) -> None:
         super().__init__()
         self.stats = stats
         self.sync = sync
+        self.bank = bank
 
 
 class IdentityChecked(Message):
@@ -171,7 +173,10 @@ class ActionDone(Message):
 class NumbersFetched(Message):
     """/metrics and the paid orders arrived."""
 
-    def __init__(self, metrics: MetricsView, paid: list[OrderOut]) -> None:
+    def __init__(
+        self, metrics: MetricsView, paid: list[OrderOut], bank: BankOut | None = None
+    ) -> None:
         super().__init__()
         self.metrics = metrics
         self.paid = paid
+        self.bank = bank

@@ -26,6 +26,7 @@ import msgspec.inspect
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from appliance.api.bank_schemas import RECONCILE_STATEMENT_BYTES
 from appliance.api.schemas import NewDrop, Problem
 from appliance.domain.orders import TOTAL_MAX
 from appliance.http_bounds import FD_RESERVE, RETRY_AFTER_S, WireLimits
@@ -34,6 +35,7 @@ from sync.protocol import MAX_BATCH_BYTES
 ATTENDEE_BODY_BYTES = 16 * 1024
 OPERATOR_BODY_BYTES = 64 * 1024
 RELAY_BODY_BYTES = MAX_BATCH_BYTES
+RECONCILE_BODY_BYTES = RECONCILE_STATEMENT_BYTES * 4 // 3 + 64 * 1024  # base64 and the JSON
 DROP_FIELDS = ("quantity", "per_attendee", "hold_s")
 MAX_DROP_LEAD_DAYS = 366  # a drop's start: at most this far ahead (operator.drop_start)
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
@@ -51,6 +53,8 @@ def body_limit(path: str) -> int:
     """The largest body accepted on `path`."""
     if path.startswith("/relay/"):
         return RELAY_BODY_BYTES
+    if path == "/api/reconcile":
+        return RECONCILE_BODY_BYTES
     if path.startswith("/api/") or path == "/metrics":
         return OPERATOR_BODY_BYTES
     return ATTENDEE_BODY_BYTES

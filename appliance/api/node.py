@@ -27,6 +27,9 @@ from appliance.config import Config
 from appliance.discovery import Advertiser, NodeAd
 from appliance.ledger.identity import fingerprint
 from appliance.payments.registry import RailRegistry
+from appliance.providers.apipix import ApiPix
+from appliance.providers.settings import load_credentials
+from appliance.services.bank_watch import BankWatch, Settled
 from appliance.services.box import Box
 from appliance.services.checkout import Checkout, utc_now
 from appliance.services.drops import Drops
@@ -121,6 +124,7 @@ class Node:
         self.advertiser: Advertiser | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.port = self.operator_port = 0  # the planes' bound ports, known at start
+        self.bank = bank_watch(self)  # None without a [provider]
 
     async def start(self, port: int, operator_port: int, advertise: bool = True) -> None:
         """Load the catalogue, start the background sweeps and announce both planes' ports."""
@@ -134,6 +138,8 @@ class Node:
         self._tasks.append(asyncio.create_task(self._sweep_expired(), name="expire-orders"))
         self._tasks.append(asyncio.create_task(self._count_live_minutes(), name="live-minutes"))
         self._tasks.append(asyncio.create_task(self._probe_storage(), name="storage-probe"))
+        if self.bank is not None:
+            self._tasks.append(asyncio.create_task(self.bank.run(), name="bank-watch"))
         if advertise:
             self.advertiser = Advertiser(
                 NodeAd(
@@ -163,6 +169,13 @@ class Node:
         latency = self.funnel.paid(order_id)
         if latency is not None:
             self.metrics.conversion.observe(latency)
+
+    async def bank_settled(self, settled: Settled) -> None:
+        """Numbers for an order the provider's credit settled (a sale, if the watch sold it)."""
+        if settled.sold:
+            self.metrics.confirmations.labels(settled.rail, "accept").inc()
+            self.record_paid(settled.order_id, settled.total)
+        await self.refresh_outbox()
 
     async def refresh_outbox(self) -> None:
         """Recount the outbox for STATUS=, /metrics and /api/stats (never fails its caller).
@@ -263,11 +276,22 @@ class Node:
                 await task
         if self.advertiser is not None:
             await self.advertiser.close()
+        if self.bank is not None:
+            await self.bank.provider.aclose()
         self.events.close()
         counts, now = self.funnel.take(), utc_now()
         with contextlib.suppress(StoreError):  # analytics: never in the way of a clean stop
             await self.box.writer.run(lambda conn: funnel_sql.add_counts(conn, now, counts))
         self.box.close()
+
+
+def bank_watch(node: Node) -> BankWatch | None:
+    """The node's bank watch over its [provider] (credentials from the state dir), or None."""
+    settings = node.config.provider
+    if settings is None:
+        return None
+    provider = ApiPix(settings, load_credentials(node.state_dir))
+    return BankWatch(node.checkout, provider, settings, node.events.publish, node.bank_settled)
 
 
 def _minute_passed(

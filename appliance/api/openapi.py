@@ -22,6 +22,7 @@ import msgspec
 from starlette.routing import Route
 
 from appliance import __version__
+from appliance.api import bank_schemas as bank
 from appliance.api import schemas as s
 from appliance.api.bounds import limits_markdown
 from appliance.api.operator import needs_token
@@ -116,6 +117,12 @@ DOCS: dict[tuple[str, str], Doc] = {
         query=(("limit", False, {"type": "string", "pattern": LIMIT}),),
     ),
     ("get", "/api/stats"): Doc("Sales, revenue, outbox, edge decision rate", None, s.StatsOut),
+    ("get", "/api/bank"): Doc("Provider link and reports; rail sales by evidence", None, bank.BankOut),
+    ("post", "/api/reconcile"): Doc(
+        "Match uploaded statements and sign the evidence (as `stallbox reconcile`)",
+        bank.ReconcileRequest,
+        bank.ReconcileOut,
+    ),
     ("get", "/api/sync"): Doc(
         "The sync daemon's state: outbox, cloud head, last checkpoint, stop reason",
         None,
@@ -217,7 +224,7 @@ def operations() -> list[tuple[str, str, Route]]:
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """Build the OpenAPI 3.1 document (once) from the app's routes and DOCS."""
-    types: list[Any] = [*s.REQUESTS, *s.RESPONSES, *RELAY_TYPES]
+    types: list[Any] = [*s.REQUESTS, *s.RESPONSES, *RELAY_TYPES, *bank.TYPES]
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
     by_type = dict(zip(types, schemas, strict=True))
     batch = components["Batch"]["properties"]

@@ -514,4 +514,11 @@ def routes() -> list[BaseRoute]:
         Route("/api/drops", schedule_drop, methods=["POST"]),
         Route("/api/events", events),
         Route("/metrics", metrics),
+        *_bank_routes(),
     ]
+
+
+def _bank_routes() -> list[BaseRoute]:
+    from appliance.api import bank  # imports this module: registered late
+
+    return bank.routes()

@@ -19,6 +19,7 @@ from pathlib import Path
 from appliance.api.app import Planes
 from appliance.config import Config
 from appliance.ledger.identity import fingerprint, load_key
+from appliance.providers.settings import load_credentials
 from appliance.serving import Listener, bind, serve_listeners
 from appliance.systemd import Notifier
 from appliance.tls import server_context
@@ -98,6 +99,9 @@ def run_node(
 ) -> int:
     """Run the node on uvloop."""
     import uvloop
+
+    if config.provider is not None:
+        load_credentials(state_dir)  # refused (exit 3, naming the file) before anything listens
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     return uvloop.run(

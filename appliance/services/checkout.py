@@ -256,43 +256,50 @@ class Checkout:
         An order tendered before the policy decided at tender (an older box) is decided now.
         """
         now = self.clock()
+        return await self.box.writer.run(
+            lambda conn: self.confirm_tx(conn, order_id, now, operator, override_reason)
+        )
 
-        def tx(conn: sqlite3.Connection) -> Confirmation:
-            order = orders_sql.load_order(conn, order_id)
-            paid = order.pay()
-            rail = order.tender or CASH
-            claim = drops_sql.claim_of_order(conn, order.id)
-            stocked = (
-                [] if claim is not None else order.lines
-            )  # a drop claim already holds its units
-            for line in stocked:  # refuse before deciding: nothing to decide if none left
-                orders_sql.take_stock(conn, line.sku, line.qty)
-            decision = orders_sql.tender_decision(conn, order.id, rail)
-            at_tender = decision is not None
-            if decision is None:
-                decision = self.policy.decide_tx(
-                    conn, rail, order.total, operator=operator, override_reason=override_reason
-                )
-                orders_sql.record_decision(conn, decision, order.id)
-            if not decision.accepted:
-                for line in stocked:
-                    orders_sql.return_stock(conn, line.sku, line.qty)
-                return Confirmation(order, decision, None)
-            receipt = self.box.append(
-                conn,
-                kind=ReceiptType.SALE,
-                at=now,
-                total=order.total.minor,
-                items=items_for_receipt(order),
-                ref=order.reference,
-                order_id=order.id,
+    def confirm_tx(
+        self,
+        conn: sqlite3.Connection,
+        order_id: str,
+        now: datetime,
+        operator: str | None = None,
+        override_reason: str | None = None,
+    ) -> Confirmation:
+        """confirm's transaction (the bank watch confirms inside a transaction of its own)."""
+        order = orders_sql.load_order(conn, order_id)
+        paid = order.pay()
+        rail = order.tender or CASH
+        claim = drops_sql.claim_of_order(conn, order.id)
+        stocked = [] if claim is not None else order.lines  # a drop claim already holds its units
+        for line in stocked:  # refuse before deciding: nothing to decide if none left
+            orders_sql.take_stock(conn, line.sku, line.qty)
+        decision = orders_sql.tender_decision(conn, order.id, rail)
+        at_tender = decision is not None
+        if decision is None:
+            decision = self.policy.decide_tx(
+                conn, rail, order.total, operator=operator, override_reason=override_reason
             )
-            orders_sql.update_order(conn, paid, now, receipt_seq=receipt.seq)
-            if claim is not None:
-                drops_sql.set_claim_state(conn, claim, "paid")
-            return Confirmation(paid, decision, receipt, at_tender)
-
-        return await self.box.writer.run(tx)
+            orders_sql.record_decision(conn, decision, order.id)
+        if not decision.accepted:
+            for line in stocked:
+                orders_sql.return_stock(conn, line.sku, line.qty)
+            return Confirmation(order, decision, None)
+        receipt = self.box.append(
+            conn,
+            kind=ReceiptType.SALE,
+            at=now,
+            total=order.total.minor,
+            items=items_for_receipt(order),
+            ref=order.reference,
+            order_id=order.id,
+        )
+        orders_sql.update_order(conn, paid, now, receipt_seq=receipt.seq)
+        if claim is not None:
+            drops_sql.set_claim_state(conn, claim, "paid")
+        return Confirmation(paid, decision, receipt, at_tender)
 
     async def cancel(self, order_id: str) -> Order:
         """Cancel an order that has not been paid."""

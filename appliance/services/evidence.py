@@ -12,6 +12,8 @@ then the import is refused rather than opening a second writer on the ledger).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -25,12 +27,13 @@ from appliance.domain.reconcile import Outcome, Sale, reconcile
 from appliance.errors import StateError
 from appliance.ledger.receipt import ReceiptType, parse_receipt
 from appliance.services.box import Box
-from appliance.services.reconcile import sales_from_state
+from appliance.services.reconcile import sales_from_state, sales_of
 from appliance.services.state_dir import check_state, lock_state
-from appliance.statements import ColumnMap, read_statement
+from appliance.statements import ColumnMap, parse_statement
 from appliance.statements.source import read_bounded
 from appliance.store import evidence as evidence_sql
 from appliance.store.connection import DB_NAME, open_sync
+from appliance.store.sales import paid_on_rails
 
 COVER_MARGIN = timedelta(hours=1)  # a statement covers a sale: a credit this much later
 
@@ -80,11 +83,13 @@ class Entry:
 
 def read_files(paths: Sequence[Path], column_map: ColumnMap | None) -> list[StatementFile]:
     """Read each statement file and name it by the SHA-256 of its bytes."""
-    out = []
-    for path in paths:
-        digest = hashlib.sha256(read_bounded(path)).hexdigest()
-        out.append(StatementFile(f"sha256:{digest}", read_statement(path, column_map).credits))
-    return out
+    return [statement_file(str(path), read_bounded(path), column_map) for path in paths]
+
+
+def statement_file(name: str, data: bytes, column_map: ColumnMap | None) -> StatementFile:
+    """One statement's bytes, parsed and named by their SHA-256 (a file read, an upload)."""
+    digest = hashlib.sha256(data).hexdigest()
+    return StatementFile(f"sha256:{digest}", parse_statement(data, name, column_map).credits)
 
 
 def covering(files: Sequence[StatementFile], sale: Sale) -> str | None:
@@ -129,19 +134,60 @@ class Recorded:
 
 def record(box: Box, paths: Sequence[Path], column_map: ColumnMap | None, at: datetime) -> Recorded:
     """Reconcile the files against the box's sales and append the evidence lines they call for."""
-    sales = sales_from_state(box.state_dir)
     files = read_files(paths, column_map)
-    outcome = reconcile(sales, [c for f in files for c in f.credits])
+    banked = box.writer.run_sync(evidence_sql.bank_credits)
+    sales, credits = open_items(sales_from_state(box.state_dir), files, banked)
+    outcome = reconcile(sales, credits)
+    written = box.writer.run_sync(functools.partial(write_tx, box, outcome, files, sales, at))
+    return recorded_of(outcome, files, written)
 
-    def tx(conn: sqlite3.Connection) -> list[Entry]:
-        seqs = evidence_sql.sale_seqs(conn, (s.id for s in sales))
-        entries = plan(outcome, files, seqs, evidence_sql.recorded(conn))
-        for entry in entries:
-            box.append(conn, kind=ReceiptType.EVIDENCE, at=at, total=entry.total,
-                       items=entry.items, ref=entry.ref, order_id=entry.order_id)  # fmt: skip
-        return entries
 
-    written = box.writer.run_sync(tx)
+async def record_live(
+    box: Box, statements: Sequence[tuple[str, bytes]], column_map: ColumnMap | None, at: datetime
+) -> Recorded:
+    """`record` inside a running node (POST /api/reconcile): the same matcher and lines, the
+    parsing and matching in a worker thread, the lines through the node's one writer."""
+    files = await asyncio.to_thread(
+        lambda: [statement_file(name, data, column_map) for name, data in statements]
+    )
+    rows, banked = await box.writer.read(lambda c: (paid_on_rails(c), evidence_sql.bank_credits(c)))
+    sales, credits = open_items(sales_of(rows), files, banked)
+    outcome = await asyncio.to_thread(reconcile, sales, credits)
+    written = await box.writer.run(functools.partial(write_tx, box, outcome, files, sales, at))
+    return recorded_of(outcome, files, written)
+
+
+def open_items(
+    sales: Sequence[Sale], files: Sequence[StatementFile], banked: Mapping[str, str]
+) -> tuple[list[Sale], list[Credit]]:
+    """The sales and credits still to match: a sale with bank evidence is settled (its line is
+    final), and so is the credit that evidence names (the provider's e2eid on a statement line)."""
+    used = set(banked.values())
+    credits = [c for f in files for c in f.credits if c.key not in used]
+    return [s for s in sales if s.id not in banked], credits
+
+
+def write_tx(
+    box: Box,
+    outcome: Outcome,
+    files: Sequence[StatementFile],
+    sales: Sequence[Sale],
+    at: datetime,
+    conn: sqlite3.Connection,
+) -> list[Entry]:
+    """Append the evidence lines the outcome calls for that the chain lacks (one transaction)."""
+    seqs = evidence_sql.sale_seqs(conn, (s.id for s in sales))
+    entries = plan(outcome, files, seqs, evidence_sql.recorded(conn))
+    for entry in entries:
+        box.append(conn, kind=ReceiptType.EVIDENCE, at=at, total=entry.total,
+                   items=entry.items, ref=entry.ref, order_id=entry.order_id)  # fmt: skip
+    return entries
+
+
+def recorded_of(
+    outcome: Outcome, files: Sequence[StatementFile], written: Sequence[Entry]
+) -> Recorded:
+    """What an import did, with the unmatched sales no file covers."""
     uncovered = tuple(s for s in outcome.unmatched_sales if covering(files, s) is None)
     return Recorded(outcome, tuple(written), uncovered)
 

@@ -21,7 +21,7 @@ from appliance.payments.ids import rf_reference
 from appliance.statements import ColumnMap, read_statement
 from appliance.store.connection import DB_NAME, describe_error, open_sync
 from appliance.store.errors import StoreError
-from appliance.store.sales import paid_on_rails
+from appliance.store.sales import PaidOnRail, paid_on_rails
 
 
 def _database(sales_from: Path) -> Path:
@@ -43,6 +43,11 @@ def sales_from_state(sales_from: Path) -> list[Sale]:
             rows = paid_on_rails(conn)
         except sqlite3.Error as exc:
             raise describe_error(path, exc) from None
+    return sales_of(rows)
+
+
+def sales_of(rows: Sequence[PaidOnRail]) -> list[Sale]:
+    """The paid rail sales as the matcher takes them, with their references."""
     sales = []
     for row in rows:
         refs = (row.reference, rf_reference(row.reference)) if row.reference.isalnum() else ()

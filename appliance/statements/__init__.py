@@ -17,7 +17,15 @@ from appliance.statements.mt940 import parse_mt940
 from appliance.statements.ofx import parse_ofx
 from appliance.statements.source import MAX_BYTES, Statement, read_bounded
 
-__all__ = ["MAX_BYTES", "ColumnMap", "Statement", "StatementError", "read_statement", "sniff"]
+__all__ = [
+    "MAX_BYTES",
+    "ColumnMap",
+    "Statement",
+    "StatementError",
+    "parse_statement",
+    "read_statement",
+    "sniff",
+]
 
 
 def sniff(data: bytes) -> str:
@@ -36,16 +44,20 @@ def read_statement(
     path: Path, column_map: ColumnMap | None = None, max_bytes: int = MAX_BYTES
 ) -> Statement:
     """Read any supported statement file; a CSV needs its column map."""
-    data = read_bounded(path, max_bytes)
+    return parse_statement(read_bounded(path, max_bytes), str(path), column_map)
+
+
+def parse_statement(data: bytes, name: str, column_map: ColumnMap | None = None) -> Statement:
+    """Parse a statement's bytes (an upload, a file read), named `name` in errors."""
     kind = sniff(data)
     if kind == "camt":
-        return parse_camt(data, str(path))
+        return parse_camt(data, name)
     if kind == "ofx":
-        return parse_ofx(data, str(path))
+        return parse_ofx(data, name)
     if kind == "mt940":
-        return parse_mt940(data, str(path))
+        return parse_mt940(data, name)
     if column_map is None:
         raise StatementError(
-            str(path), "", "not camt, OFX or MT940; for a CSV export give its column map"
+            name, "", "not camt, OFX or MT940; for a CSV export give its column map"
         )
-    return parse_csv(data, str(path), column_map)
+    return parse_csv(data, name, column_map)

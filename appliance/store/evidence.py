@@ -58,3 +58,54 @@ def payment_states(conn: sqlite3.Connection, order_ids: Iterable[str]) -> dict[s
         if row is not None and row[1] is not None and row[0] not in (None, "cash"):
             out[order_id] = last.get(order_id, UNVERIFIED)
     return out
+
+
+def bank_credits(conn: sqlite3.Connection) -> dict[str, str]:
+    """The credit key of every sale's bank evidence, by order id (a bank line is final)."""
+    return {
+        str(order_id): str(credit)
+        for order_id, credit in conn.execute(
+            "SELECT order_id, json_extract(items, '$.credit') FROM receipts"
+            " WHERE kind = 'evidence' AND json_extract(items, '$.state') = 'bank'"
+        )
+    }
+
+
+def last_close_seq(conn: sqlite3.Connection) -> int:
+    """The seq of the last daily close receipt, or -1 before the first."""
+    row = conn.execute("SELECT coalesce(max(seq), -1) FROM receipts WHERE kind = 'close'")
+    return int(row.fetchone()[0])
+
+
+def evidence_by_rail(conn: sqlite3.Connection, after_seq: int = -1) -> dict[str, dict[str, int]]:
+    """Per rail, the standing QR sales after `after_seq`: bank, unverified, unmatched (count and
+    minor units); for the daily close (`evidence_by_rail(conn, last_close_seq(conn))`), the
+    Numbers screen and GET /api/bank. A state is the sale's evidence as of now."""
+    last: dict[int, str] = {}
+    for (line,) in conn.execute(
+        "SELECT line FROM receipts WHERE kind = 'evidence' AND seq > ? ORDER BY seq", (after_seq,)
+    ):
+        ref = str(line).split(";")[11]
+        last[int(ref[1:])] = STATE_OF_LETTER[ref[0]]
+    out: dict[str, dict[str, int]] = {}
+    for rail, seq, total in conn.execute(
+        "SELECT o.tender, o.receipt_seq, r.total FROM orders o JOIN receipts r"
+        " ON r.seq = o.receipt_seq WHERE o.state IN ('paid') AND o.tender IS NOT NULL"
+        " AND o.tender != 'cash' AND o.receipt_seq > ? ORDER BY o.receipt_seq",
+        (after_seq,),
+    ):
+        state = last.get(int(seq), UNVERIFIED)
+        sums = out.setdefault(str(rail), dict.fromkeys(SUMMARY_KEYS, 0))
+        sums["sales"] += 1
+        sums[state] += 1
+        sums[f"{state}_minor"] += int(total)
+    return out
+
+
+def evidence_since_close(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+    """The daily close's per-rail evidence summary: `evidence_by_rail` after the last close."""
+    return evidence_by_rail(conn, last_close_seq(conn))
+
+
+SUMMARY_KEYS = ("sales", "bank", "unverified", "unmatched",
+                "bank_minor", "unverified_minor", "unmatched_minor")  # fmt: skip

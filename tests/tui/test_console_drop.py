@@ -67,6 +67,6 @@ async def test_a_drop_is_armed_claimed_and_its_order_confirmed(
         await until_shown(pilot, "voided (receipt #")
 
         await pilot.press("f6")
-        await until_shown(pilot, "Confirmations by rail:")
-        await until_shown(pilot, "cash")
+        await until_shown(pilot, "Bank-confirmed (✓) by rail:")
+        await until_shown(pilot, "none yet")  # cash sales only: no QR sale waits for a bank
         assert "Top items:" in shown(app)

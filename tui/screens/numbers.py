@@ -1,5 +1,5 @@
 """The stall's numbers: revenue per live minute with a sparkline, conversion latency, edge
-decision rate, confirmations by rail and top items.
+decision rate, the bank-confirmed share of QR sales by rail and top items.
 
 Stats arrive with the app's periodic check; the rest (/metrics, paid orders) is fetched when the
 screen is shown and every few seconds while it stays shown.
@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
+from appliance.api.bank_schemas import BankOut
 from appliance.api.schemas import StatsOut
 from tui.client import NodeClient
 from tui.errors import ConsoleError
@@ -29,6 +30,23 @@ TOP = 5
 def seconds_text(value: float | None) -> str:
     """'42 s' or '—'."""
     return "—" if value is None else f"{value:.0f} s"
+
+
+def bank_share_lines(bank: BankOut | None) -> list[str]:
+    """Bank-confirmed share by rail: of the standing QR sales, how many the bank confirmed."""
+    lines = ["Bank-confirmed (✓) by rail:"]
+    if bank is None:
+        return [*lines, "  — (the node does not say)"]
+    for rail, sums in sorted(bank.rails.items()):
+        share = f"{sums.bank / sums.sales:.0%}" if sums.sales else "—"
+        lines.append(
+            f"  {rail:<7}{share:>4} ✓ {sums.bank}/{sums.sales} unverified {sums.unverified}"
+        )
+        if sums.unmatched:
+            lines.append(f"  {'':<7}UNMATCHED ✗ {sums.unmatched}: check with the bank")
+    if not bank.rails:
+        lines.append("  none yet")
+    return lines
 
 
 class NumbersScreen(ConsoleScreen):
@@ -77,10 +95,11 @@ class NumbersScreen(ConsoleScreen):
         try:
             metrics = await client.metrics()
             paid = await client.orders("paid")
+            bank = await client.bank()
         except ConsoleError as exc:
             self.post_message(ActionFailed(f"Numbers not loaded: {exc}"))
             return
-        self.post_message(NumbersFetched(metrics, paid))
+        self.post_message(NumbersFetched(metrics, paid, bank))
 
     def on_numbers_fetched(self, message: NumbersFetched) -> None:
         metrics = message.metrics
@@ -88,18 +107,12 @@ class NumbersScreen(ConsoleScreen):
         edge = "—"
         if stats is not None and stats.edge_decision_rate is not None:
             edge = f"{stats.edge_decision_rate:.0%} of {stats.decisions}"
-        by_rail: Counter[str] = Counter()
         lines = [
             f"Conversion p50   {seconds_text(metrics.conversion_p50_s)}",
             f"Conversion p90   {seconds_text(metrics.conversion_p90_s)}",
             f"Edge decisions   {edge}",
-            "Confirmations by rail:",
+            *bank_share_lines(message.bank),
         ]
-        for (rail, verdict), count in sorted(metrics.confirmations.items()):
-            by_rail[rail] += count
-            lines.append(f"  {rail:<8} {verdict:<9} {count}")
-        if not metrics.confirmations:
-            lines.append("  none yet")
         self.query_one("#num-left", Static).update("\n".join(lines))
         units: Counter[str] = Counter()
         for order in message.paid:

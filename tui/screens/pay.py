@@ -2,7 +2,8 @@
 
 The node's offline policy decides when the tender is chosen, before the payer sees a QR: a
 refused rail shows the reason, and the vendor may override it only by typing why (the node
-records it); only then is the QR shown. Confirming stands on that decision.
+records it); only then is the QR shown. Confirming stands on that decision. A Pix order the
+node's bank watch confirms (the provider reported the credit) moves on without a keypress.
 Cash shows the change due as the vendor types what was handed over.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
+import msgspec
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -18,7 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Digits, Input, Static
 
 from appliance.api.schemas import ConfirmOut, DecisionOut, OrderOut, TenderOut
-from tui.client import NodeClient
+from tui.client import NodeClient, NodeEvent
 from tui.errors import ConsoleError, Refused
 from tui.messages import ActionDone, ActionFailed, Confirmed, Tendered, TenderRefused
 from tui.screens.base import ConsoleScreen
@@ -37,6 +39,15 @@ def parse_minor(text: str) -> int | None:
     if not whole.isdigit() or (part and (not part.isdigit() or len(part) > 2)):
         return None
     return int(whole) * 100 + int((part + "00")[:2])
+
+
+def bank_answer(order: OrderOut) -> ConfirmOut:
+    """A confirmation the bank gave (the node's bank watch): paid, bank ✓, no keypress."""
+    paid = msgspec.structs.replace(order, state="paid", evidence="bank")
+    reason = "bank ✓: the payment provider reported the credit"
+    return ConfirmOut(
+        True, paid, DecisionOut(order.tender or "", order.total, "accept", reason, "", None), None
+    )
 
 
 class PayScreen(ConsoleScreen):
@@ -83,9 +94,18 @@ class PayScreen(ConsoleScreen):
         self.query_one("#override-reason", Input).display = False
         if self.cash:
             self.query_one("#received", Input).focus()
+        self.listen(self.console.node_event, self.bank_confirmed)
         client = self.console.usable_client()
         if client is not None:
             self.choose_tender(client)
+
+    def bank_confirmed(self, event: NodeEvent) -> None:
+        """The node's bank watch sold this order on the provider's word: on to the receipt."""
+        data = event.data
+        if event.kind != "order" or data.get("id") != self.order.id or self.cash:
+            return
+        if data.get("state") == "paid" and data.get("evidence") == "bank":
+            self.post_message(Confirmed(bank_answer(self.order)))
 
     @work(exclusive=True, group="pay", exit_on_error=False)
     async def choose_tender(self, client: NodeClient, override_reason: str | None = None) -> None:
@@ -276,7 +296,9 @@ class ReceiptScreen(ConsoleScreen):
         with Horizontal(id="receipt-body"):
             yield QrCode(id="receipt-qr")
             with Vertical(id="receipt-side"):
-                yield Static("✔ PAID", id="receipt-paid")
+                yield Static(
+                    "✔ PAID · bank ✓" if order.evidence == "bank" else "✔ PAID", id="receipt-paid"
+                )
                 yield Static(
                     f"Order #{order.number} · {order.currency} {order.total_text}\n"
                     f"{(order.tender or 'cash').upper()} · receipt #{seq}\n"

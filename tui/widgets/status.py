@@ -7,7 +7,15 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Static
 
-from tui.link import Link, cloud_text, node_text, outbox_text, storage_banner, storage_text
+from tui.link import (
+    Link,
+    bank_text,
+    cloud_text,
+    node_text,
+    outbox_text,
+    storage_banner,
+    storage_text,
+)
 
 
 def unsubscribe(widget: Widget) -> None:
@@ -18,13 +26,14 @@ def unsubscribe(widget: Widget) -> None:
 
 
 class StatusBar(Horizontal):
-    """Node and cloud reachability and the outbox depth, as words, symbols and colour."""
+    """Node and cloud reachability, the outbox depth, and the disk and money alarms."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="status-node", classes="status-part")
         yield Static(id="status-cloud", classes="status-part")
         yield Static(id="status-outbox", classes="status-part")
         yield Static(id="status-storage", classes="status-part")
+        yield Static(id="status-bank", classes="status-part")
 
     def on_mount(self) -> None:
         link_changed = getattr(self.app, "link_changed", None)
@@ -42,11 +51,12 @@ class StatusBar(Horizontal):
             widget = self.query_one(part, Static)
             widget.update(label)
             widget.set_classes(f"status-part {kind}")
-        label, kind = storage_text(link)
-        storage = self.query_one("#status-storage", Static)
-        storage.update(label)
-        storage.set_classes(f"status-part {kind}")
-        storage.display = bool(label)  # only an alarm takes room
+        for part, (label, kind) in (("#status-storage", storage_text(link)),
+                                    ("#status-bank", bank_text(link))):  # fmt: skip
+            alarm = self.query_one(part, Static)
+            alarm.update(label)
+            alarm.set_classes(f"status-part {kind}")
+            alarm.display = bool(label)  # only an alarm takes room
 
     def on_unmount(self) -> None:
         unsubscribe(self)
