@@ -120,9 +120,9 @@ def test_attendee_pays_by_pix_and_gets_a_verified_receipt(
 
 
 def test_the_flow_works_with_javascript_off(node: NodeProcess, browser: object) -> None:
-    context = browser.new_context(
+    context = browser.new_context(  # type: ignore[attr-defined]
         java_script_enabled=False, viewport={"width": 360, "height": 800}, locale="pt-BR"
-    )  # type: ignore[attr-defined]
+    )
     page = context.new_page()
     page.goto(node.url + "/")
     page.fill("#q-coffee", "1")
