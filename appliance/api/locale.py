@@ -2,7 +2,7 @@
 
 The language is the first of the phone's Accept-Language tags that a catalog in
 appliance/api/locales/ covers, else the stall's locale, else English. Page strings come from
-those gettext catalogs (made with Babel's tooling: docs/translations.md); amounts, dates and
+those gettext catalogs (made with Babel's tooling: docs/i18n.md); amounts, dates and
 times are formatted by Babel from CLDR data in the attendee's locale, times in the stall's time
 zone. Nothing here trusts the header beyond picking one of a fixed set of locales.
 """
