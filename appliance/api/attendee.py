@@ -333,6 +333,7 @@ async def receipt(request: Request) -> Response:
     return page(
         request, "receipt.html", order=order, lines=lines, total_text=money(request, order.total),
         receipt=stored, verified=verified, fingerprint=fingerprint_groups(node.fingerprint),
+        when=locale_of(request).datetime(order.created_at),
         evidence=states.get(order.id),
     )  # fmt: skip
 

@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from babel.dates import format_time
+from babel.dates import format_datetime, format_time
 from nodeproc import REPO, NodeProcess, run_cli, start_node
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -201,6 +201,9 @@ def test_copy_code_works_on_plain_http_and_leads_the_pay_page(
     assert "Pago" in page.inner_text("#status")
     fingerprint = page.inner_text("#fingerprint")
     assert node.fingerprint in fingerprint.replace("\n", ""), "the fingerprint, every group whole"
+    created = datetime.fromisoformat(page.get_attribute("#when time", "datetime") or "")
+    local = format_datetime(created, "medium", tzinfo=ZoneInfo(ZONE), locale="pt_BR")
+    assert page.inner_text("#when") == local  # the stall's zone, the attendee's format
     page.screenshot(path=str(artifact("receipt-360x740.png")), full_page=True)
     no_axe_violations(page, axe_script, "the receipt")
     page.goto(f"http://{STALL_HOST}:{port}/?error=empty")
