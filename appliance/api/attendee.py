@@ -316,8 +316,12 @@ async def receipt(request: Request) -> Response:
     order = await _order(request)
     if order.state is OrderState.AWAITING_PAYMENT:
         return RedirectResponse(f"/o/{order.id}/pay", 303)
-    stored, states = await node.box.writer.read(
-        lambda conn: (_receipt_of(conn, order.id), evidence_sql.payment_states(conn, [order.id]))
+    stored, states, received = await node.box.writer.read(
+        lambda conn: (
+            _receipt_of(conn, order.id),
+            evidence_sql.payment_states(conn, [order.id]),
+            orders_sql.order_column(conn, order.id, "cash_received"),
+        )
     )
     verified = False
     if stored is not None:
@@ -330,11 +334,15 @@ async def receipt(request: Request) -> Response:
         {"name": ln.name, "qty": ln.qty, "total_text": money(request, ln.total)}
         for ln in order.lines
     ]
+    cash = None
+    if isinstance(received, int) and order.state is OrderState.PAID:  # the change due, big
+        given = Money(received, order.currency)
+        cash = {"received": money(request, given), "change": money(request, given - order.total)}
     return page(
         request, "receipt.html", order=order, lines=lines, total_text=money(request, order.total),
         receipt=stored, verified=verified, fingerprint=fingerprint_groups(node.fingerprint),
         when=locale_of(request).datetime(order.created_at),
-        evidence=states.get(order.id),
+        evidence=states.get(order.id), cash=cash,
     )  # fmt: skip
 
 
