@@ -109,7 +109,8 @@ def test_1000_phones_200_units(node: NodeProcess) -> None:
             )
             assert claimed.status_code == 303
             pay_page = phone.get(claimed.headers["location"]).text
-        assert f'id="place">#{UNITS + 6} · {UNITS - 6} ' in pay_page  # place in line, units left
+        place = f'id="place">Posição na fila: {UNITS + 6} · Em estoque: {UNITS - 6}<'
+        assert place in pay_page  # place in line, units left (in the stall's pt-BR)
         assert api.get("/api/drops").json()[0]["left"] == UNITS - 6
 
 
