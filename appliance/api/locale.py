@@ -123,6 +123,9 @@ class Languages:
         self.locales = {name: Locale.parse(name) for name in CATALOGS}
         self.fallback = self._match(fallback) or self._build("en", "en", self.locales["en"])
         self._remembered: dict[str, PageLocale] = {}
+        # Babel loads CLDR data on first use (~80 ms): pay it at start, not on the first menu.
+        self.fallback.money(Money(0, "USD"))
+        self.fallback.time(datetime.now(UTC))
 
     def _build(self, tag: str, catalog: str, formatting: Locale) -> PageLocale:
         return PageLocale(tag, catalog, formatting, self.catalogs[catalog], self.zone)
