@@ -106,11 +106,9 @@ def limited(request: Request) -> Response | None:
     # LAN, so the address is the phone's own (docs/security.md, "Fair drops").
     if node.limiter.allow(client_address(request)):
         return None
-    return HTMLResponse(
-        "<p>Too many requests; wait a moment.</p>",
-        429,
-        {"Retry-After": str(node.limiter.retry_after())},
-    )
+    locale = locale_of(request)
+    html = render(request, "busy.html", locale, error=locale.error("busy"))
+    return HTMLResponse(html, 429, {"Retry-After": str(node.limiter.retry_after())})
 
 
 def client_address(request: Request) -> str:

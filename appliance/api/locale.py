@@ -48,6 +48,7 @@ ERRORS = {
     "few_left": N_("Not that many left. Choose fewer."),
     "per_attendee": N_("That is more than one person may claim."),
     "refused": N_("The stall could not take this order. Please try again."),
+    "busy": N_("Too many requests. Wait a moment, then try again."),
 }
 
 

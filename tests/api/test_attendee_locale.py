@@ -175,3 +175,18 @@ def test_the_menu_shows_an_error_by_code_never_text_from_the_url(tmp_path: Path)
         assert empty_cart.headers["location"] == "/?error=empty"
         thai = phone.get("/", headers={"Accept-Language": "th"}).text
         assert '<html lang="th">' in thai and "เมนู" in thai and "฿" not in thai  # BRL stall
+
+
+def test_a_phone_posting_too_fast_is_told_so_in_its_language(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    init_state(state, "BRL", datetime.now(UTC))
+    app = Planes(
+        load_config(state / "stallbox.toml"), state, port=0, operator_port=0, advertise=False
+    ).attendee
+    form = {"Content-Type": "application/x-www-form-urlencoded", "Accept-Language": "nl"}
+    with TestClient(app) as phone:
+        answers = [phone.post("/cart", content=b"coffee=1", headers=form) for _ in range(40)]
+    busy = [a for a in answers if a.status_code == 429]
+    assert busy, "the limiter (burst 20) never answered 429"
+    assert "Te veel verzoeken." in busy[0].text and '<html lang="nl">' in busy[0].text
+    assert int(busy[0].headers["retry-after"]) >= 1
