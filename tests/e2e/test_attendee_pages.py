@@ -151,6 +151,15 @@ def test_each_locale_reads_its_language_and_cldr_amounts(
     page.click("button[data-for=q-dish][data-step='-1']")
     assert page.input_value("#q-dish") == "1"
     page.screenshot(path=str(artifact("menu-th.png")), full_page=True)
+    form = {"Content-Type": "application/x-www-form-urlencoded", "Accept-Language": "th"}
+    for _ in range(40):  # the THB stall only: the limiter counts 127.0.0.1, shared by the module
+        answer = context.request.post(stalls["THB"].url + "/cart", data="dish=1", headers=form)
+        if answer.status == 429:
+            break
+    assert answer.status == 429, "the limiter (burst 20) never answered 429"
+    page.set_content(answer.text())
+    assert page.get_attribute("#error", "data-error") == "busy"
+    no_axe_violations(page, axe_script, "the 429 page")
     context.close()
 
 
@@ -209,6 +218,24 @@ def test_copy_code_works_on_plain_http_and_leads_the_pay_page(
     page.goto(f"http://{STALL_HOST}:{port}/?error=empty")
     assert page.inner_text("#error") == "Escolha pelo menos um item."
     no_axe_violations(page, axe_script, "the menu with an error")
+
+    page.fill("#q-dish", "1")  # cash: the pay page, then CHANGE DUE on the receipt
+    page.click("text=Revisar pedido")
+    page.click("button[value=cash]")
+    page.wait_for_url(re.compile(r"/o/[0-9a-f]+/pay$"))
+    no_axe_violations(page, axe_script, "the cash pay page")
+    order_id = page.url.split("/")[-2]
+    with node.client(node.pair()) as api:
+        paid = api.post(f"/api/orders/{order_id}/confirm", json={"cash_received": 5000})
+        assert paid.json()["accepted"], paid.text
+    page.wait_for_url(re.compile(rf"/o/{order_id}$"), timeout=10_000)
+    assert (
+        plain(page.inner_text("#change-due")) == "TROCO\nR$ 26,00"
+    )  # 50.00 for 24.00 (CSS capitals)
+    due = page.locator("#change-due").bounding_box()
+    assert due is not None and due["y"] + due["height"] <= PHONE["height"]
+    page.screenshot(path=str(artifact("receipt-change-due.png")))
+    no_axe_violations(page, axe_script, "the receipt with change due")
     context.close()
 
 
