@@ -249,6 +249,13 @@ def test_a_phone_ahead_of_the_box_counts_down_without_reloading(
         drop = api.post("/api/drops", json={
             "sku": "dish", "quantity": 5, "starts_at": starts.isoformat(), "per_attendee": 2,
         }).json()  # fmt: skip
+    no_js = browser.new_context(viewport=PHONE, locale="pt-BR", java_script_enabled=False)
+    still = no_js.new_page()
+    still.goto(node.url + f"/d/{drop['id']}")  # no script: the start time and a reload button
+    assert still.locator("meta[http-equiv=refresh]").count() == 0
+    assert "Abre às" in still.inner_text("#countdown")
+    assert still.locator("a.button", has_text="Recarregar").is_visible()
+    no_js.close()
     context = browser.new_context(viewport=PHONE, locale="pt-BR")
     context.add_init_script(SKEWED_CLOCK % int(SKEW_S * 1000))
     page = context.new_page()
