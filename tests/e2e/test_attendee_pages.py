@@ -243,7 +243,7 @@ def test_a_phone_ahead_of_the_box_counts_down_without_reloading(
     stalls: dict[str, NodeProcess], browser: Any, axe_script: str
 ) -> None:
     node = stalls["BRL"]
-    lead_s = WINDOW_S + 3  # the drop opens after the window in which we count requests
+    lead_s = WINDOW_S + 6  # the drop opens after the window in which we count requests
     with node.client(node.pair()) as api:
         starts = datetime.now(UTC) + timedelta(seconds=lead_s)
         drop = api.post("/api/drops", json={
