@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -36,6 +37,7 @@ class RawStall(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     name: str | None = None  # required by the node (see require_for_node), not by `qr` or `sync`
     currency: str | None = None  # likewise; "BRL" for the commands that need no stall
     locale: str = "pt-BR"
+    timezone: str = ""  # IANA name for times on the attendee pages; "" for the box's own zone
 
 
 class RawNode(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -105,6 +107,7 @@ class Config:
     stall_name: str = "My Stall"
     currency: str = "BRL"
     locale: str = "pt-BR"
+    timezone: str = ""  # IANA zone of the stall ("" = the box's own)
     host: str = "0.0.0.0"  # noqa: S104
     port: int = 8080
     operator_port: int = 8443
@@ -197,6 +200,18 @@ def _money(path: Path, key: str, text: str, currency: str) -> Money:
     return amount
 
 
+def _zone(path: Path, name: str) -> str:
+    """The stall's time zone name, checked against the zone database ("" is the box's own)."""
+    if name:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                path, "stall.timezone", f"{name!r} is not an IANA time zone"
+            ) from None
+    return name
+
+
 def _validate(raw: RawConfig, path: Path) -> Config:
     currency = raw.stall.currency or "BRL"
     try:
@@ -281,6 +296,7 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         stall_name=(raw.stall.name or "My Stall").strip(),
         currency=currency,
         locale=raw.stall.locale,
+        timezone=_zone(path, raw.stall.timezone),
         host=raw.node.host,
         port=raw.node.port,
         operator_port=raw.node.operator_port,

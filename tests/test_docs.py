@@ -14,15 +14,6 @@ def test_api_md_matches_the_code() -> None:
     assert (REPO / "docs" / "api.md").read_text(encoding="utf-8") == markdown()
 
 
-def test_every_phrase_key_is_safe_in_jinja() -> None:
-    """`t.copy` would find dict.copy before the phrase: keys must not shadow dict methods."""
-    from appliance.api.locale import PHRASES
-
-    for table in PHRASES.values():
-        assert not set(table) & set(dir(dict)), set(table) & set(dir(dict))
-        assert set(table) == set(PHRASES["en"])
-
-
 def test_the_openapi_document_lists_every_api_route_and_documents_no_other() -> None:
     """Built from the route table: a new route is in it at once; a DOCS entry with no route is
     stale (its route was renamed or removed) and fails here."""

@@ -23,10 +23,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import BaseRoute, Route
 
 from appliance.api.bounds import form_text
-from appliance.api.locale import format_money, phrases
+from appliance.api.locale import PageLocale
 from appliance.api.node import Node
 from appliance.domain.catalog import Item
-from appliance.domain.errors import DomainError, TenderRefused
+from appliance.domain.errors import DomainError, DropError, OutOfStock, TenderRefused
 from appliance.domain.money import Money
 from appliance.domain.orders import Order, OrderState
 from appliance.ledger.errors import LedgerError
@@ -49,6 +49,11 @@ MAX_QTY = 20
 MENU_TTL_S = 1.0  # the stock a menu shows may be this old; the claim or sale itself is exact
 _QTY = re.compile(r"[0-9]{1,3}")
 PNG_HEADERS = {"Cache-Control": "public, max-age=3600"}
+PAGE_HEADERS = {"Cache-Control": "no-store", "Vary": "Accept-Language"}
+DROP_REFUSALS = (  # DropError texts (domain/drops.py) and the page message codes they map to
+    ("the drop opens at", "not_open"), ("sold out", "sold_out"), ("only ", "few_left"),
+    ("claim 1-", "per_attendee"), ("at most ", "per_attendee"),
+)  # fmt: skip
 
 
 def node_of(request: Request) -> Node:
@@ -57,19 +62,41 @@ def node_of(request: Request) -> Node:
     return node
 
 
-def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """Render a page in the stall's language."""
-    node = node_of(request)
-    locale = node.config.locale
+def locale_of(request: Request) -> PageLocale:
+    """The attendee's language: their Accept-Language if a catalog covers it, else the stall's."""
+    return node_of(request).languages.for_header(request.headers.get("accept-language"))
+
+
+def render(request: Request, template: str, locale: PageLocale, **context: Any) -> bytes:
+    """A page's HTML in `locale`."""
     html = TEMPLATES.get_template(template).render(
-        stall=node.config.stall_name, lang=locale.split("-")[0], t=phrases(locale), **context
+        stall=node_of(request).config.stall_name, lang=locale.tag, _=locale.gettext, **context
     )
-    return HTMLResponse(html, status, headers={"Cache-Control": "no-store"})
+    return html.encode()
+
+
+def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """Render a page in the attendee's language."""
+    html = render(request, template, locale_of(request), **context)
+    return HTMLResponse(html, status, headers=PAGE_HEADERS)
 
 
 def money(request: Request, amount: Money) -> str:
-    """An amount as the stall's locale writes it."""
-    return format_money(amount, node_of(request).config.locale)
+    """An amount as the attendee's locale writes it (CLDR, via Babel)."""
+    return locale_of(request).money(amount)
+
+
+def error_code(exc: Exception) -> str:
+    """The code of the message a page shows for a refusal (never the exception's own text)."""
+    text = str(exc)
+    if isinstance(exc, TenderRefused):
+        return "tender_refused"
+    if isinstance(exc, OutOfStock):
+        return "out_of_stock"
+    for start, code in DROP_REFUSALS:
+        if isinstance(exc, DropError) and text.startswith(start):
+            return code
+    return "refused"
 
 
 def limited(request: Request) -> Response | None:
@@ -79,11 +106,9 @@ def limited(request: Request) -> Response | None:
     # LAN, so the address is the phone's own (docs/security.md, "Fair drops").
     if node.limiter.allow(client_address(request)):
         return None
-    return HTMLResponse(
-        "<p>Too many requests; wait a moment.</p>",
-        429,
-        {"Retry-After": str(node.limiter.retry_after())},
-    )
+    locale = locale_of(request)
+    html = render(request, "busy.html", locale, error=locale.error("busy"))
+    return HTMLResponse(html, 429, {"Retry-After": str(node.limiter.retry_after())})
 
 
 def client_address(request: Request) -> str:
@@ -98,19 +123,22 @@ async def menu(request: Request) -> Response:
     visitor = known or node.visitors.issue()
     node.funnel.viewed_menu(visitor)
     node.count("menu")
-    error = request.query_params.get("error") if request.scope["query_string"] else None
-    cached = node.menu_page
+    locale = locale_of(request)
+    code = request.query_params.get("error") if request.scope["query_string"] else None
+    error = locale.error(code)  # a known code's message, in the attendee's language; else none
+    cached = node.menu_page.get(locale.tag)
     if error is None and cached is not None and time.monotonic() - cached[0] < MENU_TTL_S:
-        response: Response = HTMLResponse(cached[1], headers={"Cache-Control": "no-store"})
+        response: Response = HTMLResponse(cached[1], headers=PAGE_HEADERS)
     else:
         items = await node.box.writer.read(orders_sql.list_items)
         shown = [
-            {"sku": i.sku, "name": i.name, "price_text": money(request, i.price), "stock": i.stock}
+            {"sku": i.sku, "name": i.name, "price_text": locale.money(i.price), "stock": i.stock}
             for i in items
         ]
-        response = page(request, "menu.html", items=shown, error=error)
+        html = render(request, "menu.html", locale, items=shown, error=error, error_code=code)
+        response = HTMLResponse(html, headers=PAGE_HEADERS)
         if error is None:
-            node.menu_page = (time.monotonic(), bytes(response.body))
+            node.menu_page[locale.tag] = (time.monotonic(), html)
     if known is None:
         remember(response, visitor)
     return response
@@ -123,9 +151,9 @@ def remember(response: Response, visitor: str) -> None:
     )
 
 
-def back_to_menu(error: str) -> RedirectResponse:
-    """Back to the menu, which shows `error` (escaped there; quoted here for the Location header)."""
-    return RedirectResponse("/?error=" + quote(error), 303)
+def back_to_menu(code: str) -> RedirectResponse:
+    """Back to the menu, which shows the message of error `code` (locale.ERRORS)."""
+    return RedirectResponse("/?error=" + quote(code), 303)
 
 
 async def _wanted(request: Request) -> tuple[dict[str, int], str, str | None]:
@@ -155,14 +183,14 @@ async def cart(request: Request) -> Response:
     wanted, _, _ = await _wanted(request)
     shown = await _cart_page(request, wanted)
     if shown is None:
-        return back_to_menu(phrases(node.config.locale)["empty"])
+        return back_to_menu("empty")
     node.funnel.step("cart")
     node.count("cart")
     return shown
 
 
 async def _cart_page(
-    request: Request, wanted: dict[str, int], note: str = "", error: str | None = None
+    request: Request, wanted: dict[str, int], note: str = "", code: str | None = None
 ) -> Response | None:
     """The cart page for these quantities with the tenders offered for its total; None if empty."""
     node = node_of(request)
@@ -192,12 +220,13 @@ async def _cart_page(
     return page(
         request,
         "cart.html",
-        status=200 if error is None else 409,
+        status=200 if code is None else 409,
         lines=lines,
         total_text=money(request, total),
         tenders=offered,
         note=note,
-        error=error,
+        error=locale_of(request).error(code),
+        error_code=code,
     )
 
 
@@ -212,14 +241,14 @@ async def place_order(request: Request) -> Response:
     node = node_of(request)
     wanted, note, tender = await _wanted(request)
     if not wanted or tender is None:
-        return back_to_menu(phrases(node.config.locale)["empty"])
+        return back_to_menu("empty")
     try:
         tendered = await node.checkout.place_order(wanted.items(), tender, note)
     except TenderRefused as exc:
-        shown = await _cart_page(request, wanted, note, str(exc))
-        return shown or back_to_menu(str(exc))
+        shown = await _cart_page(request, wanted, note, error_code(exc))
+        return shown or back_to_menu(error_code(exc))
     except (DomainError, NotFound, PaymentError) as exc:  # one transaction: nothing was stored
-        return back_to_menu(str(exc))
+        return back_to_menu(error_code(exc))
     order = tendered.order
     node.funnel.ordered(node.visitors.verify(request.cookies.get(VISITOR)), order.id)
     node.count("order")
@@ -285,8 +314,12 @@ async def receipt(request: Request) -> Response:
     order = await _order(request)
     if order.state is OrderState.AWAITING_PAYMENT:
         return RedirectResponse(f"/o/{order.id}/pay", 303)
-    stored, states = await node.box.writer.read(
-        lambda conn: (_receipt_of(conn, order.id), evidence_sql.payment_states(conn, [order.id]))
+    stored, states, received = await node.box.writer.read(
+        lambda conn: (
+            _receipt_of(conn, order.id),
+            evidence_sql.payment_states(conn, [order.id]),
+            orders_sql.order_column(conn, order.id, "cash_received"),
+        )
     )
     verified = False
     if stored is not None:
@@ -299,11 +332,22 @@ async def receipt(request: Request) -> Response:
         {"name": ln.name, "qty": ln.qty, "total_text": money(request, ln.total)}
         for ln in order.lines
     ]
+    cash = None
+    if isinstance(received, int) and order.state is OrderState.PAID:  # the change due, big
+        given = Money(received, order.currency)
+        cash = {"received": money(request, given), "change": money(request, given - order.total)}
     return page(
         request, "receipt.html", order=order, lines=lines, total_text=money(request, order.total),
-        receipt=stored, verified=verified, fingerprint=node.fingerprint[:23],
-        evidence=states.get(order.id),
+        receipt=stored, verified=verified, fingerprint=fingerprint_groups(node.fingerprint),
+        when=locale_of(request).datetime(order.created_at),
+        evidence=states.get(order.id), cash=cash,
     )  # fmt: skip
+
+
+def fingerprint_groups(fingerprint: str) -> tuple[str, list[str]]:
+    """'SHA256:ab12:cd34:…' as ('SHA256:', ['ab12', 'cd34', …]): the page breaks lines between groups."""
+    prefix, _, groups = fingerprint.partition(":")
+    return prefix + ":", groups.split(":")
 
 
 def _receipt_of(conn: Any, order_id: str) -> ledger_sql.StoredReceipt | None:

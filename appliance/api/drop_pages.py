@@ -1,13 +1,17 @@
 """Drop pages: pre-rendered into memory before the start, claims handled at the start.
 
-Before a drop opens its page is a fixed countdown, rendered once when the drop is scheduled and
-served from memory, and every payment code it will need is built in a thread — so the rush at
-the start costs the box only the claims themselves.
+Before a drop opens its page is a countdown, rendered once per language (the stall's when the
+drop is scheduled, others on first asking) and served from memory with only the seconds left
+filled in, and every payment code it will need is built in a thread — so the rush at the start
+costs the box only the claims themselves. The countdown counts the server's seconds on the
+phone's monotonic clock: a phone whose wall clock is off neither reloads early nor loops.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -15,38 +19,54 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from appliance.api.attendee import (
+    PAGE_HEADERS,
     VISITOR,
     _wanted,
     client_address,
+    error_code,
     limited,
-    money,
+    locale_of,
     node_of,
-    page,
     remember,
+    render,
 )
+from appliance.api.locale import PageLocale
 from appliance.domain.drops import Drop
 from appliance.domain.errors import DomainError
 from appliance.payments.errors import PaymentError
 from appliance.services.checkout import utc_now
 
+LEFT_MARK = "0000000000"  # where a cached countdown gets its seconds left (digits: never escaped)
 
-async def _context(request: Request, drop: Drop, left: int) -> dict[str, Any]:
+
+def seconds_left(drop: Drop, now: datetime) -> int:
+    """Whole seconds until the drop opens, rounded up: at least 1 while it has not opened."""
+    return max(1, math.ceil((drop.starts_at - now).total_seconds()))
+
+
+async def _context(request: Request, drop: Drop, left: int, locale: PageLocale) -> dict[str, Any]:
     # The tenders the offline policy accepts for one unit now; a claim of more is decided, and
     # refused with the remaining choices if need be, when it is made.
     tenders = await node_of(request).checkout.offered(drop.price)
+    now = utc_now()
     return {
-        "drop": drop, "price_text": money(request, drop.price), "left": left,
-        "open": drop.started(utc_now()), "starts_iso": drop.starts_at.isoformat(),
-        "starts_text": drop.starts_at.strftime("%H:%M:%S UTC"), "refresh_s": 5,
-        "tenders": tenders,
+        "drop": drop, "price_text": locale.money(drop.price), "left": left,
+        "open": drop.started(now), "seconds_left": seconds_left(drop, now),
+        "starts_text": locale.time(drop.starts_at), "tenders": tenders,
     }  # fmt: skip
+
+
+async def _countdown(request: Request, drop: Drop, locale: PageLocale) -> bytes:
+    """The drop's countdown page in `locale`, with LEFT_MARK for its seconds left."""
+    context = await _context(request, drop, drop.quantity, locale)
+    return render(request, "drop.html", locale, **{**context, "seconds_left": LEFT_MARK})
 
 
 async def prepare_drop(request: Request, drop: Drop) -> None:
     """Render the countdown page into memory and build the drop's payment codes in a thread."""
     node = node_of(request)
-    html = page(request, "drop.html", **await _context(request, drop, drop.quantity)).body
-    node.drop_pages[drop.id] = bytes(html)
+    stall = node.languages.fallback  # the operator's request: render in the stall's language
+    node.drop_pages[(drop.id, stall.tag)] = await _countdown(request, drop, stall)
     task = asyncio.create_task(
         asyncio.to_thread(node.drops.prerender, drop), name=f"prerender-drop-{drop.id}"
     )
@@ -58,17 +78,20 @@ async def drop_page(request: Request) -> Response:
     """The drop: a countdown from memory before the start, then units left and the claim form."""
     node = node_of(request)
     drop_id = int(request.path_params["drop_id"])
-    cached = node.drop_pages.get(drop_id)
+    locale = locale_of(request)
     drop = await node.drops.drop(drop_id)
-    if cached is not None and not drop.started(utc_now()):
-        return HTMLResponse(cached, headers={"Cache-Control": "no-store"})
+    now = utc_now()
+    if not drop.started(now):
+        cached = node.drop_pages.get((drop_id, locale.tag))
+        if cached is None:  # a language not asked for yet: at most one per catalog and region
+            cached = node.drop_pages[(drop_id, locale.tag)] = await _countdown(
+                request, drop, locale
+            )
+        filled = cached.replace(LEFT_MARK.encode(), str(seconds_left(drop, now)).encode(), 1)
+        return HTMLResponse(filled, headers=PAGE_HEADERS)
     left = await node.drops.left(drop)
-    return page(
-        request,
-        "drop.html",
-        error=request.query_params.get("error"),
-        **await _context(request, drop, left),
-    )
+    html = render(request, "drop.html", locale, **await _context(request, drop, left, locale))
+    return HTMLResponse(html, headers=PAGE_HEADERS)
 
 
 async def claim(request: Request) -> Response:
@@ -87,9 +110,12 @@ async def claim(request: Request) -> Response:
     except (DomainError, PaymentError) as exc:
         drop = await node.drops.drop(drop_id)
         left = await node.drops.left(drop)
-        return page(
-            request, "drop.html", status=409, error=str(exc), **await _context(request, drop, left)
+        locale, code = locale_of(request), error_code(exc)
+        context = await _context(request, drop, left, locale)
+        html = render(
+            request, "drop.html", locale, error=locale.error(code), error_code=code, **context
         )
+        return HTMLResponse(html, 409, headers=PAGE_HEADERS)
     order = claimed.tendered.order
     for expired in claimed.expired:
         node.events.publish("order", {"id": expired, "state": "expired"})

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from appliance.api.events import EventHub
 from appliance.api.funnel import Funnel
 from appliance.api.limits import RateLimiter
+from appliance.api.locale import Languages, stall_zone
 from appliance.api.visitors import Visitors
 from appliance.config import Config
 from appliance.discovery import Advertiser, NodeAd
@@ -106,8 +107,10 @@ class Node:
             payments=self.rails,
         )
         self.drops = Drops(self.checkout, self.rails, utc_now)
-        self.drop_pages: dict[int, bytes] = {}  # pre-rendered drop pages, served before the start
-        self.menu_page: tuple[float, bytes] | None = None  # (monotonic time, rendered menu)
+        # Pre-rendered drop pages, served before the start, and menus: per (drop, language tag).
+        self.drop_pages: dict[tuple[int, str], bytes] = {}
+        self.menu_page: dict[str, tuple[float, bytes]] = {}  # tag: (monotonic time, menu)
+        self.languages = Languages(config.locale, stall_zone(config.timezone))
         self.background: set[asyncio.Task[int]] = set()
         self.pairing = Pairing(state_dir, self.box.key, self.box.device_id)
         self.operator_gid = group_id(config.operator_group)  # may pair over the Unix socket

@@ -103,7 +103,10 @@ DOCS: dict[tuple[str, str], Doc] = {
         s.TenderOut,
     ),
     ("post", "/api/orders/{order_id}/confirm"): Doc(
-        "Confirm payment", s.ConfirmRequest, s.ConfirmOut
+        "Confirm payment (a cash order may give `cash_received`, minor units, at least the"
+        " total: the attendee's receipt page shows the change due; 409 naming it otherwise)",
+        s.ConfirmRequest,
+        s.ConfirmOut,
     ),
     ("post", "/api/orders/{order_id}/cancel"): Doc("Cancel an unpaid order", None, s.OrderOut),
     ("post", "/api/orders/{order_id}/void"): Doc("Void a paid order", None, s.ReceiptOut),

@@ -303,6 +303,7 @@ async def confirm(request: Request) -> Response:
         request.path_params["order_id"],
         operator=asked.operator,
         override_reason=asked.override_reason,
+        cash_received=asked.cash_received,
     )
     rail = done.decision.rail
     if not done.at_tender:  # an order tendered before decisions moved to the tender

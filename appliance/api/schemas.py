@@ -108,6 +108,8 @@ class TenderRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_
 class ConfirmRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     operator: Name | None = None
     override_reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    # cash orders: what the attendee handed over, minor units; the receipt page shows the change
+    cash_received: Annotated[int, msgspec.Meta(ge=0, le=999_999_999_999)] | None = None
 
 
 class NewDrop(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

@@ -55,6 +55,18 @@ class Tendered:
     payload: str | None  # the payment QR text; None for cash
 
 
+def _check_cash(order: Order, rail: str, received: int) -> None:
+    """Cash handed over is given only for a cash order, and covers its total."""
+    if rail != CASH:
+        raise OrderError(f"cash_received is for cash orders; this one is {rail}", "cash_received")
+    if received < order.total.minor:
+        given = Money(received, order.currency).decimal()
+        raise OrderError(
+            f"cash_received {given} is less than the total {order.total.decimal()}",
+            "cash_received",
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Confirmation:
     """The outcome of a confirmation: the decision always, the receipt when it was accepted."""
@@ -249,15 +261,24 @@ class Checkout:
         return Tendered(waiting, reference, payload)
 
     async def confirm(
-        self, order_id: str, *, operator: str | None = None, override_reason: str | None = None
+        self,
+        order_id: str,
+        *,
+        operator: str | None = None,
+        override_reason: str | None = None,
+        cash_received: int | None = None,
     ) -> Confirmation:
         """Confirm payment: sell and sign on the tender's decision.
 
         An order tendered before the policy decided at tender (an older box) is decided now.
+        `cash_received` (minor units, cash orders only, at least the total) is kept for the
+        receipt page's change due.
         """
         now = self.clock()
         return await self.box.writer.run(
-            lambda conn: self.confirm_tx(conn, order_id, now, operator, override_reason)
+            lambda conn: self.confirm_tx(
+                conn, order_id, now, operator, override_reason, cash_received
+            )
         )
 
     def confirm_tx(
@@ -267,11 +288,14 @@ class Checkout:
         now: datetime,
         operator: str | None = None,
         override_reason: str | None = None,
+        cash_received: int | None = None,
     ) -> Confirmation:
         """confirm's transaction (the bank watch confirms inside a transaction of its own)."""
         order = orders_sql.load_order(conn, order_id)
         paid = order.pay()
         rail = order.tender or CASH
+        if cash_received is not None:
+            _check_cash(order, rail, cash_received)
         claim = drops_sql.claim_of_order(conn, order.id)
         stocked = [] if claim is not None else order.lines  # a drop claim already holds its units
         for line in stocked:  # refuse before deciding: nothing to decide if none left
@@ -296,7 +320,9 @@ class Checkout:
             ref=order.reference,
             order_id=order.id,
         )
-        orders_sql.update_order(conn, paid, now, receipt_seq=receipt.seq)
+        orders_sql.update_order(
+            conn, paid, now, receipt_seq=receipt.seq, cash_received=cash_received
+        )
         if claim is not None:
             drops_sql.set_claim_state(conn, claim, "paid")
         return Confirmation(paid, decision, receipt, at_tender)

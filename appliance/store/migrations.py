@@ -171,6 +171,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX decisions_by_order ON decisions (order_id);
     """,
+    # 9: the cash an attendee handed over, when the console gave it at confirm (minor units):
+    # the receipt page shows the change due
+    """
+    ALTER TABLE orders ADD COLUMN cash_received INTEGER;
+    """,
 )
 
 

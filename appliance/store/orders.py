@@ -105,7 +105,7 @@ def update_order(
     conn: sqlite3.Connection, order: Order, at: datetime, **columns: str | int | None
 ) -> None:
     """Write an order's state, tender, reference and note, plus the bookkeeping columns given."""
-    assert set(columns) <= {"receipt_seq", "void_seq"}
+    assert set(columns) <= {"receipt_seq", "void_seq", "cash_received"}
     extra = "".join(f", {name} = ?" for name in columns)
     conn.execute(
         "UPDATE orders SET state = ?, tender = ?, reference = ?, note = ?, ready_at = ?,"  # noqa: S608
@@ -160,8 +160,8 @@ def load_order(conn: sqlite3.Connection, order_id: str) -> Order:
 
 
 def order_column(conn: sqlite3.Connection, order_id: str, column: str) -> object:
-    """Return one bookkeeping column of an order (receipt_seq, void_seq, updated_at)."""
-    assert column in {"receipt_seq", "void_seq", "updated_at"}
+    """Return one bookkeeping column of an order (receipt_seq, void_seq, updated_at, cash_received)."""
+    assert column in {"receipt_seq", "void_seq", "updated_at", "cash_received"}
     row = conn.execute(f"SELECT {column} FROM orders WHERE id = ?", (order_id,)).fetchone()  # noqa: S608
     if row is None:
         raise NotFound(f"no order {order_id!r}")

@@ -20,7 +20,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from appliance.api.app import Planes
-from appliance.api.locale import phrases
+from appliance.api.locale import Languages
 from appliance.api.node import Node
 from appliance.config import parse_config, sample_config
 from appliance.services.box import init_state
@@ -28,6 +28,9 @@ from appliance.services.checkout import Confirmation
 from appliance.store.errors import DiskFull
 
 FILLER_ROWS = 20_000  # bound on the rows written to use up the free space inside the pages
+STORAGE_FULL = (
+    "The stall's box is out of storage and cannot take orders right now. Please ask the vendor."
+)
 
 
 def fill(conn: sqlite3.Connection) -> None:
@@ -180,10 +183,12 @@ def test_a_full_disk_is_507_reads_go_on_and_writes_resume(tmp_path: Path) -> Non
     assert seen["order"].status_code == 507
     assert "out of storage" in seen["order"].json()["error"]
     assert seen["attendee-order"].status_code == 507
-    assert phrases("pt-BR")["storage_full"] in seen["attendee-order"].text  # the sample's locale
+    full = Languages("pt-BR", UTC).fallback.gettext(STORAGE_FULL)  # the sample's locale
+    assert full.startswith("A caixa da barraca")
+    assert full in seen["attendee-order"].text
     assert seen["attendee-order"].headers["content-type"].startswith("text/html")
     assert seen["claim"].status_code == 507
-    assert phrases("pt-BR")["storage_full"] in seen["claim"].text
+    assert full in seen["claim"].text
     assert seen["health-full"].status_code == 503
     assert seen["health-full"].json()["ok"] is False
     assert seen["health-full"].json()["storage"] == "full"

@@ -78,7 +78,7 @@ def test_1000_phones_200_units(node: NodeProcess) -> None:
         assert before.status_code == 200 and 'id="countdown"' in before.text
         early = browser.post(f"/d/{drop['id']}/claim", content=b"qty=1&tender=cash",
                          headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
-        assert early.status_code == 409 and "opens at" in early.text
+        assert early.status_code == 409 and 'data-error="not_open"' in early.text
         form = {"Content-Type": "application/x-www-form-urlencoded"}
         unknown = browser.post("/d/99999/claim", content=b"qty=1", headers=form)
         assert unknown.status_code == 404 and unknown.json()["error"] == "no drop 99999"
@@ -111,7 +111,8 @@ def test_1000_phones_200_units(node: NodeProcess) -> None:
             )
             assert claimed.status_code == 303
             pay_page = phone.get(claimed.headers["location"]).text
-        assert f'id="place">#{UNITS + 6} · {UNITS - 6} ' in pay_page  # place in line, units left
+        place = f'id="place">Posição na fila: {UNITS + 6} · Em estoque: {UNITS - 6}<'
+        assert place in pay_page  # place in line, units left (in the stall's pt-BR)
         assert api.get("/api/drops").json()[0]["left"] == UNITS - 6
 
 
