@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import hmac
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,7 @@ from sync.protocol import (
     LogEntry,
     LogInfo,
     Proof,
+    line_digest,
 )
 
 ENROL_TTL = timedelta(hours=24)
@@ -235,7 +237,7 @@ class Cloud:
         """Store a box's funnel minutes (analytics: no proofs, a repeat replaces the minute)."""
         if record.revoked:
             raise AuthError(f"device {record.device}: the token was revoked", 403)
-        check_funnel(batch)
+        check_funnel(batch, self._clock())
         return FunnelAck(await self.store.put_funnel(record.device, batch.minutes))
 
     async def head(self, record: DeviceRecord) -> Head:
@@ -256,9 +258,16 @@ class Cloud:
         )
         return DeviceKeyOut(device, pem.decode("ascii"), record.public_key)
 
-    async def entry(self, device: str, seq: int) -> LogEntry | None:
-        """Return where the device's receipt sits in the log, proven in the latest checkpoint."""
+    async def _held(self, device: str, seq: int, digest: str) -> st.LogPosition | None:
+        """The stored receipt at (device, seq) if `digest` is its line's; None either way else."""
         position = await self.store.position(device, seq)
+        if position is None or not hmac.compare_digest(line_digest(position.line), digest):
+            return None
+        return position
+
+    async def entry(self, device: str, seq: int, digest: str) -> LogEntry | None:
+        """Return where the receipt whose line has `digest` sits, proven in the latest checkpoint."""
+        position = await self._held(device, seq, digest)
         if position is None:
             return None
         size = await self.store.tree_size()
@@ -269,9 +278,9 @@ class Cloud:
         proof = _b64(plan.assemble(hashes))
         return LogEntry(device, seq, position.line, position.index, note, proof)
 
-    async def evidence(self, device: str, seq: int) -> Evidence | None:
-        """Return a sale's payment evidence state; None if the cloud holds no sale at `seq`."""
-        position = await self.store.position(device, seq)
+    async def evidence(self, device: str, seq: int, digest: str) -> Evidence | None:
+        """Return a sale's payment evidence state; None if the cloud holds no such sale."""
+        position = await self._held(device, seq, digest)
         if position is None or position.line.split(";")[6] != "sale":
             return None
         state, at = "unverified", None
