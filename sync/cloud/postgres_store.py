@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS subtrees (
 );
 CREATE TABLE IF NOT EXISTS log_state (id INTEGER PRIMARY KEY CHECK (id = 1), size BIGINT NOT NULL);
 INSERT INTO log_state VALUES (1, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS log_identity (
+    id INTEGER PRIMARY KEY CHECK (id = 1), origin TEXT NOT NULL, verifier_key TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS funnel (
     device TEXT NOT NULL, minute TEXT NOT NULL, menu BIGINT NOT NULL, cart BIGINT NOT NULL,
     ordered BIGINT NOT NULL, paid BIGINT NOT NULL, PRIMARY KEY (device, minute)
@@ -126,6 +129,18 @@ class PostgresStore:
         async with self._conn() as conn:
             cursor = await conn.execute(query, params)
             return await cursor.fetchone()
+
+    async def claim_identity(self, origin: str, verifier_key: str) -> tuple[str, str]:
+        """Record the log's identity if none is; return the stored (origin, verifier key)."""
+        async with self._conn() as conn:
+            await conn.execute(
+                "INSERT INTO log_identity VALUES (1, %s, %s) ON CONFLICT DO NOTHING",
+                (origin, verifier_key),
+            )
+            cursor = await conn.execute("SELECT origin, verifier_key FROM log_identity")
+            row = await cursor.fetchone()
+        assert row is not None  # inserted just above, and never deleted
+        return str(row[0]), str(row[1])
 
     async def add_enrol_token(self, token_hash: str, now: datetime, expires: datetime) -> None:
         """Store a new one-time enrol token's hash."""

@@ -58,6 +58,9 @@ CREATE TABLE IF NOT EXISTS subtrees (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log_state (id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL);
 INSERT OR IGNORE INTO log_state VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS log_identity (
+    id INTEGER PRIMARY KEY CHECK (id = 1), origin TEXT NOT NULL, verifier_key TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS funnel (
     device TEXT NOT NULL, minute TEXT NOT NULL, menu INTEGER NOT NULL, cart INTEGER NOT NULL,
     ordered INTEGER NOT NULL, paid INTEGER NOT NULL, PRIMARY KEY (device, minute)
@@ -130,6 +133,18 @@ class SqliteStore:
         """Close the connection and stop the worker thread."""
         await self._run(lambda conn: conn.close())
         self._executor.shutdown()
+
+    async def claim_identity(self, origin: str, verifier_key: str) -> tuple[str, str]:
+        """Record the log's identity if none is; return the stored (origin, verifier key)."""
+
+        def claim(conn: sqlite3.Connection) -> tuple[str, str]:
+            conn.execute(
+                "INSERT OR IGNORE INTO log_identity VALUES (1, ?, ?)", (origin, verifier_key)
+            )
+            row = conn.execute("SELECT origin, verifier_key FROM log_identity").fetchone()
+            return str(row[0]), str(row[1])
+
+        return await self._write(claim)
 
     async def add_enrol_token(self, token_hash: str, now: datetime, expires: datetime) -> None:
         """Store a new one-time enrol token's hash."""

@@ -104,6 +104,13 @@ class CloudStore(Protocol):
         """Close every connection."""
         ...
 
+    async def claim_identity(self, origin: str, verifier_key: str) -> tuple[str, str]:
+        """Record the log's (origin, verifier key) if the store has none; return the stored pair.
+
+        The identity lives with the data, so a process with another key cannot sign this tree.
+        """
+        ...
+
     async def add_enrol_token(self, token_hash: str, now: datetime, expires: datetime) -> None:
         """Store a new one-time enrol token's hash."""
         ...
