@@ -27,6 +27,7 @@ from sync.cloud.store import (
     IngestView,
     LogPosition,
     QuarantineRow,
+    StoredLine,
     device_record,
     evidence_pattern,
     extend_log,
@@ -309,6 +310,33 @@ class PostgresStore:
     async def tree_size(self) -> int:
         """Return the log's current size."""
         row = await self._one("SELECT size FROM log_state WHERE id = 1", ())
+        return int(row[0]) if row else 0
+
+    async def receipts_page(self, device: str, after_seq: int, limit: int) -> list[StoredLine]:
+        """Return up to `limit` of the device's receipts past `after_seq`, by seq."""
+        async with self._conn() as conn:
+            cursor = await conn.execute(
+                "SELECT seq, line, items FROM receipts WHERE device = %s AND seq > %s"
+                " ORDER BY seq LIMIT %s",
+                (device, after_seq, limit),
+            )
+            rows = await cursor.fetchall()
+        return [StoredLine(int(s), str(ln), str(it)) for s, ln, it in rows]
+
+    async def leaves_page(self, after_index: int, limit: int) -> list[tuple[int, str]]:
+        """Return up to `limit` (log index, line) past `after_index`, by log index."""
+        async with self._conn() as conn:
+            cursor = await conn.execute(
+                "SELECT log_index, line FROM receipts WHERE log_index > %s ORDER BY log_index"
+                " LIMIT %s",
+                (after_index, limit),
+            )
+            rows = await cursor.fetchall()
+        return [(int(i), str(ln)) for i, ln in rows]
+
+    async def subtree_count(self) -> int:
+        """Return how many complete subtrees are stored."""
+        row = await self._one("SELECT count(*) FROM subtrees", ())
         return int(row[0]) if row else 0
 
     async def subtree_hashes(self, ids: Sequence[SubtreeId]) -> dict[SubtreeId, bytes]:

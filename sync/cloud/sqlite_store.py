@@ -26,6 +26,7 @@ from sync.cloud.store import (
     IngestView,
     LogPosition,
     QuarantineRow,
+    StoredLine,
     device_record,
     evidence_pattern,
     extend_log,
@@ -320,6 +321,33 @@ class SqliteStore:
     async def tree_size(self) -> int:
         """Return the log's current size."""
         row = await self._run(lambda c: c.execute("SELECT size FROM log_state").fetchone())
+        return int(row[0])
+
+    async def receipts_page(self, device: str, after_seq: int, limit: int) -> list[StoredLine]:
+        """Return up to `limit` of the device's receipts past `after_seq`, by seq."""
+        rows = await self._run(
+            lambda c: c.execute(
+                "SELECT seq, line, items FROM receipts WHERE device = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (device, after_seq, limit),
+            ).fetchall()
+        )
+        return [StoredLine(int(s), str(ln), str(it)) for s, ln, it in rows]
+
+    async def leaves_page(self, after_index: int, limit: int) -> list[tuple[int, str]]:
+        """Return up to `limit` (log index, line) past `after_index`, by log index."""
+        rows = await self._run(
+            lambda c: c.execute(
+                "SELECT log_index, line FROM receipts WHERE log_index > ? ORDER BY log_index"
+                " LIMIT ?",
+                (after_index, limit),
+            ).fetchall()
+        )
+        return [(int(i), str(ln)) for i, ln in rows]
+
+    async def subtree_count(self) -> int:
+        """Return how many complete subtrees are stored."""
+        row = await self._run(lambda c: c.execute("SELECT count(*) FROM subtrees").fetchone())
         return int(row[0])
 
     async def subtree_hashes(self, ids: Sequence[SubtreeId]) -> dict[SubtreeId, bytes]:

@@ -35,6 +35,7 @@ LOG_KEY = "log.key"
 ADMIN_TOKEN = "admin.token"  # noqa: S105 - a file name
 ORIGIN = "origin"
 BACKEND = "backend"
+MAX_EPOCHS = 64  # how many later epochs `known_origins` names (one a restore from backup)
 ORIGIN_PREFIX = "stallbox.cloud/"
 
 
@@ -105,6 +106,25 @@ def log_key(state: Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise CloudStateError(f"{path}: holds a {type(key).__name__}, not an Ed25519 key")
     return key
+
+
+def log_key_if_any(state: Path) -> Ed25519PrivateKey | None:
+    """Load the log signing key if the state dir has one (never create it)."""
+    return log_key(state) if (state / LOG_KEY).exists() else None
+
+
+def known_origins(state: Path) -> list[str]:
+    """Return the origin fixed in the state dir and those of its later epochs (`epoch_origin`)."""
+    path = state / ORIGIN
+    if not path.exists():
+        return []
+    base = origin(state)
+    return [base, *(epoch_origin(base, e) for e in range(2, MAX_EPOCHS + 1))]
+
+
+def epoch_origin(base: str, epoch: int) -> str:
+    """Return the origin of the log's `epoch` (1: `base`; after a rollback: `base/e2`, …)."""
+    return base if epoch <= 1 else f"{base}/e{epoch}"
 
 
 def admin_token(state: Path) -> str:

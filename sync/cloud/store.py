@@ -88,6 +88,15 @@ class QuarantineRow:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredLine:
+    """One stored receipt of a device: what `stallbox cloud verify` re-checks."""
+
+    seq: int
+    line: str
+    items: str
+
+
+@dataclass(frozen=True, slots=True)
 class LogAppend:
     """Rows an append writes: receipts with log indexes, completed subtrees, new size and root."""
 
@@ -174,6 +183,18 @@ class CloudStore(Protocol):
 
     async def tree_size(self) -> int:
         """Return the log's current size."""
+        ...
+
+    async def receipts_page(self, device: str, after_seq: int, limit: int) -> list[StoredLine]:
+        """Return up to `limit` of the device's receipts past `after_seq`, by seq."""
+        ...
+
+    async def leaves_page(self, after_index: int, limit: int) -> list[tuple[int, str]]:
+        """Return up to `limit` (log index, line) past `after_index`, by log index."""
+        ...
+
+    async def subtree_count(self) -> int:
+        """Return how many complete subtrees are stored."""
         ...
 
     async def subtree_hashes(self, ids: Sequence[SubtreeId]) -> dict[SubtreeId, bytes]:
