@@ -20,6 +20,9 @@ Endpoints (all JSON but the checkpoint, which is a C2SP signed note in text/plai
     GET  /v1/proof/inclusion?index=I&size=N -> Proof
     GET  /v1/proof/consistency?first=M&size=N -> Proof
     GET  /v1/log                            -> LogInfo (origin and verifier key)
+    GET  /v1/log/epochs                     -> LogStatus (the epochs after rollbacks)
+    POST /v1/log/checkpoints                a signed note -> LogStatus    (public: proof of a
+                                            rollback starts a new epoch)
     POST /v1/devices/{device}/funnel        FunnelBatch -> FunnelAck      (device token)
     POST /v1/relay/devices/{origin}/receipts Batch -> BatchAck | 409 Conflict (the relay's token)
 
@@ -69,6 +72,30 @@ class LogInfo(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     origin: str
     verifier_key: str
+
+
+class Epoch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One epoch of the log: a new one begins when a rolled-back store is detected.
+
+    Epoch 1 is the log as first started (`reason` ""); each later one has its own origin
+    (`epoch_origin`), starts from what the restored store held (`size_at_start` leaves), and
+    names why (`reason`) and when. The frozen epoch's origin is never signed again.
+    """
+
+    epoch: int
+    origin: str
+    started_at: str
+    size_at_start: int
+    reason: str
+
+
+class LogStatus(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The log's current epoch (its origin and verifier key) and every epoch so far."""
+
+    origin: str
+    verifier_key: str
+    epoch: int
+    epochs: list[Epoch]
 
 
 class EnrolRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -253,6 +280,11 @@ class RelayAnswer(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     known_size: int
     status: int
     body: str
+
+
+def epoch_origin(base: str, epoch: int) -> str:
+    """Return the origin of the log's `epoch`: `base` for the first, then `base/e2`, `base/e3`…"""
+    return base if epoch <= 1 else f"{base}/e{epoch}"
 
 
 def line_digest(line: str) -> str:

@@ -171,6 +171,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX decisions_by_order ON decisions (order_id);
     """,
+    # 9: the cloud's log rolled back and a new epoch began (sync/epoch.py): the console says so
+    """
+    ALTER TABLE sync_state ADD COLUMN incident TEXT;
+    """,
 )
 
 

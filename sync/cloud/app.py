@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from appliance.errors import field_and_problem
 from sync.cloud.events import log_event
+from sync.cloud.rollback import MAX_NOTE
 from sync.cloud.service import Cloud
 from sync.errors import AuthError, BatchInvalid, EnrolRefused, LogError
 from sync.protocol import (
@@ -213,8 +214,24 @@ async def consistency(request: Request) -> Response:
 
 
 async def log_info(request: Request) -> Response:
-    """GET /v1/log: the log's origin and verifier key."""
-    return _json(_cloud(request).log)
+    """GET /v1/log: the current epoch's origin and verifier key."""
+    return _json(await _cloud(request).log_info())
+
+
+async def log_epochs(request: Request) -> Response:
+    """GET /v1/log/epochs: the current epoch and every one so far (rollbacks, announced)."""
+    return _json(await _cloud(request).status())
+
+
+async def log_checkpoint(request: Request) -> Response:
+    """POST /v1/log/checkpoints: a checkpoint this log signed; one it no longer holds begins
+    a new epoch. Public: only this log's key can sign what proves a rollback."""
+    body = await _body(request, MAX_NOTE)
+    try:
+        note = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BatchInvalid("checkpoint: not UTF-8 text") from None
+    return _json(await _cloud(request).report_checkpoint(note))
 
 
 async def devices(request: Request) -> Response:
@@ -316,6 +333,8 @@ def create_app(
         Route("/v1/proof/inclusion", inclusion),
         Route("/v1/proof/consistency", consistency),
         Route("/v1/log", log_info),
+        Route("/v1/log/epochs", log_epochs),
+        Route("/v1/log/checkpoints", log_checkpoint, methods=["POST"]),
         Route("/api/devices", devices),
         Route("/healthz", healthz),
         Route("/v", verify_page),

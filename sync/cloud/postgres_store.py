@@ -23,6 +23,7 @@ from sync.cloud.ingest import NewReceipt, Rejection
 from sync.cloud.store import (
     Appended,
     DeviceRecord,
+    EpochRow,
     HeadMoved,
     IngestView,
     LogPosition,
@@ -34,7 +35,7 @@ from sync.cloud.store import (
     timestamp,
 )
 from sync.errors import CloudStateError, EnrolRefused
-from sync.protocol import FunnelCounts
+from sync.protocol import FunnelCounts, epoch_origin
 from sync.tlog import SubtreeId, root_subtrees
 
 SCHEMA_LOCK = 0x5354414C  # "STAL": the advisory lock key around schema creation
@@ -58,6 +59,10 @@ CREATE TABLE IF NOT EXISTS subtrees (
 );
 CREATE TABLE IF NOT EXISTS log_state (id INTEGER PRIMARY KEY CHECK (id = 1), size BIGINT NOT NULL);
 INSERT INTO log_state VALUES (1, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS log_epochs (
+    epoch INTEGER PRIMARY KEY, origin TEXT NOT NULL, started_at TEXT NOT NULL,
+    size_at_start BIGINT NOT NULL, reason TEXT NOT NULL, evidence TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS log_identity (
     id INTEGER PRIMARY KEY CHECK (id = 1), origin TEXT NOT NULL, verifier_key TEXT NOT NULL
 );
@@ -130,6 +135,35 @@ class PostgresStore:
         async with self._conn() as conn:
             cursor = await conn.execute(query, params)
             return await cursor.fetchone()
+
+    async def epochs(self) -> list[EpochRow]:
+        """Return the epochs begun after rollbacks, oldest first."""
+        async with self._conn() as conn:
+            cursor = await conn.execute(
+                "SELECT epoch, origin, started_at, size_at_start, reason, evidence"
+                " FROM log_epochs ORDER BY epoch"
+            )
+            rows = await cursor.fetchall()
+        return [
+            EpochRow(int(e), str(o), str(s), int(z), str(r), str(v)) for e, o, s, z, r, v in rows
+        ]
+
+    async def start_epoch(
+        self, after: int, base: str, now: datetime, reason: str, evidence: str
+    ) -> bool:
+        """Begin epoch `after + 1` if `after` is still the current one (under the log's lock)."""
+        async with self._conn() as conn, conn.transaction():
+            cursor = await conn.execute("SELECT size FROM log_state WHERE id = 1 FOR UPDATE")
+            size = int((await cursor.fetchone() or (0,))[0])
+            cursor = await conn.execute("SELECT coalesce(max(epoch), 1) FROM log_epochs")
+            current = int((await cursor.fetchone() or (1,))[0])
+            if current != after:
+                return False
+            await conn.execute(
+                "INSERT INTO log_epochs VALUES (%s, %s, %s, %s, %s, %s)",
+                (after + 1, epoch_origin(base, after + 1), timestamp(now), size, reason, evidence),
+            )
+        return True
 
     async def claim_identity(self, origin: str, verifier_key: str) -> tuple[str, str]:
         """Record the log's identity if none is; return the stored (origin, verifier key)."""

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import dataclasses
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,9 @@ from appliance.ledger.identity import key_id, parse_public_key, public_key_text
 from appliance.ledger.receipt import b64
 from sync import tlog
 from sync.checkpoint import sign_checkpoint, verifier_key
+from sync.cloud import rollback
 from sync.cloud import store as st
+from sync.cloud.events import log_event
 from sync.cloud.ingest import check_batch, check_funnel, check_shape
 from sync.cloud.store import CloudStore, DeviceRecord, HeadMoved
 from sync.errors import AuthError, BatchInvalid, EnrolRefused, LogError
@@ -35,16 +38,19 @@ from sync.protocol import (
     DeviceReport,
     Enrolled,
     EnrolRequest,
+    Epoch,
     Evidence,
     FunnelAck,
     FunnelBatch,
     Head,
     LogEntry,
     LogInfo,
+    LogStatus,
     Proof,
     line_digest,
 )
 
+_log = logging.getLogger(__name__)
 ENROL_TTL = timedelta(hours=24)
 MAX_NAME = 64
 _RETRIES = 8  # appends lost to a concurrent worker on the same device before giving up
@@ -86,12 +92,14 @@ class Cloud:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
-        self.origin = origin
+        self.base = origin  # the first epoch's origin; later epochs add "/eN"
+        self.origin = origin  # the current epoch's (`_refresh`)
+        self.epoch = 1
         self._signer = signer
         self._clock = clock
         self.log = LogInfo(origin, verifier_key(origin, signer.public_key()))
         self._keys: dict[str, Ed25519PublicKey] = {}
-        self._note: tuple[int, bytes, str] | None = None  # the last checkpoint signed
+        self._note: tuple[str, int, bytes, str] | None = None  # the last checkpoint signed
         self.size = 0  # the largest tree size seen, for STATUS=
 
     async def new_enrol_token(self, ttl: timedelta = ENROL_TTL) -> str:
@@ -109,6 +117,7 @@ class Cloud:
         except StallboxError as exc:
             raise EnrolRefused(str(exc)) from None
         device, api_token = key_id(public), secrets.token_urlsafe(32)
+        await self._refresh()
         await self.store.enrol(
             st.token_hash(request.token), self._clock(), device, public_key_text(public),
             request.name, st.token_hash(api_token),
@@ -198,9 +207,18 @@ class Cloud:
             return await self._ack(device, head, last_seq, appended, batch.known_size)
         raise HeadMoved(f"device {device}: head kept moving under {_RETRIES} tries")
 
+    async def _refresh(self) -> None:
+        """Read the current epoch from the store: another process may have begun one."""
+        epochs = await self.store.epochs()
+        epoch, origin = (epochs[-1].epoch, epochs[-1].origin) if epochs else (1, self.base)
+        if origin != self.origin:
+            self.epoch, self.origin = epoch, origin
+            self.log = LogInfo(origin, verifier_key(origin, self._signer.public_key()))
+
     async def _ack(
         self, device: str, head: Head, last_seq: int, appended: st.Appended | None, known: int
     ) -> BatchAck:
+        await self._refresh()
         if appended is not None:
             index, size, root = appended.last_index, appended.size, appended.root
         else:  # the whole batch was a repeat: acknowledge it again in today's tree
@@ -220,15 +238,16 @@ class Cloud:
         )
 
     def _sign(self, size: int, root: bytes) -> str:
-        if self._note is not None and self._note[:2] == (size, root):
-            return self._note[2]
+        if self._note is not None and self._note[:3] == (self.origin, size, root):
+            return self._note[3]
         note = sign_checkpoint(self._signer, self.origin, self.origin, size, root)
-        self._note = (size, root, note)
+        self._note = (self.origin, size, root, note)
         self.size = max(self.size, size)
         return note
 
     async def checkpoint(self) -> tuple[int, bytes, str]:
         """Return the log's current size, root and signed checkpoint."""
+        await self._refresh()
         size = await self.store.tree_size()
         root = await st.root(self.store, size)
         return size, root, self._sign(size, root)
@@ -270,6 +289,7 @@ class Cloud:
         position = await self._held(device, seq, digest)
         if position is None:
             return None
+        await self._refresh()
         size = await self.store.tree_size()
         plan = tlog.plan_inclusion(position.index, size)
         ids = list(dict.fromkeys([*plan.subtrees, *tlog.root_subtrees(size)]))
@@ -306,6 +326,42 @@ class Cloud:
         current = await self.store.tree_size()
         if size > current:
             raise LogError(f"size: {size} is beyond the log's size {current}")
+
+    async def log_info(self) -> LogInfo:
+        """Return the current epoch's origin and verifier key."""
+        await self._refresh()
+        return self.log
+
+    async def status(self) -> LogStatus:
+        """Return the current epoch and every epoch so far (the incidents, announced)."""
+        await self._refresh()
+        first = Epoch(1, self.base, "", 0, "")
+        later = [
+            Epoch(e.epoch, e.origin, e.started_at, e.size_at_start, e.reason)
+            for e in await self.store.epochs()
+        ]
+        return LogStatus(self.origin, self.log.verifier_key, self.epoch, [first, *later])
+
+    async def report_checkpoint(self, note: str) -> LogStatus:
+        """Take a checkpoint this log signed (a box's); begin a new epoch if it proves a rollback.
+
+        BatchInvalid if the note is not a checkpoint of this log signed by its key. One of the
+        current epoch that the store no longer holds (beyond its size, or another root at its
+        size) proves the store was rolled back: the epoch is frozen — its origin never signed
+        again — and the next begins from what the store holds; the boxes re-send the rest.
+        """
+        await self._refresh()
+        reason = await rollback.judge(self.store, self._signer.public_key(), self.origin, note)
+        if reason is not None:
+            started = await self.store.start_epoch(
+                self.epoch, self.base, self._clock(), reason, note
+            )
+            if started:
+                log_event(
+                    _log, "log_rollback", logging.ERROR, frozen=self.origin, epoch=self.epoch + 1,
+                    reason=reason,
+                )  # fmt: skip
+        return await self.status()
 
     async def reports(self) -> list[DeviceReport]:
         """Return every device as the operator sees it."""

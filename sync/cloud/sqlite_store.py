@@ -22,6 +22,7 @@ from sync.cloud.ingest import NewReceipt, Rejection
 from sync.cloud.store import (
     Appended,
     DeviceRecord,
+    EpochRow,
     HeadMoved,
     IngestView,
     LogPosition,
@@ -33,7 +34,7 @@ from sync.cloud.store import (
     timestamp,
 )
 from sync.errors import CloudStateError, EnrolRefused
-from sync.protocol import FunnelCounts
+from sync.protocol import FunnelCounts, epoch_origin
 from sync.tlog import SubtreeId, root_subtrees
 
 T = TypeVar("T")
@@ -59,6 +60,10 @@ CREATE TABLE IF NOT EXISTS subtrees (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log_state (id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL);
 INSERT OR IGNORE INTO log_state VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS log_epochs (
+    epoch INTEGER PRIMARY KEY, origin TEXT NOT NULL, started_at TEXT NOT NULL,
+    size_at_start BIGINT NOT NULL, reason TEXT NOT NULL, evidence TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS log_identity (
     id INTEGER PRIMARY KEY CHECK (id = 1), origin TEXT NOT NULL, verifier_key TEXT NOT NULL
 );
@@ -134,6 +139,34 @@ class SqliteStore:
         """Close the connection and stop the worker thread."""
         await self._run(lambda conn: conn.close())
         self._executor.shutdown()
+
+    async def epochs(self) -> list[EpochRow]:
+        """Return the epochs begun after rollbacks, oldest first."""
+        rows = await self._run(
+            lambda c: c.execute(
+                "SELECT epoch, origin, started_at, size_at_start, reason, evidence"
+                " FROM log_epochs ORDER BY epoch"
+            ).fetchall()
+        )
+        return [EpochRow(*row) for row in rows]
+
+    async def start_epoch(
+        self, after: int, base: str, now: datetime, reason: str, evidence: str
+    ) -> bool:
+        """Begin epoch `after + 1` if `after` is still the current one."""
+
+        def start(conn: sqlite3.Connection) -> bool:
+            (current,) = conn.execute("SELECT coalesce(max(epoch), 1) FROM log_epochs").fetchone()
+            if current != after:
+                return False
+            (size,) = conn.execute("SELECT size FROM log_state WHERE id = 1").fetchone()
+            conn.execute(
+                "INSERT INTO log_epochs VALUES (?, ?, ?, ?, ?, ?)",
+                (after + 1, epoch_origin(base, after + 1), timestamp(now), size, reason, evidence),
+            )
+            return True
+
+        return await self._write(start)
 
     async def claim_identity(self, origin: str, verifier_key: str) -> tuple[str, str]:
         """Record the log's identity if none is; return the stored (origin, verifier key)."""

@@ -27,6 +27,7 @@ from appliance.durable import make_dirs
 from sync.cloud.sqlite_store import DB_NAME, SqliteStore
 from sync.cloud.store import CloudStore
 from sync.errors import CloudStateError
+from sync.protocol import epoch_origin
 
 STATE_ENV = "STALLBOX_CLOUD_STATE"
 DSN_ENV = "STALLBOX_CLOUD_DSN"
@@ -120,11 +121,6 @@ def known_origins(state: Path) -> list[str]:
         return []
     base = origin(state)
     return [base, *(epoch_origin(base, e) for e in range(2, MAX_EPOCHS + 1))]
-
-
-def epoch_origin(base: str, epoch: int) -> str:
-    """Return the origin of the log's `epoch` (1: `base`; after a rollback: `base/e2`, …)."""
-    return base if epoch <= 1 else f"{base}/e{epoch}"
 
 
 def admin_token(state: Path) -> str:

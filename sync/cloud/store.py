@@ -88,6 +88,18 @@ class QuarantineRow:
 
 
 @dataclass(frozen=True, slots=True)
+class EpochRow:
+    """A log epoch begun after a rollback was detected (table log_epochs)."""
+
+    epoch: int
+    origin: str
+    started_at: str
+    size_at_start: int
+    reason: str
+    evidence: str  # the signed checkpoint (or marker) that proved the rollback
+
+
+@dataclass(frozen=True, slots=True)
 class StoredLine:
     """One stored receipt of a device: what `stallbox cloud verify` re-checks."""
 
@@ -111,6 +123,20 @@ class CloudStore(Protocol):
 
     async def close(self) -> None:
         """Close every connection."""
+        ...
+
+    async def epochs(self) -> list[EpochRow]:
+        """Return the epochs begun after rollbacks, oldest first (empty: still the first)."""
+        ...
+
+    async def start_epoch(
+        self, after: int, base: str, now: datetime, reason: str, evidence: str
+    ) -> bool:
+        """Begin epoch `after + 1` (origin `epoch_origin(base, …)`) if `after` is still current.
+
+        Under the log's append lock, so its `size_at_start` is exact and, of several processes
+        that detect one rollback at once, only one begins the epoch. False if another did.
+        """
         ...
 
     async def claim_identity(self, origin: str, verifier_key: str) -> tuple[str, str]:
