@@ -233,25 +233,29 @@ class Daemon:
         now = time.monotonic()
         if self.limits.heartbeat_s and now - self._heard >= self.limits.heartbeat_s:
             self._heard = now
-            await self._heartbeat()
+            if await self._heartbeat():
+                return Outcome.SENT  # a new epoch of the cloud's log: there is sending to do
         return Outcome.IDLE
 
-    async def _heartbeat(self) -> None:
-        """Ask the cloud our head: an answer is a direct contact (uplink=yes in our TXT)."""
+    async def _heartbeat(self) -> bool:
+        """Ask the cloud our head: an answer is a direct contact (uplink=yes in our TXT).
+
+        True if the head was behind acked_seq and the cloud's log began a new epoch.
+        """
         url = f"{self.account.url.rstrip('/')}/v1/devices/{self.account.device}/head"
         try:
             response = await self.client.get(url, headers=self._headers, timeout=TIMEOUT)
             if response.status_code != 200:
-                return
+                return False
             head = msgspec.json.decode(response.content, type=Head)
         except (httpx.HTTPError, msgspec.DecodeError) as exc:
             log.debug("heartbeat: %s", exc)
-            return
+            return False
         syncstate.record_contact(self.conn, head.seq, "cloud", self.clock())
         self._direct_after = 0.0
         state = syncstate.read_state(self.conn)
-        if head.seq < state.acked_seq and state.stopped is None:
-            await self._new_epoch(state, head.seq)  # it forgot what it acknowledged
+        # it forgot what it acknowledged: a restored backup?
+        return head.seq < state.acked_seq and await self._new_epoch(state, head.seq)
 
     async def _new_epoch(self, state: syncstate.SyncState, cloud_seq: int | None) -> bool:
         """Show the cloud our checkpoint; if its log began a new epoch, move to it (sync/epoch.py).

@@ -38,8 +38,7 @@ class SyncState:
 
 
 _STATE_COLUMNS = (
-    "acked_seq, checkpoint, tree_size, cloud_seq, last_contact, last_error, stopped, via,"
-    " incident"
+    "acked_seq, checkpoint, tree_size, cloud_seq, last_contact, last_error, stopped, via, incident"
 )
 
 
@@ -113,9 +112,7 @@ def record_stop(conn: sqlite3.Connection, reason: str, cloud_seq: int | None, at
     )
 
 
-def record_new_epoch(
-    conn: sqlite3.Connection, cloud_seq: int, incident: str, at: datetime
-) -> None:
+def record_new_epoch(conn: sqlite3.Connection, cloud_seq: int, incident: str, at: datetime) -> None:
     """The cloud's log was rolled back and a new epoch began: send again from its head.
 
     The only way acked_seq goes back: what the cloud lost is sent again and proven in the new

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from appliance.errors import ExitCode
 from sync.cloud import state as cloud_state
-from sync.cloud.store import CloudStore
+from sync.cloud.store import CloudStore, DeviceRecord, EpochRow
 from sync.errors import CloudError, CloudStateError
 
 T = TypeVar("T")
@@ -80,10 +80,17 @@ def cmd_enrol_token(args: argparse.Namespace) -> int:
 
 def cmd_devices(args: argparse.Namespace) -> int:
     """Print every enrolled device: head, quarantine count, last problem."""
+
+    async def read(store: CloudStore) -> tuple[list[DeviceRecord], list[EpochRow]]:
+        return await store.devices(), await store.epochs()
+
     try:
-        records = _with_store(args, lambda s: s.devices())
+        records, epochs = _with_store(args, read)
     except CloudError as exc:
         return _fail(exc)
+    for e in epochs:  # a rollback: the operator must see it first
+        print(f"log epoch {e.epoch} ({e.origin}) began {e.started_at}: the store was rolled "
+              f"back: {e.reason}; the epoch before is frozen")  # fmt: skip
     rows = [("DEVICE", "NAME", "HEAD", "QUARANTINED", "LAST PROBLEM")]
     for r in records:
         name = r.name + (" (revoked)" if r.revoked else "")
