@@ -243,6 +243,7 @@ class DeviceReport(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     revoked: bool
     head: Head
     last_problem: str | None
+    last_contact: str | None = None  # the device's last authenticated request (to the minute)
 
 
 class RelayInfo(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

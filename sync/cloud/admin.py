@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 from appliance.errors import ExitCode
 
 if TYPE_CHECKING:
-    from sync.cloud.store import CloudStore
+    from sync.cloud.store import CloudStore, QuarantineRow
 
 T = TypeVar("T")
 
@@ -74,6 +74,63 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """List the quarantined batches of one device, or of every device."""
+
+    async def read(store: CloudStore) -> list[QuarantineRow]:
+        names = [args.device] if args.device else [r.device for r in await store.devices()]
+        return [row for name in names for row in await store.quarantine_rows(name)]
+
+    from sync.errors import CloudError
+
+    try:
+        rows = _run(args, read)
+    except CloudError as exc:
+        return _fail(str(exc), ExitCode.STATE)
+    for q in rows:
+        seq = "-" if q.seq is None else str(q.seq)
+        print(f"{q.device}  {q.reason}  seq {seq}  x{q.times}  {q.first_at} .. {q.last_at}  "
+              f"{q.message}")  # fmt: skip
+    print(f"{len(rows)} quarantined batch(es)")
+    return ExitCode.OK
+
+
+def cmd_clear_quarantine(args: argparse.Namespace) -> int:
+    """Delete a device's quarantine rows once the operator has dealt with them."""
+    from sync.cloud.events import logfmt
+    from sync.errors import CloudError
+
+    try:
+        cleared = _run(args, lambda store: store.clear_quarantine(args.device))
+    except CloudError as exc:
+        return _fail(str(exc), ExitCode.STATE)
+    print(f"device {args.device}: {cleared} quarantine row(s) cleared")
+    print(logfmt("quarantine_cleared", device=args.device, rows=cleared), file=sys.stderr)
+    return ExitCode.OK
+
+
+def cmd_delete_device(args: argparse.Namespace) -> int:
+    """Delete an enrolled device the log holds nothing of (a mistaken or abandoned enrolment)."""
+    from sync.cloud.events import logfmt
+    from sync.errors import CloudError
+
+    try:
+        done = _run(args, lambda store: store.delete_device(args.device))
+    except CloudError as exc:
+        return _fail(str(exc), ExitCode.STATE)
+    if done is None:
+        return _fail(f"DEVICE: {args.device} is not enrolled", ExitCode.FAILED)
+    if not done:
+        return _fail(
+            f"DEVICE: {args.device} has receipts in the log, which is never rewritten; "
+            "revoke it instead (`stallbox cloud revoke`)",
+            ExitCode.FAILED,
+        )
+    print(f"device {args.device}: deleted (it had sent no receipt)")
+    print(logfmt("device_deleted", device=args.device), file=sys.stderr)
+    return ExitCode.OK
+
+
 def add_parsers(
     actions: argparse._SubParsersAction[argparse.ArgumentParser],
     common: argparse.ArgumentParser,
@@ -89,3 +146,18 @@ def add_parsers(
         help="a signed checkpoint (e.g. a box's) the log must still hold; repeatable",
     )
     verify.set_defaults(run=cmd_verify)
+    quarantine = actions.add_parser(
+        "quarantine", parents=[common], help="list refused batches (all devices, or one)"
+    )
+    quarantine.add_argument("device", metavar="DEVICE", nargs="?")
+    quarantine.set_defaults(run=cmd_quarantine)
+    clear = actions.add_parser(
+        "clear-quarantine", parents=[common], help="delete a device's quarantine rows"
+    )
+    clear.add_argument("device", metavar="DEVICE")
+    clear.set_defaults(run=cmd_clear_quarantine)
+    delete = actions.add_parser(
+        "delete-device", parents=[common], help="delete a device that never sent a receipt"
+    )
+    delete.add_argument("device", metavar="DEVICE")
+    delete.set_defaults(run=cmd_delete_device)

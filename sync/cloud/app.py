@@ -31,6 +31,7 @@ from sync.protocol import (
     MAX_BATCH_BYTES,
     MAX_INT,
     Batch,
+    BatchAck,
     Conflict,
     EnrolRequest,
     FunnelBatch,
@@ -124,8 +125,18 @@ async def receipts(request: Request) -> Response:
     cloud = _cloud(request)
     record = await cloud.authenticate(_device(request), request.headers.get("authorization"))
     batch = _batch.decode(await _body(request, MAX_BATCH_BYTES))
-    answer = await cloud.ingest(record, batch)
-    return _json(answer, 409 if isinstance(answer, Conflict) else 200)
+    return _answer(request, await cloud.ingest(record, batch))
+
+
+def _answer(request: Request, answer: BatchAck | Conflict) -> Response:
+    """200 with the ack, or 409 with the Conflict and one structured log line about it."""
+    if not isinstance(answer, Conflict):
+        return _json(answer)
+    log_event(
+        log, "batch_refused", logging.WARNING, status=409, path=request.url.path,
+        reason=answer.reason, seq=answer.seq, head=answer.head.seq, error=answer.error,
+    )  # fmt: skip
+    return _json(answer, 409)
 
 
 async def funnel(request: Request) -> Response:
@@ -147,8 +158,7 @@ async def relayed(request: Request) -> Response:
         _device(request, "origin"), request.headers.get("authorization")
     )
     batch = _batch.decode(await _body(request, MAX_BATCH_BYTES))
-    answer = await cloud.ingest(origin, batch, relay)
-    return _json(answer, 409 if isinstance(answer, Conflict) else 200)
+    return _answer(request, await cloud.ingest(origin, batch, relay))
 
 
 async def device_key(request: Request) -> Response:

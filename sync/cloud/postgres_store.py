@@ -63,6 +63,9 @@ CREATE TABLE IF NOT EXISTS log_epochs (
     epoch INTEGER PRIMARY KEY, origin TEXT NOT NULL, started_at TEXT NOT NULL,
     size_at_start BIGINT NOT NULL, reason TEXT NOT NULL, evidence TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS device_contacts (
+    device TEXT PRIMARY KEY, last_contact TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS log_identity (
     id INTEGER PRIMARY KEY CHECK (id = 1), origin TEXT NOT NULL, verifier_key TEXT NOT NULL
 );
@@ -80,7 +83,8 @@ _DEVICE = (
     "SELECT d.device, d.public_key, d.name, d.enrolled_at, d.revoked, d.head_seq, d.head_hash,"
     " (SELECT count(*) FROM quarantine q WHERE q.device = d.device),"
     " (SELECT q.reason || chr(9) || q.seq || chr(9) || q.message FROM quarantine q"
-    "  WHERE q.device = d.device ORDER BY q.last_at DESC, q.id DESC LIMIT 1)"
+    "  WHERE q.device = d.device ORDER BY q.last_at DESC, q.id DESC LIMIT 1),"
+    " (SELECT c.last_contact FROM device_contacts c WHERE c.device = d.device)"
     " FROM devices d"
 )
 _SUBTREES = (
@@ -229,6 +233,39 @@ class PostgresStore:
                 "UPDATE devices SET revoked = TRUE WHERE device = %s", (device,)
             )
             return cursor.rowcount == 1
+
+    async def clear_quarantine(self, device: str) -> int:
+        """Delete the device's quarantine rows; return how many."""
+        async with self._conn() as conn:
+            cursor = await conn.execute("DELETE FROM quarantine WHERE device = %s", (device,))
+            return int(cursor.rowcount)
+
+    async def delete_device(self, device: str) -> bool | None:
+        """Delete a device the log holds nothing of; None if unknown, False if it has receipts."""
+        async with self._conn() as conn, conn.transaction():
+            cursor = await conn.execute(
+                "SELECT head_seq FROM devices WHERE device = %s FOR UPDATE", (device,)
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                return None
+            cursor = await conn.execute(
+                "SELECT 1 FROM receipts WHERE device = %s LIMIT 1", (device,)
+            )
+            if row[0] != -1 or await cursor.fetchone() is not None:
+                return False
+            for table in ("quarantine", "funnel", "device_contacts", "devices"):
+                await conn.execute(f"DELETE FROM {table} WHERE device = %s", (device,))  # noqa: S608 - constant names
+        return True
+
+    async def touch(self, device: str, now: datetime) -> None:
+        """Record that the device made an authenticated request at `now`."""
+        async with self._conn() as conn:
+            await conn.execute(
+                "INSERT INTO device_contacts VALUES (%s, %s) ON CONFLICT (device) DO UPDATE SET"
+                " last_contact = excluded.last_contact",
+                (device, timestamp(now)),
+            )
 
     async def put_funnel(self, device: str, minutes: Sequence[FunnelCounts]) -> int:
         """Store funnel minutes (a repeat replaces the minute); return how many."""

@@ -52,6 +52,7 @@ from sync.protocol import (
 
 _log = logging.getLogger(__name__)
 ENROL_TTL = timedelta(hours=24)
+CONTACT_EVERY = timedelta(minutes=1)
 MAX_NAME = 64
 _RETRIES = 8  # appends lost to a concurrent worker on the same device before giving up
 
@@ -99,6 +100,7 @@ class Cloud:
         self._clock = clock
         self.log = LogInfo(origin, verifier_key(origin, signer.public_key()))
         self._keys: dict[str, Ed25519PublicKey] = {}
+        self._contact: dict[str, datetime] = {}  # last contact written, per device
         self._note: tuple[str, int, bytes, str] | None = None  # the last checkpoint signed
         self.size = 0  # the largest tree size seen, for STATUS=
 
@@ -135,7 +137,16 @@ class Cloud:
             raise AuthError("Authorization: unknown device token")
         if record.device != device:
             raise AuthError(f"Authorization: the token is not device {device}'s", 403)
+        await self._touch(record.device)
         return record
+
+    async def _touch(self, device: str) -> None:
+        """Record the device's last contact, at most once a minute (a write costs an fsync)."""
+        now = self._clock()
+        if (seen := self._contact.get(device)) is not None and now - seen < CONTACT_EVERY:
+            return
+        self._contact[device] = now
+        await self.store.touch(device, now)
 
     async def authenticate_relay(
         self, origin: str, authorization: str | None
@@ -155,6 +166,7 @@ class Cloud:
             raise AuthError("Authorization: unknown device token")
         if relay.revoked:
             raise AuthError(f"Authorization: device {relay.device} was revoked", 403)
+        await self._touch(relay.device)
         record = await self.store.device(origin)
         if record is None:
             raise AuthError(f"origin: device {origin} is not enrolled with this cloud", 403)
@@ -202,6 +214,11 @@ class Cloud:
                     by = f"{relay.device} {relay.name}".strip()
                     bad = dataclasses.replace(bad, message=f"{bad.message} (relayed by {by})")
                 count = await self.store.quarantine(device, bad, self._clock())
+                log_event(
+                    _log, "quarantined", logging.WARNING, device=device, reason=bad.reason,
+                    seq=bad.seq, rows=count, relay=relay.device if relay else None,
+                    error=bad.message,
+                )  # fmt: skip
                 head = Head(head.device, head.seq, head.hash, count)
                 return Conflict(bad.message, bad.reason, head, bad.seq)
             return await self._ack(device, head, last_seq, appended, batch.known_size)
@@ -366,6 +383,14 @@ class Cloud:
     async def reports(self) -> list[DeviceReport]:
         """Return every device as the operator sees it."""
         return [
-            DeviceReport(r.device, r.name, r.enrolled_at, r.revoked, head_of(r), r.last_problem)
+            DeviceReport(
+                r.device,
+                r.name,
+                r.enrolled_at,
+                r.revoked,
+                head_of(r),
+                r.last_problem,
+                r.last_contact,
+            )
             for r in await self.store.devices()
         ]

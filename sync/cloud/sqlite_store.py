@@ -64,6 +64,9 @@ CREATE TABLE IF NOT EXISTS log_epochs (
     epoch INTEGER PRIMARY KEY, origin TEXT NOT NULL, started_at TEXT NOT NULL,
     size_at_start BIGINT NOT NULL, reason TEXT NOT NULL, evidence TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS device_contacts (
+    device TEXT PRIMARY KEY, last_contact TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS log_identity (
     id INTEGER PRIMARY KEY CHECK (id = 1), origin TEXT NOT NULL, verifier_key TEXT NOT NULL
 );
@@ -81,7 +84,8 @@ _DEVICE = (
     "SELECT d.device, d.public_key, d.name, d.enrolled_at, d.revoked, d.head_seq, d.head_hash,"
     " (SELECT count(*) FROM quarantine q WHERE q.device = d.device),"
     " (SELECT q.reason || char(9) || q.seq || char(9) || q.message FROM quarantine q"
-    "  WHERE q.device = d.device ORDER BY q.last_at DESC, q.id DESC LIMIT 1)"
+    "  WHERE q.device = d.device ORDER BY q.last_at DESC, q.id DESC LIMIT 1),"
+    " (SELECT c.last_contact FROM device_contacts c WHERE c.device = d.device)"
     " FROM devices d"
 )
 
@@ -318,6 +322,46 @@ class SqliteStore:
             QuarantineRow(d, r, None if s == -1 else s, m, ln, f, la, t)
             for d, r, s, m, ln, f, la, t in rows
         ]
+
+    async def clear_quarantine(self, device: str) -> int:
+        """Delete the device's quarantine rows; return how many."""
+        cursor = await self._write(
+            lambda c: c.execute("DELETE FROM quarantine WHERE device = ?", (device,))
+        )
+        return int(cursor.rowcount)
+
+    async def delete_device(self, device: str) -> bool | None:
+        """Delete a device the log holds nothing of; None if unknown, False if it has receipts."""
+
+        def delete(conn: sqlite3.Connection) -> bool | None:
+            row = conn.execute(
+                "SELECT head_seq FROM devices WHERE device = ?", (device,)
+            ).fetchone()
+            if row is None:
+                return None
+            if (
+                row[0] != -1
+                or conn.execute(
+                    "SELECT 1 FROM receipts WHERE device = ? LIMIT 1", (device,)
+                ).fetchone()
+            ):
+                return False
+            for table in ("quarantine", "funnel", "device_contacts", "devices"):
+                conn.execute(f"DELETE FROM {table} WHERE device = ?", (device,))  # noqa: S608
+            return True
+
+        return await self._write(delete)
+
+    async def touch(self, device: str, now: datetime) -> None:
+        """Record that the device made an authenticated request at `now`."""
+        row = (device, timestamp(now))
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO device_contacts VALUES (?, ?) ON CONFLICT (device) DO UPDATE SET"
+                " last_contact = excluded.last_contact",
+                row,
+            )
+        )
 
     async def put_funnel(self, device: str, minutes: Sequence[FunnelCounts]) -> int:
         """Store funnel minutes (a repeat replaces the minute); return how many."""

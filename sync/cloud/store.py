@@ -42,6 +42,7 @@ class DeviceRecord:
     head_hash: bytes
     quarantined: int
     last_problem: str | None = None
+    last_contact: str | None = None  # the last authenticated request (to the minute)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +196,18 @@ class CloudStore(Protocol):
         """Return the device's quarantine rows, oldest first."""
         ...
 
+    async def clear_quarantine(self, device: str) -> int:
+        """Delete the device's quarantine rows (the operator dealt with them); return how many."""
+        ...
+
+    async def delete_device(self, device: str) -> bool | None:
+        """Delete a device the log holds nothing of; None if unknown, False if it has receipts."""
+        ...
+
+    async def touch(self, device: str, now: datetime) -> None:
+        """Record that the device made an authenticated request at `now`."""
+        ...
+
     async def put_funnel(self, device: str, minutes: Sequence[FunnelCounts]) -> int:
         """Store funnel minutes (a repeat replaces the minute); return how many."""
         ...
@@ -230,14 +243,14 @@ class CloudStore(Protocol):
 
 def device_record(row: Sequence[Any]) -> DeviceRecord:
     """A DeviceRecord from a store's device query row (the last problem tab-separated)."""
-    device, public_key, name, enrolled_at, revoked, head_seq, head_hash, count, last = row
+    device, public_key, name, enrolled_at, revoked, head_seq, head_hash, count, last, seen = row
     problem = None
     if isinstance(last, str):
         reason, seq, message = last.split("\t", 2)
         problem = problem_text(reason, None if seq == "-1" else int(seq), message)
     return DeviceRecord(
         str(device), str(public_key), str(name), str(enrolled_at), bool(revoked),
-        int(head_seq), bytes(head_hash), int(count), problem,
+        int(head_seq), bytes(head_hash), int(count), problem, None if seen is None else str(seen),
     )  # fmt: skip
 
 

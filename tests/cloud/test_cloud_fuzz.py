@@ -142,6 +142,8 @@ def requests(draw: st.DrawFn, device: str, line: str) -> tuple[str, str, bytes |
         ("GET", f"/v1/proof/inclusion?index={index}&size={size}", None),
         ("GET", f"/v1/proof/consistency?first={index}&size={size}", None),
         ("GET", "/v1/log", None),
+        ("GET", "/v1/log/epochs", None),
+        ("POST", "/v1/log/checkpoints", body),
         ("GET", "/api/devices", None),
         ("GET", "/healthz", None),
         ("GET", "/v", None),
