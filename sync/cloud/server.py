@@ -6,6 +6,7 @@ event loop; SIGTERM finishes in-flight requests, closes the store and exits 0 (a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from pathlib import Path
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from appliance.serving import Listener, bind, serve_listeners
 from appliance.systemd import Notifier
 from sync.checkpoint import verifier_key
+from sync.cloud import marker
 from sync.cloud import state as cloud_state
 from sync.cloud.app import create_app
 from sync.cloud.service import Cloud
@@ -55,9 +57,15 @@ async def serve(
     notifier = Notifier()
     cloud = Cloud(store, signer, name)
     cloud.size = await store.tree_size()
+    await marker.check(cloud, state)  # a store restored behind the last checkpoint signed
+    await cloud.checkpoint()  # signs the epoch's name, and the marker from now on
+    name = cloud.origin
+    keeper = asyncio.create_task(marker.keep(cloud, state))
 
     async def close() -> None:
         notifier.stopping()
+        keeper.cancel()
+        marker.write(cloud, state, None)
         await store.close()
 
     app = create_app(cloud, admin, on_close=close)

@@ -254,6 +254,11 @@ class Cloud:
             head, note, index, _b64(inclusion), _b64(consistency[0]) if consistency else []
         )
 
+    @property
+    def latest_note(self) -> str | None:
+        """The newest checkpoint signed (for the marker, sync/cloud/marker.py)."""
+        return None if self._note is None else self._note[3]
+
     def _sign(self, size: int, root: bytes) -> str:
         if self._note is not None and self._note[:3] == (self.origin, size, root):
             return self._note[3]
