@@ -398,6 +398,7 @@ def status_line(conn: sqlite3.Connection) -> str:
     state = syncstate.read_state(conn)
     if state.stopped:
         return f"STOPPED: {state.stopped[:120]}; outbox {depth}"
-    return f"outbox {depth}, acked seq {state.acked_seq}" + (
+    incident = "; CLOUD INCIDENT: its log was rolled back" if state.incident else ""
+    return f"outbox {depth}, acked seq {state.acked_seq}{incident}" + (
         f"; last error: {state.last_error[:80]}" if state.last_error else ""
     )
