@@ -303,6 +303,9 @@ def _add_cloud_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     revoke = actions.add_parser("revoke", parents=[cloud_common], help="revoke a device's token")
     revoke.add_argument("device", metavar="DEVICE")
     revoke.set_defaults(run=_cloud("cmd_revoke"))
+    from sync.cloud.admin import add_parsers as add_cloud_admin  # verify, quarantine, …
+
+    add_cloud_admin(actions, cloud_common)
 
     enrol = sub.add_parser("enrol", help="enrol this box with a cloud: URL and one-time TOKEN")
     enrol.add_argument("url", metavar="URL", help="the cloud's base URL")

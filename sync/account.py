@@ -33,6 +33,7 @@ class CloudAccount(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     origin: str
     verifier_key: str
     ca_file: str | None = None  # PEM CA bundle that signs a private cloud's certificate
+    epoch: int = 1  # the log's epoch `origin` names (a later one after a rollback: sync/epoch.py)
 
 
 def is_loopback(host: str) -> bool:

@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,7 @@ from appliance.store.connection import DB_NAME, open_sync
 from appliance.store.ledger import outbox
 from appliance.store.migrations import migrate
 from appliance.systemd import Notifier, keep_watchdog, watchdog_interval
-from sync.account import CloudAccount, account_path, cloud_tls, load_account
+from sync.account import CloudAccount, account_path, cloud_tls, load_account, save_account
 from sync.backoff import Retry
 from sync.daemon import Daemon, Limits, Outcome, status_line
 from sync.link import LinkWatcher
@@ -81,15 +82,19 @@ async def _run(
         if account is None:
             return ExitCode.OK
         async with httpx.AsyncClient(verify=cloud_tls(account.ca_file)) as client:
+            keep = partial(save_account, state_dir)  # a new epoch of the cloud's log
             if once:
-                daemon = Daemon(conn, account, client, limits)
+                daemon = Daemon(conn, account, client, limits, save_account=keep)
                 print(f"stallbox sync: shipping {db} to {account.url}", flush=True)
                 return await _drain(daemon)
             browser = _browser(interfaces)
             try:
                 peers = Peers(client, account, urls=explicit_peers(), browser=browser)
                 forwarder = Forwarder(conn, account, client)
-                daemon = Daemon(conn, account, client, limits, peers=peers, forwarder=forwarder)
+                daemon = Daemon(
+                    conn, account, client, limits, peers=peers, forwarder=forwarder,
+                    save_account=keep,
+                )  # fmt: skip
                 print(f"stallbox sync: shipping {db} to {account.url}", flush=True)
                 await daemon.run(stop, link.changed)
             finally:

@@ -32,6 +32,7 @@ import msgspec
 
 from appliance.store import syncstate
 from appliance.store.ledger import get_receipt
+from sync import epoch
 from sync.account import CloudAccount
 from sync.backoff import Backoff, Retry, retry_after, transient, wait_any
 from sync.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
@@ -55,6 +56,10 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
 _PREV_FIELD = 10  # index of `prev` in an SR1 line split on ";"
+
+
+class _ProofFailed(Exception):
+    """The cloud's own answer failed the proof check (not a peer's)."""
 
 
 class Outcome(enum.Enum):
@@ -109,6 +114,7 @@ class Daemon:
         rng: random.Random | None = None,
         peers: Peers | None = None,
         forwarder: Forwarder | None = None,
+        save_account: Callable[[CloudAccount], object] | None = None,
     ) -> None:
         self.conn = conn
         self.account = account
@@ -128,6 +134,7 @@ class Daemon:
         self._handed: tuple[str, str] | None = None  # (peer url, body digest) last handed over
         self._heard = 0.0  # monotonic time of the last heartbeat
         self._next_send = 0.0  # monotonic time the upload cap allows the next batch
+        self._save_account = save_account  # keeps a new epoch of the cloud's log (cloud.json)
 
     def _known(self, state: syncstate.SyncState) -> Checkpoint | None:
         if state.checkpoint is None:
@@ -169,9 +176,21 @@ class Daemon:
             return await self._via_peer(peer, state.acked_seq, body, known)
         status = response.status_code
         if status == 200:
-            return self._accept(response.content, batch[-1], known)
+            try:
+                return self._accept(response.content, batch[-1], known)
+            except _ProofFailed as exc:
+                if await self._new_epoch(state, None):  # a rolled-back cloud, now a new epoch
+                    return Outcome.SENT
+                self._stop(str(exc), None)  # the cloud may be lying: make the operator look
+                return Outcome.STOPPED
+        if status == 400 and '"known_size:' in response.text and await self._new_epoch(state, None):
+            return Outcome.SENT  # it no longer reached our checkpoint: rolled back, a new epoch
         if status == 409:
             conflict = msgspec.json.decode(response.content, type=Conflict)
+            if conflict.head.seq < state.acked_seq and await self._new_epoch(
+                state, conflict.head.seq
+            ):  # it lost receipts it had proven it kept: a restored backup, now a new epoch
+                return Outcome.SENT
             reason = (
                 f"the cloud refused seq {conflict.seq} ({conflict.reason}: {conflict.error}); "
                 f"its head for this device is seq {conflict.head.seq}"
@@ -214,22 +233,45 @@ class Daemon:
         now = time.monotonic()
         if self.limits.heartbeat_s and now - self._heard >= self.limits.heartbeat_s:
             self._heard = now
-            await self._heartbeat()
+            if await self._heartbeat():
+                return Outcome.SENT  # a new epoch of the cloud's log: there is sending to do
         return Outcome.IDLE
 
-    async def _heartbeat(self) -> None:
-        """Ask the cloud our head: an answer is a direct contact (uplink=yes in our TXT)."""
+    async def _heartbeat(self) -> bool:
+        """Ask the cloud our head: an answer is a direct contact (uplink=yes in our TXT).
+
+        True if the head was behind acked_seq and the cloud's log began a new epoch.
+        """
         url = f"{self.account.url.rstrip('/')}/v1/devices/{self.account.device}/head"
         try:
             response = await self.client.get(url, headers=self._headers, timeout=TIMEOUT)
             if response.status_code != 200:
-                return
+                return False
             head = msgspec.json.decode(response.content, type=Head)
         except (httpx.HTTPError, msgspec.DecodeError) as exc:
             log.debug("heartbeat: %s", exc)
-            return
+            return False
         syncstate.record_contact(self.conn, head.seq, "cloud", self.clock())
         self._direct_after = 0.0
+        state = syncstate.read_state(self.conn)
+        # it forgot what it acknowledged: a restored backup?
+        return head.seq < state.acked_seq and await self._new_epoch(state, head.seq)
+
+    async def _new_epoch(self, state: syncstate.SyncState, cloud_seq: int | None) -> bool:
+        """Show the cloud our checkpoint; if its log began a new epoch, move to it (sync/epoch.py).
+
+        True once the account names the new epoch and acked_seq is back at the cloud's head, so
+        the next steps send again what the restored cloud lost and prove it in the new epoch.
+        """
+        moved = await epoch.recover(self.client, self.account, state.checkpoint, cloud_seq)
+        if moved is None:
+            return False
+        newer, cloud_seq, text = moved
+        if self._save_account is not None:
+            self._save_account(newer)
+        self.account, self.verifier = newer, parse_verifier_key(newer.verifier_key)
+        syncstate.record_new_epoch(self.conn, cloud_seq, text, self.clock())
+        return True
 
     async def _via_peer(
         self, peer: Peer, acked_seq: int, body: bytes, known: Checkpoint | None
@@ -306,9 +348,9 @@ class Daemon:
                 assert self.peers is not None
                 self.peers.shun(relayed.url, self.limits.shun_peer_s)
                 raise Retry(f"peer {relayed.name}'s answer failed the proof check: {exc}") from None
-            # The cloud may be lying: never advance past it, and make the operator look.
-            self._stop(f"the cloud's proof failed: {exc}", None)
-            return Outcome.STOPPED
+            # The cloud may be lying: never advance past it (the caller stops, or finds a
+            # rolled-back log that began a new epoch).
+            raise _ProofFailed(f"the cloud's proof failed: {exc}") from None
         via = self.via if relayed is None else f"peer {relayed.name}"
         syncstate.record_ack(
             self.conn, last.seq, ack.checkpoint, checkpoint.size, via, self.clock()
@@ -356,6 +398,7 @@ def status_line(conn: sqlite3.Connection) -> str:
     state = syncstate.read_state(conn)
     if state.stopped:
         return f"STOPPED: {state.stopped[:120]}; outbox {depth}"
-    return f"outbox {depth}, acked seq {state.acked_seq}" + (
+    incident = "; CLOUD INCIDENT: its log was rolled back" if state.incident else ""
+    return f"outbox {depth}, acked seq {state.acked_seq}{incident}" + (
         f"; last error: {state.last_error[:80]}" if state.last_error else ""
     )

@@ -14,11 +14,15 @@ Endpoints (all JSON but the checkpoint, which is a C2SP signed note in text/plai
     GET  /v1/devices/{device}/head          -> Head                       (device token)
     POST /v1/devices/{device}/receipts      Batch -> BatchAck | 409 Conflict (device token)
     GET  /v1/devices/{device}/key           -> DeviceKeyOut               (public)
-    GET  /v1/devices/{device}/receipts/{seq} -> LogEntry                  (public)
+    GET  /v1/devices/{device}/receipts/{seq}/{digest} -> LogEntry         (public; digest:
+                                            line_digest of the receipt's own line)
     GET  /v1/checkpoint                     -> signed note
     GET  /v1/proof/inclusion?index=I&size=N -> Proof
     GET  /v1/proof/consistency?first=M&size=N -> Proof
     GET  /v1/log                            -> LogInfo (origin and verifier key)
+    GET  /v1/log/epochs                     -> LogStatus (the epochs after rollbacks)
+    POST /v1/log/checkpoints                a signed note -> LogStatus    (public: proof of a
+                                            rollback starts a new epoch)
     POST /v1/devices/{device}/funnel        FunnelBatch -> FunnelAck      (device token)
     POST /v1/relay/devices/{origin}/receipts Batch -> BatchAck | 409 Conflict (the relay's token)
 
@@ -36,11 +40,16 @@ bad items hash is answered 409 with the cloud's head and kept in quarantine for 
 
 from __future__ import annotations
 
-from typing import Literal
+import base64
+import hashlib
+from typing import Annotated, Literal
 
 import msgspec
 
 VERSION = 1
+MAX_INT = 2**53 - 1  # the largest integer every JSON reader (JavaScript too) holds exactly
+Natural = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT)]  # an inbound seq, size or count
+MAX_LINE = 1024  # a receipt line is at most 230 characters; anything far longer is not one
 MAX_BATCH_RECEIPTS = 500
 MAX_BATCH_BYTES = 256 * 1024
 MAX_FUNNEL_MINUTES = 1440  # a day of minutes per request
@@ -65,6 +74,30 @@ class LogInfo(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     verifier_key: str
 
 
+class Epoch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One epoch of the log: a new one begins when a rolled-back store is detected.
+
+    Epoch 1 is the log as first started (`reason` ""); each later one has its own origin
+    (`epoch_origin`), starts from what the restored store held (`size_at_start` leaves), and
+    names why (`reason`) and when. The frozen epoch's origin is never signed again.
+    """
+
+    epoch: int
+    origin: str
+    started_at: str
+    size_at_start: int
+    reason: str
+
+
+class LogStatus(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The log's current epoch (its origin and verifier key) and every epoch so far."""
+
+    origin: str
+    verifier_key: str
+    epoch: int
+    epochs: list[Epoch]
+
+
 class EnrolRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """A box asks to be enrolled: the one-time token and its Ed25519 public key (PEM)."""
 
@@ -84,8 +117,8 @@ class Enrolled(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class WireReceipt(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """One receipt: its seq, its signed line and the canonical JSON its `items` hash covers."""
 
-    seq: int
-    line: str
+    seq: Natural
+    line: Annotated[str, msgspec.Meta(max_length=MAX_LINE)]
     items: str
 
 
@@ -97,10 +130,10 @@ class Batch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """
 
     v: int
-    from_seq: int
+    from_seq: Natural
     prev_hash: str
     receipts: list[WireReceipt]
-    known_size: int = 0
+    known_size: Natural = 0
 
 
 class Head(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -182,10 +215,10 @@ class FunnelCounts(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """A stall's attendee funnel in one UTC minute (`YYYY-MM-DDTHH:MM`): analytics, not ledger."""
 
     minute: str
-    menu: int
-    cart: int
-    order: int
-    paid: int
+    menu: Natural
+    cart: Natural
+    order: Natural
+    paid: Natural
 
 
 class FunnelBatch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -210,6 +243,7 @@ class DeviceReport(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     revoked: bool
     head: Head
     last_problem: str | None
+    last_contact: str | None = None  # the device's last authenticated request (to the minute)
 
 
 class RelayInfo(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -247,6 +281,21 @@ class RelayAnswer(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     known_size: int
     status: int
     body: str
+
+
+def epoch_origin(base: str, epoch: int) -> str:
+    """Return the origin of the log's `epoch`: `base` for the first, then `base/e2`, `base/e3`…"""
+    return base if epoch <= 1 else f"{base}/e{epoch}"
+
+
+def line_digest(line: str) -> str:
+    """Return what finds a receipt at the cloud: base64url (unpadded) SHA-256 of its line.
+
+    Not the 128-bit line hash the next receipt carries as `prev`, so holding one receipt does
+    not find its neighbours.
+    """
+    digest = hashlib.sha256(line.encode("ascii", "replace")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def encode(value: msgspec.Struct) -> bytes:

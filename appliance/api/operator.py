@@ -405,6 +405,7 @@ async def sync_state(request: Request) -> Response:
             last_error=state.last_error,
             stopped=state.stopped,
             via=state.via,
+            incident=state.incident,
         )
     )
 

@@ -222,6 +222,7 @@ class SyncOut(msgspec.Struct, frozen=True):
     last_error: str | None
     stopped: str | None
     via: str | None
+    incident: str | None = None  # the cloud's log rolled back (a new epoch began): when, why
 
 
 class Problem(msgspec.Struct, frozen=True):

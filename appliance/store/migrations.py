@@ -176,6 +176,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE orders ADD COLUMN cash_received INTEGER;
     """,
+    # 10: the cloud's log rolled back and a new epoch began (sync/epoch.py): the console says so
+    """
+    ALTER TABLE sync_state ADD COLUMN incident TEXT;
+    """,
 )
 
 

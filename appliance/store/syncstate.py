@@ -34,10 +34,11 @@ class SyncState:
     last_error: str | None  # why the last attempt failed; None after a success
     stopped: str | None  # why the stream is stopped for the operator (a 409, a bad proof)
     via: str | None  # "cloud", or "peer NAME" when a neighbouring box relays
+    incident: str | None = None  # the cloud's log rolled back: what and when (never cleared)
 
 
 _STATE_COLUMNS = (
-    "acked_seq, checkpoint, tree_size, cloud_seq, last_contact, last_error, stopped, via"
+    "acked_seq, checkpoint, tree_size, cloud_seq, last_contact, last_error, stopped, via, incident"
 )
 
 
@@ -108,6 +109,20 @@ def record_stop(conn: sqlite3.Connection, reason: str, cloud_seq: int | None, at
         conn,
         "stopped = ?, last_error = ?, cloud_seq = coalesce(?, cloud_seq), updated_at = ?",
         (reason, reason, cloud_seq, at.isoformat()),
+    )
+
+
+def record_new_epoch(conn: sqlite3.Connection, cloud_seq: int, incident: str, at: datetime) -> None:
+    """The cloud's log was rolled back and a new epoch began: send again from its head.
+
+    The only way acked_seq goes back: what the cloud lost is sent again and proven in the new
+    epoch (no checkpoint of it known yet). The incident stays for the operator to see.
+    """
+    _update(
+        conn,
+        "acked_seq = min(acked_seq, ?), checkpoint = NULL, tree_size = 0, cloud_seq = ?,"
+        " incident = ?, stopped = NULL, last_error = NULL, updated_at = ?",
+        (cloud_seq, cloud_seq, incident, at.isoformat()),
     )
 
 

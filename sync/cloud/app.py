@@ -9,6 +9,8 @@ Every 2xx to a batch goes out only after the store's durable commit.
 from __future__ import annotations
 
 import hmac
+import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,11 +23,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from appliance.errors import field_and_problem
+from sync.cloud.events import log_event
+from sync.cloud.rollback import MAX_NOTE
 from sync.cloud.service import Cloud
 from sync.errors import AuthError, BatchInvalid, EnrolRefused, LogError
 from sync.protocol import (
     MAX_BATCH_BYTES,
+    MAX_INT,
     Batch,
+    BatchAck,
     Conflict,
     EnrolRequest,
     FunnelBatch,
@@ -40,11 +46,42 @@ FAVICON = Path(__file__).with_name("favicon.svg")
 _batch = msgspec.json.Decoder(Batch)
 _funnel = msgspec.json.Decoder(FunnelBatch)
 _enrol = msgspec.json.Decoder(EnrolRequest)
+_DEVICE_ID = re.compile(r"[a-z2-7]{10}")  # appliance.ledger.identity.key_id: base32, 10 characters
+_DECIMAL = re.compile(r"[0-9]{1,16}")
+_DIGEST = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256, unpadded
+log = logging.getLogger(__name__)
 
 
 def problem(status: int, error: str, headers: dict[str, str] | None = None) -> Response:
     """A JSON Problem body."""
     return Response(encode(Problem(error)), status, headers, JSON)
+
+
+def client_error(
+    request: Request, status: int, error: str, headers: dict[str, str] | None = None
+) -> Response:
+    """A 4xx Problem, and one structured log line saying so (never a traceback)."""
+    log_event(
+        log, "client_error", status=status, method=request.method, path=request.url.path,
+        error=error,
+    )  # fmt: skip
+    return problem(status, error, headers)
+
+
+def _device(request: Request, name: str = "device") -> str:
+    """The device id in the path; 404 naming it if it cannot be one (no store is asked)."""
+    device: str = request.path_params[name]
+    if not _DEVICE_ID.fullmatch(device):
+        raise BatchInvalid(f"{name}: {device[:40]!r} is not a device id", 404)
+    return device
+
+
+def _seq(request: Request) -> int:
+    """The seq in the path; 404 if no receipt can have it (not a number, or past MAX_INT)."""
+    text: str = request.path_params["seq"]
+    if not _DECIMAL.fullmatch(text) or int(text) > MAX_INT:
+        raise BatchInvalid(f"seq: {text[:40]!r} is not a seq (0 to {MAX_INT})", 404)
+    return int(text)
 
 
 def _json(value: msgspec.Struct | Sequence[msgspec.Struct], status: int = 200) -> Response:
@@ -79,29 +116,33 @@ async def enrol(request: Request) -> Response:
 async def head(request: Request) -> Response:
     """GET /v1/devices/{device}/head (device token)."""
     cloud = _cloud(request)
-    record = await cloud.authenticate(
-        request.path_params["device"], request.headers.get("authorization")
-    )
+    record = await cloud.authenticate(_device(request), request.headers.get("authorization"))
     return _json(await cloud.head(record))
 
 
 async def receipts(request: Request) -> Response:
     """POST /v1/devices/{device}/receipts (device token): a Batch in, a BatchAck or 409 out."""
     cloud = _cloud(request)
-    record = await cloud.authenticate(
-        request.path_params["device"], request.headers.get("authorization")
-    )
+    record = await cloud.authenticate(_device(request), request.headers.get("authorization"))
     batch = _batch.decode(await _body(request, MAX_BATCH_BYTES))
-    answer = await cloud.ingest(record, batch)
-    return _json(answer, 409 if isinstance(answer, Conflict) else 200)
+    return _answer(request, await cloud.ingest(record, batch))
+
+
+def _answer(request: Request, answer: BatchAck | Conflict) -> Response:
+    """200 with the ack, or 409 with the Conflict and one structured log line about it."""
+    if not isinstance(answer, Conflict):
+        return _json(answer)
+    log_event(
+        log, "batch_refused", logging.WARNING, status=409, path=request.url.path,
+        reason=answer.reason, seq=answer.seq, head=answer.head.seq, error=answer.error,
+    )  # fmt: skip
+    return _json(answer, 409)
 
 
 async def funnel(request: Request) -> Response:
     """POST /v1/devices/{device}/funnel (device token): funnel minutes in, how many stored out."""
     cloud = _cloud(request)
-    record = await cloud.authenticate(
-        request.path_params["device"], request.headers.get("authorization")
-    )
+    record = await cloud.authenticate(_device(request), request.headers.get("authorization"))
     batch = _funnel.decode(await _body(request, MAX_BATCH_BYTES))
     return _json(await cloud.put_funnel(record, batch))
 
@@ -114,36 +155,46 @@ async def relayed(request: Request) -> Response:
     """
     cloud = _cloud(request)
     relay, origin = await cloud.authenticate_relay(
-        request.path_params["origin"], request.headers.get("authorization")
+        _device(request, "origin"), request.headers.get("authorization")
     )
     batch = _batch.decode(await _body(request, MAX_BATCH_BYTES))
-    answer = await cloud.ingest(origin, batch, relay)
-    return _json(answer, 409 if isinstance(answer, Conflict) else 200)
+    return _answer(request, await cloud.ingest(origin, batch, relay))
 
 
 async def device_key(request: Request) -> Response:
     """GET /v1/devices/{device}/key (public)."""
-    found = await _cloud(request).key(request.path_params["device"])
+    device = _device(request)
+    found = await _cloud(request).key(device)
     if found is None:
-        return problem(404, f"device: {request.path_params['device']} is not enrolled")
+        return client_error(request, 404, f"device: {device} is not enrolled")
     return _json(found)
 
 
+def _receipt_path(request: Request) -> tuple[str, int, str]:
+    digest: str = request.path_params["digest"]
+    if not _DIGEST.fullmatch(digest):
+        raise BatchInvalid("digest: not the base64url SHA-256 of a receipt line", 404)
+    return _device(request), _seq(request), digest
+
+
 async def entry(request: Request) -> Response:
-    """GET /v1/devices/{device}/receipts/{seq} (public): where a receipt sits in the log."""
-    device, seq = request.path_params["device"], request.path_params["seq"]
-    found = await _cloud(request).entry(device, seq)
+    """GET /v1/devices/{device}/receipts/{seq}/{digest} (public): where a receipt sits in the log.
+
+    `digest` is the SHA-256 of the receipt's own line: only whoever holds the line finds it.
+    """
+    device, seq, digest = _receipt_path(request)
+    found = await _cloud(request).entry(device, seq, digest)
     if found is None:
-        return problem(404, f"seq: the cloud holds no receipt {seq} of device {device}")
+        return client_error(request, 404, f"receipt: the cloud holds no such receipt of {device}")
     return _json(found)
 
 
 async def evidence(request: Request) -> Response:
-    """GET /v1/devices/{device}/receipts/{seq}/evidence (public): a sale's payment evidence."""
-    device, seq = request.path_params["device"], request.path_params["seq"]
-    found = await _cloud(request).evidence(device, seq)
+    """GET /v1/devices/{device}/receipts/{seq}/{digest}/evidence (public): a sale's evidence."""
+    device, seq, digest = _receipt_path(request)
+    found = await _cloud(request).evidence(device, seq, digest)
     if found is None:
-        return problem(404, f"seq: the cloud holds no sale {seq} of device {device}")
+        return client_error(request, 404, f"receipt: the cloud holds no such sale of {device}")
     return _json(found)
 
 
@@ -155,8 +206,8 @@ async def checkpoint(request: Request) -> Response:
 
 def _int_param(request: Request, name: str) -> int:
     text = request.query_params.get(name, "")
-    if not text.isdigit():
-        raise BatchInvalid(f"{name}: a non-negative integer is needed")
+    if not _DECIMAL.fullmatch(text) or int(text) > MAX_INT:
+        raise BatchInvalid(f"{name}: an integer from 0 to {MAX_INT} is needed")
     return int(text)
 
 
@@ -173,8 +224,24 @@ async def consistency(request: Request) -> Response:
 
 
 async def log_info(request: Request) -> Response:
-    """GET /v1/log: the log's origin and verifier key."""
-    return _json(_cloud(request).log)
+    """GET /v1/log: the current epoch's origin and verifier key."""
+    return _json(await _cloud(request).log_info())
+
+
+async def log_epochs(request: Request) -> Response:
+    """GET /v1/log/epochs: the current epoch and every one so far (rollbacks, announced)."""
+    return _json(await _cloud(request).status())
+
+
+async def log_checkpoint(request: Request) -> Response:
+    """POST /v1/log/checkpoints: a checkpoint this log signed; one it no longer holds begins
+    a new epoch. Public: only this log's key can sign what proves a rollback."""
+    body = await _body(request, MAX_NOTE)
+    try:
+        note = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BatchInvalid("checkpoint: not UTF-8 text") from None
+    return _json(await _cloud(request).report_checkpoint(note))
 
 
 async def devices(request: Request) -> Response:
@@ -211,35 +278,35 @@ async def favicon(request: Request) -> Response:
 
 async def _validation(request: Request, exc: Exception) -> Response:
     field, what = field_and_problem(str(exc))
-    return problem(422, f"{field}: {what}" if field else what)
+    return client_error(request, 422, f"{field}: {what}" if field else what)
 
 
 async def _decode(request: Request, exc: Exception) -> Response:
-    return problem(400, f"body: not valid JSON ({exc})")
+    return client_error(request, 400, f"body: not valid JSON ({exc})")
 
 
 async def _invalid(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BatchInvalid)
-    return problem(exc.status, str(exc))
+    return client_error(request, exc.status, str(exc))
 
 
 async def _auth(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AuthError)
-    return problem(exc.status, str(exc), {"WWW-Authenticate": "Bearer"})
+    return client_error(request, exc.status, str(exc), {"WWW-Authenticate": "Bearer"})
 
 
 async def _refused(request: Request, exc: Exception) -> Response:
     status = 403 if str(exc).startswith("token:") else 400
-    return problem(status, str(exc))
+    return client_error(request, status, str(exc))
 
 
 async def _log(request: Request, exc: Exception) -> Response:
-    return problem(400, str(exc))
+    return client_error(request, 400, str(exc))
 
 
 async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return problem(exc.status_code, exc.detail, dict(exc.headers or {}))
+    return client_error(request, exc.status_code, exc.detail, dict(exc.headers or {}))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -270,12 +337,14 @@ def create_app(
         Route("/v1/devices/{device}/funnel", funnel, methods=["POST"]),
         Route("/v1/relay/devices/{origin}/receipts", relayed, methods=["POST"]),
         Route("/v1/devices/{device}/key", device_key),
-        Route("/v1/devices/{device}/receipts/{seq:int}", entry),
-        Route("/v1/devices/{device}/receipts/{seq:int}/evidence", evidence),
+        Route("/v1/devices/{device}/receipts/{seq}/{digest}", entry),
+        Route("/v1/devices/{device}/receipts/{seq}/{digest}/evidence", evidence),
         Route("/v1/checkpoint", checkpoint),
         Route("/v1/proof/inclusion", inclusion),
         Route("/v1/proof/consistency", consistency),
         Route("/v1/log", log_info),
+        Route("/v1/log/epochs", log_epochs),
+        Route("/v1/log/checkpoints", log_checkpoint, methods=["POST"]),
         Route("/api/devices", devices),
         Route("/healthz", healthz),
         Route("/v", verify_page),

@@ -18,7 +18,8 @@ from typing import TypeVar
 
 from appliance.errors import ExitCode
 from sync.cloud import state as cloud_state
-from sync.cloud.store import CloudStore
+from sync.cloud.events import logfmt
+from sync.cloud.store import CloudStore, DeviceRecord, EpochRow
 from sync.errors import CloudError, CloudStateError
 
 T = TypeVar("T")
@@ -80,17 +81,25 @@ def cmd_enrol_token(args: argparse.Namespace) -> int:
 
 def cmd_devices(args: argparse.Namespace) -> int:
     """Print every enrolled device: head, quarantine count, last problem."""
+
+    async def read(store: CloudStore) -> tuple[list[DeviceRecord], list[EpochRow]]:
+        return await store.devices(), await store.epochs()
+
     try:
-        records = _with_store(args, lambda s: s.devices())
+        records, epochs = _with_store(args, read)
     except CloudError as exc:
         return _fail(exc)
-    rows = [("DEVICE", "NAME", "HEAD", "QUARANTINED", "LAST PROBLEM")]
+    for e in epochs:  # a rollback: the operator must see it first
+        print(f"log epoch {e.epoch} ({e.origin}) began {e.started_at}: the store was rolled "
+              f"back: {e.reason}; the epoch before is frozen")  # fmt: skip
+    rows = [("DEVICE", "NAME", "HEAD", "QUARANTINED", "LAST CONTACT", "LAST PROBLEM")]
     for r in records:
         name = r.name + (" (revoked)" if r.revoked else "")
-        rows.append((r.device, name, str(r.head_seq), str(r.quarantined), r.last_problem or "-"))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        rows.append((r.device, name, str(r.head_seq), str(r.quarantined),
+                     r.last_contact or "never", r.last_problem or "-"))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(row[:4], widths, strict=True)), row[4])
+        print("  ".join(v.ljust(w) for v, w in zip(row[:5], widths, strict=True)), row[5])
     return ExitCode.OK
 
 
@@ -103,6 +112,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     if not found:
         return _fail(Exception(f"DEVICE: {args.device} is not enrolled"), ExitCode.FAILED)
     print(f"device {args.device}: token revoked; it must be enrolled again to sync")
+    print(logfmt("device_revoked", device=args.device), file=sys.stderr)  # for the journal
     return ExitCode.OK
 
 

@@ -17,6 +17,7 @@ import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -38,6 +39,7 @@ from sync.errors import BatchInvalid
 from sync.protocol import (
     MAX_BATCH_RECEIPTS,
     MAX_FUNNEL_MINUTES,
+    MAX_INT,
     NO_SEQ,
     VERSION,
     Batch,
@@ -82,10 +84,16 @@ class Checked:
 
 
 _MINUTE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}")
+FUNNEL_SKEW = timedelta(minutes=10)  # how far ahead of the cloud's clock a box's minute may be
+_LINE = re.compile(r"[\x20-\x7e]*")  # a receipt line is printable ASCII (docs/receipt-format.md)
 
 
-def check_funnel(batch: FunnelBatch) -> None:
-    """Raise BatchInvalid (naming the field) for funnel minutes no box could have counted."""
+def check_funnel(batch: FunnelBatch, now: datetime) -> None:
+    """Raise BatchInvalid (naming the field) for funnel minutes no box could have counted.
+
+    A box sends only finished minutes, so one later than `now` (plus FUNNEL_SKEW for a box
+    clock a little ahead) is refused, as is one that is not a real UTC minute.
+    """
     if batch.v != VERSION:
         raise BatchInvalid(
             f"v: protocol version {batch.v} is not supported (this cloud: {VERSION})"
@@ -95,9 +103,16 @@ def check_funnel(batch: FunnelBatch) -> None:
     for i, row in enumerate(batch.minutes):
         if not _MINUTE.fullmatch(row.minute):
             raise BatchInvalid(f"minutes[{i}].minute: {row.minute!r} is not YYYY-MM-DDTHH:MM")
-        for step in ("menu", "cart", "order", "paid"):
-            if getattr(row, step) < 0:
-                raise BatchInvalid(f"minutes[{i}].{step}: must not be negative")
+        try:
+            at = datetime.strptime(row.minute, "%Y-%m-%dT%H:%M").replace(tzinfo=UTC)
+        except ValueError:
+            raise BatchInvalid(f"minutes[{i}].minute: {row.minute!r} is not a date") from None
+        if at > now + FUNNEL_SKEW:
+            raise BatchInvalid(
+                f"minutes[{i}].minute: {row.minute} is in the future (the cloud's clock says "
+                f"{now:%Y-%m-%dT%H:%M}); a box sends only finished minutes",
+                422,
+            )
 
 
 def check_shape(batch: Batch) -> None:
@@ -114,9 +129,25 @@ def check_shape(batch: Batch) -> None:
         raise BatchInvalid(
             f"receipts: {len(batch.receipts)} receipts, at most {MAX_BATCH_RECEIPTS}", 413
         )
-    if batch.known_size < 0:
-        raise BatchInvalid(f"known_size: {batch.known_size} is negative")
+    if batch.from_seq + len(batch.receipts) - 1 > MAX_INT:
+        raise BatchInvalid(
+            f"from_seq: {batch.from_seq} + {len(batch.receipts)} is past {MAX_INT}", 422
+        )
+    for i, wire in enumerate(batch.receipts):
+        if not _LINE.fullmatch(wire.line):
+            raise BatchInvalid(f"receipts[{i}].line: not printable ASCII", 422)
+        if "\x00" in wire.items or not _utf8(wire.items):
+            raise BatchInvalid(f"receipts[{i}].items: holds a NUL or is not UTF-8", 422)
     prev_hash(batch)
+
+
+def _utf8(text: str) -> bool:
+    """True if `text` encodes as UTF-8 (a lone surrogate from a JSON escape does not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def prev_hash(batch: Batch) -> bytes:

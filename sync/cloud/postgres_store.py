@@ -23,17 +23,19 @@ from sync.cloud.ingest import NewReceipt, Rejection
 from sync.cloud.store import (
     Appended,
     DeviceRecord,
+    EpochRow,
     HeadMoved,
     IngestView,
     LogPosition,
     QuarantineRow,
+    StoredLine,
     device_record,
     evidence_pattern,
     extend_log,
     timestamp,
 )
 from sync.errors import CloudStateError, EnrolRefused
-from sync.protocol import FunnelCounts
+from sync.protocol import FunnelCounts, epoch_origin
 from sync.tlog import SubtreeId, root_subtrees
 
 SCHEMA_LOCK = 0x5354414C  # "STAL": the advisory lock key around schema creation
@@ -57,6 +59,16 @@ CREATE TABLE IF NOT EXISTS subtrees (
 );
 CREATE TABLE IF NOT EXISTS log_state (id INTEGER PRIMARY KEY CHECK (id = 1), size BIGINT NOT NULL);
 INSERT INTO log_state VALUES (1, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS log_epochs (
+    epoch INTEGER PRIMARY KEY, origin TEXT NOT NULL, started_at TEXT NOT NULL,
+    size_at_start BIGINT NOT NULL, reason TEXT NOT NULL, evidence TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS device_contacts (
+    device TEXT PRIMARY KEY, last_contact TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log_identity (
+    id INTEGER PRIMARY KEY CHECK (id = 1), origin TEXT NOT NULL, verifier_key TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS funnel (
     device TEXT NOT NULL, minute TEXT NOT NULL, menu BIGINT NOT NULL, cart BIGINT NOT NULL,
     ordered BIGINT NOT NULL, paid BIGINT NOT NULL, PRIMARY KEY (device, minute)
@@ -71,7 +83,8 @@ _DEVICE = (
     "SELECT d.device, d.public_key, d.name, d.enrolled_at, d.revoked, d.head_seq, d.head_hash,"
     " (SELECT count(*) FROM quarantine q WHERE q.device = d.device),"
     " (SELECT q.reason || chr(9) || q.seq || chr(9) || q.message FROM quarantine q"
-    "  WHERE q.device = d.device ORDER BY q.last_at DESC, q.id DESC LIMIT 1)"
+    "  WHERE q.device = d.device ORDER BY q.last_at DESC, q.id DESC LIMIT 1),"
+    " (SELECT c.last_contact FROM device_contacts c WHERE c.device = d.device)"
     " FROM devices d"
 )
 _SUBTREES = (
@@ -127,6 +140,47 @@ class PostgresStore:
             cursor = await conn.execute(query, params)
             return await cursor.fetchone()
 
+    async def epochs(self) -> list[EpochRow]:
+        """Return the epochs begun after rollbacks, oldest first."""
+        async with self._conn() as conn:
+            cursor = await conn.execute(
+                "SELECT epoch, origin, started_at, size_at_start, reason, evidence"
+                " FROM log_epochs ORDER BY epoch"
+            )
+            rows = await cursor.fetchall()
+        return [
+            EpochRow(int(e), str(o), str(s), int(z), str(r), str(v)) for e, o, s, z, r, v in rows
+        ]
+
+    async def start_epoch(
+        self, after: int, base: str, now: datetime, reason: str, evidence: str
+    ) -> bool:
+        """Begin epoch `after + 1` if `after` is still the current one (under the log's lock)."""
+        async with self._conn() as conn, conn.transaction():
+            cursor = await conn.execute("SELECT size FROM log_state WHERE id = 1 FOR UPDATE")
+            size = int((await cursor.fetchone() or (0,))[0])
+            cursor = await conn.execute("SELECT coalesce(max(epoch), 1) FROM log_epochs")
+            current = int((await cursor.fetchone() or (1,))[0])
+            if current != after:
+                return False
+            await conn.execute(
+                "INSERT INTO log_epochs VALUES (%s, %s, %s, %s, %s, %s)",
+                (after + 1, epoch_origin(base, after + 1), timestamp(now), size, reason, evidence),
+            )
+        return True
+
+    async def claim_identity(self, origin: str, verifier_key: str) -> tuple[str, str]:
+        """Record the log's identity if none is; return the stored (origin, verifier key)."""
+        async with self._conn() as conn:
+            await conn.execute(
+                "INSERT INTO log_identity VALUES (1, %s, %s) ON CONFLICT DO NOTHING",
+                (origin, verifier_key),
+            )
+            cursor = await conn.execute("SELECT origin, verifier_key FROM log_identity")
+            row = await cursor.fetchone()
+        assert row is not None  # inserted just above, and never deleted
+        return str(row[0]), str(row[1])
+
     async def add_enrol_token(self, token_hash: str, now: datetime, expires: datetime) -> None:
         """Store a new one-time enrol token's hash."""
         async with self._conn() as conn:
@@ -179,6 +233,39 @@ class PostgresStore:
                 "UPDATE devices SET revoked = TRUE WHERE device = %s", (device,)
             )
             return cursor.rowcount == 1
+
+    async def clear_quarantine(self, device: str) -> int:
+        """Delete the device's quarantine rows; return how many."""
+        async with self._conn() as conn:
+            cursor = await conn.execute("DELETE FROM quarantine WHERE device = %s", (device,))
+            return int(cursor.rowcount)
+
+    async def delete_device(self, device: str) -> bool | None:
+        """Delete a device the log holds nothing of; None if unknown, False if it has receipts."""
+        async with self._conn() as conn, conn.transaction():
+            cursor = await conn.execute(
+                "SELECT head_seq FROM devices WHERE device = %s FOR UPDATE", (device,)
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                return None
+            cursor = await conn.execute(
+                "SELECT 1 FROM receipts WHERE device = %s LIMIT 1", (device,)
+            )
+            if row[0] != -1 or await cursor.fetchone() is not None:
+                return False
+            for table in ("quarantine", "funnel", "device_contacts", "devices"):
+                await conn.execute(f"DELETE FROM {table} WHERE device = %s", (device,))  # noqa: S608 - constant names
+        return True
+
+    async def touch(self, device: str, now: datetime) -> None:
+        """Record that the device made an authenticated request at `now`."""
+        async with self._conn() as conn:
+            await conn.execute(
+                "INSERT INTO device_contacts VALUES (%s, %s) ON CONFLICT (device) DO UPDATE SET"
+                " last_contact = excluded.last_contact",
+                (device, timestamp(now)),
+            )
 
     async def put_funnel(self, device: str, minutes: Sequence[FunnelCounts]) -> int:
         """Store funnel minutes (a repeat replaces the minute); return how many."""
@@ -294,6 +381,33 @@ class PostgresStore:
     async def tree_size(self) -> int:
         """Return the log's current size."""
         row = await self._one("SELECT size FROM log_state WHERE id = 1", ())
+        return int(row[0]) if row else 0
+
+    async def receipts_page(self, device: str, after_seq: int, limit: int) -> list[StoredLine]:
+        """Return up to `limit` of the device's receipts past `after_seq`, by seq."""
+        async with self._conn() as conn:
+            cursor = await conn.execute(
+                "SELECT seq, line, items FROM receipts WHERE device = %s AND seq > %s"
+                " ORDER BY seq LIMIT %s",
+                (device, after_seq, limit),
+            )
+            rows = await cursor.fetchall()
+        return [StoredLine(int(s), str(ln), str(it)) for s, ln, it in rows]
+
+    async def leaves_page(self, after_index: int, limit: int) -> list[tuple[int, str]]:
+        """Return up to `limit` (log index, line) past `after_index`, by log index."""
+        async with self._conn() as conn:
+            cursor = await conn.execute(
+                "SELECT log_index, line FROM receipts WHERE log_index > %s ORDER BY log_index"
+                " LIMIT %s",
+                (after_index, limit),
+            )
+            rows = await cursor.fetchall()
+        return [(int(i), str(ln)) for i, ln in rows]
+
+    async def subtree_count(self) -> int:
+        """Return how many complete subtrees are stored."""
+        row = await self._one("SELECT count(*) FROM subtrees", ())
         return int(row[0]) if row else 0
 
     async def subtree_hashes(self, ids: Sequence[SubtreeId]) -> dict[SubtreeId, bytes]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -22,7 +24,9 @@ from appliance.ledger.identity import key_id, parse_public_key, public_key_text
 from appliance.ledger.receipt import b64
 from sync import tlog
 from sync.checkpoint import sign_checkpoint, verifier_key
+from sync.cloud import rollback
 from sync.cloud import store as st
+from sync.cloud.events import log_event
 from sync.cloud.ingest import check_batch, check_funnel, check_shape
 from sync.cloud.store import CloudStore, DeviceRecord, HeadMoved
 from sync.errors import AuthError, BatchInvalid, EnrolRefused, LogError
@@ -34,16 +38,21 @@ from sync.protocol import (
     DeviceReport,
     Enrolled,
     EnrolRequest,
+    Epoch,
     Evidence,
     FunnelAck,
     FunnelBatch,
     Head,
     LogEntry,
     LogInfo,
+    LogStatus,
     Proof,
+    line_digest,
 )
 
+_log = logging.getLogger(__name__)
 ENROL_TTL = timedelta(hours=24)
+CONTACT_EVERY = timedelta(minutes=1)
 MAX_NAME = 64
 _RETRIES = 8  # appends lost to a concurrent worker on the same device before giving up
 
@@ -84,12 +93,15 @@ class Cloud:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
-        self.origin = origin
+        self.base = origin  # the first epoch's origin; later epochs add "/eN"
+        self.origin = origin  # the current epoch's (`_refresh`)
+        self.epoch = 1
         self._signer = signer
         self._clock = clock
         self.log = LogInfo(origin, verifier_key(origin, signer.public_key()))
         self._keys: dict[str, Ed25519PublicKey] = {}
-        self._note: tuple[int, bytes, str] | None = None  # the last checkpoint signed
+        self._contact: dict[str, datetime] = {}  # last contact written, per device
+        self._note: tuple[str, int, bytes, str] | None = None  # the last checkpoint signed
         self.size = 0  # the largest tree size seen, for STATUS=
 
     async def new_enrol_token(self, ttl: timedelta = ENROL_TTL) -> str:
@@ -107,6 +119,7 @@ class Cloud:
         except StallboxError as exc:
             raise EnrolRefused(str(exc)) from None
         device, api_token = key_id(public), secrets.token_urlsafe(32)
+        await self._refresh()
         await self.store.enrol(
             st.token_hash(request.token), self._clock(), device, public_key_text(public),
             request.name, st.token_hash(api_token),
@@ -124,7 +137,16 @@ class Cloud:
             raise AuthError("Authorization: unknown device token")
         if record.device != device:
             raise AuthError(f"Authorization: the token is not device {device}'s", 403)
+        await self._touch(record.device)
         return record
+
+    async def _touch(self, device: str) -> None:
+        """Record the device's last contact, at most once a minute (a write costs an fsync)."""
+        now = self._clock()
+        if (seen := self._contact.get(device)) is not None and now - seen < CONTACT_EVERY:
+            return
+        self._contact[device] = now
+        await self.store.touch(device, now)
 
     async def authenticate_relay(
         self, origin: str, authorization: str | None
@@ -144,6 +166,7 @@ class Cloud:
             raise AuthError("Authorization: unknown device token")
         if relay.revoked:
             raise AuthError(f"Authorization: device {relay.device} was revoked", 403)
+        await self._touch(relay.device)
         record = await self.store.device(origin)
         if record is None:
             raise AuthError(f"origin: device {origin} is not enrolled with this cloud", 403)
@@ -191,14 +214,28 @@ class Cloud:
                     by = f"{relay.device} {relay.name}".strip()
                     bad = dataclasses.replace(bad, message=f"{bad.message} (relayed by {by})")
                 count = await self.store.quarantine(device, bad, self._clock())
+                log_event(
+                    _log, "quarantined", logging.WARNING, device=device, reason=bad.reason,
+                    seq=bad.seq, rows=count, relay=relay.device if relay else None,
+                    error=bad.message,
+                )  # fmt: skip
                 head = Head(head.device, head.seq, head.hash, count)
                 return Conflict(bad.message, bad.reason, head, bad.seq)
             return await self._ack(device, head, last_seq, appended, batch.known_size)
         raise HeadMoved(f"device {device}: head kept moving under {_RETRIES} tries")
 
+    async def _refresh(self) -> None:
+        """Read the current epoch from the store: another process may have begun one."""
+        epochs = await self.store.epochs()
+        epoch, origin = (epochs[-1].epoch, epochs[-1].origin) if epochs else (1, self.base)
+        if origin != self.origin:
+            self.epoch, self.origin = epoch, origin
+            self.log = LogInfo(origin, verifier_key(origin, self._signer.public_key()))
+
     async def _ack(
         self, device: str, head: Head, last_seq: int, appended: st.Appended | None, known: int
     ) -> BatchAck:
+        await self._refresh()
         if appended is not None:
             index, size, root = appended.last_index, appended.size, appended.root
         else:  # the whole batch was a repeat: acknowledge it again in today's tree
@@ -217,16 +254,22 @@ class Cloud:
             head, note, index, _b64(inclusion), _b64(consistency[0]) if consistency else []
         )
 
+    @property
+    def latest_note(self) -> str | None:
+        """The newest checkpoint signed (for the marker, sync/cloud/marker.py)."""
+        return None if self._note is None else self._note[3]
+
     def _sign(self, size: int, root: bytes) -> str:
-        if self._note is not None and self._note[:2] == (size, root):
-            return self._note[2]
+        if self._note is not None and self._note[:3] == (self.origin, size, root):
+            return self._note[3]
         note = sign_checkpoint(self._signer, self.origin, self.origin, size, root)
-        self._note = (size, root, note)
+        self._note = (self.origin, size, root, note)
         self.size = max(self.size, size)
         return note
 
     async def checkpoint(self) -> tuple[int, bytes, str]:
         """Return the log's current size, root and signed checkpoint."""
+        await self._refresh()
         size = await self.store.tree_size()
         root = await st.root(self.store, size)
         return size, root, self._sign(size, root)
@@ -235,7 +278,7 @@ class Cloud:
         """Store a box's funnel minutes (analytics: no proofs, a repeat replaces the minute)."""
         if record.revoked:
             raise AuthError(f"device {record.device}: the token was revoked", 403)
-        check_funnel(batch)
+        check_funnel(batch, self._clock())
         return FunnelAck(await self.store.put_funnel(record.device, batch.minutes))
 
     async def head(self, record: DeviceRecord) -> Head:
@@ -256,11 +299,19 @@ class Cloud:
         )
         return DeviceKeyOut(device, pem.decode("ascii"), record.public_key)
 
-    async def entry(self, device: str, seq: int) -> LogEntry | None:
-        """Return where the device's receipt sits in the log, proven in the latest checkpoint."""
+    async def _held(self, device: str, seq: int, digest: str) -> st.LogPosition | None:
+        """The stored receipt at (device, seq) if `digest` is its line's; None either way else."""
         position = await self.store.position(device, seq)
+        if position is None or not hmac.compare_digest(line_digest(position.line), digest):
+            return None
+        return position
+
+    async def entry(self, device: str, seq: int, digest: str) -> LogEntry | None:
+        """Return where the receipt whose line has `digest` sits, proven in the latest checkpoint."""
+        position = await self._held(device, seq, digest)
         if position is None:
             return None
+        await self._refresh()
         size = await self.store.tree_size()
         plan = tlog.plan_inclusion(position.index, size)
         ids = list(dict.fromkeys([*plan.subtrees, *tlog.root_subtrees(size)]))
@@ -269,9 +320,9 @@ class Cloud:
         proof = _b64(plan.assemble(hashes))
         return LogEntry(device, seq, position.line, position.index, note, proof)
 
-    async def evidence(self, device: str, seq: int) -> Evidence | None:
-        """Return a sale's payment evidence state; None if the cloud holds no sale at `seq`."""
-        position = await self.store.position(device, seq)
+    async def evidence(self, device: str, seq: int, digest: str) -> Evidence | None:
+        """Return a sale's payment evidence state; None if the cloud holds no such sale."""
+        position = await self._held(device, seq, digest)
         if position is None or position.line.split(";")[6] != "sale":
             return None
         state, at = "unverified", None
@@ -298,9 +349,53 @@ class Cloud:
         if size > current:
             raise LogError(f"size: {size} is beyond the log's size {current}")
 
+    async def log_info(self) -> LogInfo:
+        """Return the current epoch's origin and verifier key."""
+        await self._refresh()
+        return self.log
+
+    async def status(self) -> LogStatus:
+        """Return the current epoch and every epoch so far (the incidents, announced)."""
+        await self._refresh()
+        first = Epoch(1, self.base, "", 0, "")
+        later = [
+            Epoch(e.epoch, e.origin, e.started_at, e.size_at_start, e.reason)
+            for e in await self.store.epochs()
+        ]
+        return LogStatus(self.origin, self.log.verifier_key, self.epoch, [first, *later])
+
+    async def report_checkpoint(self, note: str) -> LogStatus:
+        """Take a checkpoint this log signed (a box's); begin a new epoch if it proves a rollback.
+
+        BatchInvalid if the note is not a checkpoint of this log signed by its key. One of the
+        current epoch that the store no longer holds (beyond its size, or another root at its
+        size) proves the store was rolled back: the epoch is frozen — its origin never signed
+        again — and the next begins from what the store holds; the boxes re-send the rest.
+        """
+        await self._refresh()
+        reason = await rollback.judge(self.store, self._signer.public_key(), self.origin, note)
+        if reason is not None:
+            started = await self.store.start_epoch(
+                self.epoch, self.base, self._clock(), reason, note
+            )
+            if started:
+                log_event(
+                    _log, "log_rollback", logging.ERROR, frozen=self.origin, epoch=self.epoch + 1,
+                    reason=reason,
+                )  # fmt: skip
+        return await self.status()
+
     async def reports(self) -> list[DeviceReport]:
         """Return every device as the operator sees it."""
         return [
-            DeviceReport(r.device, r.name, r.enrolled_at, r.revoked, head_of(r), r.last_problem)
+            DeviceReport(
+                r.device,
+                r.name,
+                r.enrolled_at,
+                r.revoked,
+                head_of(r),
+                r.last_problem,
+                r.last_contact,
+            )
             for r in await self.store.devices()
         ]

@@ -22,17 +22,19 @@ from sync.cloud.ingest import NewReceipt, Rejection
 from sync.cloud.store import (
     Appended,
     DeviceRecord,
+    EpochRow,
     HeadMoved,
     IngestView,
     LogPosition,
     QuarantineRow,
+    StoredLine,
     device_record,
     evidence_pattern,
     extend_log,
     timestamp,
 )
 from sync.errors import CloudStateError, EnrolRefused
-from sync.protocol import FunnelCounts
+from sync.protocol import FunnelCounts, epoch_origin
 from sync.tlog import SubtreeId, root_subtrees
 
 T = TypeVar("T")
@@ -58,6 +60,16 @@ CREATE TABLE IF NOT EXISTS subtrees (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log_state (id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL);
 INSERT OR IGNORE INTO log_state VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS log_epochs (
+    epoch INTEGER PRIMARY KEY, origin TEXT NOT NULL, started_at TEXT NOT NULL,
+    size_at_start BIGINT NOT NULL, reason TEXT NOT NULL, evidence TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS device_contacts (
+    device TEXT PRIMARY KEY, last_contact TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log_identity (
+    id INTEGER PRIMARY KEY CHECK (id = 1), origin TEXT NOT NULL, verifier_key TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS funnel (
     device TEXT NOT NULL, minute TEXT NOT NULL, menu INTEGER NOT NULL, cart INTEGER NOT NULL,
     ordered INTEGER NOT NULL, paid INTEGER NOT NULL, PRIMARY KEY (device, minute)
@@ -72,7 +84,8 @@ _DEVICE = (
     "SELECT d.device, d.public_key, d.name, d.enrolled_at, d.revoked, d.head_seq, d.head_hash,"
     " (SELECT count(*) FROM quarantine q WHERE q.device = d.device),"
     " (SELECT q.reason || char(9) || q.seq || char(9) || q.message FROM quarantine q"
-    "  WHERE q.device = d.device ORDER BY q.last_at DESC, q.id DESC LIMIT 1)"
+    "  WHERE q.device = d.device ORDER BY q.last_at DESC, q.id DESC LIMIT 1),"
+    " (SELECT c.last_contact FROM device_contacts c WHERE c.device = d.device)"
     " FROM devices d"
 )
 
@@ -130,6 +143,46 @@ class SqliteStore:
         """Close the connection and stop the worker thread."""
         await self._run(lambda conn: conn.close())
         self._executor.shutdown()
+
+    async def epochs(self) -> list[EpochRow]:
+        """Return the epochs begun after rollbacks, oldest first."""
+        rows = await self._run(
+            lambda c: c.execute(
+                "SELECT epoch, origin, started_at, size_at_start, reason, evidence"
+                " FROM log_epochs ORDER BY epoch"
+            ).fetchall()
+        )
+        return [EpochRow(*row) for row in rows]
+
+    async def start_epoch(
+        self, after: int, base: str, now: datetime, reason: str, evidence: str
+    ) -> bool:
+        """Begin epoch `after + 1` if `after` is still the current one."""
+
+        def start(conn: sqlite3.Connection) -> bool:
+            (current,) = conn.execute("SELECT coalesce(max(epoch), 1) FROM log_epochs").fetchone()
+            if current != after:
+                return False
+            (size,) = conn.execute("SELECT size FROM log_state WHERE id = 1").fetchone()
+            conn.execute(
+                "INSERT INTO log_epochs VALUES (?, ?, ?, ?, ?, ?)",
+                (after + 1, epoch_origin(base, after + 1), timestamp(now), size, reason, evidence),
+            )
+            return True
+
+        return await self._write(start)
+
+    async def claim_identity(self, origin: str, verifier_key: str) -> tuple[str, str]:
+        """Record the log's identity if none is; return the stored (origin, verifier key)."""
+
+        def claim(conn: sqlite3.Connection) -> tuple[str, str]:
+            conn.execute(
+                "INSERT OR IGNORE INTO log_identity VALUES (1, ?, ?)", (origin, verifier_key)
+            )
+            row = conn.execute("SELECT origin, verifier_key FROM log_identity").fetchone()
+            return str(row[0]), str(row[1])
+
+        return await self._write(claim)
 
     async def add_enrol_token(self, token_hash: str, now: datetime, expires: datetime) -> None:
         """Store a new one-time enrol token's hash."""
@@ -270,6 +323,46 @@ class SqliteStore:
             for d, r, s, m, ln, f, la, t in rows
         ]
 
+    async def clear_quarantine(self, device: str) -> int:
+        """Delete the device's quarantine rows; return how many."""
+        cursor = await self._write(
+            lambda c: c.execute("DELETE FROM quarantine WHERE device = ?", (device,))
+        )
+        return int(cursor.rowcount)
+
+    async def delete_device(self, device: str) -> bool | None:
+        """Delete a device the log holds nothing of; None if unknown, False if it has receipts."""
+
+        def delete(conn: sqlite3.Connection) -> bool | None:
+            row = conn.execute(
+                "SELECT head_seq FROM devices WHERE device = ?", (device,)
+            ).fetchone()
+            if row is None:
+                return None
+            if (
+                row[0] != -1
+                or conn.execute(
+                    "SELECT 1 FROM receipts WHERE device = ? LIMIT 1", (device,)
+                ).fetchone()
+            ):
+                return False
+            for table in ("quarantine", "funnel", "device_contacts", "devices"):
+                conn.execute(f"DELETE FROM {table} WHERE device = ?", (device,))  # noqa: S608
+            return True
+
+        return await self._write(delete)
+
+    async def touch(self, device: str, now: datetime) -> None:
+        """Record that the device made an authenticated request at `now`."""
+        row = (device, timestamp(now))
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO device_contacts VALUES (?, ?) ON CONFLICT (device) DO UPDATE SET"
+                " last_contact = excluded.last_contact",
+                row,
+            )
+        )
+
     async def put_funnel(self, device: str, minutes: Sequence[FunnelCounts]) -> int:
         """Store funnel minutes (a repeat replaces the minute); return how many."""
         rows = [(device, m.minute, m.menu, m.cart, m.order, m.paid) for m in minutes]
@@ -305,6 +398,33 @@ class SqliteStore:
     async def tree_size(self) -> int:
         """Return the log's current size."""
         row = await self._run(lambda c: c.execute("SELECT size FROM log_state").fetchone())
+        return int(row[0])
+
+    async def receipts_page(self, device: str, after_seq: int, limit: int) -> list[StoredLine]:
+        """Return up to `limit` of the device's receipts past `after_seq`, by seq."""
+        rows = await self._run(
+            lambda c: c.execute(
+                "SELECT seq, line, items FROM receipts WHERE device = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (device, after_seq, limit),
+            ).fetchall()
+        )
+        return [StoredLine(int(s), str(ln), str(it)) for s, ln, it in rows]
+
+    async def leaves_page(self, after_index: int, limit: int) -> list[tuple[int, str]]:
+        """Return up to `limit` (log index, line) past `after_index`, by log index."""
+        rows = await self._run(
+            lambda c: c.execute(
+                "SELECT log_index, line FROM receipts WHERE log_index > ? ORDER BY log_index"
+                " LIMIT ?",
+                (after_index, limit),
+            ).fetchall()
+        )
+        return [(int(i), str(ln)) for i, ln in rows]
+
+    async def subtree_count(self) -> int:
+        """Return how many complete subtrees are stored."""
+        row = await self._run(lambda c: c.execute("SELECT count(*) FROM subtrees").fetchone())
         return int(row[0])
 
     async def subtree_hashes(self, ids: Sequence[SubtreeId]) -> dict[SubtreeId, bytes]:

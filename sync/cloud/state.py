@@ -1,17 +1,21 @@
-"""The cloud's state dir: its log signing key, admin token, log origin and (by default) database.
+"""The cloud's state dir: its log signing key, admin token, log origin, backend and database.
 
 Each is created once, at first start, with mode 0600 in a 0700 dir, and never replaced: a new log
 key would make every checkpoint a device holds unverifiable, so a garbled one is an error. Files
 are created by writing a temp file and hard-linking it into place, so several cloud processes
 starting together on one state dir (and one PostgreSQL) all end up with the same key.
+
+The state dir remembers its backend (`backend`: sqlite or postgres) from the first command that
+opened a store, so a later command that forgets `--postgres` is an error, not a new empty SQLite
+log. The default origin is derived from the log key, so two clouds never share one by accident.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
-import socket
 import stat
 from pathlib import Path
 
@@ -23,6 +27,7 @@ from appliance.durable import make_dirs
 from sync.cloud.sqlite_store import DB_NAME, SqliteStore
 from sync.cloud.store import CloudStore
 from sync.errors import CloudStateError
+from sync.protocol import epoch_origin
 
 STATE_ENV = "STALLBOX_CLOUD_STATE"
 DSN_ENV = "STALLBOX_CLOUD_DSN"
@@ -30,6 +35,9 @@ DEFAULT_STATE = Path("/var/lib/stallbox-cloud")
 LOG_KEY = "log.key"
 ADMIN_TOKEN = "admin.token"  # noqa: S105 - a file name
 ORIGIN = "origin"
+BACKEND = "backend"
+MAX_EPOCHS = 64  # how many later epochs `known_origins` names (one a restore from backup)
+ORIGIN_PREFIX = "stallbox.cloud/"
 
 
 def default_state_dir() -> Path:
@@ -101,6 +109,20 @@ def log_key(state: Path) -> Ed25519PrivateKey:
     return key
 
 
+def log_key_if_any(state: Path) -> Ed25519PrivateKey | None:
+    """Load the log signing key if the state dir has one (never create it)."""
+    return log_key(state) if (state / LOG_KEY).exists() else None
+
+
+def known_origins(state: Path) -> list[str]:
+    """Return the origin fixed in the state dir and those of its later epochs (`epoch_origin`)."""
+    path = state / ORIGIN
+    if not path.exists():
+        return []
+    base = origin(state)
+    return [base, *(epoch_origin(base, e) for e in range(2, MAX_EPOCHS + 1))]
+
+
 def admin_token(state: Path) -> str:
     """Load the admin token for /api/devices, creating it (0600) at first start."""
     path = state / ADMIN_TOKEN
@@ -112,15 +134,24 @@ def admin_token(state: Path) -> str:
     return token
 
 
-def origin(state: Path, wanted: str | None = None) -> str:
-    """Return the log's origin line, fixed at first start ("stallbox.cloud/<hostname>").
+def default_origin(signer: Ed25519PrivateKey) -> str:
+    """Return "stallbox.cloud/<16 hex digits of SHA-256 of the log's public key>"."""
+    raw = signer.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    return ORIGIN_PREFIX + hashlib.sha256(raw).hexdigest()[:16]
+
+
+def origin(state: Path, wanted: str | None = None, signer: Ed25519PrivateKey | None = None) -> str:
+    """Return the log's origin line, fixed at first start (by default derived from the log key).
 
     Devices check every checkpoint against it, so it never changes after; `wanted` only names it
-    the first time, and a different one later is an error.
+    the first time, and a different one later is an error. Derived from the key, not the host
+    name, two clouds on one host (or two hosts named alike) never share an origin by default.
     """
     path = state / ORIGIN
     if not path.exists():
-        name = wanted or f"stallbox.cloud/{socket.gethostname()}"
+        name = wanted or default_origin(signer or log_key(state))
         if not name or any(c.isspace() or c == "+" for c in name):
             raise CloudStateError(f"origin: {name!r} has a space or '+'")
         _create_once(path, name.encode("utf-8") + b"\n")
@@ -133,11 +164,43 @@ def origin(state: Path, wanted: str | None = None) -> str:
     return stored
 
 
+def backend(state: Path, dsn: str | None) -> str:
+    """Return the state dir's backend ("sqlite" or "postgres"), recording it at first use.
+
+    CloudStateError if this command asks for the other one: forgetting `--postgres` must not
+    start a new, empty SQLite log beside the real one (nor the reverse).
+    """
+    wanted = "postgres" if dsn else "sqlite"
+    path = state / BACKEND
+    if not path.exists():
+        legacy = (state / LOG_KEY).exists() and not (state / DB_NAME).exists()
+        first = "postgres" if legacy else ("sqlite" if (state / DB_NAME).exists() else wanted)
+        _create_once(path, first.encode("ascii") + b"\n")
+    try:
+        stored = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CloudStateError(f"{path}: cannot read ({exc})") from None
+    if stored not in ("sqlite", "postgres"):
+        raise CloudStateError(f"{path}: holds {stored[:20]!r}, not sqlite or postgres")
+    if stored == "postgres" and wanted == "sqlite":
+        raise CloudStateError(
+            f"--postgres: the store of {state} is PostgreSQL ({path}); pass --postgres DSN or "
+            f"set ${DSN_ENV} (without it this would start a new, empty SQLite log)"
+        )
+    if stored == "sqlite" and wanted == "postgres":
+        raise CloudStateError(
+            f"--postgres: the store of {state} is the SQLite file {state / DB_NAME} ({path}); "
+            "leave out --postgres, or use another state dir for a PostgreSQL log"
+        )
+    return stored
+
+
 async def open_store(state: Path, dsn: str | None) -> CloudStore:
-    """Open the PostgreSQL store for `dsn`, else the SQLite file in the state dir."""
+    """Open the state dir's store: PostgreSQL at `dsn`, else its SQLite file (see `backend`)."""
+    prepare(state)
+    backend(state, dsn)
     if dsn:
         from sync.cloud.postgres_store import PostgresStore
 
         return await PostgresStore.open(dsn)
-    prepare(state)
     return await SqliteStore.open(state / DB_NAME)

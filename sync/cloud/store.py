@@ -42,6 +42,7 @@ class DeviceRecord:
     head_hash: bytes
     quarantined: int
     last_problem: str | None = None
+    last_contact: str | None = None  # the last authenticated request (to the minute)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,27 @@ class QuarantineRow:
 
 
 @dataclass(frozen=True, slots=True)
+class EpochRow:
+    """A log epoch begun after a rollback was detected (table log_epochs)."""
+
+    epoch: int
+    origin: str
+    started_at: str
+    size_at_start: int
+    reason: str
+    evidence: str  # the signed checkpoint (or marker) that proved the rollback
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLine:
+    """One stored receipt of a device: what `stallbox cloud verify` re-checks."""
+
+    seq: int
+    line: str
+    items: str
+
+
+@dataclass(frozen=True, slots=True)
 class LogAppend:
     """Rows an append writes: receipts with log indexes, completed subtrees, new size and root."""
 
@@ -102,6 +124,27 @@ class CloudStore(Protocol):
 
     async def close(self) -> None:
         """Close every connection."""
+        ...
+
+    async def epochs(self) -> list[EpochRow]:
+        """Return the epochs begun after rollbacks, oldest first (empty: still the first)."""
+        ...
+
+    async def start_epoch(
+        self, after: int, base: str, now: datetime, reason: str, evidence: str
+    ) -> bool:
+        """Begin epoch `after + 1` (origin `epoch_origin(base, …)`) if `after` is still current.
+
+        Under the log's append lock, so its `size_at_start` is exact and, of several processes
+        that detect one rollback at once, only one begins the epoch. False if another did.
+        """
+        ...
+
+    async def claim_identity(self, origin: str, verifier_key: str) -> tuple[str, str]:
+        """Record the log's (origin, verifier key) if the store has none; return the stored pair.
+
+        The identity lives with the data, so a process with another key cannot sign this tree.
+        """
         ...
 
     async def add_enrol_token(self, token_hash: str, now: datetime, expires: datetime) -> None:
@@ -153,6 +196,18 @@ class CloudStore(Protocol):
         """Return the device's quarantine rows, oldest first."""
         ...
 
+    async def clear_quarantine(self, device: str) -> int:
+        """Delete the device's quarantine rows (the operator dealt with them); return how many."""
+        ...
+
+    async def delete_device(self, device: str) -> bool | None:
+        """Delete a device the log holds nothing of; None if unknown, False if it has receipts."""
+        ...
+
+    async def touch(self, device: str, now: datetime) -> None:
+        """Record that the device made an authenticated request at `now`."""
+        ...
+
     async def put_funnel(self, device: str, minutes: Sequence[FunnelCounts]) -> int:
         """Store funnel minutes (a repeat replaces the minute); return how many."""
         ...
@@ -169,6 +224,18 @@ class CloudStore(Protocol):
         """Return the log's current size."""
         ...
 
+    async def receipts_page(self, device: str, after_seq: int, limit: int) -> list[StoredLine]:
+        """Return up to `limit` of the device's receipts past `after_seq`, by seq."""
+        ...
+
+    async def leaves_page(self, after_index: int, limit: int) -> list[tuple[int, str]]:
+        """Return up to `limit` (log index, line) past `after_index`, by log index."""
+        ...
+
+    async def subtree_count(self) -> int:
+        """Return how many complete subtrees are stored."""
+        ...
+
     async def subtree_hashes(self, ids: Sequence[SubtreeId]) -> dict[SubtreeId, bytes]:
         """Return the stored hashes among these complete subtrees."""
         ...
@@ -176,14 +243,14 @@ class CloudStore(Protocol):
 
 def device_record(row: Sequence[Any]) -> DeviceRecord:
     """A DeviceRecord from a store's device query row (the last problem tab-separated)."""
-    device, public_key, name, enrolled_at, revoked, head_seq, head_hash, count, last = row
+    device, public_key, name, enrolled_at, revoked, head_seq, head_hash, count, last, seen = row
     problem = None
     if isinstance(last, str):
         reason, seq, message = last.split("\t", 2)
         problem = problem_text(reason, None if seq == "-1" else int(seq), message)
     return DeviceRecord(
         str(device), str(public_key), str(name), str(enrolled_at), bool(revoked),
-        int(head_seq), bytes(head_hash), int(count), problem,
+        int(head_seq), bytes(head_hash), int(count), problem, None if seen is None else str(seen),
     )  # fmt: skip
 
 

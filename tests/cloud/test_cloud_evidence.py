@@ -1,6 +1,6 @@
 """The cloud accepts payment evidence lines and answers a sale's state (both stores).
 
-GET /v1/devices/{device}/receipts/{seq}/evidence is what the /v page shows under "Bank
+GET /v1/devices/{device}/receipts/{seq}/{digest}/evidence is what the /v page shows under "Bank
 evidence": a sale's last evidence line decides (docs/receipt-format.md "Payment evidence").
 """
 
@@ -10,6 +10,8 @@ from typing import Any
 
 from cloudfix import CloudClient, StoreOpener, evidence_chain, open_store, run_with_cloud
 from pgserver import pg_server
+
+from sync.protocol import line_digest
 
 __all__ = ["open_store", "pg_server"]  # fixtures, used by name
 
@@ -21,7 +23,9 @@ def test_evidence_is_ingested_and_a_sale_shows_its_last_state(open_store: StoreO
         token = await client.enrol(chain)
 
         async def state(seq: int) -> Any:
-            answer = await client.http.get(f"/v1/devices/{chain.device}/receipts/{seq}/evidence")
+            line = chain.receipts[seq].line if seq < len(chain.receipts) else "not held"
+            where = f"/v1/devices/{chain.device}/receipts/{seq}/{line_digest(line)}"
+            answer = await client.http.get(f"{where}/evidence")
             return answer.json() if answer.status_code == 200 else answer.status_code
 
         assert (await client.post(chain, token, chain.batch(0, 3))).status_code == 200

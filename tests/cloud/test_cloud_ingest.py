@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -24,7 +24,15 @@ from appliance.cli import build_parser
 from appliance.ledger.receipt import b64
 from sync.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
 from sync.cloud.store import CloudStore
-from sync.protocol import MAX_BATCH_RECEIPTS, Batch, BatchAck, Conflict, LogEntry, Proof
+from sync.protocol import (
+    MAX_BATCH_RECEIPTS,
+    Batch,
+    BatchAck,
+    Conflict,
+    LogEntry,
+    Proof,
+    line_digest,
+)
 from sync.tlog import leaf_hash, verify_consistency, verify_inclusion
 
 
@@ -83,7 +91,8 @@ def test_enrol_ingest_idempotent_and_proofs(open_store: StoreOpener) -> None:
         assert cp2.size == 40 and ack2.head.seq == 39
 
         # the public endpoints prove the same things
-        entry = await client.http.get(f"/v1/devices/{chain.device}/receipts/7")
+        line7 = chain.receipts[7].line
+        entry = await client.http.get(f"/v1/devices/{chain.device}/receipts/7/{line_digest(line7)}")
         found = msgspec.json.decode(entry.content, type=LogEntry)
         verifier = parse_verifier_key(client.cloud.log.verifier_key)
         cp = verify_checkpoint(found.checkpoint, verifier)
@@ -320,9 +329,14 @@ def test_funnel_minutes_are_stored_replaced_and_checked(open_store: StoreOpener)
         later = {**minute, "minute": "2026-11-28T18:01"}
         answer = await client.http.post(url, json={"v": 1, "minutes": [grown, later]}, headers=auth)
         assert answer.json() == {"stored": 2}
+        future = (datetime.now(UTC) + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")
         bad = [
             ({"v": 1, "minutes": [{**minute, "minute": "18:00"}]}, 400, "minutes[0].minute"),
-            ({"v": 1, "minutes": [{**minute, "menu": -1}]}, 400, "minutes[0].menu"),
+            ({"v": 1, "minutes": [{**minute, "minute": "2026-02-30T10:00"}]}, 400, "minute"),
+            ({"v": 1, "minutes": [{**minute, "menu": -1}]}, 422, "minutes[0].menu"),
+            ({"v": 1, "minutes": [{**minute, "cart": 2**63}]}, 422, "minutes[0].cart"),
+            ({"v": 1, "minutes": [{**minute, "paid": 10**30}]}, 422, "minutes[0].paid"),
+            ({"v": 1, "minutes": [{**minute, "minute": future}]}, 422, "in the future"),
             ({"v": 2, "minutes": []}, 400, "v:"),
         ]
         for body, status, field in bad:

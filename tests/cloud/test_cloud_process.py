@@ -17,7 +17,7 @@ from syncproc import start_cloud
 
 from appliance.ledger.identity import load_key
 from sync.checkpoint import parse_verifier_key, verify_checkpoint
-from sync.protocol import BatchAck, encode
+from sync.protocol import BatchAck, encode, line_digest
 from sync.tlog import leaf_hash, verify_consistency, verify_inclusion
 
 __all__ = ["pg_server"]  # a fixture, used by name
@@ -123,7 +123,8 @@ def test_two_clouds_on_one_postgres_keep_one_consistent_log(pg_server: str, tmp_
             indexes = set()
             for chain in chains:
                 for seq in range(0, 150, 7):
-                    entry = http.get(f"/v1/devices/{chain.device}/receipts/{seq}").json()
+                    digest = line_digest(chain.receipts[seq].line)
+                    entry = http.get(f"/v1/devices/{chain.device}/receipts/{seq}/{digest}").json()
                     assert entry["line"] == chain.receipts[seq].line
                     proof = [base64.b64decode(h) for h in entry["inclusion"]]
                     opened = verify_checkpoint(entry["checkpoint"], verifier)

@@ -27,6 +27,7 @@ from appliance.ledger.identity import DeviceKey, public_key_text
 from appliance.ledger.receipt import GENESIS_PREV, ReceiptType, b64, build_receipt, signing_input
 from sync.checkpoint import sign_checkpoint, verifier_key
 from sync.cloud.app import FAVICON, VERIFY_PAGE
+from sync.protocol import line_digest
 from sync.tlog import leaf_hash
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -72,11 +73,11 @@ def answers(line: str, served: DeviceKey, checkpoint_origin: str) -> dict[str, A
             "public_key": public_key_text(served.public),
             "raw_public_key": public_key_text(served.public),
         },
-        f"/v1/devices/{device}/receipts/0": {
+        f"/v1/devices/{device}/receipts/0/{line_digest(line)}": {
             "device": device, "seq": 0, "line": line, "index": 0, "checkpoint": note,
             "inclusion": [],
         },
-        f"/v1/devices/{device}/receipts/0/evidence": {
+        f"/v1/devices/{device}/receipts/0/{line_digest(line)}/evidence": {
             "device": device, "seq": 0, "state": "unverified", "evidence_seq": None,
         },
         "/v1/log": {"origin": ORIGIN, "verifier_key": verifier_key(ORIGIN, LOG_KEY.public_key())},

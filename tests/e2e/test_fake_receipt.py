@@ -9,12 +9,15 @@ lookup (which its /v page shows) say "unmatched".
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 from nodeproc import run_cli, start_node
 from syncproc import enrol, start_cloud
+
+from sync.protocol import line_digest
 
 PIX = '\n[rails.pix]\nkind = "pix"\nkey = "ana@example.com"\nmerchant = "PASTEL DA ANA"\ncity = "RECIFE"\n'
 MAP = """
@@ -87,8 +90,11 @@ def test_a_fake_pix_screen_ends_unmatched_on_the_chain_the_page_and_the_cloud(
         shipped = run_cli("sync", "--once", "--state", str(box))
         assert shipped.returncode == 0, shipped.stderr
         device = run_cli("ledger", "pubkey", "--state", str(box)).stderr.split()[2].rstrip(",")
+        with sqlite3.connect(f"file:{box / 'stallbox.db'}?mode=ro", uri=True) as db:
+            (line,) = db.execute("SELECT line FROM receipts WHERE seq = ?", (sale_seq,)).fetchone()
+        digest = line_digest(line)  # the receipt's own line is what finds it at the cloud
         answer = httpx.get(
-            f"{cloud.url}/v1/devices/{device}/receipts/{sale_seq}/evidence", timeout=10
+            f"{cloud.url}/v1/devices/{device}/receipts/{sale_seq}/{digest}/evidence", timeout=10
         )
         assert answer.status_code == 200, answer.text
         assert answer.json() == {

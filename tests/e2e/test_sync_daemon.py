@@ -7,10 +7,12 @@ and not one local receipt is touched.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from nodeproc import run_cli, start_node
 from syncproc import Proc, enrol, make_sales, start_cloud
@@ -63,24 +65,34 @@ def rewrite_log(cloud_state: Path, index: int) -> None:
     conn.close()
 
 
-def test_a_rewritten_log_fails_the_consistency_check(synced: tuple[Path, Path, Proc]) -> None:
+def test_a_rewritten_log_is_caught_and_a_new_epoch_announced(
+    synced: tuple[Path, Path, Proc],
+) -> None:
+    """The box's consistency check fails; shown the box's checkpoint, the cloud sees another
+    root at its size, freezes that epoch and begins the next; the box records the incident and
+    proves everything it sends again in the new epoch (issue 22: never silently)."""
     box, cloud_state, cloud = synced
-    checkpoint_before = state_of(box).checkpoint
+    origin = json.loads((box / "cloud.json").read_text())["origin"]
     cloud.stop()
     rewrite_log(cloud_state, 5)
     cloud = start_cloud(cloud_state, int(cloud.url.rsplit(":", 1)[1]))
     make_sales(box, 10)
     try:
         done = run_cli("sync", "--once", "--state", str(box))
+        epochs = httpx.get(cloud.url + "/v1/log/epochs", timeout=10).json()
     finally:
         cloud.stop()
-    assert done.returncode == 1
+    assert done.returncode == 0, done.stdout + done.stderr
     state = state_of(box)
-    assert state.stopped is not None and "proof failed" in state.stopped, state
-    assert "consistency" in state.stopped
-    assert state.acked_seq == 30 and state.checkpoint == checkpoint_before
+    assert state.stopped is None and state.acked_seq == 40
+    assert state.incident is not None and "another root" in state.incident, state
+    account = json.loads((box / "cloud.json").read_text())
+    assert account["origin"] == f"{origin}/e2" and account["epoch"] == 2
+    assert epochs["origin"] == f"{origin}/e2" and epochs["epochs"][1]["reason"] in state.incident
     verified = run_cli("ledger", "verify", "--state", str(box))
     assert verified.returncode == 0 and "41 receipts" in verified.stdout
+    audit = run_cli("cloud", "verify", "--state", str(cloud_state))
+    assert audit.returncode == 1 and "subtree" in audit.stdout  # the rewrite is still there
 
 
 def test_a_cloud_that_lost_receipts_stops_the_stream(synced: tuple[Path, Path, Proc]) -> None:

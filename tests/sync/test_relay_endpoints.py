@@ -73,8 +73,10 @@ def test_the_cloud_checks_relayed_batches_against_the_origin(tmp_path: Path) -> 
             assert (
                 await cloud.http.post(f"/v1/relay/devices/{o.device}/receipts")
             ).status_code == 401
-            unknown = await post("notenrolled", r.api_token, good)
+            unknown = await post("aaaaaaaaaa", r.api_token, good)  # a device id, not enrolled
             assert unknown.status_code == 403 and "not enrolled" in unknown.json()["error"]
+            malformed = await post("notenrolled", r.api_token, good)  # cannot be a device id
+            assert malformed.status_code == 404 and malformed.json()["error"].startswith("origin:")
             # Another device's receipts under the origin's name: refused line by line.
             wrong = await post(s_key, r.api_token, good)
             assert wrong.status_code == 409 and wrong.json()["reason"] == "format"

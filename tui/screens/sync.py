@@ -83,6 +83,8 @@ class SyncScreen(ConsoleScreen):
             problem = f"✖ SYNC STOPPED: {sync.stopped}"
         elif sync is not None and sync.last_error:
             problem = f"Last attempt failed: {sync.last_error} (the daemon retries)"
+        if sync is not None and sync.incident:  # the cloud's log rolled back: always shown
+            problem = f"⚠ CLOUD INCIDENT: {sync.incident}" + (f"\n{problem}" if problem else "")
         self.query_one("#sync-problem", Static).update(problem)
         note = (
             "This node does not report its sync state (no /api/sync): cloud figures unknown."
