@@ -115,3 +115,23 @@ def test_drop_holds_are_bounded(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text)
     assert str(caught.value).startswith(message)
+
+
+PIX_RAIL = (
+    '[rails.pix]\nkind = "pix"\nkey = "ana@example.com"\nmerchant = "ANA"\ncity = "SAO PAULO"\n'
+)
+
+
+def test_a_policy_for_a_rail_not_configured_names_the_key() -> None:
+    # issue 22: [policy.rails.Pix] for the rail `pix` loaded silently and its limit was ignored
+    with pytest.raises(ConfigError) as caught:
+        parse_config(PIX_RAIL + '[policy.rails.Pix]\nper_sale_limit = "1.00"\n')
+    assert str(caught.value).startswith("stallbox.toml: policy.rails.Pix: no tender named 'Pix'")
+    assert "did you mean 'pix'" in str(caught.value)
+
+
+def test_a_policy_for_a_configured_rail_or_cash_loads() -> None:
+    text = PIX_RAIL + '[policy.rails.pix]\nper_sale_limit = "1.00"\n[policy.rails.cash]\n'
+    config = parse_config(text)
+    assert config.rail_limits["pix"].per_sale is not None
+    assert config.rail_limits["pix"].per_sale.minor == 100

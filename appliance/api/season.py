@@ -1,0 +1,12 @@
+"""The day-2 operations' routes in one list: the daily close, restock and the box's clock."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from appliance.api import close
+
+
+def routes() -> list[BaseRoute]:
+    """Every route of the season's operations (operator plane, token required)."""
+    return [*close.routes()]
