@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from appliance.api import close
+from appliance.api import close, restock
 
 
 def routes() -> list[BaseRoute]:
     """Every route of the season's operations (operator plane, token required)."""
-    return [*close.routes()]
+    return [*close.routes(), *restock.routes()]
