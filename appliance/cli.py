@@ -18,6 +18,7 @@ from pathlib import Path
 
 from appliance import __version__
 from appliance.config import CONFIG_NAME, Config, load_config
+from appliance.day_cli import add_parsers as add_day_parsers
 from appliance.errors import ExitCode, StallboxError
 
 
@@ -435,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     console.set_defaults(run=cmd_console)
 
     _add_cloud_parsers(sub)
+    add_day_parsers(sub, common)  # close, restock (issue 22)
 
     demo = sub.add_parser("demo", help="node, sync, cloud and console on a sample stall")
     demo.add_argument("--state", metavar="DIR", help="keep the demo's state here (default: temp)")
