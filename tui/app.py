@@ -92,6 +92,8 @@ class StallboxConsole(App[int]):
         Binding("f4", "go('drops')", "Drops", id="go-drops", show=False),
         Binding("f5", "go('sync')", "Sync", id="go-sync", show=False),
         Binding("f6", "go('numbers')", "Numbers", id="go-numbers", show=False),
+        Binding("f7", "day('close')", "Close the day", id="close-day", show=False),
+        Binding("f8", "day('restock')", "Restock", id="restock", show=False),
         Binding("f9", "reconnect", "Node / pair", id="node", show=False),
         Binding("ctrl+t", "toggle_theme", "Theme", id="theme", show=False),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),
@@ -137,6 +139,19 @@ class StallboxConsole(App[int]):
             self.attach(url, pinned.token)
         else:
             self.show_connect()
+
+    def action_day(self, what: str) -> None:
+        """F7 the daily close, F8 restock (tui/screens/day.py)."""
+        from tui.screens.day import CloseDayScreen, RestockScreen
+
+        client = self.usable_client()
+        if client is not None:
+            chosen = (
+                CloseDayScreen(client)
+                if what == "close"
+                else RestockScreen(client, self.settings.name)
+            )
+            self.push_screen(chosen)
 
     def show_connect(self, note: str = "") -> None:
         """Push the connect/pair screen (only one at a time)."""

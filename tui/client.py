@@ -35,6 +35,7 @@ from appliance.api.schemas import (
     SyncOut,
     TenderOut,
 )
+from appliance.domain.close import CloseReport
 from appliance.ledger.errors import LedgerError
 from appliance.ledger.identity import fingerprint, identity_proven
 from appliance.ledger.receipt import b64, unb64
@@ -336,6 +337,15 @@ class NodeClient:
             "hold_s": hold_s,
         }
         return await self._typed(DropOut, "POST", "/api/drops", body)
+
+    async def close_report(self, sign: bool) -> CloseReport:
+        """The open period's report (GET /api/close), or sign the close (POST) and report it."""
+        return await self._typed(CloseReport, "POST" if sign else "GET", "/api/close")
+
+    async def restock(self, sku: str, qty: int, mode: str, operator: str) -> ItemOut:
+        """Add `qty` to an item's stock, or set it (mode "set"); the node records the move."""
+        body = {"qty": qty, "mode": mode, "operator": operator}
+        return await self._typed(ItemOut, "POST", f"/api/catalog/{sku}/stock", body)
 
     async def sync_state(self) -> SyncOut | None:
         """The sync daemon's state as the node keeps it, or None from a node without /api/sync."""
