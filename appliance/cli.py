@@ -148,7 +148,6 @@ def cmd_pair(args: argparse.Namespace) -> int:
         CODE_TTL_S,
         last_code,
         new_code,
-        revoke_all,
     )
 
     state = _state_dir(args)
@@ -156,7 +155,9 @@ def cmd_pair(args: argparse.Namespace) -> int:
         print(f"stallbox: {state}: not initialised (run `stallbox init`)", file=sys.stderr)
         return ExitCode.STATE
     if args.revoke:
-        epoch = revoke_all(state)
+        from appliance.day_cli import revoke_tokens
+
+        epoch = revoke_tokens(state, args)
         print(f"every operator token is revoked (token epoch {epoch}); consoles must pair again")
         return ExitCode.OK
     previous = last_code(state)

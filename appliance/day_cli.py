@@ -99,6 +99,27 @@ def cmd_restock(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def revoke_tokens(state: Path, args: argparse.Namespace) -> int:
+    """Revoke every operator token: in the ledger (by the node if it runs), then pairing.json."""
+    from appliance.api.season_schemas import RevokedOut
+    from appliance.on_box import NoSocket, ask_node, run_or_ask
+    from appliance.services.pairing import revoke_all
+    from appliance.services.revocation import revoke_in_state
+
+    def local(box: Box) -> int:
+        return revoke_in_state(state, box.writer)
+
+    def remote(socket: Path) -> int:
+        return ask_node(socket, "POST", "/api/pair/revoke", RevokedOut, name="stallbox pair").epoch
+
+    if not (state / "stallbox.db").exists():  # no ledger, so no node: the file is all there is
+        return revoke_all(state)
+    try:
+        return run_or_ask(state, _config(args), "stallbox pair --revoke", local, remote)
+    except NoSocket:  # the node records the file's new epoch in its ledger at its next check
+        return revoke_all(state)
+
+
 def add_parsers(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:

@@ -29,6 +29,10 @@ BASE_URL = "http://stallbox-node"  # the host is not used over a Unix socket
 TIMEOUT_S = 30.0
 
 
+class NoSocket(StateError):
+    """The node holds the state dir but offers no on-box socket to ask it over."""
+
+
 class NodeRefused(StallboxError):
     """The running node answered the request with an error."""
 
@@ -89,7 +93,7 @@ def run_or_ask(
     except StateInUse:
         socket = socket_path(state_dir, config)
         if socket is None or not socket.exists():
-            raise StateError(f"{state_dir}: the node runs and has no on-box socket "
+            raise NoSocket(f"{state_dir}: the node runs and has no on-box socket "
                              "(node.operator_socket); use the console instead") from None  # fmt: skip
         return remote(socket)
     with lock:

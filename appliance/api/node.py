@@ -31,6 +31,7 @@ from appliance.services.box import Box
 from appliance.services.checkout import Checkout, utc_now
 from appliance.services.drops import Drops
 from appliance.services.pairing import Pairing
+from appliance.services.revocation import on_node_start
 from appliance.store import funnel as funnel_sql
 from appliance.store import ledger as ledger_sql
 from appliance.store import relay as relay_sql
@@ -107,6 +108,7 @@ class Node:
         self.menu_page: tuple[float, bytes] | None = None  # (monotonic time, rendered menu)
         self.background: set[asyncio.Task[int]] = set()
         self.pairing = Pairing(state_dir, self.box.key, self.box.device_id)
+        on_node_start(state_dir, self.box.writer, self.pairing)  # token epoch from the ledger
         self.operator_gid = group_id(config.operator_group)  # may pair over the Unix socket
         self.events = EventHub()
         self.metrics = Metrics()

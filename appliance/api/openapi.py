@@ -25,7 +25,7 @@ from appliance import __version__
 from appliance.api import schemas as s
 from appliance.api.bounds import limits_markdown
 from appliance.api.operator import needs_token
-from appliance.api.season_schemas import SEASON_TYPES, RestockRequest, StockMoveOut
+from appliance.api.season_schemas import SEASON_TYPES, RestockRequest, RevokedOut, StockMoveOut
 from appliance.domain.close import CloseReport
 from appliance.domain.orders import OrderState
 from sync.protocol import VERSION, Batch, RelayAnswer, RelayInfo, RelayQueued
@@ -142,6 +142,9 @@ DOCS: dict[tuple[str, str], Doc] = {
         "Restock an item: add units or set the count (recorded)", RestockRequest, s.ItemOut
     ),
     ("get", "/api/stock-moves"): Doc("The latest restocks", None, list[StockMoveOut]),
+    ("post", "/api/pair/revoke"): Doc(
+        "Revoke every operator token, recorded in the ledger", None, RevokedOut
+    ),
     ("get", "/relay/v1/info"): Doc(
         "Relay: who this node is, its cloud's log origin, has it an uplink", None, RelayInfo
     ),

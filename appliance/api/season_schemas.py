@@ -36,4 +36,15 @@ class StockMoveOut(msgspec.Struct, frozen=True):
     note: str
 
 
-SEASON_TYPES: tuple[type, ...] = (RestockRequest, StockMoveOut, CloseReport)  # for the OpenAPI
+class RevokedOut(msgspec.Struct, frozen=True):
+    """Every token before this epoch is refused."""
+
+    epoch: int
+
+
+SEASON_TYPES: tuple[type, ...] = (
+    RestockRequest,
+    StockMoveOut,
+    CloseReport,
+    RevokedOut,
+)  # for the OpenAPI
