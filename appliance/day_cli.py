@@ -1,4 +1,4 @@
-"""`stallbox close` and `stallbox restock`: the day's operations from the box's shell.
+"""`stallbox close`, `restock`, `restore` and `pair --revoke`: day-2 operations from the shell.
 
 Each runs its use case on the state dir when the node is stopped, or asks the running node over
 its on-box socket (appliance/on_box.py); the answer is the same either way.
@@ -120,6 +120,21 @@ def revoke_tokens(state: Path, args: argparse.Namespace) -> int:
         return revoke_all(state)
 
 
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Rebuild a lost ledger from the cloud's copy (every signature and link checked first)."""
+    if not args.from_cloud:
+        print("stallbox: restore needs --from-cloud (a file backup is copied back by hand: "
+              "docs/operations.md)", file=sys.stderr)  # fmt: skip
+        return ExitCode.USAGE
+    from sync.restore import restore_from_cloud
+
+    done = restore_from_cloud(_state(args))
+    print(f"{_state(args)}: restored {done.count} receipts of device {done.device} from "
+          f"{done.url}, verified up to seq {done.head.next_seq - 1}; the next receipt is seq "
+          f"{done.head.next_seq}")  # fmt: skip
+    return ExitCode.OK
+
+
 def add_parsers(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
@@ -139,3 +154,8 @@ def add_parsers(
     restock.add_argument("--operator", default="cli", help="who restocked (recorded)")
     restock.add_argument("--note", default="", help="why, or where from (recorded)")
     restock.set_defaults(run=cmd_restock)
+    restore = sub.add_parser("restore", parents=[common], help="rebuild a lost ledger")
+    restore.add_argument(
+        "--from-cloud", action="store_true", help="from the cloud this box is enrolled with"
+    )
+    restore.set_defaults(run=cmd_restore)

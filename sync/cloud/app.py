@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from appliance.errors import field_and_problem
+from sync.cloud import restore
 from sync.cloud.service import Cloud
 from sync.errors import AuthError, BatchInvalid, EnrolRefused, LogError
 from sync.protocol import (
@@ -281,6 +282,7 @@ def create_app(
         Route("/v", verify_page),
         Route("/favicon.svg", favicon),
         Route("/favicon.ico", favicon),
+        *restore.routes(),  # a box's own ledger back, device token (issue 22)
     ]
     handlers: dict[type[Exception] | int, Callable[..., object]] = {
         msgspec.ValidationError: _validation,
