@@ -28,6 +28,7 @@ from appliance.discovery import Advertiser, NodeAd
 from appliance.ledger.identity import fingerprint
 from appliance.payments.registry import RailRegistry
 from appliance.services.box import Box
+from appliance.services.box_clock import BoxClock
 from appliance.services.checkout import Checkout, utc_now
 from appliance.services.drops import Drops
 from appliance.services.pairing import Pairing
@@ -97,13 +98,15 @@ class Node:
         self.state_dir = state_dir
         self.box = Box.open(state_dir, config.currency)
         self.rails = RailRegistry.from_config(config.rails, config.currency)
+        self.clock = BoxClock()  # the system clock plus what a vendor set from a console
         self.checkout = Checkout(
             self.box,
             limits=config.rail_limits,
             hold=timedelta(seconds=config.order_hold_s),
             payments=self.rails,
+            clock=self.clock,
         )
-        self.drops = Drops(self.checkout, self.rails, utc_now)
+        self.drops = Drops(self.checkout, self.rails, self.clock)
         self.drop_pages: dict[int, bytes] = {}  # pre-rendered drop pages, served before the start
         self.menu_page: tuple[float, bytes] | None = None  # (monotonic time, rendered menu)
         self.background: set[asyncio.Task[int]] = set()

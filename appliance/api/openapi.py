@@ -25,7 +25,14 @@ from appliance import __version__
 from appliance.api import schemas as s
 from appliance.api.bounds import limits_markdown
 from appliance.api.operator import needs_token
-from appliance.api.season_schemas import SEASON_TYPES, RestockRequest, RevokedOut, StockMoveOut
+from appliance.api.season_schemas import (
+    SEASON_TYPES,
+    ClockOut,
+    RestockRequest,
+    RevokedOut,
+    SetClock,
+    StockMoveOut,
+)
 from appliance.domain.close import CloseReport
 from appliance.domain.orders import OrderState
 from sync.protocol import VERSION, Batch, RelayAnswer, RelayInfo, RelayQueued
@@ -142,6 +149,10 @@ DOCS: dict[tuple[str, str], Doc] = {
         "Restock an item: add units or set the count (recorded)", RestockRequest, s.ItemOut
     ),
     ("get", "/api/stock-moves"): Doc("The latest restocks", None, list[StockMoveOut]),
+    ("get", "/api/clock"): Doc("The box's time, the last receipt's, clock alarms", None, ClockOut),
+    ("post", "/api/clock"): Doc(
+        "Set the box's time from the console device's clock (recorded)", SetClock, ClockOut
+    ),
     ("post", "/api/pair/revoke"): Doc(
         "Revoke every operator token, recorded in the ledger", None, RevokedOut
     ),

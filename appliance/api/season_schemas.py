@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from appliance.api.schemas import Name, Note
+from appliance.api.schemas import STARTS_AT, Name, Note
 from appliance.domain.close import CloseReport
 
 StockCount = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
@@ -42,9 +42,25 @@ class RevokedOut(msgspec.Struct, frozen=True):
     epoch: int
 
 
-SEASON_TYPES: tuple[type, ...] = (
-    RestockRequest,
-    StockMoveOut,
-    CloseReport,
-    RevokedOut,
-)  # for the OpenAPI
+class SetClock(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """The console device's time, to set the box's clock from."""
+
+    now: Annotated[str, msgspec.Meta(pattern=STARTS_AT)]
+    operator: Name = "console"
+
+
+class ClockOut(msgspec.Struct, frozen=True, kw_only=True):
+    """The box's time (system clock plus offset), the last receipt's, and any alarm."""
+
+    box_time: str
+    system_time: str
+    offset_s: float
+    last_receipt: str | None
+    alarm: str | None  # now: the clock is behind the last receipt or before the build date
+    last_alarm: str | None  # the last one recorded when a receipt was signed
+    alarms: int  # receipts that carried a time other than the clock's
+
+
+SEASON_TYPES: tuple[type, ...] = (  # for the OpenAPI document
+    RestockRequest, StockMoveOut, CloseReport, RevokedOut, SetClock, ClockOut,
+)  # fmt: skip

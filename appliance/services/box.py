@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from appliance.config import CONFIG_NAME, sample_config
+from appliance.domain.clock import receipt_time
 from appliance.durable import make_dirs, write_atomic
 from appliance.errors import StateError
 from appliance.ledger.identity import KEY_FILE, DeviceKey, create_key, load_key, public_key_text
@@ -117,6 +118,17 @@ def _init_locked(state_dir: Path, currency: str, at: datetime) -> InitReport:
     return InitReport(state_dir, created_key, created_db, wrote_config, device_id)
 
 
+CLOCK_ALARM = "clock_alarm"  # the last time the clock was found behind, and why
+CLOCK_ALARMS = "clock_alarms"  # how many receipts carried a time other than the clock's
+
+
+def record_clock_alarm(conn: sqlite3.Connection, alarm: str, clock: datetime) -> None:
+    """Remember that a receipt could not carry the clock's time (the console shows it)."""
+    value = json.dumps({"alarm": alarm, "clock": clock.isoformat()})
+    ledger_sql.set_meta(conn, CLOCK_ALARM, value)
+    ledger_sql.add_meta_count(conn, CLOCK_ALARMS, 1)
+
+
 def write_chain_marker(state_dir: Path, device_id: str) -> None:
     """Note beside the key that this device's chain exists (once its start receipt is durable)."""
     path = state_dir / CHAIN_MARKER
@@ -189,8 +201,17 @@ class Box:
         ref: str = "",
         order_id: str | None = None,
     ) -> Receipt:
-        """Sign the next receipt on the chain head and insert it, inside the caller's transaction."""
-        head = ledger_sql.chain_head(conn)
+        """Sign the next receipt on the chain head and insert it, inside the caller's transaction.
+
+        Its time is `at`, but never before the last receipt's nor the build date
+        (appliance/domain/clock.py); when the clock is behind, the alarm is recorded, and the
+        sale goes through.
+        """
+        head, last = ledger_sql.chain_head_and_time(conn)
+        stamped = receipt_time(at, last)
+        if stamped.alarm is not None:
+            record_clock_alarm(conn, stamped.alarm, at)
+            at = stamped.at
         canonical = canonical_items(items)
         receipt = build_receipt(
             self.key,

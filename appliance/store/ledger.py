@@ -8,11 +8,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from appliance.ledger.chain import GENESIS, ChainHead
-from appliance.ledger.receipt import Receipt, line_hash
+from appliance.ledger.receipt import TIME_FORMAT, Receipt, line_hash
 
 CHUNK = 1000
+TIME_FIELD = 5  # the UTC time is field 6 of a receipt line (docs/receipt-format.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,16 @@ def chain_head(conn: sqlite3.Connection) -> ChainHead:
     if row is None:
         return GENESIS
     return ChainHead(int(row[0]) + 1, line_hash(str(row[1])))
+
+
+def chain_head_and_time(conn: sqlite3.Connection) -> tuple[ChainHead, datetime | None]:
+    """The chain head and the time signed in its last line (None before the first)."""
+    row = conn.execute("SELECT seq, line FROM receipts ORDER BY seq DESC LIMIT 1").fetchone()
+    if row is None:
+        return GENESIS, None
+    line = str(row[1])
+    at = datetime.strptime(line.split(";")[TIME_FIELD], TIME_FORMAT).replace(tzinfo=UTC)
+    return ChainHead(int(row[0]) + 1, line_hash(line)), at
 
 
 def append_receipt(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +14,17 @@ import httpx
 from appliance.api.app import Planes
 from appliance.config import parse_config, sample_config
 from appliance.services.box import init_state
+from appliance.services.ledger_files import verify_state
 
 Auth = dict[str, str]
 
 
 @asynccontextmanager
-async def running_node(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Auth]]:
+async def running_node(
+    tmp_path: Path, born: datetime | None = None
+) -> AsyncIterator[tuple[httpx.AsyncClient, Auth]]:
     state = tmp_path / "state"
-    init_state(state, "BRL", datetime.now(UTC))
+    init_state(state, "BRL", born or datetime.now(UTC))
     config = parse_config(sample_config("BRL"))
     planes = Planes(config, state, port=0, operator_port=0, advertise=False)
     operator = planes.operator
@@ -121,3 +124,31 @@ def test_close_over_the_api_reports_what_it_signed(tmp_path: Path) -> None:
             assert (after["from_seq"], after["sales"], after["gross"]) == (4, 0, 0)
 
     asyncio.run(scenario())
+
+
+def test_a_clock_behind_the_ledger_never_blocks_a_sale_and_can_be_set(tmp_path: Path) -> None:
+    ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)  # the last receipt
+
+    async def scenario() -> None:
+        async with running_node(tmp_path, born=ahead) as (client, auth):
+            clock = (await client.get("/api/clock", headers=auth)).json()
+            assert clock["alarm"] and "behind the last receipt" in clock["alarm"]
+            sold = await sell(client, auth, coffee=1)
+            assert sold.status_code == 200  # never blocked
+            line = sold.json()["receipt"]["line"].split(";")
+            assert line[5] == ahead.strftime("%Y%m%dT%H%M%SZ")  # not before the start receipt
+            clock = (await client.get("/api/clock", headers=auth)).json()
+            assert clock["alarms"] == 1 and "behind" in clock["last_alarm"]
+            later = (ahead + timedelta(minutes=5)).isoformat()
+            set_ = await client.post("/api/clock", json={"now": later}, headers=auth)
+            assert set_.status_code == 200 and set_.json()["alarm"] is None
+            assert set_.json()["offset_s"] > 7000
+            line = (await sell(client, auth, coffee=1)).json()["receipt"]["line"].split(";")
+            assert line[5] >= (ahead + timedelta(minutes=5)).strftime("%Y%m%dT%H%M%SZ")
+            bad = await client.post(
+                "/api/clock", json={"now": "2001-01-01T00:00:00Z"}, headers=auth
+            )
+            assert bad.status_code == 409 and bad.json()["field"] == "now"
+
+    asyncio.run(scenario())
+    assert verify_state(tmp_path / "state").count == 3
