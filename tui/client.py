@@ -14,6 +14,7 @@ import re
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -35,6 +36,7 @@ from appliance.api.schemas import (
     SyncOut,
     TenderOut,
 )
+from appliance.api.season_schemas import ClockOut
 from appliance.domain.close import CloseReport
 from appliance.ledger.errors import LedgerError
 from appliance.ledger.identity import fingerprint, identity_proven
@@ -346,6 +348,15 @@ class NodeClient:
         """Add `qty` to an item's stock, or set it (mode "set"); the node records the move."""
         body = {"qty": qty, "mode": mode, "operator": operator}
         return await self._typed(ItemOut, "POST", f"/api/catalog/{sku}/stock", body)
+
+    async def clock(self) -> ClockOut:
+        """The box's time, the last receipt's, and any clock alarm."""
+        return await self._typed(ClockOut, "GET", "/api/clock")
+
+    async def set_clock(self, now: datetime, operator: str) -> ClockOut:
+        """Set the box's time to `now` (this device's clock)."""
+        body = {"now": now.astimezone(UTC).isoformat(timespec="seconds"), "operator": operator}
+        return await self._typed(ClockOut, "POST", "/api/clock", body)
 
     async def sync_state(self) -> SyncOut | None:
         """The sync daemon's state as the node keeps it, or None from a node without /api/sync."""
