@@ -128,6 +128,19 @@ def cmd_restore(args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     from sync.restore import restore_from_cloud
 
+    if (_state(args) / "stallbox.db").exists():  # a ledger is here: put it in step instead
+        from sync.catch_up import in_step
+
+        step = in_step(_state(args))
+        said = {
+            "appended": f"appended the cloud's {step.count} later receipts; the next is seq "
+            f"{step.local_head + 1}",
+            "rewound": f"the cloud holds up to seq {step.cloud_head}: sync sends the "
+            f"{step.count} after it again",
+            "in step": f"in step with the cloud at seq {step.cloud_head}",
+        }[step.action]
+        print(f"{_state(args)}: {said}")
+        return ExitCode.OK
     done = restore_from_cloud(_state(args))
     print(f"{_state(args)}: restored {done.count} receipts of device {done.device} from "
           f"{done.url}, verified up to seq {done.head.next_seq - 1}; the next receipt is seq "

@@ -28,9 +28,9 @@ import msgspec
 
 from appliance.durable import fsync_dir
 from appliance.errors import StateError
-from appliance.ledger.chain import ChainHead, verify_chain
+from appliance.ledger.chain import GENESIS, ChainHead, verify_chain
 from appliance.ledger.errors import ChainBroken
-from appliance.ledger.identity import load_key
+from appliance.ledger.identity import DeviceKey, load_key
 from appliance.ledger.receipt import parse_receipt, unb64
 from appliance.services.box import EPOCH, write_chain_marker
 from appliance.services.state_dir import DEVICE_ID, lock_state
@@ -124,20 +124,38 @@ def restore_from_cloud(state_dir: Path, transport: httpx.BaseTransport | None = 
         if head.seq < 0 or not receipts:
             raise StateError(f"{account.url}: holds no receipt of {account.device}; nothing to "
                              "restore (a new chain would be this device's first: `stallbox init`)")  # fmt: skip
-        known = ChainHead(head.seq + 1, unb64(head.hash, 16, "head.hash"))
-        items = {r.seq: json.loads(r.items) for r in receipts}
-        try:
-            summary = verify_chain((r.line for r in receipts), key.public, items=items,
-                                   known_head=known)  # fmt: skip
-        except ChainBroken as exc:
-            rule = f" (rule {exc.rule})" if exc.rule is not None else ""
-            raise StateError(f"{account.url}: its copy fails verification at seq {exc}{rule}; "
-                             "nothing was written") from None  # fmt: skip
-        if summary.device_id != key.key_id or summary.head != known:
-            raise StateError(f"{account.url}: its chain is not this device's up to its head")
+        done = verified(account.url, key, head, receipts)
         _write(state_dir, key.key_id, receipts)
         write_chain_marker(state_dir, key.key_id)
-        return Restored(summary.count, summary.head, key.key_id, account.url)
+        return Restored(len(receipts), done, key.key_id, account.url)
+
+
+def insert_verified(conn: sqlite3.Connection, receipts: list[WireReceipt]) -> None:
+    """Insert receipts that verify_chain accepted (their orders are not known: NULL)."""
+    conn.executemany(
+        "INSERT INTO receipts (seq, line, items, kind, total, order_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?, NULL, ?)",
+        [(r.seq, r.line, r.items, p.kind.value, p.total, p.time.isoformat())
+         for r in receipts for p in (parse_receipt(r.line),)],
+    )  # fmt: skip
+
+
+def verified(
+    url: str, key: DeviceKey, head: Head, receipts: list[WireReceipt], start: ChainHead = GENESIS
+) -> ChainHead:
+    """Check the cloud's receipts from `start` to its head; the head, or StateError."""
+    known = ChainHead(head.seq + 1, unb64(head.hash, 16, "head.hash"))
+    items = {r.seq: json.loads(r.items) for r in receipts}
+    try:
+        summary = verify_chain((r.line for r in receipts), key.public, start=start,
+                               items=items, known_head=known)  # fmt: skip
+    except ChainBroken as exc:
+        rule = f" (rule {exc.rule})" if exc.rule is not None else ""
+        raise StateError(f"{url}: its copy fails verification at seq {exc}{rule}; "
+                         "nothing was written") from None  # fmt: skip
+    if summary.head != known or (summary.device_id not in (None, key.key_id)):
+        raise StateError(f"{url}: its chain is not this device's up to its head")
+    return summary.head
 
 
 def _write(state_dir: Path, device: str, receipts: list[WireReceipt]) -> None:
@@ -153,12 +171,7 @@ def _write(state_dir: Path, device: str, receipts: list[WireReceipt]) -> None:
         ledger_sql.set_meta(conn, DEVICE_ID, device)
         ledger_sql.set_meta(conn, EPOCH, str(last.epoch))
         ledger_sql.set_meta(conn, "restored_from_cloud", now)
-        conn.executemany(
-            "INSERT INTO receipts (seq, line, items, kind, total, order_id, created_at)"
-            " VALUES (?, ?, ?, ?, ?, NULL, ?)",
-            [(r.seq, r.line, r.items, p.kind.value, p.total, p.time.isoformat())
-             for r in receipts for p in (parse_receipt(r.line),)],
-        )  # fmt: skip
+        insert_verified(conn, receipts)
         ledger_sql.set_acked_seq(conn, last.seq, now)  # the cloud holds every one of them
 
     writer = Writer.open(temp)

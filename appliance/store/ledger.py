@@ -126,6 +126,19 @@ def set_acked_seq(conn: sqlite3.Connection, seq: int, at: str) -> None:
     )
 
 
+def rewind_acked_seq(conn: sqlite3.Connection, seq: int, at: str) -> None:
+    """Move acked_seq back to what the cloud holds and clear a stop: sync sends the rest again.
+
+    Only for the recovery of a cloud that lost receipts it had acknowledged (a restored
+    backup): every other acknowledgement only ever raises acked_seq (set_acked_seq).
+    """
+    conn.execute(
+        "UPDATE sync_state SET acked_seq = ?, stopped = NULL, last_error = NULL, updated_at = ?"
+        " WHERE id = 1",
+        (seq, at),
+    )
+
+
 def outbox(conn: sqlite3.Connection) -> tuple[int, str | None]:
     """How many receipts wait for the cloud, and when the oldest of them was signed.
 

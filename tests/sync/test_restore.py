@@ -19,6 +19,7 @@ from appliance.ledger.receipt import ReceiptType, b64, line_hash
 from appliance.services.box import Box, init_state
 from appliance.services.ledger_files import verify_state
 from sync.account import CloudAccount, save_account
+from sync.catch_up import in_step
 from sync.protocol import Head, WireReceipt
 from sync.restore import LedgerPage, restore_from_cloud
 
@@ -137,3 +138,42 @@ def test_init_refuses_a_second_chain_for_a_known_device(tmp_path: Path) -> None:
     shutil.copytree(state, fresh)
     (fresh / "chain.json").unlink()
     assert init_state(fresh, "BRL", T0).created_db
+
+
+def _acked(state: Path) -> tuple[int, str | None]:
+    with sqlite3.connect(state / "stallbox.db") as conn:
+        row = conn.execute("SELECT acked_seq, stopped FROM sync_state").fetchone()
+    return int(row[0]), row[1]
+
+
+def test_a_box_behind_the_cloud_is_caught_up_and_signs_no_fork(tmp_path: Path) -> None:
+    state, served = ledger(tmp_path, 12)
+    lose_db(state)
+    restore_from_cloud(state, cloud(served[:7], served[6]))  # an older copy: up to seq 6
+    done = in_step(state, cloud(served, served[-1]))
+    assert (done.action, done.count, done.local_head) == ("appended", 6, 12)
+    assert verify_state(state).count == 13
+    assert _acked(state) == (12, None)
+    again = in_step(state, cloud(served, served[-1]))
+    assert (again.action, again.count) == ("in step", 0)
+
+
+def test_a_cloud_behind_the_box_gets_the_rest_again(tmp_path: Path) -> None:
+    state, served = ledger(tmp_path, 12)
+    box = Box.open(state, "BRL")
+    box.writer.run_sync(lambda c: c.execute(
+        "UPDATE sync_state SET acked_seq = 12, stopped = 'gap: send seq 9 first'"
+    ))  # fmt: skip
+    box.close()
+    done = in_step(state, cloud(served[:9], served[8]))  # the cloud lost seq 9-12
+    assert (done.action, done.count, done.cloud_head) == ("rewound", 4, 8)
+    assert _acked(state) == (8, None)
+
+
+def test_a_fork_changes_nothing_and_names_the_seq(tmp_path: Path) -> None:
+    state, served = ledger(tmp_path, 12)
+    changed, head = _altered(served)  # seq 5 differs
+    before = (state / "stallbox.db").read_bytes()
+    with pytest.raises(StateError, match="fork at seq 5"):
+        in_step(state, cloud(changed, head))
+    assert (state / "stallbox.db").read_bytes() == before
