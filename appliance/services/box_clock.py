@@ -2,16 +2,17 @@
 
 A box with no real-time clock and no uplink may boot with the wrong time. The vendor can set it
 from the console device (a phone or laptop that knows the time): the node keeps the difference
-as an offset for its own life and uses it for every receipt, order and drop. It does not change
-the system clock (that needs CAP_SYS_TIME, which the node's unit does not have); NTP or
-`timedatectl set-time` fix that for good, and the node then wants no offset (docs/operations.md,
-"Clock"). Setting it is recorded in the ledger's meta table.
+from then on (counted on the monotonic clock) for its own life, for every receipt, order and
+drop. It does not change the system clock (that needs CAP_SYS_TIME, which the node's unit does
+not have); NTP or `timedatectl set-time` fix that for good, and a restart then goes back to
+it (docs/operations.md, "Clock"). Setting it is recorded in the ledger's meta table.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,20 +26,33 @@ CLOCK_SET = "clock_set"
 
 @dataclass
 class BoxClock:
-    """`datetime.now(UTC)` plus `offset`; callable, so services take it as their clock."""
+    """The system clock, or once set, the time set plus the monotonic time since; callable."""
 
-    offset: timedelta = field(default_factory=timedelta)
+    anchor: tuple[datetime, float] | None = None  # (time set, time.monotonic() then)
+    monotonic: Callable[[], float] = field(default=time.monotonic)
 
     def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
+        if self.anchor is None:
+            return datetime.now(UTC)
+        at, then = self.anchor
+        return at + timedelta(seconds=self.monotonic() - then)
+
+    @property
+    def offset(self) -> timedelta:
+        """How far the box's time is from the system clock's (zero until it is set)."""
+        return timedelta() if self.anchor is None else self() - datetime.now(UTC)
 
     def set_to(self, when: datetime) -> timedelta:
-        """Make the box's time `when` (from now on, as it runs); the offset from the system clock."""
+        """Make the box's time `when` and let it run from there; the offset from the system clock.
+
+        Counted on the monotonic clock, so NTP or `timedatectl` changing the system clock
+        afterwards does not move it again; a restart goes back to the system clock.
+        """
         when = when.astimezone(UTC)
         if not BUILD_DATE <= when < LATEST:
             raise ClockError(f"{when.isoformat()} is not a time this box can be set to "
                              f"({BUILD_DATE:%Y-%m-%d} to {LATEST:%Y-%m-%d})", "now")  # fmt: skip
-        self.offset = when - datetime.now(UTC)
+        self.anchor = (when, self.monotonic())
         return self.offset
 
 
