@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from appliance.ledger.chain import GENESIS, ChainHead
-from appliance.ledger.receipt import TIME_FORMAT, Receipt, line_hash
+from appliance.ledger.receipt import Receipt, line_hash
 
 CHUNK = 1000
 TIME_FIELD = 5  # the UTC time is field 6 of a receipt line (docs/receipt-format.md)
@@ -62,7 +62,11 @@ def chain_head_and_time(conn: sqlite3.Connection) -> tuple[ChainHead, datetime |
     if row is None:
         return GENESIS, None
     line = str(row[1])
-    at = datetime.strptime(line.split(";")[TIME_FIELD], TIME_FORMAT).replace(tzinfo=UTC)
+    t = line.split(";", TIME_FIELD + 1)[
+        TIME_FIELD
+    ]  # YYYYMMDDTHHMMSSZ; sliced: strptime is 10x slower
+    at = datetime(int(t[:4]), int(t[4:6]), int(t[6:8]), int(t[9:11]), int(t[11:13]), int(t[13:15]),
+                  tzinfo=UTC)  # fmt: skip
     return ChainHead(int(row[0]) + 1, line_hash(line)), at
 
 
