@@ -26,8 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.errors import StateError
 from appliance.services.pairing import Pairing, file_epoch, revoke_all
 from appliance.store import ledger as ledger_sql
+from appliance.store.errors import StoreError
 from appliance.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -89,8 +91,10 @@ def start_tx(home: str, file: int) -> Callable[[sqlite3.Connection], Started]:
         if moved:
             realm = secrets.token_hex(8)
             ledger_sql.set_meta(conn, REALM, realm)
-        ledger_sql.set_meta(conn, EPOCH_KEY, str(epoch))
-        ledger_sql.set_meta(conn, HOME, home)
+        if epoch != floor_of(conn):  # write only what changed: most starts write nothing
+            ledger_sql.set_meta(conn, EPOCH_KEY, str(epoch))
+        if known != home:
+            ledger_sql.set_meta(conn, HOME, home)
         return Started(epoch, realm, moved)
 
     return tx
@@ -104,13 +108,23 @@ def write_file(state_dir: Path, epoch: int) -> None:
 
 def on_node_start(state_dir: Path, writer: Writer, pairing: Pairing) -> Started:
     """Set the node's token epoch from the ledger (raised if the database moved) and the file."""
-    started = writer.run_sync(start_tx(home_of(writer.path), file_epoch(state_dir)))
+    try:
+        started = writer.run_sync(start_tx(home_of(writer.path), file_epoch(state_dir)))
+    except StoreError as exc:  # a full disk must not stop the node: the ledger's record stands
+        log.warning("token epoch not brought up to date (%s); using the ledger's as it is", exc)
+        floor, realm = writer.run_sync(
+            lambda conn: (floor_of(conn), ledger_sql.get_meta(conn, REALM) or "")
+        )
+        started = Started(max(floor, file_epoch(state_dir)), realm, False)
     if started.moved:
         log.warning(
             "%s has moved (a new SD card, or a restored copy): every console token issued "
             "before is refused; consoles pair again", writer.path,
         )  # fmt: skip
-    write_file(state_dir, started.epoch)
+    try:
+        write_file(state_dir, started.epoch)
+    except StateError as exc:  # the ledger's epoch still rules every check
+        log.warning("%s", exc)
     pairing.realm = started.realm
     pairing.raise_floor(started.epoch)
     pending: set[asyncio.Task[int]] = set()
