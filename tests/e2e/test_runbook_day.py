@@ -47,10 +47,34 @@ def exported(state: Path) -> list[list[str]]:
     return [line.split(";") for line in done.stdout.splitlines()]
 
 
-def test_close_runbook_report_equals_the_ledger(node: NodeProcess) -> None:
+def test_restock_then_close_runbooks(node: NodeProcess) -> None:
+    """One node for both runbooks (a node start is most of each): restock, then close."""
+    state = str(node.state)
+    counted = run_cli("restock", "pastel", "1", "--set", "--operator", "ana", "--state", state)
+    assert counted.returncode == 0, counted.stderr
+    assert "pastel (Pastel): stock 1" in counted.stdout
+    with node.client(node.pair()) as api:
+        assert sell(api, pastel=1).status_code == 200
+        refused = sell(api, pastel=1)
+        assert refused.status_code == 409 and "0 left" in refused.text
+        added = run_cli("restock", "pastel", "4", "--note", "second crate", "--state", state)
+        assert added.returncode == 0, added.stderr
+        assert "stock 4" in added.stdout
+        assert [sell(api, pastel=1).status_code for _ in range(2)] == [200, 200]  # new stock sells
+        moves = api.get("/api/stock-moves").json()
+        assert [(m["delta"], m["operator"], m["note"]) for m in moves] == [
+            (4, "cli", "second crate"), (-39, "ana", ""),
+        ]  # fmt: skip
+    bad = run_cli("restock", "nope", "1", "--state", state)
+    assert bad.returncode != 0 and "no item with sku 'nope'" in bad.stderr
+    close_runbook_report_equals_the_ledger(node)
+
+
+def close_runbook_report_equals_the_ledger(node: NodeProcess) -> None:
+    """Sell, void, close over the socket; then the report against `ledger export`."""
     state = str(node.state)
     with node.client(node.pair()) as api:
-        sold = [sell(api, pastel=1).json() for _ in range(3)]
+        sold = [sell(api, coffee=1).json() for _ in range(3)]
         assert sell(api, coffee=2).status_code == 200
         void = api.post(f"/api/orders/{sold[0]['order']['id']}/void")
         assert void.status_code == 200, void.text
@@ -68,7 +92,7 @@ def test_close_runbook_report_equals_the_ledger(node: NodeProcess) -> None:
     sales = [int(f[8]) for f in period if f[6] == "sale"]
     voids = [int(f[8]) for f in period if f[6] == "void"]
     assert (report["sales"], report["gross"]) == (len(sales), sum(sales))
-    assert len(sales) == 4 and sum(sales) > 0
+    assert len(sales) == 3 + 4 and sum(sales) > 0  # the restock runbook's 3, then these 4
     assert (report["voids"], report["voided"]) == (len(voids), sum(voids))
     assert len(voids) == 1 and sum(voids) > 0
     assert int(close[8]) == report["gross"]
@@ -78,27 +102,5 @@ def test_close_runbook_report_equals_the_ledger(node: NodeProcess) -> None:
     assert (after["from_seq"], after["sales"], after["gross"]) == (report["seq"] + 1, 0, 0)
     text = run_cli("close", "--preview", "--state", state).stdout
     assert "cash expected in the drawer: 0.00" in text
-
-
-def test_restock_runbook_new_stock_sells(node: NodeProcess) -> None:
-    state = str(node.state)
-    counted = run_cli("restock", "pastel", "1", "--set", "--operator", "ana", "--state", state)
-    assert counted.returncode == 0, counted.stderr
-    assert "pastel (Pastel): stock 1" in counted.stdout
-    with node.client(node.pair()) as api:
-        assert sell(api, pastel=1).status_code == 200
-        refused = sell(api, pastel=1)
-        assert refused.status_code == 409 and "0 left" in refused.text
-        added = run_cli("restock", "pastel", "2", "--note", "second crate", "--state", state)
-        assert added.returncode == 0, added.stderr
-        assert "stock 2" in added.stdout
-        assert [sell(api, pastel=1).status_code for _ in range(3)] == [200, 200, 409]
-        moves = api.get("/api/stock-moves").json()
-        assert [(m["delta"], m["operator"], m["note"]) for m in moves] == [
-            (2, "cli", "second crate"), (-39, "ana", ""),
-        ]  # fmt: skip
-    bad = run_cli("restock", "nope", "1", "--state", state)
-    assert bad.returncode != 0 and "no item with sku 'nope'" in bad.stderr
-    assert node.stop() == 0
-    offline = run_cli("restock", "pastel", "5", "--state", state)  # node stopped: on the state dir
-    assert offline.returncode == 0 and "stock 5" in offline.stdout, offline.stderr
+    offline = run_cli("restock", "pastel", "5", "--state", state)  # and restock, node stopped
+    assert offline.returncode == 0 and "stock 7" in offline.stdout, offline.stderr
