@@ -18,6 +18,7 @@ from pathlib import Path
 
 from appliance import __version__
 from appliance.config import CONFIG_NAME, Config, load_config
+from appliance.day_cli import add_parsers as add_day_parsers
 from appliance.errors import ExitCode, StallboxError
 
 
@@ -147,7 +148,6 @@ def cmd_pair(args: argparse.Namespace) -> int:
         CODE_TTL_S,
         last_code,
         new_code,
-        revoke_all,
     )
 
     state = _state_dir(args)
@@ -155,7 +155,9 @@ def cmd_pair(args: argparse.Namespace) -> int:
         print(f"stallbox: {state}: not initialised (run `stallbox init`)", file=sys.stderr)
         return ExitCode.STATE
     if args.revoke:
-        epoch = revoke_all(state)
+        from appliance.day_cli import revoke_tokens
+
+        epoch = revoke_tokens(state, args)
         print(f"every operator token is revoked (token epoch {epoch}); consoles must pair again")
         return ExitCode.OK
     previous = last_code(state)
@@ -438,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     console.set_defaults(run=cmd_console)
 
     _add_cloud_parsers(sub)
+    add_day_parsers(sub, common)  # close, restock (issue 22)
 
     demo = sub.add_parser("demo", help="node, sync, cloud and console on a sample stall")
     demo.add_argument("--state", metavar="DIR", help="keep the demo's state here (default: temp)")

@@ -212,6 +212,22 @@ def _zone(path: Path, name: str) -> str:
     return name
 
 
+def _check_policy_rails(
+    path: Path, limits: Mapping[str, Limits], rails: Mapping[str, RailConfig]
+) -> None:
+    """A [policy.rails.NAME] must name cash or a configured rail: a limit on no rail is a typo."""
+    known = ["cash", *(name for name in rails if name != "cash")]
+    for name in limits:
+        if name not in known:
+            hint = next((k for k in known if k.lower() == name.lower()), None)
+            near = f" (did you mean {hint!r}?)" if hint else ""
+            raise ConfigError(
+                path, f"policy.rails.{name}",
+                f"no tender named {name!r}{near}: limits apply to cash or a [rails] name "
+                f"({', '.join(known)}); names are case-sensitive",
+            )  # fmt: skip
+
+
 def _validate(raw: RawConfig, path: Path) -> Config:
     currency = raw.stall.currency or "BRL"
     try:
@@ -291,6 +307,7 @@ def _validate(raw: RawConfig, path: Path) -> Config:
     rails = parse_rails(
         raw.rails, currency, path
     )  # every rail checked at load, errors name the key
+    _check_policy_rails(path, limits, rails)
     return Config(
         path=path,
         stall_name=(raw.stall.name or "My Stall").strip(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sqlite3
 import sys
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -81,26 +82,16 @@ async def _run(
         account = load_account(state_dir) if once else await _wait_for_account(state_dir, stop)
         if account is None:
             return ExitCode.OK
-        async with httpx.AsyncClient(verify=cloud_tls(account.ca_file)) as client:
-            keep = partial(save_account, state_dir)  # a new epoch of the cloud's log
-            if once:
-                daemon = Daemon(conn, account, client, limits, save_account=keep)
+        if once:
+            async with httpx.AsyncClient(verify=cloud_tls(account.ca_file)) as client:
+                daemon = Daemon(
+                    conn, account, client, limits, save_account=partial(save_account, state_dir)
+                )  # a new epoch of the cloud's log is saved
                 print(f"stallbox sync: shipping {db} to {account.url}", flush=True)
                 return await _drain(daemon)
-            browser = _browser(interfaces)
-            try:
-                peers = Peers(client, account, urls=explicit_peers(), browser=browser)
-                forwarder = Forwarder(conn, account, client)
-                daemon = Daemon(
-                    conn, account, client, limits, peers=peers, forwarder=forwarder,
-                    save_account=keep,
-                )  # fmt: skip
-                print(f"stallbox sync: shipping {db} to {account.url}", flush=True)
-                await daemon.run(stop, link.changed)
-            finally:
-                await peers.close()
-                if browser is not None:
-                    await browser.close()
+        while account is not None and not stop.is_set():
+            await _serve(state_dir, conn, account, limits, interfaces, stop, link)
+            account = None if stop.is_set() else _renewed(state_dir, conn)
     finally:
         if stop.is_set():
             notifier.stopping()
@@ -109,6 +100,87 @@ async def _run(
         link.close()
         conn.close()
     return ExitCode.OK
+
+
+async def _serve(
+    state_dir: Path,
+    conn: sqlite3.Connection,
+    account: CloudAccount,
+    limits: Limits,
+    interfaces: Interfaces,
+    stop: asyncio.Event,
+    link: LinkWatcher,
+) -> None:
+    """Ship to `account` until `stop`, or until cloud.json holds another account (re-enrolled)."""
+    ended = asyncio.Event()  # stop, or a new account: this daemon's run is over
+    follow = asyncio.create_task(_follow_account(state_dir, account, stop, ended))
+    async with httpx.AsyncClient(verify=cloud_tls(account.ca_file)) as client:
+        browser = _browser(interfaces)
+        try:
+            peers = Peers(client, account, urls=explicit_peers(), browser=browser)
+            forwarder = Forwarder(conn, account, client)
+            daemon = Daemon(
+                conn, account, client, limits, peers=peers, forwarder=forwarder,
+                save_account=partial(save_account, state_dir),
+            )  # fmt: skip
+            print(f"stallbox sync: shipping {state_dir / DB_NAME} to {account.url}", flush=True)
+            await daemon.run(ended, link.changed)
+        finally:
+            follow.cancel()
+            await peers.close()
+            if browser is not None:
+                await browser.close()
+
+
+async def _follow_account(
+    state_dir: Path, account: CloudAccount, stop: asyncio.Event, ended: asyncio.Event
+) -> None:
+    """Set `ended` on stop, or once cloud.json holds a valid account other than `account`.
+
+    `stallbox enrol` replaces the file (a new inode): a stat every ENROL_POLL_S notices it, so
+    a daemon that stopped on a refused token picks the new one up without a restart.
+    """
+    path = account_path(state_dir)
+    seen = _stat_key(path)
+    while True:
+        try:
+            await asyncio.wait_for(stop.wait(), ENROL_POLL_S)
+        except TimeoutError:
+            now = _stat_key(path)
+            if now == seen:
+                continue
+            seen = now
+            try:
+                fresh = load_account(state_dir)
+            except StallboxError as exc:
+                log.warning("cloud.json changed but cannot be used (%s); keeping the old one", exc)
+                continue
+            if fresh == account:
+                continue
+            log.info("cloud.json changed: now shipping to %s as %s", fresh.url, fresh.device)
+        ended.set()
+        return
+
+
+def _stat_key(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+# sync/daemon.py's stops that re-enrolling cures: a 401/403, or the cloud's 409 "revoked"
+ENROL_CURES = ("refused our token", "(revoked:")
+
+
+def _renewed(state_dir: Path, conn: sqlite3.Connection) -> CloudAccount:
+    """The new account after a re-enrolment; a stop on the old token is cleared with it."""
+    state = syncstate.read_state(conn)
+    if state.stopped is not None and any(cure in state.stopped for cure in ENROL_CURES):
+        syncstate.clear_stop(conn, datetime.now(UTC))
+        log.info("sync resumes: the box was enrolled again (was stopped: %s)", state.stopped)
+    return load_account(state_dir)
 
 
 def _browser(interfaces: Interfaces) -> Browser | None:

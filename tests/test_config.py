@@ -115,3 +115,45 @@ def test_drop_holds_are_bounded(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text)
     assert str(caught.value).startswith(message)
+
+
+PIX_RAIL = (
+    '[rails.pix]\nkind = "pix"\nkey = "ana@example.com"\nmerchant = "ANA"\ncity = "SAO PAULO"\n'
+)
+
+
+def test_a_policy_for_a_rail_not_configured_names_the_key() -> None:
+    # issue 22: [policy.rails.Pix] for the rail `pix` loaded silently and its limit was ignored
+    with pytest.raises(ConfigError) as caught:
+        parse_config(PIX_RAIL + '[policy.rails.Pix]\nper_sale_limit = "1.00"\n')
+    assert str(caught.value).startswith("stallbox.toml: policy.rails.Pix: no tender named 'Pix'")
+    assert "did you mean 'pix'" in str(caught.value)
+
+
+def test_a_policy_for_a_configured_rail_or_cash_loads() -> None:
+    text = PIX_RAIL + '[policy.rails.pix]\nper_sale_limit = "1.00"\n[policy.rails.cash]\n'
+    config = parse_config(text)
+    assert config.rail_limits["pix"].per_sale is not None
+    assert config.rail_limits["pix"].per_sale.minor == 100
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("bogus = 1\n", "bogus"),
+        ('[stall]\nnmae = "x"\n', "stall.nmae"),
+        ("[discovery]\nx = 1\n", "discovery.x"),
+        ("[sync]\nx = 1\n", "sync.x"),
+        ("[drops]\nx = 1\n", "drops.x"),
+        ("[policy]\nx = 1\n", "policy.x"),
+        ("[policy.rails.cash]\nx = 1\n", "policy.rails.cash.x"),
+        ('[[catalog]]\nsku = "a"\nname = "A"\nprice = "1"\ncolour = "red"\n', "catalog[0].colour"),
+        (PIX_RAIL + "tip = 1\n", "rails.pix.tip"),
+        ("[policy.rails.pxi]\n", "policy.rails.pxi"),  # a limit on a rail that is not there
+    ],
+)
+def test_every_unknown_key_is_refused_by_name(text: str, key: str) -> None:
+    # docs/configuration.md: "Unknown keys are refused" — in every table (issue 22)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert str(caught.value).startswith(f"stallbox.toml: {key}: ")

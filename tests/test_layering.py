@@ -11,7 +11,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 IO_LIBRARIES = {"sqlite3", "aiosqlite", "starlette", "uvicorn", "httpx", "zeroconf", "textual"}
-PURE = ["appliance.domain", "appliance.payments", "appliance.ledger", "appliance.passes", "appliance.flags"]
+PURE = [
+    "appliance.domain",
+    "appliance.payments",
+    "appliance.ledger",
+    "appliance.passes",
+    "appliance.flags",
+]
 
 
 def loaded_by(package: str) -> set[str]:

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import dataclasses
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from tui.state import ConsoleState, default_path
 from tui.vt.screen import FONT_PATH, VtFilter, VtGlyphs, vt_glyphs
 
 EVENT_RETRY_S = 1.0
+CLOCK_CHECK_S = 30.0  # how often the monitor asks the box whether its clock is behind
 SAMPLES = 120
 
 
@@ -92,6 +94,9 @@ class StallboxConsole(App[int]):
         Binding("f4", "go('drops')", "Drops", id="go-drops", show=False),
         Binding("f5", "go('sync')", "Sync", id="go-sync", show=False),
         Binding("f6", "go('numbers')", "Numbers", id="go-numbers", show=False),
+        Binding("f7", "day('close')", "Close the day", id="close-day", show=False),
+        Binding("f8", "day('restock')", "Restock", id="restock", show=False),
+        Binding("f10", "day('clock')", "Clock", id="clock", show=False),
         Binding("f9", "reconnect", "Node / pair", id="node", show=False),
         Binding("ctrl+t", "toggle_theme", "Theme", id="theme", show=False),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),
@@ -106,6 +111,8 @@ class StallboxConsole(App[int]):
         self.stats: StatsOut | None = None
         self.sync: SyncOut | None = None
         self.revenue_samples: deque[float] = deque(maxlen=SAMPLES)
+        self.clock_checked = -CLOCK_CHECK_S  # when the box's clock was last asked about
+        self.clock_alarm_shown: str | None = None
         self.link_changed: Signal[Link] = Signal(self, "link-changed")
         self.stats_changed: Signal[StatsOut] = Signal(self, "stats-changed")
         self.node_event: Signal[NodeEvent] = Signal(self, "node-event")
@@ -137,6 +144,22 @@ class StallboxConsole(App[int]):
             self.attach(url, pinned.token)
         else:
             self.show_connect()
+
+    def action_day(self, what: str) -> None:
+        """F7 the daily close, F8 restock (tui/screens/day.py), F10 the clock (screens/clock.py)."""
+        from tui.screens.base import ConsoleModal
+        from tui.screens.clock import ClockScreen
+        from tui.screens.day import CloseDayScreen, RestockScreen
+
+        client = self.usable_client()
+        if client is not None:
+            name = self.settings.name
+            chosen: ConsoleModal = (
+                CloseDayScreen(client) if what == "close"
+                else ClockScreen(client, name) if what == "clock"
+                else RestockScreen(client, name)
+            )  # fmt: skip
+            self.push_screen(chosen)
 
     def show_connect(self, note: str = "") -> None:
         """Push the connect/pair screen (only one at a time)."""
@@ -242,6 +265,13 @@ class StallboxConsole(App[int]):
             )
         )
         self.stats_changed.publish(stats)
+        if self.client is not None and time.monotonic() >= self.clock_checked + CLOCK_CHECK_S:
+            from tui.screens.clock import clock_alarm
+
+            self.clock_checked = time.monotonic()
+            self.run_worker(
+                clock_alarm(self, self.client), group="clock", exclusive=True, exit_on_error=False
+            )
         if was_down:
             self.notify("Node is back.", title="Reconnected")
             self.node_returned.publish(None)

@@ -14,6 +14,7 @@ import re
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -36,6 +37,8 @@ from appliance.api.schemas import (
     SyncOut,
     TenderOut,
 )
+from appliance.api.season_schemas import ClockOut
+from appliance.domain.close import CloseReport
 from appliance.ledger.errors import LedgerError
 from appliance.ledger.identity import fingerprint, identity_proven
 from appliance.ledger.receipt import b64, unb64
@@ -346,6 +349,24 @@ class NodeClient:
             "hold_s": hold_s,
         }
         return await self._typed(DropOut, "POST", "/api/drops", body)
+
+    async def close_report(self, sign: bool) -> CloseReport:
+        """The open period's report (GET /api/close), or sign the close (POST) and report it."""
+        return await self._typed(CloseReport, "POST" if sign else "GET", "/api/close")
+
+    async def restock(self, sku: str, qty: int, mode: str, operator: str) -> ItemOut:
+        """Add `qty` to an item's stock, or set it (mode "set"); the node records the move."""
+        body = {"qty": qty, "mode": mode, "operator": operator}
+        return await self._typed(ItemOut, "POST", f"/api/catalog/{sku}/stock", body)
+
+    async def clock(self) -> ClockOut:
+        """The box's time, the last receipt's, and any clock alarm."""
+        return await self._typed(ClockOut, "GET", "/api/clock")
+
+    async def set_clock(self, now: datetime, operator: str) -> ClockOut:
+        """Set the box's time to `now` (this device's clock)."""
+        body = {"now": now.astimezone(UTC).isoformat(timespec="seconds"), "operator": operator}
+        return await self._typed(ClockOut, "POST", "/api/clock", body)
 
     async def sync_state(self) -> SyncOut | None:
         """The sync daemon's state as the node keeps it, or None from a node without /api/sync."""

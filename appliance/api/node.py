@@ -32,9 +32,11 @@ from appliance.providers.apipix import ApiPix
 from appliance.providers.settings import load_credentials
 from appliance.services.bank_watch import BankWatch, Settled
 from appliance.services.box import Box
+from appliance.services.box_clock import BoxClock
 from appliance.services.checkout import Checkout, utc_now
 from appliance.services.drops import Drops
 from appliance.services.pairing import Pairing
+from appliance.services.revocation import on_node_start
 from appliance.store import funnel as funnel_sql
 from appliance.store import ledger as ledger_sql
 from appliance.store import relay as relay_sql
@@ -100,19 +102,22 @@ class Node:
         self.state_dir = state_dir
         self.box = Box.open(state_dir, config.currency)
         self.rails = RailRegistry.from_config(config.rails, config.currency)
+        self.clock = BoxClock()  # the system clock plus what a vendor set from a console
         self.checkout = Checkout(
             self.box,
             limits=config.rail_limits,
             hold=timedelta(seconds=config.order_hold_s),
             payments=self.rails,
+            clock=self.clock,
         )
-        self.drops = Drops(self.checkout, self.rails, utc_now)
+        self.drops = Drops(self.checkout, self.rails, self.clock)
         # Pre-rendered drop pages, served before the start, and menus: per (drop, language tag).
         self.drop_pages: dict[tuple[int, str], bytes] = {}
         self.menu_page: dict[str, tuple[float, bytes]] = {}  # tag: (monotonic time, menu)
         self.languages = Languages(config.locale, stall_zone(config.timezone))
         self.background: set[asyncio.Task[int]] = set()
         self.pairing = Pairing(state_dir, self.box.key, self.box.device_id)
+        on_node_start(state_dir, self.box.writer, self.pairing)  # token epoch from the ledger
         self.operator_gid = group_id(config.operator_group)  # may pair over the Unix socket
         self.events = EventHub()
         self.metrics = Metrics()

@@ -26,6 +26,15 @@ from appliance.api import bank_schemas as bank
 from appliance.api import schemas as s
 from appliance.api.bounds import limits_markdown
 from appliance.api.operator import needs_token
+from appliance.api.season_schemas import (
+    SEASON_TYPES,
+    ClockOut,
+    RestockRequest,
+    RevokedOut,
+    SetClock,
+    StockMoveOut,
+)
+from appliance.domain.close import CloseReport
 from appliance.domain.orders import OrderState
 from sync.protocol import VERSION, Batch, RelayAnswer, RelayInfo, RelayQueued
 
@@ -140,6 +149,23 @@ DOCS: dict[tuple[str, str], Doc] = {
         media="text/event-stream",
     ),
     ("get", "/metrics"): Doc("Prometheus metrics", None, str, media="text/plain"),
+    ("get", "/api/close"): Doc(
+        "The report of the open period since the last close (nothing signed)", None, CloseReport
+    ),
+    ("post", "/api/close"): Doc(
+        "Sign the daily close; the report of the period it closes", None, CloseReport, 201
+    ),
+    ("post", "/api/catalog/{sku}/stock"): Doc(
+        "Restock an item: add units or set the count (recorded)", RestockRequest, s.ItemOut
+    ),
+    ("get", "/api/stock-moves"): Doc("The latest restocks", None, list[StockMoveOut]),
+    ("get", "/api/clock"): Doc("The box's time, the last receipt's, clock alarms", None, ClockOut),
+    ("post", "/api/clock"): Doc(
+        "Set the box's time from the console device's clock (recorded)", SetClock, ClockOut
+    ),
+    ("post", "/api/pair/revoke"): Doc(
+        "Revoke every operator token, recorded in the ledger", None, RevokedOut
+    ),
     ("get", "/relay/v1/info"): Doc(
         "Relay: who this node is, its cloud's log origin, has it an uplink", None, RelayInfo
     ),
@@ -227,7 +253,7 @@ def operations() -> list[tuple[str, str, Route]]:
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """Build the OpenAPI 3.1 document (once) from the app's routes and DOCS."""
-    types: list[Any] = [*s.REQUESTS, *s.RESPONSES, *RELAY_TYPES, *bank.TYPES]
+    types: list[Any] = [*s.REQUESTS, *s.RESPONSES, *RELAY_TYPES, *bank.TYPES, *SEASON_TYPES]
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
     by_type = dict(zip(types, schemas, strict=True))
     batch = components["Batch"]["properties"]

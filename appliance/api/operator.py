@@ -491,6 +491,8 @@ async def metrics(request: Request) -> Response:
 
 def routes() -> list[BaseRoute]:
     """The operator API's routes."""
+    from appliance.api import season  # day-2 operations (issue 22); it imports this module
+
     order = "/api/orders/{order_id:str}"
     return [
         Route("/api/pair/start", pair_start, methods=["POST"]),
@@ -517,6 +519,7 @@ def routes() -> list[BaseRoute]:
         Route("/api/events", events),
         Route("/metrics", metrics),
         *_bank_routes(),
+        *season.routes(),
     ]
 
 

@@ -8,6 +8,7 @@ garbled is never "repaired" with a new key: that would fork the device's receipt
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from appliance.config import CONFIG_NAME, sample_config
+from appliance.domain.clock import receipt_time
 from appliance.durable import make_dirs, write_atomic
 from appliance.errors import StateError
 from appliance.ledger.identity import KEY_FILE, DeviceKey, create_key, load_key, public_key_text
@@ -38,6 +40,8 @@ from appliance.store.connection import DB_NAME
 from appliance.store.writer import Writer
 
 EPOCH = "epoch"
+CHAIN_MARKER = "chain.json"  # written once the start receipt is durable: the chain exists
+ACCOUNT_FILE = "cloud.json"  # sync/account.py's: enrolled, so the cloud holds the chain
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,8 @@ def _init_locked(state_dir: Path, currency: str, at: datetime) -> InitReport:
             check_state(state_dir)  # a garbled or foreign database is refused before any write
     if key_path.exists():
         key, created_key = load_key(state_dir), False
+        if not db_path.exists():
+            refuse_second_chain(state_dir, key.key_id)
     elif db_path.exists():
         raise StateError(
             f"{key_path}: missing, but {db_path} holds a ledger; restore the key from a backup "
@@ -104,11 +110,53 @@ def _init_locked(state_dir: Path, currency: str, at: datetime) -> InitReport:
         device_id = writer.run_sync(start)
     finally:
         writer.close()
+    write_chain_marker(state_dir, device_id)
     config_path = state_dir / CONFIG_NAME
     wrote_config = not config_path.exists()
     if wrote_config:
         write_atomic(config_path, sample_config(currency).encode(), mode=0o644)
     return InitReport(state_dir, created_key, created_db, wrote_config, device_id)
+
+
+CLOCK_ALARM = "clock_alarm"  # the last time the clock was found behind, and why
+CLOCK_ALARMS = "clock_alarms"  # how many receipts carried a time other than the clock's
+
+
+def record_clock_alarm(conn: sqlite3.Connection, alarm: str, clock: datetime) -> None:
+    """Remember that a receipt could not carry the clock's time (the console shows it)."""
+    value = json.dumps({"alarm": alarm, "clock": clock.isoformat()})
+    ledger_sql.set_meta(conn, CLOCK_ALARM, value)
+    ledger_sql.add_meta_count(conn, CLOCK_ALARMS, 1)
+
+
+def write_chain_marker(state_dir: Path, device_id: str) -> None:
+    """Note beside the key that this device's chain exists (once its start receipt is durable)."""
+    path = state_dir / CHAIN_MARKER
+    if not path.exists():
+        text = json.dumps({"device": device_id, "chain": "started"}) + "\n"
+        write_atomic(path, text.encode(), mode=0o644)
+
+
+def refuse_second_chain(state_dir: Path, device_id: str) -> None:
+    """StateError if the state dir shows this device's chain exists elsewhere: init would fork it.
+
+    A key without a database is either an init cut short (then go on) or a lost database. The
+    marker written once the start receipt was durable, or an enrolment with a cloud (which then
+    holds the chain), tells the second from the first.
+    """
+    enrolled = state_dir / ACCOUNT_FILE
+    if enrolled.exists():
+        raise StateError(
+            f"{state_dir / DB_NAME}: missing, but device {device_id} is enrolled with a cloud "
+            f"({enrolled.name}), which holds its chain: run `stallbox restore --from-cloud` "
+            "(a new chain at seq 0 would fork it)"
+        )
+    if (state_dir / CHAIN_MARKER).exists():
+        raise StateError(
+            f"{state_dir / DB_NAME}: missing, but device {device_id}'s chain was started here "
+            f"({CHAIN_MARKER}): restore the database from a backup, or enrol and run `stallbox "
+            "restore --from-cloud` (a new chain at seq 0 would fork it)"
+        )
 
 
 @dataclass(slots=True)
@@ -153,8 +201,17 @@ class Box:
         ref: str = "",
         order_id: str | None = None,
     ) -> Receipt:
-        """Sign the next receipt on the chain head and insert it, inside the caller's transaction."""
-        head = ledger_sql.chain_head(conn)
+        """Sign the next receipt on the chain head and insert it, inside the caller's transaction.
+
+        Its time is `at`, but never before the last receipt's nor the build date
+        (appliance/domain/clock.py); when the clock is behind, the alarm is recorded, and the
+        sale goes through.
+        """
+        head, last = ledger_sql.chain_head_and_time(conn)
+        stamped = receipt_time(at, last)
+        if stamped.alarm is not None:
+            record_clock_alarm(conn, stamped.alarm, at)
+            at = stamped.at
         canonical = canonical_items(items)
         receipt = build_receipt(
             self.key,

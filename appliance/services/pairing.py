@@ -171,11 +171,20 @@ def new_code(state_dir: Path, now: float | None = None) -> str:
     return code
 
 
-def revoke_all(state_dir: Path) -> int:
-    """Invalidate every token issued so far and any pending code; return the new epoch."""
+def file_epoch(state_dir: Path) -> int:
+    """The token epoch pairing.json states (0 when there is no file)."""
+    return int(_read(state_dir)["epoch"])
+
+
+def revoke_all(state_dir: Path, at_least: int = 0) -> int:
+    """Invalidate every token issued so far and any pending code; return the new epoch.
+
+    The epoch written is one past the file's, and at least `at_least` (the ledger's record of
+    revocations, appliance/services/revocation.py, which a deleted file cannot take back).
+    """
     with _locked(state_dir):
         data = _read(state_dir)
-        data["epoch"] += 1
+        data["epoch"] = max(data["epoch"] + 1, at_least)
         data.pop("code", None)
         _write(state_dir, data)
     return int(data["epoch"])
@@ -203,6 +212,7 @@ class TokenClaims:
     expires: int
     epoch: int
     token_id: str
+    realm: str = ""  # the database's token realm when issued (services/revocation.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,14 +257,36 @@ class Pairing:
     key: DeviceKey
     node_id: str
     clock: Callable[[], float] = time.time
+    floor: int = 0  # the lowest epoch tokens may carry: the ledger's record, not the file's
+    realm: str = ""  # tokens of another realm (issued before the database moved) are refused
+    record: Callable[[int], None] | None = None  # told of a file epoch above the floor
     _sources: OrderedDict[str, _Source] = field(default_factory=OrderedDict)
     _sessions: dict[str, _Session] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.fingerprint = fingerprint(self.key.public)
         self._tokens: TokenCache[TokenClaims] = TokenCache(
-            self.state_dir / PAIRING_FILE, lambda: int(_read(self.state_dir)["epoch"])
+            self.state_dir / PAIRING_FILE, self._read_epoch
         )
+
+    def _read_epoch(self) -> int:
+        """The file's epoch, never below the floor; a higher one is passed to `record`."""
+        found = file_epoch(self.state_dir)
+        if found > self.floor:
+            self.floor = found
+            if self.record is not None:
+                self.record(found)  # `stallbox pair --revoke` wrote only the file
+        return self.floor
+
+    def epoch(self) -> int:
+        """The current token epoch: tokens of any other are refused."""
+        return self._tokens.epoch()
+
+    def raise_floor(self, epoch: int) -> None:
+        """The ledger now says `epoch`: earlier tokens are refused from the next check on."""
+        if epoch > self.floor:
+            self.floor = epoch
+            self._tokens.forget_epoch()
 
     def _source(self, source: str, now: float) -> _Source:
         entry = self._sources.pop(source, None) or _Source(float(SOURCE_BURST), now)
@@ -348,7 +380,7 @@ class Pairing:
         if source is not None:
             source.failures = 0
         log.info("paired console %r", session.name)
-        return Redeemed(self.issue(session.name, int(data["epoch"]), now), keys)
+        return Redeemed(self.issue(session.name, self.epoch(), now), keys)
 
     def seal(self, redeemed: Redeemed, payload: bytes) -> tuple[bytes, bytes]:
         """The node's confirmation and `payload` sealed under the run's key."""
@@ -356,9 +388,8 @@ class Pairing:
 
     def issue_local(self, name: str) -> str:
         """A token for a console proven local by the Unix socket's peer credentials (no code)."""
-        epoch = int(_read(self.state_dir)["epoch"])
         log.info("paired on-box console %r over the Unix socket", name)
-        return self.issue(name, epoch, self.clock())
+        return self.issue(name, self.epoch(), self.clock())
 
     def issue(self, name: str, epoch: int, now: float) -> str:
         """Sign a token for `name` valid TOKEN_TTL_S from `now`."""
@@ -366,6 +397,8 @@ class Pairing:
             "name": name, "iat": int(now), "exp": int(now) + TOKEN_TTL_S, "epoch": epoch,
             "jti": secrets.token_hex(8), "node": self.key.key_id,
         }  # fmt: skip
+        if self.realm:
+            claims["realm"] = self.realm
         payload = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
         signature = self.key.sign(SIGNING_PREFIX + payload.encode("ascii"))
         return f"{TOKEN_PREFIX}.{payload}.{_b64(signature)}"
@@ -379,7 +412,7 @@ class Pairing:
             self._tokens.put(token, parsed)  # signed by this node: verified once, not again
         if now >= parsed.expires:
             raise PairingError("token expired; pair again")
-        if parsed.epoch != self._tokens.epoch():
+        if parsed.epoch != self.epoch() or parsed.realm != self.realm:
             raise PairingError("token revoked; pair again")
         return parsed
 
@@ -392,7 +425,7 @@ class Pairing:
             claims = json.loads(_unb64(payload))
             return TokenClaims(
                 str(claims["name"]), int(claims["iat"]), int(claims["exp"]), int(claims["epoch"]),
-                str(claims["jti"]),
+                str(claims["jti"]), str(claims.get("realm", "")),
             )  # fmt: skip
         except (ValueError, KeyError, TypeError, InvalidSignature):
             raise PairingError("invalid token") from None

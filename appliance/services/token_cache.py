@@ -56,6 +56,11 @@ class TokenCache(Generic[C]):
             self._key, self._epoch = key, epoch
         return self._epoch
 
+    def forget_epoch(self) -> None:
+        """Read the epoch again at the next check (it changed somewhere other than the file)."""
+        self._key = self._epoch = None
+        self._claims.clear()
+
     def get(self, token: str) -> C | None:
         """The claims of `token` if it verified before."""
         return self._claims.get(token)

@@ -8,11 +8,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from appliance.ledger.chain import GENESIS, ChainHead
 from appliance.ledger.receipt import Receipt, line_hash
 
 CHUNK = 1000
+TIME_FIELD = 5  # the UTC time is field 6 of a receipt line (docs/receipt-format.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,20 @@ def chain_head(conn: sqlite3.Connection) -> ChainHead:
     if row is None:
         return GENESIS
     return ChainHead(int(row[0]) + 1, line_hash(str(row[1])))
+
+
+def chain_head_and_time(conn: sqlite3.Connection) -> tuple[ChainHead, datetime | None]:
+    """The chain head and the time signed in its last line (None before the first)."""
+    row = conn.execute("SELECT seq, line FROM receipts ORDER BY seq DESC LIMIT 1").fetchone()
+    if row is None:
+        return GENESIS, None
+    line = str(row[1])
+    t = line.split(";", TIME_FIELD + 1)[
+        TIME_FIELD
+    ]  # YYYYMMDDTHHMMSSZ; sliced: strptime is 10x slower
+    at = datetime(int(t[:4]), int(t[4:6]), int(t[6:8]), int(t[9:11]), int(t[11:13]), int(t[13:15]),
+                  tzinfo=UTC)  # fmt: skip
+    return ChainHead(int(row[0]) + 1, line_hash(line)), at
 
 
 def append_receipt(
@@ -110,6 +126,19 @@ def set_acked_seq(conn: sqlite3.Connection, seq: int, at: str) -> None:
     """Record the cloud's acknowledgement; it never moves backwards."""
     conn.execute(
         "UPDATE sync_state SET acked_seq = max(acked_seq, ?), updated_at = ? WHERE id = 1",
+        (seq, at),
+    )
+
+
+def rewind_acked_seq(conn: sqlite3.Connection, seq: int, at: str) -> None:
+    """Move acked_seq back to what the cloud holds and clear a stop: sync sends the rest again.
+
+    Only for the recovery of a cloud that lost receipts it had acknowledged (a restored
+    backup): every other acknowledgement only ever raises acked_seq (set_acked_seq).
+    """
+    conn.execute(
+        "UPDATE sync_state SET acked_seq = ?, stopped = NULL, last_error = NULL, updated_at = ?"
+        " WHERE id = 1",
         (seq, at),
     )
 

@@ -180,6 +180,23 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sync_state ADD COLUMN incident TEXT;
     """,
+    # 11 (issue 22): every restock, append-only like the receipts: who changed an item's stock,
+    # by how much, when, and what it was after
+    """
+    CREATE TABLE stock_moves (
+        id       INTEGER PRIMARY KEY,
+        at       TEXT NOT NULL,
+        sku      TEXT NOT NULL REFERENCES items (sku),
+        delta    INTEGER NOT NULL,
+        stock    INTEGER NOT NULL CHECK (stock >= 0),
+        operator TEXT NOT NULL,
+        note     TEXT NOT NULL DEFAULT ''
+    ) STRICT;
+    CREATE TRIGGER stock_moves_append_only_update BEFORE UPDATE ON stock_moves
+        BEGIN SELECT RAISE(ABORT, 'stock moves are append-only'); END;
+    CREATE TRIGGER stock_moves_append_only_delete BEFORE DELETE ON stock_moves
+        BEGIN SELECT RAISE(ABORT, 'stock moves are append-only'); END;
+    """,
 )
 
 

@@ -1,7 +1,7 @@
 """Build the pass vectors of docs/passes.md from fixed seeds: `python tests/passes/make_vectors.py`.
 
 Ed25519 signatures are deterministic (RFC 8032), so the same seeds give the same bytes on every
-machine; tests/passes/test_vectors.py checks that vectors.json and the docs still equal this.
+machine; tests/passes/test_pass_vectors.py checks that vectors.json and the docs still equal this.
 """
 
 from __future__ import annotations
