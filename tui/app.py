@@ -38,6 +38,7 @@ from tui.messages import (
     NodeChecked,
     NodeLost,
     TokenRefused,
+    WaitingCounted,
 )
 from tui.screens.drops import DropsScreen
 from tui.screens.numbers import NumbersScreen
@@ -63,6 +64,7 @@ class ConsoleSettings:
     discover_s: float = 3.0
     pair_code: str | None = None  # pair with this code at start if no token is stored
     vt: VtGlyphs | None = None  # on the Linux VT: draw only these glyphs, in the VT's colours
+    ready_undo_s: float = 5.0  # "ready" is sent this long after the key, so `u` can undo it
 
 
 class StallboxConsole(App[int]):
@@ -94,7 +96,8 @@ class StallboxConsole(App[int]):
         Binding("f6", "go('numbers')", "Numbers", id="go-numbers", show=False),
         Binding("f9", "reconnect", "Node / pair", id="node", show=False),
         Binding("ctrl+t", "toggle_theme", "Theme", id="theme", show=False),
-        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),
+        Binding("ctrl+q", "ask_quit", "Quit", id="quit", priority=True, show=False),
+        Binding("q", "ask_quit", "Quit", id="quit-q", show=False),  # not while typing
     ]
 
     def __init__(self, settings: ConsoleSettings) -> None:
@@ -112,9 +115,22 @@ class StallboxConsole(App[int]):
         self.node_returned: Signal[None] = Signal(self, "node-returned")
         if self.state.data.theme in ("textual-light", "textual-dark"):
             self.theme = self.state.data.theme
+        self.pair_code_spent = False
         self.vt_filter = VtFilter(settings.vt) if settings.vt is not None else None
         if self.vt_filter is not None:
             self.add_class("vt")
+
+    @property
+    def money_locale(self) -> str:
+        """The stall's locale for amounts, from the node's stats (English until they arrive)."""
+        return self.stats.locale if self.stats is not None and self.stats.locale else "en"
+
+    def take_pair_code(self) -> str | None:
+        """The --pair-code, once: a second pairing with a spent code would only fail."""
+        if self.pair_code_spent or self.client is not None:
+            return None
+        self.pair_code_spent = True
+        return self.settings.pair_code
 
     @property
     def qr_blocks(self) -> str:
@@ -330,6 +346,36 @@ class StallboxConsole(App[int]):
             self.notify("Pair with a node first.", severity="warning")
             return
         self.switch_mode(mode)
+
+    def action_ask_quit(self) -> None:
+        """Quit (`q`, Ctrl+Q); first ask if orders are waiting for payment."""
+        from tui.screens.confirm import ConfirmAction
+
+        if not isinstance(self.screen, ConfirmAction):
+            self.count_waiting()
+
+    @work(exclusive=True, group="quit", exit_on_error=False)
+    async def count_waiting(self) -> None:
+        """How many orders wait for payment (0 if the node cannot say)."""
+        waiting = 0
+        if self.client is not None and self.link.node == "up":
+            try:
+                waiting = len(await self.client.orders("awaiting_payment"))
+            except ConsoleError:
+                waiting = 0
+        self.post_message(WaitingCounted(waiting))
+
+    def on_waiting_counted(self, message: WaitingCounted) -> None:
+        from tui.screens.confirm import YES, ConfirmAction
+
+        if message.waiting == 0:
+            self.exit(0)
+            return
+        question = f"{message.waiting} order(s) are waiting for payment (F3). Quit anyway?"
+        self.push_screen(
+            ConfirmAction(question, "q", "quit"),
+            lambda answer: self.exit(0) if answer == YES else None,
+        )
 
     def action_reconnect(self) -> None:
         """Connect to another node, or pair again."""

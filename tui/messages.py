@@ -93,11 +93,15 @@ class Paired(Message):
 
 
 class ActionFailed(Message):
-    """A request was refused or could not be sent; `text` says why, in one line."""
+    """A request was refused or could not be sent; `text` says why, in one line.
 
-    def __init__(self, text: str) -> None:
+    `field`, when the refusal is about one form field: (that field's selector, its rule in words).
+    """
+
+    def __init__(self, text: str, field: tuple[str, str] | None = None) -> None:
         super().__init__()
         self.text = text
+        self.field = field
 
 
 class CatalogLoaded(Message):
@@ -175,3 +179,11 @@ class NumbersFetched(Message):
         super().__init__()
         self.metrics = metrics
         self.paid = paid
+
+
+class WaitingCounted(Message):
+    """Before quitting: this many orders wait for payment."""
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__()
+        self.waiting = waiting
