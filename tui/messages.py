@@ -150,10 +150,11 @@ class DropsLoaded(Message):
 class Tendered(Message):
     """A tender was chosen; for a rail, the QR's lines were built off the event loop."""
 
-    def __init__(self, answer: TenderOut, qr: tuple[str, ...]) -> None:
+    def __init__(self, answer: TenderOut, qr: tuple[str, ...], whole_screen: bool = False) -> None:
         super().__init__()
         self.answer = answer
         self.qr = qr
+        self.whole_screen = whole_screen  # the code needs the whole screen (no frame around it)
 
 
 class TenderRefused(Message):

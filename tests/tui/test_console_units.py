@@ -27,7 +27,7 @@ from tui.link import (
 )
 from tui.screens.drops import claims_text, countdown
 from tui.screens.orders import status_text
-from tui.screens.pay import amount_text, parse_minor
+from tui.screens.pay import parse_minor
 from tui.screens.sell import money
 from tui.screens.sync import checkpoint_text, contact_text
 from tui.state import ConsoleState
@@ -59,7 +59,6 @@ def test_metrics_give_conversion_quantiles_and_confirmations_by_rail() -> None:
 def test_money_amounts_and_change() -> None:
     assert money(1850, "BRL") == "BRL 18.50"
     assert money(-5, "BRL") == "BRL -0.05"
-    assert amount_text(2400) == "24.00"
     assert parse_minor("20") == 2000
     assert parse_minor("20,5") == 2050
     assert parse_minor("0.07") == 7

@@ -16,12 +16,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
 
-from appliance.api.schemas import ConfirmOut, ItemOut, OrderOut
+from appliance.api.schemas import ItemOut, OrderOut
 from tui.client import NodeClient
 from tui.errors import ConsoleError
 from tui.messages import ActionDone, ActionFailed, CatalogLoaded, OrderOpened
 from tui.screens.base import ConsoleModal, ConsoleScreen
-from tui.screens.pay import PayScreen, ReceiptScreen
+from tui.screens.pay import PayScreen
+from tui.screens.receipt import Paid, ReceiptScreen
 
 HOTKEYS = "1234567890abcdefghijklmnopqrstuvwxyz"
 COLUMNS = ("key", "item", "price", "stock")
@@ -247,11 +248,11 @@ class SellScreen(ConsoleScreen):
 
     def pay_done(self, answer: object) -> None:
         """Paid: clear the cart and show the receipt. Cancelled: keep the cart."""
-        if not isinstance(answer, ConfirmOut):
+        if not isinstance(answer, Paid):
             return
         self.action_clear()
         self.load_catalog()
-        self.app.push_screen(ReceiptScreen(answer))
+        self.app.push_screen(ReceiptScreen(answer.answer, answer.change))
 
     @work(exclusive=True, group="sale", exit_on_error=False)
     async def cancel_order(self, client: NodeClient, order_id: str) -> None:
