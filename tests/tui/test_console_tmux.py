@@ -88,7 +88,7 @@ def test_a_cash_sale_in_a_real_terminal(stall: NodeProcess, tmp_path: Path, tmux
     tmux.keys("c")
     tmux.wait_for("REF 0")  # the reference the node gave
     tmux.keys("2", "0")
-    tmux.wait_for("CHANGE DUE BRL 8.00")
+    tmux.wait_for("CHANGE DUE R$ 8,00")
     tmux.keys("Enter")
     tmux.wait_for("✔ PAID")
     screen = tmux.wait_for("receipt #")

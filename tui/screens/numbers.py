@@ -19,8 +19,8 @@ from appliance.api.schemas import StatsOut
 from tui.client import NodeClient
 from tui.errors import ConsoleError
 from tui.messages import ActionFailed, NumbersFetched
+from tui.money import money
 from tui.screens.base import ConsoleScreen
-from tui.screens.sell import money
 
 REFRESH_S = 5.0
 TOP = 5

@@ -89,9 +89,13 @@ class ReceiptScreen(ConsoleScreen):
 
     def hint(self) -> None:
         """Promise the code only if it is on the screen, whole."""
-        if self.answer.receipt is None:
+        if self.answer.receipt is None or not self.is_attached:
             return
         code = self.query_one("#receipt-qr", QrCode)
         shown = code.fits
         code.display = shown
         self.query_one("#receipt-hint", Static).update(PHOTOGRAPH if shown else NO_ROOM)
+
+    def action_next_sale(self) -> None:
+        """Back to the catalogue."""
+        self.dismiss(None)

@@ -20,19 +20,13 @@ from appliance.api.schemas import ItemOut, OrderOut
 from tui.client import NodeClient
 from tui.errors import ConsoleError
 from tui.messages import ActionDone, ActionFailed, CatalogLoaded, OrderOpened
+from tui.money import money
 from tui.screens.base import ConsoleModal, ConsoleScreen
 from tui.screens.pay import PayScreen
 from tui.screens.receipt import Paid, ReceiptScreen
 
 HOTKEYS = "1234567890abcdefghijklmnopqrstuvwxyz"
 COLUMNS = ("key", "item", "price", "stock")
-
-
-def money(minor: int, currency: str, exponent: int = 2) -> str:
-    """Minor units as text: 1850 BRL → 'BRL 18.50'."""
-    sign = "-" if minor < 0 else ""
-    whole, part = divmod(abs(minor), 10**exponent)
-    return f"{currency} {sign}{whole}.{part:0{exponent}d}" if exponent else f"{currency} {minor}"
 
 
 class SellScreen(ConsoleScreen):
@@ -101,7 +95,7 @@ class SellScreen(ConsoleScreen):
             (
                 HOTKEYS[index] if index < len(HOTKEYS) else "",
                 item.name,
-                f"{item.currency} {item.price_text}",
+                money(item.price, item.currency, self.console.money_locale),
                 "∞" if item.stock is None else str(item.stock),
             )
             for index, item in enumerate(self.items)
@@ -169,9 +163,13 @@ class SellScreen(ConsoleScreen):
             total += line
             currency = item.currency if item else currency
             mark = "▶ " if sku == self.current else "  "
-            text.append(f"{mark}{qty:>3} x {name:<14.14} {money(line, currency):>12}\n")
+            text.append(
+                f"{mark}{qty:>3} x {name:<14.14} {money(line, currency, self.console.money_locale):>12}\n"
+            )
         self.query_one("#cart", Static).update(text)
-        self.query_one("#cart-total", Static).update(f"TOTAL {money(total, currency)}")
+        self.query_one("#cart-total", Static).update(
+            f"TOTAL {money(total, currency, self.console.money_locale)}"
+        )
 
     def action_search(self) -> None:
         """Focus the search box."""
@@ -291,10 +289,8 @@ class TenderScreen(ConsoleModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="tender-dialog", classes="dialog"):
-            yield Static(
-                f"Order #{self.order.number} — {money(self.order.total, self.order.currency)}",
-                classes="dialog-title",
-            )
+            total = money(self.order.total, self.order.currency, self.console.money_locale)
+            yield Static(f"Order #{self.order.number} — {total}", classes="dialog-title")
             for key, tender in self.keys.items():
                 label = "cash (change due)" if tender == "cash" else f"{tender.upper()} (QR)"
                 if tender not in self.offered:  # not shown to the payer unless overridden
