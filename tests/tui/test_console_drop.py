@@ -74,6 +74,6 @@ async def test_a_drop_is_armed_claimed_and_its_order_confirmed(
         await until_shown(pilot, "voided (receipt #")
 
         await pilot.press("f6")
-        await until_shown(pilot, "Confirmations by rail:")
+        await until_shown(pilot, "Sales by rail (voided not counted):")
         await until_shown(pilot, "cash")
         assert "Top items:" in shown(app)

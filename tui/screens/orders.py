@@ -237,7 +237,7 @@ class OrdersScreen(ConsoleScreen):
         focused = self.focused
         name = "Waiting" if table_id == "#waiting" else "Paid"
         if not isinstance(focused, DataTable) or f"#{focused.id}" != table_id:
-            self.say(f"{verb} acts on the {name} list: Tab to it first.", error=True)
+            self.say(f"{verb} acts on the {name} list: Tab to it.", error=True)
             return None
         order = self._marked()
         if order is None:
@@ -246,20 +246,20 @@ class OrdersScreen(ConsoleScreen):
 
     def action_confirm(self) -> None:
         """Confirm payment of the marked waiting order."""
-        order = self._selected("#waiting", "c (confirm)")
+        order = self._selected("#waiting", "c")
         client = self.console.usable_client() if order else None
         if order is not None and client is not None:
             self.act(client, "confirm", order)
 
     def action_cancel(self) -> None:
         """Cancel the marked waiting order, after asking."""
-        order = self._selected("#waiting", "x (cancel)")
+        order = self._selected("#waiting", "x")
         if order is not None:
             self.ask(order, "cancel", "x")
 
     def action_void(self) -> None:
         """Void the marked paid order, after asking."""
-        order = self._selected("#paid", "v (void)")
+        order = self._selected("#paid", "v")
         if order is not None:
             self.ask(order, "void", "v")
 
@@ -280,7 +280,7 @@ class OrdersScreen(ConsoleScreen):
 
     def action_ready(self) -> None:
         """Mark the marked paid order ready, sent after a short wait that `u` can undo."""
-        order = self._selected("#paid", "r (ready)")
+        order = self._selected("#paid", "r")
         if order is None or order.ready_at or order.id in self.pending_ready:
             return
         delay = self.console.settings.ready_undo_s
