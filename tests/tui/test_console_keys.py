@@ -90,7 +90,7 @@ async def test_a_drop_item_is_picked_from_the_menu_and_rules_are_said_below_the_
 
 def test_an_old_outbox_beside_cloud_ok_gets_a_reason() -> None:
     now = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
-    link = Link(url="x", node="up", cloud="ok", outbox_depth=3, oldest_unsynced_s=88.0)
+    link = Link(url="x", node="up", cloud="reachable", outbox_depth=3, oldest_unsynced_s=88.0)
 
     def sync(contact_s: float | None) -> SyncOut:
         contact = None if contact_s is None else (now - timedelta(seconds=contact_s)).isoformat()
@@ -99,5 +99,5 @@ def test_an_old_outbox_beside_cloud_ok_gets_a_reason() -> None:
     assert "before these receipts" in outbox_reason(link, sync(200.0), now)
     assert "has not acknowledged" in outbox_reason(link, sync(5.0), now)
     assert "has not reached the cloud yet" in outbox_reason(link, sync(None), now)
-    fresh = Link(url="x", node="up", cloud="ok", outbox_depth=3, oldest_unsynced_s=4.0)
+    fresh = Link(url="x", node="up", cloud="reachable", outbox_depth=3, oldest_unsynced_s=4.0)
     assert outbox_reason(fresh, sync(5.0), now) == ""  # a young outbox needs no reason
