@@ -46,7 +46,7 @@ exposure_limit = "5000.00"
 
 [rails.pix]
 kind = "pix"
-key = "demo@stallbox.example"
+key = "+5511999998888"  # a phone key: its code fits an 80x24 console whole (docs/console.md)
 merchant = "PASTELARIA DEMO"
 city = "SAO PAULO"
 """
@@ -335,7 +335,11 @@ def run_stack_demo(
         url, operator_url = start_stack(stack, state_dir, lan=lan, headless=headless)
         print(f"stall: {url}/  (menu; the printable sign is {url}/sign)", file=out, flush=True)
         print(f"operator plane: {operator_url} (TLS, pinned)", file=out, flush=True)
-        if not headless:
+        if not headless:  # the README's "limited drop a minute away", in the console too
+            with operator_client(operator_url, state_dir, pair(operator_url, state_dir)) as api:
+                drop = schedule_drop(api, timedelta(minutes=1))
+            print(f"drop #{drop['id']}: 20 coffees at {drop['starts_at']} (console: F4)", file=out)
+            print("the stall's URL is also on the console's Node screen (F9)", file=out, flush=True)
             return run_console(operator_url, state_dir, lan)
         token = pair(operator_url, state_dir)
         last = simulate(url, operator_url, state_dir, token, duration, out)

@@ -70,7 +70,7 @@ async def test_a_drop_item_is_picked_from_the_menu_and_rules_are_said_below_the_
         await pilot.press("f4")
         drops = app.screen
         assert isinstance(drops, DropsScreen)
-        await until_shown(pilot, "item (from the menu)")
+        await until_shown(pilot, "menu item")
         await pilot.press("n", "tab", "tab", "enter")  # no item, no units: Enter on the last field
         await until_shown(pilot, "Item: pick one from the menu list.")
         assert "Units: a whole number from 1 to 100000." in shown(app)

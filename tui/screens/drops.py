@@ -90,7 +90,7 @@ class DropsScreen(ConsoleScreen):
             )
             with Horizontal(id="drop-form"):
                 with Vertical(classes="field"):
-                    yield Select[str]([], prompt="item (from the menu)", id="drop-item")
+                    yield Select[str]([], prompt="menu item", id="drop-item")
                     yield Static("", classes="field-error", id="drop-item-error")
                 with Vertical(classes="field"):
                     yield Input(placeholder="units", id="drop-quantity", restrict=r"[0-9]*")
@@ -100,6 +100,7 @@ class DropsScreen(ConsoleScreen):
                     yield Static("", classes="field-error", id="drop-minutes-error")
 
     def on_mount(self) -> None:
+        self.clear_errors()
         self.query_one("#drops", DataTable).add_columns("#", "item", "starts", "claims", "page")
         self.listen(self.console.node_returned, lambda _: self.reload())
         self.listen(self.console.node_event, self.event_seen)
@@ -180,7 +181,7 @@ class DropsScreen(ConsoleScreen):
 
     @on(Select.Changed, "#drop-item")
     def item_picked(self, event: Select.Changed) -> None:
-        if event.value is not Select.BLANK:
+        if isinstance(event.value, str):  # not the blank prompt
             self.query_one("#drop-item-error", Static).update("")
             self.query_one("#drop-quantity", Input).focus()
 
@@ -189,8 +190,10 @@ class DropsScreen(ConsoleScreen):
         self.focus_next()
 
     def show_error(self, field: str, text: str) -> None:
-        """A rule broken, in words, below its field."""
-        self.query_one(f"{field}-error", Static).update(text)
+        """A rule broken, in words, below its field (no line at all when none is)."""
+        error = self.query_one(f"{field}-error", Static)
+        error.update(text)
+        error.display = bool(text)
 
     def clear_errors(self) -> None:
         """No rule broken (yet)."""

@@ -16,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
 
-from appliance.api.schemas import ItemOut, OrderOut
+from appliance.api.schemas import ItemOut, OrderOut, StatsOut
 from tui.client import NodeClient
 from tui.errors import ConsoleError
 from tui.messages import ActionDone, ActionFailed, CatalogLoaded, OrderOpened
@@ -67,7 +67,16 @@ class SellScreen(ConsoleScreen):
     def on_mount(self) -> None:
         self.query_one("#catalog", DataTable).add_columns(*COLUMNS)
         self.listen(self.console.node_returned, lambda _: self.load_catalog())
+        self.listen(self.console.stats_changed, self.locale_known)
+        self.drawn_locale = self.console.money_locale
         self.load_catalog()
+
+    def locale_known(self, stats: StatsOut) -> None:
+        """The node said the stall's locale: write the prices its way."""
+        if self.console.money_locale != self.drawn_locale:
+            self.drawn_locale = self.console.money_locale
+            self.filter(self.query_one("#search", Input).value)
+            self.show_cart()
 
     def load_catalog(self) -> None:
         """Fetch the catalogue (with stock) if a node is attached."""
