@@ -289,9 +289,12 @@ def simulate(
             last = max(last, -1 if seq is None else seq)
             time.sleep(rng.uniform(0.05, 0.3))
         stats = api.get("/api/stats").json()
+    from tui.money import money  # as the console writes it (the demo runs the console too)
+
     print(
-        f"{sales} menu sales and {claims} drop claims; revenue {stats['revenue']} "
-        f"(minor units of {stats['currency']}); last receipt seq {last}",
+        f"{sales} menu sales and {claims} drop claims; revenue "
+        f"{money(stats['revenue'], stats['currency'], stats.get('locale') or 'en')}; "
+        f"last receipt seq {last}",
         file=out,
         flush=True,
     )
