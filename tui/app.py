@@ -38,7 +38,6 @@ from tui.messages import (
     NodeChecked,
     NodeLost,
     TokenRefused,
-    WaitingCounted,
 )
 from tui.screens.drops import DropsScreen
 from tui.screens.numbers import NumbersScreen
@@ -349,33 +348,9 @@ class StallboxConsole(App[int]):
 
     def action_ask_quit(self) -> None:
         """Quit (`q`, Ctrl+Q); first ask if orders are waiting for payment."""
-        from tui.screens.confirm import ConfirmAction
+        from tui.screens.confirm import quit_or_ask
 
-        if not isinstance(self.screen, ConfirmAction):
-            self.count_waiting()
-
-    @work(exclusive=True, group="quit", exit_on_error=False)
-    async def count_waiting(self) -> None:
-        """How many orders wait for payment (0 if the node cannot say)."""
-        waiting = 0
-        if self.client is not None and self.link.node == "up":
-            try:
-                waiting = len(await self.client.orders("awaiting_payment"))
-            except ConsoleError:
-                waiting = 0
-        self.post_message(WaitingCounted(waiting))
-
-    def on_waiting_counted(self, message: WaitingCounted) -> None:
-        from tui.screens.confirm import YES, ConfirmAction
-
-        if message.waiting == 0:
-            self.exit(0)
-            return
-        question = f"{message.waiting} order(s) are waiting for payment (F3). Quit anyway?"
-        self.push_screen(
-            ConfirmAction(question, "q", "quit"),
-            lambda answer: self.exit(0) if answer == YES else None,
-        )
+        quit_or_ask(self)
 
     def action_reconnect(self) -> None:
         """Connect to another node, or pair again."""

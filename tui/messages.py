@@ -180,11 +180,3 @@ class NumbersFetched(Message):
         super().__init__()
         self.metrics = metrics
         self.paid = paid
-
-
-class WaitingCounted(Message):
-    """Before quitting: this many orders wait for payment."""
-
-    def __init__(self, waiting: int) -> None:
-        super().__init__()
-        self.waiting = waiting

@@ -7,7 +7,7 @@ ignored, so a stray keystroke never confirms.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events
 from textual.app import ComposeResult
@@ -15,7 +15,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from tui.errors import ConsoleError
 from tui.screens.base import ConsoleModal
+
+if TYPE_CHECKING:
+    from tui.app import StallboxConsole
 
 YES = "yes"
 
@@ -50,3 +54,25 @@ class ConfirmAction(ConsoleModal):
     def action_keep(self) -> None:
         """Do nothing."""
         self.dismiss(None)
+
+
+def quit_or_ask(app: StallboxConsole) -> None:
+    """Quit at once if no order waits for payment; otherwise ask first (README: `q` quits)."""
+    if not isinstance(app.screen, ConfirmAction):
+        app.run_worker(_quit_or_ask(app), group="quit", exclusive=True, exit_on_error=False)
+
+
+async def _quit_or_ask(app: StallboxConsole) -> None:
+    waiting = 0
+    if app.client is not None and app.link.node == "up":
+        try:
+            waiting = len(await app.client.orders("awaiting_payment"))
+        except ConsoleError:
+            waiting = 0  # the node cannot say: nothing to protect here
+    if waiting == 0:
+        app.exit(0)
+        return
+    question = f"{waiting} order(s) are waiting for payment (F3). Quit anyway?"
+    app.push_screen(
+        ConfirmAction(question, "q", "quit"), lambda answer: app.exit(0) if answer == YES else None
+    )

@@ -145,7 +145,9 @@ class PayScreen(ConsoleScreen):
             code = self.query_one("#pay-qr", QrCode)
             stats = self.console.stats
             if stats is not None and stats.stall_url:
-                code.elsewhere = f"the attendee opens {stats.stall_url} on the phone"
+                code.elsewhere = (
+                    f"scan the customer display, or open {stats.stall_url} on the phone"
+                )
             self.set_class(message.whole_screen, "whole-screen")
             code.show(answer.payload, message.qr)
 
