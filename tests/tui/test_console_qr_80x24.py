@@ -2,7 +2,8 @@
 screenshot, rasterised with cairosvg, decodes (zxing-cpp) to the order's payload.
 
 The payloads are built by the real rail code (appliance/payments) from the configurations of
-tests/payments/test_rails.py, at realistic lengths: an EMVCo Pix code with a phone key, a UPI
+tests/payments/test_rails.py, at realistic lengths: EMVCo Pix codes with a phone and an e-mail
+key (the latter fits only as the shortest mix of QR modes: appliance/payments/segments.py), a UPI
 link, an EPC069-12 SEPA code with a BIC and a structured RF reference, a PromptPay and a PayNow
 code, each for 1026.00 with a 4-character order reference. The node is a MockTransport (the
 client's test seam) answering the tender with that payload, so the five rails need no five nodes.
@@ -47,6 +48,10 @@ NODE = "https://node.test"
 TOTAL = 102600
 RAILS: dict[str, tuple[RailConfig, str]] = {
     "pix": (PixRail(key="+5511999998888", merchant="PASTELARIA DEMO", city="SAO PAULO"), "BRL"),
+    "pix-email": (
+        PixRail(key="demo@stallbox.example", merchant="PASTELARIA DEMO", city="SAO PAULO"),
+        "BRL",
+    ),
     "upi": (UpiRail(vpa="chai.corner@okbank", payee="Chai Corner"), "INR"),
     "epc": (
         SepaRail(name="Crêperie Lüneburg", iban="DE33100205000001194700", bic="COBADEFFXXX"),
@@ -94,7 +99,7 @@ async def open_pay(pilot: Pilot[Any], app: StallboxConsole, rail: str, text: str
     app.link = Link(url=NODE, node="up")
     app.stats = stats(currency)
     app.pop_screen()  # the connect screen (no token stored)
-    pay = PayScreen(order, rail)
+    pay = PayScreen(order, rail.split("-")[0])
     app.push_screen(pay)
     await until(pilot, lambda: pay.tendered is not None, "the tender's answer")
     return pay

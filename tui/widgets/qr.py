@@ -9,7 +9,8 @@ payload. If the widget is too small for the code it says so instead of drawing a
 could read.
 
 Fitting a payment code on a small terminal (80x24 is 48 half-block module rows) is a choice per
-rail within what the standards allow, made by `fit_lines`: a module is always one cell wide and
+rail within what the standards allow, made by `fit_lines`: the data is the shortest mix of
+numeric, alphanumeric and byte segments (appliance/payments/segments.py); a module is always one cell wide and
 half a cell tall (square on a 1:2 cell), the quiet zone is always the 4 modules ISO/IEC 18004
 requires, and the error-correction level is the highest that fits — EPC069-12 (SEPA credit
 transfer) fixes level M, so an EPC code is always M; EMVCo merchant-presented codes (Pix,
@@ -26,7 +27,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from appliance.payments.matrix import make_symbol
-from appliance.payments.render import QUIET_ZONE, RenderedCode
+from appliance.payments.render import QUIET_ZONE
 
 QR_STYLE = Style(color="black", bgcolor="white")
 HALF = {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}
@@ -50,8 +51,7 @@ def qr_lines(payload: str, blocks: str = "half", level: str = "M") -> tuple[str,
     """The code as text lines: half blocks (two module rows a line) or full blocks, or none."""
     if blocks == "none":
         return ()
-    symbol = RenderedCode(payload) if level == "M" else make_symbol(payload, level, QUIET_ZONE)
-    matrix = symbol.matrix
+    matrix = make_symbol(payload, level, QUIET_ZONE, shortest=True).matrix
     if blocks == "full":
         return tuple("".join("██" if dark else "  " for dark in row) for row in matrix)
     rows = [*matrix, (False,) * len(matrix[0])] if len(matrix) % 2 else list(matrix)
