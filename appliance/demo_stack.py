@@ -46,7 +46,7 @@ exposure_limit = "5000.00"
 
 [rails.pix]
 kind = "pix"
-key = "+5511999998888"  # a phone key: its code fits an 80x24 console whole (docs/console.md)
+key = "demo@stallbox.example"
 merchant = "PASTELARIA DEMO"
 city = "SAO PAULO"
 """
