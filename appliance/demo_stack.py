@@ -289,9 +289,12 @@ def simulate(
             last = max(last, -1 if seq is None else seq)
             time.sleep(rng.uniform(0.05, 0.3))
         stats = api.get("/api/stats").json()
+    from tui.money import money  # as the console writes it (the demo runs the console too)
+
     print(
-        f"{sales} menu sales and {claims} drop claims; revenue {stats['revenue']} "
-        f"(minor units of {stats['currency']}); last receipt seq {last}",
+        f"{sales} menu sales and {claims} drop claims; revenue "
+        f"{money(stats['revenue'], stats['currency'], stats.get('locale') or 'en')}; "
+        f"last receipt seq {last}",
         file=out,
         flush=True,
     )
@@ -335,7 +338,11 @@ def run_stack_demo(
         url, operator_url = start_stack(stack, state_dir, lan=lan, headless=headless)
         print(f"stall: {url}/  (menu; the printable sign is {url}/sign)", file=out, flush=True)
         print(f"operator plane: {operator_url} (TLS, pinned)", file=out, flush=True)
-        if not headless:
+        if not headless:  # the README's "limited drop a minute away", in the console too
+            with operator_client(operator_url, state_dir, pair(operator_url, state_dir)) as api:
+                drop = schedule_drop(api, timedelta(minutes=1))
+            print(f"drop #{drop['id']}: 20 coffees at {drop['starts_at']} (console: F4)", file=out)
+            print("the stall's URL is also on the console's Node screen (F9)", file=out, flush=True)
             return run_console(operator_url, state_dir, lan)
         token = pair(operator_url, state_dir)
         last = simulate(url, operator_url, state_dir, token, duration, out)

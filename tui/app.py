@@ -65,6 +65,7 @@ class ConsoleSettings:
     discover_s: float = 3.0
     pair_code: str | None = None  # pair with this code at start if no token is stored
     vt: VtGlyphs | None = None  # on the Linux VT: draw only these glyphs, in the VT's colours
+    ready_undo_s: float = 5.0  # "ready" is sent this long after the key, so `u` can undo it
 
 
 class StallboxConsole(App[int]):
@@ -99,7 +100,8 @@ class StallboxConsole(App[int]):
         Binding("f10", "day('clock')", "Clock", id="clock", show=False),
         Binding("f9", "reconnect", "Node / pair", id="node", show=False),
         Binding("ctrl+t", "toggle_theme", "Theme", id="theme", show=False),
-        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),
+        Binding("ctrl+q", "ask_quit", "Quit", id="quit", priority=True, show=False),
+        Binding("q", "ask_quit", "Quit", id="quit-q", show=False),  # not while typing
     ]
 
     def __init__(self, settings: ConsoleSettings) -> None:
@@ -119,9 +121,22 @@ class StallboxConsole(App[int]):
         self.node_returned: Signal[None] = Signal(self, "node-returned")
         if self.state.data.theme in ("textual-light", "textual-dark"):
             self.theme = self.state.data.theme
+        self.pair_code_spent = False
         self.vt_filter = VtFilter(settings.vt) if settings.vt is not None else None
         if self.vt_filter is not None:
             self.add_class("vt")
+
+    @property
+    def money_locale(self) -> str:
+        """The stall's locale for amounts, from the node's stats (English until they arrive)."""
+        return self.stats.locale if self.stats is not None and self.stats.locale else "en"
+
+    def take_pair_code(self) -> str | None:
+        """The --pair-code, once: a second pairing with a spent code would only fail."""
+        if self.pair_code_spent or self.client is not None:
+            return None
+        self.pair_code_spent = True
+        return self.settings.pair_code
 
     @property
     def qr_blocks(self) -> str:
@@ -364,6 +379,12 @@ class StallboxConsole(App[int]):
             self.notify("Pair with a node first.", severity="warning")
             return
         self.switch_mode(mode)
+
+    def action_ask_quit(self) -> None:
+        """Quit (`q`, Ctrl+Q); first ask if orders are waiting for payment."""
+        from tui.screens.confirm import quit_or_ask
+
+        quit_or_ask(self)
 
     def action_reconnect(self) -> None:
         """Connect to another node, or pair again."""

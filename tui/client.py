@@ -298,10 +298,19 @@ class NodeClient:
         return await self._typed(TenderOut, "POST", f"/api/orders/{order_id}/tender", body)
 
     async def confirm(
-        self, order_id: str, operator: str | None = None, override_reason: str | None = None
+        self,
+        order_id: str,
+        operator: str | None = None,
+        override_reason: str | None = None,
+        cash_received: int | None = None,
     ) -> ConfirmOut:
-        """Confirm payment; the answer says whether the offline policy accepted it."""
-        body = {"operator": operator, "override_reason": override_reason}
+        """Confirm payment; the answer says whether the offline policy accepted it.
+
+        `cash_received` (minor units, cash only) lets the attendee's receipt page show the change.
+        """
+        body: dict[str, object] = {"operator": operator, "override_reason": override_reason}
+        if cash_received is not None:
+            body["cash_received"] = cash_received
         return await self._typed(ConfirmOut, "POST", f"/api/orders/{order_id}/confirm", body)
 
     async def cancel(self, order_id: str) -> OrderOut:

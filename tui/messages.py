@@ -95,11 +95,15 @@ class Paired(Message):
 
 
 class ActionFailed(Message):
-    """A request was refused or could not be sent; `text` says why, in one line."""
+    """A request was refused or could not be sent; `text` says why, in one line.
 
-    def __init__(self, text: str) -> None:
+    `field`, when the refusal is about one form field: (that field's selector, its rule in words).
+    """
+
+    def __init__(self, text: str, field: tuple[str, str] | None = None) -> None:
         super().__init__()
         self.text = text
+        self.field = field
 
 
 class CatalogLoaded(Message):
@@ -148,10 +152,11 @@ class DropsLoaded(Message):
 class Tendered(Message):
     """A tender was chosen; for a rail, the QR's lines were built off the event loop."""
 
-    def __init__(self, answer: TenderOut, qr: tuple[str, ...]) -> None:
+    def __init__(self, answer: TenderOut, qr: tuple[str, ...], whole_screen: bool = False) -> None:
         super().__init__()
         self.answer = answer
         self.qr = qr
+        self.whole_screen = whole_screen  # the code needs the whole screen (no frame around it)
 
 
 class TenderRefused(Message):

@@ -381,6 +381,10 @@ async def stats(request: Request) -> Response:
             edge_decision_rate=rate,
             storage=disk.state,
             free_bytes=disk.free_bytes,
+            voided=figures.voided,
+            voided_revenue=figures.voided_revenue,
+            locale=node.config.locale,
+            stall_url=f"{attendee_url(request)}/",
         )
     )
 

@@ -207,6 +207,10 @@ class StatsOut(msgspec.Struct, frozen=True):
     edge_decision_rate: float | None
     storage: str = "ok"  # the state dir's disk: "ok", "low" (below storage.warn_free_mb), "full"
     free_bytes: int | None = None  # free on that disk; None from a node before this field
+    voided: int = 0  # sales voided since; never counted in `sales` or `revenue`
+    voided_revenue: int = 0  # what those voided sales had taken, minor units
+    locale: str = ""  # the stall's locale (BCP 47, e.g. pt-BR): how the console writes amounts
+    stall_url: str = ""  # the attendee plane at the address the operator reached: where phones go
 
 
 class SyncOut(msgspec.Struct, frozen=True):

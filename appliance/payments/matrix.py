@@ -170,10 +170,19 @@ class Symbol:
     mask: int
 
 
-def make_symbol(payload: str, level: str = "M", border: int = 4) -> Symbol:
-    """Encode `payload` (UTF-8, segments as qrcode picks them) with the best mask, quickly."""
+def make_symbol(
+    payload: str, level: str = "M", border: int = 4, *, shortest: bool = False
+) -> Symbol:
+    """Encode `payload` (UTF-8, segments as qrcode picks them, or the shortest mix of modes if
+    `shortest`: see segments.py) with the best mask, quickly."""
     code = qrcode.QRCode(error_correction=LEVELS[level], border=border)
-    code.add_data(payload)
+    if shortest:
+        from appliance.payments.segments import shortest_segments
+
+        for segment in shortest_segments(payload):
+            code.add_data(segment)
+    else:
+        code.add_data(payload)
     version = code.best_fit()
     layout = _layout(version)
     data = _data_bits(util.create_data(version, LEVELS[level], code.data_list), layout)

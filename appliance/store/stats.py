@@ -13,12 +13,14 @@ from appliance.store.ledger import outbox
 class Figures:
     """Totals the stats endpoint and the console show."""
 
-    sales: int
-    revenue: int  # sales minus voids, minor units
+    sales: int  # sales not voided (one definition everywhere: a voided sale is not a sale)
+    revenue: int  # what those sales took, minor units
     decisions: int
     edge_decisions: int
     outbox_depth: int
     oldest_unsynced_s: float | None
+    voided: int = 0  # sales voided, shown beside the figures, never inside them
+    voided_revenue: int = 0
 
 
 def outbox_age(conn: sqlite3.Connection) -> tuple[int, float | None]:
@@ -34,11 +36,18 @@ def figures(conn: sqlite3.Connection) -> Figures:
     sales, gross = conn.execute(
         "SELECT count(*), coalesce(sum(total), 0) FROM receipts WHERE kind = 'sale'"
     ).fetchone()
-    voided = conn.execute(
-        "SELECT coalesce(sum(total), 0) FROM receipts WHERE kind = 'void'"
-    ).fetchone()[0]
+    voided, voided_total = conn.execute(
+        "SELECT count(*), coalesce(sum(total), 0) FROM receipts WHERE kind = 'void'"
+    ).fetchone()
     decisions = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
     depth, age = outbox_age(conn)
     return Figures(
-        int(sales), int(gross) - int(voided), int(decisions), int(decisions), int(depth), age
+        sales=int(sales) - int(voided),
+        revenue=int(gross) - int(voided_total),
+        decisions=int(decisions),
+        edge_decisions=int(decisions),
+        outbox_depth=int(depth),
+        oldest_unsynced_s=age,
+        voided=int(voided),
+        voided_revenue=int(voided_total),
     )

@@ -175,6 +175,8 @@ MASKS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     (re.compile(r"per live minute (—|BRL [\d.]+)"), "per live minute #"),
     (re.compile(r"SHA256:[0-9a-f:]+"), "SHA256:#"),
     (re.compile(r"\d{4}-\d{2}-\d{2} ##:## UTC \(\d+[smhd] ago\)"), "#DATE#"),
+    # an order's age, after its 4-character reference: same width, whatever the seconds
+    (re.compile(r"(?<=[0-9A-Z]{4}  )\d{1,2}[smh]\s+"), lambda m: "age".ljust(len(m[0]))),
 ]
 
 

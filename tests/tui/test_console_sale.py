@@ -22,6 +22,7 @@ from console_support import (
     until_shown,
 )
 from nodeproc import NodeProcess
+from textual.widgets import Digits
 
 from appliance.config import load_config
 from appliance.domain.money import Money
@@ -29,6 +30,7 @@ from appliance.payments.registry import RailRegistry
 from tui.app import ConsoleSettings
 from tui.screens.connect import ConnectScreen, KeyChangedScreen
 from tui.screens.pay import PayScreen
+from tui.screens.receipt import ReceiptScreen
 from tui.screens.sell import SellScreen
 from tui.state import ConsoleState
 
@@ -93,6 +95,7 @@ async def test_a_pix_sale_shows_a_qr_that_decodes_to_the_payload(
         await pilot.press("enter")
         await until_shown(pilot, "✔ PAID")
         assert "receipt #" in shown(app)
+        await until_shown(pilot, "The attendee can photograph the receipt code")  # 120x40: shown
         assert "accept" in shown(app)
     with api(stall, state_file) as client:
         order = client.get(f"/api/orders/{pay.order.id}").json()
@@ -109,10 +112,21 @@ async def test_cash_sale_shows_change_due_at_80x24(stall: NodeProcess, tmp_path:
         await until(pilot, lambda: isinstance(app.screen, PayScreen), "the pay screen")
         await until_shown(pilot, "REF 0")
         await pilot.press("1", "0")
-        await until_shown(pilot, "CHANGE DUE BRL 4.00")
+        await until_shown(pilot, "CHANGE DUE R$ 4,00")
         await pilot.press("enter")
         await until_shown(pilot, "✔ PAID")
         assert "cash in hand" in shown(app)
+        # The change is repeated, large, on the receipt screen
+        assert "CHANGE DUE R$ 4,00" in shown(app)
+        assert app.screen.query_one("#receipt-change-digits", Digits).value == "4,00"
+        # and 80x24 has no room for the receipt's code: it is not promised
+        await until_shown(pilot, "Receipt signed and kept on the node")
+        assert "photograph" not in shown(app)
+        paid = app.screen
+        assert isinstance(paid, ReceiptScreen)
+        with stall.phone() as phone:  # the console sent what was handed over: the page shows it too
+            page = phone.get(f"/o/{paid.answer.order.id}", headers={"Accept-Language": "en"}).text
+        assert "<span>Change due</span> <strong>R$4.00</strong>" in page
         await pilot.press("enter")
         await until_shown(pilot, "Cart is empty")
 

@@ -26,7 +26,8 @@ from textual.pilot import Pilot
 
 from tui.app import StallboxConsole
 from tui.screens.connect import ConnectScreen
-from tui.screens.pay import PayScreen, ReceiptScreen
+from tui.screens.pay import PayScreen
+from tui.screens.receipt import ReceiptScreen
 from tui.screens.sell import TenderScreen
 from tui.widgets.qr import QrCode
 
@@ -92,7 +93,7 @@ async def walk(
 
     await pilot.press("f4")
     await until_shown(pilot, "no drops yet")
-    await pilot.press("n", *"coffee", "enter", "5", "enter", *"10", "enter")
+    await pilot.press("n", "enter", *"Coffee", "enter", "5", "enter", *"10", "enter")
     await until_shown(pilot, "0 claimed")
     await snap(pilot, f"drops_{tag}")
 

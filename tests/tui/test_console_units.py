@@ -25,10 +25,10 @@ from tui.link import (
     storage_state,
     storage_text,
 )
+from tui.money import money, plain
 from tui.screens.drops import claims_text, countdown
 from tui.screens.orders import status_text
-from tui.screens.pay import amount_text, parse_minor
-from tui.screens.sell import money
+from tui.screens.pay import parse_minor
 from tui.screens.sync import checkpoint_text, contact_text
 from tui.state import ConsoleState
 
@@ -57,9 +57,14 @@ def test_metrics_give_conversion_quantiles_and_confirmations_by_rail() -> None:
 
 
 def test_money_amounts_and_change() -> None:
-    assert money(1850, "BRL") == "BRL 18.50"
-    assert money(-5, "BRL") == "BRL -0.05"
-    assert amount_text(2400) == "24.00"
+    assert money(1850, "BRL") == "R$18.50"  # English until the node says the stall's locale
+    assert money(1850, "BRL", "pt-BR") == "R$\xa018,50"
+    assert money(12345600, "INR", "en-IN") == "₹1,23,456.00"
+    assert money(2400, "THB", "th") == "฿24.00"
+    assert money(2400, "JPY", "ja") == "￥2,400"  # no minor units in yen
+    assert plain(12345600, "INR", "en-IN") == "1,23,456.00"
+    assert money(-5, "BRL", "pt-BR") == "-R$\xa00,05"
+    assert money(2400, "BRL", "xx-Nope") == "R$24.00"
     assert parse_minor("20") == 2000
     assert parse_minor("20,5") == 2050
     assert parse_minor("0.07") == 7

@@ -46,6 +46,7 @@ class ConnectScreen(ConsoleScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="connect-body"):
+            yield Static(self.node_text(), id="connect-node")
             yield Static(self.note, id="connect-note")
             yield Static("", id="found-count")  # discovery's own line: never the status's
             table: DataTable[str] = DataTable(id="found", cursor_type="row")
@@ -71,7 +72,7 @@ class ConnectScreen(ConsoleScreen):
             table.display = False
             self.query_one("#found-count", Static).display = False
         self.query_one("#code" if self.url else "#url", Input).focus()
-        code = self.console.settings.pair_code
+        code = self.console.take_pair_code()  # the command line's code is good for one pairing
         if unix_path(self.url) is not None:  # the on-box console: the socket is the proof
             self.query_one("#connect-status", Static).update(f"Pairing over {self.url}…")
             self.pair(self.url, "")
@@ -79,6 +80,16 @@ class ConnectScreen(ConsoleScreen):
             self.query_one("#code", Input).value = code
             self.query_one("#connect-status", Static).update(f"Pairing with {self.url}…")
             self.pair(self.url.rstrip("/"), code)
+
+    def node_text(self) -> str:
+        """The node in use (if any) and the stall's page for phones, as the node reports it."""
+        link, stats = self.console.link, self.console.stats
+        if self.console.client is None or not link.url:
+            return ""
+        text = f"Connected to {link.url} (node {link.node}). Esc: back. Or pair with another node:"
+        if stats is not None and stats.stall_url:
+            text = f"Stall page for phones: {stats.stall_url}\n{text}"
+        return text
 
     @work(exclusive=True, group="discover", exit_on_error=False)
     async def discover(self) -> None:

@@ -1,5 +1,8 @@
 """The stall's numbers: revenue per live minute with a sparkline, conversion latency, edge
-decision rate, the bank-confirmed share of QR sales by rail and top items.
+decision rate, sales by rail, the bank-confirmed share of QR sales by rail and top items.
+
+One definition of a sale everywhere: a paid order that was not voided. Every figure (the count,
+the revenue, by rail, top items) counts those only; voided sales are shown apart, beside them.
 
 Stats arrive with the app's periodic check; the rest (/metrics, paid orders) is fetched when the
 screen is shown and every few seconds while it stays shown.
@@ -20,8 +23,8 @@ from appliance.api.schemas import StatsOut
 from tui.client import NodeClient
 from tui.errors import ConsoleError
 from tui.messages import ActionFailed, NumbersFetched
+from tui.money import money
 from tui.screens.base import ConsoleScreen
-from tui.screens.sell import money
 
 REFRESH_S = 5.0
 TOP = 5
@@ -75,10 +78,14 @@ class NumbersScreen(ConsoleScreen):
     def show_stats(self, stats: StatsOut) -> None:
         """Revenue, its sparkline and the edge decision rate."""
         per_minute = stats.revenue_per_live_minute
-        rate = "—" if per_minute is None else money(round(per_minute), stats.currency)
+        locale = self.console.money_locale
+        rate = "—" if per_minute is None else money(round(per_minute), stats.currency, locale)
+        voided = ""
+        if stats.voided:
+            voided = f" · voided {stats.voided} ({money(stats.voided_revenue, stats.currency, locale)}, not counted)"
         self.query_one("#num-revenue", Static).update(
-            f"Revenue {money(stats.revenue, stats.currency)} · {stats.sales} sales · "
-            f"per live minute {rate}"
+            f"Revenue {money(stats.revenue, stats.currency, locale)} · {stats.sales} sales · "
+            f"per live minute {rate}{voided}"
         )
         samples = list(self.console.revenue_samples)
         steps = [max(0.0, b - a) for a, b in pairwise(samples)]
@@ -107,12 +114,19 @@ class NumbersScreen(ConsoleScreen):
         edge = "—"
         if stats is not None and stats.edge_decision_rate is not None:
             edge = f"{stats.edge_decision_rate:.0%} of {stats.decisions}"
+        by_rail: Counter[str] = Counter(order.tender or "cash" for order in message.paid)
         lines = [
             f"Conversion p50   {seconds_text(metrics.conversion_p50_s)}",
             f"Conversion p90   {seconds_text(metrics.conversion_p90_s)}",
             f"Edge decisions   {edge}",
-            *bank_share_lines(message.bank),
+            "Sales by rail (voided not counted):",
         ]
+        lines += [f"  {rail:<10} {count}" for rail, count in sorted(by_rail.items())]
+        if not by_rail:
+            lines.append("  none yet")
+        if stats is not None and stats.voided:
+            lines.append(f"  voided     {stats.voided}")
+        lines += bank_share_lines(message.bank)
         self.query_one("#num-left", Static).update("\n".join(lines))
         units: Counter[str] = Counter()
         for order in message.paid:

@@ -5,6 +5,11 @@ refused rail shows the reason, and the vendor may override it only by typing why
 records it); only then is the QR shown. Confirming stands on that decision. A Pix order the
 node's bank watch confirms (the provider reported the credit) moves on without a keypress.
 Cash shows the change due as the vendor types what was handed over.
+
+A rail's code gets the whole screen when the usual frame leaves it too little room (80x24 has
+48 module rows in all): the title, status bar and footer go, the amount, reference and keys
+stay beside the code, and the error-correction level is the highest the rail's standard allows
+that fits (tui/widgets/qr.py).
 """
 
 from __future__ import annotations
@@ -23,13 +28,13 @@ from appliance.api.schemas import ConfirmOut, DecisionOut, OrderOut, TenderOut
 from tui.client import NodeClient, NodeEvent
 from tui.errors import ConsoleError, Refused
 from tui.messages import ActionDone, ActionFailed, Confirmed, Tendered, TenderRefused
+from tui.money import money, plain
 from tui.screens.base import ConsoleScreen
-from tui.widgets.qr import QrCode, qr_lines
+from tui.screens.receipt import Paid
+from tui.widgets.qr import QrCode, fit_lines
 
-
-def amount_text(minor: int) -> str:
-    """Minor units as the Digits widget shows them: 1850 → '18.50'."""
-    return f"{minor // 100}.{minor % 100:02d}"
+SIDE_W = 34  # the amount, reference and keys beside a full-screen code
+FRAME_H = 3  # title line, status bar, footer
 
 
 def parse_minor(text: str) -> int | None:
@@ -80,14 +85,17 @@ class PayScreen(ConsoleScreen):
             if not self.cash:
                 yield QrCode(id="pay-qr")
             with Vertical(id="pay-side"):
+                locale = self.console.money_locale
                 yield Static(f"Order #{order.number} · {self.tender.upper()}", id="pay-what")
-                yield Digits(amount_text(order.total), id="pay-amount")
+                yield Digits(plain(order.total, order.currency, locale), id="pay-amount")
                 yield Static(f"{order.currency}", id="pay-currency")
                 yield Static("REF …", id="pay-reference")
                 if self.cash:
                     yield Input(placeholder="cash received, e.g. 20", id="received")
                     yield Static("", id="change")
+                    yield Digits("", id="change-digits")
                 yield Static("", id="decision")
+                yield Static("Enter: paid · Esc: cancel the order", id="pay-keys")
                 yield Input(placeholder="why override? (recorded)", id="override-reason")
 
     def on_mount(self) -> None:
@@ -126,9 +134,13 @@ class PayScreen(ConsoleScreen):
         except ConsoleError as exc:
             self.post_message(ActionFailed(f"Tender refused: {exc}"))
             return
-        blocks = self.console.qr_blocks
-        qr = await asyncio.to_thread(qr_lines, answer.payload, blocks) if answer.payload else ()
-        self.post_message(Tendered(answer, qr))
+        width, height = self.app.size
+        areas = ((width - SIDE_W, height - FRAME_H), (width - SIDE_W, height))
+        where, qr = -1, tuple[str, ...]()
+        if answer.payload:
+            blocks = self.console.qr_blocks
+            where, qr = await asyncio.to_thread(fit_lines, answer.payload, blocks, areas)
+        self.post_message(Tendered(answer, qr, whole_screen=where != 0))
 
     def on_tender_refused(self, message: TenderRefused) -> None:
         self.busy = False
@@ -150,20 +162,42 @@ class PayScreen(ConsoleScreen):
         self.order = answer.order
         self.query_one("#pay-reference", Static).update(f"REF {answer.reference}")
         if answer.payload:
-            self.query_one("#pay-qr", QrCode).show(answer.payload, message.qr)
+            code = self.query_one("#pay-qr", QrCode)
+            stats = self.console.stats
+            if stats is not None and stats.stall_url:
+                code.elsewhere = (
+                    f"scan the customer display, or open {stats.stall_url} on the phone"
+                )
+            self.set_class(message.whole_screen, "whole-screen")
+            code.show(answer.payload, message.qr)
+
+    def change_due(self) -> int | None:
+        """Cash: what goes back to the attendee (None if nothing valid was typed, or short)."""
+        received = self.cash_received()
+        return None if received is None else received - self.order.total
+
+    def cash_received(self) -> int | None:
+        """Cash: what the attendee handed over, if it was typed and covers the total."""
+        if not self.cash:
+            return None
+        paid = parse_minor(self.query_one("#received", Input).value)
+        return None if paid is None or paid < self.order.total else paid
 
     @on(Input.Changed, "#received")
     def received_changed(self, event: Input.Changed) -> None:
         paid = parse_minor(event.value)
         change = self.query_one("#change", Static)
+        digits = self.query_one("#change-digits", Digits)
+        currency, locale = self.order.currency, self.console.money_locale
         if paid is None:
             change.update("")
+            digits.update("")
         elif paid < self.order.total:
-            change.update(f"SHORT {self.order.currency} {amount_text(self.order.total - paid)}")
+            change.update(f"SHORT {money(self.order.total - paid, currency, locale)}")
+            digits.update("")
         else:
-            change.update(
-                f"CHANGE DUE {self.order.currency} {amount_text(paid - self.order.total)}"
-            )
+            change.update(f"CHANGE DUE {money(paid - self.order.total, currency, locale)}")
+            digits.update(plain(paid - self.order.total, currency, locale))
 
     @on(Input.Submitted, "#received")
     def received_submitted(self) -> None:
@@ -208,7 +242,10 @@ class PayScreen(ConsoleScreen):
         """POST confirm."""
         try:
             answer = await client.confirm(
-                self.order.id, operator=self.console.settings.name, override_reason=override_reason
+                self.order.id,
+                operator=self.console.settings.name,
+                override_reason=override_reason,
+                cash_received=self.cash_received(),
             )
         except Refused as exc:
             if exc.status == 409 and (earlier := await self._paid_earlier(client)) is not None:
@@ -237,7 +274,7 @@ class PayScreen(ConsoleScreen):
         self.busy = False
         answer = message.answer
         if answer.accepted:
-            self.dismiss(answer)
+            self.dismiss(Paid(answer, self.change_due()))
             return
         self.refused = True
         self.query_one("#decision", Static).update(
@@ -273,49 +310,3 @@ class PayScreen(ConsoleScreen):
         self.say(message.text, error=True)
         if self.tendered is None:  # the tender was refused: back to the cart
             self.action_cancel()
-
-
-class ReceiptScreen(ConsoleScreen):
-    """The sale is done: the receipt QR the attendee can photograph."""
-
-    TITLE = "RECEIPT"
-    AUTO_FOCUS = ""
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "next_sale", "Next sale", id="receipt-next"),
-        Binding("escape", "next_sale", "Next sale", id="receipt-close", show=False),
-    ]
-
-    def __init__(self, answer: ConfirmOut) -> None:
-        super().__init__()
-        self.answer = answer
-
-    def compose_body(self) -> ComposeResult:
-        answer = self.answer
-        order = answer.order
-        seq = answer.receipt.seq if answer.receipt else "?"
-        with Horizontal(id="receipt-body"):
-            yield QrCode(id="receipt-qr")
-            with Vertical(id="receipt-side"):
-                yield Static(
-                    "✔ PAID · bank ✓" if order.evidence == "bank" else "✔ PAID", id="receipt-paid"
-                )
-                yield Static(
-                    f"Order #{order.number} · {order.currency} {order.total_text}\n"
-                    f"{(order.tender or 'cash').upper()} · receipt #{seq}\n"
-                    f"{answer.decision.verdict}: {answer.decision.reason}",
-                    id="receipt-what",
-                )
-                if answer.receipt is not None:
-                    yield Static("The attendee can photograph the receipt code.", classes="hint")
-                else:
-                    yield Static("The receipt is on the node (Orders, F3).", classes="hint")
-
-    async def on_mount(self) -> None:
-        if self.answer.receipt is not None:
-            line = self.answer.receipt.line
-            lines = await asyncio.to_thread(qr_lines, line, self.console.qr_blocks)
-            self.query_one("#receipt-qr", QrCode).show(line, lines)
-
-    def action_next_sale(self) -> None:
-        """Back to the catalogue."""
-        self.dismiss(None)

@@ -16,22 +16,17 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
 
-from appliance.api.schemas import ConfirmOut, ItemOut, OrderOut
+from appliance.api.schemas import ItemOut, OrderOut, StatsOut
 from tui.client import NodeClient
 from tui.errors import ConsoleError
 from tui.messages import ActionDone, ActionFailed, CatalogLoaded, OrderOpened
+from tui.money import money
 from tui.screens.base import ConsoleModal, ConsoleScreen
-from tui.screens.pay import PayScreen, ReceiptScreen
+from tui.screens.pay import PayScreen
+from tui.screens.receipt import Paid, ReceiptScreen
 
 HOTKEYS = "1234567890abcdefghijklmnopqrstuvwxyz"
 COLUMNS = ("key", "item", "price", "stock")
-
-
-def money(minor: int, currency: str, exponent: int = 2) -> str:
-    """Minor units as text: 1850 BRL → 'BRL 18.50'."""
-    sign = "-" if minor < 0 else ""
-    whole, part = divmod(abs(minor), 10**exponent)
-    return f"{currency} {sign}{whole}.{part:0{exponent}d}" if exponent else f"{currency} {minor}"
 
 
 class SellScreen(ConsoleScreen):
@@ -72,7 +67,16 @@ class SellScreen(ConsoleScreen):
     def on_mount(self) -> None:
         self.query_one("#catalog", DataTable).add_columns(*COLUMNS)
         self.listen(self.console.node_returned, lambda _: self.load_catalog())
+        self.listen(self.console.stats_changed, self.locale_known)
+        self.drawn_locale = self.console.money_locale
         self.load_catalog()
+
+    def locale_known(self, stats: StatsOut) -> None:
+        """The node said the stall's locale: write the prices its way."""
+        if self.console.money_locale != self.drawn_locale:
+            self.drawn_locale = self.console.money_locale
+            self.filter(self.query_one("#search", Input).value)
+            self.show_cart()
 
     def load_catalog(self) -> None:
         """Fetch the catalogue (with stock) if a node is attached."""
@@ -100,7 +104,7 @@ class SellScreen(ConsoleScreen):
             (
                 HOTKEYS[index] if index < len(HOTKEYS) else "",
                 item.name,
-                f"{item.currency} {item.price_text}",
+                money(item.price, item.currency, self.console.money_locale),
                 "∞" if item.stock is None else str(item.stock),
             )
             for index, item in enumerate(self.items)
@@ -168,9 +172,13 @@ class SellScreen(ConsoleScreen):
             total += line
             currency = item.currency if item else currency
             mark = "▶ " if sku == self.current else "  "
-            text.append(f"{mark}{qty:>3} x {name:<14.14} {money(line, currency):>12}\n")
+            text.append(
+                f"{mark}{qty:>3} x {name:<14.14} {money(line, currency, self.console.money_locale):>12}\n"
+            )
         self.query_one("#cart", Static).update(text)
-        self.query_one("#cart-total", Static).update(f"TOTAL {money(total, currency)}")
+        self.query_one("#cart-total", Static).update(
+            f"TOTAL {money(total, currency, self.console.money_locale)}"
+        )
 
     def action_search(self) -> None:
         """Focus the search box."""
@@ -247,11 +255,11 @@ class SellScreen(ConsoleScreen):
 
     def pay_done(self, answer: object) -> None:
         """Paid: clear the cart and show the receipt. Cancelled: keep the cart."""
-        if not isinstance(answer, ConfirmOut):
+        if not isinstance(answer, Paid):
             return
         self.action_clear()
         self.load_catalog()
-        self.app.push_screen(ReceiptScreen(answer))
+        self.app.push_screen(ReceiptScreen(answer.answer, answer.change))
 
     @work(exclusive=True, group="sale", exit_on_error=False)
     async def cancel_order(self, client: NodeClient, order_id: str) -> None:
@@ -290,10 +298,8 @@ class TenderScreen(ConsoleModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="tender-dialog", classes="dialog"):
-            yield Static(
-                f"Order #{self.order.number} — {money(self.order.total, self.order.currency)}",
-                classes="dialog-title",
-            )
+            total = money(self.order.total, self.order.currency, self.console.money_locale)
+            yield Static(f"Order #{self.order.number} — {total}", classes="dialog-title")
             for key, tender in self.keys.items():
                 label = "cash (change due)" if tender == "cash" else f"{tender.upper()} (QR)"
                 if tender not in self.offered:  # not shown to the payer unless overridden

@@ -34,6 +34,41 @@ def contact_text(sync: SyncOut | None, now: datetime) -> str:
     return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({ago} ago){via}"
 
 
+OLD_OUTBOX_S = 30.0  # an outbox older than this beside "cloud ok" gets a reason
+
+
+def contact_age(sync: SyncOut | None, now: datetime) -> float | None:
+    """Seconds since the daemon last reached the cloud, or None if unknown."""
+    if sync is None or not sync.last_contact:
+        return None
+    try:
+        at = datetime.fromisoformat(sync.last_contact.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max(0.0, (now - at).total_seconds())
+
+
+def outbox_reason(link: Link, sync: SyncOut | None, now: datetime) -> str:
+    """Why receipts still wait although the cloud answers (empty if they do not wait long)."""
+    oldest = link.oldest_unsynced_s
+    if not link.outbox_depth or oldest is None or oldest < OLD_OUTBOX_S or sync is None:
+        return ""
+    if sync.stopped or sync.last_error:
+        return ""  # the problem line says why
+    contact = contact_age(sync, now)
+    if contact is None:
+        return "Why the wait: the sync daemon has not reached the cloud yet (is `stallbox sync` running?)."
+    if contact > oldest:
+        return (
+            f"Why the wait: the daemon last reached the cloud {age_text(contact)} ago, before "
+            "these receipts; they go on its next round (is `stallbox sync` still running?)."
+        )
+    return (
+        f"Why the wait: the cloud answered {age_text(contact)} ago but has not acknowledged these "
+        "receipts yet (a batch in flight, or the daemon backing off: see `stallbox sync`)."
+    )
+
+
 def checkpoint_text(sync: SyncOut | None) -> str:
     """'tree size 120, receipts up to seq 119' or unknown."""
     if sync is None or not sync.checkpoint:
@@ -51,6 +86,7 @@ class SyncScreen(ConsoleScreen):
             yield Static(id="sync-outbox", classes="figure")
             yield Static(id="sync-oldest", classes="figure")
             yield Static(id="sync-cloud", classes="figure")
+            yield Static(id="sync-why", classes="hint")
             yield Static(id="sync-contact", classes="figure")
             yield Static(id="sync-checkpoint", classes="figure")
             yield Static(id="sync-problem", classes="problem")
@@ -86,6 +122,7 @@ class SyncScreen(ConsoleScreen):
         if sync is not None and sync.incident:  # the cloud's log rolled back: always shown
             problem = f"⚠ CLOUD INCIDENT: {sync.incident}" + (f"\n{problem}" if problem else "")
         self.query_one("#sync-problem", Static).update(problem)
+        self.query_one("#sync-why", Static).update(outbox_reason(link, sync, datetime.now(UTC)))
         note = (
             "This node does not report its sync state (no /api/sync): cloud figures unknown."
             if sync is None

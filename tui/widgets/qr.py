@@ -7,6 +7,15 @@ customer can scan instead.
 The matrix is built off the event loop (qrcode costs milliseconds, DESIGN §6) and cached per
 payload. If the widget is too small for the code it says so instead of drawing a code no phone
 could read.
+
+Fitting a payment code on a small terminal (80x24 is 48 half-block module rows) is a choice per
+rail within what the standards allow, made by `fit_lines`: the data is the shortest mix of
+numeric, alphanumeric and byte segments (appliance/payments/segments.py); a module is always one cell wide and
+half a cell tall (square on a 1:2 cell), the quiet zone is always the 4 modules ISO/IEC 18004
+requires, and the error-correction level is the highest that fits — EPC069-12 (SEPA credit
+transfer) fixes level M, so an EPC code is always M; EMVCo merchant-presented codes (Pix,
+PromptPay, PayNow) and UPI links fix none, so they may go down to L (7 % recovery, read off a
+lit screen at arm's length) when nothing higher fits.
 """
 
 from __future__ import annotations
@@ -17,24 +26,58 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from appliance.payments.render import RenderedCode
+from appliance.payments.matrix import make_symbol
+from appliance.payments.render import QUIET_ZONE
 
 QR_STYLE = Style(color="black", bgcolor="white")
+HALF = {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}
 
 
 WHERE_TO_SCAN = "scan the customer display or the node's pay page."
 NO_GLYPHS = f"No QR on this screen (its font has no blocks): {WHERE_TO_SCAN}"
 
 
+EPC_LEVELS = ("M",)  # EPC069-12: error correction level M, no other
+OTHER_LEVELS = ("H", "Q", "M", "L")  # ISO/IEC 18004 allows all four; the highest that fits
+
+
+def levels_for(payload: str) -> tuple[str, ...]:
+    """The error-correction levels a payload's standard allows, most robust first."""
+    return EPC_LEVELS if payload.startswith("BCD\n") else OTHER_LEVELS
+
+
 @lru_cache(maxsize=64)
-def qr_lines(payload: str, blocks: str = "half") -> tuple[str, ...]:
+def qr_lines(payload: str, blocks: str = "half", level: str = "M") -> tuple[str, ...]:
     """The code as text lines: half blocks (two module rows a line) or full blocks, or none."""
-    code = RenderedCode(payload)
-    if blocks == "full":
-        return tuple("".join("██" if dark else "  " for dark in row) for row in code.matrix)
     if blocks == "none":
         return ()
-    return tuple(code.terminal(ansi=False).split("\n"))
+    matrix = make_symbol(payload, level, QUIET_ZONE, shortest=True).matrix
+    if blocks == "full":
+        return tuple("".join("██" if dark else "  " for dark in row) for row in matrix)
+    rows = [*matrix, (False,) * len(matrix[0])] if len(matrix) % 2 else list(matrix)
+    return tuple(
+        "".join(HALF[top, bottom] for top, bottom in zip(upper, lower, strict=True))
+        for upper, lower in zip(rows[::2], rows[1::2], strict=True)
+    )
+
+
+def fits(lines: tuple[str, ...], width: int, height: int) -> bool:
+    """Do these lines fit in width x height cells?"""
+    return bool(lines) and len(lines[0]) <= width and len(lines) <= height
+
+
+def fit_lines(
+    payload: str, blocks: str, areas: tuple[tuple[int, int], ...]
+) -> tuple[int, tuple[str, ...]]:
+    """The first area (width, height) where the code fits, and its lines at the highest level
+    the payload's standard allows there; (-1, lines at the lowest level) if none fits."""
+    levels = levels_for(payload)
+    for index, (width, height) in enumerate(areas):
+        for level in levels:
+            lines = qr_lines(payload, blocks, level)
+            if fits(lines, width, height):
+                return index, lines
+    return -1, qr_lines(payload, blocks, levels[-1])
 
 
 class QrCode(Static):
@@ -44,6 +87,7 @@ class QrCode(Static):
         super().__init__("", id=id, classes=classes)
         self.payload: str | None = None
         self.lines: tuple[str, ...] = ()
+        self.elsewhere = ""  # where else the code can be seen, when it does not fit here
 
     def show(self, payload: str, lines: tuple[str, ...]) -> None:
         """Show a code whose lines were built (see qr_lines) off the event loop."""
@@ -57,10 +101,8 @@ class QrCode(Static):
     @property
     def fits(self) -> bool:
         """The whole code fits the widget's content area."""
-        if not self.lines:
-            return False
         size = self.content_region.size
-        return len(self.lines[0]) <= size.width and len(self.lines) <= size.height
+        return fits(self.lines, size.width, size.height)
 
     def _draw(self) -> None:
         if not self.lines:
@@ -68,12 +110,11 @@ class QrCode(Static):
             return
         if not self.fits and self.content_region.size.width > 0:
             need = f"{len(self.lines[0])}x{len(self.lines)}"
+            where = self.elsewhere or WHERE_TO_SCAN
             if getattr(self.app, "vt_filter", None) is not None:  # a fixed screen: no larger
-                self.update(f"QR needs {need} cells, more than this screen: {WHERE_TO_SCAN}")
+                self.update(f"QR needs {need} cells, more than this screen: {where}")
             else:
-                self.update(
-                    f"QR needs {need} cells: make the window larger (or use the node's pay page)"
-                )
+                self.update(f"QR needs {need} cells: make the window larger, or {where}")
             self.add_class("too-small")
             return
         self.remove_class("too-small")
