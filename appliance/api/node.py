@@ -29,8 +29,10 @@ from appliance.ledger.identity import fingerprint
 from appliance.payments.registry import RailRegistry
 from appliance.services.box import Box
 from appliance.services.checkout import Checkout, utc_now
+from appliance.services.display import DisplayHub, DisplayPairing
 from appliance.services.drops import Drops
 from appliance.services.pairing import Pairing
+from appliance.services.printing import printer_queue
 from appliance.store import funnel as funnel_sql
 from appliance.store import ledger as ledger_sql
 from appliance.store import relay as relay_sql
@@ -109,6 +111,9 @@ class Node:
         self.pairing = Pairing(state_dir, self.box.key, self.box.device_id)
         self.operator_gid = group_id(config.operator_group)  # may pair over the Unix socket
         self.events = EventHub()
+        self.display_pairing = DisplayPairing(self.box.writer)  # customer displays (issue 16)
+        self.display_hub = DisplayHub()
+        self.printer = printer_queue(config, self.events.publish)  # None without [printer] device
         self.metrics = Metrics()
         self.funnel = Funnel()
         self._steps: dict[str, Any] = {}  # bound metric children: labels() costs a lookup per call
@@ -131,6 +136,9 @@ class Node:
             log.error("cannot update the catalogue from the config: %s", exc)
         self.warn_if_low()
         await self.refresh_outbox()
+        await self.display_pairing.load()
+        if self.printer is not None:
+            self.printer.start()
         self._tasks.append(asyncio.create_task(self._sweep_expired(), name="expire-orders"))
         self._tasks.append(asyncio.create_task(self._count_live_minutes(), name="live-minutes"))
         self._tasks.append(asyncio.create_task(self._probe_storage(), name="storage-probe"))
@@ -263,6 +271,8 @@ class Node:
                 await task
         if self.advertiser is not None:
             await self.advertiser.close()
+        if self.printer is not None:
+            await self.printer.stop()
         self.events.close()
         counts, now = self.funnel.take(), utc_now()
         with contextlib.suppress(StoreError):  # analytics: never in the way of a clean stop

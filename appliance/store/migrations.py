@@ -171,6 +171,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX decisions_by_order ON decisions (order_id);
     """,
+    # 9: customer displays: the hash of each one's display-only token and the console it follows
+    """
+    CREATE TABLE display_tokens (
+        token_hash TEXT PRIMARY KEY,
+        console    TEXT NOT NULL UNIQUE,
+        paired_at  TEXT NOT NULL
+    ) STRICT;
+    """,
 )
 
 
