@@ -118,7 +118,7 @@ def text_lines(receipt: PaperReceipt, locale: str, width_mm: int) -> list[str]:
 
 
 FOLD = str.maketrans(
-    {"\u2014": "-", "\u2013": "-", "\u00d7": "x", "€": "EUR", "£": "GBP", "₹": "Rs", "฿": "THB"}
+    {"\u2014": "-", "\u2013": "-", "\u00d7": "x", "€": "EUR ", "£": "GBP", "₹": "Rs", "฿": "THB"}
 )
 
 
