@@ -26,7 +26,7 @@ from appliance.config import parse_config, sample_config
 from appliance.services.box import init_state
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "printing"))
-from escpos_parse import parse  # noqa: E402
+from escpos_parse import parse
 
 PIX = """
 [rails.pix]
@@ -133,7 +133,7 @@ def test_display_views_come_from_the_order_and_need_the_right_state(tmp_path: Pa
             await client.post(f"/api/orders/{order}/tender", json={"tender": "pix"}, headers=auth)
             shown = await client.post("/api/display", json=show, headers=auth)
             assert shown.status_code == 200 and shown.json()["displays"] == 0
-            view = node.display_hub._views["till-1"]  # noqa: SLF001 - what a display would get
+            view = node.display_hub._views["till-1"]
             assert b'"phase":"pay"' in view and b"<svg" in view and b"R$ 6,00" in view
             bad = await client.post(
                 "/api/display", json={"console": "till-1", "phase": "pay"}, headers=auth
@@ -168,7 +168,7 @@ def test_a_printer_that_fails_leaves_the_sale_paid_and_raises_the_alarm(tmp_path
             assert (await client.get(f"/api/orders/{order}", headers=auth)).json()[
                 "state"
             ] == "paid"
-            await events.aclose()
+            await events.aclose()  # type: ignore[attr-defined]  # an async generator
 
     asyncio.run(scenario())
 
