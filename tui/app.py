@@ -29,6 +29,7 @@ from textual.worker import Worker, WorkerState
 
 from appliance.api.schemas import IdentityOut, StatsOut, SyncOut
 from tui.client import NodeClient, NodeEvent
+from tui.display import DisplayHooks
 from tui.errors import ConsoleError, KeyChanged, Refused, Unauthorized
 from tui.link import Link, cloud_state, storage_state
 from tui.messages import (
@@ -65,7 +66,7 @@ class ConsoleSettings:
     vt: VtGlyphs | None = None  # on the Linux VT: draw only these glyphs, in the VT's colours
 
 
-class StallboxConsole(App[int]):
+class StallboxConsole(DisplayHooks, App[int]):
     """The Stallbox operator console."""
 
     CSS_PATH = "app.tcss"
@@ -92,6 +93,7 @@ class StallboxConsole(App[int]):
         Binding("f4", "go('drops')", "Drops", id="go-drops", show=False),
         Binding("f5", "go('sync')", "Sync", id="go-sync", show=False),
         Binding("f6", "go('numbers')", "Numbers", id="go-numbers", show=False),
+        Binding("f7", "display", "Customer display", id="display", show=False),
         Binding("f9", "reconnect", "Node / pair", id="node", show=False),
         Binding("ctrl+t", "toggle_theme", "Theme", id="theme", show=False),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),

@@ -263,6 +263,7 @@ class ReceiptScreen(ConsoleScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "next_sale", "Next sale", id="receipt-next"),
         Binding("escape", "next_sale", "Next sale", id="receipt-close", show=False),
+        Binding("p", "reprint", "Reprint", id="receipt-reprint", show=False),
     ]
 
     def __init__(self, answer: ConfirmOut) -> None:
@@ -293,6 +294,10 @@ class ReceiptScreen(ConsoleScreen):
             line = self.answer.receipt.line
             lines = await asyncio.to_thread(qr_lines, line, self.console.qr_blocks)
             self.query_one("#receipt-qr", QrCode).show(line, lines)
+
+    def action_reprint(self) -> None:
+        """Print the receipt again (the node queues it; tui/display.py)."""
+        self.console.reprint(self.answer.order.id)
 
     def action_next_sale(self) -> None:
         """Back to the catalogue."""

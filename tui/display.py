@@ -1,0 +1,201 @@
+"""What the console tells its customer display and its receipt printer, from what it already does.
+
+A mixin of the app, so the screens stay as they are: the sell screen posts `CartShown` when it
+draws its cart, and the rest is heard from messages that bubble up from the screens (an order
+opened, a tender chosen, the cash typed in) and from the node's own events (the order paid,
+cancelled or expired; a `printer` alarm). Updates go to the node one at a time, in order, from
+one worker, so a display never shows an older step after a newer one; consecutive cart updates
+are folded into the last. After a sale the node is asked to print the receipt (with the change,
+for cash); `p` on the receipt screen reprints it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from textual.message import Message
+from textual.widgets import Input
+
+from appliance.api.schemas import (
+    DisplayCodeOut,
+    DisplayCodeRequest,
+    DisplayLine,
+    DisplayShown,
+    DisplayUpdate,
+    ItemOut,
+    PrintQueued,
+    PrintRequest,
+)
+from tui.client import NodeClient
+from tui.errors import ConsoleError, Refused
+from tui.messages import EventReceived, OrderOpened, Tendered
+
+if TYPE_CHECKING:
+    from tui.app import StallboxConsole
+
+ENDED = {"cancelled", "expired", "voided"}
+
+
+class CartShown(Message):
+    """The sell screen drew its cart (empty: nothing being rung up)."""
+
+    def __init__(self, lines: list[DisplayLine]) -> None:
+        super().__init__()
+        self.lines = lines
+
+
+def cart_lines(cart: Mapping[str, int], items: Mapping[str, ItemOut]) -> list[DisplayLine]:
+    """The cart as a display's lines (items the catalogue no longer has are left out)."""
+    return [
+        DisplayLine(item.name[:64], min(qty, 999), item.price * min(qty, 999))
+        for sku, qty in cart.items()
+        if (item := items.get(sku)) is not None and qty > 0
+    ]
+
+
+async def display_code(client: NodeClient, console: str) -> DisplayCodeOut:
+    """A one-time code for this console's customer display."""
+    return await client._typed(
+        DisplayCodeOut, "POST", "/api/display/code", DisplayCodeRequest(console)
+    )
+
+
+async def show(client: NodeClient, update: DisplayUpdate) -> DisplayShown:
+    """Set what this console's customer display shows."""
+    return await client._typed(DisplayShown, "POST", "/api/display", update)
+
+
+async def print_receipt(
+    client: NodeClient, order_id: str, received: int | None, reprint: bool
+) -> PrintQueued:
+    """Ask the node to print (queue) a paid order's receipt."""
+    path = f"/api/orders/{order_id}/print"
+    return await client._typed(PrintQueued, "POST", path, PrintRequest(received, reprint))
+
+
+class DisplayHooks:
+    """The app's side of the customer display and the printer (mixed into StallboxConsole)."""
+
+    _cd_order: str | None = None  # the order this console is selling now
+    _cd_sent: tuple[str, str | None] = ("", None)  # (phase, order) last queued
+    _cd_received: int | None = None  # cash typed on the pay screen, minor units
+    _cd_queue: deque[DisplayUpdate] | None = None
+    _cd_busy: bool = False
+
+    def _to_display(
+        self, phase: str, order_id: str | None = None, lines: list[DisplayLine] | None = None
+    ) -> None:
+        app: StallboxConsole = self  # type: ignore[assignment]
+        if phase in ("pay", "paid") and self._cd_sent == (phase, order_id):
+            return  # heard twice (the screen's message and the node's event): sent once
+        self._cd_sent = (phase, order_id)
+        received = self._cd_received if phase == "paid" else None
+        update = DisplayUpdate(app.settings.name, phase, lines or [], order_id, received)  # type: ignore[arg-type]
+        queue = self._cd_queue = self._cd_queue or deque()
+        if phase == "cart" and queue and queue[-1].phase == "cart":
+            queue[-1] = update  # only the latest cart matters
+        else:
+            queue.append(update)
+        if not self._cd_busy and app.client is not None:
+            self._cd_busy = True
+            app.run_worker(self._send_display(app.client), group="display", exit_on_error=False)
+
+    async def _send_display(self, client: NodeClient) -> None:
+        queue = self._cd_queue
+        try:
+            while queue:
+                update = queue.popleft()
+                try:
+                    await show(client, update)
+                except ConsoleError:
+                    continue  # a display is a nicety: a sale never waits for it
+        finally:
+            self._cd_busy = False
+
+    def on_cart_shown(self, message: CartShown) -> None:
+        self._to_display("cart" if message.lines else "idle", None, message.lines)
+
+    def on_order_opened(self, message: OrderOpened) -> None:
+        self._cd_order, self._cd_received = message.order.id, None
+
+    def on_tendered(self, message: Tendered) -> None:
+        order = message.answer.order
+        self._cd_order = order.id
+        self._to_display("pay", order.id)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "received":
+            from tui.screens.pay import parse_minor
+
+            self._cd_received = parse_minor(event.value)
+
+    def on_event_received(self, message: EventReceived) -> None:
+        event = message.event
+        if event.kind == "printer":
+            self._printer_event(dict(event.data))
+            return
+        order_id, state = event.data.get("id"), event.data.get("state")
+        if event.kind != "order" or order_id is None or order_id != self._cd_order:
+            return
+        if state == "awaiting_payment":
+            self._to_display("pay", order_id)
+        elif state == "paid" and not event.data.get("ready"):
+            self._to_display("paid", order_id)
+            self._queue_print(order_id, self._cd_received, reprint=False)
+            self._cd_order = None
+        elif state in ENDED:
+            self._to_display("idle")
+            self._cd_order = None
+
+    def _printer_event(self, data: dict[str, object]) -> None:
+        app: StallboxConsole = self  # type: ignore[assignment]
+        if data.get("ok"):
+            app.notify("The printer printed again.", title="Printer")
+        else:
+            app.notify(
+                f"Receipt not printed: {data.get('error')}. Check power, paper and cable; "
+                "p on the receipt prints it again.",
+                title="PRINTER ALARM",
+                severity="error",
+                timeout=30,
+            )
+
+    def _queue_print(self, order_id: str, received: int | None, reprint: bool) -> None:
+        app: StallboxConsole = self  # type: ignore[assignment]
+        if app.client is not None:
+            job = self._print_job(app.client, order_id, received, reprint)
+            app.run_worker(job, group="print", exit_on_error=False)
+
+    async def _print_job(
+        self, client: NodeClient, order_id: str, received: int | None, reprint: bool
+    ) -> None:
+        app: StallboxConsole = self  # type: ignore[assignment]
+        try:
+            await print_receipt(client, order_id, received, reprint)
+        except Refused as exc:
+            if exc.field == "printer":  # no printer on this box: nothing to say after a sale
+                if reprint:
+                    app.notify("No receipt printer is configured on the node.", severity="warning")
+                return
+            app.notify(f"Receipt not printed: {exc}", severity="error", title="Printer")
+        except ConsoleError as exc:
+            app.notify(f"Receipt not printed: {exc}", severity="error", title="Printer")
+        else:
+            if reprint:
+                app.notify("Receipt sent to the printer.", title="Printer")
+
+    def reprint(self, order_id: str) -> None:
+        """Print a paid order's receipt again (`p` on the receipt screen)."""
+        self._queue_print(order_id, None, reprint=True)
+
+    def action_display(self) -> None:
+        """Show the code that pairs a customer display with this console."""
+        from tui.screens.display_pair import DisplayPairScreen
+
+        app: StallboxConsole = self  # type: ignore[assignment]
+        if app.client is None:
+            app.notify("Pair with a node first.", severity="warning")
+            return
+        app.push_screen(DisplayPairScreen())
