@@ -84,7 +84,7 @@ def start_stall(
     console talks to) on `port` if given, its attendee plane on `attendee_port` if given."""
     if not (state / "device.key").exists():
         init_state(state)
-    extra = ("--operator-port", str(port)) if port else ()
+    extra: tuple[str, ...] = ("--operator-port", str(port)) if port else ()
     extra += ("--port", str(attendee_port)) if attendee_port else ()
     return start_node(state, *extra)
 
