@@ -15,3 +15,10 @@ class NoPrinter(PrinterError):
 
 class DeviceSpecError(ConfigError):
     """`[printer] device` is not one of the forms the node knows; names the key."""
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as one line: its type and message, whitespace folded (python-escpos's
+    messages span lines)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from escpos.escpos import Escpos
 from escpos.printer import Dummy
 
+from appliance.printing.errors import describe
 from appliance.printing.escpos_job import PaperSettings, write_receipt, write_test_page
 from appliance.printing.receipt_text import PaperReceipt
 
@@ -96,7 +97,7 @@ class PrintQueue:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any printer failure is an alarm, never a crash
-                self._failed(order_id, f"{type(exc).__name__}: {exc}".strip().rstrip(":"))
+                self._failed(order_id, describe(exc))
             else:
                 self._printed(order_id)
             finally:
