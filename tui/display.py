@@ -19,11 +19,12 @@ from textual.message import Message
 from textual.widgets import Input
 
 from appliance.api.schemas import (
+    DisplayCart,
     DisplayCodeOut,
     DisplayCodeRequest,
     DisplayLine,
+    DisplayOrder,
     DisplayShown,
-    DisplayUpdate,
     ItemOut,
     PrintQueued,
     PrintRequest,
@@ -62,9 +63,10 @@ async def display_code(client: NodeClient, console: str) -> DisplayCodeOut:
     )
 
 
-async def show(client: NodeClient, update: DisplayUpdate) -> DisplayShown:
+async def show(client: NodeClient, update: DisplayCart | DisplayOrder) -> DisplayShown:
     """Set what this console's customer display shows."""
-    return await client._typed(DisplayShown, "POST", "/api/display", update)
+    path = "/api/display" if isinstance(update, DisplayCart) else "/api/display/order"
+    return await client._typed(DisplayShown, "POST", path, update)
 
 
 async def print_receipt(
@@ -81,7 +83,7 @@ class DisplayHooks:
     _cd_order: str | None = None  # the order this console is selling now
     _cd_sent: tuple[str, str | None] = ("", None)  # (phase, order) last queued
     _cd_received: int | None = None  # cash typed on the pay screen, minor units
-    _cd_queue: deque[DisplayUpdate] | None = None
+    _cd_queue: deque[DisplayCart | DisplayOrder] | None = None
     _cd_busy: bool = False
 
     def _to_display(
@@ -92,9 +94,14 @@ class DisplayHooks:
             return  # heard twice (the screen's message and the node's event): sent once
         self._cd_sent = (phase, order_id)
         received = self._cd_received if phase == "paid" else None
-        update = DisplayUpdate(app.settings.name, phase, lines or [], order_id, received)  # type: ignore[arg-type]
+        name = app.settings.name
+        update: DisplayCart | DisplayOrder = (
+            DisplayOrder(name, phase, order_id, received)  # type: ignore[arg-type]
+            if order_id is not None and phase in ("pay", "paid")
+            else DisplayCart(name, lines or [])
+        )
         queue = self._cd_queue = self._cd_queue or deque()
-        if phase == "cart" and queue and queue[-1].phase == "cart":
+        if isinstance(update, DisplayCart) and queue and isinstance(queue[-1], DisplayCart):
             queue[-1] = update  # only the latest cart matters
         else:
             queue.append(update)

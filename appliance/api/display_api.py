@@ -14,7 +14,6 @@ import asyncio
 import time
 from typing import Any
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -23,10 +22,11 @@ from appliance.api.locale import format_money
 from appliance.api.node import Node
 from appliance.api.operator import attendee_url, body, json_response, node_of, operator
 from appliance.api.schemas import (
+    DisplayCart,
     DisplayCodeOut,
     DisplayCodeRequest,
+    DisplayOrder,
     DisplayShown,
-    DisplayUpdate,
     PrinterOut,
     PrintQueued,
     PrintRequest,
@@ -49,11 +49,29 @@ async def display_code(request: Request) -> Response:
 
 
 @operator
-async def display_show(request: Request) -> Response:
-    """Set what this console's customer display shows (idle, cart, pay or paid)."""
+async def display_cart(request: Request) -> Response:
+    """Show what this console is ringing up on its customer display (no lines: idle)."""
     node = node_of(request)
-    asked = await body(request, DisplayUpdate)
-    view = await view_of(node, asked)
+    asked = await body(request, DisplayCart)
+    view: dict[str, Any] = {"phase": "idle", "stall": node.config.stall_name}
+    if asked.lines:
+        currency = node.config.currency
+        view["phase"] = "cart"
+        view["lines"] = [
+            {"qty": ln.qty, "name": ln.name, "total": _money(node, ln.total, currency)}
+            for ln in asked.lines
+        ]
+        view["total"] = _money(node, sum(ln.total for ln in asked.lines), currency)
+    displays = node.display_hub.show(asked.console, view)
+    return json_response(DisplayShown(asked.console, view["phase"], displays))
+
+
+@operator
+async def display_order(request: Request) -> Response:
+    """Show an order's payment (pay) or outcome (paid) on this console's customer display."""
+    node = node_of(request)
+    asked = await body(request, DisplayOrder)
+    view = await order_view(node, asked)
     displays = node.display_hub.show(asked.console, view)
     return json_response(DisplayShown(asked.console, asked.phase, displays))
 
@@ -62,23 +80,10 @@ def _money(node: Node, minor: int, currency: str) -> str:
     return format_money(Money(minor, currency), node.config.locale)
 
 
-async def view_of(node: Node, asked: DisplayUpdate) -> dict[str, Any]:
-    """The JSON a display draws: amounts already in the stall's locale, the QR as SVG."""
-    view: dict[str, Any] = {"phase": asked.phase, "stall": node.config.stall_name}
-    currency = node.config.currency
-    if asked.phase == "idle":
-        return view
-    if asked.phase == "cart":
-        total = sum(line.total for line in asked.lines)
-        view["lines"] = [
-            {"qty": ln.qty, "name": ln.name, "total": _money(node, ln.total, currency)}
-            for ln in asked.lines
-        ]
-        view["total"] = _money(node, total, currency)
-        return view
-    if asked.order_id is None:
-        raise msgspec.ValidationError("required for pay and paid - at `$.order_id`")
+async def order_view(node: Node, asked: DisplayOrder) -> dict[str, Any]:
+    """The JSON a display draws for an order: amounts in the stall's locale, the QR as SVG."""
     order = await node.checkout.get_order(asked.order_id)
+    view: dict[str, Any] = {"phase": asked.phase, "stall": node.config.stall_name}
     view |= _order_view(node, order)
     if asked.phase == "pay":
         if order.state is not OrderState.AWAITING_PAYMENT or order.tender is None:
@@ -141,7 +146,8 @@ def routes() -> list[BaseRoute]:
     """Display and printer routes of the operator plane."""
     return [
         Route("/api/display/code", display_code, methods=["POST"]),
-        Route("/api/display", display_show, methods=["POST"]),
+        Route("/api/display", display_cart, methods=["POST"]),
+        Route("/api/display/order", display_order, methods=["POST"]),
         Route("/api/printer", printer_state),
         Route("/api/orders/{order_id:str}/print", print_receipt, methods=["POST"]),
     ]

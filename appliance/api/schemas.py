@@ -251,7 +251,7 @@ class PrinterOut(msgspec.Struct, frozen=True):
     configured: bool
     ok: bool
     error: str
-    order_id: str
+    last_order: str  # the order of the last job tried
     printed: int
     failed: int
     width_mm: int
@@ -276,14 +276,21 @@ class DisplayLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     total: Minor
 
 
-class DisplayUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """What one console's customer display shows now; pay and paid name an order, whose
-    lines, total, reference and payment code the node reads itself."""
+class DisplayCart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a console is ringing up, for its customer display; no lines: idle (the stall's name)."""
 
     console: ConsoleName
-    phase: Literal["idle", "cart", "pay", "paid"]
     lines: Annotated[list[DisplayLine], msgspec.Meta(max_length=100)] = []
-    order_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+
+
+class DisplayOrder(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An order a console's customer display shows: its payment (pay) or its outcome (paid).
+    The node reads its lines, total, reference and payment code itself; `received` is the cash
+    handed over, for the change."""
+
+    console: ConsoleName
+    phase: Literal["pay", "paid"]
+    order_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     received: Minor | None = None
 
 
@@ -295,7 +302,7 @@ class DisplayShown(msgspec.Struct, frozen=True):
 
 REQUESTS: tuple[type[msgspec.Struct], ...] = (
     PairStart, PairFinish, PairLocal, NewOrder, LineRequest, RemoveLine, TenderRequest, ConfirmRequest, NewDrop,
-    PrintRequest, DisplayCodeRequest, DisplayUpdate, DisplayLine,
+    PrintRequest, DisplayCodeRequest, DisplayCart, DisplayOrder, DisplayLine,
 )  # fmt: skip
 RESPONSES: tuple[type[msgspec.Struct], ...] = (
     PairStarted, PairFinished, PairResponse, IdentityOut, ItemOut, OrderOut, TenderOut, ConfirmOut,

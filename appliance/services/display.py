@@ -34,6 +34,7 @@ CODE_TTL_S = 300
 CODE_FAILURES = 20
 TOKEN_PREFIX = "SBD1."  # noqa: S105 - a format tag, not a secret
 QUEUE_SIZE = 16
+MAX_CONSOLES = 64  # views and waiting codes kept: a stall has a handful of consoles
 HEARTBEAT_S = 15.0
 IDLE: dict[str, Any] = {"phase": "idle"}
 
@@ -65,7 +66,10 @@ class DisplayPairing:
     def new_code(self, console: str, now: float) -> str:
         """A fresh code for `console`'s display, replacing its earlier one."""
         code = f"{secrets.randbelow(10**6):06d}"
+        self._codes.pop(console, None)
         self._codes[console] = _Code(code, now + CODE_TTL_S)
+        while len(self._codes) > MAX_CONSOLES:  # the oldest code goes first
+            del self._codes[next(iter(self._codes))]
         self.failures = 0
         return code
 
@@ -115,7 +119,10 @@ class DisplayHub:
     def show(self, console: str, view: dict[str, Any]) -> int:
         """Make `view` what `console`'s display shows; return how many displays follow it."""
         data = msgspec.json.encode(view)
-        self._views[console] = data
+        self._views.pop(console, None)
+        self._views[console] = data  # most recent last
+        while len(self._views) > MAX_CONSOLES:  # forget the view shown longest ago
+            del self._views[next(iter(self._views))]
         followers = self._followers.get(console, set())
         for queue in followers:
             if queue.full():  # a display too slow for its own console: it needs the last view only

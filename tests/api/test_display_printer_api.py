@@ -128,15 +128,15 @@ def test_display_views_come_from_the_order_and_need_the_right_state(tmp_path: Pa
             )
             order = made.json()["id"]
             show = {"console": "till-1", "phase": "pay", "order_id": order}
-            early = await client.post("/api/display", json=show, headers=auth)
+            early = await client.post("/api/display/order", json=show, headers=auth)
             assert early.status_code == 409 and early.json()["field"] == "order_id"
             await client.post(f"/api/orders/{order}/tender", json={"tender": "pix"}, headers=auth)
-            shown = await client.post("/api/display", json=show, headers=auth)
+            shown = await client.post("/api/display/order", json=show, headers=auth)
             assert shown.status_code == 200 and shown.json()["displays"] == 0
             view = node.display_hub._views["till-1"]
             assert b'"phase":"pay"' in view and b"<svg" in view and b"R$ 6,00" in view
             bad = await client.post(
-                "/api/display", json={"console": "till-1", "phase": "pay"}, headers=auth
+                "/api/display/order", json={"console": "till-1", "phase": "pay"}, headers=auth
             )
             assert bad.status_code == 422 and bad.json()["field"] == "order_id"
 
@@ -162,7 +162,7 @@ def test_a_printer_that_fails_leaves_the_sale_paid_and_raises_the_alarm(tmp_path
             await asyncio.wait_for(node.printer.idle(), 10)
             state = (await client.get("/api/printer", headers=auth)).json()
             assert state["configured"] and not state["ok"] and state["failed"] == 1
-            assert "DeviceNotFoundError" in state["error"] and state["order_id"] == order
+            assert "DeviceNotFoundError" in state["error"] and state["last_order"] == order
             seen = [await asyncio.wait_for(anext(events), 5) for _ in range(4)]
             assert any("event: printer" in e and '"ok":false' in e for e in seen), seen
             assert (await client.get(f"/api/orders/{order}", headers=auth)).json()[
