@@ -85,6 +85,7 @@ class DisplayHooks:
     _cd_received: int | None = None  # cash typed on the pay screen, minor units
     _cd_queue: deque[DisplayCart | DisplayOrder] | None = None
     _cd_busy: bool = False
+    _cd_cart: list[DisplayLine] | None = None  # the cart last drawn (shown again after a cancel)
 
     def _to_display(
         self, phase: str, order_id: str | None = None, lines: list[DisplayLine] | None = None
@@ -122,6 +123,7 @@ class DisplayHooks:
             self._cd_busy = False
 
     def on_cart_shown(self, message: CartShown) -> None:
+        self._cd_cart = message.lines
         self._to_display("cart" if message.lines else "idle", None, message.lines)
 
     def on_order_opened(self, message: OrderOpened) -> None:
@@ -152,8 +154,8 @@ class DisplayHooks:
             self._to_display("paid", order_id)
             self._queue_print(order_id, self._cd_received, reprint=False)
             self._cd_order = None
-        elif state in ENDED:
-            self._to_display("idle")
+        elif state in ENDED:  # back to the cart the console still holds (or idle)
+            self._to_display("cart", None, self._cd_cart)
             self._cd_order = None
 
     def _printer_event(self, data: dict[str, object]) -> None:
