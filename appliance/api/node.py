@@ -26,6 +26,7 @@ from appliance.api.visitors import Visitors
 from appliance.config import Config
 from appliance.discovery import Advertiser, NodeAd
 from appliance.ledger.identity import fingerprint
+from appliance.payments.errors import PaymentError
 from appliance.payments.registry import RailRegistry
 from appliance.services.box import Box
 from appliance.services.checkout import Checkout, utc_now
@@ -37,7 +38,7 @@ from appliance.store import funnel as funnel_sql
 from appliance.store import ledger as ledger_sql
 from appliance.store import relay as relay_sql
 from appliance.store import syncstate
-from appliance.store.errors import DiskFull, StoreError
+from appliance.store.errors import DiskFull, NotFound, StoreError
 from appliance.store.orders import sync_catalog
 from appliance.store.storage import Storage, storage
 from appliance.unix_listener import group_id
@@ -108,12 +109,14 @@ class Node:
         self.drop_pages: dict[int, bytes] = {}  # pre-rendered drop pages, served before the start
         self.menu_page: tuple[float, bytes] | None = None  # (monotonic time, rendered menu)
         self.background: set[asyncio.Task[int]] = set()
+        self._warming: set[asyncio.Task[None]] = set()
         self.pairing = Pairing(state_dir, self.box.key, self.box.device_id)
         self.operator_gid = group_id(config.operator_group)  # may pair over the Unix socket
         self.events = EventHub()
         self.display_pairing = DisplayPairing(self.box.writer)  # customer displays (issue 16)
         self.display_hub = DisplayHub()
         self.printer = printer_queue(config, self.events.publish)  # None without [printer] device
+        self.events.listeners.append(self._prewarm_qr)
         self.metrics = Metrics()
         self.funnel = Funnel()
         self._steps: dict[str, Any] = {}  # bound metric children: labels() costs a lookup per call
@@ -155,6 +158,23 @@ class Node:
             )
             await self.advertiser.start()
             self._tasks.append(asyncio.create_task(self._follow_uplink(), name="mdns-uplink"))
+
+    def _prewarm_qr(self, kind: str, data: dict[str, Any]) -> None:
+        """A tender was chosen: build its QR now, off the loop, so a customer display (and the
+        pay page) that asks a moment later finds it in the rails' cache (bench/console.py)."""
+        if kind == "order" and data.get("state") == "awaiting_payment" and self.display_hub.active:
+            task = asyncio.get_running_loop().create_task(self._build_qr(str(data["id"])))
+            self._warming.add(task)
+            task.add_done_callback(self._warming.discard)
+
+    async def _build_qr(self, order_id: str) -> None:
+        with contextlib.suppress(
+            StoreError, NotFound, PaymentError
+        ):  # a warmer: the request builds it
+            order = await self.checkout.get_order(order_id)
+            if order.tender and order.tender != "cash":
+                rails, tender, total, ref = self.rails, order.tender, order.total, order.reference
+                await asyncio.to_thread(lambda: rails.qr(tender, total, ref).svg)
 
     def count(self, step: str) -> None:
         """Count a funnel step in /metrics."""

@@ -130,6 +130,11 @@ class DisplayHub:
             queue.put_nowait(data)
         return len(followers)
 
+    @property
+    def active(self) -> bool:
+        """Whether any display follows any console now."""
+        return any(self._followers.values())
+
     def following(self, console: str) -> int:
         """How many displays follow `console` now."""
         return len(self._followers.get(console, ()))
