@@ -1,7 +1,9 @@
 """The customer display in headless Chromium, following a console driven by Pilot.
 
 For a phone (portrait) and a tablet (landscape): the display pairs with the code the console
-shows (F7), follows a cash sale (amount, then paid with the change) and a Pix sale, whose
+shows (F7), follows a cash sale (amount, then paid with the change; the receipt printer is off,
+so the console raises the printer alarm, the sale stays paid, and `p` tries again) and a Pix
+sale, whose
 screenshot during payment decodes with zxing-cpp to the order's payload; its display-only
 token is refused by the operator API (orders, confirm, void: 401); after the node restarts
 (same ports) the page reconnects by itself and follows the next cart.
@@ -20,13 +22,22 @@ from typing import Any
 import httpx
 import pytest
 import zxingcpp
-from console_support import anyio_backend, console, free_port, paired_settings, start_stall, until
+from console_support import (
+    anyio_backend,
+    console,
+    free_port,
+    init_state,
+    paired_settings,
+    start_stall,
+    until,
+)
 from console_support import until_shown as until_on_console
 from nodeproc import REPO, NodeProcess
 from PIL import Image
 
 from tui.screens.display_pair import DisplayPairScreen
-from tui.screens.pay import PayScreen
+from tui.screens.pay import PayScreen, ReceiptScreen
+from tui.state import ConsoleState
 
 __all__ = ["anyio_backend"]
 
@@ -51,7 +62,11 @@ def ports() -> tuple[int, int]:
 
 @pytest.fixture
 def node(tmp_path: Path, ports: tuple[int, int]) -> Iterator[NodeProcess]:
-    running = start_stall(tmp_path / "state", ports[1], attendee_port=ports[0])
+    state = tmp_path / "state"
+    init_state(state)
+    with (state / "stallbox.toml").open("a") as config:  # a printer that is off: refused
+        config.write(f'\n[printer]\ndevice = "network:127.0.0.1:{free_port()}"\n')
+    running = start_stall(state, ports[1], attendee_port=ports[0])
     yield running
     if running.process.poll() is None:
         running.stop()
@@ -71,7 +86,7 @@ async def test_display_pairs_follows_sales_and_survives_a_restart(
     app = console(dataclasses.replace(settings, name="till-1"))
     async with (
         async_api.async_playwright() as playwright,
-        app.run_test(size=(120, 40)) as pilot,
+        app.run_test(size=(120, 40), notifications=True) as pilot,
     ):
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = await browser.new_page(viewport=VIEWPORTS[device])
@@ -105,6 +120,18 @@ async def test_display_pairs_follows_sales_and_survives_a_restart(
         await pilot.press("1", "0", "enter")
         await phase(page, "paid")
         assert "R$ 4,00" in await page.inner_text("#change")
+        # the receipt printer is off: the sale stands, the console raises the alarm; p reprints
+        await until_on_console(pilot, "PRINTER ALARM")
+        await until(pilot, lambda: isinstance(app.screen, ReceiptScreen), "the receipt screen")
+        receipt = app.screen
+        assert isinstance(receipt, ReceiptScreen) and receipt.answer.order.state == "paid"
+        await pilot.press("p")
+        with node.client(ConsoleState(settings.state_path).node(node.operator_url).token) as api:  # type: ignore[union-attr]
+            await until(
+                pilot, lambda: api.get("/api/printer").json()["failed"] == 2, "the reprint tried"
+            )
+            paid = api.get(f"/api/orders/{receipt.answer.order.id}").json()
+            assert paid["state"] == "paid"
         await pilot.press("enter")
 
         # a Pix sale: the QR on the display is the order's payload
