@@ -26,12 +26,13 @@ from appliance.api.schemas import (
     DisplayOrder,
     DisplayShown,
     ItemOut,
+    PrinterOut,
     PrintQueued,
     PrintRequest,
 )
 from tui.client import NodeClient
 from tui.errors import ConsoleError, Refused
-from tui.messages import EventReceived, OrderOpened, Tendered
+from tui.messages import EventReceived, NodeChecked, NodeLost, OrderOpened, Tendered
 
 if TYPE_CHECKING:
     from tui.app import StallboxConsole
@@ -77,6 +78,11 @@ async def print_receipt(
     return await client._typed(PrintQueued, "POST", path, PrintRequest(received, reprint))
 
 
+async def printer_state(client: NodeClient) -> PrinterOut:
+    """The node's receipt printer: configured, its last outcome."""
+    return await client._typed(PrinterOut, "GET", "/api/printer")
+
+
 class DisplayHooks:
     """The app's side of the customer display and the printer (mixed into StallboxConsole)."""
 
@@ -86,6 +92,7 @@ class DisplayHooks:
     _cd_queue: deque[DisplayCart | DisplayOrder] | None = None
     _cd_busy: bool = False
     _cd_cart: list[DisplayLine] | None = None  # the cart last drawn (shown again after a cancel)
+    _cd_printer_asked = False  # the printer's state asked since the node was last reached
 
     def _to_display(
         self, phase: str, order_id: str | None = None, lines: list[DisplayLine] | None = None
@@ -157,6 +164,23 @@ class DisplayHooks:
         elif state in ENDED:  # back to the cart the console still holds (or idle)
             self._to_display("cart", None, self._cd_cart)
             self._cd_order = None
+
+    def on_node_checked(self, message: NodeChecked) -> None:
+        app: StallboxConsole = self  # type: ignore[assignment]
+        if not self._cd_printer_asked and app.client is not None:
+            self._cd_printer_asked = True  # a printer that failed before this console started
+            app.run_worker(self._ask_printer(app.client), group="print", exit_on_error=False)
+
+    def on_node_lost(self, message: NodeLost) -> None:
+        self._cd_printer_asked = False
+
+    async def _ask_printer(self, client: NodeClient) -> None:
+        try:
+            state = await printer_state(client)
+        except ConsoleError:
+            return  # an older node, or gone again: the monitor says so
+        if state.configured and not state.ok:
+            self._printer_event({"ok": False, "error": state.error})
 
     def _printer_event(self, data: dict[str, object]) -> None:
         app: StallboxConsole = self  # type: ignore[assignment]
