@@ -106,11 +106,16 @@ class DisplayHooks:
         update: DisplayCart | DisplayOrder = (
             DisplayOrder(name, phase, order_id, received)  # type: ignore[arg-type]
             if order_id is not None and phase in ("pay", "paid")
-            else DisplayCart(name, lines or [])
+            else DisplayCart(name, lines or [], order_id)
         )
         queue = self._cd_queue = self._cd_queue or deque()
-        if isinstance(update, DisplayCart) and queue and isinstance(queue[-1], DisplayCart):
-            queue[-1] = update  # only the latest cart matters
+        if (
+            isinstance(update, DisplayCart)
+            and queue
+            and isinstance(queue[-1], DisplayCart)
+            and queue[-1].order_id is None
+        ):
+            queue[-1] = update  # only the latest cart matters (but never drop an order's link)
         else:
             queue.append(update)
         if not self._cd_busy and app.client is not None:
@@ -135,6 +140,8 @@ class DisplayHooks:
 
     def on_order_opened(self, message: OrderOpened) -> None:
         self._cd_order, self._cd_received = message.order.id, None
+        # the cart became this order: the node shows its payment here as soon as it is tendered
+        self._to_display("cart", message.order.id, self._cd_cart)
 
     def on_tendered(self, message: Tendered) -> None:
         order = message.answer.order

@@ -62,6 +62,8 @@ async def display_cart(request: Request) -> Response:
             for ln in asked.lines
         ]
         view["total"] = _money(node, sum(ln.total for ln in asked.lines), currency)
+    if asked.order_id is not None:
+        node.display_orders.link(asked.order_id, asked.console)
     displays = node.display_hub.show(asked.console, view)
     return json_response(DisplayShown(asked.console, view["phase"], displays))
 

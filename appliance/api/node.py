@@ -30,7 +30,7 @@ from appliance.payments.errors import PaymentError
 from appliance.payments.registry import RailRegistry
 from appliance.services.box import Box
 from appliance.services.checkout import Checkout, utc_now
-from appliance.services.display import DisplayHub, DisplayPairing
+from appliance.services.display import DisplayHub, DisplayOrders, DisplayPairing
 from appliance.services.drops import Drops
 from appliance.services.pairing import Pairing
 from appliance.services.printing import printer_queue
@@ -109,14 +109,17 @@ class Node:
         self.drop_pages: dict[int, bytes] = {}  # pre-rendered drop pages, served before the start
         self.menu_page: tuple[float, bytes] | None = None  # (monotonic time, rendered menu)
         self.background: set[asyncio.Task[int]] = set()
-        self._warming: set[asyncio.Task[None]] = set()
+        self._showing: set[asyncio.Task[None]] = set()
         self.pairing = Pairing(state_dir, self.box.key, self.box.device_id)
         self.operator_gid = group_id(config.operator_group)  # may pair over the Unix socket
         self.events = EventHub()
         self.display_pairing = DisplayPairing(self.box.writer)  # customer displays (issue 16)
         self.display_hub = DisplayHub()
         self.printer = printer_queue(config, self.events.publish)  # None without [printer] device
-        self.events.listeners.append(self._prewarm_qr)
+        self.display_orders = (
+            DisplayOrders()
+        )  # opened orders -> the console whose display shows them
+        self.events.listeners.append(self._follow_order)
         self.metrics = Metrics()
         self.funnel = Funnel()
         self._steps: dict[str, Any] = {}  # bound metric children: labels() costs a lookup per call
@@ -159,22 +162,30 @@ class Node:
             await self.advertiser.start()
             self._tasks.append(asyncio.create_task(self._follow_uplink(), name="mdns-uplink"))
 
-    def _prewarm_qr(self, kind: str, data: dict[str, Any]) -> None:
-        """A tender was chosen: build its QR now, off the loop, so a customer display (and the
-        pay page) that asks a moment later finds it in the rails' cache (bench/console.py)."""
-        if kind == "order" and data.get("state") == "awaiting_payment" and self.display_hub.active:
-            task = asyncio.get_running_loop().create_task(self._build_qr(str(data["id"])))
-            self._warming.add(task)
-            task.add_done_callback(self._warming.discard)
+    def _follow_order(self, kind: str, data: dict[str, Any]) -> None:
+        """A tender was chosen for an order a console linked to its display: show its payment
+        there at once (the QR built off the loop), without waiting for the console to ask."""
+        if kind != "order" or data.get("state") != "awaiting_payment":
+            return
+        console = self.display_orders.console_of(str(data.get("id")))
+        if console is not None and self.display_hub.following(console):
+            task = asyncio.get_running_loop().create_task(self._show_payment(console, data["id"]))
+            self._showing.add(task)
+            task.add_done_callback(self._showing.discard)
 
-    async def _build_qr(self, order_id: str) -> None:
-        with contextlib.suppress(
-            StoreError, NotFound, PaymentError
-        ):  # a warmer: the request builds it
-            order = await self.checkout.get_order(order_id)
-            if order.tender and order.tender != "cash":
-                rails, tender, total, ref = self.rails, order.tender, order.total, order.reference
-                await asyncio.to_thread(lambda: rails.qr(tender, total, ref).svg)
+    async def _show_payment(self, console: str, order_id: str) -> None:
+        from appliance.api.display_api import order_view  # the API's view: imported when used
+        from appliance.api.schemas import DisplayOrder
+        from appliance.domain.errors import DomainError
+        from appliance.domain.orders import OrderState
+
+        # The console asks for the same view a moment later: any failure here is its to report.
+        with contextlib.suppress(StoreError, NotFound, PaymentError, DomainError):
+            view = await order_view(self, DisplayOrder(console, "pay", order_id))
+            # still awaiting payment after the QR was built? Then nothing newer was shown: a
+            # confirmation commits before the console asks its display to show "paid"
+            if (await self.checkout.get_order(order_id)).state is OrderState.AWAITING_PAYMENT:
+                self.display_hub.show(console, view)
 
     def count(self, step: str) -> None:
         """Count a funnel step in /metrics."""

@@ -277,10 +277,13 @@ class DisplayLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class DisplayCart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """What a console is ringing up, for its customer display; no lines: idle (the stall's name)."""
+    """What a console is ringing up, for its customer display; no lines: idle (the stall's name).
+    `order_id`: the order this cart was opened as; the node then shows its payment on this
+    display the moment a tender is chosen for it, without waiting for the console to ask."""
 
     console: ConsoleName
     lines: Annotated[list[DisplayLine], msgspec.Meta(max_length=100)] = []
+    order_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None  # opened
 
 
 class DisplayOrder(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ CODE_FAILURES = 20
 TOKEN_PREFIX = "SBD1."  # noqa: S105 - a format tag, not a secret
 QUEUE_SIZE = 16
 MAX_CONSOLES = 64  # views and waiting codes kept: a stall has a handful of consoles
+MAX_ORDERS = 256  # orders linked to a console's display
 HEARTBEAT_S = 15.0
 IDLE: dict[str, Any] = {"phase": "idle"}
 
@@ -107,6 +109,24 @@ class DisplayPairing:
     def paired(self, console: str) -> bool:
         """Whether `console` has a display paired."""
         return console in self._tokens.values()
+
+
+class DisplayOrders:
+    """Which console's display an opened order belongs to (the most recent MAX_ORDERS)."""
+
+    def __init__(self) -> None:
+        self._consoles: OrderedDict[str, str] = OrderedDict()
+
+    def link(self, order_id: str, console: str) -> None:
+        """Remember that `console` opened `order_id`."""
+        self._consoles.pop(order_id, None)
+        self._consoles[order_id] = console
+        while len(self._consoles) > MAX_ORDERS:
+            self._consoles.popitem(last=False)
+
+    def console_of(self, order_id: str) -> str | None:
+        """The console whose display shows `order_id`, if one said so."""
+        return self._consoles.get(order_id)
 
 
 class DisplayHub:

@@ -201,3 +201,25 @@ def test_a_network_printer_gets_a_receipt_whose_qr_is_the_receipt_line(tmp_path:
             assert node.printer is not None and node.printer.state.printed == 1
 
     asyncio.run(scenario())
+
+
+def test_a_linked_order_shows_its_payment_on_the_display_at_tender(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_node(tmp_path) as (client, auth, node):
+            stream = node.display_hub.stream("till-1", heartbeat_s=5)
+            assert await anext(stream) == "retry: 1000\n\n"
+            assert '"phase":"idle"' in await anext(stream)  # a display follows till-1
+            made = await client.post(
+                "/api/orders", json={"lines": [{"sku": "coffee", "qty": 1}]}, headers=auth
+            )
+            order = made.json()["id"]
+            line = {"name": "Coffee", "qty": 1, "total": 600}
+            cart = {"console": "till-1", "lines": [line], "order_id": order}
+            assert (await client.post("/api/display", json=cart, headers=auth)).status_code == 200
+            assert '"phase":"cart"' in await asyncio.wait_for(anext(stream), 5)
+            await client.post(f"/api/orders/{order}/tender", json={"tender": "pix"}, headers=auth)
+            shown = await asyncio.wait_for(anext(stream), 5)  # the console asked for nothing
+            assert '"phase":"pay"' in shown and "<svg" in shown and '"reference"' in shown
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    asyncio.run(scenario())
