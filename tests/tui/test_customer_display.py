@@ -37,6 +37,7 @@ from PIL import Image
 
 from tui.screens.display_pair import DisplayPairScreen
 from tui.screens.pay import PayScreen, ReceiptScreen
+from tui.screens.sell import SellScreen
 from tui.state import ConsoleState
 
 __all__ = ["anyio_backend"]
@@ -73,8 +74,13 @@ def node(tmp_path: Path, ports: tuple[int, int]) -> Iterator[NodeProcess]:
 
 
 async def phase(page: Any, name: str) -> None:
-    """Wait until the display draws `name` (idle, cart, pay, paid, pairing)."""
-    await page.wait_for_function(f"document.body.dataset.phase === {name!r}", timeout=WAIT_MS)
+    """Wait until the display draws `name` (idle, cart, pay, paid, pairing); say what it shows
+    and what the console shows if it does not."""
+    try:
+        await page.wait_for_function(f"document.body.dataset.phase === {name!r}", timeout=WAIT_MS)
+    except async_api.TimeoutError:
+        view = await page.evaluate("() => JSON.stringify(window.stallboxView || null)")
+        raise AssertionError(f"display not {name!r}: it shows {view}") from None
 
 
 @pytest.mark.parametrize("device", ["phone", "tablet"])
@@ -133,6 +139,7 @@ async def test_display_pairs_follows_sales_and_survives_a_restart(
             paid = api.get(f"/api/orders/{receipt.answer.order.id}").json()
             assert paid["state"] == "paid"
         await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
 
         # a Pix sale: the QR on the display is the order's payload
         await pilot.press("2")
@@ -174,6 +181,7 @@ async def test_display_pairs_follows_sales_and_survives_a_restart(
                 phone.get("/display/state", headers={"Cookie": f"sbd={token}"}).status_code == 200
             )
         await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
 
         if device != "phone":  # the rest does not depend on the screen: once is enough
             await browser.close()
