@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from tui.app import StallboxConsole
 
 ENDED = {"cancelled", "expired", "voided"}
+MAX_WAITING = 16  # display updates kept while the node is unreachable
 
 
 class CartShown(Message):
@@ -114,25 +115,34 @@ class DisplayHooks:
             and queue
             and isinstance(queue[-1], DisplayCart)
             and queue[-1].order_id is None
+            and (len(queue) > 1 or not self._cd_busy)  # never the one being sent
         ):
             queue[-1] = update  # only the latest cart matters (but never drop an order's link)
         else:
             queue.append(update)
-        if not self._cd_busy and app.client is not None:
-            self._cd_busy = True
-            app.run_worker(self._send_display(app.client), group="display", exit_on_error=False)
+        self._resend_display()
 
     async def _send_display(self, client: NodeClient) -> None:
         queue = self._cd_queue
         try:
             while queue:
-                update = queue.popleft()
                 try:
-                    await show(client, update)
+                    await show(client, queue[0])
+                except Refused:
+                    pass  # the node said no (an order that moved on): nothing to send again
                 except ConsoleError:
-                    continue  # a display is a nicety: a sale never waits for it
+                    return  # not reached: sent again when a check finds the node (below)
+                queue.popleft()
         finally:
             self._cd_busy = False
+
+    def _resend_display(self) -> None:
+        app: StallboxConsole = self  # type: ignore[assignment]
+        if self._cd_queue and not self._cd_busy and app.client is not None:
+            while len(self._cd_queue) > MAX_WAITING:  # a long outage: the latest steps matter
+                self._cd_queue.popleft()
+            self._cd_busy = True
+            app.run_worker(self._send_display(app.client), group="display", exit_on_error=False)
 
     def on_cart_shown(self, message: CartShown) -> None:
         self._cd_cart = message.lines
@@ -174,6 +184,7 @@ class DisplayHooks:
 
     def on_node_checked(self, message: NodeChecked) -> None:
         app: StallboxConsole = self  # type: ignore[assignment]
+        self._resend_display()  # what the display missed while the node was away
         if not self._cd_printer_asked and app.client is not None:
             self._cd_printer_asked = True  # a printer that failed before this console started
             app.run_worker(self._ask_printer(app.client), group="print", exit_on_error=False)
