@@ -404,6 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_qr_parser(sub, common)
     sub.choices["qr"].set_defaults(run=cmd_qr)
+    from appliance.printing.command import add_print_test_parser
+
+    add_print_test_parser(sub, common, _config)
 
     console = sub.add_parser("console", help="the operator console (Textual)")
     console.add_argument(

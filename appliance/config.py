@@ -26,6 +26,7 @@ from appliance.domain.orders import TOTAL_MAX
 from appliance.domain.policy import Limits
 from appliance.errors import ConfigError, field_and_problem
 from appliance.payments.config import RailConfig, parse_rails
+from appliance.printing.spec import check_spec
 from appliance.providers.settings import ProviderSettings, parse_provider
 
 CONFIG_NAME = "stallbox.toml"
@@ -64,6 +65,14 @@ class RawStorage(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     warn_free_mb: int = 64  # below this free on the state dir's disk: a warning and a console alarm
 
 
+class RawPrinter(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    device: str = ""  # "" = no printer; usb:VVVV:PPPP, serial:/dev/X[:BAUD], network:HOST[:PORT]
+    width_mm: int = 58
+    cut: bool = True
+    drawer: bool = True
+    profile: str = ""  # a python-escpos profile name; "" = by width (POS-5890, TM-T20II)
+
+
 class RawDrops(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     hold_s: int = 120
     max_hold_s: int = 600
@@ -94,6 +103,7 @@ class RawConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     policy: RawPolicy = RawPolicy()
     storage: RawStorage = RawStorage()
     drops: RawDrops = RawDrops()
+    printer: RawPrinter = RawPrinter()
     catalog: list[RawItem] = []
     rails: dict[str, dict[str, Any]] = {}
     provider: dict[str, Any] | None = None  # providers/settings.py checks it
@@ -125,6 +135,11 @@ class Config:
     operator_socket: str = ""  # "" = $RUNTIME_DIRECTORY or the state dir; "off" = no socket
     operator_group: str = ""  # group whose members may pair over the socket ("" = none)
     provider: ProviderSettings | None = None  # the payment provider the node asks ([provider])
+    printer_device: str = ""  # [printer]: where the receipt printer is ("" = none)
+    printer_width_mm: int = 58
+    printer_cut: bool = True
+    printer_drawer: bool = True
+    printer_profile: str = ""
 
 
 NODE_REQUIRES = {
@@ -267,6 +282,9 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         raise ConfigError(path, "sync.drop_rush_s", "must be 0 or more seconds")
     if raw.storage.warn_free_mb < 0:
         raise ConfigError(path, "storage.warn_free_mb", "must be 0 (never warn) or more MiB")
+    if raw.printer.width_mm not in (58, 80):
+        raise ConfigError(path, "printer.width_mm", f"{raw.printer.width_mm}: 58 or 80")
+    check_spec(raw.printer.device, path)
     if raw.policy.order_hold_s <= 0:
         raise ConfigError(path, "policy.order_hold_s", "must be a positive number of seconds")
 
@@ -331,4 +349,9 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         operator_socket=sock,
         operator_group=raw.node.operator_group,
         provider=parse_provider(raw.provider, rails, path),
+        printer_device=raw.printer.device,
+        printer_width_mm=raw.printer.width_mm,
+        printer_cut=raw.printer.cut,
+        printer_drawer=raw.printer.drawer,
+        printer_profile=raw.printer.profile,
     )

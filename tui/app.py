@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState
 
 from appliance.api.schemas import IdentityOut, StatsOut, SyncOut
 from tui.client import NodeClient, NodeEvent
+from tui.display import DisplayHooks
 from tui.errors import ConsoleError, KeyChanged, Refused, Unauthorized
 from tui.link import Link, bank_report, cloud_state, money_alarms, storage_state
 from tui.messages import (
@@ -68,7 +69,7 @@ class ConsoleSettings:
     ready_undo_s: float = 5.0  # "ready" is sent this long after the key, so `u` can undo it
 
 
-class StallboxConsole(App[int]):
+class StallboxConsole(DisplayHooks, App[int]):
     """The Stallbox operator console."""
 
     CSS_PATH = "app.tcss"
@@ -98,6 +99,7 @@ class StallboxConsole(App[int]):
         Binding("f7", "day('close')", "Close the day", id="close-day", show=False),
         Binding("f8", "day('restock')", "Restock", id="restock", show=False),
         Binding("f10", "day('clock')", "Clock", id="clock", show=False),
+        Binding("f12", "display", "Customer display", id="display", show=False),
         Binding("f9", "reconnect", "Node / pair", id="node", show=False),
         Binding("ctrl+t", "toggle_theme", "Theme", id="theme", show=False),
         Binding("ctrl+q", "ask_quit", "Quit", id="quit", priority=True, show=False),

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from appliance.api import attendee, drop_pages, operator, relay, storage
+from appliance.api import attendee, display_api, display_pages, drop_pages, operator, relay, storage
 from appliance.api.bounds import BodyLimits
 from appliance.api.node import Node
 from appliance.api.openapi import openapi_document
@@ -124,12 +124,18 @@ CLAIM_PATH = re.compile(r"/d/([0-9]{1,9})/claim")
 
 def attendee_routes() -> list[BaseRoute]:
     """The attendee plane's routes (plain HTTP), in match order: the pages phones load most first."""
-    return [*attendee.routes(), *drop_pages.routes(), Route("/healthz", storage.healthz)]
+    return [
+        *attendee.routes(), *drop_pages.routes(), *display_pages.routes(),
+        Route("/healthz", storage.healthz),
+    ]  # fmt: skip
 
 
 def operator_routes() -> list[BaseRoute]:
     """The operator plane's routes (TLS only); the OpenAPI document is built from these."""
-    return [Route("/api/openapi.json", openapi), *operator.routes(), *relay.routes()]
+    return [
+        Route("/api/openapi.json", openapi), *operator.routes(), *display_api.routes(),
+        *relay.routes(),
+    ]  # fmt: skip
 
 
 class Planes:

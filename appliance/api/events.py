@@ -7,7 +7,7 @@ keep up loses its oldest events (it is told to refresh) rather than slowing the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
@@ -21,6 +21,7 @@ class EventHub:
 
     def __init__(self) -> None:
         self._subscribers: set[asyncio.Queue[str]] = set()
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []  # in-process, sync
 
     @property
     def subscribers(self) -> int:
@@ -29,6 +30,8 @@ class EventHub:
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         """Queue an event for every subscriber; drop the oldest for one that is full."""
+        for listener in self.listeners:
+            listener(kind, data)
         if not self._subscribers:
             return  # nobody to tell: a rush with no console open encodes nothing
         message = f"event: {kind}\ndata: {msgspec.json.encode(data).decode()}\n\n"

@@ -85,6 +85,16 @@ class PageLocale:
         return None if message is None else self.gettext(message)
 
 
+def format_money(amount: Money, locale: str) -> str:
+    """An amount in the stall's locale (CLDR), plain spaces: for paper and the customer display."""
+    try:
+        where = Locale.parse(locale.replace("-", "_")) if locale else Locale.parse("en")
+    except (UnknownLocaleError, ValueError):
+        where = Locale.parse("en")
+    text = str(format_currency(Decimal(amount.decimal()), amount.currency, locale=where))
+    return text.replace("\xa0", " ").replace("\u202f", " ")
+
+
 def stall_zone(name: str) -> tzinfo:
     """The stall's time zone: an IANA name from the config, or the box's own zone for ""."""
     if name:

@@ -27,6 +27,7 @@ from appliance.api.visitors import Visitors
 from appliance.config import Config
 from appliance.discovery import Advertiser, NodeAd
 from appliance.ledger.identity import fingerprint
+from appliance.payments.errors import PaymentError
 from appliance.payments.registry import RailRegistry
 from appliance.providers.apipix import ApiPix
 from appliance.providers.settings import load_credentials
@@ -34,14 +35,16 @@ from appliance.services.bank_watch import BankWatch, Settled
 from appliance.services.box import Box
 from appliance.services.box_clock import BoxClock
 from appliance.services.checkout import Checkout, utc_now
+from appliance.services.display import DisplayHub, DisplayOrders, DisplayPairing
 from appliance.services.drops import Drops
 from appliance.services.pairing import Pairing
+from appliance.services.printing import printer_queue
 from appliance.services.revocation import on_node_start
 from appliance.store import funnel as funnel_sql
 from appliance.store import ledger as ledger_sql
 from appliance.store import relay as relay_sql
 from appliance.store import syncstate
-from appliance.store.errors import DiskFull, StoreError
+from appliance.store.errors import DiskFull, NotFound, StoreError
 from appliance.store.orders import sync_catalog
 from appliance.store.storage import Storage, storage
 from appliance.unix_listener import group_id
@@ -116,10 +119,18 @@ class Node:
         self.menu_page: dict[str, tuple[float, bytes]] = {}  # tag: (monotonic time, menu)
         self.languages = Languages(config.locale, stall_zone(config.timezone))
         self.background: set[asyncio.Task[int]] = set()
+        self._showing: set[asyncio.Task[None]] = set()
         self.pairing = Pairing(state_dir, self.box.key, self.box.device_id)
         on_node_start(state_dir, self.box.writer, self.pairing)  # token epoch from the ledger
         self.operator_gid = group_id(config.operator_group)  # may pair over the Unix socket
         self.events = EventHub()
+        self.display_pairing = DisplayPairing(self.box.writer)  # customer displays (issue 16)
+        self.display_hub = DisplayHub()
+        self.printer = printer_queue(config, self.events.publish)  # None without [printer] device
+        self.display_orders = (
+            DisplayOrders()
+        )  # opened orders -> the console whose display shows them
+        self.events.listeners.append(self._follow_order)
         self.metrics = Metrics()
         self.funnel = Funnel()
         self._steps: dict[str, Any] = {}  # bound metric children: labels() costs a lookup per call
@@ -143,6 +154,9 @@ class Node:
             log.error("cannot update the catalogue from the config: %s", exc)
         self.warn_if_low()
         await self.refresh_outbox()
+        await self.display_pairing.load()
+        if self.printer is not None:
+            self.printer.start()
         self._tasks.append(asyncio.create_task(self._sweep_expired(), name="expire-orders"))
         self._tasks.append(asyncio.create_task(self._count_live_minutes(), name="live-minutes"))
         self._tasks.append(asyncio.create_task(self._probe_storage(), name="storage-probe"))
@@ -161,6 +175,31 @@ class Node:
             )
             await self.advertiser.start()
             self._tasks.append(asyncio.create_task(self._follow_uplink(), name="mdns-uplink"))
+
+    def _follow_order(self, kind: str, data: dict[str, Any]) -> None:
+        """A tender was chosen for an order a console linked to its display: show its payment
+        there at once (the QR built off the loop), without waiting for the console to ask."""
+        if kind != "order" or data.get("state") != "awaiting_payment":
+            return
+        console = self.display_orders.console_of(str(data.get("id")))
+        if console is not None and self.display_hub.following(console):
+            task = asyncio.get_running_loop().create_task(self._show_payment(console, data["id"]))
+            self._showing.add(task)
+            task.add_done_callback(self._showing.discard)
+
+    async def _show_payment(self, console: str, order_id: str) -> None:
+        from appliance.api.display_api import order_view  # the API's view: imported when used
+        from appliance.api.schemas import DisplayOrder
+        from appliance.domain.errors import DomainError
+        from appliance.domain.orders import OrderState
+
+        # The console asks for the same view a moment later: any failure here is its to report.
+        with contextlib.suppress(StoreError, NotFound, PaymentError, DomainError):
+            view = await order_view(self, DisplayOrder(console, "pay", order_id))
+            # still awaiting payment after the QR was built? Then nothing newer was shown: a
+            # confirmation commits before the console asks its display to show "paid"
+            if (await self.checkout.get_order(order_id)).state is OrderState.AWAITING_PAYMENT:
+                self.display_hub.show(console, view)
 
     def count(self, step: str) -> None:
         """Count a funnel step in /metrics."""
@@ -286,6 +325,8 @@ class Node:
             await self.advertiser.close()
         if self.bank is not None:
             await self.bank.provider.aclose()
+        if self.printer is not None:
+            await self.printer.stop()
         self.events.close()
         counts, now = self.funnel.take(), utc_now()
         with contextlib.suppress(StoreError):  # analytics: never in the way of a clean stop

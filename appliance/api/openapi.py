@@ -148,6 +148,28 @@ DOCS: dict[tuple[str, str], Doc] = {
         "Server-sent events: `order` with {id, state} on every change", None, str,
         media="text/event-stream",
     ),
+    ("post", "/api/display/code"): Doc(
+        "A one-time code that pairs a customer display (/display) with this console",
+        s.DisplayCodeRequest, s.DisplayCodeOut,
+    ),
+    ("post", "/api/display"): Doc(
+        "Show what a console is ringing up on its customer display (no lines: idle)",
+        s.DisplayCart, s.DisplayShown,
+    ),
+    ("post", "/api/display/order"): Doc(
+        "Show an order on a console's customer display: pay (awaiting payment, with its QR) or"
+        " paid (with the change); 409 naming order_id when the order is in another state",
+        s.DisplayOrder, s.DisplayShown,
+    ),
+    ("get", "/api/printer"): Doc(
+        "The receipt printer: configured, its last outcome (the console's alarm), counts",
+        None, s.PrinterOut,
+    ),
+    ("post", "/api/orders/{order_id}/print"): Doc(
+        "Queue a paid order's receipt for the printer; 409 naming printer when none is"
+        " configured, naming the order when it is not paid",
+        s.PrintRequest, s.PrintQueued, 202,
+    ),
     ("get", "/metrics"): Doc("Prometheus metrics", None, str, media="text/plain"),
     ("get", "/api/close"): Doc(
         "The report of the open period since the last close (nothing signed)", None, CloseReport

@@ -236,10 +236,86 @@ class Problem(msgspec.Struct, frozen=True):
     field: str | None = None
 
 
+Minor = Annotated[int, msgspec.Meta(ge=0, le=999_999_999_999)]
+ConsoleName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,59}$")]
+
+
+class PrintRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Print a paid order's receipt; `received` is the cash handed over (for the change line)."""
+
+    received: Minor | None = None
+    reprint: bool = False
+
+
+class PrintQueued(msgspec.Struct, frozen=True):
+    queued: bool
+    order_id: str
+
+
+class PrinterOut(msgspec.Struct, frozen=True):
+    """The receipt printer: configured, its last outcome, and counts since the node started."""
+
+    configured: bool
+    ok: bool
+    error: str
+    last_order: str  # the order of the last job tried
+    printed: int
+    failed: int
+    width_mm: int
+
+
+class DisplayCodeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    console: ConsoleName
+
+
+class DisplayCodeOut(msgspec.Struct, frozen=True):
+    """A one-time code a customer display types on /display to pair with `console`."""
+
+    code: str
+    console: str
+    expires_s: int
+    url: str
+
+
+class DisplayLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    qty: Qty
+    total: Minor
+
+
+class DisplayCart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a console is ringing up, for its customer display; no lines: idle (the stall's name).
+    `order_id`: the order this cart was opened as; the node then shows its payment on this
+    display the moment a tender is chosen for it, without waiting for the console to ask."""
+
+    console: ConsoleName
+    lines: Annotated[list[DisplayLine], msgspec.Meta(max_length=100)] = []
+    order_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None  # opened
+
+
+class DisplayOrder(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An order a console's customer display shows: its payment (pay) or its outcome (paid).
+    The node reads its lines, total, reference and payment code itself; `received` is the cash
+    handed over, for the change."""
+
+    console: ConsoleName
+    phase: Literal["pay", "paid"]
+    order_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    received: Minor | None = None
+
+
+class DisplayShown(msgspec.Struct, frozen=True):
+    console: str
+    phase: str
+    displays: int  # displays following this console now
+
+
 REQUESTS: tuple[type[msgspec.Struct], ...] = (
     PairStart, PairFinish, PairLocal, NewOrder, LineRequest, RemoveLine, TenderRequest, ConfirmRequest, NewDrop,
+    PrintRequest, DisplayCodeRequest, DisplayCart, DisplayOrder, DisplayLine,
 )  # fmt: skip
 RESPONSES: tuple[type[msgspec.Struct], ...] = (
     PairStarted, PairFinished, PairResponse, IdentityOut, ItemOut, OrderOut, TenderOut, ConfirmOut,
-    DecisionOut, ReceiptOut, StatsOut, SyncOut, DropOut, Problem,
+    DecisionOut, ReceiptOut, StatsOut, SyncOut, DropOut, Problem, PrintQueued, PrinterOut,
+    DisplayCodeOut, DisplayShown,
 )  # fmt: skip

@@ -180,7 +180,7 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sync_state ADD COLUMN incident TEXT;
     """,
-    # 11 (issue 22): every restock, append-only like the receipts: who changed an item's stock,
+    # 11: every restock, append-only like the receipts: who changed an item's stock,
     # by how much, when, and what it was after
     """
     CREATE TABLE stock_moves (
@@ -196,6 +196,14 @@ MIGRATIONS: tuple[str, ...] = (
         BEGIN SELECT RAISE(ABORT, 'stock moves are append-only'); END;
     CREATE TRIGGER stock_moves_append_only_delete BEFORE DELETE ON stock_moves
         BEGIN SELECT RAISE(ABORT, 'stock moves are append-only'); END;
+    """,
+    # 12: customer displays: the hash of each one's display-only token and the console it follows
+    """
+    CREATE TABLE display_tokens (
+        token_hash TEXT PRIMARY KEY,
+        console    TEXT NOT NULL UNIQUE,
+        paired_at  TEXT NOT NULL
+    ) STRICT;
     """,
 )
 

@@ -77,12 +77,15 @@ def init_state(state: Path) -> None:
         config.write(PIX)
 
 
-def start_stall(state: Path, port: int | None = None) -> NodeProcess:
+def start_stall(
+    state: Path, port: int | None = None, attendee_port: int | None = None
+) -> NodeProcess:
     """A node on `state` (initialised with the Pix rail if new), its operator plane (what the
-    console talks to) on `port` if given."""
+    console talks to) on `port` if given, its attendee plane on `attendee_port` if given."""
     if not (state / "device.key").exists():
         init_state(state)
-    extra = ("--operator-port", str(port)) if port else ()
+    extra: tuple[str, ...] = ("--operator-port", str(port)) if port else ()
+    extra += ("--port", str(attendee_port)) if attendee_port else ()
     return start_node(state, *extra)
 
 

@@ -43,6 +43,7 @@ class ReceiptScreen(ConsoleScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "next_sale", "Next sale", id="receipt-next"),
         Binding("escape", "next_sale", "Next sale", id="receipt-close", show=False),
+        Binding("p", "reprint", "Reprint", id="receipt-reprint", show=False),
     ]
 
     def __init__(self, answer: ConfirmOut, change: int | None = None) -> None:
@@ -96,6 +97,10 @@ class ReceiptScreen(ConsoleScreen):
         shown = code.fits
         code.display = shown
         self.query_one("#receipt-hint", Static).update(PHOTOGRAPH if shown else NO_ROOM)
+
+    def action_reprint(self) -> None:
+        """Print the receipt again (the node queues it; tui/display.py)."""
+        self.console.reprint(self.answer.order.id)
 
     def action_next_sale(self) -> None:
         """Back to the catalogue."""

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Input, Static
 
 from appliance.api.schemas import ItemOut, OrderOut, StatsOut
 from tui.client import NodeClient
+from tui.display import CartShown, cart_lines
 from tui.errors import ConsoleError
 from tui.messages import ActionDone, ActionFailed, CatalogLoaded, OrderOpened
 from tui.money import money
@@ -159,6 +160,7 @@ class SellScreen(ConsoleScreen):
     def show_cart(self) -> None:
         """Draw the cart and its total."""
         by_sku = {i.sku: i for i in self.items}
+        self.post_message(CartShown(cart_lines(self.cart, by_sku)))  # the customer display
         if not self.cart:
             self.query_one("#cart", Static).update("Cart is empty — press an item's key")
             self.query_one("#cart-total", Static).update("")
