@@ -26,9 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path[:1] = [str(REPO)]  # the repo, not bench/, first
+
+import httpx  # noqa: E402
+
+from bench.honest import print_machine  # noqa: E402
 PIX = """
 [rails.pix]
 kind = "pix"
@@ -163,6 +166,7 @@ def main() -> None:
         asyncio.run(child(args.child, args.node, args.console_state, args.sales))
         return
 
+    machine = print_machine("bench/console.py")
     with tempfile.TemporaryDirectory() as tmp:
         state, console_state = Path(tmp) / "state", Path(tmp) / "console.json"
         node, url = start_node(state)
@@ -192,6 +196,8 @@ def main() -> None:
                 "start_s": round(start_s, 3),
                 "peak_rss_mb": round(peak, 1),
                 "key_to_qr_p50_ms": round(key_to_qr, 1),
+                "start_s_rounds": [round(s, 3) for s, _ in started],
+                "machine": machine,
             }
         )
     )
