@@ -32,6 +32,7 @@ sys.path[:1] = [str(REPO)]  # the repo, not bench/, first
 import httpx  # noqa: E402
 
 from bench.honest import print_machine  # noqa: E402
+
 PIX = """
 [rails.pix]
 kind = "pix"
