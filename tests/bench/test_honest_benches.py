@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.honest import Exit, MissingTool, Unmeasured, median, require
-from bench.wrk import wrk
-
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))  # the benches are scripts beside the packages, not installed
+
+from bench.honest import Exit, MissingTool, Unmeasured, median, require  # noqa: E402
+from bench.wrk import wrk  # noqa: E402
 
 
 def test_node_bench_without_wrk_exits_naming_the_package(tmp_path: Path) -> None:
