@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,8 +69,8 @@ def start_node(state: Path) -> tuple[subprocess.Popen[str], str]:
     raise SystemExit("the node did not start")
 
 
-def pair(state: Path, url: str, console_state: Path) -> None:
-    """Pair like a console and write the console state file."""
+def pair(state: Path, url: str, console_state: Path) -> str:
+    """Pair like a console, write the console state file; return the operator token."""
     from appliance.ledger.identity import fingerprint, load_key
     from appliance.tls import state_dir_context
     from tui.pairing import pair_blocking
@@ -79,6 +80,7 @@ def pair(state: Path, url: str, console_state: Path) -> None:
     with httpx.Client(base_url=url, verify=state_dir_context(state)) as http:
         answer = pair_blocking(http, code, "bench", fingerprint(load_key(state).public))
     ConsoleState(console_state).pin(url, answer.node_id, answer.fingerprint, answer.token)
+    return answer.token
 
 
 async def child(mode: str, url: str, console_state: Path, sales: int) -> None:
@@ -92,7 +94,7 @@ async def child(mode: str, url: str, console_state: Path, sales: int) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
 
         async def until(check: object) -> None:
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 60
             while not check():  # type: ignore[operator]
                 if time.monotonic() > deadline:
                     raise SystemExit("timed out")
@@ -134,13 +136,21 @@ async def child(mode: str, url: str, console_state: Path, sales: int) -> None:
         print(json.dumps({"key_to_qr_ms": [t * 1000 for t in timings], "rss_mb": rss}), flush=True)
 
 
-def run_child(mode: str, url: str, console_state: Path, sales: int) -> tuple[float, list[str]]:
-    """Spawn a child; return seconds from spawn to READY and the lines it printed."""
+def run_child(
+    mode: str,
+    url: str,
+    console_state: Path,
+    sales: int,
+    preexec_fn: Callable[[], None] | None = None,
+) -> tuple[float, list[str]]:
+    """Spawn a child (through `preexec_fn`, e.g. into bench/pi.py's throttled CPU); return
+    seconds from spawn to READY and the lines it printed."""
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, __file__, "--child", mode, "--node", url, "--console-state",
          str(console_state), "--sales", str(sales)],
         stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        preexec_fn=preexec_fn,
     )  # fmt: skip
     assert proc.stdout is not None
     ready = None
@@ -149,7 +159,7 @@ def run_child(mode: str, url: str, console_state: Path, sales: int) -> tuple[flo
         if line.strip() == "READY" and ready is None:
             ready = time.perf_counter() - started
         lines.append(line.strip())
-    if proc.wait(60) != 0 or ready is None:
+    if proc.wait(120) != 0 or ready is None:
         raise SystemExit(f"console child failed: {lines}")
     return ready, lines
 
