@@ -51,6 +51,14 @@ V2_ROOT = Path("/sys/fs/cgroup")
 V1_CPU = Path("/sys/fs/cgroup/cpu")
 
 
+def quota_for(share: float) -> tuple[int, int]:
+    """(quota us, period us) for `share` of one CPU: a 10 ms period, longer only when the
+    quota would fall under the kernel's 1 ms minimum."""
+    share = max(0.005, min(1.0, share))
+    period = max(PERIOD_US, round(MIN_QUOTA_US / share))
+    return max(MIN_QUOTA_US, round(share * period)), period
+
+
 @dataclass(frozen=True, slots=True)
 class Calibration:
     """What calibration measured: the workload's seconds unthrottled and under the quota."""
@@ -114,9 +122,7 @@ class Throttle:
 
     def set_share(self, share: float) -> None:
         """Allow `share` of one CPU, over the shortest period (>= 10 ms) that can say it."""
-        share = max(0.005, min(1.0, share))
-        self.period_us = max(PERIOD_US, round(MIN_QUOTA_US / share))
-        self.quota_us = max(MIN_QUOTA_US, round(share * self.period_us))
+        self.quota_us, self.period_us = quota_for(share)
         if self.group is None:
             return
         if self.method.startswith("cgroup v2"):

@@ -60,3 +60,14 @@ def test_no_rounds_is_unmeasured() -> None:
     with pytest.raises(Unmeasured):
         median([])
     assert median([3.0, 1.0, 2.0]) == 2.0
+
+
+def test_quota_for_a_pi4_share_keeps_a_short_period() -> None:
+    """1/7 of a CPU: 1,429 us per 10 ms; 1/23 needs a longer period (the kernel's 1 ms minimum)."""
+    from bench.pi_cpu import quota_for
+
+    assert quota_for(1 / 7) == (1429, 10_000)
+    quota, period = quota_for(1 / 23)
+    assert quota == 1000
+    assert abs(quota / period - 1 / 23) < 0.001
+    assert quota_for(2.0) == (10_000, 10_000)
