@@ -36,6 +36,8 @@ from powercuts import Tally, cycle  # noqa: E402
 from stackcuts import CloudTally, catch_up, cut_stack  # noqa: E402
 from syncproc import free_port  # noqa: E402
 
+from bench.honest import print_machine  # noqa: E402
+
 
 class Exit(IntEnum):
     """Exit codes: 0 nothing lost, 1 something lost or broken, 2 cannot run here."""
@@ -55,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if not os.path.exists("/dev/fuse"):
         print("powercut: no /dev/fuse here; the lossy filesystem needs FUSE", file=sys.stderr)
         return Exit.NO_FUSE
+    print_machine("bench/powercut.py")
     rng = random.Random(args.seed)
     store, node, stack, clouds, port = Tally(), NodeTally(), NodeTally(), CloudTally(), free_port()
     deadline = time.monotonic() + args.minutes * 60

@@ -14,15 +14,20 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
-import qrcode
-import qrcode.constants
+sys.path[:1] = [str(Path(__file__).resolve().parents[1])]  # the repo, not bench/, first
 
-from appliance.domain.money import Money
-from appliance.payments.config import PixRail
-from appliance.payments.reference import order_reference
-from appliance.payments.registry import RailRegistry
+import qrcode  # noqa: E402
+import qrcode.constants  # noqa: E402
+
+from appliance.domain.money import Money  # noqa: E402
+from appliance.payments.config import PixRail  # noqa: E402
+from appliance.payments.reference import order_reference  # noqa: E402
+from appliance.payments.registry import RailRegistry  # noqa: E402
+from bench.honest import print_machine  # noqa: E402
 
 
 def p50(samples: list[float]) -> float:
@@ -35,6 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--codes", type=int, default=300)
     args = parser.parse_args()
+    print_machine("bench/qr.py")
     rail = PixRail(key="+5511999998888", merchant="PASTELARIA DEMO", city="SAO PAULO")
     registry = RailRegistry({"pix": rail}, "BRL", cache_size=args.codes)
     orders = [(Money(1000 + 7 * n, "BRL"), order_reference(n + 1)) for n in range(args.codes)]

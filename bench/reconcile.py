@@ -22,11 +22,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from appliance.domain.money import Money
-from appliance.domain.reconcile import Sale, reconcile
-from appliance.payments.ids import rf_reference
-from appliance.payments.reference import order_reference
-from appliance.statements import read_statement
+sys.path[:1] = [str(Path(__file__).resolve().parents[1])]  # the repo, not bench/, first
+
+from appliance.domain.money import Money  # noqa: E402
+from appliance.domain.reconcile import Sale, reconcile  # noqa: E402
+from appliance.payments.ids import rf_reference  # noqa: E402
+from appliance.payments.reference import order_reference  # noqa: E402
+from appliance.statements import read_statement  # noqa: E402
+from bench.honest import print_machine  # noqa: E402
 
 NS = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=None, help="where to write the statement")
     args = parser.parse_args(argv)
+    print_machine("bench/reconcile.py")
     rnd = random.Random(20261120)
     sales = make_sales(args.lines, rnd)
     text = make_statement(sales, args.lines, rnd)

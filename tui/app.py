@@ -41,17 +41,22 @@ from tui.messages import (
     NodeLost,
     TokenRefused,
 )
-from tui.screens.drops import DropsScreen
-from tui.screens.numbers import NumbersScreen
-from tui.screens.orders import OrdersScreen
 from tui.screens.sell import SellScreen
-from tui.screens.sync import SyncScreen
 from tui.state import ConsoleState, default_path
 from tui.vt.screen import FONT_PATH, VtFilter, VtGlyphs, vt_glyphs
 
 EVENT_RETRY_S = 1.0
 CLOCK_CHECK_S = 30.0  # how often the monitor asks the box whether its clock is behind
 SAMPLES = 120
+
+
+def _screen(module: str, name: str) -> Screen[Any]:
+    """A screen other than the first, imported when first shown: a Pi starts the console in
+    ~7x the time it takes here, mostly importing (docs/performance.md)."""
+    import importlib
+
+    screen: Screen[Any] = getattr(importlib.import_module(f"tui.screens.{module}"), name)()
+    return screen
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +88,11 @@ class StallboxConsole(DisplayHooks, App[int]):
         "numbers": "numbers",
     }
     SCREENS: ClassVar[dict[str, Callable[[], Screen[Any]]]] = {
-        "sell": SellScreen,
-        "orders": OrdersScreen,
-        "drops": DropsScreen,
-        "sync": SyncScreen,
-        "numbers": NumbersScreen,
+        "sell": SellScreen,  # the first screen; the others are imported when first shown
+        "orders": lambda: _screen("orders", "OrdersScreen"),
+        "drops": lambda: _screen("drops", "DropsScreen"),
+        "sync": lambda: _screen("sync", "SyncScreen"),
+        "numbers": lambda: _screen("numbers", "NumbersScreen"),
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         # Shown in every screen's title line (NAV_HINT) rather than in the footer.

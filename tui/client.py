@@ -49,6 +49,7 @@ from appliance.tls import (
     pinned_context,
 )
 from tui.errors import KeyChanged, NodeUnreachable, Refused, Unauthorized
+from tui.keepalive import KeptAliveTransport
 from tui.pairing import UNIX_BASE_URL, pair_async, pair_local, unix_path
 
 T = TypeVar("T")
@@ -139,9 +140,11 @@ class NodeClient:
             )  # fmt: skip
         else:
             der = await self._probe()
+            pinned = pinned_context(der)
             http = httpx.AsyncClient(
-                base_url=self.base_url, timeout=self.timeout_s, verify=pinned_context(der)
-            )
+                base_url=self.base_url, timeout=self.timeout_s,
+                transport=KeptAliveTransport(pinned, httpx.AsyncHTTPTransport(verify=pinned)),
+            )  # fmt: skip
         self._set_auth(http)
         self._http = http
         return self.peer_fingerprint
@@ -406,7 +409,9 @@ class NodeClient:
         timeout = httpx.Timeout(5.0, read=EVENT_READ_TIMEOUT_S)
         http = await self._client()
         try:
-            async with http.stream("GET", "/api/events", timeout=timeout) as answer:
+            async with http.stream(
+                "GET", "/api/events", timeout=timeout, headers={"Accept": "text/event-stream"}
+            ) as answer:
                 if answer.status_code >= 400:
                     await answer.aread()
                     raise _refusal(answer)

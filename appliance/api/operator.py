@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import msgspec
 from cryptography.hazmat.primitives import serialization
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -309,11 +310,13 @@ async def confirm(request: Request) -> Response:
     if not done.at_tender:  # an order tendered before decisions moved to the tender
         count_decision(node)
     node.metrics.confirmations.labels(rail, done.decision.verdict.value).inc()
+    node.events.publish("order", {"id": done.order.id, "state": done.order.state.value})
+    answer = json_response(confirm_out(done))
     if done.receipt is not None:
         node.record_paid(done.order.id, done.receipt.total)
-        await node.refresh_outbox()
-    node.events.publish("order", {"id": done.order.id, "state": done.order.state.value})
-    return json_response(confirm_out(done))
+        # the recount is bookkeeping: after the answer is sent, off the console's wait
+        answer.background = BackgroundTask(node.refresh_outbox)
+    return answer
 
 
 @operator

@@ -1,0 +1,121 @@
+"""The console's kept-alive transport (tui/keepalive.py) against a real server on port 0.
+
+The node closes a kept connection after a while of silence; the next request must open a new
+one rather than fail. An answer that says `Connection: close` is not reused. The event stream
+goes to httpx's own transport, which streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from console_support import anyio_backend
+
+from tui.keepalive import KeptAliveTransport
+
+__all__ = ["anyio_backend"]  # fixtures, used by name
+
+
+class Server:
+    """Answers each request with its connection's number; closes after `per_connection`."""
+
+    def __init__(self, per_connection: int, close_header: bool = False) -> None:
+        self.per_connection, self.close_header = per_connection, close_header
+        self.connections = 0
+        self.url = ""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        number = self.connections
+        for _ in range(self.per_connection):
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break  # the client closed its end
+            length = next(
+                (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")),
+                0,
+            )  # fmt: skip
+            body = await reader.readexactly(length)
+            text = b"%d:%s" % (number, body)
+            extra = b"Connection: close\r\n" if self.close_header else b""
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(text), extra, text)
+            )
+            await writer.drain()
+        writer.close()
+
+
+@pytest.fixture
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[Server]:
+    """A raw HTTP/1.1 server on 127.0.0.1, port 0."""
+    per_connection, close_header = request.param
+    state = Server(per_connection, close_header)
+    srv = await asyncio.start_server(state.handle, "127.0.0.1", 0)
+    state.url = f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}"
+    async with srv:
+        yield state
+
+
+def client(url: str) -> httpx.AsyncClient:
+    """A client as the console builds one, over plain HTTP here."""
+    return httpx.AsyncClient(
+        base_url=url, timeout=5, transport=KeptAliveTransport(None, httpx.AsyncHTTPTransport())
+    )
+
+
+async def until(check: object, seconds: float = 5) -> None:
+    """Wait for a condition with a deadline."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("server", [(100, False)], indirect=True)
+async def test_requests_share_one_kept_connection(server: Server) -> None:
+    """Ten requests, one connection; bodies and answers intact."""
+    async with client(server.url) as http:
+        for n in range(10):
+            answer = await http.post("/x", content=b"n%d" % n)
+            assert answer.status_code == 200
+            assert answer.content == b"1:n%d" % n
+    assert server.connections == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("server", [(1, False)], indirect=True)
+async def test_a_connection_the_server_closed_is_not_reused(server: Server) -> None:
+    """The server closes after each answer (as after its keep-alive timeout): a new one each time."""
+    async with client(server.url) as http:
+        assert (await http.get("/a")).content == b"1:"
+        transport = http._transport
+        assert isinstance(transport, KeptAliveTransport)
+        await until(lambda: all(not conn.usable() for conn in transport._idle))
+        assert (await http.get("/b")).content == b"2:"
+    assert server.connections == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("server", [(100, True)], indirect=True)
+async def test_connection_close_is_honoured(server: Server) -> None:
+    """An answer saying `Connection: close` is not kept for the next request."""
+    async with client(server.url) as http:
+        assert (await http.get("/a")).content == b"1:"
+        assert (await http.get("/b")).content == b"2:"
+
+
+@pytest.mark.anyio
+async def test_a_server_that_is_gone_is_a_transport_error() -> None:
+    """Nothing listening: httpx's ConnectError, which the console maps to NodeUnreachable."""
+    srv = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    srv.close()
+    await srv.wait_closed()
+    async with client(f"http://127.0.0.1:{port}") as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get("/")
