@@ -1,8 +1,8 @@
 """Power cuts under the real node, clients selling: no acknowledged sale lost, the chain holds.
 
-POWERCUT_NODE_CUTS sets the number of cuts under the node (default 10, ~35 s here) and
-POWERCUT_STACK_CUTS under node + sync daemon + cloud (default 4, ~40 s); bench/powercut.py
-runs the long soak.
+POWERCUT_NODE_CUTS sets the number of cuts under the node (default 8), POWERCUT_CLAIM_CUTS in
+claim storms (default 4) and POWERCUT_STACK_CUTS under node + sync daemon + cloud (default 4);
+bench/powercut.py runs the long soak (≥ 200 cuts).
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import os
 import random
 from pathlib import Path
 
+from claimcuts import run_claims
 from lossymount import skip_without_fuse
 from nodecuts import NodeTally, run
 from stackcuts import run_stack
 
-CUTS = int(os.environ.get("POWERCUT_NODE_CUTS", "10"))
+CUTS = int(os.environ.get("POWERCUT_NODE_CUTS", "8"))
 SEED = int(os.environ.get("POWERCUT_SEED", "20261204"))
 
 
@@ -26,6 +27,18 @@ def test_the_node_keeps_every_acknowledged_sale_across_power_cuts(tmp_path: Path
     print(f"cuts={tally.cuts} kinds={tally.kinds} acked={tally.acked} lost={tally.lost}")
     assert tally.problems == []
     assert tally.acked > 0, "no sale was acknowledged: the test proved nothing"
+
+
+CLAIM_CUTS = int(os.environ.get("POWERCUT_CLAIM_CUTS", "4"))
+
+
+def test_a_claim_storm_keeps_every_answered_claim_and_never_oversells(tmp_path: Path) -> None:
+    """Phones claiming a limited drop across cuts: claims answered ≤ quantity, all still held."""
+    skip_without_fuse()
+    tally = run_claims(tmp_path / "disk", tmp_path / "mnt", random.Random(SEED), CLAIM_CUTS)
+    print(f"cuts={tally.node.cuts} claims={tally.claims} statuses={dict(tally.statuses)}")
+    assert tally.node.problems == []
+    assert tally.claims > 0, "no claim was answered: the test proved nothing"
 
 
 STACK_CUTS = int(os.environ.get("POWERCUT_STACK_CUTS", "4"))
