@@ -190,7 +190,8 @@ def cut_node(disk: Path, mnt: Path, rng: random.Random, tally: NodeTally) -> Non
     threads: list[threading.Thread] = []
     try:
         if not tally.initialised.get("state", False):
-            assert run_cli("init", "--state", str(state)).returncode == 0
+            again = run_cli("init", "--state", str(state))
+            assert again.returncode == 0, f"init after a cut during init: {again.stderr}"
             tally.initialised["state"] = True
         try:
             node = start_node(state, deadline_s=30, RUNTIME_DIRECTORY=RUN_DIR)
