@@ -24,9 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import launch
+from forkserver import ForkServer
 from lossymount import LossyMount
 from nodecuts import RUN_DIR, Console, NodeTally, check, pair
-from nodeproc import NodeProcess, run_cli, start_node
+from nodeproc import NodeProcess, run_cli
 
 QUANTITY = 120
 HOLD_S = 600  # drops.max_hold_s
@@ -103,7 +105,7 @@ def cut_claims(disk: Path, mnt: Path, rng: random.Random, tally: ClaimTally) -> 
     try:
         if not (disk / "state" / "stallbox.db").exists():
             assert run_cli("init", "--state", str(mnt / "state")).returncode == 0
-        node = start_node(mnt / "state", deadline_s=30, RUNTIME_DIRECTORY=RUN_DIR)
+        node = launch.node(tally.node.forks, mnt / "state", RUNTIME_DIRECTORY=RUN_DIR)
         if not tally.node.token:
             pair(node, Console(tally.node))
         old = time.monotonic() - tally.drop_since > DROP_LIFE_S
@@ -178,9 +180,11 @@ def check_claims(state: Path, tally: ClaimTally) -> None:
             problems.append(f"drop {drop}: {taken} units taken but claims hold {units.get(drop)}")
 
 
-def run_claims(disk: Path, mnt: Path, rng: random.Random, cuts: int) -> ClaimTally:
+def run_claims(
+    disk: Path, mnt: Path, rng: random.Random, cuts: int, forks: ForkServer | None = None
+) -> ClaimTally:
     """`cuts` power cuts in claim storms."""
-    tally = ClaimTally()
+    tally = ClaimTally(NodeTally(forks=forks))
     for _ in range(cuts):
         one_claims(disk, mnt, rng, tally)
     return tally

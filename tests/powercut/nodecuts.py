@@ -30,11 +30,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import launch
+from forkserver import ForkServer
 from lossymount import LossyMount
 from survivors import ledger_problem
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "e2e"))
-from nodeproc import REPO, NodeProcess, run_cli, start_node
+from nodeproc import REPO, NodeProcess, run_cli
 
 from appliance.errors import StallboxError
 from appliance.services.box import init_state
@@ -65,6 +67,7 @@ class NodeTally:
     kinds: dict[str, int] = field(default_factory=dict)
     token: str = ""  # a console's token from an earlier power-on
     hits: dict[str, int] = field(default_factory=dict)  # what the cuts hit (LossyMount.points)
+    forks: ForkServer | None = None  # where node processes come from (None: exec'd)
 
     def hit(self, points: set[str]) -> None:
         """Count the points a cut landed on."""
@@ -194,7 +197,7 @@ def cut_node(disk: Path, mnt: Path, rng: random.Random, tally: NodeTally) -> Non
             assert again.returncode == 0, f"init after a cut during init: {again.stderr}"
             tally.initialised["state"] = True
         try:
-            node = start_node(state, deadline_s=30, RUNTIME_DIRECTORY=RUN_DIR)
+            node = launch.node(tally.forks, state, RUNTIME_DIRECTORY=RUN_DIR)
         except AssertionError as exc:
             tally.failed_starts += 1
             tally.problems.append(f"cut {tally.cuts}: the node did not start: {str(exc)[-600:]}")

@@ -18,10 +18,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import launch
+from forkserver import ForkServer
 from lossymount import LossyMount
 from nodecuts import RUN_DIR, Console, NodeTally, settle, start_console, wait_for_sales
-from nodeproc import NodeProcess, run_cli, start_node
-from syncproc import Proc, free_port, spawn, start_cloud
+from nodeproc import NodeProcess, run_cli
+from syncproc import Proc, free_port, start_cloud
 
 from sync.cloud.sqlite_store import DB_NAME as CLOUD_DB
 
@@ -63,11 +65,11 @@ def cut_stack(
         if not (disk / "state" / "device.key").exists():
             assert run_cli("init", "--state", str(mnt / "state")).returncode == 0
         if (disk / "state" / "cloud.json").exists():
-            procs.append(spawn_cloud(mnt / "cloud", port))  # starts beside the node, not before
+            procs.append(spawn_cloud(tally.forks, mnt / "cloud", port))  # beside the node
         else:
             procs.append(enrol_once(mount, port))
-        node = start_node(mnt / "state", deadline_s=30, RUNTIME_DIRECTORY=RUN_DIR)
-        procs.append(spawn("sync", "--state", str(mnt / "state")))
+        node = launch.node(tally.forks, mnt / "state", RUNTIME_DIRECTORY=RUN_DIR)
+        procs.append(launch.spawn(tally.forks, "sync", "--state", str(mnt / "state")))
         threads = start_console(node, console, rng)
         if rng.random() < 0.7:  # mid-sale (else during pairing, start-up, enrolment)
             wait_for_sales(console)
@@ -100,11 +102,10 @@ def cut_stack(
     check_cloud(disk, tally, clouds)
 
 
-def spawn_cloud(state: Path, port: int) -> Proc:
+def spawn_cloud(forks: ForkServer | None, state: Path, port: int) -> Proc:
     """`stallbox cloud serve` on `port`, not waiting for it: the daemon retries until it is up."""
-    cloud = spawn(
-        "cloud", "serve", "--state", str(state), "--host", "127.0.0.1", "--port", str(port)
-    )
+    args = ("cloud", "serve", "--state", str(state), "--host", "127.0.0.1", "--port", str(port))
+    cloud = launch.spawn(forks, *args)
     cloud.state = state
     return cloud
 
@@ -174,9 +175,11 @@ def catch_up(disk: Path, mnt: Path, port: int, deadline_s: float = 60) -> bool:
         mount.unmount()
 
 
-def run_stack(disk: Path, mnt: Path, rng: random.Random, cuts: int) -> tuple[NodeTally, CloudTally]:
+def run_stack(
+    disk: Path, mnt: Path, rng: random.Random, cuts: int, forks: ForkServer | None = None
+) -> tuple[NodeTally, CloudTally]:
     """`cuts` cuts under the whole stack, then a catch-up with the power on."""
-    tally, clouds, port = NodeTally(), CloudTally(), free_port()
+    tally, clouds, port = NodeTally(forks=forks), CloudTally(), free_port()
     for _ in range(cuts):
         cut_stack(disk, mnt, port, rng, tally, clouds)
         tally.cuts += 1
