@@ -12,6 +12,8 @@ every claim a client was answered, no drop is oversold, and the cloud holds each
 no gap and no fork; at the end sync catches up with no cut. Bounded by --cuts and --minutes.
 
 Usage: python bench/powercut.py [--cuts N] [--minutes M] [--seed S]
+(node, sync and cloud processes are forked from tests/powercut/forkserver.py; POWERCUT_FORK=0
+execs each one instead.)
 Ends with {"bench":"powercut","cuts":…,"acked":…,"lost":…,"broken_chains":…,…}: `hits` counts
 the cuts by what was unsynced when the power went (tests/powercut/lossymount.py, points()),
 `seconds_per_cut` the mean wall time of a cut of each kind.
@@ -36,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:1] = [str(HERE.parent), str(HERE.parent / "tests" / "powercut")]
 
 from claimcuts import ClaimTally, one_claims  # noqa: E402
+from forkserver import ForkServer, enabled  # noqa: E402
 from nodecuts import NodeTally, one  # noqa: E402
 from powercuts import Tally, cycle  # noqa: E402
 from stackcuts import CloudTally, catch_up, cut_stack  # noqa: E402
@@ -63,10 +66,20 @@ def main(argv: list[str] | None = None) -> int:
         print("powercut: no /dev/fuse here; the lossy filesystem needs FUSE", file=sys.stderr)
         return Exit.NO_FUSE
     rng = random.Random(args.seed)
-    store, node, claims, stack = Tally(), NodeTally(), ClaimTally(), NodeTally()
-    clouds, port = CloudTally(), free_port()
+    forks = ForkServer() if enabled() else None
+    try:
+        return soak(args.cuts, args.minutes, args.seed, rng, forks)
+    finally:
+        if forks is not None:
+            forks.close()
+
+
+def soak(cuts: int, minutes: float, seed: int, rng: random.Random, forks: ForkServer | None) -> int:
+    """The cuts, then the JSON line; the exit code."""
+    store, node, stack = Tally(), NodeTally(forks=forks), NodeTally(forks=forks)
+    claims, clouds, port = ClaimTally(NodeTally(forks=forks)), CloudTally(), free_port()
     spent: dict[str, list[float]] = {kind: [] for kind in ("store", "node", "claims", "stack")}
-    deadline = time.monotonic() + args.minutes * 60
+    deadline = time.monotonic() + minutes * 60
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="powercut-") as tmp:
         root = Path(tmp)
@@ -76,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             "claims": lambda i: one_claims(root / "claim-disk", root / "claim-mnt", rng, claims),
             "stack": lambda i: stack_cut(root, port, rng, stack, clouds),
         }
-        for i in range(args.cuts):
+        for i in range(cuts):
             if time.monotonic() > deadline:
                 break
             kind = MIX[i % len(MIX)]
@@ -114,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_per_cut": {k: round(sum(s) / len(s), 2) for k, s in spent.items() if s},
         "catch_up_s": round(catch_up_s, 1),
         "failed_starts": sum(t.failed_starts for t in tallies), "problems": len(problems),
-        "seconds": round(time.monotonic() - started, 1), "seed": args.seed,
+        "seconds": round(time.monotonic() - started, 1), "seed": seed, "forked": forks is not None,
     }))  # fmt: skip
     return Exit.OK if not problems else Exit.LOST
 
