@@ -163,9 +163,12 @@ def check_claims(state: Path, tally: ClaimTally) -> None:
     finally:
         conn.close()
     problems = tally.node.problems
-    for drop, orders in tally.acked.items():
+    for drop, orders in list(tally.acked.items()):
         if drop not in drops:
             problems.append(f"drop {drop}: scheduled and answered, gone after a cut")
+            tally.lost += len(orders - tally.gone)  # and every claim answered on it
+            tally.gone |= orders
+            tally.drop = 0 if tally.drop == drop else tally.drop  # the next cycle schedules anew
             continue
         quantity, taken = drops[drop]
         lost = {o for o in orders if held.get(o) != drop} - tally.gone

@@ -11,7 +11,10 @@ state about the box. So for what a power cut can change it is as fresh as an exe
 (and `random` reseeds in a forked child; OpenSSL reseeds on fork). POWERCUT_FORK=0 turns it
 off: every process is then exec'd.
 
-    python tests/powercut/forkserver.py SOCKET   (serves until its stdin closes)
+    python tests/powercut/forkserver.py SOCKET [--weak]   (serves until its stdin closes)
+
+--weak (teeth tests only) opens every database with synchronous=NORMAL in the children, the bug
+the power-cut tests must catch.
 """
 
 from __future__ import annotations
@@ -49,12 +52,16 @@ def enabled() -> bool:
 # -- the server ----------------------------------------------------------------------------
 
 
-def serve(path: str) -> int:
+def serve(path: str, weak: bool = False) -> int:
     """Import PRELOAD, then fork a child per request until stdin closes."""
     import importlib
 
     for name in PRELOAD:
         importlib.import_module(name)
+    if weak:
+        from sell_child import weaken
+
+        weaken()
     # What the node's tune_gc does once started, done before forking: the collector then
     # skips what the imports made (and a child does not copy every page to scan it).
     gc.collect()
@@ -190,12 +197,13 @@ class Forked:
 class ForkServer:
     """The server process, started once per test run."""
 
-    def __init__(self) -> None:
+    def __init__(self, weak: bool = False) -> None:
         self.dir = tempfile.mkdtemp(prefix="sbx-fork-")
         self.path = os.path.join(self.dir, "fork.sock")
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.process = subprocess.Popen(
-            [sys.executable, __file__, self.path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, __file__, self.path, *(["--weak"] if weak else [])],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             cwd=REPO, env=env,
         )  # fmt: skip
         assert self.process.stdout is not None
@@ -242,4 +250,4 @@ class ForkServer:
 
 
 if __name__ == "__main__":
-    sys.exit(serve(sys.argv[1]))
+    sys.exit(serve(sys.argv[1], weak="--weak" in sys.argv[2:]))

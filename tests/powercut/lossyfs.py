@@ -11,7 +11,8 @@ through to a backing directory but keeps an undo log of everything not yet made 
 Writing `cut` to the control file `/.lossyfs-ctl` at the mount's root is the power cut: the
 undo log is applied (newest first), the mount answers EIO from then on, and the process exits
 when unmounted. `arm TEXT PID [tear] [reorder]` cuts instead at the next write to a file whose
-path ends with TEXT by process PID (0: any process), right after that write (then answered EIO):
+path ends with TEXT (`arm-in`: contains TEXT) by process PID (0: any process), right after that
+write (then answered EIO):
 a cut at a chosen point, as SQLite's crash VFS cuts at a chosen sync. `--cut-flag FILE` is
 created when the power goes, for a test waiting on an armed cut. `cut tear` keeps a random whole number of 512-byte sectors of the last unsynced
 write (a torn write); `cut reorder` also keeps a random subset of the unsynced writes. A
@@ -116,6 +117,7 @@ class LossyFS(mfusepy.Operations):  # type: ignore[misc]
         self.cut = False
         self.buried = 0
         self.armed: tuple[str, int, bool, bool] | None = None  # text, pid, tear, reorder
+        self.armed_in = False  # TEXT anywhere in the path, not only at its end
         self.cut_flag = ""
         os.makedirs(os.path.join(self.root, GRAVEYARD), exist_ok=True)
 
@@ -151,6 +153,8 @@ class LossyFS(mfusepy.Operations):  # type: ignore[misc]
     def power_cut(self, tear: bool, reorder: bool) -> None:
         """Drop every unsynced change, newest first; optionally keep some of the writes."""
         with self.mutex:
+            if self.cut:  # an armed cut fired first: the power is already off
+                return
             self.cut = True
             if self.cut_flag:
                 with open(self.cut_flag, "w", encoding="ascii") as flag:
@@ -270,8 +274,9 @@ class LossyFS(mfusepy.Operations):  # type: ignore[misc]
             words = data.decode().split()
             if words and words[0] == "cut":
                 self.power_cut(tear="tear" in words, reorder="reorder" in words)
-            elif len(words) >= 3 and words[0] == "arm":
+            elif len(words) >= 3 and words[0] in ("arm", "arm-in"):
                 self.armed = (words[1], int(words[2]), "tear" in words, "reorder" in words)
+                self.armed_in = words[0] == "arm-in"
             return len(data)
         with self.mutex:
             if self.cut:
@@ -281,10 +286,15 @@ class LossyFS(mfusepy.Operations):  # type: ignore[misc]
             pid = _caller()
             undo.pids.add(pid)
             written = os.pwrite(fh, data, offset)
-            if self.armed and path.endswith(self.armed[0]) and self.armed[1] in (0, pid):
+            if self.armed and self._hits(path) and self.armed[1] in (0, pid):
                 self.power_cut(tear=self.armed[2], reorder=self.armed[3])
                 raise mfusepy.FuseOSError(errno.EIO)
             return written
+
+    def _hits(self, path: str) -> bool:
+        """Whether a write to `path` is the one the armed cut waits for."""
+        assert self.armed is not None
+        return self.armed[0] in path if self.armed_in else path.endswith(self.armed[0])
 
     def truncate(self, path: str, length: int, fh: int | None = None) -> int:
         """Truncate through, remembering what was cut off."""

@@ -74,9 +74,20 @@ class LossyMount:
         finally:
             os.close(fd)
 
-    def arm(self, text: str, pid: int = 0, tear: bool = False, reorder: bool = False) -> None:
-        """Cut at the next write to a path ending with `text` by process `pid` (0: anyone)."""
-        words = f"arm {text} {pid}" + (" tear" if tear else "") + (" reorder" if reorder else "")
+    def arm(
+        self,
+        text: str,
+        pid: int = 0,
+        tear: bool = False,
+        reorder: bool = False,
+        within: bool = False,
+    ) -> None:
+        """Cut at the next write to a path ending with (`within`: containing) `text` by process
+        `pid` (0: anyone)."""
+        command = "arm-in" if within else "arm"
+        words = (
+            f"{command} {text} {pid}" + (" tear" if tear else "") + (" reorder" if reorder else "")
+        )
         fd = os.open(self.path / ".lossyfs-ctl", os.O_WRONLY)
         try:
             os.write(fd, words.encode())
@@ -129,11 +140,17 @@ FILES = {
 }  # fmt: skip
 
 
+INIT_TARGETS = (
+    (".device.key.", True), (".stallbox.toml.", True), ("/stallbox.db-wal", False),
+    ("/stallbox.db", False),
+)  # fmt: skip  # what init writes, in order: (text, within) for LossyMount.arm
+
+
 def point(entry: dict[str, object], roles: dict[int, str]) -> str:
     """Name the point one unsynced change belongs to ("" for what never needs to be durable)."""
     path, op = str(entry["path"]), str(entry["op"])
     name = os.path.basename(path)
-    name = m[1] if (m := TEMP.match(name)) else name
+    name = m[1] if (m := TEMP.match(name)) else name.removesuffix(".tmp")
     who = {roles.get(int(str(pid)), "") for pid in entry.get("pids", [])}  # type: ignore[attr-defined]
     if path.startswith("/cloud/") or path == "/cloud":
         return "cloud store"

@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 import launch
 from forkserver import ForkServer
-from lossymount import LossyMount
+from lossymount import INIT_TARGETS, LossyMount
 from survivors import ledger_problem
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "e2e"))
@@ -146,6 +146,10 @@ def wait_for_sales(console: Console, deadline_s: float = 10) -> None:
 def cut_init(disk: Path, mnt: Path, rng: random.Random, tally: NodeTally, name: str) -> None:
     """Cut during `stallbox init` of a new state dir; remember whether init had returned."""
     mount = LossyMount.start(disk, mnt, seed=rng.randrange(2**32))
+    armed = rng.random() < 0.6  # at one of init's writes, chosen; else at a random moment
+    if armed:
+        text, within = rng.choice(INIT_TARGETS)
+        mount.arm(text, 0, rng.random() < 0.5, rng.random() < 0.3, within)
     try:
         init = subprocess.Popen(
             [sys.executable, "-m", "appliance.cli", "init", "--state", str(mnt / name)],
@@ -155,8 +159,9 @@ def cut_init(disk: Path, mnt: Path, rng: random.Random, tally: NodeTally, name: 
         deadline = time.monotonic() + 30  # its imports done, init makes the state dir first
         while not (disk / name).exists() and init.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)
-        time.sleep(rng.uniform(0.0, 0.4))  # then key, database, config
-        mount.cut(tear=rng.random() < 0.5, reorder=rng.random() < 0.3)
+        if not armed or not mount.wait_cut(5):
+            time.sleep(rng.uniform(0.0, 0.4))  # then key, database, config
+            mount.cut(tear=rng.random() < 0.5, reorder=rng.random() < 0.3)
         tally.initialised[name] = init.poll() == 0
         init.kill()
         init.wait(10)
@@ -202,11 +207,18 @@ def cut_node(disk: Path, mnt: Path, rng: random.Random, tally: NodeTally) -> Non
             tally.failed_starts += 1
             tally.problems.append(f"cut {tally.cuts}: the node did not start: {str(exc)[-600:]}")
             return
+        at_pairing = rng.random() < 0.3
+        if at_pairing:  # at the write of pairing.json (the code, or the node's failure count)
+            mount.arm(".pairing.json.", 0, rng.random() < 0.5, rng.random() < 0.3, True)
         threads = start_console(node, console, rng)
-        if len(threads) == SELLERS or rng.random() < 0.5:  # else cut while pairing
+        if at_pairing and len(threads) > SELLERS and mount.wait_cut(3):
+            pass
+        elif len(threads) == SELLERS or rng.random() < 0.5:  # else cut while pairing
             wait_for_sales(console)
-        time.sleep(rng.uniform(0.0, 0.6))
-        mount.cut(tear=rng.random() < 0.5, reorder=rng.random() < 0.3)
+        if not mount.is_cut:
+            time.sleep(rng.uniform(0.0, 0.6))
+        if not mount.is_cut:
+            mount.cut(tear=rng.random() < 0.5, reorder=rng.random() < 0.3)
     finally:
         console.stop.set()
         console.paired.set()

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lossymount import LossyMount
+from lossymount import INIT_TARGETS, LossyMount
 from survivors import ledger_problem
 
 from appliance.errors import StallboxError
@@ -88,6 +88,10 @@ def cycle(disk: Path, mnt: Path, rng: random.Random, tally: Tally, weak: bool = 
             tally.failed_starts += 1
             err = child.stderr.read() if child.stderr and child.poll() is not None else "timeout"
             tally.problems.append(f"cut {tally.cuts}: the child did not start: {err[-400:]}")
+        elif during_init and rng.random() < 0.6:  # at one of init's writes, chosen
+            text, within = rng.choice(INIT_TARGETS)
+            mount.arm(text, 0, rng.random() < 0.5, rng.random() < 0.3, within)
+            mount.wait_cut(tally.init_s * 3 + 1)
         elif during_init:
             time.sleep(rng.uniform(0.0, tally.init_s))  # key, database, config
         elif wait_for(lines, "READY", child, time.monotonic() + 30):

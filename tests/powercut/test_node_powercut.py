@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from claimcuts import run_claims
+from claimcuts import ClaimTally, one_claims, run_claims
 from forkserver import ForkServer, enabled
 from lossymount import skip_without_fuse
 from nodecuts import NodeTally, run
@@ -56,6 +56,24 @@ def test_a_claim_storm_keeps_every_answered_claim_and_never_oversells(
     print(f"cuts={tally.node.cuts} claims={tally.claims} statuses={dict(tally.statuses)}")
     assert tally.node.problems == []
     assert tally.claims > 0, "no claim was answered: the test proved nothing"
+
+
+def test_teeth_a_claim_storm_on_synchronous_normal_loses_claims_and_is_caught(
+    tmp_path: Path,
+) -> None:
+    """The same storm against a node whose store skips the commit fsync must be caught."""
+    skip_without_fuse()
+    weak = ForkServer(weak=True)
+    try:
+        rng, tally = random.Random(SEED), ClaimTally(NodeTally(forks=weak))
+        for _ in range(6):
+            one_claims(tmp_path / "disk", tmp_path / "mnt", rng, tally)
+            if tally.lost:
+                break
+    finally:
+        weak.close()
+    print(f"weak store: claims={tally.claims} lost={tally.lost} oversold={tally.oversold}")
+    assert tally.lost > 0 and tally.node.problems, "synchronous=NORMAL lost no claim it answered"
 
 
 STACK_CUTS = int(os.environ.get("POWERCUT_STACK_CUTS", "4"))
