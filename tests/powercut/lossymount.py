@@ -141,7 +141,7 @@ FILES = {
 
 
 INIT_TARGETS = (
-    (".device.key.", True), (".stallbox.toml.", True), ("/stallbox.db-wal", False),
+    ("/device.key", False), (".stallbox.toml.", True), ("/stallbox.db-wal", False),
     ("/stallbox.db", False),
 )  # fmt: skip  # what init writes, in order: (text, within) for LossyMount.arm
 
@@ -164,4 +164,4 @@ def point(entry: dict[str, object], roles: dict[int, str]) -> str:
         return "acked-seq update" if "sync" in who else ("init" if op != "data" else "wal")
     if name.endswith(".db"):
         return "checkpoint" if op == "data" else "init"
-    return FILES.get(name, "other")
+    return FILES.get(name, f"other ({name})")
