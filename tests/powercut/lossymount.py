@@ -158,7 +158,7 @@ def point(entry: dict[str, object], roles: dict[int, str]) -> str:
         return ""  # gone before the cut (deleted, or the kernel's name for an unlinked open file)
     if name.endswith(("-shm", ".lock")):
         return ""  # shared memory and lock files: rebuilt or re-taken after a restart
-    if op == "mkdir":
+    if op == "mkdir" or name.endswith("-journal"):  # a rollback journal: before WAL is on
         return "init"
     if name.endswith("-wal"):
         return "acked-seq update" if "sync" in who else ("init" if op != "data" else "wal")
