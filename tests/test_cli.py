@@ -161,3 +161,24 @@ def test_init_finishes_a_state_dir_whose_database_was_never_initialised(tmp_path
     refused = stallbox("node", "--state", str(state), "--port", "0", "--no-mdns")
     assert refused.returncode == 4 and "never initialised" in refused.stderr, refused.stderr
     assert stallbox("init", "--state", str(state)).returncode == 0
+
+
+@pytest.mark.parametrize("wal", [False, True])
+def test_init_finishes_a_state_dir_whose_database_has_no_schema(tmp_path: Path, wal: bool) -> None:
+    """A power cut in `init` after the database file was made durable but before its schema
+    committed leaves a file with no tables (found by tests/powercut): init must finish it."""
+    state = tmp_path / "state"
+    assert stallbox("init", "--state", str(state)).returncode == 0
+    db = state / "stallbox.db"
+    for path in state.glob("stallbox.db*"):
+        path.unlink()
+    db.touch()
+    if wal:  # the header written, journal_mode=WAL set, nothing else
+        conn = sqlite3.connect(db)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.close()
+    refused = stallbox("node", "--state", str(state), "--port", "0", "--no-mdns")
+    assert refused.returncode == 4 and "never initialised" in refused.stderr, refused.stderr
+    again = stallbox("init", "--state", str(state))
+    assert again.returncode == 0, again.stderr
+    assert stallbox("ledger", "verify", "--state", str(state)).returncode == 0

@@ -18,7 +18,6 @@ from appliance.domain.money import Money
 from appliance.errors import ConfigError, ExitCode
 from appliance.payments.config import RailConfig, parse_rails
 from appliance.payments.errors import PaymentError
-from appliance.payments.registry import RailRegistry
 
 OPTIONS = {"rail": "--rail", "amount": "--amount", "reference": "--ref"}
 
@@ -53,6 +52,10 @@ def _rails(config: Config) -> Mapping[str, RailConfig]:
 
 def run_qr(args: argparse.Namespace, config: Config) -> int:
     """Make the code; one clear line on stderr and a non-zero exit on bad input."""
+    # Here, not at the top: the CLI declares this parser for every command, and the registry
+    # brings PIL and qrcode (~0.1 s of start-up that `init`, `pair` and `sync` never use).
+    from appliance.payments.registry import RailRegistry
+
     try:
         registry = RailRegistry.from_config(_rails(config), config.currency)
     except ConfigError as exc:

@@ -106,6 +106,11 @@ def check_state(state_dir: Path, currency: str | None = None) -> DeviceKey:
         conn = sqlite3.connect(db_path, isolation_level=None)
         try:
             conn.execute("PRAGMA query_only = ON")
+            tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_schema")}
+            if not tables:  # the schema never committed: a power cut in `init` (tests/powercut)
+                raise NotInitialised(
+                    f"{db_path}: no tables: never initialised (run `stallbox init`)"
+                )
             device_id = ledger_sql.get_meta(conn, DEVICE_ID)
             first = conn.execute("SELECT line FROM receipts WHERE seq = 0").fetchone()
         finally:

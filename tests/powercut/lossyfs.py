@@ -10,9 +10,15 @@ through to a backing directory but keeps an undo log of everything not yet made 
 
 Writing `cut` to the control file `/.lossyfs-ctl` at the mount's root is the power cut: the
 undo log is applied (newest first), the mount answers EIO from then on, and the process exits
-when unmounted. `cut tear` keeps a random whole number of 512-byte sectors of the last unsynced
+when unmounted. `arm TEXT PID [tear] [reorder]` cuts instead at the next write to a file whose
+path ends with TEXT (`arm-in`: contains TEXT) by process PID (0: any process), right after that
+write (then answered EIO):
+a cut at a chosen point, as SQLite's crash VFS cuts at a chosen sync. `--cut-flag FILE` is
+created when the power goes, for a test waiting on an armed cut. `cut tear` keeps a random whole number of 512-byte sectors of the last unsynced
 write (a torn write); `cut reorder` also keeps a random subset of the unsynced writes. A
-per-fsync delay models an SD card's durable commit.
+per-fsync delay models an SD card's durable commit. At the cut the mount prints one line on
+stderr, `lossyfs-cut: JSON`, naming what was unsynced (file data and name changes, with the ids
+of the processes that made them), so a test can tell which point the cut hit.
 
     python tests/powercut/lossyfs.py BACKING MOUNTPOINT [--fsync-delay-ms N] [--seed S]
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import os
 import random
 import shutil
@@ -52,6 +59,7 @@ class FileUndo:
     durable_size: int
     undo: list[tuple[int, bytes]] = field(default_factory=list)
     writes: list[tuple[int, bytes]] = field(default_factory=list)
+    pids: set[int] = field(default_factory=set)  # who wrote them
 
 
 @dataclass
@@ -63,6 +71,31 @@ class NameOp:
     path: str  # the name it made (create, mkdir, rename's new) or removed (unlink, rmdir)
     other: str = ""  # rename's old name
     buried: str = ""  # graveyard path of what unlink or rename-over removed
+    pid: int = field(default_factory=lambda: _caller())
+
+
+def _caller() -> int:
+    """The id of the process whose request this is (0 outside a request).
+
+    FUSE names the calling thread; a process's writes often come from its threads (SQLite's
+    writer, aiosqlite), so the thread id is mapped to its process id (Tgid in /proc).
+    """
+    try:
+        tid = int(mfusepy.fuse_get_context()[2])
+    except (OSError, ValueError, AttributeError):
+        return 0
+    if tid not in _TGIDS:
+        try:
+            with open(f"/proc/{tid}/status", encoding="ascii", errors="replace") as status:
+                _TGIDS[tid] = next(
+                    (int(line.split()[1]) for line in status if line.startswith("Tgid:")), tid
+                )
+        except OSError:  # gone already
+            return tid
+    return _TGIDS[tid]
+
+
+_TGIDS: dict[int, int] = {}  # thread id -> process id, for this mount's life
 
 
 def _parent(path: str) -> str:
@@ -83,6 +116,9 @@ class LossyFS(mfusepy.Operations):  # type: ignore[misc]
         self.names: list[NameOp] = []
         self.cut = False
         self.buried = 0
+        self.armed: tuple[str, int, bool, bool] | None = None  # text, pid, tear, reorder
+        self.armed_in = False  # TEXT anywhere in the path, not only at its end
+        self.cut_flag = ""
         os.makedirs(os.path.join(self.root, GRAVEYARD), exist_ok=True)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -117,7 +153,13 @@ class LossyFS(mfusepy.Operations):  # type: ignore[misc]
     def power_cut(self, tear: bool, reorder: bool) -> None:
         """Drop every unsynced change, newest first; optionally keep some of the writes."""
         with self.mutex:
+            if self.cut:  # an armed cut fired first: the power is already off
+                return
             self.cut = True
+            if self.cut_flag:
+                with open(self.cut_flag, "w", encoding="ascii") as flag:
+                    flag.write("cut\n")
+            self._report()
             last = self._last_write()
             for op in reversed(self.names):
                 self._undo_name(op)
@@ -141,6 +183,18 @@ class LossyFS(mfusepy.Operations):  # type: ignore[misc]
                     os.fsync(f.fileno())
             self.files.clear()
             shutil.rmtree(os.path.join(self.root, GRAVEYARD), ignore_errors=True)
+
+    def _report(self) -> None:
+        """Print what is about to be lost: one JSON line for the test (see the module doc)."""
+        lost: list[dict[str, Any]] = [
+            {"op": op.kind, "path": op.path, "pids": [op.pid]} for op in self.names
+        ]
+        for ino, undo in self.files.items():
+            if undo.writes or undo.undo:
+                real = self._find(ino)
+                path = "/" + os.path.relpath(real, self.root) if real else f"#{ino}"
+                lost.append({"op": "data", "path": path, "pids": sorted(undo.pids)})
+        print("lossyfs-cut: " + json.dumps(lost), file=sys.stderr, flush=True)
 
     def _last_write(self) -> tuple[int, tuple[int, bytes]] | None:
         last = None
@@ -220,20 +274,34 @@ class LossyFS(mfusepy.Operations):  # type: ignore[misc]
             words = data.decode().split()
             if words and words[0] == "cut":
                 self.power_cut(tear="tear" in words, reorder="reorder" in words)
+            elif len(words) >= 3 and words[0] in ("arm", "arm-in"):
+                self.armed = (words[1], int(words[2]), "tear" in words, "reorder" in words)
+                self.armed_in = words[0] == "arm-in"
             return len(data)
         with self.mutex:
             if self.cut:
                 raise mfusepy.FuseOSError(errno.EIO)
             undo = self._save(fh, offset, len(data))
             undo.writes.append((offset, bytes(data)))
-            return os.pwrite(fh, data, offset)
+            pid = _caller()
+            undo.pids.add(pid)
+            written = os.pwrite(fh, data, offset)
+            if self.armed and self._hits(path) and self.armed[1] in (0, pid):
+                self.power_cut(tear=self.armed[2], reorder=self.armed[3])
+                raise mfusepy.FuseOSError(errno.EIO)
+            return written
+
+    def _hits(self, path: str) -> bool:
+        """Whether a write to `path` is the one the armed cut waits for."""
+        assert self.armed is not None
+        return self.armed[0] in path if self.armed_in else path.endswith(self.armed[0])
 
     def truncate(self, path: str, length: int, fh: int | None = None) -> int:
         """Truncate through, remembering what was cut off."""
         with self.mutex:
             fd = fh if fh is not None else os.open(self._real(path), os.O_RDWR)
             try:
-                self._save(fd, length, max(0, os.fstat(fd).st_size - length))
+                self._save(fd, length, max(0, os.fstat(fd).st_size - length)).pids.add(_caller())
                 os.ftruncate(fd, length)
             finally:
                 if fh is None:
@@ -358,11 +426,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mountpoint")
     parser.add_argument("--fsync-delay-ms", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--cut-flag", default="", help="a file to create when the power goes")
     args = parser.parse_args(argv)
     if not os.path.isdir(args.backing):
         print(f"lossyfs: backing: not a directory: {args.backing}", file=sys.stderr)
         return Exit.USAGE
     ops = LossyFS(args.backing, args.fsync_delay_ms / 1000, random.Random(args.seed))
+    ops.cut_flag = args.cut_flag
     mfusepy.FUSE(ops, args.mountpoint, foreground=True, nothreads=False)
     return Exit.OK
 

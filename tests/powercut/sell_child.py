@@ -1,7 +1,8 @@
 """A selling process for the power-cut tests: `stallbox init` if needed, then sell in a loop.
 
 Usage: python sell_child.py STATE_DIR [--weak]
-Prints `SOLD <seq> <order id>` after each confirmation has committed. With --weak (the teeth
+Prints START before init, `INIT <seconds init took>` after it, READY when it sells, and
+`SOLD <seq> <order id>` after each confirmation has committed. With --weak (the teeth
 test only) the store is opened with synchronous=NORMAL, which WAL does not fsync per commit:
 a power cut must then lose sales this process already reported.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,6 +48,9 @@ async def sell(state: Path) -> None:
     checkout = Checkout(box)
     item = Item("tea", "Tea", Money(500, "BRL"), None)
     await box.writer.run(lambda conn: sync_catalog(conn, [item]))
+    # Checkpoint every 100 WAL pages, not SQLite's 1000, so that a short power-on checkpoints
+    # several times and the test can cut in the middle of one (the same code, more often).
+    await box.writer.run(lambda conn: conn.execute("PRAGMA wal_autocheckpoint = 100"))
     sys.stdout.write("READY\n")
     sys.stdout.flush()
     try:
@@ -60,8 +65,11 @@ def main(argv: list[str]) -> int:
     state = Path(argv[0])
     if "--weak" in argv:
         weaken()
+    sys.stdout.write("START\n")
+    sys.stdout.flush()
+    started = time.monotonic()
     init_state(state, "BRL", datetime.now(UTC))
-    sys.stdout.write("INIT\n")
+    sys.stdout.write(f"INIT {time.monotonic() - started:.3f}\n")
     sys.stdout.flush()
     asyncio.run(sell(state))
     return 0

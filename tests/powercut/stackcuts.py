@@ -18,12 +18,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import launch
+from forkserver import ForkServer
 from lossymount import LossyMount
-from nodecuts import RUN_DIR, SELLERS, NodeTally, check, sell
-from nodeproc import NodeProcess, run_cli, start_node
-from syncproc import Proc, free_port, spawn, start_cloud
+from nodecuts import RUN_DIR, Console, NodeTally, settle, start_console, wait_for_sales
+from nodeproc import NodeProcess, run_cli
+from syncproc import Proc, free_port, start_cloud
 
 from sync.cloud.sqlite_store import DB_NAME as CLOUD_DB
+
+ACKED_SHARE = 0.4  # cuts at the daemon's acked-seq update (else at a random moment)
 
 
 @dataclass
@@ -55,46 +59,55 @@ def cut_stack(
     mount = LossyMount.start(disk, mnt, seed=rng.randrange(2**32))
     procs: list[Proc] = []
     node: NodeProcess | None = None
-    acks: list[tuple[int, str]] = []
-    stop = threading.Event()
-    sellers: list[threading.Thread] = []
+    console = Console(tally)
+    threads: list[threading.Thread] = []
     try:
         if not (disk / "state" / "device.key").exists():
             assert run_cli("init", "--state", str(mnt / "state")).returncode == 0
         if (disk / "state" / "cloud.json").exists():
-            procs.append(start_cloud(mnt / "cloud", port))
+            procs.append(spawn_cloud(tally.forks, mnt / "cloud", port))  # beside the node
         else:
             procs.append(enrol_once(mount, port))
-        node = start_node(mnt / "state", deadline_s=30, RUNTIME_DIRECTORY=RUN_DIR)
-        procs.append(spawn("sync", "--state", str(mnt / "state")))
-        for _ in range(SELLERS):
-            sellers.append(threading.Thread(target=sell, args=(node, stop, acks), daemon=True))
-            sellers[-1].start()
+        node = launch.node(tally.forks, mnt / "state", RUNTIME_DIRECTORY=RUN_DIR)
+        procs.append(launch.spawn(tally.forks, "sync", "--state", str(mnt / "state")))
+        threads = start_console(node, console, rng)
         if rng.random() < 0.7:  # mid-sale (else during pairing, start-up, enrolment)
-            deadline = time.monotonic() + 15
-            while not acks and time.monotonic() < deadline:
-                time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 1.5))
-        mount.cut(tear=rng.random() < 0.5, reorder=rng.random() < 0.3)
+            wait_for_sales(console)
+        if rng.random() < ACKED_SHARE:  # at the daemon's write of its acked seq
+            daemon = procs[-1].process.pid
+            mount.arm("stallbox.db-wal", daemon, rng.random() < 0.5, rng.random() < 0.3)
+            mount.wait_cut(3)
+        else:
+            time.sleep(rng.uniform(0.0, 1.0))
+        if not mount.is_cut:
+            mount.cut(tear=rng.random() < 0.5, reorder=rng.random() < 0.3)
     except AssertionError as exc:
         tally.failed_starts += 1
         tally.problems.append(f"cut {tally.cuts}: a process did not start: {str(exc)[-600:]}")
         mount.cut()
     finally:
-        stop.set()
+        console.stop.set()
+        console.paired.set()
         for proc in procs:
             proc.kill()
         if node is not None:
             node.process.kill()
             node.process.wait(10)
-        for thread in sellers:
+        for thread in threads:
             thread.join(15)
         mount.unmount()
-    for seq, line in acks:
-        tally.receipts[seq] = line
-        tally.acked += 1
-    check(disk / "state", tally)
+    sync_pid = procs[-1].process.pid if len(procs) == 2 else -1
+    tally.hit(mount.points({sync_pid: "sync"}))
+    settle(disk / "state", tally, console)
     check_cloud(disk, tally, clouds)
+
+
+def spawn_cloud(forks: ForkServer | None, state: Path, port: int) -> Proc:
+    """`stallbox cloud serve` on `port`, not waiting for it: the daemon retries until it is up."""
+    args = ("cloud", "serve", "--state", str(state), "--host", "127.0.0.1", "--port", str(port))
+    cloud = launch.spawn(forks, *args)
+    cloud.state = state
+    return cloud
 
 
 def box_lines(disk: Path) -> tuple[dict[int, str], int]:
@@ -162,9 +175,11 @@ def catch_up(disk: Path, mnt: Path, port: int, deadline_s: float = 60) -> bool:
         mount.unmount()
 
 
-def run_stack(disk: Path, mnt: Path, rng: random.Random, cuts: int) -> tuple[NodeTally, CloudTally]:
+def run_stack(
+    disk: Path, mnt: Path, rng: random.Random, cuts: int, forks: ForkServer | None = None
+) -> tuple[NodeTally, CloudTally]:
     """`cuts` cuts under the whole stack, then a catch-up with the power on."""
-    tally, clouds, port = NodeTally(), CloudTally(), free_port()
+    tally, clouds, port = NodeTally(forks=forks), CloudTally(), free_port()
     for _ in range(cuts):
         cut_stack(disk, mnt, port, rng, tally, clouds)
         tally.cuts += 1

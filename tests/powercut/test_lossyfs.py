@@ -152,3 +152,31 @@ def test_the_fsync_delay_models_a_slow_card(tmp_path: Path) -> None:
     finally:
         m.unmount()
     assert elapsed >= 5 * 0.020
+
+
+def test_an_armed_cut_fires_at_the_chosen_write_and_drops_it(mount: LossyMount) -> None:
+    """`arm`: the cut comes right after the first write to the named file, which is lost."""
+    write(mount.path / "db", b"committed", sync=True)
+    sync_dir(mount.path)
+    mount.arm("db-wal")
+    write(mount.path / "other", b"x", sync=False)  # not the armed file: no cut
+    assert not mount.is_cut
+    with pytest.raises(OSError):
+        write(mount.path / "db-wal", b"the write it cuts at", sync=True)
+    assert mount.wait_cut(5)
+    mount.unmount()
+    assert (mount.backing / "db").read_bytes() == b"committed"
+    assert not (mount.backing / "db-wal").exists() and not (mount.backing / "other").exists()
+    assert {e["path"] for e in mount.lost} >= {"/db-wal", "/other"}
+
+
+def test_the_cut_report_names_what_was_unsynced_and_who_wrote_it(mount: LossyMount) -> None:
+    (mount.path / "state").mkdir()
+    sync_dir(mount.path)
+    write(mount.path / "state" / "stallbox.db-wal", b"frame", sync=False)
+    write(mount.path / "state" / ".device.key.0123abcd.tmp", b"k", sync=True)
+    mount.cut()
+    mount.unmount()
+    assert {"op": "data", "path": "/state/stallbox.db-wal", "pids": [os.getpid()]} in mount.lost
+    assert mount.points() == {"init", "key"}  # the -wal was created unsynced: still init
+    assert mount.points({os.getpid(): "sync"}) == {"acked-seq update", "key"}
