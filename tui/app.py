@@ -17,8 +17,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from textual import work
 from textual.app import App
@@ -137,6 +139,15 @@ class StallboxConsole(DisplayHooks, App[int]):
     def money_locale(self) -> str:
         """The stall's locale for amounts, from the node's stats (English until they arrive)."""
         return self.stats.locale if self.stats is not None and self.stats.locale else "en"
+
+    @property
+    def stall_zone(self) -> tzinfo | None:
+        """The stall's time zone from the node's stats; None means this console's own zone."""
+        name = self.stats.timezone if self.stats is not None else ""
+        try:
+            return ZoneInfo(name) if name else None
+        except (ZoneInfoNotFoundError, ValueError):
+            return None
 
     def take_pair_code(self) -> str | None:
         """The --pair-code, once: a second pairing with a spent code would only fail."""

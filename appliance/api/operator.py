@@ -388,6 +388,7 @@ async def stats(request: Request) -> Response:
             voided_revenue=figures.voided_revenue,
             locale=node.config.locale,
             stall_url=f"{attendee_url(request)}/",
+            timezone=node.config.timezone,
         )
     )
 

@@ -211,6 +211,7 @@ class StatsOut(msgspec.Struct, frozen=True):
     voided_revenue: int = 0  # what those voided sales had taken, minor units
     locale: str = ""  # the stall's locale (BCP 47, e.g. pt-BR): how the console writes amounts
     stall_url: str = ""  # the attendee plane at the address the operator reached: where phones go
+    timezone: str = ""  # the stall's IANA time zone ([stall] timezone; "" = the box's own)
 
 
 class SyncOut(msgspec.Struct, frozen=True):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from console_support import (
@@ -27,7 +28,7 @@ from appliance.api.schemas import SyncOut
 from tui.app import ConsoleSettings
 from tui.link import Link
 from tui.screens.connect import ConnectScreen
-from tui.screens.drops import DropsScreen
+from tui.screens.drops import DropsScreen, local_time
 from tui.screens.sell import SellScreen
 from tui.screens.sync import outbox_reason
 
@@ -101,3 +102,10 @@ def test_an_old_outbox_beside_cloud_ok_gets_a_reason() -> None:
     assert "has not reached the cloud yet" in outbox_reason(link, sync(None), now)
     fresh = Link(url="x", node="up", cloud="reachable", outbox_depth=3, oldest_unsynced_s=4.0)
     assert outbox_reason(fresh, sync(5.0), now) == ""  # a young outbox needs no reason
+
+
+def test_drop_times_are_in_the_stall_s_zone_not_the_console_s() -> None:
+    """The node reports `[stall] timezone`; the console writes start times in it."""
+    starts = "2026-01-15T21:09:00+00:00"
+    assert local_time(starts, ZoneInfo("America/Sao_Paulo")) == "15 Jan 18:09"
+    assert local_time(starts, ZoneInfo("Asia/Kolkata")) == "16 Jan 02:39"

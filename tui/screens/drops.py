@@ -3,13 +3,13 @@
 A drop is armed as soon as it is scheduled (the node pre-renders its page and codes); the
 screen counts down to the start on the console's clock and polls the node for claims while it
 is shown. The item is picked from the menu (never typed as a sku); start times are shown in the
-stall's local time (this console's clock and zone: it stands at the stall); a field the node or
+stall's time zone (the node's `[stall] timezone`, else this console's own); a field the node or
 the form refuses says which rule it broke, in words, right below the field.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import ClassVar
 
 from textual import on, work
@@ -33,13 +33,13 @@ RULES = {  # the node's field name → the form field and its rule, in words
 }
 
 
-def local_time(starts_at: str) -> str:
-    """A start time in the stall's local time: '18:09' (with the date if not today)."""
+def local_time(starts_at: str, zone: tzinfo | None = None) -> str:
+    """A start time in the stall's zone (None: this console's): '18:09', with the date if not today."""
     try:
-        starts = datetime.fromisoformat(starts_at).astimezone()
+        starts = datetime.fromisoformat(starts_at).astimezone(zone)
     except ValueError:
         return starts_at
-    now = datetime.now().astimezone()
+    now = datetime.now(UTC).astimezone(zone)
     clock = starts.strftime("%H:%M")
     return clock if starts.date() == now.date() else f"{starts:%d %b} {clock}"
 
@@ -161,9 +161,10 @@ class DropsScreen(ConsoleScreen):
         now = datetime.now(UTC)
         table = self.query_one("#drops", DataTable)
         table.clear()
+        zone = self.console.stall_zone
         for drop in reversed(self.drops):
             table.add_row(
-                str(drop.id), drop.name, f"{local_time(drop.starts_at)} · {countdown(drop.starts_at, now)}",
+                str(drop.id), drop.name, f"{local_time(drop.starts_at, zone)} · {countdown(drop.starts_at, now)}",
                 claims_text(drop), drop.url,
             )  # fmt: skip
         if not self.drops:
