@@ -142,7 +142,12 @@ class DisplayHooks:
             while len(self._cd_queue) > MAX_WAITING:  # a long outage: the latest steps matter
                 self._cd_queue.popleft()
             self._cd_busy = True
-            app.run_worker(self._send_display(app.client), group="display", exit_on_error=False)
+            client = app.client
+
+            async def send() -> None:  # a function, not a coroutine: none is left if never run
+                await self._send_display(client)
+
+            app.run_worker(send, group="display", exit_on_error=False)  # type: ignore[arg-type]  # textual infers Never here
 
     def on_cart_shown(self, message: CartShown) -> None:
         self._cd_cart = message.lines

@@ -112,7 +112,9 @@ class SellScreen(ConsoleScreen):
         ]
         # Widths set here, from every item: Textual's auto widths settle only when the app is
         # idle, so a refill under load could show "Coff" for "Coffee" (and jump as you search).
-        widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
+        widths = [
+            max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(COLUMNS)
+        ]  # no items yet: the headers
         table = self.query_one("#catalog", DataTable)
         table.clear(columns=True)
         for label, width in zip(COLUMNS, widths, strict=True):
