@@ -49,12 +49,16 @@ class BadEncoding(Exception):
     """The request body is not in the encoding its type promises (answered 400)."""
 
 
-def body_limit(path: str) -> int:
-    """The largest body accepted on `path`."""
+def body_limit(path: str, bearer: bool = True) -> int:
+    """The largest body accepted on `path` (statement uploads: only with a bearer token).
+
+    A chunked body is read up to its limit before the handler sees it, so a large limit open to
+    anyone would let twenty anonymous uploads hold twenty such bodies at once.
+    """
     if path.startswith("/relay/"):
         return RELAY_BODY_BYTES
     if path == "/api/reconcile":
-        return RECONCILE_BODY_BYTES
+        return RECONCILE_BODY_BYTES if bearer else OPERATOR_BODY_BYTES
     if path.startswith("/api/") or path == "/metrics":
         return OPERATOR_BODY_BYTES
     return ATTENDEE_BODY_BYTES
@@ -104,13 +108,15 @@ class BodyLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = body_limit(scope["path"])
-        declared, chunked = None, False
+        declared, chunked, bearer = None, False, False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 declared = int(value) if value.isdigit() else -1
             elif name == b"transfer-encoding":
                 chunked = True
+            elif name == b"authorization":
+                bearer = value[:7].lower() == b"bearer "
+        limit = body_limit(scope["path"], bearer)
         if declared is not None and declared > limit:
             await _answer(scope, send, 413, f"body: {declared} bytes, at most {limit}", True)
             return

@@ -8,7 +8,8 @@ below it. Deleting pairing.json then changes nothing.
 
 A state dir copied to a new SD card (or restored from a backup, or copied file by file) brings
 its database along, with an older record. The database also remembers where it lives: the
-device and inode of stallbox.db. When the node starts on a database that has moved, it draws a
+inode of stallbox.db (not the device number, which a USB disk or a remount may change on a
+reboot that moved nothing). When the node starts on a database that has moved, it draws a
 new token realm, so every token issued before the move (on this card or the old one, of any
 epoch) is refused and consoles pair again. (A
 block-for-block image of the card keeps both numbers: after restoring one, run `stallbox pair
@@ -39,9 +40,8 @@ REALM = "token_realm"
 
 
 def home_of(db_path: Path) -> str:
-    """Where a database file lives: its device and inode numbers."""
-    st = os.stat(db_path)
-    return f"{st.st_dev}:{st.st_ino}"
+    """Where a database file lives: its inode number (a copy is a new file, a reboot keeps it)."""
+    return str(os.stat(db_path).st_ino)
 
 
 def floor_of(conn: sqlite3.Connection) -> int:

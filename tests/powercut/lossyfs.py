@@ -433,7 +433,9 @@ def main(argv: list[str] | None = None) -> int:
         return Exit.USAGE
     ops = LossyFS(args.backing, args.fsync_delay_ms / 1000, random.Random(args.seed))
     ops.cut_flag = args.cut_flag
-    mfusepy.FUSE(ops, args.mountpoint, foreground=True, nothreads=False)
+    mfusepy.FUSE(
+        ops, args.mountpoint, foreground=True, nothreads=False, use_ino=True
+    )  # a disk's inodes
     return Exit.OK
 
 
