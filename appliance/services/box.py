@@ -27,6 +27,7 @@ from appliance.ledger.receipt import (
     build_receipt,
     canonical_items,
 )
+from appliance.services.key_files import KEY_ID, current_key
 from appliance.services.state_dir import (
     DEVICE_ID,
     ForeignDatabase,
@@ -179,16 +180,22 @@ class Box:
         key = load_key(state_dir)
         writer = Writer.open(db_path)
         try:
-            ids = writer.run_sync(
-                lambda conn: (_device_id(conn), ledger_sql.get_meta(conn, EPOCH) or "0")
+            device_id, epoch, signer = writer.run_sync(
+                lambda conn: (
+                    _device_id(conn),
+                    ledger_sql.get_meta(conn, EPOCH) or "0",
+                    ledger_sql.get_meta(conn, KEY_ID),
+                )
             )
+            if signer is not None and key.key_id != signer:
+                key = current_key(state_dir, signer)  # a rekey cut short: finish it
         except BaseException:
             writer.close()
             raise
-        if ids[0] != key.key_id:  # check_state refuses this before anything is written
+        if key.key_id != (signer or device_id):  # check_state refuses this before any write
             writer.close()
-            raise ForeignDatabase(foreign_message(db_path, ids[0], key.key_id))
-        return cls(state_dir, key, ids[0], int(ids[1]), currency, writer)
+            raise ForeignDatabase(foreign_message(db_path, device_id, key.key_id))
+        return cls(state_dir, key, device_id, int(epoch), currency, writer)
 
     def append(
         self,
