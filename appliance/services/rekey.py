@@ -62,7 +62,7 @@ def rekey_state(state_dir: Path, at: datetime) -> Rekeyed:
         finally:
             box.close()
         current_key(state_dir, new.key_id)  # keep the old key as retired, move the new one in
-        ensure_certificate(state_dir, new, box.device_id)
+        ensure_certificate(state_dir, new, new.key_id)  # the name `stallbox node` gives it
     return Rekeyed(
         box.device_id, epoch, old.key_id, new.key_id, fingerprint(new.public), receipt.seq,
         state_dir / retired_name(old.key_id),

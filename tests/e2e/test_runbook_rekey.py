@@ -1,0 +1,111 @@
+"""docs/operations.md's key rotation runbook on real processes (issue 22).
+
+A box enrolled and in sync runs `stallbox rekey`: refused while the node runs; with the node
+stopped it signs a rekey line with the old key naming a new one. After it the node signs with
+the new key in epoch 1 under the same device id, its operator certificate is the new key's (a
+console pinned to the old one gets the loud "key changed" error, and old tokens are void), the
+cloud accepts the rekey and the new key's receipts, and the chain verifies across the rekey at
+the box (`ledger verify --state`, and an export with `ledger pubkey`'s keys) and at the cloud
+(`stallbox cloud verify`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from nodeproc import NodeProcess, run_cli, start_node
+from syncproc import cloud_head, enrol, make_sales, start_cloud
+
+from appliance.ledger.identity import fingerprint, load_key
+from appliance.ledger.receipt import parse_receipt
+from tui.client import NodeClient
+from tui.errors import ConsoleError, KeyChanged
+
+SALES = 10
+
+
+def sell(node: NodeProcess, token: str) -> int:
+    """One cash sale through the operator API; the seq of its receipt."""
+    with node.client(token) as api:
+        order = api.post("/api/orders", json={"lines": [{"sku": "coffee", "qty": 1}]})
+        order_id = order.json()["id"]
+        api.post(f"/api/orders/{order_id}/tender", json={"tender": "cash"})
+        sold = api.post(f"/api/orders/{order_id}/confirm", json={})
+        assert sold.status_code == 200, sold.text
+        return int(sold.json()["receipt"]["seq"])
+
+
+async def console_error(url: str, pin: str) -> ConsoleError | None:
+    """What a console that pinned `pin` meets at the node's operator address."""
+    client = NodeClient(url, None, pin=pin, timeout_s=5)
+    try:
+        await client.identity()
+    except ConsoleError as exc:
+        return exc
+    finally:
+        await client.close()
+    return None
+
+
+def test_rekey_the_cloud_takes_the_new_key_and_the_chain_verifies_across_it(
+    tmp_path: Path,
+) -> None:
+    box, cloud_state = tmp_path / "box", tmp_path / "cloud"
+    head = make_sales(box, SALES)
+    first = load_key(box)
+    cloud = start_cloud(cloud_state)
+    try:
+        enrol(box, cloud_state, cloud.url)
+        node = start_node(box)
+        try:
+            old_pin, old_token = node.fingerprint, node.pair()
+            refused = run_cli("rekey", "--state", str(box))
+            assert refused.returncode == 4 and "in use" in refused.stderr, refused.stderr
+        finally:
+            assert node.stop() == 0
+        assert load_key(box).key_id == first.key_id  # the refusal changed nothing
+
+        done = run_cli("rekey", "--state", str(box))
+        assert done.returncode == 0, done.stderr
+        new = load_key(box)
+        assert new.key_id != first.key_id and f"signed by key {new.key_id}" in done.stdout
+        assert fingerprint(new.public) in done.stdout
+
+        node = start_node(box)
+        try:
+            error = asyncio.run(console_error(node.operator_url, old_pin))
+            assert isinstance(error, KeyChanged), error
+            assert "THE NODE'S KEY HAS CHANGED" in str(error)
+            with node.client(old_token) as api:  # signed by the retired key: void
+                assert api.get("/api/catalog").status_code == 401
+            answer = node.pair_answer()
+            assert answer.node_id == first.key_id  # the device id stays
+            assert sell(node, answer.token) == head + 2  # after the rekey line
+        finally:
+            assert node.stop() == 0
+
+        sent = run_cli("sync", "--once", "--state", str(box))
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert cloud_head(box).seq == head + 2
+    finally:
+        assert cloud.stop() == 0
+
+    lines = run_cli("ledger", "export", "--state", str(box)).stdout.splitlines()
+    rekey, sale = parse_receipt(lines[head + 1]), parse_receipt(lines[head + 2])
+    assert (rekey.kind.value, rekey.epoch, rekey.key_id) == ("rekey", 0, first.key_id)
+    assert (sale.epoch, sale.key_id, sale.device_id) == (1, new.key_id, first.key_id)
+
+    verified = run_cli("ledger", "verify", "--state", str(box))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert f"up to seq {head + 2}" in verified.stdout
+    (tmp_path / "lines").write_text("\n".join(lines) + "\n")
+    (tmp_path / "pub").write_text(run_cli("ledger", "pubkey", "--state", str(box)).stdout)
+    offline = run_cli(
+        "ledger", "verify", str(tmp_path / "lines"), "--pubkey", str(tmp_path / "pub")
+    )
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+
+    audited = run_cli("cloud", "verify", "--state", str(cloud_state))
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+    assert f"1 devices, {head + 3} receipts" in audited.stdout
