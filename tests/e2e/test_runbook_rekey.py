@@ -6,7 +6,7 @@ the new key in epoch 1 under the same device id, its operator certificate is the
 console pinned to the old one gets the loud "key changed" error, and old tokens are void), the
 cloud accepts the rekey and the new key's receipts, and the chain verifies across the rekey at
 the box (`ledger verify --state`, and an export with `ledger pubkey`'s keys) and at the cloud
-(`stallbox cloud verify`).
+(`stallbox cloud verify`). A lost database is then restored from the cloud across the rekey.
 """
 
 from __future__ import annotations
@@ -88,17 +88,31 @@ def test_rekey_the_cloud_takes_the_new_key_and_the_chain_verifies_across_it(
         sent = run_cli("sync", "--once", "--state", str(box))
         assert sent.returncode == 0, sent.stdout + sent.stderr
         assert cloud_head(box).seq == head + 2
+
+        # the lost-database runbook still works for a rekeyed box: every epoch's key checked
+        kept = box.parent / "kept.db"
+        (box / "stallbox.db").rename(kept)
+        restored = run_cli("restore", "--from-cloud", "--state", str(box))
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        assert f"the next receipt is seq {head + 3}" in restored.stdout
+        node = start_node(box)
+        try:
+            assert sell(node, node.pair()) == head + 3  # epoch 1, the new key
+        finally:
+            assert node.stop() == 0
+        assert run_cli("sync", "--once", "--state", str(box)).returncode == 0
+        assert cloud_head(box).seq == head + 3
     finally:
         assert cloud.stop() == 0
 
     lines = run_cli("ledger", "export", "--state", str(box)).stdout.splitlines()
-    rekey, sale = parse_receipt(lines[head + 1]), parse_receipt(lines[head + 2])
+    rekey, *sales = (parse_receipt(line) for line in lines[head + 1 :])
     assert (rekey.kind.value, rekey.epoch, rekey.key_id) == ("rekey", 0, first.key_id)
-    assert (sale.epoch, sale.key_id, sale.device_id) == (1, new.key_id, first.key_id)
+    assert [(r.epoch, r.key_id, r.device_id) for r in sales] == [(1, new.key_id, first.key_id)] * 2
 
     verified = run_cli("ledger", "verify", "--state", str(box))
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert f"up to seq {head + 2}" in verified.stdout
+    assert f"up to seq {head + 3}" in verified.stdout
     (tmp_path / "lines").write_text("\n".join(lines) + "\n")
     (tmp_path / "pub").write_text(run_cli("ledger", "pubkey", "--state", str(box)).stdout)
     offline = run_cli(
@@ -108,4 +122,4 @@ def test_rekey_the_cloud_takes_the_new_key_and_the_chain_verifies_across_it(
 
     audited = run_cli("cloud", "verify", "--state", str(cloud_state))
     assert audited.returncode == 0, audited.stdout + audited.stderr
-    assert f"1 devices, {head + 3} receipts" in audited.stdout
+    assert f"1 devices, {head + 4} receipts" in audited.stdout
