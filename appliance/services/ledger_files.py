@@ -66,12 +66,10 @@ def state_public_keys(state_dir: Path) -> list[Ed25519PublicKey]:
     """The device's public keys of every epoch, oldest first (the start's, then each rekey's)."""
     with closing(_open(state_dir)) as conn:
         try:
-            rows = conn.execute(
-                "SELECT kind, items FROM receipts WHERE kind IN ('start', 'rekey') ORDER BY seq"
-            ).fetchall()
+            rows = ledger_sql.key_rows(conn)
         except sqlite3.Error as exc:
             raise describe_error(state_dir / DB_NAME, exc) from None
-    return chain_keys((str(kind), str(items)) for kind, items in rows)
+    return chain_keys(rows)
 
 
 def export_lines(state_dir: Path, after_seq: int = -1) -> Iterator[str]:

@@ -108,3 +108,16 @@ def test_the_certificate_is_issued_again_from_the_new_key(state: Path) -> None:
     after = (state / CERT_FILE).read_bytes()
     assert after != before
     assert ensure_certificate(state, load_key(state), "box").read_bytes() == after
+
+
+def test_the_opened_box_knows_every_epochs_key(state: Path) -> None:
+    first = load_key(state)
+    done = rekey_state(state, T0 + timedelta(minutes=1))
+    box = Box.open(state, "BRL")
+    try:
+        old = box.public_key(first.key_id)  # the receipt page verifies older receipts with it
+        assert old is not None and old.public_bytes_raw() == first.public.public_bytes_raw()
+        assert box.public_key(done.new_key) is box.key.public and box.epoch == 1
+        assert box.public_key("aaaaaaaaaa") is None
+    finally:
+        box.close()
