@@ -6,7 +6,8 @@ the new key in epoch 1 under the same device id, its operator certificate is the
 console pinned to the old one gets the loud "key changed" error, and old tokens are void), the
 cloud accepts the rekey and the new key's receipts, and the chain verifies across the rekey at
 the box (`ledger verify --state`, and an export with `ledger pubkey`'s keys) and at the cloud
-(`stallbox cloud verify`). A lost database is then restored from the cloud across the rekey.
+(`stallbox cloud verify`). The box is revoked and enrolled again, then its lost database is
+restored from the cloud across the rekey and sync goes on.
 """
 
 from __future__ import annotations
@@ -88,6 +89,11 @@ def test_rekey_the_cloud_takes_the_new_key_and_the_chain_verifies_across_it(
         sent = run_cli("sync", "--once", "--state", str(box))
         assert sent.returncode == 0, sent.stdout + sent.stderr
         assert cloud_head(box).seq == head + 2
+
+        # revoked, then enrolled again: the cloud still knows the box by its first key's id
+        revoked = run_cli("cloud", "revoke", first.key_id, "--state", str(cloud_state))
+        assert revoked.returncode == 0, revoked.stderr
+        enrol(box, cloud_state, cloud.url)
 
         # the lost-database runbook still works for a rekeyed box: every epoch's key checked
         kept = box.parent / "kept.db"
