@@ -102,6 +102,15 @@ class DeviceKey:
         return self.private.sign(message)
 
 
+def private_pem(key: DeviceKey) -> bytes:
+    """The key file's bytes: the private key as unencrypted PEM PKCS#8 (keep it 0600)."""
+    return key.private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
 def create_key(state_dir: Path, name: str = KEY_FILE) -> DeviceKey:
     """Create `device.key` (or `name`; mode 0600) in `state_dir`; refuse if one is already there."""
     path = state_dir / name

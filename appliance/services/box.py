@@ -106,7 +106,8 @@ def _init_locked(state_dir: Path, currency: str, at: datetime) -> InitReport:
 
         def start(conn: sqlite3.Connection) -> str:
             device_id = ledger_sql.get_meta(conn, DEVICE_ID)
-            if device_id is not None and device_id != key.key_id:
+            signer = ledger_sql.get_meta(conn, KEY_ID) or device_id  # rekeyed: not the device id
+            if device_id is not None and signer != key.key_id:
                 raise ForeignDatabase(foreign_message(db_path, device_id, key.key_id))
             if device_id is not None:
                 return device_id

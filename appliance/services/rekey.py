@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from appliance.ledger.identity import create_key, fingerprint, public_key_text
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from appliance.durable import write_atomic
+from appliance.ledger.identity import DeviceKey, fingerprint, private_pem, public_key_text
 from appliance.ledger.receipt import Receipt, ReceiptType
 from appliance.services.box import EPOCH, Box
 from appliance.services.evidence import ledger_currency
@@ -47,8 +50,9 @@ def rekey_state(state_dir: Path, at: datetime) -> Rekeyed:
         box = Box.open(state_dir, ledger_currency(state_dir))
         try:
             old = box.key
-            (state_dir / NEXT_KEY).unlink(missing_ok=True)  # a rekey that never committed
-            new = create_key(state_dir, NEXT_KEY)
+            new = DeviceKey.from_private(Ed25519PrivateKey.generate())
+            # durable before the rekey line names it (over any left by a rekey never committed)
+            write_atomic(state_dir / NEXT_KEY, private_pem(new), mode=0o600)
             epoch = box.epoch + 1
 
             def announce(conn: sqlite3.Connection) -> Receipt:

@@ -65,6 +65,8 @@ def test_rekey_signs_the_next_epoch_with_the_new_key(state: Path) -> None:
     assert stat.S_IMODE(os.stat(state / KEY_FILE).st_mode) == 0o600
     assert not (state / NEXT_KEY).exists()
     check_state(state, "BRL")  # the state dir opens as a node would open it
+    again = init_state(state, "BRL", T0)  # init again changes nothing
+    assert not again.created_key and not again.created_db and again.device_id == first.key_id
 
 
 def test_a_second_rekey_starts_epoch_two(state: Path) -> None:
