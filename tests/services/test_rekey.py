@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.ledger.errors import KeyFileError
 from appliance.ledger.identity import KEY_FILE, load_key
 from appliance.ledger.receipt import ReceiptType, parse_receipt
 from appliance.services.box import Box, init_state
@@ -99,7 +100,7 @@ def test_a_rekey_cut_after_its_commit_is_finished_on_open(state: Path) -> None:
 def test_the_retired_key_alone_does_not_open_the_ledger(state: Path) -> None:
     done = rekey_state(state, T0 + timedelta(minutes=1))
     os.replace(state / retired_name(done.old_key), state / KEY_FILE)  # the new key is lost
-    with pytest.raises(Exception, match="signed by key"):
+    with pytest.raises(KeyFileError, match="signed by key"):
         current_key(state, done.new_key)
 
 
@@ -123,3 +124,14 @@ def test_the_opened_box_knows_every_epochs_key(state: Path) -> None:
         assert box.public_key("aaaaaaaaaa") is None
     finally:
         box.close()
+
+
+def test_a_rekey_cut_before_its_commit_leaves_the_old_key_signing(state: Path) -> None:
+    first = load_key(state)
+    (state / NEXT_KEY).write_bytes(b"a key file written before the cut")  # never named
+    os.chmod(state / NEXT_KEY, 0o600)
+    assert check_state(state).key_id == first.key_id
+    _sell(state, 1)
+    done = rekey_state(state, T0 + timedelta(minutes=2))  # writes its own next key over it
+    assert load_key(state).key_id == done.new_key and not (state / NEXT_KEY).exists()
+    assert verify_state(state).count == 3
