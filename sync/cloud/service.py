@@ -289,7 +289,7 @@ class Cloud:
         return head_of(record)
 
     async def key(self, device: str) -> DeviceKeyOut | None:
-        """Return a device's public key (PEM and raw base64url), or None."""
+        """Return the key trusted for a device now (enrolled, or named by its last rekey), or None."""
         record = await self.store.device(device)
         if record is None:
             return None
