@@ -4,8 +4,8 @@ Pure (no I/O, no clock): given the key trusted for the device (the enrolled one,
 last accepted rekey line named), its head and the stored lines the batch overlaps,
 `check_batch` says which receipts are new and may be appended, or why and where the batch
 breaks; an accepted rekey line names the key trusted from the next line on. Each line is
-parsed once and checked with the ledger's own chain rules (`appliance.ledger.chain.check_receipt`),
-so the cloud can never accept a chain that
+parsed once and checked with the ledger's own chain rules
+(`appliance.ledger.chain.check_receipt`), so the cloud can never accept a chain that
 `stallbox ledger verify` would refuse. The Ed25519 verify (~100 µs) dominates; everything else
 here is kept to a few µs per receipt.
 
