@@ -94,6 +94,9 @@ def _open_read_only(path: Path) -> int:
 def check_state(state_dir: Path, currency: str | None = None) -> DeviceKey:
     """Read the key and the database without writing; StateError naming the file on a problem.
 
+    The one file change it makes is to finish a `stallbox rekey` cut short after its commit
+    (appliance/services/key_files.py): the ledger then names a key `device.key` is not yet.
+
     With `currency` (the config's stall.currency), a ledger already kept in another currency is
     refused too: every receipt of one chain is in one currency (docs/receipt-format.md).
     """
