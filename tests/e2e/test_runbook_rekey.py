@@ -1,13 +1,14 @@
-"""docs/operations.md's key rotation runbook on real processes (issue 22).
+"""docs/operations.md's key rotation and compromise runbook on real processes (issue 22).
 
-A box enrolled and in sync runs `stallbox rekey`: refused while the node runs; with the node
-stopped it signs a rekey line with the old key naming a new one. After it the node signs with
-the new key in epoch 1 under the same device id, its operator certificate is the new key's (a
-console pinned to the old one gets the loud "key changed" error, and old tokens are void), the
-cloud accepts the rekey and the new key's receipts, and the chain verifies across the rekey at
-the box (`ledger verify --state`, and an export with `ledger pubkey`'s keys) and at the cloud
-(`stallbox cloud verify`). The box is revoked and enrolled again, then its lost database is
-restored from the cloud across the rekey and sync goes on.
+A box enrolled and in sync is revoked at the cloud (its key may have been copied) and runs
+`stallbox rekey`: refused while the node runs; with the node stopped it signs a rekey line with
+the old key naming a new one. After it the node signs with the new key in epoch 1 under the
+same device id, its operator certificate is the new key's (a console pinned to the old one gets
+the loud "key changed" error, and old tokens are void). Enrolled again, the box syncs: the
+cloud accepts the rekey line and the new key's receipts, and the chain verifies across the
+rekey at the box (`ledger verify --state`, and an export with `ledger pubkey`'s keys) and at
+the cloud (`stallbox cloud verify`). A lost database is then restored from the cloud across
+the rekey, and sync goes on.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ def test_rekey_the_cloud_takes_the_new_key_and_the_chain_verifies_across_it(
     cloud = start_cloud(cloud_state)
     try:
         enrol(box, cloud_state, cloud.url)
+        assert run_cli("sync", "--once", "--state", str(box)).returncode == 0
+        assert cloud_head(box).seq == head
+        # the key may have been copied: revoke at the cloud first (the compromise runbook)
+        revoked = run_cli("cloud", "revoke", first.key_id, "--state", str(cloud_state))
+        assert revoked.returncode == 0, revoked.stderr
         node = start_node(box)
         try:
             old_pin, old_token = node.fingerprint, node.pair()
@@ -86,14 +92,16 @@ def test_rekey_the_cloud_takes_the_new_key_and_the_chain_verifies_across_it(
         finally:
             assert node.stop() == 0
 
+        stopped = run_cli("sync", "--once", "--state", str(box))
+        assert stopped.returncode != 0 and "revoked" in stopped.stdout + stopped.stderr
+        # enrolled again (a new API token; the cloud knows the box by its first key's id), the
+        # rekey line signed by the old key moves the cloud to the new key
+        enrol(box, cloud_state, cloud.url)
+        resumed = run_cli("sync", "--resume", "--state", str(box))  # a running daemon would
+        assert resumed.returncode == 0, resumed.stderr  # clear this stop itself
         sent = run_cli("sync", "--once", "--state", str(box))
         assert sent.returncode == 0, sent.stdout + sent.stderr
         assert cloud_head(box).seq == head + 2
-
-        # revoked, then enrolled again: the cloud still knows the box by its first key's id
-        revoked = run_cli("cloud", "revoke", first.key_id, "--state", str(cloud_state))
-        assert revoked.returncode == 0, revoked.stderr
-        enrol(box, cloud_state, cloud.url)
 
         # the lost-database runbook still works for a rekeyed box: every epoch's key checked
         kept = box.parent / "kept.db"
