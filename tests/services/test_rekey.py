@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from conftest import T0
 
 from appliance.ledger.errors import KeyFileError
 from appliance.ledger.identity import KEY_FILE, load_key
@@ -18,7 +19,6 @@ from appliance.services.ledger_files import export_lines, state_public_keys, ver
 from appliance.services.rekey import rekey_state
 from appliance.services.state_dir import StateInUse, check_state, lock_state
 from appliance.tls import CERT_FILE, ensure_certificate
-from tests.services.conftest import T0
 
 SALE = [{"sku": "pastel", "name": "Pastel", "qty": 1, "unit": 950, "total": 950}]
 
