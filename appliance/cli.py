@@ -20,6 +20,7 @@ from appliance import __version__
 from appliance.config import CONFIG_NAME, Config, load_config
 from appliance.day_cli import add_parsers as add_day_parsers
 from appliance.errors import ExitCode, StallboxError
+from appliance.rekey_cli import add_parser as add_rekey_parser
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
@@ -98,11 +99,19 @@ def cmd_ledger_export(args: argparse.Namespace) -> int:
 
 
 def cmd_ledger_pubkey(args: argparse.Namespace) -> int:
-    """Print the device's public key and its fingerprint."""
-    from appliance.ledger.identity import fingerprint, load_key, public_key_text
+    """Print the device's public keys (every epoch, oldest first) and the current fingerprint."""
+    from appliance.ledger.identity import fingerprint, key_id, load_key, public_key_text
+    from appliance.services.ledger_files import state_public_keys
 
     key = load_key(_state_dir(args))
-    print(public_key_text(key.public))
+    from appliance.store.errors import StoreError
+
+    try:
+        keys = [k for k in state_public_keys(_state_dir(args)) if key_id(k) != key.key_id]
+    except StoreError:  # no ledger yet: the key file's key is the only one
+        keys = []
+    for public in [*keys, key.public]:
+        print(public_key_text(public))
     print(f"key id {key.key_id}, fingerprint {fingerprint(key.public)}", file=sys.stderr)
     return ExitCode.OK
 
@@ -444,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_cloud_parsers(sub)
     add_day_parsers(sub, common)  # close, restock (issue 22)
+    add_rekey_parser(sub, common)  # rekey (issue 22)
 
     demo = sub.add_parser("demo", help="node, sync, cloud and console on a sample stall")
     demo.add_argument("--state", metavar="DIR", help="keep the demo's state here (default: temp)")

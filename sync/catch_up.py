@@ -25,7 +25,9 @@ import httpx
 from appliance.errors import StateError
 from appliance.ledger.chain import ChainHead
 from appliance.ledger.identity import load_key
-from appliance.ledger.receipt import line_hash
+from appliance.ledger.receipt import line_hash, parse_receipt
+from appliance.services.key_files import chain_keys
+from appliance.services.ledger_files import state_public_keys
 from appliance.services.state_dir import check_state, lock_state
 from appliance.store import ledger as ledger_sql
 from appliance.store.connection import DB_NAME, open_sync
@@ -72,7 +74,10 @@ def in_step(state_dir: Path, transport: httpx.BaseTransport | None = None) -> In
         try:
             if head.seq > mine:
                 later = [r for r in receipts if r.seq > mine]
-                verified(account.url, key, head, later, ChainHead(mine + 1, line_hash(local[mine])))
+                keys = [key.public, *state_public_keys(state_dir)]
+                keys += chain_keys((parse_receipt(r.line).kind.value, r.items) for r in later)
+                start = ChainHead(mine + 1, line_hash(local[mine]))
+                verified(account.url, account.device, keys, head, later, start)
 
                 def append(conn: sqlite3.Connection) -> None:
                     insert_verified(conn, later)

@@ -2,7 +2,8 @@
 
 A box whose stallbox.db is lost but whose device.key and cloud.json are kept fetches its own
 receipts back (`GET /v1/devices/{d}/ledger`, its device token; sync/cloud/restore.py), and
-checks every one before writing anything: the signature under this key, the link to the line
+checks every one before writing anything: the signature under each epoch's key (the start's,
+then each rekey's; the newest must be this box's `device.key`), the link to the line
 before, the items hash and every type's rules (appliance.ledger.chain.verify_chain), from the
 start receipt to the cloud's head. Only then is a new database written, beside the state dir's
 files and renamed into place, with acked_seq at the last receipt (the cloud has them all), so
@@ -25,14 +26,16 @@ from pathlib import Path
 
 import httpx
 import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from appliance.durable import fsync_dir
 from appliance.errors import StateError
 from appliance.ledger.chain import GENESIS, ChainHead, verify_chain
 from appliance.ledger.errors import ChainBroken
-from appliance.ledger.identity import DeviceKey, load_key
+from appliance.ledger.identity import key_id, load_key
 from appliance.ledger.receipt import parse_receipt, unb64
 from appliance.services.box import EPOCH, write_chain_marker
+from appliance.services.key_files import KEY_ID, chain_keys
 from appliance.services.state_dir import DEVICE_ID, lock_state
 from appliance.store import ledger as ledger_sql
 from appliance.store.connection import DB_NAME
@@ -115,19 +118,21 @@ def restore_from_cloud(state_dir: Path, transport: httpx.BaseTransport | None = 
                              "lost it (move this one away first, never over it)")  # fmt: skip
         key = load_key(state_dir)
         account = load_account(state_dir)
-        if account.device != key.key_id:
-            raise StateError(f"{state_dir}: cloud.json is for device {account.device}, "
-                             f"the key is {key.key_id}'s")  # fmt: skip
         head, receipts = fetch(
             account.url, account.device, account.api_token, account.ca_file, transport
         )
         if head.seq < 0 or not receipts:
             raise StateError(f"{account.url}: holds no receipt of {account.device}; nothing to "
                              "restore (a new chain would be this device's first: `stallbox init`)")  # fmt: skip
-        done = verified(account.url, key, head, receipts)
-        _write(state_dir, key.key_id, receipts)
-        write_chain_marker(state_dir, key.key_id)
-        return Restored(len(receipts), done, key.key_id, account.url)
+        keys = chain_keys((parse_receipt(r.line).kind.value, r.items) for r in receipts)
+        newest = key_id(keys[-1]) if keys else account.device
+        if newest != key.key_id:
+            raise StateError(f"{state_dir}: cloud.json is for device {account.device}, whose "
+                             f"newest key is {newest}; device.key is {key.key_id}")  # fmt: skip
+        done = verified(account.url, account.device, [key.public, *keys], head, receipts)
+        _write(state_dir, account.device, receipts, key.key_id, len(keys) - 1)
+        write_chain_marker(state_dir, account.device)
+        return Restored(len(receipts), done, account.device, account.url)
 
 
 def insert_verified(conn: sqlite3.Connection, receipts: list[WireReceipt]) -> None:
@@ -141,24 +146,31 @@ def insert_verified(conn: sqlite3.Connection, receipts: list[WireReceipt]) -> No
 
 
 def verified(
-    url: str, key: DeviceKey, head: Head, receipts: list[WireReceipt], start: ChainHead = GENESIS
+    url: str,
+    device: str,
+    keys: list[Ed25519PublicKey],
+    head: Head,
+    receipts: list[WireReceipt],
+    start: ChainHead = GENESIS,
 ) -> ChainHead:
-    """Check the cloud's receipts from `start` to its head; the head, or StateError."""
+    """Check the cloud's receipts from `start` to its head under the device's `keys`."""
     known = ChainHead(head.seq + 1, unb64(head.hash, 16, "head.hash"))
     items = {r.seq: json.loads(r.items) for r in receipts}
     try:
-        summary = verify_chain((r.line for r in receipts), key.public, start=start,
+        summary = verify_chain((r.line for r in receipts), keys, start=start,
                                items=items, known_head=known)  # fmt: skip
     except ChainBroken as exc:
         rule = f" (rule {exc.rule})" if exc.rule is not None else ""
         raise StateError(f"{url}: its copy fails verification at seq {exc}{rule}; "
                          "nothing was written") from None  # fmt: skip
-    if summary.head != known or (summary.device_id not in (None, key.key_id)):
+    if summary.head != known or (summary.device_id not in (None, device)):
         raise StateError(f"{url}: its chain is not this device's up to its head")
     return summary.head
 
 
-def _write(state_dir: Path, device: str, receipts: list[WireReceipt]) -> None:
+def _write(
+    state_dir: Path, device: str, receipts: list[WireReceipt], signer: str, epoch: int
+) -> None:
     """Write the verified receipts into a new database, then rename it into place."""
     temp = state_dir / TEMP_NAME
     for leftover in (temp, temp.with_name(TEMP_NAME + "-wal"), temp.with_name(TEMP_NAME + "-shm")):
@@ -169,7 +181,9 @@ def _write(state_dir: Path, device: str, receipts: list[WireReceipt]) -> None:
 
     def fill(conn: sqlite3.Connection) -> None:
         ledger_sql.set_meta(conn, DEVICE_ID, device)
-        ledger_sql.set_meta(conn, EPOCH, str(last.epoch))
+        ledger_sql.set_meta(conn, EPOCH, str(epoch))  # one more than the last's after a rekey
+        if signer != device:
+            ledger_sql.set_meta(conn, KEY_ID, signer)
         ledger_sql.set_meta(conn, "restored_from_cloud", now)
         insert_verified(conn, receipts)
         ledger_sql.set_acked_seq(conn, last.seq, now)  # the cloud holds every one of them

@@ -102,9 +102,18 @@ class DeviceKey:
         return self.private.sign(message)
 
 
-def create_key(state_dir: Path) -> DeviceKey:
-    """Create `device.key` (mode 0600) in `state_dir`; refuse if one is already there."""
-    path = state_dir / KEY_FILE
+def private_pem(key: DeviceKey) -> bytes:
+    """The key file's bytes: the private key as unencrypted PEM PKCS#8 (keep it 0600)."""
+    return key.private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def create_key(state_dir: Path, name: str = KEY_FILE) -> DeviceKey:
+    """Create `device.key` (or `name`; mode 0600) in `state_dir`; refuse if one is already there."""
+    path = state_dir / name
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(
         serialization.Encoding.PEM,
@@ -125,9 +134,9 @@ def create_key(state_dir: Path) -> DeviceKey:
     return DeviceKey.from_private(private)
 
 
-def load_key(state_dir: Path) -> DeviceKey:
-    """Load `device.key` from `state_dir`; raise KeyFileError naming the file on any problem."""
-    path = state_dir / KEY_FILE
+def load_key(state_dir: Path, name: str = KEY_FILE) -> DeviceKey:
+    """Load `device.key` (or `name`) from `state_dir`; KeyFileError naming the file on a problem."""
+    path = state_dir / name
     try:
         info = path.stat()
         data = path.read_bytes()

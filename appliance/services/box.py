@@ -11,15 +11,24 @@ import contextlib
 import json
 import os
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from appliance.config import CONFIG_NAME, sample_config
 from appliance.domain.clock import receipt_time
 from appliance.durable import make_dirs, write_atomic
 from appliance.errors import StateError
-from appliance.ledger.identity import KEY_FILE, DeviceKey, create_key, load_key, public_key_text
+from appliance.ledger.identity import (
+    KEY_FILE,
+    DeviceKey,
+    create_key,
+    key_id,
+    load_key,
+    public_key_text,
+)
 from appliance.ledger.receipt import (
     JsonValue,
     Receipt,
@@ -27,6 +36,7 @@ from appliance.ledger.receipt import (
     build_receipt,
     canonical_items,
 )
+from appliance.services.key_files import KEY_ID, chain_keys, current_key
 from appliance.services.state_dir import (
     DEVICE_ID,
     ForeignDatabase,
@@ -96,7 +106,8 @@ def _init_locked(state_dir: Path, currency: str, at: datetime) -> InitReport:
 
         def start(conn: sqlite3.Connection) -> str:
             device_id = ledger_sql.get_meta(conn, DEVICE_ID)
-            if device_id is not None and device_id != key.key_id:
+            signer = ledger_sql.get_meta(conn, KEY_ID) or device_id  # rekeyed: not the device id
+            if device_id is not None and signer != key.key_id:
                 raise ForeignDatabase(foreign_message(db_path, device_id, key.key_id))
             if device_id is not None:
                 return device_id
@@ -169,6 +180,11 @@ class Box:
     epoch: int
     currency: str
     writer: Writer
+    keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)  # every epoch's, by key id
+
+    def public_key(self, key_id: str) -> Ed25519PublicKey | None:
+        """The public key of one of this device's epochs (the current one, or a retired one)."""
+        return self.key.public if key_id == self.key.key_id else self.keys.get(key_id)
 
     @classmethod
     def open(cls, state_dir: Path, currency: str) -> Box:
@@ -179,16 +195,24 @@ class Box:
         key = load_key(state_dir)
         writer = Writer.open(db_path)
         try:
-            ids = writer.run_sync(
-                lambda conn: (_device_id(conn), ledger_sql.get_meta(conn, EPOCH) or "0")
+            device_id, epoch, signer, rows = writer.run_sync(
+                lambda conn: (
+                    _device_id(conn),
+                    ledger_sql.get_meta(conn, EPOCH) or "0",
+                    ledger_sql.get_meta(conn, KEY_ID),
+                    ledger_sql.key_rows(conn),
+                )
             )
+            if signer is not None and key.key_id != signer:
+                key = current_key(state_dir, signer)  # a rekey cut short: finish it
         except BaseException:
             writer.close()
             raise
-        if ids[0] != key.key_id:  # check_state refuses this before anything is written
+        if key.key_id != (signer or device_id):  # check_state refuses this before any write
             writer.close()
-            raise ForeignDatabase(foreign_message(db_path, ids[0], key.key_id))
-        return cls(state_dir, key, ids[0], int(ids[1]), currency, writer)
+            raise ForeignDatabase(foreign_message(db_path, device_id, key.key_id))
+        keys = {key_id(public): public for public in chain_keys(rows)}
+        return cls(state_dir, key, device_id, int(epoch), currency, writer, keys)
 
     def append(
         self,

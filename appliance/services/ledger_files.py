@@ -12,8 +12,12 @@ from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from appliance.ledger.chain import ChainHead, ChainSummary, split_export, verify_chain
-from appliance.ledger.identity import load_key, parse_public_keys
+from appliance.ledger.errors import KeyFileError
+from appliance.ledger.identity import KEY_FILE, key_id, load_key, parse_public_keys
+from appliance.services.key_files import chain_keys
 from appliance.store import ledger as ledger_sql
 from appliance.store.connection import DB_NAME, describe_error, open_sync
 from appliance.store.errors import StoreError
@@ -48,7 +52,24 @@ def verify_state(state_dir: Path, known_head: ChainHead | None = None) -> ChainS
             raise describe_error(state_dir / DB_NAME, exc) from None
     items = {row.seq: json.loads(row.items) for row in rows}
     lines = (row.line for row in rows)
-    return verify_chain(lines, key.public, items=items, known_head=known_head)
+    keys = chain_keys((row.kind, row.items) for row in rows)
+    if keys and key_id(keys[-1]) != key.key_id:  # the ledger must end in this box's own key
+        raise KeyFileError(
+            f"{state_dir / KEY_FILE}: holds key {key.key_id}, but the ledger's newest key is "
+            f"{key_id(keys[-1])} (a rekey cut short finishes when the node or a command opens "
+            "the state dir)"
+        )
+    return verify_chain(lines, [key.public, *keys], items=items, known_head=known_head)
+
+
+def state_public_keys(state_dir: Path) -> list[Ed25519PublicKey]:
+    """The device's public keys of every epoch, oldest first (the start's, then each rekey's)."""
+    with closing(_open(state_dir)) as conn:
+        try:
+            rows = ledger_sql.key_rows(conn)
+        except sqlite3.Error as exc:
+            raise describe_error(state_dir / DB_NAME, exc) from None
+    return chain_keys(rows)
 
 
 def export_lines(state_dir: Path, after_seq: int = -1) -> Iterator[str]:

@@ -20,6 +20,7 @@ from appliance.errors import StateError
 from appliance.ledger.errors import ReceiptFormatError
 from appliance.ledger.identity import DeviceKey, load_key
 from appliance.ledger.receipt import parse_receipt
+from appliance.services.key_files import KEY_ID, current_key
 from appliance.store import ledger as ledger_sql
 from appliance.store.connection import DB_NAME, describe_error
 
@@ -93,6 +94,9 @@ def _open_read_only(path: Path) -> int:
 def check_state(state_dir: Path, currency: str | None = None) -> DeviceKey:
     """Read the key and the database without writing; StateError naming the file on a problem.
 
+    The one file change it makes is to finish a `stallbox rekey` cut short after its commit
+    (appliance/services/key_files.py): the ledger then names a key `device.key` is not yet.
+
     With `currency` (the config's stall.currency), a ledger already kept in another currency is
     refused too: every receipt of one chain is in one currency (docs/receipt-format.md).
     """
@@ -112,6 +116,7 @@ def check_state(state_dir: Path, currency: str | None = None) -> DeviceKey:
                     f"{db_path}: no tables: never initialised (run `stallbox init`)"
                 )
             device_id = ledger_sql.get_meta(conn, DEVICE_ID)
+            signer = ledger_sql.get_meta(conn, KEY_ID)
             first = conn.execute("SELECT line FROM receipts WHERE seq = 0").fetchone()
         finally:
             conn.close()
@@ -119,7 +124,9 @@ def check_state(state_dir: Path, currency: str | None = None) -> DeviceKey:
         raise describe_error(db_path, exc) from None
     if device_id is None:
         raise NotInitialised(f"{db_path}: no device id: never initialised (run `stallbox init`)")
-    if device_id != key.key_id:
+    if signer is not None and key.key_id != signer:
+        key = current_key(state_dir, signer)  # a rekey cut short: finish it
+    if device_id != key.key_id and signer != key.key_id:
         raise ForeignDatabase(foreign_message(db_path, device_id, key.key_id))
     if currency is not None and first is not None:
         try:

@@ -39,6 +39,14 @@ def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
 
+def key_rows(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(kind, items) of the receipts that name a key: the start and each rekey, in seq order."""
+    rows = conn.execute(
+        "SELECT kind, items FROM receipts WHERE kind IN ('start', 'rekey') ORDER BY seq"
+    ).fetchall()
+    return [(str(kind), str(items)) for kind, items in rows]
+
+
 def add_meta_count(conn: sqlite3.Connection, key: str, amount: int) -> None:
     """Add to an integer kept in the meta table (created at 0)."""
     conn.execute(

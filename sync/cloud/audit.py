@@ -1,11 +1,11 @@
 """`stallbox cloud verify`: re-check a whole store end to end, e.g. after restoring a backup.
 
 Nothing is taken from the store on trust. Every device's receipts are re-checked in seq order
-with the ingest's own rules (`ingest.check_batch`: each signature against the enrolled key, each
-link, each items hash, no gap) and must end at the head the store records; every leaf of the
-Merkle log is re-hashed in log order and every complete subtree recomputed and compared with
-the stored one, and their count too; the tree size must be the number of leaves; and every
-signed checkpoint given (the ones boxes hold, the cloud's own marker) must verify under the
+with the ingest's own rules (`ingest.check_batch`: each signature against the enrolled key, then
+the key each rekey line named; each link, each items hash, no gap) and must end at the head the
+store records; every leaf of the Merkle log is re-hashed in log order and every complete subtree
+recomputed and compared with the stored one, and their count too; the tree size must be the
+number of leaves; and every signed checkpoint given (the ones boxes hold, the cloud's own marker) must verify under the
 log key and name a root the recomputed tree has at that size. Read only: it never writes.
 """
 
@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from appliance.errors import StallboxError
 from appliance.ledger.identity import parse_public_key
 from appliance.ledger.receipt import GENESIS_PREV, b64
 from sync import tlog
 from sync.checkpoint import Checkpoint, NoteVerifier, verify_checkpoint
 from sync.cloud.ingest import check_batch
-from sync.cloud.store import CloudStore, DeviceRecord
+from sync.cloud.store import CloudStore, DeviceRecord, rekeyed_to
 from sync.errors import NoteError
 from sync.protocol import MAX_BATCH_RECEIPTS, NO_SEQ, VERSION, Batch, WireReceipt
 
@@ -44,19 +47,31 @@ async def _device(store: CloudStore, record: DeviceRecord, report: AuditReport) 
     try:
         public = parse_public_key(record.public_key)
     except StallboxError as exc:
-        report.problems.append(f"device {device}: enrolled key unreadable ({exc})")
+        report.problems.append(f"device {device}: trusted key unreadable ({exc})")
         return
+    trusted, last_line = record.public_key, ""
     head_seq, head_hash = NO_SEQ, GENESIS_PREV
     while page := await store.receipts_page(device, head_seq, PAGE):
+        if head_seq == NO_SEQ and page[0].seq == 0:
+            public = _first_key(page[0].items) or public  # epoch 0: the start's key
         wires = [WireReceipt(r.seq, r.line, r.items) for r in page]
         batch = Batch(VERSION, head_seq + 1, b64(head_hash), wires)
-        checked = check_batch(batch, device, public, head_seq, head_hash, {})
+        stored = {} if head_seq == NO_SEQ else {head_seq: last_line}
+        checked = check_batch(batch, device, public, head_seq, head_hash, stored)
         report.receipts += len(checked.new)
         if checked.new:
             head_seq, head_hash = checked.new[-1].seq, checked.new[-1].hash
+            last_line = checked.new[-1].line
+            if (key := rekeyed_to(checked.new)) is not None:
+                public, trusted = parse_public_key(key), key
         if (bad := checked.rejection) is not None:
             report.problems.append(f"device {device}: {bad.reason}: {bad.message}")
             return
+    if trusted != record.public_key:
+        report.problems.append(
+            f"device {device}: its receipts' last rekey names key {trusted}, the store trusts "
+            f"{record.public_key}"
+        )
     if (head_seq, head_hash) != (record.head_seq, record.head_hash):
         report.problems.append(
             f"device {device}: the receipts end at seq {head_seq}, the store's head says "
@@ -135,3 +150,12 @@ def _open(note: str, verifiers: Sequence[NoteVerifier]) -> Checkpoint:
         except NoteError as exc:
             last = exc
     raise last or NoteError("no log key to check it against")
+
+
+def _first_key(items: str) -> Ed25519PublicKey | None:
+    """The public key a start receipt's items name (None if they name none)."""
+    try:
+        found = msgspec.json.decode(items.encode("utf-8"))
+        return parse_public_key(str(found["pubkey"])) if isinstance(found, dict) else None
+    except (msgspec.DecodeError, KeyError, StallboxError):
+        return None

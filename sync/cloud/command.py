@@ -14,13 +14,16 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from appliance.errors import ExitCode
 from sync.cloud import state as cloud_state
 from sync.cloud.events import logfmt
 from sync.cloud.store import CloudStore, DeviceRecord, EpochRow
 from sync.errors import CloudError, CloudStateError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 T = TypeVar("T")
 
@@ -122,7 +125,7 @@ def cmd_enrol(args: argparse.Namespace, state: Path) -> int:
     import msgspec
     from cryptography.hazmat.primitives import serialization
 
-    from appliance.ledger.identity import load_key
+    from appliance.ledger.identity import key_id, load_key
     from sync.account import (
         CloudAccount,
         account_path,
@@ -138,10 +141,11 @@ def cmd_enrol(args: argparse.Namespace, state: Path) -> int:
     ca_file = str(Path(args.ca_file).resolve()) if args.ca_file else None
     if ca_file is not None and not Path(ca_file).is_file():
         return _fail(Exception(f"--ca-file: {args.ca_file} is not a readable file"), ExitCode.USAGE)
-    key = load_key(state)
-    pem = key.public.public_bytes(
+    first = _first_key(state, load_key(state).public)  # the device id's key, even after a rekey
+    pem = first.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode("ascii")
+    device = key_id(first)
     body = encode(EnrolRequest(args.token, pem, args.name or ""))
     try:
         answer = httpx.post(
@@ -160,9 +164,9 @@ def cmd_enrol(args: argparse.Namespace, state: Path) -> int:
         enrolled = msgspec.json.decode(answer.content, type=Enrolled)
     except msgspec.DecodeError as exc:
         return _fail(Exception(f"enrol: the cloud's answer is malformed ({exc})"), ExitCode.FAILED)
-    if enrolled.device != key.key_id:
+    if enrolled.device != device:
         return _fail(
-            Exception(f"enrol: the cloud named device {enrolled.device}, not {key.key_id}"),
+            Exception(f"enrol: the cloud named device {enrolled.device}, not {device}"),
             ExitCode.FAILED,
         )
     account = CloudAccount(
@@ -175,3 +179,15 @@ def cmd_enrol(args: argparse.Namespace, state: Path) -> int:
         return _fail(CloudStateError(f"{account_path(state)}: cannot write ({exc.strerror})"))
     print(f"enrolled as device {enrolled.device} with {url} (log {enrolled.log.origin})")
     return ExitCode.OK
+
+
+def _first_key(state: Path, current: Ed25519PublicKey) -> Ed25519PublicKey:
+    """The key of epoch 0 (the start receipt's, whose id is the device id), else `current`."""
+    from appliance.services.ledger_files import state_public_keys
+    from appliance.store.errors import StoreError
+
+    try:
+        keys = state_public_keys(state)
+    except StoreError:  # no ledger yet: the key file's key is the device's
+        return current
+    return keys[0] if keys else current

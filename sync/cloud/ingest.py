@@ -1,8 +1,10 @@
 """Checking one batch of receipts against what the cloud holds for a device: the ingest hot path.
 
-Pure (no I/O, no clock): given the device's enrolled key, its head and the stored lines the batch
-overlaps, `check_batch` says which receipts are new and may be appended, or why and where the
-batch breaks. Each line is parsed once and checked with the ledger's own chain rules
+Pure (no I/O, no clock): given the key trusted for the device (the enrolled one, or the one its
+last accepted rekey line named), its head and the stored lines the batch overlaps,
+`check_batch` says which receipts are new and may be appended, or why and where the batch
+breaks; an accepted rekey line names the key trusted from the next line on. Each line is
+parsed once and checked with the ledger's own chain rules
 (`appliance.ledger.chain.check_receipt`), so the cloud can never accept a chain that
 `stallbox ledger verify` would refuse. The Ed25519 verify (~100 µs) dominates; everything else
 here is kept to a few µs per receipt.
@@ -22,12 +24,14 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from appliance.errors import StallboxError
 from appliance.ledger.chain import ChainState, check_receipt, items_total
 from appliance.ledger.errors import ChainBroken, LedgerError
-from appliance.ledger.identity import key_id
+from appliance.ledger.identity import key_id, parse_public_key, public_key_text
 from appliance.ledger.receipt import (
     GENESIS_PREV,
     HASH_BYTES,
+    Receipt,
     ReceiptType,
     b64,
     digest_items,
@@ -35,6 +39,7 @@ from appliance.ledger.receipt import (
     parse_receipt,
     unb64,
 )
+from appliance.ledger.rules import RULES
 from sync.errors import BatchInvalid
 from sync.protocol import (
     MAX_BATCH_RECEIPTS,
@@ -62,6 +67,7 @@ class NewReceipt:
     items: str
     hash: bytes  # the 128-bit line hash: the device's head after it
     leaf: bytes  # RFC 9162 leaf hash of the line's ASCII bytes: its log entry
+    next_key: str | None = None  # a rekey: the key it names, trusted for the device from now on
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,9 +213,11 @@ def check_batch(
         return Checked([], _reject("chain", from_seq, message, receipts[0]))
 
     new: list[NewReceipt] = []
-    by_id = {key_id(public): public}
-    enrolled = device  # the device id is the key id of its enrolled key
+    trusted = key_id(public)  # the key trusted now: the enrolled one, or the last rekey's
+    by_id = {trusted: public}
     state = ChainState.resume(head_seq + 1, head_hash, by_id, device)
+    if head_seq in stored:
+        _resume_at(state, stored[head_seq], trusted)
     for i, wire in enumerate(receipts):
         seq = from_seq + i
         if wire.seq != seq:
@@ -227,8 +235,8 @@ def check_batch(
         if receipt.seq != seq or receipt.device_id != device:
             message = f"the line says device {receipt.device_id} seq {receipt.seq}"
             return Checked(new, _reject("format", seq, message, wire))
-        if receipt.key_id != enrolled:
-            message = f"signed with key {receipt.key_id}, not the enrolled key {enrolled}"
+        if receipt.key_id != trusted:
+            message = f"signed with key {receipt.key_id}, not the key trusted for it ({trusted})"
             return Checked(new, _reject("signature", seq, message, wire))
         try:
             check_receipt(receipt, state)
@@ -237,10 +245,44 @@ def check_batch(
             return Checked(new, _reject(reason, seq, exc.reason, wire))
         if problem := _items_problem(wire.items, receipt.items_hash, receipt.kind, receipt.total):
             return Checked(new, _reject("items", seq, problem, wire))
+        next_key = None
+        if receipt.kind is ReceiptType.REKEY:
+            try:
+                named = _rekey_key(wire.items, receipt, state)
+            except ValueError as exc:
+                return Checked(new, _reject("items", seq, str(exc), wire))
+            trusted = state.next_key = key_id(named)
+            by_id[trusted], next_key = named, public_key_text(named)
         new.append(
-            NewReceipt(seq, wire.line, wire.items, receipt.hash, leaf_hash(wire.line.encode()))
+            NewReceipt(
+                seq, wire.line, wire.items, receipt.hash, leaf_hash(wire.line.encode()), next_key
+            )
         )
     return Checked(new)
+
+
+def _resume_at(state: ChainState, head_line: str, trusted: str) -> None:
+    """Carry the epoch, key and currency of the stored head line into `state` (rules 4, 5, 9)."""
+    try:
+        head = parse_receipt(head_line)
+    except LedgerError:
+        return  # a line the cloud accepted always parses; `cloud verify` would name it
+    state.device, state.currency = head.device_id, head.currency
+    state.epoch, state.key = head.epoch, head.key_id
+    if head.kind is ReceiptType.REKEY:
+        state.rekeyed, state.next_key = True, trusted
+
+
+def _rekey_key(items: str, receipt: Receipt, state: ChainState) -> Ed25519PublicKey:
+    """The next key a rekey's items name, checked by the chain's own rule 13 (ValueError)."""
+    try:
+        found = msgspec.json.decode(items.encode("utf-8"))
+        RULES[ReceiptType.REKEY].check_items(receipt, found, state)
+        return parse_public_key(str(found["pubkey"]))
+    except ChainBroken as exc:
+        raise ValueError(exc.reason) from None
+    except (msgspec.DecodeError, StallboxError) as exc:
+        raise ValueError(f"rekey items: {exc}") from None
 
 
 def _items_problem(items: str, want: bytes, kind: ReceiptType, total: int) -> str | None:

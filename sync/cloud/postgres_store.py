@@ -32,6 +32,7 @@ from sync.cloud.store import (
     device_record,
     evidence_pattern,
     extend_log,
+    rekeyed_to,
     timestamp,
 )
 from sync.errors import CloudStateError, EnrolRefused
@@ -323,6 +324,10 @@ class PostgresStore:
                 "UPDATE devices SET head_seq = %s, head_hash = %s WHERE device = %s",
                 (last.seq, last.hash, device),
             )
+            if (key := rekeyed_to(receipts)) is not None:  # trusted from the next line on
+                await conn.execute(
+                    "UPDATE devices SET public_key = %s WHERE device = %s", (key, device)
+                )
         return Appended(last.seq, last.hash, log.size - 1, log.size, log.root)
 
     async def quarantine(self, device: str, rejection: Rejection, now: datetime) -> int:

@@ -124,7 +124,6 @@ class Cloud:
             st.token_hash(request.token), self._clock(), device, public_key_text(public),
             request.name, st.token_hash(api_token),
         )  # fmt: skip
-        self._keys.pop(device, None)
         return Enrolled(device, api_token, self.log)
 
     async def authenticate(self, device: str, authorization: str | None) -> DeviceRecord:
@@ -173,9 +172,10 @@ class Cloud:
         return relay, record
 
     def _public(self, record: DeviceRecord) -> Ed25519PublicKey:
-        key = self._keys.get(record.device)
+        """The key trusted for the device now (a rekey accepted by any worker changes it)."""
+        key = self._keys.get(record.public_key)
         if key is None:
-            key = self._keys[record.device] = parse_public_key(record.public_key)
+            key = self._keys[record.public_key] = parse_public_key(record.public_key)
         return key
 
     async def ingest(
@@ -186,7 +186,7 @@ class Cloud:
         With `relay`, the batch came through that device: a refusal names it in quarantine.
         """
         check_shape(batch)
-        device, public = record.device, self._public(record)
+        device = record.device
         last_seq = batch.from_seq + len(batch.receipts) - 1
         span = (max(batch.from_seq - 1, 0), last_seq)
         for _ in range(_RETRIES):
@@ -196,6 +196,7 @@ class Cloud:
             now = view.device
             if now.revoked:
                 return Conflict("the device's token was revoked", "revoked", head_of(now))
+            public = self._public(now)  # read with the head: a rekey may have just landed
             checked = await asyncio.to_thread(
                 check_batch, batch, device, public, now.head_seq, now.head_hash, view.stored
             )
@@ -288,7 +289,7 @@ class Cloud:
         return head_of(record)
 
     async def key(self, device: str) -> DeviceKeyOut | None:
-        """Return a device's public key (PEM and raw base64url), or None."""
+        """Return the key trusted for a device now (enrolled, or named by its last rekey), or None."""
         record = await self.store.device(device)
         if record is None:
             return None

@@ -31,6 +31,7 @@ from sync.cloud.store import (
     device_record,
     evidence_pattern,
     extend_log,
+    rekeyed_to,
     timestamp,
 )
 from sync.errors import CloudStateError, EnrolRefused
@@ -284,6 +285,8 @@ class SqliteStore:
                 "UPDATE devices SET head_seq = ?, head_hash = ? WHERE device = ?",
                 (last.seq, last.hash, device),
             )
+            if (key := rekeyed_to(receipts)) is not None:  # trusted from the next line on
+                conn.execute("UPDATE devices SET public_key = ? WHERE device = ?", (key, device))
             return Appended(last.seq, last.hash, log.size - 1, log.size, log.root)
 
         return await self._write(append)

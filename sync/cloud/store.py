@@ -34,7 +34,7 @@ class DeviceRecord:
     """One enrolled device as stored, with its head and how many quarantine rows it has."""
 
     device: str
-    public_key: str  # base64url of the raw 32 bytes
+    public_key: str  # base64url of the raw 32 bytes: the enrolled key, or the last rekey's
     name: str
     enrolled_at: str
     revoked: bool
@@ -252,6 +252,11 @@ def device_record(row: Sequence[Any]) -> DeviceRecord:
         str(device), str(public_key), str(name), str(enrolled_at), bool(revoked),
         int(head_seq), bytes(head_hash), int(count), problem, None if seen is None else str(seen),
     )  # fmt: skip
+
+
+def rekeyed_to(receipts: Sequence[NewReceipt]) -> str | None:
+    """The key the last rekey among `receipts` names (the device's key from then on), or None."""
+    return next((r.next_key for r in reversed(receipts) if r.next_key is not None), None)
 
 
 def evidence_pattern(sale_seq: int) -> str:

@@ -256,8 +256,9 @@ class KeyChangedScreen(ConsoleModal):
             yield Static("⚠ THE NODE'S KEY HAS CHANGED", classes="dialog-title")
             yield Static(
                 f"pinned: {self.pinned}\nnow:    {self.shown}\n\n"
-                "A replaced or re-initialised box has a new key; so would an impostor on the "
-                "LAN. Check the fingerprint on the box (`stallbox ledger pubkey`).\n"
+                "A rekeyed (`stallbox rekey`), replaced or re-initialised box has a new key; so "
+                "would an impostor on the LAN. Check the fingerprint on the box (`stallbox "
+                "ledger pubkey`).\n"
                 'Type "trust" and Enter to pin the new key, Esc to refuse.'
             )
             yield Input(placeholder="trust", id="trust")
