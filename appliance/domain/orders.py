@@ -247,7 +247,17 @@ def items_for_receipt(order: Order) -> list[dict[str, str | int]]:
         {"sku": ln.sku, "name": ln.name, "qty": ln.qty, "unit": ln.unit_price.minor}
         for ln in order.lines
     ]
-    items += [
-        {"sku": d.sku, "name": d.name, "qty": 1, "unit": -d.amount.minor} for d in order.discounts
-    ]
+    items += [discount_item(d) for d in order.discounts]
     return sorted(items, key=lambda item: str(item["sku"]))
+
+
+def discount_item(discount: Discount) -> dict[str, str | int]:
+    """A pass's discount as a receipt item: one line at minus the amount, naming the pass, and
+    for an allowance the period and units redeemed, so the signed sale records the redemption."""
+    item: dict[str, str | int] = {
+        "sku": discount.sku, "name": discount.name, "qty": 1, "unit": -discount.amount.minor,
+        "pass": discount.pass_id,
+    }  # fmt: skip
+    if discount.redeemed:
+        item |= {"period": discount.period, "redeemed": discount.redeemed}
+    return item

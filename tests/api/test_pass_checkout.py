@@ -108,7 +108,8 @@ async def paid_items(
 
 
 def test_a_pass_discount_is_a_line_of_the_order_and_of_the_signed_receipt(tmp_path: Path) -> None:
-    text = issue_pass(ANA, card(Entitlement(Kind.PERCENT_OFF, 10, ("pastel",))))
+    tenth = card(Entitlement(Kind.PERCENT_OFF, 10, ("pastel",)))
+    text = issue_pass(ANA, tenth)
 
     async def scenario() -> None:
         async with node_with_passes(tmp_path) as (client, auth, planes):
@@ -121,8 +122,9 @@ def test_a_pass_discount_is_a_line_of_the_order_and_of_the_signed_receipt(tmp_pa
             assert total == 2220
             discount = [i for i in items if str(i["sku"]).startswith("pass:")]
             assert discount == [
-                {"sku": discount[0]["sku"], "name": "Pass: 10% off", "qty": 1, "unit": -180}
-            ]
+                {"sku": f"pass:{tenth.pass_id}:0", "name": "Pass: 10% off", "qty": 1,
+                 "unit": -180, "pass": tenth.pass_id}
+            ]  # fmt: skip
 
     asyncio.run(scenario())
 
@@ -136,7 +138,10 @@ def test_an_allowance_is_redeemed_once_whatever_the_phone_sends(tmp_path: Path) 
             first = await order_with(client, {"coffee": "2", "pass": text})
             total, items = await paid_items(client, auth, planes, first)
             assert total == 600  # one of the two coffees free
-            assert [i["unit"] for i in items if str(i["sku"]).startswith("pass:")] == [-600]
+            redeemed = [i for i in items if str(i["sku"]).startswith("pass:")]
+            assert [(i["unit"], i["period"], i["redeemed"]) for i in redeemed] == [
+                (-600, "fair/0", 1)
+            ]  # the signed sale records the redemption
             cart = await client.post("/cart", data={"coffee": "1", "pass": text})
             assert 'class="row discount"' not in cart.text  # the same text, a second time
             again = await order_with(client, {"coffee": "1", "pass": text})  # a screenshot
