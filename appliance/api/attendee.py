@@ -363,6 +363,7 @@ async def receipt(request: Request) -> Response:
         cash = {"received": money(request, given), "change": money(request, given - order.total)}
     return page(
         request, "receipt.html", order=order, lines=lines, total_text=money(request, order.total),
+        discounts=[{"sku": d.sku, "text": money(request, d.amount)} for d in order.discounts],
         receipt=stored, verified=verified, fingerprint=fingerprint_groups(node.fingerprint),
         when=locale_of(request).datetime(order.created_at),
         evidence=states.get(order.id), cash=cash,
