@@ -120,6 +120,9 @@ def test_a_pass_discount_is_a_line_of_the_order_and_of_the_signed_receipt(tmp_pa
             placed = await order_with(client, {"pastel": "2", "coffee": "1", "pass": text})
             total, items = await paid_items(client, auth, planes, placed)
             assert total == 2220
+            order_id = placed.headers["location"].split("/")[2]
+            seen = (await client.get(f"/api/orders/{order_id}", headers=auth)).json()
+            assert sum(line["total"] for line in seen["lines"]) == seen["total"] == 2220
             shown = (await client.get(placed.headers["location"].removesuffix("/pay"))).text
             assert 'class="row discount"' in shown and "\u2212R$1.80" in shown
             discount = [i for i in items if str(i["sku"]).startswith("pass:")]
