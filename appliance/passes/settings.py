@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from appliance.errors import ConfigError, field_and_problem
 from appliance.passes.allowance import Split
@@ -71,6 +72,10 @@ def parse_passes(raw: Mapping[str, Any] | None, path: Path | str) -> PassSetting
             raise ConfigError(path, where, f"a creator id is 1-{MAX_TEXT} characters")
         if not _HEX_KEY.fullmatch(key.lower()):
             raise ConfigError(path, where, "give the raw Ed25519 public key as 64 hex digits")
+        try:
+            Ed25519PublicKey.from_public_bytes(bytes.fromhex(key))
+        except ValueError:
+            raise ConfigError(path, where, "not an Ed25519 public key") from None
         creators[creator] = bytes.fromhex(key)
     if not table.event or len(table.event) > MAX_TEXT:
         raise ConfigError(path, "passes.event", f"must be 1-{MAX_TEXT} characters")

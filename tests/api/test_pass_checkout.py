@@ -232,6 +232,9 @@ def test_early_access_admits_a_claim_before_the_public_start(tmp_path: Path) -> 
 
 def test_passes_config_errors_name_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
+        parse_config('[passes]\ncolour = "red"\n')
+    assert str(caught.value).startswith("stallbox.toml: passes.colour: ")
+    with pytest.raises(ConfigError) as caught:
         parse_passes({"creators": {"creator:ana": "00ff"}}, "box.toml")
     assert caught.value.field == "passes.creators.creator:ana"
     with pytest.raises(ConfigError) as caught:
