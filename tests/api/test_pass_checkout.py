@@ -156,6 +156,32 @@ def test_an_allowance_is_redeemed_once_whatever_the_phone_sends(tmp_path: Path) 
     asyncio.run(scenario())
 
 
+def test_one_pass_shown_on_two_phones_at_once_redeems_once(tmp_path: Path) -> None:
+    text = issue_pass(ANA, card(Entitlement(Kind.ALLOWANCE, 1, ("coffee",), period=Period.DAY)))
+
+    def free(order: dict[str, object]) -> bool:
+        lines = order["lines"]
+        assert isinstance(lines, list)
+        return any(str(line["sku"]).startswith("pass:") for line in lines)
+
+    async def scenario() -> None:
+        async with node_with_passes(tmp_path) as (client, auth, _planes):
+            placed = await asyncio.gather(
+                *(order_with(client, {"coffee": "1", "pass": text}) for _ in range(4))
+            )
+            ids = [p.headers["location"].split("/")[2] for p in placed]
+            orders = [(await client.get(f"/api/orders/{i}", headers=auth)).json() for i in ids]
+            assert sorted(o["total"] for o in orders) == [0, 600, 600, 600]
+            winner = next(o for o in orders if free(o))
+            cancelled = await client.post(f"/api/orders/{winner['id']}/cancel", headers=auth)
+            assert cancelled.status_code == 200, cancelled.text
+            again = await order_with(client, {"coffee": "1", "pass": text})  # given back
+            order_id = again.headers["location"].split("/")[2]
+            assert (await client.get(f"/api/orders/{order_id}", headers=auth)).json()["total"] == 0
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.parametrize(
     ("make", "code", "reason"),
     [
