@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from appliance.api.bounds import form_text
 from appliance.api.locale import PageLocale
 from appliance.api.node import Node
+from appliance.api.pass_pages import Presented, presented
 from appliance.domain.catalog import Item
 from appliance.domain.errors import DomainError, DropError, OutOfStock, TenderRefused
 from appliance.domain.money import Money
@@ -181,7 +182,7 @@ async def cart(request: Request) -> Response:
         return refused
     node = node_of(request)
     wanted, _, _ = await _wanted(request)
-    shown = await _cart_page(request, wanted)
+    shown = await _cart_page(request, wanted, shown_pass=await presented(request, node.passes))
     if shown is None:
         return back_to_menu("empty")
     node.funnel.step("cart")
@@ -190,24 +191,38 @@ async def cart(request: Request) -> Response:
 
 
 async def _cart_page(
-    request: Request, wanted: dict[str, int], note: str = "", code: str | None = None
+    request: Request,
+    wanted: dict[str, int],
+    note: str = "",
+    code: str | None = None,
+    shown_pass: Presented | None = None,
 ) -> Response | None:
-    """The cart page for these quantities with the tenders offered for its total; None if empty."""
+    """The cart page for these quantities with the tenders offered for its total; None if empty.
+
+    With a verified pass, its discounts as the order would get them now (the order recounts).
+    """
     node = node_of(request)
     policy = node.checkout.policy
+    card = shown_pass.card if shown_pass is not None else None
 
-    def read(conn: sqlite3.Connection) -> tuple[list[tuple[Item, int]], Money, list[str]]:
-        """The chosen items, their total and the tenders offered for it, from one snapshot."""
+    def read(conn: sqlite3.Connection) -> tuple[list[tuple[Item, int]], Order | None, list[str]]:
+        """The chosen items, the order they make and the tenders offered for it, from one snapshot."""
         items = {i.sku: i for i in orders_sql.list_items(conn)}
         chosen = [(items[sku], qty) for sku, qty in wanted.items() if sku in items]
-        total = Money.zero(node.config.currency)
-        for item, qty in chosen:
-            total = total + item.price * qty
-        return chosen, total, policy.offered_tx(conn, total) if chosen else []
+        if not chosen:
+            return chosen, None, []
+        order = node.checkout.new_order(conn, chosen)
+        if card is not None:
+            order = node.passes.discount(card)(conn, order)
+        return chosen, order, policy.offered_tx(conn, order.total)
 
-    chosen, total, offered = await node.box.writer.read(read)
-    if not chosen:
+    chosen, order, offered = await node.box.writer.read(read)
+    if not chosen or order is None:
         return None
+    total = order.total
+    discounts = [{"sku": d.sku, "text": money(request, d.amount)} for d in order.discounts]
+    if shown_pass is not None and shown_pass.code is not None and code is None:
+        code = shown_pass.code
     lines = [
         {
             "sku": item.sku,
@@ -227,6 +242,10 @@ async def _cart_page(
         note=note,
         error=locale_of(request).error(code),
         error_code=code,
+        discounts=discounts,
+        pass_text=shown_pass.text if card is not None and shown_pass else None,
+        pass_holder=card.holder if card is not None else None,
+        pass_reason=shown_pass.reason if shown_pass is not None else None,
     )
 
 
@@ -242,10 +261,16 @@ async def place_order(request: Request) -> Response:
     wanted, note, tender = await _wanted(request)
     if not wanted or tender is None:
         return back_to_menu("empty")
+    shown_pass = await presented(request, node.passes)
+    if shown_pass is not None and shown_pass.card is None:  # refused: nothing is stored
+        shown = await _cart_page(request, wanted, note, shown_pass.code, shown_pass)
+        return shown or back_to_menu("refused")
+    card = shown_pass.card if shown_pass is not None else None
+    discount = None if card is None else node.passes.discount(card)
     try:
-        tendered = await node.checkout.place_order(wanted.items(), tender, note)
+        tendered = await node.checkout.place_order(wanted.items(), tender, note, discount)
     except TenderRefused as exc:
-        shown = await _cart_page(request, wanted, note, error_code(exc))
+        shown = await _cart_page(request, wanted, note, error_code(exc), shown_pass)
         return shown or back_to_menu(error_code(exc))
     except (DomainError, NotFound, PaymentError) as exc:  # one transaction: nothing was stored
         return back_to_menu(error_code(exc))
@@ -341,6 +366,7 @@ async def receipt(request: Request) -> Response:
         cash = {"received": money(request, given), "change": money(request, given - order.total)}
     return page(
         request, "receipt.html", order=order, lines=lines, total_text=money(request, order.total),
+        discounts=[{"sku": d.sku, "text": money(request, d.amount)} for d in order.discounts],
         receipt=stored, verified=verified, fingerprint=fingerprint_groups(node.fingerprint),
         when=locale_of(request).datetime(order.created_at),
         evidence=states.get(order.id), cash=cash,

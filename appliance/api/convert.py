@@ -29,6 +29,9 @@ def order_out(order: Order, evidence: EvidenceState | None = None) -> OrderOut:
         lines=[
             LineOut(ln.sku, ln.name, ln.qty, ln.unit_price.minor, ln.total.minor)
             for ln in order.lines
+        ]
+        + [  # a pass's discount: a line at minus its amount, as on the receipt (docs/passes.md)
+            LineOut(d.sku, d.name, 1, -d.amount.minor, -d.amount.minor) for d in order.discounts
         ],
         tender=order.tender,
         reference=order.reference,

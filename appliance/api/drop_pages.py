@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -31,6 +31,7 @@ from appliance.api.attendee import (
     render,
 )
 from appliance.api.locale import PageLocale
+from appliance.api.pass_pages import presented
 from appliance.domain.drops import Drop
 from appliance.domain.errors import DomainError
 from appliance.payments.errors import PaymentError
@@ -105,17 +106,15 @@ async def claim(request: Request) -> Response:
     # The claimant is the phone's address, whatever its cookie says: one address, one
     # per-attendee allowance (docs/security.md, "Fair drops").
     attendee = node.visitors.client(client_address(request))
+    shown_pass = await presented(request, node.passes)  # early access: verified here, offline
+    card = shown_pass.card if shown_pass is not None else None
+    early = timedelta(minutes=node.passes.early_minutes(card, drop_id))
     try:
-        claimed = await node.drops.claim(drop_id, attendee, qty, tender or "cash")
+        if shown_pass is not None and shown_pass.code is not None:
+            return await _refused(request, drop_id, shown_pass.code, shown_pass.reason)
+        claimed = await node.drops.claim(drop_id, attendee, qty, tender or "cash", early)
     except (DomainError, PaymentError) as exc:
-        drop = await node.drops.drop(drop_id)
-        left = await node.drops.left(drop)
-        locale, code = locale_of(request), error_code(exc)
-        context = await _context(request, drop, left, locale)
-        html = render(
-            request, "drop.html", locale, error=locale.error(code), error_code=code, **context
-        )
-        return HTMLResponse(html, 409, headers=PAGE_HEADERS)
+        return await _refused(request, drop_id, error_code(exc))
     order = claimed.tendered.order
     for expired in claimed.expired:
         node.events.publish("order", {"id": expired, "state": "expired"})
@@ -125,6 +124,22 @@ async def claim(request: Request) -> Response:
     if node.visitors.verify(request.cookies.get(VISITOR)) is None:
         remember(response, node.visitors.issue())
     return response
+
+
+async def _refused(
+    request: Request, drop_id: int, code: str, pass_reason: str | None = None
+) -> Response:
+    """The drop page again, 409, with the refusal's message (and a refused pass's reason)."""
+    node = node_of(request)
+    drop = await node.drops.drop(drop_id)
+    left = await node.drops.left(drop)
+    locale = locale_of(request)
+    context = await _context(request, drop, left, locale)
+    html = render(
+        request, "drop.html", locale, error=locale.error(code), error_code=code,
+        pass_reason=pass_reason, **context,
+    )  # fmt: skip
+    return HTMLResponse(html, 409, headers=PAGE_HEADERS)
 
 
 def routes() -> list[BaseRoute]:

@@ -49,6 +49,10 @@ ERRORS = {
     "per_attendee": N_("That is more than one person may claim."),
     "refused": N_("The stall could not take this order. Please try again."),
     "busy": N_("Too many requests. Wait a moment, then try again."),
+    "pass_expired": N_("Your pass has expired."),
+    "pass_not_yet_valid": N_("Your pass is not valid yet."),
+    "pass_revoked": N_("Your pass was cancelled by its issuer."),
+    "pass_invalid": N_("This stall cannot accept your pass."),
 }
 
 

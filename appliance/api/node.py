@@ -38,6 +38,7 @@ from appliance.services.checkout import Checkout, utc_now
 from appliance.services.display import DisplayHub, DisplayOrders, DisplayPairing
 from appliance.services.drops import Drops
 from appliance.services.pairing import Pairing
+from appliance.services.passes import PassDesk, load_trust
 from appliance.services.printing import printer_queue
 from appliance.services.revocation import on_node_start
 from appliance.store import funnel as funnel_sql
@@ -103,6 +104,8 @@ class Node:
     def __init__(self, config: Config, state_dir: Path) -> None:
         self.config = config
         self.state_dir = state_dir
+        passes = config.passes  # its documents first: a refused one stops the start, naming the key
+        trust = None if passes is None else load_trust(passes, state_dir, config.path)
         self.box = Box.open(state_dir, config.currency)
         self.rails = RailRegistry.from_config(config.rails, config.currency)
         self.clock = BoxClock()  # the system clock plus what a vendor set from a console
@@ -114,6 +117,7 @@ class Node:
             clock=self.clock,
         )
         self.drops = Drops(self.checkout, self.rails, self.clock)
+        self.passes = PassDesk(passes, trust, self.clock, stall_zone(config.timezone))
         # Pre-rendered drop pages, served before the start, and menus: per (drop, language tag).
         self.drop_pages: dict[tuple[int, str], bytes] = {}
         self.menu_page: dict[str, tuple[float, bytes]] = {}  # tag: (monotonic time, menu)

@@ -47,9 +47,14 @@ class Drop:
         return now >= self.starts_at
 
 
-def check_claim(drop: Drop, qty: int, *, now: datetime, taken: int, mine: int) -> None:
-    """Refuse a claim of `qty` units with DropError, given units `taken` and the claimant's own."""
-    if not drop.started(now):
+def check_claim(
+    drop: Drop, qty: int, *, now: datetime, taken: int, mine: int, early: timedelta = timedelta(0)
+) -> None:
+    """Refuse a claim of `qty` units with DropError, given units `taken` and the claimant's own.
+
+    `early`: a pass's early access lets its holder claim that long before the public start.
+    """
+    if not drop.started(now + early):
         raise DropError(f"the drop opens at {drop.starts_at.isoformat()}")
     if not 1 <= qty <= drop.per_attendee:
         raise DropError(f"claim 1-{drop.per_attendee} units, not {qty}")

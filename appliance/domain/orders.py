@@ -85,6 +85,26 @@ class Line:
 
 
 @dataclass(frozen=True, slots=True)
+class Discount:
+    """Money off an order that a pass granted: a line of its own, negative on the receipt.
+
+    `redeemed` units of an allowance were used in `period` (0 for a discount that is not an
+    allowance); docs/passes.md, "At checkout".
+    """
+
+    sku: str  # "pass:" + the pass id + ":" + the entitlement's index: unique in an order
+    name: str
+    amount: Money  # positive: what comes off the total
+    pass_id: str
+    redeemed: int = 0
+    period: str = ""
+
+    def __post_init__(self) -> None:
+        if self.amount.minor <= 0:
+            raise OrderError(f"{self.sku}: a discount takes off a positive amount")
+
+
+@dataclass(frozen=True, slots=True)
 class Order:
     """An order: its lines, its state and the tender chosen for it."""
 
@@ -98,6 +118,7 @@ class Order:
     reference: str = ""  # the speakable payment reference, set with the tender
     note: str = ""
     ready_at: datetime | None = None  # when the stall said it is ready for pick-up
+    discounts: tuple[Discount, ...] = ()  # what passes took off, at most the lines' sum
 
     def __post_init__(self) -> None:
         require_aware(self.created_at, "created_at")
@@ -109,6 +130,8 @@ class Order:
                 )
         if len(self.note) > NOTE_MAX:
             raise OrderError(f"note: {len(self.note)} characters, at most {NOTE_MAX}")
+        if self.discounts and self.total.minor < 0:
+            raise OrderError("discounts: they take off more than the order's lines")
 
     @property
     def total(self) -> Money:
@@ -116,7 +139,14 @@ class Order:
         total = Money.zero(self.currency)
         for line in self.lines:
             total = total + line.total
+        for discount in self.discounts:
+            total = total - discount.amount
         return total
+
+    def with_discounts(self, discounts: tuple[Discount, ...]) -> Order:
+        """The open order with these discounts (lines changed afterwards drop them)."""
+        self._require_open()
+        return replace(self, discounts=discounts)
 
     def _move(self, target: OrderState, **changes: object) -> Order:
         check_transition(self.state, target)
@@ -144,7 +174,8 @@ class Order:
         total = sum(line.unit_price.minor * line.qty for line in lines)
         if total > TOTAL_MAX:  # no receipt could carry it: refused here, not at the sale
             raise OrderError(f"total: {total} minor units, at most {TOTAL_MAX}")
-        return replace(self, lines=tuple(sorted(lines, key=lambda ln: ln.sku)))
+        # A pass's discounts are worked out on the final lines: changing them drops any.
+        return replace(self, lines=tuple(sorted(lines, key=lambda ln: ln.sku)), discounts=())
 
     def remove_line(self, sku: str, qty: int | None = None) -> Order:
         """Remove `qty` of `sku`, or the whole line when qty is None."""
@@ -161,7 +192,7 @@ class Order:
                     rest[i] = replace(line, qty=left)
                 else:
                     del rest[i]
-                return replace(self, lines=tuple(rest))
+                return replace(self, lines=tuple(rest), discounts=())
         raise OrderError(f"{sku}: not in this order")
 
     def choose_tender(self, tender: str, reference: str) -> Order:
@@ -211,8 +242,22 @@ def _check_qty(sku: str, qty: int) -> None:
 
 
 def items_for_receipt(order: Order) -> list[dict[str, str | int]]:
-    """The order's lines as the JSON the receipt's items hash covers, in sku order."""
-    return [
+    """The order's lines (a pass's discount as qty 1 at a negative unit) in sku order."""
+    items: list[dict[str, str | int]] = [
         {"sku": ln.sku, "name": ln.name, "qty": ln.qty, "unit": ln.unit_price.minor}
-        for ln in sorted(order.lines, key=lambda ln: ln.sku)
+        for ln in order.lines
     ]
+    items += [discount_item(d) for d in order.discounts]
+    return sorted(items, key=lambda item: str(item["sku"]))
+
+
+def discount_item(discount: Discount) -> dict[str, str | int]:
+    """A pass's discount as a receipt item: one line at minus the amount, naming the pass, and
+    for an allowance the period and units redeemed, so the signed sale records the redemption."""
+    item: dict[str, str | int] = {
+        "sku": discount.sku, "name": discount.name, "qty": 1, "unit": -discount.amount.minor,
+        "pass": discount.pass_id,
+    }  # fmt: skip
+    if discount.redeemed:
+        item |= {"period": discount.period, "redeemed": discount.redeemed}
+    return item

@@ -166,14 +166,25 @@ class Checkout:
         return await self.box.writer.run(tx)
 
     async def place_order(
-        self, lines: Iterable[tuple[str, int]], tender: str, note: str = ""
+        self,
+        lines: Iterable[tuple[str, int]],
+        tender: str,
+        note: str = "",
+        discount: Callable[[sqlite3.Connection, Order], Order] | None = None,
     ) -> Tendered:
-        """Open an order with its lines and tender in one transaction (an attendee's checkout)."""
+        """Open an order with its lines and tender in one transaction (an attendee's checkout).
+
+        `discount` (a pass's, services/passes.py) puts discounts on the open order inside the
+        same transaction, so the allowance it counts and the order it redeems in commit together.
+        """
         wanted = list(lines)
 
         def tx(conn: sqlite3.Connection) -> Tendered | Refusal:
             items = [(orders_sql.load_item(conn, sku), qty) for sku, qty in wanted]
-            waiting = self.tendered(self.new_order(conn, items, note), tender)
+            order = self.new_order(conn, items, note)
+            if discount is not None:
+                order = discount(conn, order)
+            waiting = self.tendered(order, tender)
             decision = self.policy.decide_tx(conn, tender, waiting.order.total)
             if not decision.accepted:  # no order is stored; the refusal is
                 return self.policy.refusal_tx(conn, decision, None)

@@ -104,8 +104,10 @@ class Drops:
             taken = await self.writer.run(lambda conn: self._units_taken(conn, drop.id))
         return drop.quantity - taken
 
-    async def claim(self, drop_id: int, attendee: str, qty: int, tender: str) -> Claimed:
-        """Claim `qty` units for `attendee`; DropError when the rules say no.
+    async def claim(
+        self, drop_id: int, attendee: str, qty: int, tender: str, early: timedelta = timedelta(0)
+    ) -> Claimed:
+        """Claim `qty` units for `attendee` (`early` before the start with a pass); DropError if not.
 
         TenderRefused when the offline policy refuses the tender (recorded; no units taken).
         """
@@ -123,7 +125,7 @@ class Drops:
                 taken = self._units_taken(conn, drop_id)
                 mine = drops_sql.units_held_by(conn, drop_id, attendee)
             try:
-                check_claim(drop, qty, now=now, taken=taken, mine=mine)
+                check_claim(drop, qty, now=now, taken=taken, mine=mine, early=early)
             except DropError:
                 if expired:  # the expiry rolls back with this refusal: memory must recount
                     self.taken.pop(drop_id, None)

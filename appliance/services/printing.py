@@ -45,7 +45,8 @@ def paper_receipt(
     return PaperReceipt(
         stall=stall,
         number=order.number,
-        lines=tuple(Line(ln.qty, ln.name, ln.total.minor) for ln in order.lines),
+        lines=tuple(Line(ln.qty, ln.name, ln.total.minor) for ln in order.lines)
+        + tuple(Line(1, d.name, -d.amount.minor) for d in order.discounts),  # a pass's
         total=order.total.minor,
         currency=order.currency,
         tender=order.tender or "cash",

@@ -205,6 +205,21 @@ MIGRATIONS: tuple[str, ...] = (
         paired_at  TEXT NOT NULL
     ) STRICT;
     """,
+    # 13: what passes took off an order, and the allowance units it redeemed (docs/passes.md);
+    # written in the order's own transaction, counted per pass and period while the order stands
+    """
+    CREATE TABLE order_discounts (
+        order_id TEXT NOT NULL REFERENCES orders (id),
+        sku      TEXT NOT NULL,
+        name     TEXT NOT NULL,
+        amount   INTEGER NOT NULL CHECK (amount > 0),
+        pass_id  TEXT NOT NULL,
+        redeemed INTEGER NOT NULL DEFAULT 0 CHECK (redeemed >= 0),
+        period   TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (order_id, sku)
+    ) STRICT;
+    CREATE INDEX order_discounts_by_pass ON order_discounts (pass_id, period);
+    """,
 )
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from appliance.domain.catalog import Item
 from appliance.domain.errors import CatalogError, OutOfStock
 from appliance.domain.money import Money
-from appliance.domain.orders import Line, Order, OrderState
+from appliance.domain.orders import Discount, Line, Order, OrderState
 from appliance.domain.policy import Decision, Verdict
 from appliance.store.errors import NotFound
 
@@ -117,8 +117,9 @@ def update_order(
 
 
 def replace_lines(conn: sqlite3.Connection, order: Order) -> None:
-    """Make the stored lines of an open order equal to its lines."""
+    """Make the stored lines (and discounts) of an open order equal to its own."""
     conn.execute("DELETE FROM order_lines WHERE order_id = ?", (order.id,))
+    conn.execute("DELETE FROM order_discounts WHERE order_id = ?", (order.id,))
     _insert_lines(conn, order)
 
 
@@ -127,6 +128,37 @@ def _insert_lines(conn: sqlite3.Connection, order: Order) -> None:
         "INSERT INTO order_lines (order_id, sku, name, unit_price, qty) VALUES (?, ?, ?, ?, ?)",
         [(order.id, ln.sku, ln.name, ln.unit_price.minor, ln.qty) for ln in order.lines],
     )
+    if order.discounts:
+        conn.executemany(
+            "INSERT INTO order_discounts (order_id, sku, name, amount, pass_id, redeemed, period)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (order.id, d.sku, d.name, d.amount.minor, d.pass_id, d.redeemed, d.period)
+                for d in order.discounts
+            ],
+        )
+
+
+def _discounts(conn: sqlite3.Connection, order_id: str, currency: str) -> tuple[Discount, ...]:
+    return tuple(
+        Discount(sku, name, Money(amount, currency), pass_id, redeemed, period)
+        for sku, name, amount, pass_id, redeemed, period in conn.execute(
+            "SELECT sku, name, amount, pass_id, redeemed, period FROM order_discounts"
+            " WHERE order_id = ? ORDER BY sku",
+            (order_id,),
+        )
+    )
+
+
+def redeemed(conn: sqlite3.Connection, pass_id: str, period: str) -> int:
+    """Allowance units of a pass redeemed in a period by orders still standing (not given up)."""
+    row = conn.execute(
+        "SELECT coalesce(sum(d.redeemed), 0) FROM order_discounts AS d JOIN orders AS o"
+        " ON o.id = d.order_id WHERE d.pass_id = ? AND d.period = ?"
+        " AND o.state IN ('open', 'awaiting_payment', 'paid')",
+        (pass_id, period),
+    ).fetchone()
+    return int(row[0])
 
 
 def load_order(conn: sqlite3.Connection, order_id: str) -> Order:
@@ -156,6 +188,7 @@ def load_order(conn: sqlite3.Connection, order_id: str) -> Order:
         reference=reference or "",
         note=note,
         ready_at=None if ready is None else datetime.fromisoformat(ready),
+        discounts=_discounts(conn, oid, currency),
     )
 
 

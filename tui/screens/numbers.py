@@ -131,7 +131,8 @@ class NumbersScreen(ConsoleScreen):
         units: Counter[str] = Counter()
         for order in message.paid:
             for line in order.lines:
-                units[line.name] += line.qty
+                if not line.sku.startswith("pass:"):  # a pass's discount is no item sold
+                    units[line.name] += line.qty
         top = ["Top items:"] + [f"  {qty:>4} x {name}" for name, qty in units.most_common(TOP)]
         if not units:
             top.append("  none yet")

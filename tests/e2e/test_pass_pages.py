@@ -1,0 +1,105 @@
+"""A fan pass in headless Debian Chromium against a real node process (issue 19): a pass link
+stores the pass on the phone, the next order gets its discount, its early access admits a drop
+claim before the public start, and a phone without it sees no early form and is refused."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nodeproc import NodeProcess, run_cli, start_node
+
+from appliance.passes.cose import raw_public
+from appliance.passes.model import Entitlement, Kind, Pass
+from appliance.passes.trust import issue_pass
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+PHONE = {"width": 360, "height": 740}
+ANA = Ed25519PrivateKey.generate()
+
+playwright = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed")
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    state = tmp_path_factory.mktemp("passes") / "BRL"
+    assert run_cli("init", "--state", str(state), "--currency", "BRL").returncode == 0
+    config = state / "stallbox.toml"
+    key = raw_public(ANA.public_key()).hex()
+    config.write_text(
+        config.read_text()
+        + '\n[[catalog]]\nsku = "dish"\nname = "Dish"\nprice = "24.00"\n'
+        + f'\n[passes]\ncreators = {{ "creator:ana" = "{key}" }}\n'
+    )
+    running = start_node(state)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+def fan_pass() -> str:
+    now = int(time.time())
+    grants = (Entitlement(Kind.PERCENT_OFF, 10, ("dish",)), Entitlement(Kind.EARLY_ACCESS, 30))
+    card = Pass(
+        secrets.token_hex(16), "creator:ana", "Fan 1", now - 3600, now + 86400, now - 3600,
+        grants, "",
+    )  # fmt: skip
+    return issue_pass(ANA, card)
+
+
+def test_a_pass_link_gives_the_discount_and_early_access(node: NodeProcess, browser: Any) -> None:
+    with node.client(node.pair()) as api:
+        starts = datetime.now(UTC) + timedelta(minutes=10)
+        drop = api.post(
+            "/api/drops", json={"sku": "dish", "quantity": 5, "starts_at": starts.isoformat()}
+        ).json()
+    context = browser.new_context(viewport=PHONE, locale="en")
+    page = context.new_page()
+    page.goto(node.url + "/#pass=" + quote(fan_pass(), safe=""))
+    assert page.evaluate("location.hash") == ""  # kept on the phone, gone from the address
+    assert page.locator("#pass-kept").is_visible()
+    page.fill("#q-dish", "1")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/cart")
+    assert page.locator(".row.discount").inner_text().endswith("\u2212R$2.40")
+    assert "Total: R$21.60" in page.inner_text(".total")
+    page.click("button[value=cash]")
+    page.wait_for_url("**/pay")
+    assert "21.60" in page.inner_text("main")
+
+    page.goto(node.url + f"/d/{drop['id']}")  # ten minutes before the start
+    assert page.locator("#countdown").is_visible() and page.locator("#early").is_visible()
+    page.click("#early button[value=cash]")
+    page.wait_for_url("**/pay")
+
+    stranger = browser.new_context(viewport=PHONE, locale="en")
+    other = stranger.new_page()
+    other.goto(node.url + f"/d/{drop['id']}")
+    assert not other.locator("#early").is_visible()
+    refused = stranger.request.post(
+        node.url + f"/d/{drop['id']}/claim",
+        data="qty=1&tender=cash",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert refused.status == 409 and 'data-error="not_open"' in refused.text()
+    stranger.close()
+    context.close()
