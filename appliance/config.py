@@ -25,6 +25,7 @@ from appliance.domain.money import Money, exponent
 from appliance.domain.orders import TOTAL_MAX
 from appliance.domain.policy import Limits
 from appliance.errors import ConfigError, field_and_problem
+from appliance.flags.settings import FlagSettings, parse_flags
 from appliance.payments.config import RailConfig, parse_rails
 from appliance.printing.spec import check_spec
 from appliance.providers.settings import ProviderSettings, parse_provider
@@ -107,6 +108,7 @@ class RawConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     catalog: list[RawItem] = []
     rails: dict[str, dict[str, Any]] = {}
     provider: dict[str, Any] | None = None  # providers/settings.py checks it
+    flags: dict[str, Any] | None = None  # flags/settings.py checks it
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,7 @@ class Config:
     printer_cut: bool = True
     printer_drawer: bool = True
     printer_profile: str = ""
+    flags: FlagSettings = field(default_factory=FlagSettings)  # [flags]: trusted bundle keys
 
 
 NODE_REQUIRES = {
@@ -354,4 +357,5 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         printer_cut=raw.printer.cut,
         printer_drawer=raw.printer.drawer,
         printer_profile=raw.printer.profile,
+        flags=parse_flags(raw.flags, path),
     )

@@ -33,6 +33,7 @@ from appliance.ledger.errors import LedgerError
 from appliance.ledger.receipt import parse_receipt, verify_receipt
 from appliance.payments.errors import PaymentError
 from appliance.payments.render import RenderedCode
+from appliance.services.flags import Arm, offer_price, upsell_of
 from appliance.store import drops as drops_sql
 from appliance.store import evidence as evidence_sql
 from appliance.store import ledger as ledger_sql
@@ -48,6 +49,7 @@ VISITOR = "sbv"
 MAX_QTY = 20
 MENU_TTL_S = 1.0  # the stock a menu shows may be this old; the claim or sale itself is exact
 _QTY = re.compile(r"[0-9]{1,3}")
+OFFER_FIELD = "offer.accept"  # the cart's upsell checkbox ('.' is in no sku, api/bounds.py)
 PNG_HEADERS = {"Cache-Control": "public, max-age=3600"}
 PAGE_HEADERS = {"Cache-Control": "no-store", "Vary": "Accept-Language"}
 DROP_REFUSALS = (  # DropError texts (domain/drops.py) and the page message codes they map to
@@ -177,37 +179,67 @@ async def _wanted(request: Request) -> tuple[dict[str, int], str, str | None]:
 
 async def cart(request: Request) -> Response:
     """Review the chosen items and pick a tender (only those the offline policy would accept)."""
+    started = time.perf_counter()
     if (refused := limited(request)) is not None:
         return refused
     node = node_of(request)
     wanted, _, _ = await _wanted(request)
-    shown = await _cart_page(request, wanted)
+    arm = upsell_arm(request)
+    shown = await _cart_page(request, wanted, arm=arm)
     if shown is None:
         return back_to_menu("empty")
     node.funnel.step("cart")
     node.count("cart")
+    if arm is not None:  # the arm's figures for the canary judge (services/flags.py)
+        node.flags.viewed(arm, time.perf_counter() - started)
     return shown
 
 
+def upsell_arm(request: Request) -> Arm | None:
+    """The visitor's arm of the cart upsell flag (None: no signed visitor id, or no flags)."""
+    node = node_of(request)
+    visitor = node.visitors.verify(request.cookies.get(VISITOR))
+    return node.flags.arm(node.flags.settings.upsell_flag, visitor)
+
+
 async def _cart_page(
-    request: Request, wanted: dict[str, int], note: str = "", code: str | None = None
+    request: Request,
+    wanted: dict[str, int],
+    note: str = "",
+    code: str | None = None,
+    arm: Arm | None = None,
 ) -> Response | None:
-    """The cart page for these quantities with the tenders offered for its total; None if empty."""
+    """The cart page for these quantities with the tenders offered for its total; None if empty.
+
+    A visitor whose arm of the upsell flag offers an item not in the cart (and in stock) sees
+    it with a checkbox; the control arm, and everyone without flags, sees no offer.
+    """
     node = node_of(request)
     policy = node.checkout.policy
+    upsell = upsell_of(arm)
 
-    def read(conn: sqlite3.Connection) -> tuple[list[tuple[Item, int]], Money, list[str]]:
-        """The chosen items, their total and the tenders offered for it, from one snapshot."""
+    def read(
+        conn: sqlite3.Connection,
+    ) -> tuple[list[tuple[Item, int]], Money, list[str], Item | None]:
+        """The chosen items, their total, the tenders offered for it and the upsell offer."""
         items = {i.sku: i for i in orders_sql.list_items(conn)}
         chosen = [(items[sku], qty) for sku, qty in wanted.items() if sku in items]
         total = Money.zero(node.config.currency)
         for item, qty in chosen:
             total = total + item.price * qty
-        return chosen, total, policy.offered_tx(conn, total) if chosen else []
+        extra = items.get(upsell[0]) if upsell is not None else None
+        if upsell is None or extra is None or upsell[0] in wanted or extra.stock == 0:
+            extra = None
+        else:
+            extra = offer_price(extra, upsell[1])
+        return chosen, total, policy.offered_tx(conn, total) if chosen else [], extra
 
-    chosen, total, offered = await node.box.writer.read(read)
+    chosen, total, offered, extra = await node.box.writer.read(read)
     if not chosen:
         return None
+    offer = None
+    if extra is not None:
+        offer = {"sku": extra.sku, "name": extra.name, "price_text": money(request, extra.price)}
     lines = [
         {
             "sku": item.sku,
@@ -227,6 +259,8 @@ async def _cart_page(
         note=note,
         error=locale_of(request).error(code),
         error_code=code,
+        offer=offer,
+        offer_field=OFFER_FIELD,
     )
 
 
@@ -240,16 +274,21 @@ async def place_order(request: Request) -> Response:
         return refused
     node = node_of(request)
     wanted, note, tender = await _wanted(request)
+    accepted = wanted.pop(OFFER_FIELD, 0) == 1
     if not wanted or tender is None:
         return back_to_menu("empty")
+    arm = upsell_arm(request)  # the offer is the visitor's arm's, never what the form says
+    upsell = upsell_of(arm) if accepted else None
     try:
-        tendered = await node.checkout.place_order(wanted.items(), tender, note)
+        tendered = await node.checkout.place_order(wanted.items(), tender, note, upsell)
     except TenderRefused as exc:
-        shown = await _cart_page(request, wanted, note, error_code(exc))
+        shown = await _cart_page(request, wanted, note, error_code(exc), arm)
         return shown or back_to_menu(error_code(exc))
     except (DomainError, NotFound, PaymentError) as exc:  # one transaction: nothing was stored
         return back_to_menu(error_code(exc))
     order = tendered.order
+    if arm is not None:
+        node.flags.ordered(order.id, arm)
     node.funnel.ordered(node.visitors.verify(request.cookies.get(VISITOR)), order.id)
     node.count("order")
     node.events.publish("order", {"id": order.id, "state": tendered.order.state.value})
