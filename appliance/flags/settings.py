@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from appliance.errors import ConfigError, field_and_problem
 from appliance.flags.canary import Objective
-from appliance.ledger.errors import LedgerError
+from appliance.ledger.errors import KeyFileError
 from appliance.ledger.identity import parse_public_key
 
 UPSELL_FLAG = "cart-upsell"
@@ -67,7 +67,7 @@ def parse_flags(raw: Mapping[str, Any] | None, path: Path | str) -> FlagSettings
     for kid, text in table.keys.items():
         try:
             keys[kid] = parse_public_key(text)
-        except (LedgerError, ValueError) as exc:
+        except (KeyFileError, ValueError) as exc:
             raise ConfigError(
                 path, f"flags.keys.{kid}", f"not an Ed25519 public key: {exc}"
             ) from None
