@@ -10,62 +10,16 @@ Registered by one line in operator.routes().
 
 from __future__ import annotations
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from appliance.api.flags_schemas import ArmOut, BundleOut, FlagDecisionOut, FlagsOut
 from appliance.api.operator import json_response, node_of, operator
 from appliance.api.schemas import Problem
 from appliance.flags.errors import BundleRefused
 from appliance.services.flags import EdgeFlags
 from appliance.store import flags as flags_sql
-
-
-class FlagBundleIn(msgspec.Struct, frozen=True):
-    """A signed bundle's wire form (docs/flags.md "Bundles")."""
-
-    payload: str
-    kid: str
-    sig: str
-
-
-class BundleOut(msgspec.Struct, frozen=True):
-    id: str  # sha256 of the wire form, hex
-    scope: str
-    issued_at: int
-    expires_at: int
-    accepted_at: float
-    flags: list[str]
-
-
-class ArmOut(msgspec.Struct, frozen=True):
-    flag: str
-    variant: str
-    control: bool  # the default variant, which the canaries are judged against
-    state: str  # "control", "measuring", "off" or "pass"
-    reason: str
-    views: int
-    paid: int
-    latency_p95_ms: float | None
-    latency_samples: int
-
-
-class FlagDecisionOut(msgspec.Struct, frozen=True):
-    at: str
-    bundle: str
-    flag: str
-    variant: str
-    verdict: str
-    reason: str
-    figures: str  # JSON: both arms' figures when the judge decided
-
-
-class FlagsOut(msgspec.Struct, frozen=True):
-    scope: str  # "" when the box has no [flags] table (every flag's default)
-    bundle: BundleOut | None
-    arms: list[ArmOut]
-    decisions: list[FlagDecisionOut]
 
 
 def arms_of(flags: EdgeFlags) -> list[ArmOut]:
@@ -146,6 +100,3 @@ def routes() -> list[BaseRoute]:
         Route("/api/flags", get_flags),
         Route("/api/flags", put_flags, methods=["PUT"]),
     ]
-
-
-TYPES = (FlagBundleIn, FlagsOut)  # in the OpenAPI document's components (api/openapi.py)
