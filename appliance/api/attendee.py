@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from appliance.api.bounds import form_text
 from appliance.api.locale import PageLocale
 from appliance.api.node import Node
+from appliance.api.upsell import OFFER_FIELD, arm_of, offer_of
 from appliance.domain.catalog import Item
 from appliance.domain.errors import DomainError, DropError, OutOfStock, TenderRefused
 from appliance.domain.money import Money
@@ -33,7 +34,7 @@ from appliance.ledger.errors import LedgerError
 from appliance.ledger.receipt import parse_receipt, verify_receipt
 from appliance.payments.errors import PaymentError
 from appliance.payments.render import RenderedCode
-from appliance.services.flags import Arm, offer_price, upsell_of
+from appliance.services.flags import Arm, upsell_of
 from appliance.store import drops as drops_sql
 from appliance.store import evidence as evidence_sql
 from appliance.store import ledger as ledger_sql
@@ -49,7 +50,6 @@ VISITOR = "sbv"
 MAX_QTY = 20
 MENU_TTL_S = 1.0  # the stock a menu shows may be this old; the claim or sale itself is exact
 _QTY = re.compile(r"[0-9]{1,3}")
-OFFER_FIELD = "offer.accept"  # the cart's upsell checkbox ('.' is in no sku, api/bounds.py)
 PNG_HEADERS = {"Cache-Control": "public, max-age=3600"}
 PAGE_HEADERS = {"Cache-Control": "no-store", "Vary": "Accept-Language"}
 DROP_REFUSALS = (  # DropError texts (domain/drops.py) and the page message codes they map to
@@ -184,7 +184,7 @@ async def cart(request: Request) -> Response:
         return refused
     node = node_of(request)
     wanted, _, _ = await _wanted(request)
-    arm = upsell_arm(request)
+    arm = arm_of(node, request.cookies.get(VISITOR))
     shown = await _cart_page(request, wanted, arm=arm)
     if shown is None:
         return back_to_menu("empty")
@@ -193,13 +193,6 @@ async def cart(request: Request) -> Response:
     if arm is not None:  # the arm's figures for the canary judge (services/flags.py)
         node.flags.viewed(arm, time.perf_counter() - started)
     return shown
-
-
-def upsell_arm(request: Request) -> Arm | None:
-    """The visitor's arm of the cart upsell flag (None: no signed visitor id, or no flags)."""
-    node = node_of(request)
-    visitor = node.visitors.verify(request.cookies.get(VISITOR))
-    return node.flags.arm(node.flags.settings.upsell_flag, visitor)
 
 
 async def _cart_page(
@@ -211,35 +204,24 @@ async def _cart_page(
 ) -> Response | None:
     """The cart page for these quantities with the tenders offered for its total; None if empty.
 
-    A visitor whose arm of the upsell flag offers an item not in the cart (and in stock) sees
-    it with a checkbox; the control arm, and everyone without flags, sees no offer.
+    With the visitor's `arm` of the upsell flag, the item it offers (api/upsell.py).
     """
     node = node_of(request)
     policy = node.checkout.policy
-    upsell = upsell_of(arm)
 
-    def read(
-        conn: sqlite3.Connection,
-    ) -> tuple[list[tuple[Item, int]], Money, list[str], Item | None]:
-        """The chosen items, their total, the tenders offered for it and the upsell offer."""
+    def read(conn: sqlite3.Connection) -> tuple[list[tuple[Item, int]], Money, list[str]]:
+        """The chosen items, their total and the tenders offered for it, from one snapshot."""
         items = {i.sku: i for i in orders_sql.list_items(conn)}
         chosen = [(items[sku], qty) for sku, qty in wanted.items() if sku in items]
         total = Money.zero(node.config.currency)
         for item, qty in chosen:
             total = total + item.price * qty
-        extra = items.get(upsell[0]) if upsell is not None else None
-        if upsell is None or extra is None or upsell[0] in wanted or extra.stock == 0:
-            extra = None
-        else:
-            extra = offer_price(extra, upsell[1])
-        return chosen, total, policy.offered_tx(conn, total) if chosen else [], extra
+        return chosen, total, policy.offered_tx(conn, total) if chosen else []
 
-    chosen, total, offered, extra = await node.box.writer.read(read)
+    chosen, total, offered = await node.box.writer.read(read)
     if not chosen:
         return None
-    offer = None
-    if extra is not None:
-        offer = {"sku": extra.sku, "name": extra.name, "price_text": money(request, extra.price)}
+    offer = await offer_of(node, arm, wanted, locale_of(request)) if arm is not None else None
     lines = [
         {
             "sku": item.sku,
@@ -277,7 +259,7 @@ async def place_order(request: Request) -> Response:
     accepted = wanted.pop(OFFER_FIELD, 0) == 1
     if not wanted or tender is None:
         return back_to_menu("empty")
-    arm = upsell_arm(request)  # the offer is the visitor's arm's, never what the form says
+    arm = arm_of(node, request.cookies.get(VISITOR))  # the offer is the arm's, not the form's
     upsell = upsell_of(arm) if accepted else None
     try:
         tendered = await node.checkout.place_order(wanted.items(), tender, note, upsell)
