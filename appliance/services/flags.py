@@ -124,10 +124,14 @@ class EdgeFlags:
 
     async def offer(self, wire: bytes) -> Bundle:
         """Take a new bundle if it verifies (else BundleRefused, the last good kept); store it."""
+        try:
+            text = wire.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BundleRefused("a bundle is UTF-8 JSON") from None
         now = self.clock()
         previous = self.last_good.current
         bundle = self.last_good.offer(wire, int(now))
-        record = json.dumps({"accepted_at": now, "wire": wire.decode()}).encode()
+        record = json.dumps({"accepted_at": now, "wire": text}).encode()
         try:
             await asyncio.to_thread(write_atomic, self.path, record, 0o644)
         except OSError:
