@@ -30,11 +30,12 @@ async def offer_of(
     upsell = upsell_of(arm)
     if upsell is None or upsell[0] in wanted:
         return None
+    sku, price = upsell
     try:
-        item = await node.box.writer.read(lambda conn: orders_sql.load_item(conn, upsell[0]))
+        item = await node.box.writer.read(lambda conn: orders_sql.load_item(conn, sku))
     except NotFound:  # the flag names an item this stall does not sell: no offer
         return None
     if item.stock == 0:
         return None
-    item = offer_price(item, upsell[1])
+    item = offer_price(item, price)
     return {"sku": item.sku, "name": item.name, "price_text": locale.money(item.price)}
