@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ UPSELL: dict[str, Any] = {  # docs/flags.md's example
 PHONES = 10  # both arms among 10 phones: all but 2 in 1024 runs; more phones until both are seen
 
 playwright = pytest.importorskip("playwright.sync_api")
+axe_package = pytest.importorskip("axe_playwright_python")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed")
 
 
@@ -88,6 +90,11 @@ def test_half_the_phones_see_the_upsell_and_an_accepted_one_is_on_the_receipt(
                     assert offer.count() == 0, "a control phone saw the offer"
                 else:
                     assert offer.inner_text() == "Add Pastel for R$5.00"
+                    page.evaluate((resources.files(axe_package) / "axe.min.js").read_text())
+                    found = page.evaluate("axe.run(document).then(r => r.violations)")
+                    assert not found, [
+                        (v["id"], v["impact"]) for v in found
+                    ]  # the offer: axe-clean
                 if arm == "pastel" and not accepted:
                     page.check("#offer")
                     page.click("button[value=cash]")
