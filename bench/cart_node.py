@@ -21,21 +21,21 @@ import uvicorn  # noqa: E402
 
 from appliance.api import node as node_module  # noqa: E402
 from appliance.api.app import Planes  # noqa: E402
-from appliance.api.limits import RateLimiter  # noqa: E402
+from appliance.api.limits import MAX_CLIENTS, RateLimiter  # noqa: E402
 from appliance.config import load_config  # noqa: E402
 
 
 class Unlimited(RateLimiter):
     """Lets every POST through (one load generator, one address)."""
 
-    def __init__(self, rate: float, burst: int) -> None:
-        super().__init__(rate=1e12, burst=10**12)
+    def __init__(self, rate: float, burst: int, max_clients: int = MAX_CLIENTS) -> None:
+        super().__init__(rate=1e12, burst=10**12, max_clients=max_clients)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Serve the attendee plane of the node on STATE_DIR at 127.0.0.1:PORT until killed."""
     state, port = (argv if argv is not None else sys.argv[1:])[:2]
-    node_module.RateLimiter = Unlimited  # type: ignore[misc]
+    node_module.RateLimiter = Unlimited  # type: ignore[attr-defined]  # the node's, as built
     config = load_config(Path(state) / "stallbox.toml")
     planes = Planes(config, Path(state), port=int(port), operator_port=0, advertise=False)
     uvicorn.run(

@@ -6,12 +6,13 @@ that it did, and why, as a notice when it happens and on the Numbers screen afte
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from appliance.api.flags_schemas import FlagsOut
 
 
-def flag_notice(data: dict[str, Any]) -> str:
+def flag_notice(data: Mapping[str, Any]) -> str:
     """One SSE `flag` event as the notice the console shows."""
     verdict = "switched OFF" if data.get("verdict") == "off" else "passed"
     return f"Canary {data.get('flag')}/{data.get('variant')} {verdict}: {data.get('reason')}"
