@@ -136,11 +136,13 @@ def cart(seconds: float, rounds: int, tmp: Path) -> tuple[float, float]:
     script.write_text(lua(cookies))
     plain, experiment = [], []
     for n in range(1, rounds + 1):
-        (state / "flags.json").unlink(missing_ok=True)
-        plain.append(cart_run(state, script, seconds, offered, experiment=False))
-        record = {"accepted_at": time.time(), "wire": wire.decode()}
-        write_atomic(state / "flags.json", json.dumps(record).encode(), 0o644)
-        experiment.append(cart_run(state, script, seconds, offered, experiment=True))
+        for active in (False, True) if n % 2 else (True, False):  # in turns: neither always first
+            (state / "flags.json").unlink(missing_ok=True)
+            if active:
+                record = {"accepted_at": time.time(), "wire": wire.decode()}
+                write_atomic(state / "flags.json", json.dumps(record).encode(), 0o644)
+            rps = cart_run(state, script, seconds, offered, experiment=active)
+            (experiment if active else plain).append(rps)
         print(f"round {n}: cart {plain[-1]:.0f} req/s, with the experiment {experiment[-1]:.0f}")
     return statistics.median(plain), statistics.median(experiment)
 

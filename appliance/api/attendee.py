@@ -211,17 +211,18 @@ async def _cart_page(
 
     def read(conn: sqlite3.Connection) -> tuple[list[tuple[Item, int]], Money, list[str]]:
         """The chosen items, their total and the tenders offered for it, from one snapshot."""
-        items = {i.sku: i for i in orders_sql.list_items(conn)}
+        items.update((i.sku, i) for i in orders_sql.list_items(conn))
         chosen = [(items[sku], qty) for sku, qty in wanted.items() if sku in items]
         total = Money.zero(node.config.currency)
         for item, qty in chosen:
             total = total + item.price * qty
         return chosen, total, policy.offered_tx(conn, total) if chosen else []
 
+    items: dict[str, Item] = {}  # the snapshot's catalogue: the upsell's item is read from it
     chosen, total, offered = await node.box.writer.read(read)
     if not chosen:
         return None
-    offer = await offer_of(node, arm, wanted, locale_of(request)) if arm is not None else None
+    offer = offer_of(node, arm, items, wanted, locale_of(request)) if arm is not None else None
     lines = [
         {
             "sku": item.sku,

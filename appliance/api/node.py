@@ -118,6 +118,7 @@ class Node:
         # Pre-rendered drop pages, served before the start, and menus: per (drop, language tag).
         self.drop_pages: dict[tuple[int, str], bytes] = {}
         self.menu_page: dict[str, tuple[float, bytes]] = {}  # tag: (monotonic time, menu)
+        self.offer_texts: dict[tuple[str, str, str, int], dict[str, str]] = {}  # api/upsell.py
         self.languages = Languages(config.locale, stall_zone(config.timezone))
         self.background: set[asyncio.Task[int]] = set()
         self._showing: set[asyncio.Task[None]] = set()
