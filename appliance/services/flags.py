@@ -123,24 +123,26 @@ class EdgeFlags:
         self.done = {(row.flag, row.variant): row for row in rows}
 
     async def offer(self, wire: bytes) -> Bundle:
-        """Take a new bundle if it verifies (else BundleRefused, the last good kept); store it."""
+        """Take a new bundle if it verifies (else BundleRefused, the last good kept); store it.
+
+        The bundle is stored and its decisions read before it is put in force, all at once:
+        the judge never sees a new bundle with the old one's start time or decisions.
+        """
         try:
             text = wire.decode("utf-8")
         except UnicodeDecodeError:
             raise BundleRefused("a bundle is UTF-8 JSON") from None
         now = self.clock()
-        previous = self.last_good.current
-        bundle = self.last_good.offer(wire, int(now))
+        trial = LastGood(self.settings.keys, self.settings.scope)
+        trial.current = self.last_good.current
+        bundle = trial.offer(wire, int(now))  # refused here: nothing changed
         record = json.dumps({"accepted_at": now, "wire": text}).encode()
-        try:
-            await asyncio.to_thread(write_atomic, self.path, record, 0o644)
-        except OSError:
-            self.last_good.current = previous  # not durable: not taken
-            raise
-        self.bundle_id, self.accepted_at = hashlib.sha256(wire).hexdigest(), now
-        self.done, self.arms, self._orders = {}, {}, OrderedDict()
-        rows = await self.writer.read(lambda conn: flags_sql.decisions_for(conn, self.bundle_id))
+        await asyncio.to_thread(write_atomic, self.path, record, 0o644)
+        bundle_id = hashlib.sha256(wire).hexdigest()
+        rows = await self.writer.read(lambda conn: flags_sql.decisions_for(conn, bundle_id))
+        self.last_good.current, self.bundle_id, self.accepted_at = bundle, bundle_id, now
         self.done = {(row.flag, row.variant): row for row in rows}
+        self.arms, self._orders = {}, OrderedDict()
         return bundle
 
     def arm(self, flag: str, visitor: str | None) -> Arm | None:

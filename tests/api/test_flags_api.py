@@ -282,7 +282,10 @@ def test_a_canary_arm_with_no_data_by_its_deadline_is_off(tmp_path: Path) -> Non
                 return bool((await client.get("/api/flags", headers=auth)).json()["decisions"])
 
             await wait_for(decided, 10, "a decision on the arm with no data")
-            decision = (await client.get("/api/flags", headers=auth)).json()["decisions"][0]
+            shown = (await client.get("/api/flags", headers=auth)).json()
+            assert len(shown["decisions"]) == 1, shown["decisions"]  # one arm, decided once
+            decision = shown["decisions"][0]
+            assert decision["bundle"] == shown["bundle"]["id"]  # the bundle's, not the one before
             assert decision["verdict"] == "off" and decision["variant"] == "pastel"
             assert decision["reason"].startswith("no data: 0 views in an arm by the deadline")
             pastel = next(
