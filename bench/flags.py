@@ -134,7 +134,8 @@ def cart(seconds: float, rounds: int, tmp: Path) -> tuple[float, float]:
     print(f"phones: {arms.count('pastel')} of {PHONES} in the upsell arm")
     script = tmp / "cart.lua"
     script.write_text(lua(cookies))
-    plain, experiment = [], []
+    plain: list[float] = []
+    experiment: list[float] = []
     for n in range(1, rounds + 1):
         for active in (False, True) if n % 2 else (True, False):  # in turns: neither always first
             (state / "flags.json").unlink(missing_ok=True)
