@@ -95,6 +95,7 @@ class EdgeFlags:
         self._orders: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._unrecorded: list[flags_sql.FlagDecision] = []  # taken, not yet stored (disk full)
         self._publish, self._decided, self.clock = publish, decided, clock
+        self._offering = asyncio.Lock()
 
     @property
     def bundle(self) -> Bundle | None:
@@ -132,18 +133,19 @@ class EdgeFlags:
             text = wire.decode("utf-8")
         except UnicodeDecodeError:
             raise BundleRefused("a bundle is UTF-8 JSON") from None
-        now = self.clock()
-        trial = LastGood(self.settings.keys, self.settings.scope)
-        trial.current = self.last_good.current
-        bundle = trial.offer(wire, int(now))  # refused here: nothing changed
-        record = json.dumps({"accepted_at": now, "wire": text}).encode()
-        await asyncio.to_thread(write_atomic, self.path, record, 0o644)
-        bundle_id = hashlib.sha256(wire).hexdigest()
-        rows = await self.writer.read(lambda conn: flags_sql.decisions_for(conn, bundle_id))
-        self.last_good.current, self.bundle_id, self.accepted_at = bundle, bundle_id, now
-        self.done = {(row.flag, row.variant): row for row in rows}
-        self.arms, self._orders = {}, OrderedDict()
-        return bundle
+        async with self._offering:  # two offers at once: one after the other, each checked
+            now = self.clock()
+            trial = LastGood(self.settings.keys, self.settings.scope)
+            trial.current = self.last_good.current
+            bundle = trial.offer(wire, int(now))  # refused here: nothing changed
+            record = json.dumps({"accepted_at": now, "wire": text}).encode()
+            await asyncio.to_thread(write_atomic, self.path, record, 0o644)
+            bundle_id = hashlib.sha256(wire).hexdigest()
+            rows = await self.writer.read(lambda conn: flags_sql.decisions_for(conn, bundle_id))
+            self.last_good.current, self.bundle_id, self.accepted_at = bundle, bundle_id, now
+            self.done = {(row.flag, row.variant): row for row in rows}
+            self.arms, self._orders = {}, OrderedDict()
+            return bundle
 
     def arm(self, flag: str, visitor: str | None) -> Arm | None:
         """The visitor's arm of `flag`; None without a visitor id or a bundle in force."""
