@@ -138,9 +138,11 @@ class EdgeFlags:
             trial = LastGood(self.settings.keys, self.settings.scope)
             trial.current = self.last_good.current
             bundle = trial.offer(wire, int(now))  # refused here: nothing changed
+            bundle_id = hashlib.sha256(wire).hexdigest()
+            if bundle_id == self.bundle_id:  # the one in force, again (a retried delivery):
+                return bundle  # its start time, figures and decisions stand
             record = json.dumps({"accepted_at": now, "wire": text}).encode()
             await asyncio.to_thread(write_atomic, self.path, record, 0o644)
-            bundle_id = hashlib.sha256(wire).hexdigest()
             rows = await self.writer.read(lambda conn: flags_sql.decisions_for(conn, bundle_id))
             self.last_good.current, self.bundle_id, self.accepted_at = bundle, bundle_id, now
             self.done = {(row.flag, row.variant): row for row in rows}

@@ -137,6 +137,8 @@ def test_a_bundle_is_verified_kept_and_loaded_again_at_start(tmp_path: Path) -> 
             assert taken.status_code == 200, taken.text
             kept = taken.json()["bundle"]
             assert kept["flags"] == ["cart-upsell"] and kept["scope"] == SCOPE
+            again = await client.put("/api/flags", content=good, headers=auth)  # a retried delivery
+            assert again.json()["bundle"] == kept  # the same start: its deadline is not pushed back
 
             wire = bytearray(bundle(issued=int(time.time()) + 5))
             wire[20] ^= 1  # one bit of the payload: the signature no longer verifies

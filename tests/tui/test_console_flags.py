@@ -21,6 +21,7 @@ __all__ = ["anyio_backend"]  # fixture, used by name
 pytestmark = pytest.mark.anyio
 KEY = Ed25519PrivateKey.generate()
 SCOPE = "ana/fair-26"
+STATIC = {"flags": {"f": {"state": "ENABLED", "variants": {"a": 1}, "defaultVariant": "a"}}}
 UPSELL: dict[str, Any] = {
     "flags": {
         "cart-upsell": {
@@ -54,8 +55,18 @@ async def test_the_console_says_which_arm_the_box_switched_off_and_why(
     app = console(paired_settings(node, tmp_path / "console.json"))
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await until_shown(pilot, "Pastel")  # the Sell screen, linked to the node
+        kinds: list[str] = []
+        app.node_event.subscribe(app.screen, lambda event: kinds.append(event.kind))
         now = int(time.time())
         with node.client(node.pair()) as api:
+            # first a bundle with no experiment, offered until the console's event stream says
+            # so: then the console follows the events when the judge decides
+            probe = sign_bundle(KEY, "k1", SCOPE, (now - 20, now + 3600), STATIC)
+            deadline = time.monotonic() + 15
+            while "flags" not in kinds:
+                assert time.monotonic() < deadline, "the console never followed the events"
+                assert api.put("/api/flags", content=probe).status_code == 200
+                await pilot.pause(0.5)
             wire = sign_bundle(KEY, "k1", SCOPE, (now - 10, now + 3600), UPSELL)
             assert api.put("/api/flags", content=wire).status_code == 200
             await until_shown(pilot, "Canary cart-upsell/pastel switched OFF: no data: 0 views")
