@@ -25,6 +25,7 @@ from appliance.domain.money import Money, exponent
 from appliance.domain.orders import TOTAL_MAX
 from appliance.domain.policy import Limits
 from appliance.errors import ConfigError, field_and_problem
+from appliance.flags.settings import FlagSettings, parse_flags
 from appliance.passes.settings import PassSettings, parse_passes
 from appliance.payments.config import RailConfig, parse_rails
 from appliance.printing.spec import check_spec
@@ -109,6 +110,7 @@ class RawConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     rails: dict[str, dict[str, Any]] = {}
     provider: dict[str, Any] | None = None  # providers/settings.py checks it
     passes: dict[str, Any] | None = None  # passes/settings.py checks it
+    flags: dict[str, Any] | None = None  # flags/settings.py checks it
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,7 @@ class Config:
     printer_drawer: bool = True
     printer_profile: str = ""
     passes: PassSettings | None = None  # [passes]: creators trusted and their documents
+    flags: FlagSettings = field(default_factory=FlagSettings)  # [flags]: trusted bundle keys
 
 
 NODE_REQUIRES = {
@@ -358,4 +361,5 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         printer_drawer=raw.printer.drawer,
         printer_profile=raw.printer.profile,
         passes=parse_passes(raw.passes, path),
+        flags=parse_flags(raw.flags, path),
     )

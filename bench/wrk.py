@@ -31,10 +31,14 @@ def _ms(out: str, label: str) -> float:
     return float(found[1]) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[found[2]]
 
 
-def wrk(url: str, *, seconds: float, connections: int, threads: int, bench: str) -> WrkRun:
-    """Run wrk against `url` (GET) and return its figures; Unmeasured when it measured nothing."""
+def wrk(
+    url: str, *, seconds: float, connections: int, threads: int, bench: str, script: str = ""
+) -> WrkRun:
+    """Run wrk against `url` (GET, or what the Lua `script` builds) and return its figures;
+    Unmeasured when it measured nothing."""
     binary = require("wrk", "wrk", bench)
     argv = [binary, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    argv += ["-s", script] if script else []
     done = subprocess.run([*argv, url], capture_output=True, text=True, timeout=seconds + 60)
     out = done.stdout
     if done.returncode != 0:

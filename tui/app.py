@@ -34,6 +34,7 @@ from appliance.api.schemas import IdentityOut, StatsOut, SyncOut
 from tui.client import NodeClient, NodeEvent
 from tui.display import DisplayHooks
 from tui.errors import ConsoleError, KeyChanged, Refused, Unauthorized
+from tui.flags_view import flag_notice
 from tui.link import Link, bank_report, cloud_state, money_alarms, storage_state
 from tui.messages import (
     EventReceived,
@@ -385,6 +386,8 @@ class StallboxConsole(DisplayHooks, App[int]):
         event = message.event
         if event.kind == "bank" and "problem" in event.data:  # a credit that confirmed nothing
             self.notify(bank_report(event.data), title="Bank", severity="error", timeout=30)
+        if event.kind == "flag":  # the box switched a canary arm off (or passed it): say why
+            self.notify(flag_notice(event.data), title="Flags", severity="warning", timeout=30)
         self.node_event.publish(event)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

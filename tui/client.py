@@ -23,6 +23,7 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from appliance.api.bank_schemas import BankOut
+from appliance.api.flags_schemas import FlagsOut
 from appliance.api.schemas import (
     ConfirmOut,
     DecisionOut,
@@ -332,6 +333,15 @@ class NodeClient:
         """The bank watch and each rail's sales by evidence; None from a node without /api/bank."""
         try:
             return await self._typed(BankOut, "GET", "/api/bank")
+        except Refused as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def flags(self) -> FlagsOut | None:
+        """The edge flags' arms and decisions; None from a node without /api/flags."""
+        try:
+            return await self._typed(FlagsOut, "GET", "/api/flags")
         except Refused as exc:
             if exc.status == 404:
                 return None

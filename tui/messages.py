@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from appliance.api.bank_schemas import BankOut
+from appliance.api.flags_schemas import FlagsOut
 from appliance.api.schemas import (
     ConfirmOut,
     DropOut,
@@ -179,9 +180,14 @@ class NumbersFetched(Message):
     """/metrics and the paid orders arrived."""
 
     def __init__(
-        self, metrics: MetricsView, paid: list[OrderOut], bank: BankOut | None = None
+        self,
+        metrics: MetricsView,
+        paid: list[OrderOut],
+        bank: BankOut | None = None,
+        flags: FlagsOut | None = None,
     ) -> None:
         super().__init__()
         self.metrics = metrics
         self.paid = paid
         self.bank = bank
+        self.flags = flags

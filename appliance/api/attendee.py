@@ -26,6 +26,7 @@ from appliance.api.bounds import form_text
 from appliance.api.locale import PageLocale
 from appliance.api.node import Node
 from appliance.api.pass_pages import Presented, presented
+from appliance.api.upsell import OFFER_FIELD, arm_of, offer_of
 from appliance.domain.catalog import Item
 from appliance.domain.errors import DomainError, DropError, OutOfStock, TenderRefused
 from appliance.domain.money import Money
@@ -34,6 +35,7 @@ from appliance.ledger.errors import LedgerError
 from appliance.ledger.receipt import parse_receipt, verify_receipt
 from appliance.payments.errors import PaymentError
 from appliance.payments.render import RenderedCode
+from appliance.services.flags import Arm, upsell_of
 from appliance.store import drops as drops_sql
 from appliance.store import evidence as evidence_sql
 from appliance.store import ledger as ledger_sql
@@ -178,15 +180,20 @@ async def _wanted(request: Request) -> tuple[dict[str, int], str, str | None]:
 
 async def cart(request: Request) -> Response:
     """Review the chosen items and pick a tender (only those the offline policy would accept)."""
+    started = time.perf_counter()
     if (refused := limited(request)) is not None:
         return refused
     node = node_of(request)
     wanted, _, _ = await _wanted(request)
-    shown = await _cart_page(request, wanted, shown_pass=await presented(request, node.passes))
+    arm = arm_of(node, request.cookies.get(VISITOR))
+    shown_pass = await presented(request, node.passes)
+    shown = await _cart_page(request, wanted, shown_pass=shown_pass, arm=arm)
     if shown is None:
         return back_to_menu("empty")
     node.funnel.step("cart")
     node.count("cart")
+    if arm is not None:  # the arm's figures for the canary judge (services/flags.py)
+        node.flags.viewed(arm, time.perf_counter() - started)
     return shown
 
 
@@ -196,10 +203,12 @@ async def _cart_page(
     note: str = "",
     code: str | None = None,
     shown_pass: Presented | None = None,
+    arm: Arm | None = None,
 ) -> Response | None:
     """The cart page for these quantities with the tenders offered for its total; None if empty.
 
-    With a verified pass, its discounts as the order would get them now (the order recounts).
+    With a verified pass, its discounts as the order would get them now (the order recounts);
+    with the visitor's `arm` of the upsell flag, the item it offers (api/upsell.py).
     """
     node = node_of(request)
     policy = node.checkout.policy
@@ -207,7 +216,7 @@ async def _cart_page(
 
     def read(conn: sqlite3.Connection) -> tuple[list[tuple[Item, int]], Order | None, list[str]]:
         """The chosen items, the order they make and the tenders offered for it, from one snapshot."""
-        items = {i.sku: i for i in orders_sql.list_items(conn)}
+        items.update((i.sku, i) for i in orders_sql.list_items(conn))
         chosen = [(items[sku], qty) for sku, qty in wanted.items() if sku in items]
         if not chosen:
             return chosen, None, []
@@ -216,6 +225,7 @@ async def _cart_page(
             order = node.passes.discount(card)(conn, order)
         return chosen, order, policy.offered_tx(conn, order.total)
 
+    items: dict[str, Item] = {}  # the snapshot's catalogue: the upsell's item is read from it
     chosen, order, offered = await node.box.writer.read(read)
     if not chosen or order is None:
         return None
@@ -223,6 +233,7 @@ async def _cart_page(
     discounts = [{"sku": d.sku, "text": money(request, d.amount)} for d in order.discounts]
     if shown_pass is not None and shown_pass.code is not None and code is None:
         code = shown_pass.code
+    offer = offer_of(node, arm, items, wanted, locale_of(request)) if arm is not None else None
     lines = [
         {
             "sku": item.sku,
@@ -246,6 +257,8 @@ async def _cart_page(
         pass_text=shown_pass.text if card is not None and shown_pass else None,
         pass_holder=card.holder if card is not None else None,
         pass_reason=shown_pass.reason if shown_pass is not None else None,
+        offer=offer,
+        offer_field=OFFER_FIELD,
     )
 
 
@@ -259,22 +272,29 @@ async def place_order(request: Request) -> Response:
         return refused
     node = node_of(request)
     wanted, note, tender = await _wanted(request)
+    accepted = wanted.pop(OFFER_FIELD, 0) == 1
     if not wanted or tender is None:
         return back_to_menu("empty")
+    arm = arm_of(node, request.cookies.get(VISITOR))  # the offer is the arm's, not the form's
+    upsell = upsell_of(arm) if accepted else None
     shown_pass = await presented(request, node.passes)
     if shown_pass is not None and shown_pass.card is None:  # refused: nothing is stored
-        shown = await _cart_page(request, wanted, note, shown_pass.code, shown_pass)
+        shown = await _cart_page(request, wanted, note, shown_pass.code, shown_pass, arm)
         return shown or back_to_menu("refused")
     card = shown_pass.card if shown_pass is not None else None
     discount = None if card is None else node.passes.discount(card)
     try:
-        tendered = await node.checkout.place_order(wanted.items(), tender, note, discount)
+        tendered = await node.checkout.place_order(
+            wanted.items(), tender, note, discount=discount, upsell=upsell
+        )
     except TenderRefused as exc:
-        shown = await _cart_page(request, wanted, note, error_code(exc), shown_pass)
+        shown = await _cart_page(request, wanted, note, error_code(exc), shown_pass, arm)
         return shown or back_to_menu(error_code(exc))
     except (DomainError, NotFound, PaymentError) as exc:  # one transaction: nothing was stored
         return back_to_menu(error_code(exc))
     order = tendered.order
+    if arm is not None:
+        node.flags.ordered(order.id, arm)
     node.funnel.ordered(node.visitors.verify(request.cookies.get(VISITOR)), order.id)
     node.count("order")
     node.events.publish("order", {"id": order.id, "state": tendered.order.state.value})

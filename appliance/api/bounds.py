@@ -29,12 +29,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from appliance.api.bank_schemas import RECONCILE_STATEMENT_BYTES
 from appliance.api.schemas import NewDrop, Problem
 from appliance.domain.orders import TOTAL_MAX
+from appliance.flags.bundle import MAX_BUNDLE
 from appliance.http_bounds import FD_RESERVE, RETRY_AFTER_S, WireLimits
 from sync.protocol import MAX_BATCH_BYTES
 
 ATTENDEE_BODY_BYTES = 16 * 1024
 OPERATOR_BODY_BYTES = 64 * 1024
 RELAY_BODY_BYTES = MAX_BATCH_BYTES
+FLAGS_BODY_BYTES = MAX_BUNDLE  # PUT /api/flags: one signed flag bundle (docs/flags.md)
 RECONCILE_BODY_BYTES = RECONCILE_STATEMENT_BYTES * 4 // 3 + 64 * 1024  # base64 and the JSON
 DROP_FIELDS = ("quantity", "per_attendee", "hold_s")
 MAX_DROP_LEAD_DAYS = 366  # a drop's start: at most this far ahead (operator.drop_start)
@@ -59,6 +61,8 @@ def body_limit(path: str, bearer: bool = True) -> int:
         return RELAY_BODY_BYTES
     if path == "/api/reconcile":
         return RECONCILE_BODY_BYTES if bearer else OPERATOR_BODY_BYTES
+    if path == "/api/flags":
+        return FLAGS_BODY_BYTES
     if path.startswith("/api/") or path == "/metrics":
         return OPERATOR_BODY_BYTES
     return ATTENDEE_BODY_BYTES
@@ -200,6 +204,7 @@ Errors are JSON on `/api`, `/relay` and `/metrics`, a short HTML page on the att
 | attendee form body (`POST /cart`, `/order`, `/d/{{id}}/claim`) | {ATTENDEE_BODY_BYTES:,} bytes | 413 |
 | operator JSON body (`/api/...`) | {OPERATOR_BODY_BYTES:,} bytes | 413 |
 | relay batch body (`/relay/v1/...`) | {RELAY_BODY_BYTES:,} bytes (`MAX_BATCH_BYTES`) | 413 |
+| flag bundle (`PUT /api/flags`) | {FLAGS_BODY_BYTES:,} bytes (`MAX_BUNDLE`) | 413 |
 | request line and headers, together | {wire.max_header_bytes:,} bytes | 431 |
 | header fields | {wire.max_headers} | 431 |
 | headers complete, from the connection's (or request's) first byte | {wire.header_timeout_s:g} s | 408, closed [1] |

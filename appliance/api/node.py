@@ -37,6 +37,7 @@ from appliance.services.box_clock import BoxClock
 from appliance.services.checkout import Checkout, utc_now
 from appliance.services.display import DisplayHub, DisplayOrders, DisplayPairing
 from appliance.services.drops import Drops
+from appliance.services.flags import EdgeFlags
 from appliance.services.pairing import Pairing
 from appliance.services.passes import PassDesk, load_trust
 from appliance.services.printing import printer_queue
@@ -121,6 +122,7 @@ class Node:
         # Pre-rendered drop pages, served before the start, and menus: per (drop, language tag).
         self.drop_pages: dict[tuple[int, str], bytes] = {}
         self.menu_page: dict[str, tuple[float, bytes]] = {}  # tag: (monotonic time, menu)
+        self.offer_texts: dict[tuple[str, str, str, int], dict[str, str]] = {}  # api/upsell.py
         self.languages = Languages(config.locale, stall_zone(config.timezone))
         self.background: set[asyncio.Task[int]] = set()
         self._showing: set[asyncio.Task[None]] = set()
@@ -137,6 +139,10 @@ class Node:
         self.events.listeners.append(self._follow_order)
         self.metrics = Metrics()
         self.funnel = Funnel()
+        self.flags = EdgeFlags(  # the last good flag bundle, arms' figures, the canary judge
+            config.flags, state_dir, self.box.writer, publish=self.events.publish,
+            decided=self.count_edge_decision,
+        )  # fmt: skip
         self._steps: dict[str, Any] = {}  # bound metric children: labels() costs a lookup per call
         self.limiter = RateLimiter(rate=2.0, burst=20)  # attendee POSTs per address
         self.visitors = Visitors.for_device(self.box.key)  # signed visitor ids, client hashes
@@ -159,11 +165,13 @@ class Node:
         self.warn_if_low()
         await self.refresh_outbox()
         await self.display_pairing.load()
+        await self.flags.load()
         if self.printer is not None:
             self.printer.start()
         self._tasks.append(asyncio.create_task(self._sweep_expired(), name="expire-orders"))
         self._tasks.append(asyncio.create_task(self._count_live_minutes(), name="live-minutes"))
         self._tasks.append(asyncio.create_task(self._probe_storage(), name="storage-probe"))
+        self._tasks.append(asyncio.create_task(self.flags.run(), name="flag-judge"))
         if self.bank is not None:
             self._tasks.append(asyncio.create_task(self.bank.run(), name="bank-watch"))
         if advertise:
@@ -212,11 +220,17 @@ class Node:
             child = self._steps[step] = self.metrics.funnel.labels(step)
         child.inc()
 
+    def count_edge_decision(self) -> None:
+        """Count a decision the box took itself (the canary judge's; policy ones: operator.py)."""
+        self.metrics.decisions.inc()
+        self.metrics.edge_decisions.inc()
+
     def record_paid(self, order_id: str, total: int) -> None:
         """Numbers for a confirmed sale: metrics, funnel and conversion latency."""
         self.metrics.sales.inc()
         self.metrics.revenue.inc(total)
         self.count("paid")
+        self.flags.paid(order_id)
         latency = self.funnel.paid(order_id)
         if latency is not None:
             self.metrics.conversion.observe(latency)

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from appliance import __version__
 from appliance.api import bank_schemas as bank
+from appliance.api import flags_schemas
 from appliance.api import schemas as s
 from appliance.api.bounds import limits_markdown
 from appliance.api.operator import needs_token
@@ -171,6 +172,18 @@ DOCS: dict[tuple[str, str], Doc] = {
         s.PrintRequest, s.PrintQueued, 202,
     ),
     ("get", "/metrics"): Doc("Prometheus metrics", None, str, media="text/plain"),
+    ("get", "/api/flags"): Doc(
+        "The flag bundle in force, each experiment's arms with their figures and state, and"
+        " the canary judge's latest decisions (edge decisions)",
+        None,
+        flags_schemas.FlagsOut,
+    ),
+    ("put", "/api/flags"): Doc(
+        "Offer a signed flag bundle (docs/flags.md); 422 naming why when it does not verify,"
+        " and the last good bundle stays in force",
+        flags_schemas.FlagBundleIn,
+        flags_schemas.FlagsOut,
+    ),
     ("get", "/api/close"): Doc(
         "The report of the open period since the last close (nothing signed)", None, CloseReport
     ),
@@ -275,7 +288,9 @@ def operations() -> list[tuple[str, str, Route]]:
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """Build the OpenAPI 3.1 document (once) from the app's routes and DOCS."""
-    types: list[Any] = [*s.REQUESTS, *s.RESPONSES, *RELAY_TYPES, *bank.TYPES, *SEASON_TYPES]
+    types: list[Any] = [
+        *s.REQUESTS, *s.RESPONSES, *RELAY_TYPES, *bank.TYPES, *SEASON_TYPES, *flags_schemas.TYPES
+    ]  # fmt: skip
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
     by_type = dict(zip(types, schemas, strict=True))
     batch = components["Batch"]["properties"]

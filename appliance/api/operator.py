@@ -500,6 +500,7 @@ async def metrics(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     """The operator API's routes."""
     from appliance.api import season  # day-2 operations (issue 22); it imports this module
+    from appliance.api import flags_api  # edge flags (issue 20), likewise  # isort: skip
 
     order = "/api/orders/{order_id:str}"
     return [
@@ -528,6 +529,7 @@ def routes() -> list[BaseRoute]:
         Route("/metrics", metrics),
         *_bank_routes(),
         *season.routes(),
+        *flags_api.routes(),
     ]
 
 

@@ -111,6 +111,24 @@ class FlagSet:
         """The flag keys, sorted."""
         return sorted(self._flags)
 
+    def arms(self, key: str) -> tuple[str, tuple[str, ...]] | None:
+        """An experiment's control (the default variant) and canary arms; None if it is none."""
+        flag = self._flags.get(key)
+        if flag is None or not flag.enabled or flag.targeting is None:
+            return None
+        if flag.default_variant is None or len(flag.variants) < 2:
+            return None
+        return flag.default_variant, tuple(v for v in flag.variants if v != flag.default_variant)
+
+    def fallback(self, key: str, default: Any) -> Resolution:
+        """The flag's default variant, as when an arm is switched off (reason DISABLED)."""
+        flag = self._flags.get(key)
+        if flag is None or flag.default_variant is None:
+            return Resolution(default, None, Reason.DISABLED)
+        return Resolution(
+            flag.variants[flag.default_variant], flag.default_variant, Reason.DISABLED
+        )
+
     def evaluate(self, key: str, context: Mapping[str, Any], default: Any) -> Resolution:
         """Resolve flag `key` for a visitor's context (targetingKey = the node's visitor id)."""
         flag = self._flags.get(key)

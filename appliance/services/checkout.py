@@ -26,6 +26,7 @@ from appliance.domain.policy import Decision, Limits
 from appliance.ledger.receipt import Receipt, ReceiptType
 from appliance.payments.reference import order_reference
 from appliance.services.box import Box
+from appliance.services.flags import offer_price
 from appliance.services.tender_policy import Refusal, TenderPolicy, or_raise
 from appliance.store import drops as drops_sql
 from appliance.store import ledger as ledger_sql
@@ -171,16 +172,21 @@ class Checkout:
         tender: str,
         note: str = "",
         discount: Callable[[sqlite3.Connection, Order], Order] | None = None,
+        upsell: tuple[str, int | None] | None = None,
     ) -> Tendered:
         """Open an order with its lines and tender in one transaction (an attendee's checkout).
 
         `discount` (a pass's, services/passes.py) puts discounts on the open order inside the
         same transaction, so the allowance it counts and the order it redeems in commit together.
+        `upsell` is an accepted flag offer: one more item (sku) at the offer's price (minor
+        units, never above the catalogue's; None for the catalogue's), unless already ordered.
         """
         wanted = list(lines)
 
         def tx(conn: sqlite3.Connection) -> Tendered | Refusal:
             items = [(orders_sql.load_item(conn, sku), qty) for sku, qty in wanted]
+            if upsell is not None and all(sku != upsell[0] for sku, _ in wanted):
+                items.append((offer_price(orders_sql.load_item(conn, upsell[0]), upsell[1]), 1))
             order = self.new_order(conn, items, note)
             if discount is not None:
                 order = discount(conn, order)

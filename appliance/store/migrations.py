@@ -220,6 +220,23 @@ MIGRATIONS: tuple[str, ...] = (
     ) STRICT;
     CREATE INDEX order_discounts_by_pass ON order_discounts (pass_id, period);
     """,
+    # 14: the canary judge's decisions on this box (switch a flag's arm off, or pass it): edge
+    # decisions like the offline policy's, append-only, per bundle (sha256 of its wire form)
+    """
+    CREATE TABLE flag_decisions (
+        id      INTEGER PRIMARY KEY,
+        at      TEXT NOT NULL,
+        bundle  TEXT NOT NULL,
+        flag    TEXT NOT NULL,
+        variant TEXT NOT NULL,
+        verdict TEXT NOT NULL CHECK (verdict IN ('off', 'pass')),
+        reason  TEXT NOT NULL,
+        figures TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX flag_decisions_by_bundle ON flag_decisions (bundle);
+    CREATE TRIGGER flag_decisions_append_only_update BEFORE UPDATE ON flag_decisions
+        BEGIN SELECT RAISE(ABORT, 'flag decisions are append-only'); END;
+    """,
 )
 
 

@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from appliance.store.flags import count_decisions
 from appliance.store.ledger import outbox
 
 
@@ -40,6 +41,7 @@ def figures(conn: sqlite3.Connection) -> Figures:
         "SELECT count(*), coalesce(sum(total), 0) FROM receipts WHERE kind = 'void'"
     ).fetchone()
     decisions = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
+    decisions += count_decisions(conn)  # the canary judge's, taken on the box too (docs/flags.md)
     depth, age = outbox_age(conn)
     return Figures(
         sales=int(sales) - int(voided),

@@ -22,6 +22,7 @@ from appliance.api.bank_schemas import BankOut
 from appliance.api.schemas import StatsOut
 from tui.client import NodeClient
 from tui.errors import ConsoleError
+from tui.flags_view import flag_lines
 from tui.messages import ActionFailed, NumbersFetched
 from tui.money import money
 from tui.screens.base import ConsoleScreen
@@ -103,10 +104,11 @@ class NumbersScreen(ConsoleScreen):
             metrics = await client.metrics()
             paid = await client.orders("paid")
             bank = await client.bank()
+            flags = await client.flags()
         except ConsoleError as exc:
             self.post_message(ActionFailed(f"Numbers not loaded: {exc}"))
             return
-        self.post_message(NumbersFetched(metrics, paid, bank))
+        self.post_message(NumbersFetched(metrics, paid, bank, flags))
 
     def on_numbers_fetched(self, message: NumbersFetched) -> None:
         metrics = message.metrics
@@ -127,6 +129,7 @@ class NumbersScreen(ConsoleScreen):
         if stats is not None and stats.voided:
             lines.append(f"  voided     {stats.voided}")
         lines += bank_share_lines(message.bank)
+        lines += flag_lines(message.flags)
         self.query_one("#num-left", Static).update("\n".join(lines))
         units: Counter[str] = Counter()
         for order in message.paid:
