@@ -35,6 +35,7 @@ def _require_netns() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # kills and outages on a timer
 @pytest.mark.timeout(240)
 def test_sales_survive_node_kills_cloud_outages_and_link_cuts(tmp_path: Path) -> None:
     _require_netns()

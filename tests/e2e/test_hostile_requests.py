@@ -32,7 +32,7 @@ from appliance.config import load_config
 from appliance.http_bounds import HEADER_TIMEOUT_S
 from appliance.tls import state_dir_context
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # menu p99 and RSS under attack
 
 UPLOAD_BYTES = 500 * 10**6
 UPLOADS = 20

@@ -35,6 +35,7 @@ VENDOR_TYPING_S = 3.0  # ...typed into the console 3 s later: the attacker's win
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # the vendor must pair within 10 s while an attacker runs flat out
 def test_wrong_codes_from_another_address_never_stop_the_vendor(tmp_path: Path) -> None:
     node = start_node(tmp_path / "s")
     attacker = subprocess.Popen(

@@ -200,6 +200,7 @@ def tampered_batch(state: Path, last: int, bad: int) -> bytes:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # multicast in namespaces, with deadlines
 @pytest.mark.timeout(300)
 def test_three_boxes_one_uplink_every_chain_arrives(market: Market, tmp_path: Path) -> None:
     states = {box: tmp_path / box for box in "abc"}

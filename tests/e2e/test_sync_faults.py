@@ -50,6 +50,7 @@ def slow_uplink(state: Path, bytes_per_s: int) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # kills on a timer: progress between kills needs the CPU
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
 def test_ten_thousand_receipts_survive_kills_and_cuts(
