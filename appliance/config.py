@@ -24,7 +24,7 @@ from appliance.domain.errors import DomainError
 from appliance.domain.money import Money, exponent
 from appliance.domain.orders import TOTAL_MAX
 from appliance.domain.policy import Limits
-from appliance.errors import ConfigError, field_and_problem
+from appliance.errors import ConfigError, config_field_error
 from appliance.flags.settings import FlagSettings, parse_flags
 from appliance.passes.settings import PassSettings, parse_passes
 from appliance.payments.config import RailConfig, parse_rails
@@ -167,12 +167,6 @@ def require_for_node(config: Config) -> Config:
     return config
 
 
-def _field_error(path: Path | str, exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
-    """Turn msgspec's `... - at `$.a.b`` into `FILE: a.b: ...`."""
-    where, problem = field_and_problem(str(exc), prefix)
-    return ConfigError(path, where, problem)
-
-
 def parse_config(text: str, path: Path | str = CONFIG_NAME) -> Config:
     """Parse and validate config text; raise ConfigError naming the key on any problem."""
     try:
@@ -182,7 +176,7 @@ def parse_config(text: str, path: Path | str = CONFIG_NAME) -> Config:
     try:
         raw = msgspec.convert(data, type=RawConfig)
     except msgspec.ValidationError as exc:
-        raise _field_error(path, exc) from None
+        raise config_field_error(path, str(exc)) from None
     return _validate(raw, Path(path))
 
 
@@ -300,7 +294,7 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         try:
             raw_limits = msgspec.convert(table, type=RawRailPolicy)
         except msgspec.ValidationError as exc:
-            raise _field_error(path, exc, prefix=key) from None
+            raise config_field_error(path, str(exc), key) from None
         per_sale = raw_limits.per_sale_limit
         exposure = raw_limits.exposure_limit
         limits[rail] = Limits(

@@ -64,3 +64,8 @@ def field_and_problem(message: str, prefix: str = "") -> tuple[str, str]:
             where = f"{where}.{named['name']}" if where else named["name"]
             problem = meaning
     return where, problem[:1].lower() + problem[1:]
+
+
+def config_field_error(path: object, message: str, prefix: str = "") -> ConfigError:
+    """The ConfigError for msgspec's validation `message` of a table under `prefix`, naming its key."""
+    return ConfigError(path, *field_and_problem(message, prefix))

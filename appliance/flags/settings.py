@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from appliance.errors import ConfigError, field_and_problem
+from appliance.errors import ConfigError, config_field_error
 from appliance.flags.canary import Objective
 from appliance.ledger.errors import KeyFileError
 from appliance.ledger.identity import parse_public_key
@@ -57,8 +57,7 @@ def parse_flags(raw: Mapping[str, Any] | None, path: Path | str) -> FlagSettings
     try:
         table = msgspec.convert(raw, type=RawFlags)
     except msgspec.ValidationError as exc:
-        where, problem = field_and_problem(str(exc), "flags")
-        raise ConfigError(path, where, problem) from None
+        raise config_field_error(path, str(exc), "flags") from None
     if not table.scope.strip():
         raise ConfigError(path, "flags.scope", 'must name the creator/event, e.g. "ana/fair-26"')
     if not table.keys:

@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from appliance.errors import ConfigError, field_and_problem
+from appliance.errors import ConfigError, config_field_error
 from appliance.passes.allowance import Split
 from appliance.passes.model import MAX_TEXT
 
@@ -61,8 +61,7 @@ def parse_passes(raw: Mapping[str, Any] | None, path: Path | str) -> PassSetting
     try:
         table = msgspec.convert(raw, type=RawPasses)
     except msgspec.ValidationError as exc:
-        where, problem = field_and_problem(str(exc), "passes")
-        raise ConfigError(path, where, problem) from None
+        raise config_field_error(path, str(exc), "passes") from None
     if not table.creators:
         raise ConfigError(path, "passes.creators", "name at least one creator and its key")
     creators: dict[str, bytes] = {}

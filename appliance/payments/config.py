@@ -16,7 +16,7 @@ import msgspec
 
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Money
-from appliance.errors import ConfigError, field_and_problem
+from appliance.errors import ConfigError, config_field_error
 from appliance.payments import epc
 from appliance.payments.emv import CURRENCY_CODES
 from appliance.payments.errors import PayloadError
@@ -239,8 +239,7 @@ def parse_rails(
         try:
             rail = msgspec.convert(table, type=RailConfig)
         except msgspec.ValidationError as exc:
-            where, problem = field_and_problem(str(exc), key)
-            raise ConfigError(path, where, problem) from None
+            raise config_field_error(path, str(exc), key) from None
         wanted = CURRENCY.get(type(rail))
         if wanted is not None and wanted != currency:
             raise ConfigError(

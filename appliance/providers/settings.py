@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from appliance.errors import ConfigError, field_and_problem
+from appliance.errors import ConfigError, config_field_error, field_and_problem
 from appliance.payments.config import PixRail
 from appliance.providers.errors import CredentialsError
 
@@ -87,8 +87,7 @@ def parse_provider(
     try:
         table = msgspec.convert(raw, type=RawProvider)
     except msgspec.ValidationError as exc:
-        where, problem = field_and_problem(str(exc), "provider")
-        raise ConfigError(path, where, problem) from None
+        raise config_field_error(path, str(exc), "provider") from None
     if table.rail not in rails:
         raise ConfigError(path, "provider.rail", f"{table.rail!r} is no [rails.*] table here")
     if not isinstance(rails[table.rail], PixRail):
