@@ -91,10 +91,7 @@ class PageLocale:
 
 def format_money(amount: Money, locale: str) -> str:
     """An amount in the stall's locale (CLDR), plain spaces: for paper and the customer display."""
-    try:
-        where = Locale.parse(locale.replace("-", "_")) if locale else Locale.parse("en")
-    except (UnknownLocaleError, ValueError):
-        where = Locale.parse("en")
+    where = _parse(locale) or _parse("en")
     text = str(format_currency(Decimal(amount.decimal()), amount.currency, locale=where))
     return text.replace("\xa0", " ").replace("\u202f", " ")
 
