@@ -38,6 +38,7 @@ OPERATOR_BODY_BYTES = 64 * 1024
 RELAY_BODY_BYTES = MAX_BATCH_BYTES
 FLAGS_BODY_BYTES = MAX_BUNDLE  # PUT /api/flags: one signed flag bundle (docs/flags.md)
 RECONCILE_BODY_BYTES = RECONCILE_STATEMENT_BYTES * 4 // 3 + 64 * 1024  # base64 and the JSON
+LARGE_OPERATOR_BODIES = {"/api/reconcile": RECONCILE_BODY_BYTES, "/api/flags": FLAGS_BODY_BYTES}
 DROP_FIELDS = ("quantity", "per_attendee", "hold_s")
 MAX_DROP_LEAD_DAYS = 366  # a drop's start: at most this far ahead (operator.drop_start)
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
@@ -52,19 +53,16 @@ class BadEncoding(Exception):
 
 
 def body_limit(path: str, bearer: bool = True) -> int:
-    """The largest body accepted on `path` (statement uploads: only with a bearer token).
+    """The largest body accepted on `path`; an operator route's large limit only with a bearer token.
 
     A chunked body is read up to its limit before the handler sees it, so a large limit open to
     anyone would let twenty anonymous uploads hold twenty such bodies at once.
     """
     if path.startswith("/relay/"):
         return RELAY_BODY_BYTES
-    if path == "/api/reconcile":
-        return RECONCILE_BODY_BYTES if bearer else OPERATOR_BODY_BYTES
-    if path == "/api/flags":
-        return FLAGS_BODY_BYTES
     if path.startswith("/api/") or path == "/metrics":
-        return OPERATOR_BODY_BYTES
+        large = LARGE_OPERATOR_BODIES.get(path, OPERATOR_BODY_BYTES)
+        return large if bearer else OPERATOR_BODY_BYTES
     return ATTENDEE_BODY_BYTES
 
 
