@@ -63,7 +63,9 @@ def test_verify_of_a_tampered_file_names_the_seq(state: Path, tmp_path: Path) ->
     line = stallbox("ledger", "export", "--state", str(state)).stdout.strip()
     pub = stallbox("ledger", "pubkey", "--state", str(state)).stdout.strip()
     (tmp_path / "lines").write_text(line.replace(";EUR;", ";USD;") + "\n")
-    result = stallbox("ledger", "verify", str(tmp_path / "lines"), "--pubkey", pub)
+    result = stallbox(
+        "ledger", "verify", str(tmp_path / "lines"), f"--pubkey={pub}"
+    )  # may start with "-"
     assert result.returncode == 1
     assert "chain broken at seq 0: signature does not verify" in result.stderr
 

@@ -98,6 +98,6 @@ def test_bad_arguments_exit_2(
 
 def test_a_missing_file_cannot_be_read(tmp_path: Path) -> None:
     pub = public_key_text(KEY.public)
-    result = stallbox("ledger", "verify", str(tmp_path / "nothing"), "--pubkey", pub)
+    result = stallbox("ledger", "verify", str(tmp_path / "nothing"), f"--pubkey={pub}")
     assert result.returncode == 2
     assert "cannot read (No such file or directory)" in result.stderr

@@ -250,6 +250,8 @@ async def test_a_full_disk_mid_run_loses_nothing_and_sales_resume(
     assert export.returncode == 0, export.stderr
     chain = tmp_path / "chain.txt"
     chain.write_text(export.stdout)
-    verified = run_cli("ledger", "verify", str(chain), "--pubkey", pubkey)
+    verified = run_cli(
+        "ledger", "verify", str(chain), f"--pubkey={pubkey}"
+    )  # a key may start with "-"
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert len(export.stdout.splitlines()) >= len(run.confirmed) + 1  # the start receipt too
