@@ -467,9 +467,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+KEY_OPTIONS = ("--pubkey",)  # their value may be a base64url key, which can start with "-"
+
+
+def _join_key_values(argv: Sequence[str]) -> list[str]:
+    """Turn `--pubkey -Abc…` into `--pubkey=-Abc…`, which argparse would read as an unknown option."""
+    joined: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word in KEY_OPTIONS:
+            value = next(words, None)
+            joined.append(word if value is None else f"{word}={value}")
+        else:
+            joined.append(word)
+    return joined
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `stallbox ARGS`; return the exit code."""
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(_join_key_values(words))
     try:
         return int(args.run(args))
     except StallboxError as exc:

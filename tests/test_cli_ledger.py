@@ -101,3 +101,28 @@ def test_a_missing_file_cannot_be_read(tmp_path: Path) -> None:
     result = stallbox("ledger", "verify", str(tmp_path / "nothing"), f"--pubkey={pub}")
     assert result.returncode == 2
     assert "cannot read (No such file or directory)" in result.stderr
+
+
+def test_a_key_text_starting_with_a_dash_is_read_as_the_value() -> None:
+    """`--pubkey -Abc…` names the key: argparse alone would read `-Abc…` as an unknown option."""
+    from appliance.cli import _join_key_values
+
+    assert _join_key_values(["ledger", "verify", "f", "--pubkey", "-Abc", "--head", "1:x"]) == [
+        "ledger", "verify", "f", "--pubkey=-Abc", "--head", "1:x",
+    ]  # fmt: skip
+    assert _join_key_values(["ledger", "verify", "--pubkey"]) == ["ledger", "verify", "--pubkey"]
+
+
+def test_verify_takes_a_dash_key_text_after_a_space(tmp_path: Path) -> None:
+    """A real key whose text starts with "-" verifies with `--pubkey KEY` as docs/operations.md shows."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from appliance.ledger.identity import public_key_text as text
+
+    key = next(
+        k for k in iter(Ed25519PrivateKey.generate, None) if text(k.public_key()).startswith("-")
+    )
+    result = stallbox(
+        "ledger", "verify", str(tmp_path / "nothing"), "--pubkey", text(key.public_key())
+    )
+    assert result.returncode == 2 and "cannot read" in result.stderr, result.stderr
