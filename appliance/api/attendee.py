@@ -26,6 +26,7 @@ from appliance.api.bounds import form_text
 from appliance.api.locale import PageLocale
 from appliance.api.node import Node
 from appliance.api.pass_pages import Presented, presented
+from appliance.api.pass_sale_pages import issued_view
 from appliance.api.upsell import OFFER_FIELD, arm_of, offer_of
 from appliance.domain.catalog import Item
 from appliance.domain.errors import DomainError, DropError, OutOfStock, TenderRefused
@@ -389,7 +390,7 @@ async def receipt(request: Request) -> Response:
         discounts=[{"sku": d.sku, "text": money(request, d.amount)} for d in order.discounts],
         receipt=stored, verified=verified, fingerprint=fingerprint_groups(node.fingerprint),
         when=locale_of(request).datetime(order.created_at),
-        evidence=states.get(order.id), cash=cash,
+        evidence=states.get(order.id), cash=cash, issued=await issued_view(node, order),
     )  # fmt: skip
 
 

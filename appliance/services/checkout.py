@@ -11,6 +11,7 @@ one commit (group commit); each still gets its own receipt.
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
@@ -44,6 +45,20 @@ class PaymentPort(Protocol):
 
     def payload(self, rail: str, amount: Money, reference: str) -> str:
         """The exact text of the payment QR for this amount and reference."""
+        ...
+
+
+class SaleHooks(Protocol):
+    """What a sale may carry besides goods (services/pass_sales.py: a pass product)."""
+
+    def check_line(self, sku: str, now: datetime) -> None:
+        """Raise a DomainError naming `sku` when it may not be ordered now."""
+        ...
+
+    def on_paid(
+        self, conn: sqlite3.Connection, order: Order, now: datetime
+    ) -> list[dict[str, str | int]]:
+        """Do what paying `order` entails, in its transaction; return more items for its sale."""
         ...
 
 
@@ -118,6 +133,7 @@ class Checkout:
         self.payments = payments
         self.clock = clock
         self.policy = TenderPolicy(self.limits, clock, self.tenders)
+        self.hooks: SaleHooks | None = None  # set by the node when it sells passes
 
     def tenders(self) -> list[str]:
         """Tenders this stall accepts: cash and every configured rail."""
@@ -151,6 +167,8 @@ class Checkout:
             note=note,
         )
         for item, qty in lines:
+            if self.hooks is not None:
+                self.hooks.check_line(item.sku, order.created_at)
             order = order.add_line(item, qty)
         return order
 
@@ -205,6 +223,8 @@ class Checkout:
 
         def tx(conn: sqlite3.Connection) -> Order:
             order = orders_sql.load_order(conn, order_id)
+            if self.hooks is not None:
+                self.hooks.check_line(sku, self.clock())
             changed = order.add_line(orders_sql.load_item(conn, sku), qty)
             orders_sql.update_order(conn, changed, self.clock())
             orders_sql.replace_lines(conn, changed)
@@ -328,12 +348,15 @@ class Checkout:
             for line in stocked:
                 orders_sql.return_stock(conn, line.sku, line.qty)
             return Confirmation(order, decision, None)
+        items = items_for_receipt(order)
+        if self.hooks is not None:  # e.g. a pass issued for a pass product: an item of the sale
+            items = sorted(items + self.hooks.on_paid(conn, paid, now), key=lambda i: str(i["sku"]))
         receipt = self.box.append(
             conn,
             kind=ReceiptType.SALE,
             at=now,
             total=order.total.minor,
-            items=items_for_receipt(order),
+            items=items,
             ref=order.reference,
             order_id=order.id,
         )
@@ -377,12 +400,13 @@ class Checkout:
                 for line in order.lines:
                     orders_sql.return_stock(conn, line.sku, line.qty)
             orders_sql.settle_order_decisions(conn, order.id)
+            sale = ledger_sql.get_receipt(conn, int(str(sale_seq)))  # its items exactly (rule 11)
             receipt = self.box.append(
                 conn,
                 kind=ReceiptType.VOID,
                 at=now,
                 total=order.total.minor,
-                items=items_for_receipt(order),
+                items=items_for_receipt(order) if sale is None else json.loads(sale.items),
                 ref=str(sale_seq),
                 order_id=order.id,
             )
