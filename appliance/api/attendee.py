@@ -138,6 +138,7 @@ async def menu(request: Request) -> Response:
         shown = [
             {"sku": i.sku, "name": i.name, "price_text": locale.money(i.price), "stock": i.stock}
             for i in items
+            if node.pass_sales is None or node.pass_sales.sellable(i.sku)  # a pass it can issue
         ]
         html = render(request, "menu.html", locale, items=shown, error=error, error_code=code)
         response = HTMLResponse(html, headers=PAGE_HEADERS)

@@ -92,6 +92,11 @@ class PassSales:
             return f"the delegation is valid from {signer.valid_from} until {signer.valid_until}"
         return None
 
+    def sellable(self, sku: str) -> bool:
+        """Whether `sku` may be ordered now (the menu hides a pass product that may not)."""
+        product = self.products.get(sku)
+        return product is None or self.refusal(product, self.clock(), self.hold) is None
+
     def check_line(self, sku: str, now: datetime) -> None:
         """Refuse (409 naming the sku) a pass product whose pass this box could not issue."""
         product = self.products.get(sku)
