@@ -28,6 +28,7 @@ from appliance.ledger.receipt import Receipt, ReceiptType
 from appliance.payments.reference import order_reference
 from appliance.services.box import Box
 from appliance.services.flags import offer_price
+from appliance.services.sale_hooks import SaleHooks
 from appliance.services.tender_policy import Refusal, TenderPolicy, or_raise
 from appliance.store import drops as drops_sql
 from appliance.store import ledger as ledger_sql
@@ -45,20 +46,6 @@ class PaymentPort(Protocol):
 
     def payload(self, rail: str, amount: Money, reference: str) -> str:
         """The exact text of the payment QR for this amount and reference."""
-        ...
-
-
-class SaleHooks(Protocol):
-    """What a sale may carry besides goods (services/pass_sales.py: a pass product)."""
-
-    def check_line(self, sku: str, now: datetime) -> None:
-        """Raise a DomainError naming `sku` when it may not be ordered now."""
-        ...
-
-    def on_paid(
-        self, conn: sqlite3.Connection, order: Order, now: datetime
-    ) -> list[dict[str, str | int]]:
-        """Do what paying `order` entails, in its transaction; return more items for its sale."""
         ...
 
 

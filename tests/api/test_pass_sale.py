@@ -40,8 +40,8 @@ from appliance.passes.cose import kid_of, raw_public
 from appliance.passes.model import Kind
 from appliance.passes.trust import TrustStore, delegate
 from appliance.services.box import init_state
-from appliance.services.checkout import SaleHooks
 from appliance.services.pass_sales import digest
+from appliance.services.sale_hooks import SaleHooks
 from appliance.store import ledger as ledger_sql
 
 ANA = Ed25519PrivateKey.generate()
