@@ -20,6 +20,7 @@ from appliance import __version__
 from appliance.config import CONFIG_NAME, Config, load_config
 from appliance.day_cli import add_parsers as add_day_parsers
 from appliance.errors import ExitCode, StallboxError
+from appliance.passes_cli import add_parser as add_passes_parser
 from appliance.rekey_cli import add_parser as add_rekey_parser
 
 
@@ -454,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cloud_parsers(sub)
     add_day_parsers(sub, common)  # close, restock (issue 22)
     add_rekey_parser(sub, common)  # rekey (issue 22)
+    add_passes_parser(sub)  # passes keygen, passes delegate (issue 19)
 
     demo = sub.add_parser("demo", help="node, sync, cloud and console on a sample stall")
     demo.add_argument("--state", metavar="DIR", help="keep the demo's state here (default: temp)")

@@ -354,6 +354,6 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         printer_cut=raw.printer.cut,
         printer_drawer=raw.printer.drawer,
         printer_profile=raw.printer.profile,
-        passes=parse_passes(raw.passes, path),
+        passes=parse_passes(raw.passes, path, currency, {item.sku for item in catalog}),
         flags=parse_flags(raw.flags, path),
     )

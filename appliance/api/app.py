@@ -26,6 +26,7 @@ from appliance.api import attendee, display_api, display_pages, drop_pages, oper
 from appliance.api.bounds import BodyLimits
 from appliance.api.node import Node
 from appliance.api.openapi import openapi_document
+from appliance.api.pass_sale_pages import routes as pass_sale_routes
 from appliance.api.schemas import Problem
 from appliance.config import Config
 from appliance.domain.errors import DomainError
@@ -126,7 +127,7 @@ def attendee_routes() -> list[BaseRoute]:
     """The attendee plane's routes (plain HTTP), in match order: the pages phones load most first."""
     return [
         *attendee.routes(), *drop_pages.routes(), *display_pages.routes(),
-        Route("/healthz", storage.healthz),
+        *pass_sale_routes(), Route("/healthz", storage.healthz),
     ]  # fmt: skip
 
 

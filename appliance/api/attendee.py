@@ -26,6 +26,7 @@ from appliance.api.bounds import form_text
 from appliance.api.locale import PageLocale
 from appliance.api.node import Node
 from appliance.api.pass_pages import Presented, presented
+from appliance.api.pass_sale_pages import issued_view
 from appliance.api.upsell import OFFER_FIELD, arm_of, offer_of
 from appliance.domain.catalog import Item
 from appliance.domain.errors import DomainError, DropError, OutOfStock, TenderRefused
@@ -137,6 +138,7 @@ async def menu(request: Request) -> Response:
         shown = [
             {"sku": i.sku, "name": i.name, "price_text": locale.money(i.price), "stock": i.stock}
             for i in items
+            if node.pass_sales is None or node.pass_sales.sellable(i.sku)  # a pass it can issue
         ]
         html = render(request, "menu.html", locale, items=shown, error=error, error_code=code)
         response = HTMLResponse(html, headers=PAGE_HEADERS)
@@ -389,7 +391,7 @@ async def receipt(request: Request) -> Response:
         discounts=[{"sku": d.sku, "text": money(request, d.amount)} for d in order.discounts],
         receipt=stored, verified=verified, fingerprint=fingerprint_groups(node.fingerprint),
         when=locale_of(request).datetime(order.created_at),
-        evidence=states.get(order.id), cash=cash,
+        evidence=states.get(order.id), cash=cash, issued=await issued_view(node, order),
     )  # fmt: skip
 
 

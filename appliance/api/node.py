@@ -39,6 +39,7 @@ from appliance.services.display import DisplayHub, DisplayOrders, DisplayPairing
 from appliance.services.drops import Drops
 from appliance.services.flags import EdgeFlags
 from appliance.services.pairing import Pairing
+from appliance.services.pass_sales import load_delegation, pass_sales
 from appliance.services.passes import PassDesk, load_trust
 from appliance.services.printing import printer_queue
 from appliance.services.revocation import on_node_start
@@ -107,6 +108,7 @@ class Node:
         self.state_dir = state_dir
         passes = config.passes  # its documents first: a refused one stops the start, naming the key
         trust = None if passes is None else load_trust(passes, state_dir, config.path)
+        delegation = None if passes is None else load_delegation(passes, state_dir, config.path)
         self.box = Box.open(state_dir, config.currency)
         self.rails = RailRegistry.from_config(config.rails, config.currency)
         self.clock = BoxClock()  # the system clock plus what a vendor set from a console
@@ -119,6 +121,8 @@ class Node:
         )
         self.drops = Drops(self.checkout, self.rails, self.clock)
         self.passes = PassDesk(passes, trust, self.clock, stall_zone(config.timezone))
+        self.pass_sales = pass_sales(passes, delegation, self.box, self.checkout.hold, self.clock)
+        self.checkout.hooks = self.pass_sales  # a paid pass product issues its pass (issue 19)
         # Pre-rendered drop pages, served before the start, and menus: per (drop, language tag).
         self.drop_pages: dict[tuple[int, str], bytes] = {}
         self.menu_page: dict[str, tuple[float, bytes]] = {}  # tag: (monotonic time, menu)

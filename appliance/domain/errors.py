@@ -47,3 +47,7 @@ class DropError(DomainError):
 
 class ReconcileError(DomainError):
     """Reconciliation was handed inconsistent input (duplicate sale ids, impossible rules)."""
+
+
+class PassNotIssuable(OrderError):
+    """A pass product this box cannot issue now (no valid delegation for its creator)."""

@@ -9,7 +9,7 @@ file copied in and a restart, with no config edit.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from appliance.errors import ConfigError, config_field_error
 from appliance.passes.allowance import Split
 from appliance.passes.model import MAX_TEXT
+from appliance.passes.products import PassProduct, check_skus, parse_products
 
 _HEX_KEY = re.compile(r"[0-9a-f]{64}")
 MAX_BOXES = 64
@@ -32,6 +33,7 @@ class RawPasses(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     event: str = "event"  # the period an allowance "per event" counts in
     boxes: int = 1  # the creator's boxes at the event: each redeems its share of an allowance
     split: str = "ceil"  # "ceil" or "floor" (appliance/passes/allowance.py)
+    products: list[dict[str, Any]] = []  # [[passes.products]]: passes/products.py checks them
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class PassSettings:
     event: str = "event"
     boxes: int = 1
     split: Split = Split.CEIL
+    products: tuple[PassProduct, ...] = ()  # catalogue items that sell a pass (issued here)
 
 
 def _state_file(path: Path | str, key: str, name: str) -> str:
@@ -54,8 +57,16 @@ def _state_file(path: Path | str, key: str, name: str) -> str:
     return name
 
 
-def parse_passes(raw: Mapping[str, Any] | None, path: Path | str) -> PassSettings | None:
-    """Validate the [passes] table (None when there is none); errors name the key."""
+def parse_passes(
+    raw: Mapping[str, Any] | None,
+    path: Path | str,
+    currency: str = "",
+    catalog: Collection[str] | None = None,
+) -> PassSettings | None:
+    """Validate the [passes] table (None when there is none); errors name the key.
+
+    Pass products are checked against the stall's `currency` and `catalog` skus when given.
+    """
     if raw is None:
         return None
     try:
@@ -89,6 +100,9 @@ def parse_passes(raw: Mapping[str, Any] | None, path: Path | str) -> PassSetting
     delegation = (
         _state_file(path, "passes.delegation", table.delegation) if table.delegation else ""
     )
+    products = parse_products(table.products, creators, currency, path)
+    if catalog is not None:
+        check_skus(products, catalog, path)
     return PassSettings(
-        creators, delegation, revocations, table.event, table.boxes, Split(table.split)
+        creators, delegation, revocations, table.event, table.boxes, Split(table.split), products
     )

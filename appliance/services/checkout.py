@@ -11,6 +11,7 @@ one commit (group commit); each still gets its own receipt.
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
@@ -27,6 +28,7 @@ from appliance.ledger.receipt import Receipt, ReceiptType
 from appliance.payments.reference import order_reference
 from appliance.services.box import Box
 from appliance.services.flags import offer_price
+from appliance.services.sale_hooks import SaleHooks
 from appliance.services.tender_policy import Refusal, TenderPolicy, or_raise
 from appliance.store import drops as drops_sql
 from appliance.store import ledger as ledger_sql
@@ -118,6 +120,7 @@ class Checkout:
         self.payments = payments
         self.clock = clock
         self.policy = TenderPolicy(self.limits, clock, self.tenders)
+        self.hooks: SaleHooks | None = None  # set by the node when it sells passes
 
     def tenders(self) -> list[str]:
         """Tenders this stall accepts: cash and every configured rail."""
@@ -151,6 +154,8 @@ class Checkout:
             note=note,
         )
         for item, qty in lines:
+            if self.hooks is not None:
+                self.hooks.check_line(item.sku, order.created_at)
             order = order.add_line(item, qty)
         return order
 
@@ -205,6 +210,8 @@ class Checkout:
 
         def tx(conn: sqlite3.Connection) -> Order:
             order = orders_sql.load_order(conn, order_id)
+            if self.hooks is not None:
+                self.hooks.check_line(sku, self.clock())
             changed = order.add_line(orders_sql.load_item(conn, sku), qty)
             orders_sql.update_order(conn, changed, self.clock())
             orders_sql.replace_lines(conn, changed)
@@ -328,12 +335,15 @@ class Checkout:
             for line in stocked:
                 orders_sql.return_stock(conn, line.sku, line.qty)
             return Confirmation(order, decision, None)
+        items = items_for_receipt(order)
+        if self.hooks is not None:  # e.g. a pass issued for a pass product: an item of the sale
+            items = sorted(items + self.hooks.on_paid(conn, paid, now), key=lambda i: str(i["sku"]))
         receipt = self.box.append(
             conn,
             kind=ReceiptType.SALE,
             at=now,
             total=order.total.minor,
-            items=items_for_receipt(order),
+            items=items,
             ref=order.reference,
             order_id=order.id,
         )
@@ -377,12 +387,13 @@ class Checkout:
                 for line in order.lines:
                     orders_sql.return_stock(conn, line.sku, line.qty)
             orders_sql.settle_order_decisions(conn, order.id)
+            sale = ledger_sql.get_receipt(conn, int(str(sale_seq)))  # its items exactly (rule 11)
             receipt = self.box.append(
                 conn,
                 kind=ReceiptType.VOID,
                 at=now,
                 total=order.total.minor,
-                items=items_for_receipt(order),
+                items=items_for_receipt(order) if sale is None else json.loads(sale.items),
                 ref=str(sale_seq),
                 order_id=order.id,
             )

@@ -237,6 +237,24 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER flag_decisions_append_only_update BEFORE UPDATE ON flag_decisions
         BEGIN SELECT RAISE(ABORT, 'flag decisions are append-only'); END;
     """,
+    # passes this box sold and issued (docs/passes.md, "Selling a pass"): written in the
+    # transaction that marks the order paid, one per unit of a pass product; never changed
+    """
+    CREATE TABLE pass_sales (
+        order_id  TEXT NOT NULL REFERENCES orders (id),
+        idx       INTEGER NOT NULL CHECK (idx >= 0),
+        sku       TEXT NOT NULL,
+        pass_id   TEXT NOT NULL UNIQUE,
+        holder    TEXT NOT NULL,
+        text      TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        PRIMARY KEY (order_id, idx)
+    ) STRICT;
+    CREATE TRIGGER pass_sales_append_only_update BEFORE UPDATE ON pass_sales
+        BEGIN SELECT RAISE(ABORT, 'issued passes are append-only'); END;
+    CREATE TRIGGER pass_sales_append_only_delete BEFORE DELETE ON pass_sales
+        BEGIN SELECT RAISE(ABORT, 'issued passes are append-only'); END;
+    """,
 )
 
 
