@@ -13,6 +13,7 @@ Plain HTML and inline SVG, no script; a creator sees only their own events (othe
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import time
@@ -180,7 +181,7 @@ async def login(request: Request) -> Response:
             {"Retry-After": str(int(wait) + 1)},
         )  # fmt: skip
     stored = await tables_of(request).password_hash(creator) if ID.fullmatch(creator) else None
-    if stored is None or not password_matches(password, stored):
+    if stored is None or not await asyncio.to_thread(password_matches, password, stored):
         attempts.failed(*keys)
         return _login_form("Wrong creator id or password.", 401)
     attempts.succeeded(*keys)

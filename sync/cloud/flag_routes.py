@@ -98,6 +98,8 @@ async def _device(request: Request) -> str:
     record = await request.app.state.cloud.authenticate(
         device, request.headers.get("authorization")
     )
+    if record.revoked:
+        raise AuthError(f"Authorization: device {device} was revoked", 403)
     return str(record.device)
 
 
