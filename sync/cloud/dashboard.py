@@ -39,8 +39,9 @@ HTML = "text/html; charset=utf-8"
 MAX_FORM = 4096
 STYLE = """body{font:16px/1.4 system-ui,sans-serif;margin:0 auto;max-width:52rem;padding:1rem}
 table{border-collapse:collapse;width:100%;table-layout:fixed}td,th{border-bottom:1px solid
-#ccc;padding:.3rem;text-align:left;overflow-wrap:anywhere}h1,h2{overflow-wrap:anywhere}td.n{text-align:right}section{margin:1.5rem 0}h1{font-size:1.4rem}
-h2{font-size:1.2rem}.off{color:#a00;font-weight:bold}svg{width:100%;height:auto}
+#ccc;padding:.3rem;text-align:left;overflow-wrap:anywhere}h1,h2{overflow-wrap:anywhere}
+td.n{text-align:right}section{margin:1.5rem 0}h1{font-size:1.4rem}h2{font-size:1.2rem}
+.off{color:#a00;font-weight:bold}svg{width:100%;height:auto}
 form.inline{display:inline}label,input,button{display:block;font-size:1rem;margin:.3rem 0}"""
 HEADERS = {
     "Cache-Control": "no-store",

@@ -157,7 +157,7 @@ def test_dashboard_shows_the_synced_figures_and_the_box_decision(
             page.wait_for_url("**/dashboard/events/fair-26")
 
             def cell(key: str) -> str:
-                return page.inner_text(f"#{key}-{device}").strip()
+                return str(page.inner_text(f"#{key}-{device}")).strip()
 
             menu, paid = sum(r[0] for r in funnel), sum(r[3] for r in funnel)
             assert cell("revenue") == money(expected.revenue, "BRL")
