@@ -31,10 +31,10 @@ INBOX = "flags-inbox.json"  # appliance/services/flag_inbox.py reads it
 TIMEOUT = httpx.Timeout(10.0)
 
 
-def state_dir_of(conn: sqlite3.Connection) -> Path:
-    """The directory of the node's database file (the box's state dir)."""
+def state_dir_of(conn: sqlite3.Connection) -> Path | None:
+    """The directory of the node's database file (the box's state dir); None in memory."""
     row = conn.execute("PRAGMA database_list").fetchone()
-    return Path(str(row[2])).parent
+    return Path(str(row[2])).parent if row and row[2] else None
 
 
 class FlagBundles:
@@ -49,16 +49,19 @@ class FlagBundles:
         state_dir: Path | None = None,
     ) -> None:
         self.conn, self.account, self.client, self.every_s = conn, account, client, every_s
-        self.inbox = (state_dir or state_dir_of(conn)) / INBOX
+        home = state_dir or state_dir_of(conn)
+        self.inbox = None if home is None else home / INBOX  # None: a database in memory
         base = f"{account.url.rstrip('/')}/v1/devices/{account.device}"
         self._bundle_url, self._decisions_url = f"{base}/flags", f"{base}/flag-decisions"
         self._headers = {"Authorization": f"Bearer {account.api_token}"}
         self._sent = 0  # flag_decisions row id the cloud has stored up to
         self._next = 0.0
+        self._etag: str | None = None
         try:
-            self._etag: str | None = f'"{hashlib.sha256(self.inbox.read_bytes()).hexdigest()}"'
+            if self.inbox is not None:
+                self._etag = f'"{hashlib.sha256(self.inbox.read_bytes()).hexdigest()}"'
         except OSError:
-            self._etag = None
+            pass  # no bundle yet
 
     async def step(self, *, force: bool = False) -> None:
         """Fetch the bundle and ship decisions, if due (every `every_s`, or now with `force`)."""
@@ -73,6 +76,8 @@ class FlagBundles:
 
     async def fetch(self) -> bool:
         """GET the bundle; True if a new one was put in the node's inbox."""
+        if self.inbox is None:
+            return False
         headers = dict(self._headers)
         if self._etag is not None:
             headers["If-None-Match"] = self._etag

@@ -32,6 +32,7 @@ SCHEMA = (
     " reason TEXT NOT NULL, figures TEXT NOT NULL, PRIMARY KEY (device, bundle, flag, variant))",
 )
 Row = tuple[Any, ...]
+SCHEMA_LOCK = 0x5354414D  # PostgreSQL: processes creating the tables at once take turns
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,8 @@ class CreatorTables:
 
     async def _ensure(self) -> None:
         if not self._ready:
-            await self._raw([(statement, ()) for statement in SCHEMA])
+            lock = [("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))] if self._postgres else []
+            await self._raw([*lock, *((statement, ()) for statement in SCHEMA)])
             self._ready = True
 
     async def add_creator(self, creator: str, password_hash: str, now: str) -> bool:
