@@ -114,7 +114,7 @@ def bar_chart(points: dict[str, int], label: str) -> str:
     if not points:
         return "<p>No sales yet.</p>"
     top, width = max(points.values()) or 1, 300
-    step = width / len(points)
+    step = width / max(len(points), 15)  # a few minutes still look like bars, not a block
     bars = "".join(
         f'<rect x="{i * step:.1f}" y="{100 - 90 * v / top:.1f}" width="{max(step - 1, 1):.1f}"'
         f' height="{90 * v / top:.1f}" fill="#2a6"><title>{html.escape(m)}: {v}</title></rect>'

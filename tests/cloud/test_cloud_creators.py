@@ -27,7 +27,7 @@ from appliance.flags.errors import BundleRefused
 from appliance.ledger.figures import per_live_minute, sales_figures
 from sync.cloud.creators import CreatorKeys, hash_password, password_matches
 from sync.cloud.dashboard import money
-from sync.cloud.sessions import FREE_FAILURES, Attempts, creator_of, make_cookie
+from sync.cloud.sessions import FREE_FAILURES, Attempts, cookie_header, creator_of, make_cookie
 from sync.protocol import VERSION, FunnelBatch, FunnelCounts, encode
 
 __all__ = ["open_store", "pg_server"]  # fixtures, used by name
@@ -211,6 +211,8 @@ def test_session_cookie_and_password_hash() -> None:
     assert creator_of(secret, value, 1000.0 + 13 * 3600) is None  # expired
     body, mac = value.split(".")
     assert creator_of(secret, body[:-2] + "xx." + mac, 1001.0) is None  # tampered
+    assert cookie_header("v", secure=True).endswith("; HttpOnly; SameSite=Strict; Secure")
+    assert "Secure" not in cookie_header("v", secure=False)
     stored = hash_password(PASSWORD)
     assert PASSWORD not in stored and stored.startswith("scrypt$16384$8$1$")
     assert password_matches(PASSWORD, stored) and not password_matches(PASSWORD + "x", stored)
