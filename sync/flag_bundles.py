@@ -73,6 +73,8 @@ class FlagBundles:
             await self.ship()
         except httpx.TransportError as exc:
             log.info("flags wait for the next try: %s", exc)
+        except (httpx.HTTPError, OSError, sqlite3.Error) as exc:  # never stops the receipts
+            log.warning("flags: %s; trying again next round", exc)
 
     async def fetch(self) -> bool:
         """GET the bundle; True if a new one was put in the node's inbox."""
