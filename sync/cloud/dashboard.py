@@ -33,7 +33,15 @@ from appliance.ledger.figures import SalesFigures, per_live_minute, sales_figure
 from sync.cloud.creator_store import CreatorTables, EdgeDecision
 from sync.cloud.creators import ID, password_matches
 from sync.cloud.flag_routes import keys_of, tables_of
-from sync.cloud.sessions import COOKIE, Attempts, cookie_header, creator_of, make_cookie
+from sync.cloud.sessions import (
+    COOKIE,
+    Attempts,
+    claimed,
+    cookie_header,
+    creator_of,
+    make_cookie,
+    session_key,
+)
 
 HTML = "text/html; charset=utf-8"
 MAX_FORM = 4096
@@ -152,8 +160,16 @@ def _login_form(
     )  # fmt: skip
 
 
-def _session(request: Request) -> str | None:
-    return creator_of(keys_of(request).session_secret, request.cookies.get(COOKIE), time.time())
+async def _session(request: Request) -> str | None:
+    """The logged-in creator: the cookie's MAC verifies under her current password's key."""
+    value = request.cookies.get(COOKIE)
+    creator = claimed(value)
+    if creator is None or not ID.fullmatch(creator):
+        return None
+    stored = await tables_of(request).password_hash(creator)
+    if stored is None:
+        return None
+    return creator_of(session_key(keys_of(request).session_secret, stored), value, time.time())
 
 
 def _to_login() -> Response:
@@ -186,7 +202,8 @@ async def login(request: Request) -> Response:
         attempts.failed(*keys)
         return _login_form("Wrong creator id or password.", 401)
     attempts.succeeded(*keys)
-    value = make_cookie(keys_of(request).session_secret, creator, time.time())
+    key = session_key(keys_of(request).session_secret, stored)
+    value = make_cookie(key, creator, time.time())
     secure = request.url.scheme == "https"
     return Response(
         status_code=303,
@@ -210,7 +227,7 @@ _LOGOUT = (
 
 async def home(request: Request) -> Response:
     """GET /dashboard: the creator's events."""
-    creator = _session(request)
+    creator = await _session(request)
     if creator is None:
         return _to_login()
     events = sorted({a.event for a in await tables_of(request).devices_of(creator)})
@@ -301,7 +318,7 @@ def _box_section(box: BoxFigures, experiments: dict[str, tuple[str, tuple[str, .
 
 async def event_page(request: Request) -> Response:
     """GET /dashboard/events/{event}: per box of the creator's event, its figures and arms."""
-    creator = _session(request)
+    creator = await _session(request)
     if creator is None:
         return _to_login()
     event: str = request.path_params["event"]

@@ -1,7 +1,8 @@
 """The creator's login to the dashboard: a form, a signed session cookie, bounded attempts.
 
 The cookie `sbc` holds `base64url(JSON {"c": creator, "x": expiry})` and an HMAC-SHA256 of it
-under the state dir's `dashboard.key`; it is `HttpOnly`, `SameSite=Strict` (no other site's
+under a key made of the state dir's `dashboard.key` and the creator's current password hash (a
+new password ends the old sessions); it is `HttpOnly`, `SameSite=Strict` (no other site's
 page can make the browser send it: the logout form needs no other CSRF token), `Path=/dashboard`
 and `Secure` when the cloud serves HTTPS. Failed logins are counted per creator id and per
 client address: after FREE_FAILURES, each further attempt must wait twice as long as the last
@@ -35,8 +36,26 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def session_key(secret: bytes, password_hash: str) -> bytes:
+    """The MAC key of a creator's sessions: the cloud's secret and her current password hash,
+    so setting a new password (`creator add` again) ends every session of the old one."""
+    return hashlib.sha256(secret + b"\n" + password_hash.encode()).digest()
+
+
+def claimed(value: str | None) -> str | None:
+    """The creator a cookie value claims to be, NOT verified (to look her password hash up)."""
+    if not value or value.count(".") != 1:
+        return None
+    try:
+        claims = json.loads(_unb64(value.split(".")[0]))
+    except (ValueError, TypeError):
+        return None
+    creator = claims.get("c") if isinstance(claims, dict) else None
+    return creator if isinstance(creator, str) else None
+
+
 def make_cookie(secret: bytes, creator: str, now: float) -> str:
-    """A session cookie value for `creator`, good for SESSION_S."""
+    """A session cookie value for `creator`, good for SESSION_S (`secret`: `session_key`)."""
     body = _b64(json.dumps({"c": creator, "x": int(now) + SESSION_S}).encode())
     mac = hmac.new(secret, body.encode(), hashlib.sha256).digest()
     return f"{body}.{_b64(mac)}"

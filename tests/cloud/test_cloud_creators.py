@@ -158,6 +158,8 @@ def test_flags_decisions_and_dashboard(open_store: StoreOpener) -> None:
             assert done.status_code == 303
             assert (await bob.get("/dashboard/events/fair-26")).status_code == 404
             assert "fair-26" not in (await bob.get("/dashboard")).text
+            await tables.add_creator("bob", hash_password(PASSWORD + "?"), now)  # a new password
+            assert (await bob.get("/dashboard")).status_code == 303  # ends bob's old session
 
         metrics = (await client.http.get("/metrics")).text
         families = {f.name: f for f in text_string_to_metric_families(metrics)}
