@@ -39,7 +39,13 @@ UPSELL = {
             "variants": {"control": None, "pastel": {"sku": "pastel", "price": 500}},
             "defaultVariant": "control",
             "targeting": {"fractional": [["control", 50], ["pastel", 50]]},
-        }
+        },
+        "menu-order": {
+            "state": "ENABLED",
+            "variants": {"catalogue": "catalogue", "popular": "popular"},
+            "defaultVariant": "catalogue",
+            "targeting": {"fractional": [["catalogue", 90], ["popular", 10]]},
+        },
     }
 }
 PASSWORD = "correct horse battery"
@@ -147,6 +153,10 @@ def test_flags_decisions_and_dashboard(open_store: StoreOpener) -> None:
         assert _cell(page, "bank-share", d) == "0.0% (0/10)"
         assert _cell(page, "edge-rate", d) == "100.0% of 1"
         assert 'data-variant="pastel"' in page and "too little data by the deadline" in page
+        measuring = page.split('data-flag="menu-order" data-variant="popular">', 1)[1]
+        assert (
+            measuring.split("</tr>", 1)[0].count("measuring") == 1
+        )  # from the flag set: no decision yet
         assert "<svg" in page and "<script" not in page
 
         async with httpx.AsyncClient(
