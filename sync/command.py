@@ -210,6 +210,8 @@ async def _drain(daemon: Daemon) -> int:
         print(f"stallbox sync: stopped: {state.stopped}", file=sys.stderr)
         return ExitCode.FAILED
     minutes = await daemon.funnel.ship(force=True) if depth == 0 else 0
+    if depth == 0:
+        await daemon.flags.step(force=True)  # the event's flag bundle down, decisions up
     print(f"stallbox sync: outbox {depth}, acked seq {state.acked_seq}, funnel minutes {minutes}")
     return ExitCode.OK if depth == 0 else ExitCode.FAILED
 

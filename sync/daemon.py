@@ -37,6 +37,7 @@ from sync.account import CloudAccount
 from sync.backoff import Backoff, Retry, retry_after, transient, wait_any
 from sync.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
 from sync.errors import NoteError, ProofError
+from sync.flag_bundles import FlagBundles
 from sync.funnel import FunnelShipper
 from sync.protocol import (
     MAX_BATCH_BYTES,
@@ -125,6 +126,7 @@ class Daemon:
         self.verifier = parse_verifier_key(account.verifier_key)
         self.backoff = Backoff(limits.backoff_base_s, limits.backoff_cap_s, rng or random.Random())
         self.funnel = FunnelShipper(conn, account, client, clock)
+        self.flags = FlagBundles(conn, account, client, limits.heartbeat_s or 30.0)  # issue 20
         self._headers = {"Authorization": f"Bearer {account.api_token}"}
         self._url = f"{account.url.rstrip('/')}/v1/devices/{account.device}/receipts"
         self.peers = peers  # where to relay through when the cloud is out of reach
@@ -385,6 +387,7 @@ class Daemon:
                 continue
             if outcome is Outcome.IDLE:
                 await self.funnel.ship()  # analytics only once every receipt is in
+                await self.flags.step()  # the event's flag bundle down, canary decisions up
             quick = outcome in (Outcome.IDLE, Outcome.WAITING)
             pause = self.limits.idle_poll_s if quick else 1.0
             await wait_any(pause, stop)

@@ -37,6 +37,7 @@ from appliance.services.box_clock import BoxClock
 from appliance.services.checkout import Checkout, utc_now
 from appliance.services.display import DisplayHub, DisplayOrders, DisplayPairing
 from appliance.services.drops import Drops
+from appliance.services.flag_inbox import follow_inbox
 from appliance.services.flags import EdgeFlags
 from appliance.services.pairing import Pairing
 from appliance.services.pass_sales import load_delegation, pass_sales
@@ -176,6 +177,11 @@ class Node:
         self._tasks.append(asyncio.create_task(self._count_live_minutes(), name="live-minutes"))
         self._tasks.append(asyncio.create_task(self._probe_storage(), name="storage-probe"))
         self._tasks.append(asyncio.create_task(self.flags.run(), name="flag-judge"))
+        self._tasks.append(
+            asyncio.create_task(
+                follow_inbox(self.flags, self.state_dir, self.events.publish), name="flag-inbox"
+            )
+        )
         if self.bank is not None:
             self._tasks.append(asyncio.create_task(self.bank.run(), name="bank-watch"))
         if advertise:

@@ -55,6 +55,7 @@ from appliance.domain.drops import Drop
 from appliance.domain.errors import DropError, TenderRefused
 from appliance.domain.orders import Order, OrderState
 from appliance.ledger.errors import ReceiptFormatError
+from appliance.ledger.figures import per_live_minute
 from appliance.ledger.identity import IDENTITY_PREFIX
 from appliance.ledger.receipt import b64, unb64
 from appliance.services.pairing import TOKEN_TTL_S, PairingError
@@ -368,7 +369,7 @@ async def stats(request: Request) -> Response:
     figures = await node.box.writer.read(stats_sql.figures)
     rate = figures.edge_decisions / figures.decisions if figures.decisions else None
     minutes = await node.live_minutes()
-    per_minute = round(figures.revenue / minutes, 2) if minutes >= 1 else None
+    per_minute = per_live_minute(figures.revenue, minutes)  # the cloud's dashboard's rule too
     disk = node.storage()
     return json_response(
         StatsOut(

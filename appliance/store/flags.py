@@ -54,3 +54,15 @@ def recent_decisions(conn: sqlite3.Connection, limit: int = 50) -> list[FlagDeci
 def count_decisions(conn: sqlite3.Connection) -> int:
     """How many canary decisions this box took (each an edge decision)."""
     return int(conn.execute("SELECT count(*) FROM flag_decisions").fetchone()[0])
+
+
+def decisions_after(
+    conn: sqlite3.Connection, after_id: int, limit: int
+) -> list[tuple[int, FlagDecision]]:
+    """Decisions past row `after_id` with their row ids, oldest first (what sync ships)."""
+    rows = conn.execute(
+        "SELECT id, at, bundle, flag, variant, verdict, reason, figures FROM flag_decisions"
+        " WHERE id > ? ORDER BY id LIMIT ?",
+        (after_id, limit),
+    ).fetchall()
+    return [(int(row[0]), FlagDecision(*row[1:])) for row in rows]

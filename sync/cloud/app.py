@@ -23,10 +23,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from appliance.errors import field_and_problem
-from sync.cloud import restore
+from sync.cloud import dashboard, flag_routes, restore
+from sync.cloud.creator_store import CreatorTables
+from sync.cloud.creators import CreatorKeys
 from sync.cloud.events import log_event
 from sync.cloud.rollback import MAX_NOTE
 from sync.cloud.service import Cloud
+from sync.cloud.sessions import Attempts
 from sync.errors import AuthError, BatchInvalid, EnrolRefused, LogError
 from sync.protocol import (
     MAX_BATCH_BYTES,
@@ -320,6 +323,7 @@ def create_app(
     admin_token: str,
     *,
     on_close: Callable[[], Awaitable[None]] | None = None,
+    creators: CreatorKeys | None = None,
 ) -> Starlette:
     """Build the cloud's app around an open `Cloud`; `on_close` runs at shutdown (closes the store)."""
 
@@ -352,6 +356,8 @@ def create_app(
         Route("/favicon.svg", favicon),
         Route("/favicon.ico", favicon),
         *restore.routes(),  # a box's own ledger back, device token (issue 22)
+        *flag_routes.routes(),
+        *dashboard.routes(),  # creators' flags and dashboard (issue 20)
     ]
     handlers: dict[type[Exception] | int, Callable[..., object]] = {
         msgspec.ValidationError: _validation,
@@ -368,4 +374,6 @@ def create_app(
     app.state.admin_token = admin_token
     app.state.verify_page = VERIFY_PAGE.read_bytes()
     app.state.favicon = FAVICON.read_bytes()
+    app.state.creator_keys = creators or CreatorKeys.ephemeral()  # flags key, session secret
+    app.state.creator_tables, app.state.login_attempts = CreatorTables(cloud.store), Attempts()
     return app

@@ -19,6 +19,7 @@ from sync.checkpoint import verifier_key
 from sync.cloud import marker
 from sync.cloud import state as cloud_state
 from sync.cloud.app import create_app
+from sync.cloud.creators import load_keys
 from sync.cloud.service import Cloud
 from sync.cloud.store import CloudStore
 from sync.errors import CloudStateError
@@ -45,6 +46,7 @@ async def serve(
     cloud_state.backend(state, dsn)  # before the key files, which a legacy check looks at
     signer = cloud_state.log_key(state)
     admin = cloud_state.admin_token(state)
+    creator_keys = load_keys(state)  # the flags key and the dashboard's session secret
     name = cloud_state.origin(state, origin, signer)
     store = await cloud_state.open_store(state, dsn)
     try:
@@ -68,7 +70,7 @@ async def serve(
         marker.write(cloud, state, None)
         await store.close()
 
-    app = create_app(cloud, admin, on_close=close)
+    app = create_app(cloud, admin, on_close=close, creators=creator_keys)
     scheme = "http" if context is None else "https"
     return await serve_listeners(
         [Listener(app, (sock,), context)], notifier, what="cloud",
