@@ -106,9 +106,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 def cmd_delegate(args: argparse.Namespace) -> int:
     """Sign a delegation to a box key and write it to --out (the box's passes.delegation)."""
     try:
-        document = _vault(args).delegate(
-            args.creator, args.public_key, args.label, args.valid_days
-        )
+        document = _vault(args).delegate(args.creator, args.public_key, args.label, args.valid_days)
     except CloudError as exc:
         return _fail(str(exc).replace("public_key:", "--public-key:"), ExitCode.USAGE)
     try:
@@ -125,7 +123,9 @@ def add_parsers(
 ) -> None:
     """Add `creator-key` and `pass …` to `stallbox cloud`."""
     key = actions.add_parser(
-        "creator-key", parents=[common], help="print a creator's public pass key (made on first use)"
+        "creator-key",
+        parents=[common],
+        help="print a creator's public pass key (made on first use)",
     )
     key.add_argument("creator", metavar="CREATOR", help="the creator's id, e.g. creator:ana")
     key.set_defaults(run=cmd_creator_key)

@@ -234,4 +234,3 @@ class PassVault:
         revocations = listed.read_bytes() if listed.exists() else None
         names = sorted(folder.glob("*.cose"))[:MAX_DELEGATIONS] if folder.is_dir() else []
         return TrustDocs(creator, revocations, tuple(p.read_bytes() for p in names))
-
