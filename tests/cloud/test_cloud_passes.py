@@ -161,5 +161,5 @@ def test_entitlement_specs_of_the_cli() -> None:
     }  # fmt: skip
     assert entitlement_spec("allowance:1:day:drink")["period"] == "day"
     for bad in ("percent_off", "percent_off:x", "allowance:1", "early_access:1:a:b"):
-        with pytest.raises(ValueError, match="percent_off|allowance|early_access"):
+        with pytest.raises(ValueError, match=r"percent_off|allowance|early_access"):
             entitlement_spec(bad)
