@@ -10,38 +10,17 @@ is `pass`; nothing is stored.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from appliance.api.convert import order_out
 from appliance.api.operator import body, json_response, node_of, operator
+from appliance.api.pass_schemas import PassOut, PassRequest
 from appliance.api.schemas import Problem
 from appliance.passes.errors import PassRefused
 from appliance.passes.model import Entitlement, Kind, Pass
-from appliance.passes.trust import MAX_TEXT
 from appliance.services.pass_orders import apply_pass
-
-PassText = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
-
-
-class PassRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A pass's text as the console read it (SBP1:…)."""
-
-    text: PassText = msgspec.field(name="pass")
-
-
-class PassOut(msgspec.Struct, frozen=True):
-    """A verified pass: whose it is, until when, and what it grants, in words."""
-
-    pass_id: str
-    issuer: str
-    holder: str
-    valid_until: int
-    grants: list[str]
 
 
 def grant_words(e: Entitlement) -> str:
