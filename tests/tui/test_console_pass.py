@@ -12,6 +12,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from console_support import anyio_backend, console, init_state, paired_settings, until, until_shown
@@ -66,7 +67,7 @@ SIGNS = {" ": "space", "$": "dollar_sign", "%": "percent_sign", "*": "asterisk",
          "-": "minus", ".": "full_stop", "/": "slash", ":": "colon"}  # Textual's key names  # fmt: skip
 
 
-def scan(app: App[object], text: str) -> None:
+def scan(app: App[Any], text: str) -> None:
     """A keyboard-wedge scanner: every key of `text` and Enter at once, with no pause between."""
     for char in text:
         app.post_message(events.Key(SIGNS.get(char, char), char))
