@@ -68,7 +68,9 @@ class SellScreen(ConsoleScreen):
             with Vertical(id="cart-pane"):
                 yield Static("Cart is empty — press an item's key", id="cart")
                 yield Static("", id="cart-total", classes="big-total")
-                yield Static("", id="cart-pass")
+                shown_pass = Static("", id="cart-pass")
+                shown_pass.display = False  # takes a line only while a pass is read
+                yield shown_pass
 
     def on_mount(self) -> None:
         self.query_one("#catalog", DataTable).add_columns(*COLUMNS)
@@ -186,13 +188,19 @@ class SellScreen(ConsoleScreen):
     def on_pass_checked(self, message: PassChecked) -> None:
         self.pass_text = message.text
         card = message.card
-        self.query_one("#cart-pass", Static).update(f"PASS {card.holder}: {'; '.join(card.grants)}")
+        self.show_pass(f"PASS {card.holder}: {'; '.join(card.grants)}")
         self.say(f"Pass of {card.holder} read: it applies to this sale.")
 
     def on_pass_rejected(self, message: PassRejected) -> None:
         self.pass_text = None
-        self.query_one("#cart-pass", Static).update(message.words)
+        self.show_pass(message.words)
         self.say(message.words, error=True)
+
+    def show_pass(self, text: str) -> None:
+        """The line under the total about the pass read (hidden when there is none)."""
+        line = self.query_one("#cart-pass", Static)
+        line.update(text)
+        line.display = bool(text)
 
     def add(self, sku: str, qty: int = 1) -> None:
         """Put `qty` of an item in the cart (or take it out when qty < 0)."""
@@ -262,7 +270,7 @@ class SellScreen(ConsoleScreen):
         self.cart.clear()
         self.current = None
         self.pass_text = None
-        self.query_one("#cart-pass", Static).update("")
+        self.show_pass("")
         self.show_cart()
 
     def action_checkout(self) -> None:
