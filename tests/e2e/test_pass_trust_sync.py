@@ -13,8 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import zxingcpp
 from nodeproc import NodeProcess, run_cli, start_node
+from PIL import Image
 from syncproc import Proc, enrol, start_cloud
+
+from appliance.cli import main
 
 CREATOR = "creator:ana"
 
@@ -36,19 +40,21 @@ def cloud(tmp_path: Path) -> Iterator[Proc]:
 
 
 def test_revoked_at_the_cloud_is_refused_offline_after_one_round(
-    tmp_path: Path, cloud: Proc
+    tmp_path: Path, cloud: Proc, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cloud.state is not None
-    cloud_state = str(cloud.state)
-    key = run_cli("cloud", "creator-key", CREATOR, "--state", cloud_state)
-    assert key.returncode == 0, key.stderr
-    issued = run_cli(
+    cloud_state = str(cloud.state)  # the CLI runs in process here, on the cloud's state dir
+    assert main(["cloud", "creator-key", CREATOR, "--state", cloud_state]) == 0
+    public = capsys.readouterr().out.strip()
+    assert main([
         "cloud", "pass", "issue", "--state", cloud_state, "--creator", CREATOR,
         "--holder", "Fan 1", "--valid-days", "30", "--entitlement", "percent_off:10:dish",
-    )  # fmt: skip
-    assert issued.returncode == 0, issued.stderr
-    text = issued.stdout.strip()
-    pass_id = issued.stderr.split()[1].rstrip(",")
+        "--out", str(tmp_path / "pass.png"),
+    ]) == 0  # fmt: skip
+    issued = capsys.readouterr()
+    text = issued.out.strip()
+    pass_id = issued.err.split()[1].rstrip(",")
+    assert zxingcpp.read_barcodes(Image.open(tmp_path / "pass.png"))[0].text == text
 
     box = tmp_path / "box"
     assert run_cli("init", "--state", str(box), "--currency", "BRL").returncode == 0
@@ -56,7 +62,7 @@ def test_revoked_at_the_cloud_is_refused_offline_after_one_round(
     config.write_text(
         config.read_text()
         + '\n[[catalog]]\nsku = "dish"\nname = "Dish"\nprice = "24.00"\n'
-        + f'\n[passes]\ncreators = {{ "{CREATOR}" = "{key.stdout.strip()}" }}\n'
+        + f'\n[passes]\ncreators = {{ "{CREATOR}" = "{public}" }}\n'
     )
     enrol(box, cloud.state, cloud.url)
     node = start_node(box)
