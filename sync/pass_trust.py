@@ -34,6 +34,10 @@ MAX_CREATORS = 64
 MAX_ANSWER = 24 * 1024 * 1024
 
 
+class _CloudGone(Exception):
+    """The cloud could not be reached at all."""
+
+
 class TrustAnswer(msgspec.Struct, frozen=True):
     """The cloud's answer for one creator (sync/cloud/passes.py)."""
 
@@ -73,14 +77,17 @@ class PassTrust:
         self.rounds = 0  # rounds that reached the cloud for every creator
 
     async def _fetch(self, creator: str) -> TrustAnswer | None:
+        """The cloud's answer for `creator`; None if it gave none; CloudGone if unreachable."""
         url = f"{self.account.url.rstrip('/')}/v1/devices/{self.account.device}/passes/trust"
         headers = {"Authorization": f"Bearer {self.account.api_token}"}
         try:
             response = await self.client.get(
                 url, params={"creator": creator}, headers=headers, timeout=TIMEOUT
             )
+        except httpx.TransportError as exc:
+            raise _CloudGone(str(exc)) from None
         except httpx.HTTPError as exc:
-            log.info("pass trust: cannot reach the cloud (%s); next round", exc)
+            log.info("pass trust: no answer for %s (%s); next round", creator, exc)
             return None
         if response.status_code != 200 or len(response.content) > MAX_ANSWER:
             log.warning("pass trust: the cloud answered %d for %s", response.status_code, creator)
@@ -102,7 +109,11 @@ class PassTrust:
         fresh = dict(bundle)
         reached = 0
         for creator, key in self.keys.items():
-            answer = await self._fetch(creator)
+            try:
+                answer = await self._fetch(creator)
+            except _CloudGone as exc:  # offline: ask no more creators this round
+                log.info("pass trust: cannot reach the cloud (%s); next round", exc)
+                break
             if answer is None:
                 continue
             reached += 1
@@ -124,7 +135,11 @@ class PassTrust:
             self.rounds += 1
         if fresh == bundle:
             return False
-        make_dirs(self.path.parent, mode=0o700)
-        write_atomic(self.path, encode_bundle(fresh))
+        try:
+            make_dirs(self.path.parent, mode=0o700)
+            write_atomic(self.path, encode_bundle(fresh))
+        except OSError as exc:  # a full disk must not stop the receipts: the old file stays
+            log.error("pass trust: cannot write %s (%s); next round", self.path, exc)
+            return False
         log.info("pass trust: kept new documents for %s", ", ".join(sorted(fresh)))
         return True

@@ -147,3 +147,26 @@ def test_the_node_keeps_its_last_good_trust_when_the_file_is_garbage(tmp_path: P
     assert reason(node, text) is Reason.REVOKED
     (tmp_path / SYNCED).write_bytes(b"")  # the daemon's next round starts it again
     assert reason(node, text) is Reason.REVOKED
+
+
+def test_offline_or_a_full_disk_never_stops_the_daemon(tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params["creator"])
+        raise httpx.ConnectError("no route to host", request=request)
+
+    account = CloudAccount("http://cloud", "dev0000000", "device-token", "o", "k")
+    creators = {ANA: raw_public(KEY.public_key()), "creator:bo": raw_public(KEY.public_key())}
+
+    async def offline() -> bool:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(unreachable)) as client:
+            return await PassTrust(tmp_path, creators, client, account).step()
+
+    assert not asyncio.run(offline())
+    assert asked == [ANA]  # unreachable: no other creator is asked this round
+
+    (tmp_path / "passes").write_bytes(b"a file where the directory should be")
+    cloud = StandIn()
+    cloud.revocations = revocation_list(KEY, ANA, [], NOW)
+    assert not round_trip(tmp_path, cloud)  # logged, not raised: receipts go on
