@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from appliance.errors import ConfigError
 from appliance.passes.errors import PassRefused
 from appliance.passes.model import Pass
 from appliance.passes.settings import PassSettings
@@ -70,7 +71,11 @@ class SyncedTrust(TrustStore):
         except (OSError, PassRefused) as exc:
             log.error("passes: %s cannot be used (%s); keeping the last good trust", self.path, exc)
             return False
-        fresh = load_trust(self.settings, self.state_dir, self.config)
+        try:
+            fresh = load_trust(self.settings, self.state_dir, self.config)
+        except ConfigError as exc:  # a [passes] file gone since the start: keep what we have
+            log.error("passes: %s; keeping the last good trust", exc)
+            return False
         iats, held = dict(self.iats), dict(self._held)
         for creator, entry in bundle.items():
             key = self.keys.get(creator)

@@ -170,3 +170,19 @@ def test_offline_or_a_full_disk_never_stops_the_daemon(tmp_path: Path) -> None:
     cloud = StandIn()
     cloud.revocations = revocation_list(KEY, ANA, [], NOW)
     assert not round_trip(tmp_path, cloud)  # logged, not raised: receipts go on
+
+
+def test_a_config_file_gone_since_the_start_keeps_the_trust(tmp_path: Path) -> None:
+    pass_id, text = fan_pass()
+    (tmp_path / "ana.revoked").write_bytes(
+        revocation_list(KEY, ANA, [revocation_id(ANA, pass_id)], NOW)
+    )
+    settings = PassSettings(
+        creators={ANA: raw_public(KEY.public_key())}, revocations=("ana.revoked",)
+    )
+    node = SyncedTrust(settings, tmp_path, "stallbox.toml")
+    (tmp_path / "ana.revoked").unlink()
+    cloud = StandIn()
+    cloud.revocations = revocation_list(KEY, ANA, [], NOW)
+    assert round_trip(tmp_path, cloud)
+    assert reason(node, text) is Reason.REVOKED  # no 500: the trust it had stays
