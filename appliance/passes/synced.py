@@ -87,6 +87,12 @@ def take(
     return kept, refused
 
 
+def delegation_of(bundle: Mapping[str, Held], creator: str, box_key_hex: str) -> bytes | None:
+    """The creator's delegation to this box's key, if the cloud had one (a box that issues)."""
+    held = bundle.get(creator)
+    return None if held is None else held.delegations.get(box_key_hex)
+
+
 def encode_bundle(bundle: Mapping[str, Held]) -> bytes:
     """The bundle file's bytes."""
     return cbor2.dumps(

@@ -21,7 +21,7 @@ from appliance.passes.cose import raw_public
 from appliance.passes.errors import PassRefused, Reason
 from appliance.passes.model import Entitlement, Kind, Pass
 from appliance.passes.settings import PassSettings
-from appliance.passes.synced import SYNCED, decode_bundle
+from appliance.passes.synced import SYNCED, decode_bundle, delegation_of
 from appliance.passes.trust import delegate, issue_pass, revocation_id, revocation_list
 from appliance.services.pass_trust import SyncedTrust
 from sync.account import CloudAccount
@@ -133,6 +133,8 @@ def test_synced_delegations_let_a_box_key_sign(tmp_path: Path) -> None:
     cloud.delegations = [delegate(KEY, ANA, box.public_key(), "stall 2", (0, 2**40))]
     assert round_trip(tmp_path, cloud)
     assert reason(node, text) is None
+    bundle = decode_bundle((tmp_path / SYNCED).read_bytes())
+    assert delegation_of(bundle, ANA, raw_public(box.public_key()).hex()) == cloud.delegations[0]
 
 
 def test_the_node_keeps_its_last_good_trust_when_the_file_is_garbage(tmp_path: Path) -> None:
