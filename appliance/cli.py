@@ -321,6 +321,9 @@ def _add_cloud_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     from sync.cloud.creator_cli import add_parsers as add_creator_cli  # creators, flags (issue 20)
 
     add_creator_cli(actions, cloud_common)
+    from sync.cloud.pass_cli import add_parsers as add_pass_cli  # creator-key, pass …
+
+    add_pass_cli(actions, cloud_common)
 
     enrol = sub.add_parser("enrol", help="enrol this box with a cloud: URL and one-time TOKEN")
     enrol.add_argument("url", metavar="URL", help="the cloud's base URL")

@@ -20,6 +20,7 @@ import httpx
 from appliance.config import Config
 from appliance.discovery import Browser, Interfaces
 from appliance.errors import ExitCode, StallboxError
+from appliance.passes.settings import PassSettings
 from appliance.store import syncstate
 from appliance.store.connection import DB_NAME, open_sync
 from appliance.store.ledger import outbox
@@ -29,6 +30,7 @@ from sync.account import CloudAccount, account_path, cloud_tls, load_account, sa
 from sync.backoff import Retry
 from sync.daemon import Daemon, Limits, Outcome, status_line
 from sync.link import LinkWatcher
+from sync.pass_trust import PassTrust
 from sync.relay import PEERS_ENV, Forwarder, Peers, explicit_peers
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,12 @@ async def _wait_for_account(state_dir: Path, stop: asyncio.Event) -> CloudAccoun
 
 
 async def _run(
-    state_dir: Path, limits: Limits, *, once: bool, interfaces: Interfaces = "loopback"
+    state_dir: Path,
+    limits: Limits,
+    *,
+    once: bool,
+    interfaces: Interfaces = "loopback",
+    passes: PassSettings | None = None,
 ) -> int:
     db = state_dir / DB_NAME
     if not db.exists():
@@ -85,12 +92,13 @@ async def _run(
         if once:
             async with httpx.AsyncClient(verify=cloud_tls(account.ca_file)) as client:
                 daemon = Daemon(
-                    conn, account, client, limits, save_account=partial(save_account, state_dir)
-                )  # a new epoch of the cloud's log is saved
+                    conn, account, client, limits, save_account=partial(save_account, state_dir),
+                    pass_trust=_pass_trust(state_dir, passes, client, account),
+                )  # fmt: skip
                 print(f"stallbox sync: shipping {db} to {account.url}", flush=True)
                 return await _drain(daemon)
         while account is not None and not stop.is_set():
-            await _serve(state_dir, conn, account, limits, interfaces, stop, link)
+            await _serve(state_dir, conn, account, limits, interfaces, stop, link, passes)
             account = None if stop.is_set() else _renewed(state_dir, conn)
     finally:
         if stop.is_set():
@@ -110,6 +118,7 @@ async def _serve(
     interfaces: Interfaces,
     stop: asyncio.Event,
     link: LinkWatcher,
+    passes: PassSettings | None = None,
 ) -> None:
     """Ship to `account` until `stop`, or until cloud.json holds another account (re-enrolled)."""
     ended = asyncio.Event()  # stop, or a new account: this daemon's run is over
@@ -122,6 +131,7 @@ async def _serve(
             daemon = Daemon(
                 conn, account, client, limits, peers=peers, forwarder=forwarder,
                 save_account=partial(save_account, state_dir),
+                pass_trust=_pass_trust(state_dir, passes, client, account),
             )  # fmt: skip
             print(f"stallbox sync: shipping {state_dir / DB_NAME} to {account.url}", flush=True)
             await daemon.run(ended, link.changed)
@@ -160,6 +170,13 @@ async def _follow_account(
             log.info("cloud.json changed: now shipping to %s as %s", fresh.url, fresh.device)
         ended.set()
         return
+
+
+def _pass_trust(
+    state_dir: Path, passes: PassSettings | None, client: httpx.AsyncClient, account: CloudAccount
+) -> PassTrust | None:
+    """The pass-trust round for the creators of [passes] (None when the box trusts none)."""
+    return None if passes is None else PassTrust(state_dir, passes.creators, client, account)
 
 
 def _stat_key(path: Path) -> tuple[int, int, int] | None:
@@ -235,4 +252,6 @@ def resume(state_dir: Path) -> int:
 def run_sync(state_dir: Path, config: Config, *, once: bool = False) -> int:
     """Run the daemon until SIGTERM (or, with `once`, until the outbox is empty)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return asyncio.run(_run(state_dir, limits_from(config), once=once, interfaces=config.discovery))
+    limits = limits_from(config)
+    run = _run(state_dir, limits, once=once, interfaces=config.discovery, passes=config.passes)
+    return asyncio.run(run)

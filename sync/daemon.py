@@ -39,6 +39,7 @@ from sync.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
 from sync.errors import NoteError, ProofError
 from sync.flag_bundles import FlagBundles
 from sync.funnel import FunnelShipper
+from sync.pass_trust import PassTrust
 from sync.protocol import (
     MAX_BATCH_BYTES,
     MAX_BATCH_RECEIPTS,
@@ -116,6 +117,7 @@ class Daemon:
         peers: Peers | None = None,
         forwarder: Forwarder | None = None,
         save_account: Callable[[CloudAccount], object] | None = None,
+        pass_trust: PassTrust | None = None,
     ) -> None:
         self.conn = conn
         self.account = account
@@ -137,6 +139,7 @@ class Daemon:
         self._heard = 0.0  # monotonic time of the last heartbeat
         self._next_send = 0.0  # monotonic time the upload cap allows the next batch
         self._save_account = save_account  # keeps a new epoch of the cloud's log (cloud.json)
+        self.pass_trust = pass_trust  # creators' revocation lists and delegations (pass_trust.py)
 
     def _known(self, state: syncstate.SyncState) -> Checkpoint | None:
         if state.checkpoint is None:
@@ -237,6 +240,8 @@ class Daemon:
             self._heard = now
             if await self._heartbeat():
                 return Outcome.SENT  # a new epoch of the cloud's log: there is sending to do
+            if self.pass_trust is not None:
+                await self.pass_trust.step()
         return Outcome.IDLE
 
     async def _heartbeat(self) -> bool:

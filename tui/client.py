@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from appliance.api.bank_schemas import BankOut
 from appliance.api.flags_schemas import FlagsOut
+from appliance.api.pass_schemas import PassOut
 from appliance.api.schemas import (
     ConfirmOut,
     DecisionOut,
@@ -316,6 +317,14 @@ class NodeClient:
         if cash_received is not None:
             body["cash_received"] = cash_received
         return await self._typed(ConfirmOut, "POST", f"/api/orders/{order_id}/confirm", body)
+
+    async def read_pass(self, text: str) -> PassOut:
+        """Have the node verify a pass read here (409 Refused, `reason: …`, if it refuses it)."""
+        return await self._typed(PassOut, "POST", "/api/passes/read", {"pass": text})
+
+    async def apply_pass(self, order_id: str, text: str) -> OrderOut:
+        """Apply a pass to an open order; the order with its discounts."""
+        return await self._typed(OrderOut, "POST", f"/api/orders/{order_id}/pass", {"pass": text})
 
     async def cancel(self, order_id: str) -> OrderOut:
         """Cancel an unpaid order."""

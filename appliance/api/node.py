@@ -41,7 +41,8 @@ from appliance.services.flag_inbox import follow_inbox
 from appliance.services.flags import EdgeFlags
 from appliance.services.pairing import Pairing
 from appliance.services.pass_sales import load_delegation, pass_sales
-from appliance.services.passes import PassDesk, load_trust
+from appliance.services.pass_trust import SyncedTrust  # + what the sync daemon fetched
+from appliance.services.passes import PassDesk
 from appliance.services.printing import printer_queue
 from appliance.services.revocation import on_node_start
 from appliance.store import funnel as funnel_sql
@@ -108,7 +109,7 @@ class Node:
         self.config = config
         self.state_dir = state_dir
         passes = config.passes  # its documents first: a refused one stops the start, naming the key
-        trust = None if passes is None else load_trust(passes, state_dir, config.path)
+        trust = None if passes is None else SyncedTrust(passes, state_dir, config.path)
         delegation = None if passes is None else load_delegation(passes, state_dir, config.path)
         self.box = Box.open(state_dir, config.currency)
         self.rails = RailRegistry.from_config(config.rails, config.currency)

@@ -27,6 +27,7 @@ from appliance.api import flags_schemas
 from appliance.api import schemas as s
 from appliance.api.bounds import limits_markdown
 from appliance.api.operator import needs_token
+from appliance.api.pass_schemas import PassOut, PassRequest
 from appliance.api.season_schemas import (
     SEASON_TYPES,
     ClockOut,
@@ -201,6 +202,15 @@ DOCS: dict[tuple[str, str], Doc] = {
     ("post", "/api/pair/revoke"): Doc(
         "Revoke every operator token, recorded in the ledger", None, RevokedOut
     ),
+    ("post", "/api/passes/read"): Doc(
+        "Verify a pass read at the console (offline); 409 naming pass, the reason first, if refused",
+        PassRequest, PassOut,
+    ),
+    ("post", "/api/orders/{order_id}/pass"): Doc(
+        "Apply a pass read at the console to an open order (its allowance counted on the box); "
+        "409 naming pass, the reason first, if refused",
+        PassRequest, s.OrderOut,
+    ),
     ("get", "/relay/v1/info"): Doc(
         "Relay: who this node is, its cloud's log origin, has it an uplink", None, RelayInfo
     ),
@@ -289,7 +299,8 @@ def operations() -> list[tuple[str, str, Route]]:
 def openapi_document() -> dict[str, Any]:
     """Build the OpenAPI 3.1 document (once) from the app's routes and DOCS."""
     types: list[Any] = [
-        *s.REQUESTS, *s.RESPONSES, *RELAY_TYPES, *bank.TYPES, *SEASON_TYPES, *flags_schemas.TYPES
+        *s.REQUESTS, *s.RESPONSES, *RELAY_TYPES, *bank.TYPES, *SEASON_TYPES, *flags_schemas.TYPES,
+        PassRequest, PassOut,
     ]  # fmt: skip
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
     by_type = dict(zip(types, schemas, strict=True))

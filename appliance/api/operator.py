@@ -502,6 +502,7 @@ def routes() -> list[BaseRoute]:
     """The operator API's routes."""
     from appliance.api import season  # day-2 operations (issue 22); it imports this module
     from appliance.api import flags_api  # edge flags (issue 20), likewise  # isort: skip
+    from appliance.api import pass_reader  # a pass read at the console (issue 19)  # isort: skip
 
     order = "/api/orders/{order_id:str}"
     return [
@@ -531,6 +532,7 @@ def routes() -> list[BaseRoute]:
         *_bank_routes(),
         *season.routes(),
         *flags_api.routes(),
+        *pass_reader.routes(),
     ]
 
 

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from appliance.errors import field_and_problem
-from sync.cloud import dashboard, flag_routes, restore
+from sync.cloud import dashboard, flag_routes, passes, restore
 from sync.cloud.creator_store import CreatorTables
 from sync.cloud.creators import CreatorKeys
 from sync.cloud.events import log_event
@@ -358,6 +358,7 @@ def create_app(
         *restore.routes(),  # a box's own ledger back, device token (issue 22)
         *flag_routes.routes(),
         *dashboard.routes(),  # creators' flags and dashboard (issue 20)
+        *passes.routes(),  # fan passes: issue, delegate, revoke (admin); trust (device)
     ]
     handlers: dict[type[Exception] | int, Callable[..., object]] = {
         msgspec.ValidationError: _validation,

@@ -20,6 +20,7 @@ from sync.cloud import marker
 from sync.cloud import state as cloud_state
 from sync.cloud.app import create_app
 from sync.cloud.creators import load_keys
+from sync.cloud.pass_vault import PassVault
 from sync.cloud.service import Cloud
 from sync.cloud.store import CloudStore
 from sync.errors import CloudStateError
@@ -71,6 +72,7 @@ async def serve(
         await store.close()
 
     app = create_app(cloud, admin, on_close=close, creators=creator_keys)
+    app.state.pass_vault = PassVault(state)  # creators' pass keys (sync/cloud/passes.py)
     scheme = "http" if context is None else "https"
     return await serve_listeners(
         [Listener(app, (sock,), context)], notifier, what="cloud",

@@ -7,6 +7,7 @@ and the pay screen takes over. A cancelled payment keeps the cart; a paid one cl
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 from rich.text import Text
@@ -19,9 +20,10 @@ from textual.widgets import DataTable, Input, Static
 from appliance.api.schemas import ItemOut, OrderOut, StatsOut
 from tui.client import NodeClient
 from tui.display import CartShown, cart_lines
-from tui.errors import ConsoleError
+from tui.errors import ConsoleError, Refused
 from tui.messages import ActionDone, ActionFailed, CatalogLoaded, OrderOpened
 from tui.money import money
+from tui.pass_scan import PassChecked, PassRejected, ScanBuffer, is_pass, refusal_words
 from tui.screens.base import ConsoleModal, ConsoleScreen
 from tui.screens.pay import PayScreen
 from tui.screens.receipt import Paid, ReceiptScreen
@@ -53,6 +55,8 @@ class SellScreen(ConsoleScreen):
         self.cart: dict[str, int] = {}
         self.current: str | None = None
         self.opening = False  # an order is being opened: a second Enter must not open another
+        self.scan = ScanBuffer()  # a USB scanner typing a pass (tui/pass_scan.py)
+        self.pass_text: str | None = None  # a pass the node verified, for the next order
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="sell-body"):
@@ -64,6 +68,9 @@ class SellScreen(ConsoleScreen):
             with Vertical(id="cart-pane"):
                 yield Static("Cart is empty — press an item's key", id="cart")
                 yield Static("", id="cart-total", classes="big-total")
+                shown_pass = Static("", id="cart-pass")
+                shown_pass.display = False  # takes a line only while a pass is read
+                yield shown_pass
 
     def on_mount(self) -> None:
         self.query_one("#catalog", DataTable).add_columns(*COLUMNS)
@@ -129,7 +136,9 @@ class SellScreen(ConsoleScreen):
 
     @on(Input.Submitted, "#search")
     def search_submitted(self, event: Input.Submitted) -> None:
-        if self.shown:
+        if is_pass(event.value):  # a pass typed or pasted into the search box
+            self.read_pass(event.value.strip())
+        elif self.shown:
             self.add(self.shown[0].sku)
         event.input.value = ""
         self.set_focus(None)
@@ -141,12 +150,57 @@ class SellScreen(ConsoleScreen):
                 self.set_focus(None)
                 event.stop()
             return
+        taken, scanned = self.scan.feed(event.key, event.character, time.monotonic())
+        if taken:  # a scanner's burst: its keys are no hotkeys, its Enter no tender
+            event.stop()
+            event.prevent_default()
+            if scanned is not None:
+                self.read_pass(scanned)
+            return
         char = event.character or ""
         if len(char) == 1 and char in HOTKEYS:
             index = HOTKEYS.index(char)
             if index < len(self.items):
                 self.add(self.items[index].sku)
                 event.stop()
+
+    def on_paste(self, event: events.Paste) -> None:
+        if is_pass(event.text):
+            event.stop()
+            self.read_pass(event.text.strip())
+
+    def read_pass(self, text: str) -> None:
+        """Have the node verify a pass read here; it applies to the next order."""
+        client = self.console.usable_client()
+        if client is not None:
+            self.check_pass(client, text)
+
+    @work(exclusive=True, group="pass", exit_on_error=False)
+    async def check_pass(self, client: NodeClient, text: str) -> None:
+        """POST /api/passes/read."""
+        try:
+            self.post_message(PassChecked(text, await client.read_pass(text)))
+        except Refused as exc:
+            self.post_message(PassRejected(refusal_words(exc.error)))
+        except ConsoleError as exc:
+            self.post_message(ActionFailed(f"Pass not read: {exc}"))
+
+    def on_pass_checked(self, message: PassChecked) -> None:
+        self.pass_text = message.text
+        card = message.card
+        self.show_pass(f"PASS {card.holder}: {'; '.join(card.grants)}")
+        self.say(f"Pass of {card.holder} read: it applies to this sale.")
+
+    def on_pass_rejected(self, message: PassRejected) -> None:
+        self.pass_text = None
+        self.show_pass(message.words)
+        self.say(message.words, error=True)
+
+    def show_pass(self, text: str) -> None:
+        """The line under the total about the pass read (hidden when there is none)."""
+        line = self.query_one("#cart-pass", Static)
+        line.update(text)
+        line.display = bool(text)
 
     def add(self, sku: str, qty: int = 1) -> None:
         """Put `qty` of an item in the cart (or take it out when qty < 0)."""
@@ -212,9 +266,11 @@ class SellScreen(ConsoleScreen):
             self.show_cart()
 
     def action_clear(self) -> None:
-        """Empty the cart."""
+        """Empty the cart (and drop the pass read for it)."""
         self.cart.clear()
         self.current = None
+        self.pass_text = None
+        self.show_pass("")
         self.show_cart()
 
     def action_checkout(self) -> None:
@@ -227,13 +283,23 @@ class SellScreen(ConsoleScreen):
         client = self.console.usable_client()
         if client is not None:
             self.opening = True
-            self.open_order(client, dict(self.cart))
+            self.open_order(client, dict(self.cart), self.pass_text)
 
     @work(exclusive=True, group="sale", exit_on_error=False)
-    async def open_order(self, client: NodeClient, lines: dict[str, int]) -> None:
-        """POST /api/orders with every line, then learn the tenders on offer."""
+    async def open_order(
+        self, client: NodeClient, lines: dict[str, int], pass_text: str | None = None
+    ) -> None:
+        """POST /api/orders with every line (and the pass read), then learn the tenders."""
         try:
             order = await client.create_order(lines)
+            if pass_text is not None:
+                try:
+                    order = await client.apply_pass(order.id, pass_text)
+                except Refused as exc:  # e.g. revoked since it was read: no sale with it
+                    await client.cancel(order.id)
+                    self.post_message(PassRejected(refusal_words(exc.error)))
+                    self.post_message(ActionFailed("Order not opened; Enter sells at full price."))
+                    return
             tenders, offered = await client.tenders(), await client.offered(order.id)
             self.post_message(OrderOpened(order, tenders, offered))
         except ConsoleError as exc:
