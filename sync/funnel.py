@@ -57,7 +57,7 @@ class FunnelShipper:
         rows = funnel_sql.unsent(self.conn, MAX_FUNNEL_MINUTES)
         if not rows:
             return 0
-        body = encode(FunnelBatch(VERSION, [_counts(r) for r in rows]))
+        body = encode(FunnelBatch(VERSION, [wire_minute(r) for r in rows]))
         try:
             answer = await self.client.post(
                 self._url,
@@ -77,7 +77,7 @@ class FunnelShipper:
         return len(rows)
 
 
-def _counts(row: funnel_sql.FunnelMinute) -> FunnelCounts:
+def wire_minute(row: funnel_sql.FunnelMinute) -> FunnelCounts:
     """A stored minute as sent: its latency histogram only if it has one."""
     h = row.conversion
     conversion = None if h is None else ConversionLatency(list(h.buckets), h.sum_ms)
