@@ -19,7 +19,14 @@ import httpx
 from appliance.store import funnel as funnel_sql
 from appliance.store import syncstate
 from sync.account import CloudAccount
-from sync.protocol import MAX_FUNNEL_MINUTES, VERSION, FunnelBatch, FunnelCounts, encode
+from sync.protocol import (
+    MAX_FUNNEL_MINUTES,
+    VERSION,
+    ConversionLatency,
+    FunnelBatch,
+    FunnelCounts,
+    encode,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +57,7 @@ class FunnelShipper:
         rows = funnel_sql.unsent(self.conn, MAX_FUNNEL_MINUTES)
         if not rows:
             return 0
-        body = encode(
-            FunnelBatch(
-                VERSION, [FunnelCounts(r.minute, r.menu, r.cart, r.order, r.paid) for r in rows]
-            )
-        )
+        body = encode(FunnelBatch(VERSION, [wire_minute(r) for r in rows]))
         try:
             answer = await self.client.post(
                 self._url,
@@ -72,3 +75,10 @@ class FunnelShipper:
             return 0
         syncstate.record_funnel_sent(self.conn, rows[-1].minute, now)
         return len(rows)
+
+
+def wire_minute(row: funnel_sql.FunnelMinute) -> FunnelCounts:
+    """A stored minute as sent: its latency histogram only if it has one."""
+    h = row.conversion
+    conversion = None if h is None else ConversionLatency(list(h.buckets), h.sum_ms)
+    return FunnelCounts(row.minute, row.menu, row.cart, row.order, row.paid, conversion)

@@ -211,14 +211,27 @@ class Proof(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     hashes: list[str]
 
 
-class FunnelCounts(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """A stall's attendee funnel in one UTC minute (`YYYY-MM-DDTHH:MM`): analytics, not ledger."""
+class ConversionLatency(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A minute's conversion latencies (first menu view -> paid) as a histogram: counts per
+    bucket of appliance/ledger/figures.py's CONVERSION_BOUNDS_S (seconds, `le`), then one above
+    them all, and the latencies' sum in milliseconds."""
+
+    buckets: list[Natural]
+    sum_ms: Natural
+
+
+class FunnelCounts(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
+    """A stall's attendee funnel in one UTC minute (`YYYY-MM-DDTHH:MM`): analytics, not ledger.
+
+    `conversion` is optional: boxes before it never send it, and a minute with no latency
+    measured leaves it out (so a cloud before it still takes such minutes)."""
 
     minute: str
     menu: Natural
     cart: Natural
     order: Natural
     paid: Natural
+    conversion: ConversionLatency | None = None
 
 
 class FunnelBatch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

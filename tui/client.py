@@ -42,6 +42,7 @@ from appliance.api.schemas import (
 from appliance.api.season_schemas import ClockOut
 from appliance.domain.close import CloseReport
 from appliance.ledger.errors import LedgerError
+from appliance.ledger.figures import quantile  # the cloud's dashboard uses it too
 from appliance.ledger.identity import fingerprint, identity_proven
 from appliance.ledger.receipt import b64, unb64
 from appliance.tls import (
@@ -492,22 +493,3 @@ def parse_metrics(text: str) -> MetricsView:
             if rail and verdict:
                 confirmations[(rail[1], verdict[1])] = int(float(line.rsplit(" ", 1)[1]))
     return MetricsView(quantile(buckets, 0.5), quantile(buckets, 0.9), confirmations)
-
-
-def quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
-    """A quantile from cumulative histogram buckets, interpolated like PromQL's."""
-    buckets = sorted(buckets)
-    if not buckets or buckets[-1][1] <= 0:
-        return None
-    rank = q * buckets[-1][1]
-    lower_bound, lower_count = 0.0, 0.0
-    for bound, count in buckets:
-        if count >= rank:
-            if bound == float("inf"):
-                return lower_bound
-            span = count - lower_count
-            return lower_bound + (bound - lower_bound) * (
-                (rank - lower_count) / span if span else 0
-            )
-        lower_bound, lower_count = bound, count
-    return None

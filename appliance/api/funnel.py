@@ -1,13 +1,16 @@
 """Funnel events (menu view, cart, order, paid) kept apart from the ledger.
 
 In memory, bounded, O(1) per event: they can never slow or block a sale. The conversion latency
-is measured from a visitor's first menu view (a cookie) to their order being paid.
+is measured from a visitor's first menu view (a cookie) to their order being paid, and kept as a
+histogram (appliance/ledger/figures.py) that is folded into the minute's row with the counts.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter, OrderedDict
+
+from appliance.ledger.figures import Latencies
 
 MAX_VISITORS = 10_000
 STEPS = ("menu", "cart", "order", "paid")
@@ -22,6 +25,7 @@ class Funnel:
         self._first_view: OrderedDict[str, float] = OrderedDict()
         self._order_view: OrderedDict[str, float] = OrderedDict()
         self._max = max_entries
+        self._latencies = Latencies()
 
     @staticmethod
     def _remember(table: OrderedDict[str, float], key: str, value: float, limit: int) -> None:
@@ -44,6 +48,11 @@ class Funnel:
         self._taken = self.counts.copy()
         return taken
 
+    def take_latencies(self) -> Latencies:
+        """Return the conversion latencies since the last take and start afresh."""
+        taken, self._latencies = self._latencies, Latencies()
+        return taken
+
     def step(self, name: str) -> None:
         """Count a step (cart, order)."""
         self.counts[name] += 1
@@ -58,4 +67,8 @@ class Funnel:
         """The order was paid; return seconds since the visitor's first menu view, if known."""
         self.counts["paid"] += 1
         first = self._order_view.pop(order_id, None)
-        return None if first is None else max(0.0, (time.time() if now is None else now) - first)
+        if first is None:
+            return None
+        latency = max(0.0, (time.time() if now is None else now) - first)
+        self._latencies = self._latencies.observe(latency)
+        return latency

@@ -26,6 +26,7 @@ from appliance.api.locale import Languages, stall_zone
 from appliance.api.visitors import Visitors
 from appliance.config import Config
 from appliance.discovery import Advertiser, NodeAd
+from appliance.ledger.figures import CONVERSION_BOUNDS_S, Latencies
 from appliance.ledger.identity import fingerprint
 from appliance.payments.errors import PaymentError
 from appliance.payments.registry import RailRegistry
@@ -96,7 +97,7 @@ class Metrics:
         self.conversion = Histogram(
             "stallbox_conversion_seconds",
             "From an attendee's first menu view to their order paid",
-            buckets=(15, 30, 60, 120, 300, 600, 1200, 3600),
+            buckets=CONVERSION_BOUNDS_S,  # the funnel minutes' and the cloud's too
             registry=r,
         )
         self.funnel = Counter("stallbox_funnel", "Attendee funnel steps", ["step"], registry=r)
@@ -299,7 +300,10 @@ class Node:
         while True:
             await asyncio.sleep(60)
             self._started = time.monotonic()
-            fold = functools.partial(_minute_passed, counts=self.funnel.take(), now=utc_now())
+            fold = functools.partial(
+                _minute_passed, counts=self.funnel.take(), latencies=self.funnel.take_latencies(),
+                now=utc_now(),
+            )  # fmt: skip
             with contextlib.suppress(DiskFull):  # a minute and its funnel counts: analytics
                 await self.box.writer.run(fold)
 
@@ -357,9 +361,11 @@ class Node:
         if self.printer is not None:
             await self.printer.stop()
         self.events.close()
-        counts, now = self.funnel.take(), utc_now()
+        counts, latencies, now = self.funnel.take(), self.funnel.take_latencies(), utc_now()
         with contextlib.suppress(StoreError):  # analytics: never in the way of a clean stop
-            await self.box.writer.run(lambda conn: funnel_sql.add_counts(conn, now, counts))
+            await self.box.writer.run(
+                lambda conn: funnel_sql.add_counts(conn, now, counts, latencies)
+            )
         self.box.close()
 
 
@@ -373,7 +379,10 @@ def bank_watch(node: Node) -> BankWatch | None:
 
 
 def _minute_passed(
-    conn: sqlite3.Connection, counts: collections.Counter[str], now: datetime
+    conn: sqlite3.Connection,
+    counts: collections.Counter[str],
+    latencies: Latencies,
+    now: datetime,
 ) -> None:
     ledger_sql.add_meta_count(conn, LIVE_MINUTES, 1)
-    funnel_sql.add_counts(conn, now, counts)
+    funnel_sql.add_counts(conn, now, counts, latencies)

@@ -255,6 +255,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER pass_sales_append_only_delete BEFORE DELETE ON pass_sales
         BEGIN SELECT RAISE(ABORT, 'issued passes are append-only'); END;
     """,
+    # conversion latency per funnel minute (issue 20): counts per bucket of
+    # appliance/ledger/figures.py's CONVERSION_BOUNDS_S, comma-separated (NULL: none measured),
+    # and the latencies' sum in milliseconds; synced with the minute
+    """
+    ALTER TABLE funnel_minutes ADD COLUMN conversion TEXT;
+    ALTER TABLE funnel_minutes ADD COLUMN conversion_sum_ms INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

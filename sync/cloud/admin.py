@@ -114,8 +114,18 @@ def cmd_delete_device(args: argparse.Namespace) -> int:
     from sync.cloud.events import logfmt
     from sync.errors import CloudError
 
+    async def delete(store: CloudStore) -> tuple[bool | None, int]:
+        from sync.cloud.creator_store import CreatorTables
+
+        done = await store.delete_device(args.device)
+        # its event assignment and decisions (a rerun cleans what a failed one left)
+        forgotten = (
+            await CreatorTables(store).forget_device(args.device) if done is not False else 0
+        )
+        return done, forgotten
+
     try:
-        done = _run(args, lambda store: store.delete_device(args.device))
+        done, forgotten = _run(args, delete)
     except CloudError as exc:
         return _fail(str(exc), ExitCode.STATE)
     if done is None:
@@ -126,8 +136,11 @@ def cmd_delete_device(args: argparse.Namespace) -> int:
             "revoke it instead (`stallbox cloud revoke`)",
             ExitCode.FAILED,
         )
-    print(f"device {args.device}: deleted (it had sent no receipt)")
-    print(logfmt("device_deleted", device=args.device), file=sys.stderr)
+    print(
+        f"device {args.device}: deleted (it had sent no receipt), with {forgotten} row(s) of "
+        "its event assignment and edge decisions"
+    )
+    print(logfmt("device_deleted", device=args.device, creator_rows=forgotten), file=sys.stderr)
     return ExitCode.OK
 
 

@@ -9,6 +9,9 @@ under the store's own write path), so neither store's schema needs to know of th
 - `creator_devices`: which creator's event a device (box) serves; one event per box at a time.
 - `creator_flags`: the signed bundle (wire form) of each creator/event's flag set, as served.
 - `edge_decisions`: what each box's canary judge decided (one row per bundle, flag and arm).
+
+It also reads the store's synced funnel minutes and their conversion latency histograms for the
+dashboard, and forgets a device's rows here when `stallbox cloud delete-device` deletes it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.ledger.figures import Latencies
 from sync.cloud.store import CloudStore
 
 SCHEMA = (
@@ -232,3 +236,29 @@ class CreatorTables:
             (device,),
         )
         return [(str(m), int(a), int(b), int(c), int(d)) for m, a, b, c, d in rows]
+
+    async def conversion_rows(self, device: str) -> list[tuple[str, Latencies]]:
+        """The device's synced conversion latency histograms per funnel minute, by minute."""
+        rows = await self._all(
+            "SELECT minute, buckets, sum_ms FROM funnel_latency WHERE device = ? ORDER BY minute",
+            (device,),
+        )
+        return [(str(m), Latencies.parse(str(b), int(s))) for m, b, s in rows]
+
+    async def all_conversion_rows(self) -> list[tuple[str, Latencies]]:
+        """Every device's conversion latency histograms, (device, histogram) per minute."""
+        rows = await self._all("SELECT device, buckets, sum_ms FROM funnel_latency ORDER BY 1")
+        return [(str(d), Latencies.parse(str(b), int(s))) for d, b, s in rows]
+
+    async def forget_device(self, device: str) -> int:
+        """Delete a deleted device's event assignment and decisions; return the rows deleted."""
+        found = await self._all(
+            "SELECT (SELECT count(*) FROM edge_decisions WHERE device = ?)"
+            " + (SELECT count(*) FROM creator_devices WHERE device = ?)",
+            (device, device),
+        )
+        await self._exec(
+            [("DELETE FROM edge_decisions WHERE device = ?", (device,)),
+             ("DELETE FROM creator_devices WHERE device = ?", (device,))]
+        )  # fmt: skip
+        return int(found[0][0])

@@ -2,9 +2,11 @@
 
 Only what sync carried is used: the receipt lines (appliance/ledger/figures.py computes sales,
 revenue and bank evidence exactly as the box's Numbers do), the funnel minutes (views, carts,
-orders, paid per minute) and the boxes' canary decisions. Definitions (docs/dashboard.md):
+orders, paid per minute, with their conversion latency histograms) and the boxes' canary
+decisions. Definitions (docs/dashboard.md):
 live minutes = funnel minutes synced (minutes with any attendee step); revenue per live minute
 = revenue / live minutes from the first whole minute; conversion = paid / menu views; the
+conversion latency's median and p90 come from the merged histograms (per box, per event); the
 bank-confirmed share = standing sales with a bank evidence line / standing sales (the receipt
 does not name the rail, so it is one share for every rail); the edge decision rate = decisions
 taken on the box / all decisions about it (the cloud takes none, so 100% of what was synced).
@@ -18,7 +20,7 @@ import base64
 import html
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -29,10 +31,18 @@ from starlette.routing import BaseRoute, Route
 from appliance.domain.money import Money, exponent
 from appliance.flags.errors import DefinitionError
 from appliance.flags.evaluate import FlagSet
-from appliance.ledger.figures import SalesFigures, per_live_minute, sales_figures, share
+from appliance.ledger.figures import (
+    Latencies,
+    SalesFigures,
+    merge,
+    per_live_minute,
+    sales_figures,
+    share,
+)
 from sync.cloud.creator_store import CreatorTables, EdgeDecision
 from sync.cloud.creators import ID, password_matches
 from sync.cloud.flag_routes import keys_of, tables_of
+from sync.cloud.latency_view import latency_chart, latency_text
 from sync.cloud.sessions import (
     COOKIE,
     Attempts,
@@ -71,6 +81,7 @@ class BoxFigures:
     ordered: int
     paid: int
     decisions: list[EdgeDecision]
+    latencies: Latencies = field(default_factory=Latencies)  # all synced minutes merged
 
     @property
     def per_live_minute(self) -> float | None:
@@ -93,12 +104,14 @@ def box_figures(
     lines: list[str],
     funnel: list[tuple[str, int, int, int, int]],
     decisions: list[EdgeDecision],
+    latencies: list[Latencies] | None = None,
 ) -> BoxFigures:
-    """A box's figures from its synced receipt lines, funnel minutes and decisions."""
+    """A box's figures from its synced receipt lines, funnel minutes (and their conversion
+    latency histograms) and decisions."""
     return BoxFigures(
         device, sales_figures(lines), len(funnel), sum(r[1] for r in funnel),
         sum(r[2] for r in funnel), sum(r[3] for r in funnel), sum(r[4] for r in funnel),
-        [d for d in decisions if d.device == device],
+        [d for d in decisions if d.device == device], merge(latencies or []),
     )  # fmt: skip
 
 
@@ -299,7 +312,7 @@ def _box_section(box: BoxFigures, experiments: dict[str, tuple[str, tuple[str, .
         ("funnel", "Menu → cart → order → paid", f"{box.menu} → {box.cart} → {box.ordered} → {box.paid}"),
         ("conversion", "Conversion (paid / menu views)", percent(box.conversion)),
         ("conversion-latency", "Conversion latency (first view → paid)",
-         "— (measured on the box only; not synced)"),
+         latency_text(box.latencies)),
         ("bank-share", "Bank-confirmed share (all rails)",
          f"{percent(box.bank_share)} ({box.sales.bank_confirmed}/{box.sales.sales})"),
         ("edge-rate", "Edge decision rate",
@@ -313,7 +326,8 @@ def _box_section(box: BoxFigures, experiments: dict[str, tuple[str, tuple[str, .
     chart = bar_chart(box.sales.by_minute, f"Revenue per minute of box {box.device}")
     return (
         f'<section id="box-{box.device}"><h2>Box {box.device}</h2><table>{table}</table>'
-        f"<h3>Revenue per minute</h3>{chart}<h3>Experiments</h3>{_arm_rows(box, experiments)}</section>"
+        f"<h3>Revenue per minute</h3>{chart}{_latency_chart(box.latencies, box.device)}"
+        f"<h3>Experiments</h3>{_arm_rows(box, experiments)}</section>"
     )
 
 
@@ -330,15 +344,33 @@ async def event_page(request: Request) -> Response:
     decisions = await tables.decisions(devices)
     stored = await tables.flags(creator, event)
     experiments = _experiments(stored.wire if stored else None)
-    sections = []
+    sections, boxes = [], []
     for device in devices:
         lines = [line for line, _ in await tables.receipt_rows(device)]
-        box = box_figures(device, lines, await tables.funnel_rows(device), decisions)
+        latencies = [h for _, h in await tables.conversion_rows(device)]
+        box = box_figures(device, lines, await tables.funnel_rows(device), decisions, latencies)
+        boxes.append(box)
         sections.append(_box_section(box, experiments))
     return _page(
         f"{event} — {creator}",
         f'<p><a href="/dashboard">← events</a></p><h1>{html.escape(creator)} / '
-        f"{html.escape(event)}</h1>{''.join(sections)}{_LOGOUT}",
+        f"{html.escape(event)}</h1>{_event_section(boxes)}{''.join(sections)}{_LOGOUT}",
+    )
+
+
+def _latency_chart(latencies: Latencies, where: str) -> str:
+    chart = latency_chart(latencies, f"Conversion latencies of {where} by bucket")
+    return f"<h3>Conversion latency</h3>{chart}" if chart else ""
+
+
+def _event_section(boxes: list[BoxFigures]) -> str:
+    """The event's figures over all its boxes: for now its conversion latency."""
+    latencies = merge(box.latencies for box in boxes)
+    return (
+        '<section id="event"><h2>All boxes</h2><table><tr><th scope="row">Conversion latency'
+        f' (first view → paid)</th><td class="n" id="conversion-latency-event">'
+        f"{html.escape(latency_text(latencies))}</td></tr></table>"
+        f"{_latency_chart(latencies, 'the event')}</section>"
     )
 
 

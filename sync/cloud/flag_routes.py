@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Route
 
 from sync.cloud.creator_store import CreatorTables, EdgeDecision
 from sync.cloud.creators import CreatorKeys, check_id, put_flag_set, scope_of
+from sync.cloud.latency_view import prometheus_lines
 from sync.errors import AuthError, BatchInvalid
 from sync.flag_wire import MAX_DECISIONS_BYTES, DecisionBatch, DecisionsStored
 
@@ -140,7 +141,8 @@ def _escape(value: str) -> str:
 
 
 async def metrics(request: Request) -> Response:
-    """GET /metrics: devices, log size, creators and the boxes' edge decisions (Prometheus)."""
+    """GET /metrics: devices, log size, creators, the boxes' edge decisions and conversion
+    latencies (Prometheus)."""
     cloud = request.app.state.cloud
     tables = tables_of(request)
     devices = await cloud.store.devices()
@@ -163,6 +165,7 @@ async def metrics(request: Request) -> Response:
             f'stallbox_cloud_edge_decisions_total{{flag="{_escape(flag)}",'
             f'verdict="{_escape(verdict)}"}} {count}'
         )
+    lines += prometheus_lines(await tables.all_conversion_rows())
     return Response("\n".join(lines) + "\n", media_type=PROMETHEUS)
 
 

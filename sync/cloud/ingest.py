@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from appliance.errors import StallboxError
 from appliance.ledger.chain import ChainState, check_receipt, items_total
 from appliance.ledger.errors import ChainBroken, LedgerError
+from appliance.ledger.figures import BUCKETS
 from appliance.ledger.identity import key_id, parse_public_key, public_key_text
 from appliance.ledger.receipt import (
     GENESIS_PREV,
@@ -117,6 +118,19 @@ def check_funnel(batch: FunnelBatch, now: datetime) -> None:
             raise BatchInvalid(
                 f"minutes[{i}].minute: {row.minute} is in the future (the cloud's clock says "
                 f"{now:%Y-%m-%dT%H:%M}); a box sends only finished minutes",
+                422,
+            )
+        conversion = row.conversion
+        if conversion is not None and len(conversion.buckets) != BUCKETS:
+            raise BatchInvalid(
+                f"minutes[{i}].conversion.buckets: {len(conversion.buckets)} counts, "
+                f"{BUCKETS} expected (one per bound of docs/sync-protocol.md, then one above)",
+                422,
+            )
+        if conversion is not None and sum(conversion.buckets) > row.paid:
+            raise BatchInvalid(
+                f"minutes[{i}].conversion.buckets: {sum(conversion.buckets)} latencies for "
+                f"{row.paid} paid orders (one latency per paid order at most)",
                 422,
             )
 

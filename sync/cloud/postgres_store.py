@@ -21,6 +21,8 @@ import psycopg
 from appliance.ledger.receipt import GENESIS_PREV
 from sync.cloud.ingest import NewReceipt, Rejection
 from sync.cloud.store import (
+    DROP_LATENCY,
+    PUT_LATENCY,
     Appended,
     DeviceRecord,
     EpochRow,
@@ -32,6 +34,7 @@ from sync.cloud.store import (
     device_record,
     evidence_pattern,
     extend_log,
+    latency_rows,
     rekeyed_to,
     timestamp,
 )
@@ -73,6 +76,10 @@ CREATE TABLE IF NOT EXISTS log_identity (
 CREATE TABLE IF NOT EXISTS funnel (
     device TEXT NOT NULL, minute TEXT NOT NULL, menu BIGINT NOT NULL, cart BIGINT NOT NULL,
     ordered BIGINT NOT NULL, paid BIGINT NOT NULL, PRIMARY KEY (device, minute)
+);
+CREATE TABLE IF NOT EXISTS funnel_latency (
+    device TEXT NOT NULL, minute TEXT NOT NULL, buckets TEXT NOT NULL, sum_ms BIGINT NOT NULL,
+    PRIMARY KEY (device, minute)
 );
 CREATE TABLE IF NOT EXISTS quarantine (
     id BIGSERIAL PRIMARY KEY, device TEXT NOT NULL, reason TEXT NOT NULL, seq BIGINT NOT NULL,
@@ -255,7 +262,7 @@ class PostgresStore:
             )
             if row[0] != -1 or await cursor.fetchone() is not None:
                 return False
-            for table in ("quarantine", "funnel", "device_contacts", "devices"):
+            for table in ("quarantine", "funnel", "funnel_latency", "device_contacts", "devices"):
                 await conn.execute(f"DELETE FROM {table} WHERE device = %s", (device,))  # noqa: S608 - constant names
         return True
 
@@ -271,7 +278,8 @@ class PostgresStore:
     async def put_funnel(self, device: str, minutes: Sequence[FunnelCounts]) -> int:
         """Store funnel minutes (a repeat replaces the minute); return how many."""
         rows = [(device, m.minute, m.menu, m.cart, m.order, m.paid) for m in minutes]
-        async with self._conn() as conn, conn.cursor() as cursor:
+        measured, unmeasured = latency_rows(device, minutes)
+        async with self._conn() as conn, conn.transaction(), conn.cursor() as cursor:
             await cursor.executemany(
                 "INSERT INTO funnel (device, minute, menu, cart, ordered, paid)"
                 " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (device, minute) DO UPDATE SET"
@@ -279,6 +287,10 @@ class PostgresStore:
                 " paid = excluded.paid",
                 rows,
             )
+            if measured:
+                await cursor.executemany(PUT_LATENCY, measured)
+            if unmeasured:
+                await cursor.executemany(DROP_LATENCY, unmeasured)
         return len(rows)
 
     async def ingest_view(self, device: str, span: tuple[int, int] | None) -> IngestView | None:

@@ -20,6 +20,8 @@ from typing import TypeVar
 from appliance.ledger.receipt import GENESIS_PREV
 from sync.cloud.ingest import NewReceipt, Rejection
 from sync.cloud.store import (
+    DROP_LATENCY,
+    PUT_LATENCY,
     Appended,
     DeviceRecord,
     EpochRow,
@@ -31,6 +33,7 @@ from sync.cloud.store import (
     device_record,
     evidence_pattern,
     extend_log,
+    latency_rows,
     rekeyed_to,
     timestamp,
 )
@@ -74,6 +77,10 @@ CREATE TABLE IF NOT EXISTS log_identity (
 CREATE TABLE IF NOT EXISTS funnel (
     device TEXT NOT NULL, minute TEXT NOT NULL, menu INTEGER NOT NULL, cart INTEGER NOT NULL,
     ordered INTEGER NOT NULL, paid INTEGER NOT NULL, PRIMARY KEY (device, minute)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS funnel_latency (
+    device TEXT NOT NULL, minute TEXT NOT NULL, buckets TEXT NOT NULL, sum_ms INTEGER NOT NULL,
+    PRIMARY KEY (device, minute)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY, device TEXT NOT NULL, reason TEXT NOT NULL, seq INTEGER NOT NULL,
@@ -349,7 +356,7 @@ class SqliteStore:
                 ).fetchone()
             ):
                 return False
-            for table in ("quarantine", "funnel", "device_contacts", "devices"):
+            for table in ("quarantine", "funnel", "funnel_latency", "device_contacts", "devices"):
                 conn.execute(f"DELETE FROM {table} WHERE device = ?", (device,))  # noqa: S608
             return True
 
@@ -374,7 +381,14 @@ class SqliteStore:
             " ON CONFLICT (device, minute) DO UPDATE SET menu = excluded.menu,"
             " cart = excluded.cart, ordered = excluded.ordered, paid = excluded.paid"
         )
-        await self._write(lambda c: c.executemany(sql, rows))
+        measured, unmeasured = latency_rows(device, minutes)
+
+        def put(conn: sqlite3.Connection) -> None:
+            conn.executemany(sql, rows)
+            conn.executemany(PUT_LATENCY.replace("%s", "?"), measured)
+            conn.executemany(DROP_LATENCY.replace("%s", "?"), unmeasured)
+
+        await self._write(put)
         return len(rows)
 
     async def position(self, device: str, seq: int) -> LogPosition | None:

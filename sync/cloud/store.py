@@ -310,3 +310,27 @@ async def proofs(store: CloudStore, *plans: ProofPlan) -> list[list[bytes]]:
     ids = list(dict.fromkeys(sid for plan in plans for sid in plan.subtrees))
     hashes = await store.subtree_hashes(ids) if ids else {}
     return [plan.assemble(hashes) for plan in plans]
+
+
+# A funnel minute's conversion latency histogram (appliance/ledger/figures.py) beside its
+# counts: replaced with the minute, dropped when the minute comes again without one.
+PUT_LATENCY = (
+    "INSERT INTO funnel_latency (device, minute, buckets, sum_ms) VALUES (%s, %s, %s, %s)"
+    " ON CONFLICT (device, minute) DO UPDATE SET buckets = excluded.buckets,"
+    " sum_ms = excluded.sum_ms"
+)
+DROP_LATENCY = "DELETE FROM funnel_latency WHERE device = %s AND minute = %s"
+
+
+def latency_rows(
+    device: str, minutes: Sequence[FunnelCounts]
+) -> tuple[list[tuple[str, str, str, int]], list[tuple[str, str]]]:
+    """The rows of PUT_LATENCY (minutes with a histogram) and of DROP_LATENCY (those without)."""
+    measured, unmeasured = [], []
+    for m in minutes:
+        if m.conversion is None:
+            unmeasured.append((device, m.minute))
+        else:
+            text = ",".join(map(str, m.conversion.buckets))
+            measured.append((device, m.minute, text, m.conversion.sum_ms))
+    return measured, unmeasured

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from pathlib import Path
 
 import httpx
@@ -19,7 +20,9 @@ from nodeproc import run_cli
 from pgserver import pg_server
 from syncproc import start_cloud
 
+from appliance.cli import main
 from appliance.ledger.identity import public_key_text
+from sync.cloud.sqlite_store import DB_NAME as CLOUD_DB
 from sync.protocol import encode
 
 __all__ = ["open_store", "pg_server"]  # fixtures, used by name
@@ -95,8 +98,31 @@ def test_admin_commands(tmp_path: Path) -> None:
     assert "0 quarantined" in run_cli("cloud", "quarantine", "--state", str(state)).stdout
     refused = run_cli("cloud", "delete-device", used.device, "--state", str(state))
     assert refused.returncode == 1 and "has receipts" in refused.stderr
+    password = tmp_path / "pw"
+    password.write_text("a long creator password\n")
+    creator = ["--state", str(state), "--password-file", str(password)]
+    assert main(["cloud", "creator", "add", "ana", *creator]) == 0
+    assert main(["cloud", "creator", "assign", "ana", "--event", "fair", "--device", idle.device,
+                 "--state", str(state)]) == 0  # fmt: skip
+    conn = sqlite3.connect(state / CLOUD_DB)
+    try:  # a canary decision the box synced (as POST /v1/devices/{device}/flag-decisions stores)
+        with conn:
+            conn.execute(
+                "INSERT INTO edge_decisions VALUES (?, 'b', 'f', 'v', 'at', 'off', 'r', '{}')",
+                (idle.device,),
+            )
+    finally:
+        conn.close()
     deleted = run_cli("cloud", "delete-device", idle.device, "--state", str(state))
     assert deleted.returncode == 0 and "event=device_deleted" in deleted.stderr
+    assert "with 2 row(s) of its event assignment and edge decisions" in deleted.stdout
+    conn = sqlite3.connect(state / CLOUD_DB)
+    try:  # its creator rows went with it (issue 20)
+        for table in ("creator_devices", "edge_decisions"):
+            sql = f"SELECT count(*) FROM {table} WHERE device = ?"
+            assert conn.execute(sql, (idle.device,)).fetchone() == (0,)
+    finally:
+        conn.close()
     assert idle.device not in run_cli("cloud", "devices", "--state", str(state)).stdout
     revoked = run_cli("cloud", "revoke", used.device, "--state", str(state))
     assert revoked.returncode == 0 and "event=device_revoked" in revoked.stderr

@@ -3,6 +3,7 @@ through the real app on both stores."""
 
 from __future__ import annotations
 
+import html
 import json
 import time
 from datetime import UTC, datetime
@@ -24,11 +25,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from appliance.cli import main
 from appliance.flags.bundle import verify_bundle
 from appliance.flags.errors import BundleRefused
-from appliance.ledger.figures import per_live_minute, sales_figures
+from appliance.ledger.figures import Latencies, per_live_minute, sales_figures
 from sync.cloud.creators import CreatorKeys, hash_password, password_matches
 from sync.cloud.dashboard import money
+from sync.cloud.latency_view import latency_text
 from sync.cloud.sessions import FREE_FAILURES, Attempts, cookie_header, creator_of, make_cookie
-from sync.protocol import VERSION, FunnelBatch, FunnelCounts, encode
+from sync.protocol import VERSION, ConversionLatency, FunnelBatch, FunnelCounts, encode
 
 __all__ = ["open_store", "pg_server"]  # fixtures, used by name
 
@@ -58,9 +60,10 @@ DECISION = {
     "variant": "pastel", "verdict": "off", "reason": "too little data by the deadline",
     "figures": json.dumps(FIGURES, sort_keys=True),
 }  # fmt: skip
+LATENCY = ConversionLatency([2, 1, 0, 0, 0, 0, 0, 0, 0], 40_000)  # 3 paid: 2 ≤ 15 s, 1 ≤ 30 s
 MINUTES = [
-    FunnelCounts("2026-11-26T18:00", 9, 5, 4, 3),
-    FunnelCounts("2026-11-26T18:01", 4, 2, 2, 2),
+    FunnelCounts("2026-11-26T18:00", 9, 5, 4, 3, LATENCY),
+    FunnelCounts("2026-11-26T18:01", 4, 2, 2, 2),  # as a box before conversion latency sent it
 ]
 
 
@@ -150,6 +153,13 @@ def test_flags_decisions_and_dashboard(open_store: StoreOpener) -> None:
         )
         assert _cell(page, "funnel", d) == "13 → 7 → 6 → 5"
         assert _cell(page, "conversion", d) == f"{5 / 13:.1%}"
+        synced = Latencies((2, 1, 0, 0, 0, 0, 0, 0, 0), 40_000)
+        assert await tables.conversion_rows(d) == [("2026-11-26T18:00", synced)]
+        # rank 1.5 of 3 in (0, 15]: 15 * 1.5/2; rank 2.7 in (15, 30]: 15 + 15 * 0.7
+        assert latency_text(synced) == "median 11.2 s · p90 25.5 s (n=3)"
+        assert _cell(page, "conversion-latency", d) == html.escape(latency_text(synced))
+        assert _cell(page, "conversion-latency", "event") == html.escape(latency_text(synced))
+        assert "Conversion latencies of the event by bucket" in page
         assert _cell(page, "bank-share", d) == "0.0% (0/10)"
         assert _cell(page, "edge-rate", d) == "100.0% of 1"
         assert 'data-variant="pastel"' in page and "too little data by the deadline" in page
@@ -178,6 +188,16 @@ def test_flags_decisions_and_dashboard(open_store: StoreOpener) -> None:
         assert [(s.labels, s.value) for s in decided] == [
             ({"flag": "cart-upsell", "verdict": "off"}, 1.0)
         ]
+        latency = {
+            (s.name, s.labels.get("le")): s.value
+            for s in families["stallbox_cloud_conversion_seconds"].samples
+            if s.labels["device"] == d
+        }
+        assert latency[("stallbox_cloud_conversion_seconds_bucket", "15.0")] == 2
+        assert latency[("stallbox_cloud_conversion_seconds_bucket", "30.0")] == 3
+        assert latency[("stallbox_cloud_conversion_seconds_bucket", "+Inf")] == 3
+        assert latency[("stallbox_cloud_conversion_seconds_count", None)] == 3
+        assert latency[("stallbox_cloud_conversion_seconds_sum", None)] == 40.0
 
     run_with_cloud(open_store, scenario)
 

@@ -5,7 +5,8 @@ assigned to her event with the CLI; the event's flag set (an upsell canary) goes
 sync to the node, which verifies it and — with no data by its one-second deadline — switches the
 canary arm off by itself; the decision and the sales and funnel minutes go up through sync. The
 page, behind the creator's login, shows figures equal to those computed from the synced
-receipts and funnel minutes, and the box's decision; another creator cannot see the event.
+receipts and funnel minutes (the conversion latency from the minutes' histograms, the same the
+box kept), and the box's decision; another creator cannot see the event.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from nodeproc import start_node
 from syncproc import start_cloud
 
 from appliance.cli import main
-from appliance.ledger.figures import per_live_minute, sales_figures, share
+from appliance.ledger.figures import Latencies, merge, per_live_minute, sales_figures, share
+from appliance.store.connection import DB_NAME as BOX_DB
 from sync.account import load_account
 from sync.cloud.dashboard import money, percent
+from sync.cloud.latency_view import latency_text
 from sync.cloud.sqlite_store import DB_NAME as CLOUD_DB
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -64,7 +67,7 @@ def wait_for(what: str, check: Any, deadline_s: float = 15.0) -> Any:
     raise AssertionError(f"not in {deadline_s} s: {what}")
 
 
-def synced(cloud_state: Path, device: str) -> tuple[list[str], list[tuple[int, ...]]]:
+def synced(cloud_state: Path, device: str) -> tuple[list[str], list[tuple[int, ...]], Latencies]:
     conn = sqlite3.connect(cloud_state / CLOUD_DB)
     try:
         lines = [
@@ -73,7 +76,21 @@ def synced(cloud_state: Path, device: str) -> tuple[list[str], list[tuple[int, .
         funnel = conn.execute(
             "SELECT menu, cart, ordered, paid FROM funnel WHERE device = ?", (device,)
         ).fetchall()
-        return lines, funnel
+        latencies = conn.execute(
+            "SELECT buckets, sum_ms FROM funnel_latency WHERE device = ?", (device,)
+        ).fetchall()
+        return lines, funnel, merge(Latencies.parse(b, s) for b, s in latencies)
+    finally:
+        conn.close()
+
+
+def kept_on_the_box(box: Path) -> Latencies:
+    conn = sqlite3.connect(box / BOX_DB)
+    try:
+        rows = conn.execute(
+            "SELECT conversion, conversion_sum_ms FROM funnel_minutes WHERE conversion NOT NULL"
+        ).fetchall()
+        return merge(Latencies.parse(b, s) for b, s in rows)
     finally:
         conn.close()
 
@@ -136,8 +153,9 @@ def test_dashboard_shows_the_synced_figures_and_the_box_decision(
         finally:
             assert node.stop() == 0  # folds the last partial minute of the funnel
         ok("sync", "--once", "--state", str(box))  # the funnel minute and the decision go up
-        lines, funnel = synced(cloud_state, device)
+        lines, funnel, latencies = synced(cloud_state, device)
         assert funnel, "no funnel minute synced"
+        assert latencies.count == 2 and latencies == kept_on_the_box(box)  # a phone, two orders
         expected = sales_figures(lines)
         assert expected.sales == 2
 
@@ -167,6 +185,8 @@ def test_dashboard_shows_the_synced_figures_and_the_box_decision(
                 per_live_minute(expected.revenue, len(funnel)), "BRL"
             )
             assert cell("conversion") == percent(share(paid, menu))
+            assert cell("conversion-latency") == latency_text(latencies)
+            assert page.inner_text("#conversion-latency-event") == latency_text(latencies)
             assert cell("bank-share") == f"{percent(share(0, 2))} (0/2)"
             assert cell("edge-rate") == "100.0% of 1"
             arm = page.locator('tr.arm[data-flag="cart-upsell"][data-variant="pastel"] .verdict')

@@ -12,8 +12,9 @@ import pytest
 from console_support import anyio_backend
 
 from appliance.api.schemas import DropOut, OrderOut, SyncOut
+from appliance.ledger.figures import quantile
 from tui.app import ConsoleSettings, build_app
-from tui.client import NodeClient, parse_metrics, quantile
+from tui.client import NodeClient, parse_metrics
 from tui.errors import NodeUnreachable, Refused, Unauthorized
 from tui.link import (
     Link,
