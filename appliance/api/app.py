@@ -22,7 +22,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from appliance.api import attendee, display_api, display_pages, drop_pages, operator, relay, storage
+from appliance.api import (
+    attendee,
+    display_api,
+    display_pages,
+    drop_pages,
+    operator,
+    pass_peers_api,  # redemptions between boxes (docs/passes.md)
+    relay,
+    storage,
+)
 from appliance.api.bounds import BodyLimits
 from appliance.api.node import Node
 from appliance.api.openapi import openapi_document
@@ -126,7 +135,7 @@ def attendee_routes() -> list[BaseRoute]:
     """The attendee plane's routes (plain HTTP), in match order: the pages phones load most first."""
     return [
         *attendee.routes(), *drop_pages.routes(), *display_pages.routes(),
-        Route("/healthz", storage.healthz),
+        Route("/healthz", storage.healthz), *pass_peers_api.peer_routes(),
     ]  # fmt: skip
 
 

@@ -39,6 +39,7 @@ from appliance.services.display import DisplayHub, DisplayOrders, DisplayPairing
 from appliance.services.drops import Drops
 from appliance.services.flags import EdgeFlags
 from appliance.services.pairing import Pairing
+from appliance.services.pass_peers import open_peers
 from appliance.services.passes import PassDesk, load_trust
 from appliance.services.printing import printer_queue
 from appliance.services.revocation import on_node_start
@@ -118,7 +119,16 @@ class Node:
             clock=self.clock,
         )
         self.drops = Drops(self.checkout, self.rails, self.clock)
-        self.passes = PassDesk(passes, trust, self.clock, stall_zone(config.timezone))
+        self.pass_peers = (
+            None
+            if passes is None
+            else open_peers(  # services/pass_peers.py
+                passes, state_dir, self.box.key, self.box.writer, self.box.device_id, self.clock
+            )
+        )
+        self.passes = PassDesk(
+            passes, trust, self.clock, stall_zone(config.timezone), self.pass_peers
+        )
         # Pre-rendered drop pages, served before the start, and menus: per (drop, language tag).
         self.drop_pages: dict[tuple[int, str], bytes] = {}
         self.menu_page: dict[str, tuple[float, bytes]] = {}  # tag: (monotonic time, menu)
@@ -174,6 +184,9 @@ class Node:
         self._tasks.append(asyncio.create_task(self.flags.run(), name="flag-judge"))
         if self.bank is not None:
             self._tasks.append(asyncio.create_task(self.bank.run(), name="bank-watch"))
+        if self.pass_peers is not None:
+            peers = self.pass_peers.run(self.config.discovery if advertise else None)
+            self._tasks.append(asyncio.create_task(peers, name="pass-peers"))
         if advertise:
             self.advertiser = Advertiser(
                 NodeAd(

@@ -27,6 +27,7 @@ from appliance.api import flags_schemas
 from appliance.api import schemas as s
 from appliance.api.bounds import limits_markdown
 from appliance.api.operator import needs_token
+from appliance.api.pass_peers_api import PassPeersOut
 from appliance.api.season_schemas import (
     SEASON_TYPES,
     ClockOut,
@@ -183,6 +184,11 @@ DOCS: dict[tuple[str, str], Doc] = {
         " and the last good bundle stays in force",
         flags_schemas.FlagBundleIn,
         flags_schemas.FlagsOut,
+    ),
+    ("get", "/api/passes/peers"): Doc(
+        "The creator's other boxes in sight and every over-redemption found (docs/passes.md)",
+        None,
+        PassPeersOut,
     ),
     ("get", "/api/close"): Doc(
         "The report of the open period since the last close (nothing signed)", None, CloseReport

@@ -501,6 +501,7 @@ def routes() -> list[BaseRoute]:
     """The operator API's routes."""
     from appliance.api import season  # day-2 operations (issue 22); it imports this module
     from appliance.api import flags_api  # edge flags (issue 20), likewise  # isort: skip
+    from appliance.api import pass_peers_api  # redemptions between boxes  # isort: skip
 
     order = "/api/orders/{order_id:str}"
     return [
@@ -530,6 +531,7 @@ def routes() -> list[BaseRoute]:
         *_bank_routes(),
         *season.routes(),
         *flags_api.routes(),
+        *pass_peers_api.routes(),
     ]
 
 

@@ -32,6 +32,7 @@ class RawPasses(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     event: str = "event"  # the period an allowance "per event" counts in
     boxes: int = 1  # the creator's boxes at the event: each redeems its share of an allowance
     split: str = "ceil"  # "ceil" or "floor" (appliance/passes/allowance.py)
+    sight_s: float = 3.0  # a peer box unheard this long is out of sight (services/pass_peers.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class PassSettings:
     event: str = "event"
     boxes: int = 1
     split: Split = Split.CEIL
+    sight_s: float = 3.0
 
 
 def _state_file(path: Path | str, key: str, name: str) -> str:
@@ -82,6 +84,8 @@ def parse_passes(raw: Mapping[str, Any] | None, path: Path | str) -> PassSetting
         raise ConfigError(path, "passes.boxes", f"must be 1-{MAX_BOXES}")
     if table.split not in {s.value for s in Split}:
         raise ConfigError(path, "passes.split", f'{table.split!r}: "ceil" or "floor"')
+    if not 0.5 <= table.sight_s <= 600:
+        raise ConfigError(path, "passes.sight_s", "must be 0.5-600 seconds")
     revocations = tuple(
         _state_file(path, f"passes.revocations[{i}]", name)
         for i, name in enumerate(table.revocations)
@@ -90,5 +94,6 @@ def parse_passes(raw: Mapping[str, Any] | None, path: Path | str) -> PassSetting
         _state_file(path, "passes.delegation", table.delegation) if table.delegation else ""
     )
     return PassSettings(
-        creators, delegation, revocations, table.event, table.boxes, Split(table.split)
-    )
+        creators, delegation, revocations, table.event, table.boxes, Split(table.split),
+        table.sight_s,
+    )  # fmt: skip

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from appliance.errors import field_and_problem
-from sync.cloud import restore
+from sync.cloud import pass_overs, restore
 from sync.cloud.events import log_event
 from sync.cloud.rollback import MAX_NOTE
 from sync.cloud.service import Cloud
@@ -352,6 +352,7 @@ def create_app(
         Route("/favicon.svg", favicon),
         Route("/favicon.ico", favicon),
         *restore.routes(),  # a box's own ledger back, device token (issue 22)
+        *pass_overs.routes(),  # over-redemptions of passes the boxes found
     ]
     handlers: dict[type[Exception] | int, Callable[..., object]] = {
         msgspec.ValidationError: _validation,

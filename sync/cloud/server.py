@@ -69,6 +69,7 @@ async def serve(
         await store.close()
 
     app = create_app(cloud, admin, on_close=close)
+    app.state.state_dir = state  # sync/cloud/pass_overs.py keeps its reports there
     scheme = "http" if context is None else "https"
     return await serve_listeners(
         [Listener(app, (sock,), context)], notifier, what="cloud",
