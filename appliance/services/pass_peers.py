@@ -65,11 +65,26 @@ MAX_PAGES = 20  # pulled per peer per tick (40 redemptions a page)
 MAX_ALLOWANCES = 100_000  # (pass, period) -> allowance remembered for the pushes
 
 
+class _QuietPeers(logging.Filter):
+    """Drops httpx's INFO line per peer request (several a second): failures are logged here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (record.levelno <= logging.INFO and any(PATH in str(a) for a in args[:2]))
+
+
+def _quiet_httpx() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _QuietPeers) for f in logger.filters):
+        logger.addFilter(_QuietPeers())
+
+
 @dataclass(slots=True)
 class Peer:
     """A box found on the LAN, as this box knows it."""
 
-    url: str
+    url: str  # the address in use (of `urls`: the next is tried when it fails)
+    urls: list[str] = field(default_factory=list)
     box: str = ""  # its key id, once a signed message of it verified
     heard: float = 0.0  # monotonic time of its last fresh, signed answer
     sent: int = 0  # the highest of our own redemptions it acknowledged
@@ -88,7 +103,7 @@ class PassPeers:
     device_id: str
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     on_over: Callable[[list[sql.Over]], None] = lambda overs: None
-    peers: dict[str, Peer] = field(default_factory=dict)  # by URL
+    peers: dict[str, Peer] = field(default_factory=dict)  # by node id (mDNS) or URL
     allowances: dict[tuple[str, str], int] = field(default_factory=dict)
     _client: httpx.AsyncClient | None = None
     _marked: int = 0  # own redemptions up to this seq are known to be held by every peer
@@ -125,13 +140,17 @@ class PassPeers:
             split=self.settings.split,
         )
 
-    def add_peer(self, url: str) -> None:
-        """Talk to the box at `url` (its attendee plane) from now on."""
-        self.peers.setdefault(url.rstrip("/"), Peer(url.rstrip("/")))
+    def add_peer(self, url: str, *more: str, name: str = "") -> None:
+        """Talk to the box at `url` (its attendee plane; or `more` of its addresses) from now on."""
+        urls = [u.rstrip("/") for u in (url, *more)]
+        peer = self.peers.setdefault(name or urls[0], Peer(urls[0], urls))
+        if peer.url not in urls:
+            peer.url = urls[0]
+        peer.urls = urls
 
     def _found(self, node: FoundNode) -> None:
-        if node.node_id != self.device_id and node.api:
-            self.add_peer(node.url)
+        if node.node_id != self.device_id and node.api and node.urls:
+            self.add_peer(*node.urls, name=f"node:{node.node_id}")
 
     def _message(self, kind: Kind, nonce: str, head: int, **extra: object) -> PeerMessage:
         return PeerMessage(
@@ -206,6 +225,8 @@ class PassPeers:
         if peer.heard:
             log.info("pass peer %s out of sight: %s", peer.url, problem)
         peer.heard, peer.problem = 0.0, problem
+        if peer.url in peer.urls and len(peer.urls) > 1:  # another of its addresses next time
+            peer.url = peer.urls[(peer.urls.index(peer.url) + 1) % len(peer.urls)]
 
     async def _push(self, peer: Peer) -> None:
         rows = await self.writer.read(lambda conn: sql.own_after(conn, peer.sent, MAX_REDEMPTIONS))
@@ -254,7 +275,8 @@ class PassPeers:
             if box and state.sender != box:
                 self._heard(peer, state.sender)
                 return True  # another box at that address: ask again from its start
-            await self.writer.run(lambda conn: self._store(conn, state))
+            if state.redemptions:
+                await self.writer.run(lambda conn: self._store(conn, state))
         except (httpx.HTTPError, PeerRefused, StoreError, sqlite3.Error) as exc:
             self._lost(peer, str(exc) or type(exc).__name__)
             return False
@@ -272,6 +294,9 @@ class PassPeers:
         self._marked = upto
 
     async def _fill(self) -> None:
+        """Write the allowances the pass desk saw into our rows that lack them (once each)."""
+        if not await self.writer.read(sql.lacking_allowance):
+            return
         known = dict(self.allowances)
         await self.writer.run(lambda conn: sql.fill_allowances(conn, known))
 
@@ -331,6 +356,7 @@ def open_peers(
     clock: Callable[[], datetime],
 ) -> PassPeers:
     """The sharing of this box: trusted peers are boxes the same creator delegated (docs)."""
+    _quiet_httpx()
     creators = {
         iss: Ed25519PublicKey.from_public_bytes(raw) for iss, raw in settings.creators.items()
     }

@@ -259,6 +259,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX pass_redemptions_by_pass ON pass_redemptions (pass_id, period);
     CREATE UNIQUE INDEX pass_redemptions_own ON pass_redemptions (order_id, pass_id, period)
         WHERE box = '';
+    CREATE INDEX pass_redemptions_lacking ON pass_redemptions (seq)
+        WHERE box = '' AND allowance = 0;
     CREATE TRIGGER pass_redemptions_own_insert AFTER INSERT ON order_discounts
         WHEN NEW.redeemed > 0
     BEGIN

@@ -77,6 +77,16 @@ def own_head(conn: sqlite3.Connection) -> int:
     )
 
 
+def lacking_allowance(conn: sqlite3.Connection) -> bool:
+    """Whether some own redemption has no allowance written yet (a partial index answers)."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM pass_redemptions WHERE box = '' AND allowance = 0 LIMIT 1"
+        ).fetchone()
+        is not None
+    )
+
+
 def fill_allowances(conn: sqlite3.Connection, known: dict[tuple[str, str], int]) -> None:
     """Write the allowance of own rows that lack it, from what the pass desk saw."""
     rows = conn.execute(
