@@ -27,7 +27,7 @@ from appliance.api import flags_schemas
 from appliance.api import schemas as s
 from appliance.api.bounds import limits_markdown
 from appliance.api.operator import needs_token
-from appliance.api.pass_peers_api import PassPeersOut
+from appliance.api.pass_peers_schemas import PassPeersOut
 from appliance.api.season_schemas import (
     SEASON_TYPES,
     ClockOut,

@@ -15,51 +15,18 @@ from __future__ import annotations
 import re
 import time
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from appliance.api.operator import json_response, node_of, operator
+from appliance.api.pass_peers_schemas import OverOut, PassPeersOut, PeerOut
 from appliance.passes.peer_message import PeerRefused
 from appliance.services.pass_peers import PATH, PassPeers
 from appliance.store.errors import StoreError
 
 _AFTER = re.compile(r"0|[1-9][0-9]{0,17}")
 _NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
-
-
-class PeerOut(msgspec.Struct, frozen=True):
-    """A peer box as this box knows it."""
-
-    url: str
-    box: str  # its key id ("" until one of its messages verified)
-    in_sight: bool
-    heard_s_ago: float | None  # None: never heard (or lost)
-    acked: int  # the highest of this box's redemptions it acknowledged
-    problem: str
-
-
-class OverOut(msgspec.Struct, frozen=True):
-    """A pass redeemed beyond its allowance in a period, found when boxes met."""
-
-    pass_id: str
-    period: str
-    used: int
-    allowance: int
-    found_at: str
-    reported: bool  # the cloud has it
-
-
-class PassPeersOut(msgspec.Struct, frozen=True):
-    """The sharing of redemptions between the creator's boxes, and what it found."""
-
-    sharing: bool
-    boxes: int
-    in_sight: bool
-    sight_s: float
-    peers: list[PeerOut]
-    over_redemptions: list[OverOut]
 
 
 def _problem(status: int, error: str) -> Response:
