@@ -221,10 +221,14 @@ class PassPeers:
             peer.sent = 0  # another box at that address now: send it everything
         peer.box, peer.heard, peer.problem = sender, time.monotonic(), ""
 
-    def _lost(self, peer: Peer, problem: str) -> None:
-        if peer.heard:
+    def _lost(self, peer: Peer, problem: str, *, at_once: bool = False) -> None:
+        """An exchange failed: a push puts the peer out of sight `at_once`; a pull lets its
+        last answer age out (sight_s), so one slow answer on a busy box changes nothing."""
+        if peer.heard and at_once:
             log.info("pass peer %s out of sight: %s", peer.url, problem)
-        peer.heard, peer.problem = 0.0, problem
+        if at_once:
+            peer.heard = 0.0
+        peer.problem = problem
         if peer.url in peer.urls and len(peer.urls) > 1:  # another of its addresses next time
             peer.url = peer.urls[(peer.urls.index(peer.url) + 1) % len(peer.urls)]
 
@@ -246,7 +250,7 @@ class PassPeers:
             if ack.kind != Kind.ACK:
                 raise PeerRefused("kind: an ack was expected")
         except (httpx.HTTPError, PeerRefused) as exc:
-            self._lost(peer, str(exc) or type(exc).__name__)
+            self._lost(peer, str(exc) or type(exc).__name__, at_once=True)
             return
         self._heard(peer, ack.sender)
         peer.sent = max(peer.sent, min(ack.acked, rows[-1].seq))
