@@ -114,6 +114,7 @@ class SyncScreen(ConsoleScreen):
     def on_mount(self) -> None:
         self.listen(self.console.link_changed, self.show)
         self.show(self.console.link)
+        self.query_one("#sync-passes", Static).display = False  # shown only for a sharing box
         self.set_interval(PASSES_POLL_S, self.show_passes)
 
     async def show_passes(self) -> None:
@@ -125,7 +126,10 @@ class SyncScreen(ConsoleScreen):
             view = await client.pass_peers()
         except Exception:  # noqa: BLE001 - the link line already says when the node is away
             return
-        self.query_one("#sync-passes", Static).update(passes_text(view))
+        line = self.query_one("#sync-passes", Static)
+        text = passes_text(view)
+        line.update(text)
+        line.display = bool(text)
 
     def show(self, link: Link) -> None:
         """Draw what is known."""
