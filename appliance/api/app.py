@@ -22,16 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from appliance.api import (
-    attendee,
-    display_api,
-    display_pages,
-    drop_pages,
-    operator,
-    pass_peers_api,  # redemptions between boxes (docs/passes.md)
-    relay,
-    storage,
-)
+from appliance.api import attendee, display_api, display_pages, drop_pages, operator, relay, storage
 from appliance.api.bounds import BodyLimits
 from appliance.api.node import Node
 from appliance.api.openapi import openapi_document
@@ -133,6 +124,8 @@ CLAIM_PATH = re.compile(r"/d/([0-9]{1,9})/claim")
 
 def attendee_routes() -> list[BaseRoute]:
     """The attendee plane's routes (plain HTTP), in match order: the pages phones load most first."""
+    from appliance.api import pass_peers_api  # redemptions between boxes (docs/passes.md)
+
     return [
         *attendee.routes(), *drop_pages.routes(), *display_pages.routes(),
         Route("/healthz", storage.healthz), *pass_peers_api.peer_routes(),
