@@ -61,6 +61,7 @@ PATH = "/peer/passes"
 TICK_S = 0.25
 PUSH_WAIT_S = 1.0  # an order's push waits at most this long for the peers' acks
 TIMEOUT = httpx.Timeout(1.0, connect=0.5)
+PUSH_BYTES = 15 * 1024  # the attendee plane takes 16 KiB bodies (api/bounds.py)
 MAX_PAGES = 20  # pulled per peer per tick (40 redemptions a page)
 MAX_ALLOWANCES = 100_000  # (pass, period) -> allowance remembered for the pushes
 
@@ -237,9 +238,14 @@ class PassPeers:
         if not rows or self.trust is None:
             return
         nonce = secrets.token_urlsafe(12)
-        body = sign_message(
-            self.key, self._message(Kind.PUSH, nonce, rows[-1].seq, redemptions=self._wire(rows))
-        )
+        while True:  # long event names make long periods: stay under the attendee body limit
+            body = sign_message(
+                self.key,
+                self._message(Kind.PUSH, nonce, rows[-1].seq, redemptions=self._wire(rows)),
+            )
+            if len(body) <= PUSH_BYTES or len(rows) == 1:
+                break
+            rows = rows[: len(rows) // 2]
         try:
             answer = await self._http().post(
                 peer.url + PATH, content=body, headers={"Content-Type": "application/json"}
