@@ -311,13 +311,16 @@ class PassPeers:
         await self.writer.run(lambda conn: sql.fill_allowances(conn, known))
 
     async def share(self) -> None:
-        """Push our new redemptions to every peer now; return once acked or after PUSH_WAIT_S."""
+        """Push our new redemptions to every peer in sight now; return once acked or after
+        PUSH_WAIT_S (a peer out of sight gets them from the next tick, not at a phone's cost)."""
         if not self.sharing or not self.peers:
             return
         try:
             async with asyncio.timeout(PUSH_WAIT_S):
                 await self._fill()
-                await asyncio.gather(*(self._push(p) for p in list(self.peers.values())))
+                fresh = time.monotonic() - self.settings.sight_s
+                seen = [p for p in self.peers.values() if p.heard >= fresh]  # others: the tick's
+                await asyncio.gather(*(self._push(p) for p in seen))
                 await self._settle()
         except TimeoutError:
             log.info("pass peers: a push took over %.1f s", PUSH_WAIT_S)
