@@ -32,7 +32,7 @@ import msgspec
 
 from appliance.store import syncstate
 from appliance.store.ledger import get_receipt
-from sync import epoch
+from sync import epoch, pass_overs
 from sync.account import CloudAccount
 from sync.backoff import Backoff, Retry, retry_after, transient, wait_any
 from sync.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
@@ -393,6 +393,7 @@ class Daemon:
             if outcome is Outcome.IDLE:
                 await self.funnel.ship()  # analytics only once every receipt is in
                 await self.flags.step()  # the event's flag bundle down, canary decisions up
+                await pass_overs.ship(self.conn, self.account, self.client)  # docs/passes.md
             quick = outcome in (Outcome.IDLE, Outcome.WAITING)
             pause = self.limits.idle_poll_s if quick else 1.0
             await wait_any(pause, stop)

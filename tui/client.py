@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from appliance.api.bank_schemas import BankOut
 from appliance.api.flags_schemas import FlagsOut
+from appliance.api.pass_peers_schemas import PassPeersOut
 from appliance.api.pass_schemas import PassOut
 from appliance.api.schemas import (
     ConfirmOut,
@@ -404,6 +405,15 @@ class NodeClient:
         """The sync daemon's state as the node keeps it, or None from a node without /api/sync."""
         try:
             return await self._typed(SyncOut, "GET", "/api/sync")
+        except Refused as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def pass_peers(self) -> PassPeersOut | None:
+        """The creator's boxes in sight and over-redemptions; None from a node without the route."""
+        try:
+            return await self._typed(PassPeersOut, "GET", "/api/passes/peers")
         except Refused as exc:
             if exc.status == 404:
                 return None

@@ -125,9 +125,11 @@ CLAIM_PATH = re.compile(r"/d/([0-9]{1,9})/claim")
 
 def attendee_routes() -> list[BaseRoute]:
     """The attendee plane's routes (plain HTTP), in match order: the pages phones load most first."""
+    from appliance.api import pass_peers_api  # redemptions between boxes (docs/passes.md)
+
     return [
         *attendee.routes(), *drop_pages.routes(), *display_pages.routes(),
-        *pass_sale_routes(), Route("/healthz", storage.healthz),
+        *pass_sale_routes(), Route("/healthz", storage.healthz), *pass_peers_api.peer_routes(),
     ]  # fmt: skip
 
 

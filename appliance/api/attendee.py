@@ -295,6 +295,8 @@ async def place_order(request: Request) -> Response:
     except (DomainError, NotFound, PaymentError) as exc:  # one transaction: nothing was stored
         return back_to_menu(error_code(exc))
     order = tendered.order
+    if card is not None and node.pass_peers is not None and order.discounts:
+        await node.pass_peers.share()  # peers hold the redemption before the phone hears of it
     if arm is not None:
         node.flags.ordered(order.id, arm)
     node.funnel.ordered(node.visitors.verify(request.cookies.get(VISITOR)), order.id)

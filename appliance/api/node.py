@@ -41,6 +41,7 @@ from appliance.services.drops import Drops
 from appliance.services.flag_inbox import follow_inbox
 from appliance.services.flags import EdgeFlags
 from appliance.services.pairing import Pairing
+from appliance.services.pass_peers import open_peers
 from appliance.services.pass_sales import load_delegation, pass_sales
 from appliance.services.pass_trust import SyncedTrust  # + what the sync daemon fetched
 from appliance.services.passes import PassDesk
@@ -123,7 +124,16 @@ class Node:
             clock=self.clock,
         )
         self.drops = Drops(self.checkout, self.rails, self.clock)
-        self.passes = PassDesk(passes, trust, self.clock, stall_zone(config.timezone))
+        self.pass_peers = (
+            None
+            if passes is None
+            else open_peers(  # services/pass_peers.py
+                passes, state_dir, self.box.key, self.box.writer, self.box.device_id, self.clock
+            )
+        )
+        self.passes = PassDesk(
+            passes, trust, self.clock, stall_zone(config.timezone), self.pass_peers
+        )
         self.pass_sales = pass_sales(passes, delegation, self.box, self.checkout.hold, self.clock)
         self.checkout.hooks = self.pass_sales  # a paid pass product issues its pass (issue 19)
         # Pre-rendered drop pages, served before the start, and menus: per (drop, language tag).
@@ -186,6 +196,9 @@ class Node:
         )
         if self.bank is not None:
             self._tasks.append(asyncio.create_task(self.bank.run(), name="bank-watch"))
+        if self.pass_peers is not None:
+            peers = self.pass_peers.run(self.config.discovery if advertise else None)
+            self._tasks.append(asyncio.create_task(peers, name="pass-peers"))
         if advertise:
             self.advertiser = Advertiser(
                 NodeAd(

@@ -27,6 +27,7 @@ from appliance.api import flags_schemas
 from appliance.api import schemas as s
 from appliance.api.bounds import limits_markdown
 from appliance.api.operator import needs_token
+from appliance.api.pass_peers_schemas import PassPeersOut
 from appliance.api.pass_schemas import PassOut, PassRequest
 from appliance.api.season_schemas import (
     SEASON_TYPES,
@@ -185,6 +186,11 @@ DOCS: dict[tuple[str, str], Doc] = {
         flags_schemas.FlagBundleIn,
         flags_schemas.FlagsOut,
     ),
+    ("get", "/api/passes/peers"): Doc(
+        "The creator's other boxes in sight and every over-redemption found (docs/passes.md)",
+        None,
+        PassPeersOut,
+    ),
     ("get", "/api/close"): Doc(
         "The report of the open period since the last close (nothing signed)", None, CloseReport
     ),
@@ -301,6 +307,7 @@ def openapi_document() -> dict[str, Any]:
     types: list[Any] = [
         *s.REQUESTS, *s.RESPONSES, *RELAY_TYPES, *bank.TYPES, *SEASON_TYPES, *flags_schemas.TYPES,
         PassRequest, PassOut,
+        PassPeersOut,
     ]  # fmt: skip
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
     by_type = dict(zip(types, schemas, strict=True))

@@ -503,6 +503,7 @@ def routes() -> list[BaseRoute]:
     from appliance.api import season  # day-2 operations (issue 22); it imports this module
     from appliance.api import flags_api  # edge flags (issue 20), likewise  # isort: skip
     from appliance.api import pass_reader  # a pass read at the console (issue 19)  # isort: skip
+    from appliance.api import pass_peers_api  # redemptions between boxes  # isort: skip
 
     order = "/api/orders/{order_id:str}"
     return [
@@ -533,6 +534,7 @@ def routes() -> list[BaseRoute]:
         *season.routes(),
         *flags_api.routes(),
         *pass_reader.routes(),
+        *pass_peers_api.routes(),
     ]
 
 

@@ -63,6 +63,7 @@ class Book:
 
     def __init__(self, redemptions: Iterable[Redemption] = ()) -> None:
         self._seen: dict[tuple[str, int], Redemption] = {}
+        self._by_pass: dict[tuple[str, str], list[Redemption]] = {}  # (pass, period) -> its own
         self.merge(redemptions)
 
     def merge(self, redemptions: Iterable[Redemption]) -> int:
@@ -71,11 +72,12 @@ class Book:
         for item in redemptions:
             if (item.box, item.seq) not in self._seen:
                 self._seen[(item.box, item.seq)] = item
+                self._by_pass.setdefault((item.pass_id, item.period), []).append(item)
                 new += 1
         return new
 
     def _of(self, pass_id: str, period: str) -> list[Redemption]:
-        return [r for r in self._seen.values() if r.pass_id == pass_id and r.period == period]
+        return self._by_pass.get((pass_id, period), [])
 
     def may_redeem(
         self,
@@ -105,3 +107,24 @@ class Book:
             for (pass_id, period), used in counts.items()
             if pass_id in allowances and used > allowances[pass_id]
         )
+
+
+def units_left(
+    allowance: int,
+    known: int,
+    mine_out: int,
+    *,
+    in_sight: bool,
+    boxes: int,
+    split: Split = Split.CEIL,
+) -> int:
+    """Units a box may still redeem now: `Book.may_redeem`'s rule counted in units.
+
+    `known` is every unit of the pass and period the box knows of (its own and its peers'),
+    `mine_out` its own made out of sight (not yet held by every peer).
+    """
+    left = allowance - known
+    if left <= 0 or in_sight:
+        return max(0, left)
+    quota = offline_quota(allowance - (known - mine_out), boxes, split)
+    return max(0, min(left, quota - mine_out))

@@ -34,6 +34,7 @@ class RawPasses(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     boxes: int = 1  # the creator's boxes at the event: each redeems its share of an allowance
     split: str = "ceil"  # "ceil" or "floor" (appliance/passes/allowance.py)
     products: list[dict[str, Any]] = []  # [[passes.products]]: passes/products.py checks them
+    sight_s: float = 3.0  # a peer box unheard this long is out of sight (services/pass_peers.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,7 @@ class PassSettings:
     boxes: int = 1
     split: Split = Split.CEIL
     products: tuple[PassProduct, ...] = ()  # catalogue items that sell a pass (issued here)
+    sight_s: float = 3.0
 
 
 def _state_file(path: Path | str, key: str, name: str) -> str:
@@ -93,6 +95,8 @@ def parse_passes(
         raise ConfigError(path, "passes.boxes", f"must be 1-{MAX_BOXES}")
     if table.split not in {s.value for s in Split}:
         raise ConfigError(path, "passes.split", f'{table.split!r}: "ceil" or "floor"')
+    if not 0.5 <= table.sight_s <= 600:
+        raise ConfigError(path, "passes.sight_s", "must be 0.5-600 seconds")
     revocations = tuple(
         _state_file(path, f"passes.revocations[{i}]", name)
         for i, name in enumerate(table.revocations)
@@ -104,5 +108,6 @@ def parse_passes(
     if catalog is not None:
         check_skus(products, catalog, path)
     return PassSettings(
-        creators, delegation, revocations, table.event, table.boxes, Split(table.split), products
-    )
+        creators, delegation, revocations, table.event, table.boxes, Split(table.split),
+        products, table.sight_s,
+    )  # fmt: skip

@@ -3,8 +3,9 @@
 A pass the phone sends is only text: the node verifies it offline (signature, delegation,
 validity, revocation) each time, and counts an allowance's redemptions itself, per pass id and
 period, in the order's own transaction — so a screenshot of a pass redeems nothing twice.
-Until redemptions travel between a creator's boxes (docs/passes.md), each box redeems at most
-its share of an allowance (`offline_quota`), which bounds the over-redemption across boxes.
+With a `book` (services/pass_peers.py) a box counts its peers' redemptions too, and redeems
+the whole allowance while every peer is in sight, only its share (`units_left`) otherwise;
+without one, each box redeems at most its share, which bounds the over-redemption across boxes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -60,6 +62,14 @@ def load_trust(settings: PassSettings, state_dir: Path, config: object) -> Trust
     return trust
 
 
+class Book(Protocol):
+    """What counts an allowance across boxes (services/pass_peers.PassPeers)."""
+
+    def left(self, conn: sqlite3.Connection, pass_id: str, period: str, allowance: int) -> int:
+        """Units of an allowance this box may redeem now."""
+        ...
+
+
 class PassDesk:
     """Verifies the passes phones present and works out what they grant at this box."""
 
@@ -69,8 +79,10 @@ class PassDesk:
         trust: TrustStore | None,
         clock: Callable[[], datetime],
         zone: tzinfo,
+        book: Book | None = None,
     ) -> None:
         self.settings = settings or PassSettings()
+        self.book = book
         self.trust = trust
         self.clock = clock
         self.zone = zone
@@ -96,6 +108,12 @@ class PassDesk:
             left: dict[int, tuple[str, int]] = {}
             for index, entitlement in allowances(card):
                 period = self.period(index, entitlement)
+                if self.book is not None:
+                    left[index] = (
+                        period,
+                        self.book.left(conn, card.pass_id, period, entitlement.value),
+                    )
+                    continue
                 share = offline_quota(entitlement.value, self.settings.boxes, self.settings.split)
                 used = orders_sql.redeemed(conn, card.pass_id, period)
                 left[index] = (period, max(0, share - used))

@@ -262,6 +262,49 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE funnel_minutes ADD COLUMN conversion TEXT;
     ALTER TABLE funnel_minutes ADD COLUMN conversion_sum_ms INTEGER NOT NULL DEFAULT 0;
     """,
+    # redemptions of pass allowances shared between a creator's boxes over the LAN
+    # (appliance/services/pass_peers.py, docs/passes.md "Redemptions between boxes"): this
+    # box's own (box '', one per allowance discount, by a trigger in the order's transaction)
+    # and its peers' (their key id, seq and signature, stored before they count); and every
+    # over-redemption found when they meet, until the sync daemon has told the cloud.
+    """
+    CREATE TABLE pass_redemptions (
+        box          TEXT NOT NULL,
+        seq          INTEGER NOT NULL CHECK (seq > 0),
+        pass_id      TEXT NOT NULL,
+        period       TEXT NOT NULL,
+        units        INTEGER NOT NULL CHECK (units > 0),
+        allowance    INTEGER NOT NULL DEFAULT 0,
+        out_of_sight INTEGER NOT NULL DEFAULT 1,
+        order_id     TEXT,
+        at           TEXT NOT NULL,
+        sig          TEXT,
+        PRIMARY KEY (box, seq)
+    ) STRICT;
+    CREATE INDEX pass_redemptions_by_pass ON pass_redemptions (pass_id, period);
+    CREATE UNIQUE INDEX pass_redemptions_own ON pass_redemptions (order_id, pass_id, period)
+        WHERE box = '';
+    CREATE INDEX pass_redemptions_lacking ON pass_redemptions (seq)
+        WHERE box = '' AND allowance = 0;
+    CREATE TRIGGER pass_redemptions_own_insert AFTER INSERT ON order_discounts
+        WHEN NEW.redeemed > 0
+    BEGIN
+        INSERT OR IGNORE INTO pass_redemptions
+            (box, seq, pass_id, period, units, order_id, at)
+        VALUES ('', (SELECT coalesce(max(seq), 0) + 1 FROM pass_redemptions WHERE box = ''),
+                NEW.pass_id, NEW.period, NEW.redeemed, NEW.order_id,
+                strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    END;
+    CREATE TABLE pass_overs (
+        pass_id   TEXT NOT NULL,
+        period    TEXT NOT NULL,
+        used      INTEGER NOT NULL,
+        allowance INTEGER NOT NULL,
+        found_at  TEXT NOT NULL,
+        reported  INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (pass_id, period)
+    ) STRICT;
+    """,
 )
 
 

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from appliance.errors import field_and_problem
-from sync.cloud import dashboard, flag_routes, passes, restore
+from sync.cloud import dashboard, flag_routes, pass_overs, passes, restore
 from sync.cloud.creator_store import CreatorTables
 from sync.cloud.creators import CreatorKeys
 from sync.cloud.events import log_event
@@ -359,6 +359,7 @@ def create_app(
         *flag_routes.routes(),
         *dashboard.routes(),  # creators' flags and dashboard (issue 20)
         *passes.routes(),  # fan passes: issue, delegate, revoke (admin); trust (device)
+        *pass_overs.routes(),  # over-redemptions of passes the boxes found
     ]
     handlers: dict[type[Exception] | int, Callable[..., object]] = {
         msgspec.ValidationError: _validation,

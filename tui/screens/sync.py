@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from appliance.api.pass_peers_schemas import PassPeersOut
 from appliance.api.schemas import SyncOut
 from tui.link import Link, age_text, cloud_text, outbox_text
 from tui.screens.base import ConsoleScreen
@@ -76,6 +77,23 @@ def checkpoint_text(sync: SyncOut | None) -> str:
     return f"tree size {sync.tree_size}, acknowledged up to seq {sync.acked_seq}"
 
 
+PASSES_POLL_S = 3.0
+
+
+def passes_text(view: PassPeersOut | None) -> str:
+    """One line on pass redemptions between boxes: peers in sight, over-redemptions found."""
+    if view is None or not view.sharing:
+        return ""
+    heard = sum(1 for p in view.peers if p.in_sight)
+    sight = "in sight" if view.in_sight else "OUT OF SIGHT: each box redeems only its share"
+    overs = view.over_redemptions
+    waiting = sum(1 for o in overs if not o.reported)
+    found = f"{len(overs)} over-redemption(s) found" + (
+        f", {waiting} not yet at the cloud" if waiting else ""
+    )
+    return f"Pass boxes            {heard + 1} of {view.boxes} {sight}; {found}"
+
+
 class SyncScreen(ConsoleScreen):
     """Where the receipts are on their way to the cloud."""
 
@@ -89,12 +107,29 @@ class SyncScreen(ConsoleScreen):
             yield Static(id="sync-why", classes="hint")
             yield Static(id="sync-contact", classes="figure")
             yield Static(id="sync-checkpoint", classes="figure")
+            yield Static(id="sync-passes", classes="figure")
             yield Static(id="sync-problem", classes="problem")
             yield Static(id="sync-note", classes="hint")
 
     def on_mount(self) -> None:
         self.listen(self.console.link_changed, self.show)
         self.show(self.console.link)
+        self.query_one("#sync-passes", Static).display = False  # shown only for a sharing box
+        self.set_interval(PASSES_POLL_S, self.show_passes)
+
+    async def show_passes(self) -> None:
+        """Ask the node how its passes' redemptions travel between boxes (docs/passes.md)."""
+        client = self.console.client
+        if client is None:
+            return
+        try:
+            view = await client.pass_peers()
+        except Exception:  # noqa: BLE001 - the link line already says when the node is away
+            return
+        line = self.query_one("#sync-passes", Static)
+        text = passes_text(view)
+        line.update(text)
+        line.display = bool(text)
 
     def show(self, link: Link) -> None:
         """Draw what is known."""
