@@ -25,6 +25,14 @@ from starlette.routing import BaseRoute, Route
 from appliance.api.bounds import form_text
 from appliance.api.locale import PageLocale
 from appliance.api.node import Node
+from appliance.api.page_variants import (
+    CATALOG,
+    POPULAR,
+    menu_arm,
+    menu_variant,
+    page_key,
+    popular_menu,
+)
 from appliance.api.pass_pages import Presented, presented
 from appliance.api.upsell import OFFER_FIELD, arm_of, offer_of
 from appliance.domain.catalog import Item
@@ -120,7 +128,11 @@ def client_address(request: Request) -> str:
 
 
 async def menu(request: Request) -> Response:
-    """The menu: items, prices, stock, a quantity field each (the page is reused for a second)."""
+    """The menu: items, prices, stock, a quantity field each (the page is reused for a second).
+
+    The menu flag's arm may order it by the last hour's sales and name the picks (page_variants.py).
+    """
+    started = time.perf_counter()
     node = node_of(request)
     known = node.visitors.verify(request.cookies.get(VISITOR))
     visitor = known or node.visitors.issue()
@@ -129,7 +141,10 @@ async def menu(request: Request) -> Response:
     locale = locale_of(request)
     code = request.query_params.get("error") if request.scope["query_string"] else None
     error = locale.error(code)  # a known code's message, in the attendee's language; else none
-    cached = node.menu_page.get(locale.tag)
+    arm = menu_arm(node, visitor)
+    variant = menu_variant(arm)
+    key = page_key(locale.tag, variant, CATALOG)
+    cached = node.menu_page.get(key)
     if error is None and cached is not None and time.monotonic() - cached[0] < MENU_TTL_S:
         response: Response = HTMLResponse(cached[1], headers=PAGE_HEADERS)
     else:
@@ -138,12 +153,19 @@ async def menu(request: Request) -> Response:
             {"sku": i.sku, "name": i.name, "price_text": locale.money(i.price), "stock": i.stock}
             for i in items
         ]
-        html = render(request, "menu.html", locale, items=shown, error=error, error_code=code)
+        picks: list[dict[str, Any]] = []
+        if variant == POPULAR:
+            shown, picks = await popular_menu(node, shown)
+        html = render(
+            request, "menu.html", locale, items=shown, error=error, error_code=code, picks=picks
+        )
         response = HTMLResponse(html, headers=PAGE_HEADERS)
         if error is None:
-            node.menu_page[locale.tag] = (time.monotonic(), html)
+            node.menu_page[key] = (time.monotonic(), html)
     if known is None:
         remember(response, visitor)
+    if arm is not None:  # the arm's figures for the canary judge (services/flags.py)
+        node.flags.viewed(arm, time.perf_counter() - started)
     return response
 
 
@@ -293,9 +315,11 @@ async def place_order(request: Request) -> Response:
     except (DomainError, NotFound, PaymentError) as exc:  # one transaction: nothing was stored
         return back_to_menu(error_code(exc))
     order = tendered.order
-    if arm is not None:
-        node.flags.ordered(order.id, arm)
-    node.funnel.ordered(node.visitors.verify(request.cookies.get(VISITOR)), order.id)
+    visitor = node.visitors.verify(request.cookies.get(VISITOR))
+    for taken in (arm, menu_arm(node, visitor)):  # the arms this order's payment counts for
+        if taken is not None:
+            node.flags.ordered(order.id, taken)
+    node.funnel.ordered(visitor, order.id)
     node.count("order")
     node.events.publish("order", {"id": order.id, "state": tendered.order.state.value})
     if tendered.payload is not None:  # build the QR now, off the event loop, so the page is instant

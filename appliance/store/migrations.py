@@ -237,6 +237,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER flag_decisions_append_only_update BEFORE UPDATE ON flag_decisions
         BEGIN SELECT RAISE(ABORT, 'flag decisions are append-only'); END;
     """,
+    # 15: "popular right now" on the menu (services/popular.py) reads the last hour's sales by time
+    """
+    CREATE INDEX receipts_by_kind_time ON receipts (kind, created_at);
+    """,
 )
 
 
