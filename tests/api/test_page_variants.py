@@ -157,3 +157,23 @@ def test_popular_picks_are_cached_for_seconds_not_queried_per_page(tmp_path: Pat
                 assert queries == 1, queries
 
     asyncio.run(scenario())
+
+
+def test_a_definition_of_the_wrong_type_means_the_default_page_for_everyone(
+    tmp_path: Path,
+) -> None:
+    wrong: dict[str, Any] = {"flags": {"menu-order": {
+        "state": "ENABLED", "variants": {"catalog": 0, "popular": 1}, "defaultVariant": "catalog",
+        "targeting": {"fractional": [["catalog", 0], ["popular", 100]]},
+    }}}  # fmt: skip
+
+    async def scenario() -> None:
+        async with running_node(tmp_path / "state", flags_toml()) as (client, auth, node):
+            assert (await client.put("/api/flags", content=bundle(wrong), headers=auth)).is_success
+            for _ in range(5):
+                page = await get(client, "/", node.visitors.issue())
+                assert 'id="popular"' not in page and rows(page) == ["coffee", "pastel"]
+            answer = (await client.get("/api/flags", headers=auth)).json()["arms"]
+            assert all(arm["views"] == 0 for arm in answer), answer  # no arm: nothing counted
+
+    asyncio.run(scenario())
