@@ -22,17 +22,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from appliance.api import page_variants as variants
 from appliance.api.bounds import form_text
 from appliance.api.locale import PageLocale
 from appliance.api.node import Node
-from appliance.api.page_variants import (
-    CATALOG,
-    POPULAR,
-    menu_arm,
-    menu_variant,
-    page_key,
-    popular_menu,
-)
 from appliance.api.pass_pages import Presented, presented
 from appliance.api.upsell import OFFER_FIELD, arm_of, offer_of
 from appliance.domain.catalog import Item
@@ -141,9 +134,9 @@ async def menu(request: Request) -> Response:
     locale = locale_of(request)
     code = request.query_params.get("error") if request.scope["query_string"] else None
     error = locale.error(code)  # a known code's message, in the attendee's language; else none
-    arm = menu_arm(node, visitor)
-    variant = menu_variant(arm)
-    key = page_key(locale.tag, variant, CATALOG)
+    arm = variants.menu_arm(node, visitor)
+    variant = variants.menu_variant(arm)
+    key = variants.page_key(locale.tag, variant, variants.CATALOG)
     cached = node.menu_page.get(key)
     if error is None and cached is not None and time.monotonic() - cached[0] < MENU_TTL_S:
         response: Response = HTMLResponse(cached[1], headers=PAGE_HEADERS)
@@ -154,8 +147,8 @@ async def menu(request: Request) -> Response:
             for i in items
         ]
         picks: list[dict[str, Any]] = []
-        if variant == POPULAR:
-            shown, picks = await popular_menu(node, shown)
+        if variant == variants.POPULAR:
+            shown, picks = await variants.popular_menu(node, shown)
         html = render(
             request, "menu.html", locale, items=shown, error=error, error_code=code, picks=picks
         )
@@ -316,7 +309,10 @@ async def place_order(request: Request) -> Response:
         return back_to_menu(error_code(exc))
     order = tendered.order
     visitor = node.visitors.verify(request.cookies.get(VISITOR))
-    for taken in (arm, menu_arm(node, visitor)):  # the arms this order's payment counts for
+    for taken in (
+        arm,
+        variants.menu_arm(node, visitor),
+    ):  # the arms this order's payment counts for
         if taken is not None:
             node.flags.ordered(order.id, taken)
     node.funnel.ordered(visitor, order.id)
