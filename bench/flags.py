@@ -13,6 +13,8 @@
    half the phones see the offer; the judge keeps it on). Medians of the rounds. Goal: with the
    experiment >= 0.9x without. The node serves from CPU 0 and wrk loads from the others, as in
    bench/node.py; the POST limiter is lifted (bench/cart_node.py), as wrk sends from one address.
+   Also the node's CPU time per request in each run (`cart_cpu_us`, `cart_cpu_us_experiment`,
+   from /proc): on a shared machine req/s moves with other loads, CPU per request much less.
    Needs wrk (exit 4 naming its Debian package when missing); --cart-rounds 0 skips this part.
 
 Usage: python bench/flags.py [--visitors N] [--rounds R] [--cart-seconds S] [--cart-rounds N]
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -124,8 +127,19 @@ end
 """
 
 
-def cart_run(state: Path, script: Path, seconds: float, offered: str, experiment: bool) -> float:
-    """Start the node on `state`, check the offer is (or is not) shown, run wrk; req/s."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cart_run(
+    state: Path, script: Path, seconds: float, offered: str, experiment: bool
+) -> tuple[float, float]:
+    """Start the node on `state`, check the offer is (or is not) shown, run wrk.
+
+    Returns req/s and the node's CPU µs per request (less moved by other loads than req/s).
+    """
     port = free_port()
     argv = [sys.executable, str(REPO / "bench" / "cart_node.py"), str(state), str(port)]
     node = subprocess.Popen(argv, stdout=subprocess.DEVNULL, preexec_fn=on_server_cpus)
@@ -137,16 +151,18 @@ def cart_run(state: Path, script: Path, seconds: float, offered: str, experiment
         }, timeout=10).text  # fmt: skip
         if ('id="upsell"' in page) != experiment:
             raise Unmeasured(f"the cart page {'lacks' if experiment else 'shows'} the offer")
+        before = cpu_seconds(node.pid)
         run = wrk(url + "/cart", seconds=seconds, connections=64, threads=WRK_THREADS,
                   bench=BENCH, script=str(script))  # fmt: skip
+        cpu_us = (cpu_seconds(node.pid) - before) * 1e6 / max(run.requests, 1)
     finally:
         node.terminate()
         node.wait(10)
-    return run.rps
+    return run.rps, cpu_us
 
 
-def cart(seconds: float, rounds: int, tmp: Path) -> tuple[float, float]:
-    """Median cart req/s without and with the experiment, runs taken in turns."""
+def cart(seconds: float, rounds: int, tmp: Path) -> tuple[float, float, float, float]:
+    """Median cart req/s and CPU µs per request, without and with the experiment, in turns."""
     state = tmp / "state"
     now = datetime.now(UTC)
     init_state(state, "BRL", now)
@@ -168,16 +184,22 @@ def cart(seconds: float, rounds: int, tmp: Path) -> tuple[float, float]:
     script.write_text(lua(cookies))
     plain: list[float] = []
     experiment: list[float] = []
+    cpu: dict[bool, list[float]] = {False: [], True: []}
     for n in range(1, rounds + 1):
         for active in (False, True) if n % 2 else (True, False):  # in turns: neither always first
             (state / "flags.json").unlink(missing_ok=True)
             if active:
                 record = {"accepted_at": time.time(), "wire": wire.decode()}
                 write_atomic(state / "flags.json", json.dumps(record).encode(), 0o644)
-            rps = cart_run(state, script, seconds, offered, experiment=active)
+            rps, cpu_us = cart_run(state, script, seconds, offered, experiment=active)
             (experiment if active else plain).append(rps)
-        print(f"round {n}: cart {plain[-1]:.0f} req/s, with the experiment {experiment[-1]:.0f}")
-    return statistics.median(plain), statistics.median(experiment)
+            cpu[active].append(cpu_us)
+        print(f"round {n}: cart {plain[-1]:.0f} req/s ({cpu[False][-1]:.0f} us CPU each), "
+              f"with the experiment {experiment[-1]:.0f} ({cpu[True][-1]:.0f} us)")  # fmt: skip
+    return (
+        statistics.median(plain), statistics.median(experiment),
+        statistics.median(cpu[False]), statistics.median(cpu[True]),
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,11 +219,16 @@ def main(argv: list[str] | None = None) -> int:
         sdk, provider = sdk_evaluation(args.visitors, args.rounds)
         if args.cart_rounds:
             with tempfile.TemporaryDirectory(prefix="stallbox-bench-") as tmp:
-                plain, experiment = cart(args.cart_seconds, args.cart_rounds, Path(tmp))
+                plain, experiment, cpu, cpu_exp = cart(
+                    args.cart_seconds, args.cart_rounds, Path(tmp)
+                )
             print(f"medians: cart {plain:.0f} req/s, with the experiment {experiment:.0f} req/s"
                   f" ({experiment / plain:.2f}x, goal >= 0.9)")  # fmt: skip
+            print(f"node CPU per request: {cpu:.0f} us, with the experiment {cpu_exp:.0f} us"
+                  f" ({cpu / cpu_exp:.2f}x as many requests per CPU second)")  # fmt: skip
             figures["cart_rps"] = round(plain, 1)
             figures["cart_rps_experiment"] = round(experiment, 1)
+            figures["cart_cpu_us"], figures["cart_cpu_us_experiment"] = round(cpu), round(cpu_exp)
         figures["eval_sdk_p50_us"] = round(sdk, 2)
         figures["eval_provider_p50_us"] = round(provider, 2)
     except BenchError as exc:
