@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from appliance.api import page_variants as variants
 from appliance.api.bounds import form_text
 from appliance.api.locale import PageLocale
 from appliance.api.node import Node
@@ -121,7 +122,11 @@ def client_address(request: Request) -> str:
 
 
 async def menu(request: Request) -> Response:
-    """The menu: items, prices, stock, a quantity field each (the page is reused for a second)."""
+    """The menu: items, prices, stock, a quantity field each (the page is reused for a second).
+
+    The menu flag's arm may order it by the last hour's sales and name the picks (page_variants.py).
+    """
+    started = time.perf_counter()
     node = node_of(request)
     known = node.visitors.verify(request.cookies.get(VISITOR))
     visitor = known or node.visitors.issue()
@@ -130,7 +135,10 @@ async def menu(request: Request) -> Response:
     locale = locale_of(request)
     code = request.query_params.get("error") if request.scope["query_string"] else None
     error = locale.error(code)  # a known code's message, in the attendee's language; else none
-    cached = node.menu_page.get(locale.tag)
+    arm = variants.menu_arm(node, visitor)
+    variant = variants.menu_variant(arm)
+    key = variants.page_key(locale.tag, variant, variants.CATALOG)
+    cached = node.menu_page.get(key)
     if error is None and cached is not None and time.monotonic() - cached[0] < MENU_TTL_S:
         response: Response = HTMLResponse(cached[1], headers=PAGE_HEADERS)
     else:
@@ -140,12 +148,19 @@ async def menu(request: Request) -> Response:
             for i in items
             if node.pass_sales is None or node.pass_sales.sellable(i.sku)  # a pass it can issue
         ]
-        html = render(request, "menu.html", locale, items=shown, error=error, error_code=code)
+        picks: list[dict[str, Any]] = []
+        if variant == variants.POPULAR:
+            shown, picks = await variants.popular_menu(node, shown)
+        html = render(
+            request, "menu.html", locale, items=shown, error=error, error_code=code, picks=picks
+        )
         response = HTMLResponse(html, headers=PAGE_HEADERS)
         if error is None:
-            node.menu_page[locale.tag] = (time.monotonic(), html)
+            node.menu_page[key] = (time.monotonic(), html)
     if known is None:
         remember(response, visitor)
+    if arm is not None:  # the arm's figures for the canary judge (services/flags.py)
+        node.flags.viewed(arm, time.perf_counter() - started)
     return response
 
 
@@ -297,9 +312,14 @@ async def place_order(request: Request) -> Response:
     order = tendered.order
     if card is not None and node.pass_peers is not None and order.discounts:
         await node.pass_peers.share()  # peers hold the redemption before the phone hears of it
-    if arm is not None:
-        node.flags.ordered(order.id, arm)
-    node.funnel.ordered(node.visitors.verify(request.cookies.get(VISITOR)), order.id)
+    visitor = node.visitors.verify(request.cookies.get(VISITOR))
+    for taken in (
+        arm,
+        variants.menu_arm(node, visitor),
+    ):  # the arms this order's payment counts for
+        if taken is not None:
+            node.flags.ordered(order.id, taken)
+    node.funnel.ordered(visitor, order.id)
     node.count("order")
     node.events.publish("order", {"id": order.id, "state": tendered.order.state.value})
     if tendered.payload is not None:  # build the QR now, off the event loop, so the page is instant

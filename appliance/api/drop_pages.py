@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,7 @@ from appliance.api.attendee import (
     render,
 )
 from appliance.api.locale import PageLocale
+from appliance.api.page_variants import COUNTDOWN_FIRST, drop_arm, drop_layout, page_key
 from appliance.api.pass_pages import presented
 from appliance.domain.drops import Drop
 from appliance.domain.errors import DomainError
@@ -45,7 +47,9 @@ def seconds_left(drop: Drop, now: datetime) -> int:
     return max(1, math.ceil((drop.starts_at - now).total_seconds()))
 
 
-async def _context(request: Request, drop: Drop, left: int, locale: PageLocale) -> dict[str, Any]:
+async def _context(
+    request: Request, drop: Drop, left: int, locale: PageLocale, layout: str = COUNTDOWN_FIRST
+) -> dict[str, Any]:
     # The tenders the offline policy accepts for one unit now; a claim of more is decided, and
     # refused with the remaining choices if need be, when it is made.
     tenders = await node_of(request).checkout.offered(drop.price)
@@ -53,13 +57,15 @@ async def _context(request: Request, drop: Drop, left: int, locale: PageLocale) 
     return {
         "drop": drop, "price_text": locale.money(drop.price), "left": left,
         "open": drop.started(now), "seconds_left": seconds_left(drop, now),
-        "starts_text": locale.time(drop.starts_at), "tenders": tenders,
+        "starts_text": locale.time(drop.starts_at), "tenders": tenders, "layout": layout,
     }  # fmt: skip
 
 
-async def _countdown(request: Request, drop: Drop, locale: PageLocale) -> bytes:
-    """The drop's countdown page in `locale`, with LEFT_MARK for its seconds left."""
-    context = await _context(request, drop, drop.quantity, locale)
+async def _countdown(
+    request: Request, drop: Drop, locale: PageLocale, layout: str = COUNTDOWN_FIRST
+) -> bytes:
+    """The drop's countdown page in `locale` and `layout`, with LEFT_MARK for its seconds left."""
+    context = await _context(request, drop, drop.quantity, locale, layout)
     return render(request, "drop.html", locale, **{**context, "seconds_left": LEFT_MARK})
 
 
@@ -76,23 +82,34 @@ async def prepare_drop(request: Request, drop: Drop) -> None:
 
 
 async def drop_page(request: Request) -> Response:
-    """The drop: a countdown from memory before the start, then units left and the claim form."""
+    """The drop: a countdown from memory before the start, then units left and the claim form.
+
+    The drop page flag's arm chooses the layout (api/page_variants.py); its views are measured.
+    """
+    started = time.perf_counter()
     node = node_of(request)
     drop_id = int(request.path_params["drop_id"])
     locale = locale_of(request)
     drop = await node.drops.drop(drop_id)
+    arm = drop_arm(node, node.visitors.verify(request.cookies.get(VISITOR)))
+    layout = drop_layout(arm)
     now = utc_now()
     if not drop.started(now):
-        cached = node.drop_pages.get((drop_id, locale.tag))
+        key = (drop_id, page_key(locale.tag, layout, COUNTDOWN_FIRST))
+        cached = node.drop_pages.get(key)
         if cached is None:  # a language not asked for yet: at most one per catalog and region
-            cached = node.drop_pages[(drop_id, locale.tag)] = await _countdown(
-                request, drop, locale
-            )
+            cached = node.drop_pages[key] = await _countdown(request, drop, locale, layout)
         filled = cached.replace(LEFT_MARK.encode(), str(seconds_left(drop, now)).encode(), 1)
-        return HTMLResponse(filled, headers=PAGE_HEADERS)
-    left = await node.drops.left(drop)
-    html = render(request, "drop.html", locale, **await _context(request, drop, left, locale))
-    return HTMLResponse(html, headers=PAGE_HEADERS)
+        response = HTMLResponse(filled, headers=PAGE_HEADERS)
+    else:
+        left = await node.drops.left(drop)
+        context = await _context(request, drop, left, locale, layout)
+        response = HTMLResponse(
+            render(request, "drop.html", locale, **context), headers=PAGE_HEADERS
+        )
+    if arm is not None:  # the arm's figures for the canary judge (services/flags.py)
+        node.flags.viewed(arm, time.perf_counter() - started)
+    return response
 
 
 async def claim(request: Request) -> Response:
@@ -116,6 +133,9 @@ async def claim(request: Request) -> Response:
     except (DomainError, PaymentError) as exc:
         return await _refused(request, drop_id, error_code(exc))
     order = claimed.tendered.order
+    arm = drop_arm(node, node.visitors.verify(request.cookies.get(VISITOR)))
+    if arm is not None:  # its payment counts for the visitor's arm of the drop page flag
+        node.flags.ordered(order.id, arm)
     for expired in claimed.expired:
         node.events.publish("order", {"id": expired, "state": "expired"})
     node.events.publish("drop", {"id": drop_id, "left": claimed.units_left})
@@ -134,7 +154,8 @@ async def _refused(
     drop = await node.drops.drop(drop_id)
     left = await node.drops.left(drop)
     locale = locale_of(request)
-    context = await _context(request, drop, left, locale)
+    layout = drop_layout(drop_arm(node, node.visitors.verify(request.cookies.get(VISITOR))))
+    context = await _context(request, drop, left, locale, layout)
     html = render(
         request, "drop.html", locale, error=locale.error(code), error_code=code,
         pass_reason=pass_reason, **context,

@@ -45,6 +45,7 @@ from appliance.services.pass_peers import open_peers
 from appliance.services.pass_sales import load_delegation, pass_sales
 from appliance.services.pass_trust import SyncedTrust  # + what the sync daemon fetched
 from appliance.services.passes import PassDesk
+from appliance.services.popular import Popular
 from appliance.services.printing import printer_queue
 from appliance.services.revocation import on_node_start
 from appliance.store import funnel as funnel_sql
@@ -160,6 +161,7 @@ class Node:
             config.flags, state_dir, self.box.writer, publish=self.events.publish,
             decided=self.count_edge_decision,
         )  # fmt: skip
+        self.popular = Popular(self.box.writer)  # the last hour's best sellers (menu-order flag)
         self._steps: dict[str, Any] = {}  # bound metric children: labels() costs a lookup per call
         self.limiter = RateLimiter(rate=2.0, burst=20)  # attendee POSTs per address
         self.visitors = Visitors.for_device(self.box.key)  # signed visitor ids, client hashes

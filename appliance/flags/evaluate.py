@@ -8,6 +8,7 @@ error and falls back to the default variant — failing closed, never to a canar
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -47,6 +48,7 @@ class Flag:
     variants: Mapping[str, Any]
     default_variant: str | None
     targeting: Rule | None
+    split: bool = False  # its targeting holds a `fractional` (OpenFeature reason SPLIT)
 
 
 def _resolve_refs(rule: Any, evaluators: Mapping[str, Any], depth: int = 0) -> Any:
@@ -78,10 +80,12 @@ def _flag(key: str, raw: Any, evaluators: Mapping[str, Any]) -> Flag:
         )
     targeting = raw.get("targeting")
     try:
-        rule = compile_rule(_resolve_refs(targeting, evaluators)) if targeting else None
+        resolved = _resolve_refs(targeting, evaluators) if targeting else None
+        rule = compile_rule(resolved) if targeting else None
     except DefinitionError as exc:
         raise DefinitionError(f"flag {key!r}: targeting: {exc}") from None
-    return Flag(key, state == "ENABLED", dict(variants), default, rule)
+    split = '"fractional"' in json.dumps(resolved)
+    return Flag(key, state == "ENABLED", dict(variants), default, rule, split)
 
 
 class FlagSet:
@@ -106,6 +110,14 @@ class FlagSet:
     def empty(cls) -> FlagSet:
         """No definitions: every flag resolves to the caller's default."""
         return cls({})
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._flags
+
+    def splits(self, key: str) -> bool:
+        """Whether flag `key` splits visitors by a `fractional` rule."""
+        flag = self._flags.get(key)
+        return flag is not None and flag.split
 
     def keys(self) -> list[str]:
         """The flag keys, sorted."""

@@ -52,6 +52,20 @@ def _fractional(args: list[Any]) -> Rule:
             (compile_rule(raw[0]), compile_rule(raw[1]) if len(raw) == 2 else (lambda ctx: 1))
         )
 
+    constant = _constant_buckets(args[1:] if explicit else args)
+    if constant is not None and key_rule is None:  # the common case: fixed names and weights
+        names, bounds, total = constant
+
+        def pick_fixed(ctx: Context) -> Any:
+            key = f"{ctx.get(FLAG_KEY, '')}{ctx.get('targetingKey', '')}"
+            point = (mmh3.hash(key, 0, signed=False) * total) >> 32
+            for name, bound in zip(names, bounds, strict=True):
+                if point < bound:
+                    return name
+            return None
+
+        return pick_fixed
+
     def pick(ctx: Context) -> Any:
         if key_rule is None:
             key = f"{ctx.get(FLAG_KEY, '')}{ctx.get('targetingKey', '')}"
@@ -74,6 +88,21 @@ def _fractional(args: list[Any]) -> Rule:
         return None
 
     return pick
+
+
+def _constant_buckets(raw: list[Any]) -> tuple[list[str], list[int], int] | None:
+    """Names and cumulative weights when every bucket is a literal name and weight, else None."""
+    names: list[str] = []
+    bounds: list[int] = []
+    total = 0
+    for bucket in raw:
+        name, weight = bucket[0], bucket[1] if len(bucket) == 2 else 1
+        if not isinstance(name, str) or isinstance(weight, bool) or not isinstance(weight, int):
+            return None
+        total += max(weight, 0)
+        names.append(name)
+        bounds.append(total)
+    return (names, bounds, total) if total > 0 else None
 
 
 def _compare(name: str, args: list[Rule]) -> Rule:

@@ -23,12 +23,16 @@ from appliance.ledger.errors import KeyFileError
 from appliance.ledger.identity import parse_public_key
 
 UPSELL_FLAG = "cart-upsell"
+MENU_FLAG = "menu-order"  # "catalog" or "popular" (api/page_variants.py)
+DROP_FLAG = "drop-page"  # "countdown-first" or "stock-first"
 
 
 class RawFlags(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     scope: str
     keys: dict[str, str]
     upsell_flag: str = UPSELL_FLAG
+    menu_flag: str = MENU_FLAG
+    drop_flag: str = DROP_FLAG
     judge_interval_s: float = 5.0
     deadline_s: float = 3600.0
     latency_p95_ms: float = 300.0
@@ -48,6 +52,8 @@ class FlagSettings:
     judge_interval_s: float = 5.0
     deadline_s: float = 3600.0  # a canary has this long from its bundle's arrival to get data
     objective: Objective = field(default_factory=Objective)
+    menu_flag: str = MENU_FLAG
+    drop_flag: str = DROP_FLAG
 
 
 def parse_flags(raw: Mapping[str, Any] | None, path: Path | str) -> FlagSettings:
@@ -95,5 +101,5 @@ def parse_flags(raw: Mapping[str, Any] | None, path: Path | str) -> FlagSettings
     )
     return FlagSettings(
         table.scope.strip(), keys, table.upsell_flag, table.judge_interval_s, table.deadline_s,
-        objective,
+        objective, table.menu_flag, table.drop_flag,
     )  # fmt: skip

@@ -305,6 +305,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (pass_id, period)
     ) STRICT;
     """,
+    # "popular right now" on the menu (services/popular.py) reads the last hour's sales by time
+    """
+    CREATE INDEX receipts_by_kind_time ON receipts (kind, created_at);
+    """,
 )
 
 

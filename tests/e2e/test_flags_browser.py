@@ -1,7 +1,9 @@
 """The cart upsell in headless Debian Chromium, on a real node (issue 20): phones are fresh
 browser contexts; each is in the arm its node-issued visitor id puts it in; the upsell arm sees
 "Add Pastel for R$5.00", accepts it, and the pastel is in the order and on its receipt; the
-control arm never sees the offer."""
+control arm never sees the offer. The menu-order flag likewise: its "popular" arm sees the
+last hour's best seller (a pastel sold before the phones came) first under "Popular right now",
+its "catalog" arm the catalogue's order and no picks."""
 
 from __future__ import annotations
 
@@ -31,7 +33,13 @@ UPSELL: dict[str, Any] = {  # docs/flags.md's example
             "variants": {"control": None, "pastel": {"sku": "pastel", "price": 500}},
             "defaultVariant": "control",
             "targeting": {"fractional": [["control", 50], ["pastel", 50]]},
-        }
+        },
+        "menu-order": {
+            "state": "ENABLED",
+            "variants": {"catalog": "catalog", "popular": "popular"},
+            "defaultVariant": "catalog",
+            "targeting": {"fractional": [["catalog", 50], ["popular", 50]]},
+        },
     }
 }
 PHONES = 10  # both arms among 10 phones: all but 2 in 1024 runs; more phones until both are seen
@@ -66,8 +74,12 @@ def test_half_the_phones_see_the_upsell_and_an_accepted_one_is_on_the_receipt(
     wire = sign_bundle(key, "k1", SCOPE, (now - 10, now + 3600), UPSELL)
     with stall.client(stall.pair()) as api:
         assert api.put("/api/flags", content=wire).status_code == 200
+        with stall.phone() as shop:  # the last hour's sales: two pastels, before any phone
+            placed = shop.post("/order", data={"pastel": "2", "tender": "cash"})
+            sold = placed.headers["location"].split("/o/")[1].split("/")[0]
+            assert api.post(f"/api/orders/{sold}/confirm", json={}).json()["accepted"]
         flags = FlagSet.from_document(UPSELL)
-        seen: dict[str, int] = {"control": 0, "pastel": 0}
+        seen: dict[str, int] = {"control": 0, "pastel": 0, "catalog": 0, "popular": 0}
         accepted = ""
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -82,6 +94,16 @@ def test_half_the_phones_see_the_upsell_and_an_accepted_one_is_on_the_receipt(
                 arm = flags.evaluate("cart-upsell", {"targetingKey": visitor}, None).variant
                 assert arm is not None
                 seen[arm] += 1
+                menu = flags.evaluate("menu-order", {"targetingKey": visitor}, None).variant
+                assert menu is not None
+                seen[menu] += 1
+                first = page.locator("input[id^=q-]").first.get_attribute("id")
+                if menu == "popular":
+                    picks = page.inner_text("#popular").splitlines()  # coffee joins once sold
+                    assert picks[:2] == ["Popular right now", "Pastel"], picks
+                    assert first == "q-pastel"
+                else:
+                    assert page.locator("#popular").count() == 0 and first == "q-coffee"
                 page.fill("#q-coffee", "1")
                 page.click("text=Review order")
                 page.wait_for_url("**/cart")

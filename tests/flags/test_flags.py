@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from appliance.flags.bundle import LastGood, sign_bundle, verify_bundle
 from appliance.flags.errors import BundleRefused, DefinitionError
 from appliance.flags.evaluate import FlagSet, Reason
+from appliance.flags.logic import FLAG_KEY, compile_rule
 
 UPSELL: dict[str, Any] = {
     "flags": {
@@ -116,3 +117,25 @@ def test_no_bundle_means_every_default() -> None:
         verify_bundle(
             sign_bundle(KEY, "creator-1", "s", (0, 10), {"flags": {"f": {}}}), KEYS, "s", 5
         )
+
+
+def test_fixed_buckets_split_exactly_as_computed_ones() -> None:
+    """Literal names and weights take a precompiled path; it must bucket as the general one."""
+    fixed = compile_rule({"fractional": [["a", 30], ["b", 0], ["c", 70], ["d", -5]]})
+    computed = compile_rule(
+        {
+            "fractional": [
+                [{"cat": ["", "a"]}, 30],
+                ["b", {"if": [True, 0, 1]}],
+                ["c", 70],
+                ["d", -5],
+            ]
+        }
+    )
+    seen = set()
+    for n in range(3000):
+        context = {"targetingKey": f"v{n}", FLAG_KEY: "menu-order"}
+        got = fixed(context)
+        assert got == computed(context), n
+        seen.add(got)
+    assert seen == {"a", "c"}
