@@ -247,9 +247,11 @@ def test_a_slow_canary_arm_is_switched_off_and_stays_off(
                 ):
                     canaries.append(visitor)
 
-            async def off() -> bool:
-                arms = (await client.get("/api/flags", headers=auth)).json()["arms"]
-                return any(a["variant"] == "pastel" and a["state"] == "off" for a in arms)
+            async def off() -> bool:  # switched off, and the decision stored (written just after)
+                shown = (await client.get("/api/flags", headers=auth)).json()
+                return bool(shown["decisions"]) and any(
+                    a["variant"] == "pastel" and a["state"] == "off" for a in shown["arms"]
+                )
 
             took = await wait_for(off, WITHIN_S, "the slow arm switched off")
             print(f"slow canary arm off {took:.2f} s after its objective broke")
