@@ -1,6 +1,7 @@
 """Over-redemptions of passes at the cloud (issue 19): a box reports them with its own token,
 the admin lists them; another device's token, no token, a bad body are refused and store nothing.
-The box side is sync/pass_overs.ship, run here against the app (in process, real SQLite)."""
+The box side is sync/pass_overs.ship, run here against the app (in process), on both cloud stores:
+the reports live in the store, so a second cloud process on the same database lists them."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from cloudfix import ADMIN, CloudClient, make_chain
+from cloudfix import ADMIN, CloudClient, StoreOpener, make_chain, open_store
+from pgserver import pg_server
 
 from appliance.services.box import init_state
 from appliance.store.connection import DB_NAME, open_sync
 from sync.account import CloudAccount
-from sync.cloud.sqlite_store import SqliteStore
 from sync.pass_overs import ship
+
+__all__ = ["open_store", "pg_server"]  # fixtures, used by name
 
 
 def add_over(db: Path, pass_id: str, used: int) -> None:
@@ -31,14 +34,15 @@ def add_over(db: Path, pass_id: str, used: int) -> None:
     conn.close()
 
 
-def test_a_box_reports_its_over_redemptions_and_the_admin_lists_them(tmp_path: Path) -> None:
+def test_a_box_reports_its_over_redemptions_and_the_admin_lists_them(
+    tmp_path: Path, open_store: StoreOpener
+) -> None:
     box = tmp_path / "box"
     init_state(box, "BRL", datetime.now(UTC))
     add_over(box / DB_NAME, "aa" * 16, 2)
 
     async def scenario() -> None:
-        client = CloudClient(await SqliteStore.open(tmp_path / "cloud.db"))
-        client.app.state.state_dir = tmp_path
+        client = CloudClient(await open_store())
         try:
             chain, other = make_chain(1), make_chain(1)
             token, other_token = await client.enrol(chain), await client.enrol(other, "other")
@@ -76,6 +80,15 @@ def test_a_box_reports_its_over_redemptions_and_the_admin_lists_them(tmp_path: P
             ]
         finally:
             await client.close()
+        other_process = CloudClient(await open_store())  # another cloud process, same database
+        try:
+            listed = await other_process.http.get(
+                "/api/passes/over-redemptions", headers={"Authorization": f"Bearer {ADMIN}"}
+            )
+            assert [(o["pass_id"], o["used"]) for o in listed.json()] == [("aa" * 16, 3)]
+        finally:
+            await other_process.close()
+        assert not list(tmp_path.glob("pass_overs.sqlite*"))  # no file beside the store
 
     asyncio.run(scenario())
 
