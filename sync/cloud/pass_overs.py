@@ -12,6 +12,7 @@ one line in sync/cloud/app.py.
 from __future__ import annotations
 
 import hmac
+import html
 
 import msgspec
 from starlette.requests import Request
@@ -92,6 +93,23 @@ class PassOverTables(CreatorTables):
                     [*was.devices, str(device)], min(was.first_found_at, str(found_at)),
                 )  # fmt: skip
         return list(seen.values())
+
+
+def overs_section(overs: list[OverSeen]) -> str:
+    """The dashboard's "Pass over-redemptions" section for an event's boxes (empty if none)."""
+    if not overs:
+        return ""
+    rows = "".join(
+        f'<tr data-pass-over="{html.escape(o.pass_id)}"><td><code>{html.escape(o.pass_id)}</code>'
+        f"</td><td>{html.escape(o.period)}</td><td>{o.used} of {o.allowance}</td>"
+        f"<td>{html.escape(', '.join(o.devices))}</td><td>{html.escape(o.first_found_at)}</td></tr>"
+        for o in overs
+    )
+    return (
+        '<section id="pass-overs"><h2>Pass over-redemptions</h2><table><tr><th>pass</th>'
+        "<th>period</th><th>used</th><th>boxes</th><th>found</th></tr>"
+        f"{rows}</table></section>"
+    )
 
 
 def tables_of(request: Request) -> PassOverTables:

@@ -17,6 +17,7 @@ from pgserver import pg_server
 from appliance.services.box import init_state
 from appliance.store.connection import DB_NAME, open_sync
 from sync.account import CloudAccount
+from sync.cloud.creators import hash_password
 from sync.pass_overs import ship
 
 __all__ = ["open_store", "pg_server"]  # fixtures, used by name
@@ -78,6 +79,17 @@ def test_a_box_reports_its_over_redemptions_and_the_admin_lists_them(
             assert [(o["pass_id"], o["used"], o["devices"]) for o in listed.json()] == [
                 ("aa" * 16, 3, [chain.device])
             ]
+            other_url = f"/v1/devices/{other.device}/pass-overs"
+            other_auth = {"Authorization": f"Bearer {other_token}"}
+            assert (await client.http.post(other_url, json=body, headers=other_auth)).is_success
+            tables = client.app.state.creator_tables  # the creator's dashboard: her boxes only
+            await tables.add_creator("ana", hash_password("correct horse battery"), "t")
+            await tables.assign(chain.device, "ana", "fair", "t")
+            login = {"creator": "ana", "password": "correct horse battery"}
+            assert (await client.http.post("/dashboard/login", data=login)).status_code == 303
+            page = (await client.http.get("/dashboard/events/fair")).text
+            assert f'data-pass-over="{"aa" * 16}"' in page and "3 of 1" in page, page
+            assert 'data-pass-over="bb"' not in page  # another event's box
         finally:
             await client.close()
         other_process = CloudClient(await open_store())  # another cloud process, same database
@@ -85,7 +97,7 @@ def test_a_box_reports_its_over_redemptions_and_the_admin_lists_them(
             listed = await other_process.http.get(
                 "/api/passes/over-redemptions", headers={"Authorization": f"Bearer {ADMIN}"}
             )
-            assert [(o["pass_id"], o["used"]) for o in listed.json()] == [("aa" * 16, 3)]
+            assert [(o["pass_id"], o["used"]) for o in listed.json()] == [("aa" * 16, 3), ("bb", 5)]
         finally:
             await other_process.close()
         assert not list(tmp_path.glob("pass_overs.sqlite*"))  # no file beside the store
