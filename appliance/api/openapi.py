@@ -311,7 +311,7 @@ def openapi_document() -> dict[str, Any]:
     """Build the OpenAPI 3.1 document (once) from the app's routes and DOCS."""
     types: list[Any] = [
         *s.REQUESTS, *s.RESPONSES, *RELAY_TYPES, *bank.TYPES, *SEASON_TYPES, *flags_schemas.TYPES,
-        PassRequest, PassOut,
+        PassRequest, PassOut, IssuedPassOut,
         PassPeersOut,
     ]  # fmt: skip
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
