@@ -123,10 +123,7 @@ class PassPeers:
         if found is None or b64(found[1]) == self.delegation:
             return
         signer, document = found
-        creators = {
-            iss: Ed25519PublicKey.from_public_bytes(raw)
-            for iss, raw in self.settings.creators.items()
-        }
+        creators = _creator_keys(self.settings)
         self.trust = PeerTrust(TrustStore(creators), signer.issuer, self.settings.event)
         self.delegation = b64(document)
         log.info("passes: sharing redemptions under %s's synced delegation", signer.issuer)
@@ -381,6 +378,10 @@ class PassPeers:
         return list(self.peers.values()), overs
 
 
+def _creator_keys(settings: PassSettings) -> dict[str, Ed25519PublicKey]:
+    return {iss: Ed25519PublicKey.from_public_bytes(raw) for iss, raw in settings.creators.items()}
+
+
 def open_peers(
     settings: PassSettings,
     state_dir: Path,
@@ -392,9 +393,7 @@ def open_peers(
 ) -> PassPeers:
     """The sharing of this box: trusted peers are boxes the same creator delegated (docs)."""
     _quiet_httpx()
-    creators = {
-        iss: Ed25519PublicKey.from_public_bytes(raw) for iss, raw in settings.creators.items()
-    }
+    creators = _creator_keys(settings)
     delegation, trust = b"", None
     if settings.delegation:
         try:
