@@ -17,6 +17,7 @@ from typing import ClassVar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Center
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
@@ -40,7 +41,7 @@ class PassHandoverScreen(Screen[None]):
     """The order's issued passes, one QR code at a time, full screen."""
 
     DEFAULT_CSS = """
-    PassHandoverScreen { align: center top; }
+    #handover-code { height: auto; max-height: 1fr; }
     #handover-qr { width: auto; height: auto; max-height: 100%; }
     #handover-qr.too-small { width: 1fr; color: $warning; padding: 1; }
     #handover-caption { width: 100%; height: 2; text-align: center; text-style: bold; }
@@ -58,7 +59,8 @@ class PassHandoverScreen(Screen[None]):
         self.index = 0
 
     def compose(self) -> ComposeResult:
-        yield QrCode(id="handover-qr")
+        with Center(id="handover-code"):
+            yield QrCode(id="handover-qr")
         yield Static("", id="handover-caption")
 
     def on_mount(self) -> None:
