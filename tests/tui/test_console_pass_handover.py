@@ -91,6 +91,18 @@ async def test_a_pass_sold_in_cash_is_shown_full_screen_and_decodes_to_the_pass(
         assert "✔ PAID" in shown(app)
         receipt = app.screen
         assert isinstance(receipt, ReceiptScreen)
+    small = console(paired_settings(pass_stall, tmp_path / "small.json"))
+    async with small.run_test(size=(80, 24)) as pilot:  # no room for the code: says where else
+        await until_shown(pilot, "Fan pass")
+        sell = small.screen
+        assert isinstance(sell, SellScreen)
+        await pilot.press(HOTKEYS[[item.sku for item in sell.items].index("fanpass")], "enter")
+        await until_shown(pilot, "c  cash")
+        await pilot.press("c")
+        await until_shown(pilot, "REF 0")
+        await pilot.press("enter")
+        await until_shown(pilot, "PASS 1 of 1")
+        assert "QR needs" in shown(small) and not zxingcpp.read_barcodes(screenshot_png(small))
     with pass_stall.phone() as phone:  # the very pass the node stored for the order
         page = phone.get(f"/o/{receipt.answer.order.id}").text
     assert f'data-issued-pass="{text}"' in page

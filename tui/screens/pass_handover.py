@@ -51,11 +51,14 @@ class PassHandoverScreen(Screen[None]):
         Binding("escape", "dismiss_all", "Back to the receipt", id="handover-done"),
     ]
 
-    def __init__(self, passes: list[IssuedPassOut], order_number: int, blocks: str) -> None:
+    def __init__(
+        self, passes: list[IssuedPassOut], order_number: int, blocks: str, elsewhere: str
+    ) -> None:
         super().__init__()
         self.passes = passes
         self.order_number = order_number
         self.blocks = blocks
+        self.elsewhere = elsewhere  # where the buyer finds the pass when the code does not fit
         self.index = 0
 
     def compose(self) -> ComposeResult:
@@ -81,7 +84,7 @@ class PassHandoverScreen(Screen[None]):
             return
         one = self.passes[message.index]
         code = self.query_one("#handover-qr", QrCode)
-        code.elsewhere = f"the pass is on the order's receipt page (order #{self.order_number})"
+        code.elsewhere = self.elsewhere
         code.show(one.text, message.lines)
         more = "Enter: next pass" if self.index + 1 < len(self.passes) else "Enter: done"
         self.query_one("#handover-caption", Static).update(

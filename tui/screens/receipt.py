@@ -129,8 +129,17 @@ class ReceiptScreen(ConsoleScreen):
         if not self.passes:
             self.fetch_passes()
             return
-        number = self.answer.order.number
-        self.app.push_screen(PassHandoverScreen(self.passes, number, self.console.qr_blocks))
+        order = self.answer.order
+        stats = self.console.stats
+        page = f"{stats.stall_url.rstrip('/')}/o/{order.id}" if stats and stats.stall_url else ""
+        elsewhere = (
+            f"the buyer opens {page} on the phone: the pass is there"
+            if page
+            else "the pass is on the order's receipt page on the stall's Wi-Fi"
+        )
+        self.app.push_screen(
+            PassHandoverScreen(self.passes, order.number, self.console.qr_blocks, elsewhere)
+        )
 
     def action_reprint(self) -> None:
         """Print the receipt again (the node queues it; tui/display.py)."""
