@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from appliance.api.bank_schemas import BankOut
 from appliance.api.flags_schemas import FlagsOut
 from appliance.api.pass_peers_schemas import PassPeersOut
-from appliance.api.pass_schemas import PassOut
+from appliance.api.pass_schemas import IssuedPassOut, PassOut
 from appliance.api.schemas import (
     ConfirmOut,
     DecisionOut,
@@ -400,6 +400,15 @@ class NodeClient:
         """Set the box's time to `now` (this device's clock)."""
         body = {"now": now.astimezone(UTC).isoformat(timespec="seconds"), "operator": operator}
         return await self._typed(ClockOut, "POST", "/api/clock", body)
+
+    async def order_passes(self, order_id: str) -> list[IssuedPassOut]:
+        """The passes a paid order issued, to hand over (none from a node without the route)."""
+        try:
+            return await self._typed(list[IssuedPassOut], "GET", f"/api/orders/{order_id}/passes")
+        except Refused as exc:
+            if exc.status == 404:
+                return []
+            raise
 
     async def sync_state(self) -> SyncOut | None:
         """The sync daemon's state as the node keeps it, or None from a node without /api/sync."""

@@ -40,6 +40,7 @@ from appliance.services.display import DisplayHub, DisplayOrders, DisplayPairing
 from appliance.services.drops import Drops
 from appliance.services.flag_inbox import follow_inbox
 from appliance.services.flags import EdgeFlags
+from appliance.services.own_delegation import OwnDelegation
 from appliance.services.pairing import Pairing
 from appliance.services.pass_peers import open_peers
 from appliance.services.pass_sales import load_delegation, pass_sales
@@ -115,6 +116,8 @@ class Node:
         trust = None if passes is None else SyncedTrust(passes, state_dir, config.path)
         delegation = None if passes is None else load_delegation(passes, state_dir, config.path)
         self.box = Box.open(state_dir, config.currency)
+        own = None if passes is None else OwnDelegation(passes, state_dir, self.box.key.public,
+                                                        delegation)  # fmt: skip
         self.rails = RailRegistry.from_config(config.rails, config.currency)
         self.clock = BoxClock()  # the system clock plus what a vendor set from a console
         self.checkout = Checkout(
@@ -129,13 +132,21 @@ class Node:
             None
             if passes is None
             else open_peers(  # services/pass_peers.py
-                passes, state_dir, self.box.key, self.box.writer, self.box.device_id, self.clock
+                passes,
+                state_dir,
+                self.box.key,
+                self.box.writer,
+                self.box.device_id,
+                self.clock,
+                None if own is None else own.synced,
             )
         )
         self.passes = PassDesk(
             passes, trust, self.clock, stall_zone(config.timezone), self.pass_peers
         )
-        self.pass_sales = pass_sales(passes, delegation, self.box, self.checkout.hold, self.clock)
+        self.pass_sales = pass_sales(
+            passes, delegation, self.box, self.checkout.hold, self.clock, own
+        )
         self.checkout.hooks = self.pass_sales  # a paid pass product issues its pass (issue 19)
         # Pre-rendered drop pages, served before the start, and menus: per (drop, language tag).
         self.drop_pages: dict[tuple[int, str], bytes] = {}

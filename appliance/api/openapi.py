@@ -28,7 +28,7 @@ from appliance.api import schemas as s
 from appliance.api.bounds import limits_markdown
 from appliance.api.operator import needs_token
 from appliance.api.pass_peers_schemas import PassPeersOut
-from appliance.api.pass_schemas import PassOut, PassRequest
+from appliance.api.pass_schemas import IssuedPassOut, PassOut, PassRequest
 from appliance.api.season_schemas import (
     SEASON_TYPES,
     ClockOut,
@@ -217,6 +217,11 @@ DOCS: dict[tuple[str, str], Doc] = {
         "409 naming pass, the reason first, if refused",
         PassRequest, s.OrderOut,
     ),
+    ("get", "/api/orders/{order_id}/passes"): Doc(
+        "The passes a paid order issued (QR text, holder, product), for the console to hand"
+        " over; none before it is paid",
+        None, list[IssuedPassOut],
+    ),
     ("get", "/relay/v1/info"): Doc(
         "Relay: who this node is, its cloud's log origin, has it an uplink", None, RelayInfo
     ),
@@ -306,7 +311,7 @@ def openapi_document() -> dict[str, Any]:
     """Build the OpenAPI 3.1 document (once) from the app's routes and DOCS."""
     types: list[Any] = [
         *s.REQUESTS, *s.RESPONSES, *RELAY_TYPES, *bank.TYPES, *SEASON_TYPES, *flags_schemas.TYPES,
-        PassRequest, PassOut,
+        PassRequest, PassOut, IssuedPassOut,
         PassPeersOut,
     ]  # fmt: skip
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)

@@ -504,6 +504,7 @@ def routes() -> list[BaseRoute]:
     from appliance.api import flags_api  # edge flags (issue 20), likewise  # isort: skip
     from appliance.api import pass_reader  # a pass read at the console (issue 19)  # isort: skip
     from appliance.api import pass_peers_api  # redemptions between boxes  # isort: skip
+    from appliance.api import order_passes  # passes handed over at the console  # isort: skip
 
     order = "/api/orders/{order_id:str}"
     return [
@@ -535,6 +536,7 @@ def routes() -> list[BaseRoute]:
         *flags_api.routes(),
         *pass_reader.routes(),
         *pass_peers_api.routes(),
+        *order_passes.routes(),
     ]
 
 

@@ -25,3 +25,14 @@ class PassOut(msgspec.Struct, frozen=True):
     holder: str
     valid_until: int
     grants: list[str]
+
+
+class IssuedPassOut(msgspec.Struct, frozen=True):
+    """A pass this box issued for a paid order, to hand over: its QR text and what sold it."""
+
+    index: int
+    sku: str
+    pass_id: str
+    holder: str
+    text: str
+    issued_at: str

@@ -15,6 +15,8 @@ same event). A peer's redemptions are committed to SQLite before anything counts
   only its share (`units_left`). Its own redemptions stay marked out of sight until every
   other box has acknowledged them, so a redemption in flight when the LAN went down counts
   against the share too.
+- The delegation: `[passes] delegation`, else the one synced from the cloud for this box's key
+  (services/own_delegation.py), taken up on the next tick or message once it arrives.
 - Over-redemptions are found when a peer's redemptions are stored (pass_overs), shown by
   `GET /api/passes/peers` and shipped to the cloud by the sync daemon (sync/pass_overs.py).
 """
@@ -51,7 +53,7 @@ from appliance.passes.peer_message import (
     sign_redemption,
 )
 from appliance.passes.settings import PassSettings
-from appliance.passes.trust import TrustStore
+from appliance.passes.trust import Signer, TrustStore
 from appliance.store import pass_peers as sql
 from appliance.store.errors import StoreError
 from appliance.store.writer import Writer
@@ -104,6 +106,7 @@ class PassPeers:
     device_id: str
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     on_over: Callable[[list[sql.Over]], None] = lambda overs: None
+    synced: Callable[[], tuple[Signer, bytes] | None] | None = None  # none configured: the cloud's
     peers: dict[str, Peer] = field(default_factory=dict)  # by node id (mDNS) or URL
     allowances: dict[tuple[str, str], int] = field(default_factory=dict)
     _client: httpx.AsyncClient | None = None
@@ -113,6 +116,17 @@ class PassPeers:
     def sharing(self) -> bool:
         """Whether this box shares redemptions at all (a delegation, and more than one box)."""
         return self.trust is not None and self.settings.boxes > 1
+
+    def _adopt(self) -> None:
+        """Take up (or renew) the delegation synced for this box's key, when one is there."""
+        found = None if self.synced is None else self.synced()
+        if found is None or b64(found[1]) == self.delegation:
+            return
+        signer, document = found
+        creators = _creator_keys(self.settings)
+        self.trust = PeerTrust(TrustStore(creators), signer.issuer, self.settings.event)
+        self.delegation = b64(document)
+        log.info("passes: sharing redemptions under %s's synced delegation", signer.issuer)
 
     def _now(self) -> int:
         return int(self.clock().timestamp())
@@ -174,6 +188,7 @@ class PassPeers:
 
     async def receive(self, raw: bytes) -> bytes:
         """Verify and store a peer's push; the signed ack. PeerRefused, StoreError as they come."""
+        self._adopt()
         if self.trust is None:
             raise PeerRefused("this box shares no redemptions (no [passes] delegation)")
         verified = self.trust.verify(raw, self._now())
@@ -199,6 +214,7 @@ class PassPeers:
 
     async def answer_pull(self, after: int, nonce: str) -> bytes:
         """Our own redemptions past `after`, signed, echoing the asker's nonce."""
+        self._adopt()
         if self.trust is None:
             raise PeerRefused("this box shares no redemptions (no [passes] delegation)")
 
@@ -328,6 +344,7 @@ class PassPeers:
             log.error("pass peers: %s", exc)
 
     async def _tick(self) -> None:
+        self._adopt()
         await self._fill()
         peers = list(self.peers.values())
         await asyncio.gather(*(self._pull(p) for p in peers))
@@ -336,7 +353,7 @@ class PassPeers:
 
     async def run(self, interfaces: Interfaces | None) -> None:
         """Find peers by mDNS (unless `interfaces` is None) and exchange with them until cancelled."""
-        if not self.sharing:
+        if self.settings.boxes <= 1 or (self.trust is None and self.synced is None):
             return
         browser = Browser(interfaces, on_found=self._found) if interfaces is not None else None
         if browser is not None:
@@ -356,8 +373,13 @@ class PassPeers:
 
     async def status(self) -> tuple[list[Peer], list[sql.Over]]:
         """The peers as known now and the over-redemptions found, for the vendor."""
+        self._adopt()
         overs = await self.writer.read(sql.overs)
         return list(self.peers.values()), overs
+
+
+def _creator_keys(settings: PassSettings) -> dict[str, Ed25519PublicKey]:
+    return {iss: Ed25519PublicKey.from_public_bytes(raw) for iss, raw in settings.creators.items()}
 
 
 def open_peers(
@@ -367,12 +389,11 @@ def open_peers(
     writer: Writer,
     device_id: str,
     clock: Callable[[], datetime],
+    synced: Callable[[], tuple[Signer, bytes] | None] | None = None,
 ) -> PassPeers:
     """The sharing of this box: trusted peers are boxes the same creator delegated (docs)."""
     _quiet_httpx()
-    creators = {
-        iss: Ed25519PublicKey.from_public_bytes(raw) for iss, raw in settings.creators.items()
-    }
+    creators = _creator_keys(settings)
     delegation, trust = b"", None
     if settings.delegation:
         try:
@@ -385,4 +406,8 @@ def open_peers(
                 log.warning("passes: the delegation is for another key; no sharing")
             else:
                 trust = PeerTrust(TrustStore(creators), own.issuer, settings.event)
-    return PassPeers(settings, trust, b64(delegation), key, writer, device_id, clock)
+    peers = PassPeers(settings, trust, b64(delegation), key, writer, device_id, clock)
+    if not settings.delegation:
+        peers.synced = synced  # none configured: the one the cloud granted, once synced
+        peers._adopt()
+    return peers

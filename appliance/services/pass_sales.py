@@ -1,7 +1,8 @@
 """Selling a pass at the stall: a pass product is sold like any item, and issued when paid.
 
 The box signs the pass with its own device key, under the delegation its creator's key granted
-it (`[passes] delegation`, a file in the state dir; `stallbox passes delegate` makes one). No
+it (`[passes] delegation`, a file in the state dir; `stallbox passes delegate` makes one; or,
+when the config names none, the one the cloud granted this box's key, synced: own_delegation.py). No
 network: the pass is issued in the very transaction that marks the order paid, stored beside it
 (table pass_sales) and named in the sale's signed items, so a crash either keeps the payment
 and its pass or neither, and a restart finds the same pass. A box that cannot issue a
@@ -31,6 +32,7 @@ from appliance.passes.products import PassProduct, holder_label
 from appliance.passes.settings import PassSettings
 from appliance.passes.trust import Signer, TrustStore, issue_pass
 from appliance.services.box import Box
+from appliance.services.own_delegation import OwnDelegation
 from appliance.store import pass_sales as pass_sales_sql
 from appliance.store.pass_sales import IssuedPass
 
@@ -77,12 +79,13 @@ class PassSales:
     box: Box
     hold: timedelta  # how long an order may wait for payment: the delegation must outlast it
     clock: Callable[[], datetime]
+    own: OwnDelegation | None = None  # the configured delegation, else the synced one (no restart)
 
     def refusal(self, product: PassProduct, now: datetime, ahead: timedelta) -> str | None:
         """Why this box cannot issue `product`'s pass at `now` (and for `ahead` more); None if it can."""
-        signer = self.delegation
+        signer = self.delegation if self.own is None else self.own.signer_for(product.creator)
         if signer is None:
-            return "this box holds no delegation ([passes] delegation)"
+            return "this box holds no delegation ([passes] delegation, or one synced for its key)"
         if signer.issuer != product.creator:
             return f"the box's delegation is from {signer.issuer}, not {product.creator}"
         if raw_public(signer.public) != raw_public(self.box.key.public):
@@ -148,8 +151,9 @@ def pass_sales(
     box: Box,
     hold: timedelta,
     clock: Callable[[], datetime],
+    own: OwnDelegation | None = None,
 ) -> PassSales | None:
     """The node's PassSales, or None when [passes] lists no products."""
     if settings is None or not settings.products:
         return None
-    return PassSales({p.sku: p for p in settings.products}, delegation, box, hold, clock)
+    return PassSales({p.sku: p for p in settings.products}, delegation, box, hold, clock, own)

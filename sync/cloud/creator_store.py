@@ -77,6 +77,8 @@ class EdgeDecision:
 class CreatorTables:
     """Runs the creators' SQL on a CloudStore (SQLite or PostgreSQL)."""
 
+    schema: tuple[str, ...] = SCHEMA  # a subclass keeping other tables names its own
+
     def __init__(self, store: CloudStore) -> None:
         self.store = store
         self._postgres = not hasattr(store, "_write")
@@ -118,7 +120,7 @@ class CreatorTables:
     async def _ensure(self) -> None:
         if not self._ready:
             lock = [("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))] if self._postgres else []
-            await self._raw([*lock, *((statement, ()) for statement in SCHEMA)])
+            await self._raw([*lock, *((statement, ()) for statement in self.schema)])
             self._ready = True
 
     async def add_creator(self, creator: str, password_hash: str, now: str) -> bool:

@@ -43,6 +43,7 @@ from sync.cloud.creator_store import CreatorTables, EdgeDecision
 from sync.cloud.creators import ID, password_matches
 from sync.cloud.flag_routes import keys_of, tables_of
 from sync.cloud.latency_view import latency_chart, latency_text
+from sync.cloud.pass_overs import PassOverTables, overs_section
 from sync.cloud.sessions import (
     COOKIE,
     Attempts,
@@ -351,6 +352,7 @@ async def event_page(request: Request) -> Response:
         box = box_figures(device, lines, await tables.funnel_rows(device), decisions, latencies)
         boxes.append(box)
         sections.append(_box_section(box, experiments))
+    sections.append(overs_section(await PassOverTables(tables.store).overs(devices)))
     return _page(
         f"{event} — {creator}",
         f'<p><a href="/dashboard">← events</a></p><h1>{html.escape(creator)} / '

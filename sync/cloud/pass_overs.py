@@ -3,40 +3,33 @@
 `POST /v1/devices/{device}/pass-overs` (the device's token, like its receipts) stores the
 over-redemptions a box found (sync/pass_overs.py ships them); `GET /api/passes/over-redemptions`
 (the admin token) lists them per pass and period, with the largest count any box reported and
-which boxes reported it. They live in `pass_overs.sqlite` in the cloud's state dir, beside the
-log's store (whichever backend that is): a report, not a receipt of the log. Registered by one
-line in sync/cloud/app.py.
+which boxes reported it. They live in the cloud's store (SQLite or PostgreSQL, so every cloud
+process sharing a database sees them), in table `pass_overs`, created on first use the way
+sync/cloud/creator_store.py keeps its tables: a report, not a receipt of the log. Registered by
+one line in sync/cloud/app.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-import sqlite3
-from pathlib import Path
+import html
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from sync.cloud.creator_store import CreatorTables
 from sync.errors import AuthError, BatchInvalid
 from sync.pass_overs import MAX_OVERS, OverBatch
 
-FILE = "pass_overs.sqlite"
 MAX_BODY = 256 * 1024
 MAX_TEXT = 200
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS pass_overs (
-    device    TEXT NOT NULL,
-    pass_id   TEXT NOT NULL,
-    period    TEXT NOT NULL,
-    used      INTEGER NOT NULL,
-    allowance INTEGER NOT NULL,
-    found_at  TEXT NOT NULL,
-    PRIMARY KEY (device, pass_id, period)
-) STRICT
-"""
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS pass_overs (device TEXT NOT NULL, pass_id TEXT NOT NULL,"
+    " period TEXT NOT NULL, used BIGINT NOT NULL, allowance BIGINT NOT NULL,"
+    " found_at TEXT NOT NULL, PRIMARY KEY (device, pass_id, period))",
+)
 
 
 class OverStored(msgspec.Struct, frozen=True):
@@ -56,50 +49,75 @@ class OverSeen(msgspec.Struct, frozen=True):
     first_found_at: str
 
 
-def _open(state: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(state / FILE, timeout=10)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute(SCHEMA)
-    return conn
+class PassOverTables(CreatorTables):
+    """The over-redemptions boxes reported, on a CloudStore (SQLite or PostgreSQL)."""
 
+    schema = SCHEMA
 
-def store(state: Path, device: str, batch: OverBatch) -> int:
-    """Keep a box's over-redemptions (a larger count replaces a smaller); return how many."""
-    conn = _open(state)
-    try:
-        with conn:
-            conn.executemany(
-                "INSERT INTO pass_overs VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET"
-                " used = excluded.used, allowance = excluded.allowance"
-                " WHERE excluded.used > pass_overs.used",
-                [
-                    (device, o.pass_id, o.period, o.used, o.allowance, o.found_at)
-                    for o in batch.overs
-                ],
-            )
+    async def store_overs(self, device: str, batch: OverBatch) -> int:
+        """Keep a box's over-redemptions (a larger count replaces a smaller); return how many."""
+        sql = (
+            "INSERT INTO pass_overs (device, pass_id, period, used, allowance, found_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device, pass_id, period) DO UPDATE SET"
+            " used = excluded.used, allowance = excluded.allowance"
+            " WHERE excluded.used > pass_overs.used"
+        )
+        if batch.overs:
+            await self._exec(
+                [(sql, (device, o.pass_id, o.period, o.used, o.allowance, o.found_at))
+                 for o in batch.overs]
+            )  # fmt: skip
         return len(batch.overs)
-    finally:
-        conn.close()
+
+    async def overs(self, devices: list[str] | None = None) -> list[OverSeen]:
+        """Every over-redemption reported (by these devices, if named), by pass and period."""
+        if devices is not None and not devices:
+            return []
+        where, args = "", tuple[str, ...]()
+        if devices is not None:
+            where, args = f" WHERE device IN ({', '.join('?' for _ in devices)})", tuple(devices)
+        rows = await self._all(
+            "SELECT pass_id, period, used, allowance, device, found_at"  # noqa: S608 - marks
+            f" FROM pass_overs{where} ORDER BY pass_id, period, device",
+            args,
+        )
+        seen: dict[tuple[str, str], OverSeen] = {}
+        for pass_id, period, used, allowance, device, found_at in rows:
+            key = (str(pass_id), str(period))
+            was = seen.get(key)
+            if was is None:
+                seen[key] = OverSeen(*key, int(used), int(allowance), [str(device)], str(found_at))
+            else:
+                seen[key] = OverSeen(
+                    *key, max(was.used, int(used)), max(was.allowance, int(allowance)),
+                    [*was.devices, str(device)], min(was.first_found_at, str(found_at)),
+                )  # fmt: skip
+        return list(seen.values())
 
 
-def listed(state: Path) -> list[OverSeen]:
-    """Every over-redemption reported, by pass and period."""
-    conn = _open(state)
-    try:
-        rows = conn.execute(
-            "SELECT pass_id, period, max(used), max(allowance), group_concat(device, ' '),"
-            " min(found_at) FROM pass_overs GROUP BY pass_id, period ORDER BY pass_id, period"
-        ).fetchall()
-    finally:
-        conn.close()
-    return [OverSeen(p, q, u, a, sorted(d.split()), f) for p, q, u, a, d, f in rows]
+def overs_section(overs: list[OverSeen]) -> str:
+    """The dashboard's "Pass over-redemptions" section for an event's boxes (empty if none)."""
+    if not overs:
+        return ""
+    rows = "".join(
+        f'<tr data-pass-over="{html.escape(o.pass_id)}"><td><code>{html.escape(o.pass_id)}</code>'
+        f"</td><td>{html.escape(o.period)}</td><td>{o.used} of {o.allowance}</td>"
+        f"<td>{html.escape(', '.join(o.devices))}</td><td>{html.escape(o.first_found_at)}</td></tr>"
+        for o in overs
+    )
+    return (
+        '<section id="pass-overs"><h2>Pass over-redemptions</h2><table><tr><th>pass</th>'
+        "<th>period</th><th>used</th><th>boxes</th><th>found</th></tr>"
+        f"{rows}</table></section>"
+    )
 
 
-def _state(request: Request) -> Path:
-    state: Path | None = getattr(request.app.state, "state_dir", None)
-    if state is None:
-        raise BatchInvalid("this cloud keeps no pass reports (no state dir)", 503)
-    return state
+def tables_of(request: Request) -> PassOverTables:
+    """The app's over-redemption tables (made on first use, on the cloud's store)."""
+    tables: PassOverTables | None = getattr(request.app.state, "pass_over_tables", None)
+    if tables is None:
+        tables = request.app.state.pass_over_tables = PassOverTables(request.app.state.cloud.store)
+    return tables
 
 
 def _check(batch: OverBatch) -> None:
@@ -123,7 +141,7 @@ async def report(request: Request) -> Response:
         raise BatchInvalid(f"body: more than {MAX_BODY} bytes", 413)
     batch = msgspec.json.decode(raw, type=OverBatch)
     _check(batch)
-    stored = await asyncio.to_thread(store, _state(request), record.device, batch)
+    stored = await tables_of(request).store_overs(record.device, batch)
     return Response(msgspec.json.encode(OverStored(stored)), media_type="application/json")
 
 
@@ -133,7 +151,7 @@ async def over_redemptions(request: Request) -> Response:
     admin: str = request.app.state.admin_token
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), admin):
         raise AuthError("Authorization: the admin token is needed (Bearer)")
-    seen = await asyncio.to_thread(listed, _state(request))
+    seen = await tables_of(request).overs()
     return Response(msgspec.json.encode(seen), media_type="application/json")
 
 

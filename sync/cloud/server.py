@@ -73,7 +73,6 @@ async def serve(
 
     app = create_app(cloud, admin, on_close=close, creators=creator_keys)
     app.state.pass_vault = PassVault(state)  # creators' pass keys (sync/cloud/passes.py)
-    app.state.state_dir = state  # sync/cloud/pass_overs.py keeps its reports there
     scheme = "http" if context is None else "https"
     return await serve_listeners(
         [Listener(app, (sock,), context)], notifier, what="cloud",

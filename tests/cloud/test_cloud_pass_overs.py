@@ -1,6 +1,7 @@
 """Over-redemptions of passes at the cloud (issue 19): a box reports them with its own token,
 the admin lists them; another device's token, no token, a bad body are refused and store nothing.
-The box side is sync/pass_overs.ship, run here against the app (in process, real SQLite)."""
+The box side is sync/pass_overs.ship, run here against the app (in process), on both cloud stores:
+the reports live in the store, so a second cloud process on the same database lists them."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from cloudfix import ADMIN, CloudClient, make_chain
+from cloudfix import ADMIN, CloudClient, StoreOpener, make_chain, open_store
+from pgserver import pg_server
 
 from appliance.services.box import init_state
 from appliance.store.connection import DB_NAME, open_sync
 from sync.account import CloudAccount
-from sync.cloud.sqlite_store import SqliteStore
+from sync.cloud.creators import hash_password
 from sync.pass_overs import ship
+
+__all__ = ["open_store", "pg_server"]  # fixtures, used by name
 
 
 def add_over(db: Path, pass_id: str, used: int) -> None:
@@ -31,14 +35,15 @@ def add_over(db: Path, pass_id: str, used: int) -> None:
     conn.close()
 
 
-def test_a_box_reports_its_over_redemptions_and_the_admin_lists_them(tmp_path: Path) -> None:
+def test_a_box_reports_its_over_redemptions_and_the_admin_lists_them(
+    tmp_path: Path, open_store: StoreOpener
+) -> None:
     box = tmp_path / "box"
     init_state(box, "BRL", datetime.now(UTC))
     add_over(box / DB_NAME, "aa" * 16, 2)
 
     async def scenario() -> None:
-        client = CloudClient(await SqliteStore.open(tmp_path / "cloud.db"))
-        client.app.state.state_dir = tmp_path
+        client = CloudClient(await open_store())
         try:
             chain, other = make_chain(1), make_chain(1)
             token, other_token = await client.enrol(chain), await client.enrol(other, "other")
@@ -74,8 +79,28 @@ def test_a_box_reports_its_over_redemptions_and_the_admin_lists_them(tmp_path: P
             assert [(o["pass_id"], o["used"], o["devices"]) for o in listed.json()] == [
                 ("aa" * 16, 3, [chain.device])
             ]
+            other_url = f"/v1/devices/{other.device}/pass-overs"
+            other_auth = {"Authorization": f"Bearer {other_token}"}
+            assert (await client.http.post(other_url, json=body, headers=other_auth)).is_success
+            tables = client.app.state.creator_tables  # the creator's dashboard: her boxes only
+            await tables.add_creator("ana", hash_password("correct horse battery"), "t")
+            await tables.assign(chain.device, "ana", "fair", "t")
+            login = {"creator": "ana", "password": "correct horse battery"}
+            assert (await client.http.post("/dashboard/login", data=login)).status_code == 303
+            page = (await client.http.get("/dashboard/events/fair")).text
+            assert f'data-pass-over="{"aa" * 16}"' in page and "3 of 1" in page, page
+            assert 'data-pass-over="bb"' not in page  # another event's box
         finally:
             await client.close()
+        other_process = CloudClient(await open_store())  # another cloud process, same database
+        try:
+            listed = await other_process.http.get(
+                "/api/passes/over-redemptions", headers={"Authorization": f"Bearer {ADMIN}"}
+            )
+            assert [(o["pass_id"], o["used"]) for o in listed.json()] == [("aa" * 16, 3), ("bb", 5)]
+        finally:
+            await other_process.close()
+        assert not list(tmp_path.glob("pass_overs.sqlite*"))  # no file beside the store
 
     asyncio.run(scenario())
 
