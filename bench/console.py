@@ -117,7 +117,8 @@ async def child(mode: str, url: str, console_state: Path, sales: int) -> None:
         print("READY", flush=True)
         if mode == "start":
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(json.dumps({"key_to_qr_ms": [], "rss_mb": rss}), flush=True)
+            cpu = time.process_time()  # the start's own CPU: what a busy machine does not move
+            print(json.dumps({"key_to_qr_ms": [], "rss_mb": rss, "cpu_s": cpu}), flush=True)
             return
         timings = []
         await pilot.press("2")
@@ -297,8 +298,10 @@ def main() -> None:
     key_to_qr = statistics.median(result["key_to_qr_ms"])
     start_s = statistics.median(s for s, _ in started)
     start_rss = max(json.loads(out[-1])["rss_mb"] for _, out in started)
+    start_cpu = statistics.median(json.loads(out[-1])["cpu_s"] for _, out in started)
     peak = max(start_rss, result["rss_mb"])
-    print(f"start to sell screen: median {start_s:.3f} s of {args.starts} (goal <= 1.0 s)")
+    print(f"start to sell screen: median {start_s:.3f} s of {args.starts} (goal <= 1.0 s),"
+          f" {start_cpu:.3f} s of the console's CPU")  # fmt: skip
     print(
         f"RSS at the sell screen {start_rss:.1f} MB; after {args.sales} sales {result['rss_mb']:.1f} MB"
     )
@@ -310,6 +313,7 @@ def main() -> None:
             {
                 "bench": "console",
                 "start_s": round(start_s, 3),
+                "start_cpu_s": round(start_cpu, 3),
                 "peak_rss_mb": round(peak, 1),
                 "key_to_qr_p50_ms": round(key_to_qr, 1),
                 "key_to_display_p50_ms": round(to_display, 1),

@@ -185,6 +185,7 @@ def one_round(
     return {
         "confirm_p50_ms": confirm, "claim_p99_ms": claims.p99_ms, "claims_accepted": claims.accepted,
         "menu_p99_ms": menu.p99_ms, "console_start_s": started,
+        "console_start_cpu_s": json.loads(out[-1])["cpu_s"],
         "key_to_qr_ms": median(sales["key_to_qr_ms"]), "console_rss_mb": console_rss,
         "sync_rss_mb": sync_rss, "drain_per_s": rate,
     }  # fmt: skip

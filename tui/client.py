@@ -15,7 +15,7 @@ import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -40,8 +40,6 @@ from appliance.api.schemas import (
     SyncOut,
     TenderOut,
 )
-from appliance.api.season_schemas import ClockOut
-from appliance.domain.close import CloseReport
 from appliance.ledger.errors import LedgerError
 from appliance.ledger.figures import quantile  # the cloud's dashboard uses it too
 from appliance.ledger.identity import fingerprint, identity_proven
@@ -55,6 +53,10 @@ from appliance.tls import (
 from tui.errors import KeyChanged, NodeUnreachable, Refused, Unauthorized
 from tui.keepalive import KeptAliveTransport
 from tui.pairing import UNIX_BASE_URL, pair_async, pair_local, unix_path
+
+if TYPE_CHECKING:  # imported where used: the console's start does without them
+    from appliance.api.season_schemas import ClockOut
+    from appliance.domain.close import CloseReport
 
 T = TypeVar("T")
 EVENT_READ_TIMEOUT_S = 40.0  # the node sends a keep-alive every 15 s
@@ -385,6 +387,8 @@ class NodeClient:
 
     async def close_report(self, sign: bool) -> CloseReport:
         """The open period's report (GET /api/close), or sign the close (POST) and report it."""
+        from appliance.domain.close import CloseReport
+
         return await self._typed(CloseReport, "POST" if sign else "GET", "/api/close")
 
     async def restock(self, sku: str, qty: int, mode: str, operator: str) -> ItemOut:
@@ -394,10 +398,14 @@ class NodeClient:
 
     async def clock(self) -> ClockOut:
         """The box's time, the last receipt's, and any clock alarm."""
+        from appliance.api.season_schemas import ClockOut
+
         return await self._typed(ClockOut, "GET", "/api/clock")
 
     async def set_clock(self, now: datetime, operator: str) -> ClockOut:
         """Set the box's time to `now` (this device's clock)."""
+        from appliance.api.season_schemas import ClockOut
+
         body = {"now": now.astimezone(UTC).isoformat(timespec="seconds"), "operator": operator}
         return await self._typed(ClockOut, "POST", "/api/clock", body)
 

@@ -233,7 +233,7 @@ def parse_receipt(line: str) -> Receipt:
     except ValueError:
         raise ReceiptFormatError(f"type: unknown receipt type {match['type']!r}") from None
     try:
-        when = datetime.strptime(match["time"], TIME_FORMAT).replace(tzinfo=UTC)
+        when = _parse_time(match["time"])
     except ValueError:
         raise ReceiptFormatError(f"time: {match['time']!r} is not a valid UTC time") from None
     ref = match["ref"]
@@ -252,6 +252,16 @@ def parse_receipt(line: str) -> Receipt:
         signature=unb64(match["sig"], 64, "sig"),
         line=line,
     )
+
+
+def _parse_time(text: str) -> datetime:
+    """TIME_FORMAT's UTC second, e.g. 20261126T193552Z (the grammar has checked its shape:
+    ASCII digits where the format has them). As strptime does, a date or time that does not
+    exist is a ValueError; this is 10x faster, and the cloud parses every receipt it ingests."""
+    return datetime(
+        int(text[0:4]), int(text[4:6]), int(text[6:8]),
+        int(text[9:11]), int(text[11:13]), int(text[13:15]), tzinfo=UTC,
+    )  # fmt: skip
 
 
 def _explain(line: str) -> str:

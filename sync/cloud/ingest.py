@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence, Set
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import msgspec
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from appliance.errors import StallboxError
-from appliance.ledger.chain import ChainState, check_receipt, items_total
+from appliance.ledger.chain import ChainState, Verified, check_receipt, items_total
 from appliance.ledger.errors import ChainBroken, LedgerError
 from appliance.ledger.figures import BUCKETS
 from appliance.ledger.identity import key_id, parse_public_key, public_key_text
@@ -38,6 +40,7 @@ from appliance.ledger.receipt import (
     digest_items,
     line_hash,
     parse_receipt,
+    signing_input,
     unb64,
 )
 from appliance.ledger.rules import RULES
@@ -93,6 +96,7 @@ class Checked:
 _MINUTE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}")
 FUNNEL_SKEW = timedelta(minutes=10)  # how far ahead of the cloud's clock a box's minute may be
 _LINE = re.compile(r"[\x20-\x7e]*")  # a receipt line is printable ASCII (docs/receipt-format.md)
+SLICE = 25  # lines per slice of a batch verified on the pool (500 lines: 20 slices)
 
 
 def check_funnel(batch: FunnelBatch, now: datetime) -> None:
@@ -204,11 +208,36 @@ def check_batch(
     head_seq: int,
     head_hash: bytes,
     stored: Mapping[int, str],
+    pool: Executor | None = None,
 ) -> Checked:
     """Check `batch` (already shape-checked) for `device` whose head is (head_seq, head_hash).
 
-    `stored` maps seq to the stored line for at least the `overlap` range.
+    `stored` maps seq to the stored line for at least the `overlap` range. With `pool`, the new
+    lines' signatures are verified on its threads (the verify releases the GIL) while the chain
+    is checked here in order, each line's rules waiting for its signature's verdict.
     """
+    verifying = None
+    if pool is not None:
+        lines = [
+            wire.line for i, wire in enumerate(batch.receipts) if batch.from_seq + i > head_seq
+        ]
+        verifying = verify_lines(public, lines, pool)
+    try:
+        return _check(batch, device, public, head_seq, head_hash, stored, verifying)
+    finally:
+        if verifying is not None:
+            verifying.cancel()
+
+
+def _check(
+    batch: Batch,
+    device: str,
+    public: Ed25519PublicKey,
+    head_seq: int,
+    head_hash: bytes,
+    stored: Mapping[int, str],
+    verifying: Verifying | None,
+) -> Checked:
     from_seq, receipts = batch.from_seq, batch.receipts
     if from_seq > head_seq + 1:
         message = (
@@ -227,6 +256,7 @@ def check_batch(
         return Checked([], _reject("chain", from_seq, message, receipts[0]))
 
     new: list[NewReceipt] = []
+    verified = None if verifying is None else Verified(public, verifying)
     trusted = key_id(public)  # the key trusted now: the enrolled one, or the last rekey's
     by_id = {trusted: public}
     state = ChainState.resume(head_seq + 1, head_hash, by_id, device)
@@ -253,7 +283,7 @@ def check_batch(
             message = f"signed with key {receipt.key_id}, not the key trusted for it ({trusted})"
             return Checked(new, _reject("signature", seq, message, wire))
         try:
-            check_receipt(receipt, state)
+            check_receipt(receipt, state, None, verified)
         except ChainBroken as exc:
             reason = "signature" if exc.reason == _BAD_SIGNATURE else "chain"
             return Checked(new, _reject(reason, seq, exc.reason, wire))
@@ -273,6 +303,56 @@ def check_batch(
             )
         )
     return Checked(new)
+
+
+def _verified(public: Ed25519PublicKey, lines: Sequence[str]) -> list[str]:
+    """The lines among `lines` whose signature field verifies over their body under `public`."""
+    good = []
+    for line in lines:
+        body, _, sig = line.rpartition(";")
+        try:
+            public.verify(unb64(sig, 64, "sig"), signing_input(body))
+        except (InvalidSignature, LedgerError, binascii.Error, UnicodeEncodeError):
+            continue  # check_receipt verifies it again and names what is wrong
+        good.append(line)
+    return good
+
+
+class Verifying(Set[str]):
+    """The lines whose signature verifies, as the pool finds them: asking about a line waits
+    for the slice that holds it, so the chain is checked in order while later slices are still
+    being verified on other cores."""
+
+    def __init__(self, futures: list[Future[list[str]]], where: dict[str, int]) -> None:
+        self._futures = futures
+        self._where = where
+
+    def __contains__(self, line: object) -> bool:
+        index = self._where.get(line) if isinstance(line, str) else None
+        return index is not None and line in self._futures[index].result()
+
+    def __iter__(self) -> Iterator[str]:
+        for future in self._futures:
+            yield from future.result()
+
+    def __len__(self) -> int:
+        return sum(len(future.result()) for future in self._futures)
+
+    def cancel(self) -> None:
+        """Drop the slices not started (the batch broke before them)."""
+        for future in self._futures:
+            future.cancel()
+
+
+def verify_lines(public: Ed25519PublicKey, lines: Sequence[str], pool: Executor) -> Verifying:
+    """Verify the lines' signatures under `public` on `pool`, in slices of SLICE lines."""
+    futures: list[Future[list[str]]] = []
+    where: dict[str, int] = {}
+    for start in range(0, len(lines), SLICE):
+        part = lines[start : start + SLICE]
+        where.update(dict.fromkeys(part, len(futures)))
+        futures.append(pool.submit(_verified, public, part))
+    return Verifying(futures, where)
 
 
 def _resume_at(state: ChainState, head_line: str, trusted: str) -> None:

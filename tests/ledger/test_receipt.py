@@ -88,3 +88,27 @@ def test_nothing_outside_the_grammar_is_ever_signed(changes: dict[str, object], 
     fields.update(changes)
     with pytest.raises(ReceiptFormatError, match=field):
         build_receipt(KEY, **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "20261126T193552Z", "20240229T000000Z", "20230229T000000Z", "00000101T000000Z",
+        "99991231T235959Z", "20261301T000000Z", "20261100T000000Z", "20261126T240000Z",
+        "20261126T236000Z", "20261126T235960Z", "20261126T235961Z", "19700101T000000Z",
+    ],
+)  # fmt: skip
+def test_the_time_is_read_as_strptime_reads_it(text: str) -> None:
+    from datetime import UTC, datetime
+
+    from appliance.ledger.receipt import TIME_FORMAT, _parse_time
+
+    try:
+        want: object = datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        want = ValueError
+    try:
+        got: object = _parse_time(text)
+    except ValueError:
+        got = ValueError
+    assert got == want

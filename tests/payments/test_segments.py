@@ -44,3 +44,33 @@ def test_a_pix_code_with_an_e_mail_key_drops_a_version() -> None:
 def test_any_text_decodes_back(text: str) -> None:
     symbol = make_symbol(text, "M", 4, shortest=True)
     assert decode_png(render_png(symbol.matrix, 4))[0] == text
+
+
+def reference_segments(payload: str) -> list[tuple[int, bytes]]:
+    """The first implementation (every start, every mode, every end, slices re-measured): the
+    faster one must choose exactly the same segments."""
+    from appliance.payments.segments import MODES, _bits, _fits
+
+    n = len(payload)
+    best: list[tuple[int, int, int]] = [(0, 0, 0)] + [(1 << 60, 0, 0)] * n
+    for start in range(n):
+        for mode in MODES:
+            end = start
+            while end < n and _fits(payload[end], mode):
+                end += 1
+                bits = best[start][0] + _bits(payload[start:end], mode)
+                if bits < best[end][0]:
+                    best[end] = (bits, start, mode)
+    segments, end = [], n
+    while end > 0:
+        _, start, mode = best[end]
+        segments.append((mode, payload[start:end].encode()))
+        end = start
+    return segments[::-1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789ABCZ .:$%*+-/@aé€", max_size=170))
+def test_the_segments_are_those_of_the_reference(text: str) -> None:
+    chosen = [(segment.mode, segment.data) for segment in shortest_segments(text)]
+    assert chosen == reference_segments(text)

@@ -66,10 +66,13 @@ class PayScreen(ConsoleScreen):
         Binding("escape", "cancel", "Cancel order", id="pay-cancel"),
     ]
 
-    def __init__(self, order: OrderOut, tender: str) -> None:
+    def __init__(
+        self, order: OrderOut, tender: str, sent: asyncio.Future[TenderOut] | None = None
+    ) -> None:
         super().__init__()
         self.order = order
         self.tender = tender
+        self.sent = sent  # the tender, already sent as the key was pressed (tui/screens/sell.py)
         self.tendered: TenderOut | None = None  # the node's answer to the tender, once in
         self.refused = False
         self.busy = True  # a request is in flight: keys must not send another
@@ -107,6 +110,11 @@ class PayScreen(ConsoleScreen):
         if client is not None:
             self.choose_tender(client)
 
+    def on_unmount(self) -> None:
+        sent, self.sent = self.sent, None
+        if sent is not None and not sent.cancel():  # sent, never awaited here: hear its end
+            sent.exception()
+
     def bank_confirmed(self, event: NodeEvent) -> None:
         """The node's bank watch sold this order on the provider's word: on to the receipt."""
         data = event.data
@@ -118,13 +126,17 @@ class PayScreen(ConsoleScreen):
     @work(exclusive=True, group="pay", exit_on_error=False)
     async def choose_tender(self, client: NodeClient, override_reason: str | None = None) -> None:
         """POST the tender while the screen is drawn; build a rail's QR off the event loop."""
+        sent, self.sent = self.sent, None
         try:
-            answer = await client.tender(
-                self.order.id,
-                self.tender,
-                operator=self.console.settings.name if override_reason else None,
-                override_reason=override_reason,
-            )
+            if sent is not None and override_reason is None:
+                answer = await sent
+            else:
+                answer = await client.tender(
+                    self.order.id,
+                    self.tender,
+                    operator=self.console.settings.name if override_reason else None,
+                    override_reason=override_reason,
+                )
         except Refused as exc:
             if exc.status == 409 and exc.field == "tender":
                 self.post_message(TenderRefused(exc.error))

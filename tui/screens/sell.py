@@ -7,6 +7,7 @@ and the pay screen takes over. A cancelled payment keeps the cart; a paid one cl
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from tui.pass_scan import PassChecked, PassRejected, ScanBuffer, is_pass, refusa
 from tui.screens.base import ConsoleModal, ConsoleScreen
 from tui.screens.pay import PayScreen
 from tui.screens.receipt import Paid, ReceiptScreen
+from tui.widgets.qr import warm
 
 HOTKEYS = "1234567890abcdefghijklmnopqrstuvwxyz"
 COLUMNS = ("key", "item", "price", "stock")
@@ -100,6 +102,10 @@ class SellScreen(ConsoleScreen):
             self.post_message(ActionFailed(f"Catalogue not loaded: {exc}"))
 
     def on_catalog_loaded(self, message: CatalogLoaded) -> None:
+        if not self.items:  # the first catalogue: once it is drawn, import the QR encoder
+            self.call_after_refresh(
+                self.run_worker, warm, thread=True, group="warm-qr", exit_on_error=False
+            )
         self.items = message.items
         self.filter(self.query_one("#search", Input).value)
         self.show_cart()
@@ -320,8 +326,9 @@ class SellScreen(ConsoleScreen):
             return
         if tender is None:
             self.cancel_order(client, order.id)
-        else:  # the pay screen sends the tender while it is drawn: the QR comes sooner
-            self.app.push_screen(PayScreen(order, tender), self.pay_done)
+        else:  # the tender goes out now, while the pay screen is built: the QR comes sooner
+            sent = asyncio.ensure_future(client.tender(order.id, tender))
+            self.app.push_screen(PayScreen(order, tender, sent), self.pay_done)
 
     def pay_done(self, answer: object) -> None:
         """Paid: clear the cart and show the receipt. Cancelled: keep the cart."""

@@ -5,8 +5,10 @@ cells a module (square on an 8x16 font); with no block glyph at all the widget s
 customer can scan instead.
 
 The matrix is built off the event loop (qrcode costs milliseconds, DESIGN §6) and cached per
-payload. If the widget is too small for the code it says so instead of drawing a code no phone
-could read.
+payload. The QR encoder (qrcode, and PIL under it) is imported on the first code, not at the
+console's start (~15% of the start's imports, docs/performance.md): `warm` imports it on a
+thread once the sell screen is up, so the first sale does not wait for it either. If the
+widget is too small for the code it says so instead of drawing a code no phone could read.
 
 Fitting a payment code on a small terminal (80x24 is 48 half-block module rows) is a choice per
 rail within what the standards allow, made by `fit_lines`: the data is the shortest mix of
@@ -25,9 +27,6 @@ from functools import lru_cache
 from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
-
-from appliance.payments.matrix import make_symbol
-from appliance.payments.render import QUIET_ZONE
 
 QR_STYLE = Style(color="black", bgcolor="white")
 HALF = {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}
@@ -51,6 +50,9 @@ def qr_lines(payload: str, blocks: str = "half", level: str = "M") -> tuple[str,
     """The code as text lines: half blocks (two module rows a line) or full blocks, or none."""
     if blocks == "none":
         return ()
+    from appliance.payments.matrix import make_symbol
+    from appliance.payments.render import QUIET_ZONE
+
     matrix = make_symbol(payload, level, QUIET_ZONE, shortest=True).matrix
     if blocks == "full":
         return tuple("".join("██" if dark else "  " for dark in row) for row in matrix)
@@ -59,6 +61,12 @@ def qr_lines(payload: str, blocks: str = "half", level: str = "M") -> tuple[str,
         "".join(HALF[top, bottom] for top, bottom in zip(upper, lower, strict=True))
         for upper, lower in zip(rows[::2], rows[1::2], strict=True)
     )
+
+
+def warm() -> None:
+    """Import the QR encoder now (call it on a thread once the console is idle)."""
+    import appliance.payments.matrix
+    import appliance.payments.render  # noqa: F401
 
 
 def fits(lines: tuple[str, ...], width: int, height: int) -> bool:
