@@ -12,6 +12,11 @@ kept-alive, pinned TLS connection (`op_confirm_p50_ms`) minus the median of 300 
 confirms called in-process, in turns with them, on a copy of the box's state
 (`svc_confirm_p50_ms`). There is no plain-HTTP operator plane to compare with.
 
+Each round also reads the servers' CPU time from /proc around each part: CPU per request for
+the floor, the menu and a claim (`cpu_ms_per_request`). On a shared machine throughput ratios
+swing with what else runs; CPU per request moves far less, and it is what a Pi multiplies by 7.
+The JSON line also holds the medians of each round's own ratios (`round_ratio_medians`).
+
 Goals (issue 18, same-run floors, medians of rounds): menu >= 0.8x the floor's req/s; drop
 claims/s >= 0.4x the floor's req/s; claim p99 at 200 clients <= 2x the floor's p99 at 200
 connections; RSS <= 120 MB; the operator plane adds <= 1.0 ms to a confirm's p50 (issue 11).
@@ -95,6 +100,12 @@ def load(url: str, seconds: float, connections: int = 64) -> WrkRun:
     return wrk(url, seconds=seconds, connections=connections, threads=WRK_THREADS, bench=BENCH)
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     """VmHWM of a process, in MB."""
     status = Path(f"/proc/{pid}/status").read_text()
@@ -146,6 +157,16 @@ class Round:
     menu: WrkRun
     floor_200: WrkRun
     claims: ClaimRound
+    cpu_ms: dict[str, float]  # the server's CPU per request: floor, menu, claim
+
+    def ratios(self) -> dict[str, float]:
+        """This round's ratios to its own floor."""
+        return {
+            "menu_vs_floor": self.menu.rps / self.floor.rps,
+            "claims_vs_floor": self.claims.per_s / self.floor.rps,
+            "claim_p99_vs_floor_p99": self.claims.p99_ms / self.floor_200.p99_ms,
+            "menu_cpu_vs_floor_cpu": self.cpu_ms["floor"] / self.cpu_ms["menu"],
+        }
 
     def line(self, n: int) -> str:
         """The round, printed as it ends."""
@@ -154,7 +175,9 @@ class Round:
             f" ({self.menu.rps / self.floor.rps:.2f}x); floor at {CLIENTS} conns p50"
             f" {self.floor_200.p50_ms:.1f} ms p99 {self.floor_200.p99_ms:.1f} ms; claims"
             f" {self.claims.per_s:.0f}/s ({self.claims.accepted} accepted) p50"
-            f" {self.claims.p50_ms:.1f} ms p99 {self.claims.p99_ms:.1f} ms"
+            f" {self.claims.p50_ms:.1f} ms p99 {self.claims.p99_ms:.1f} ms; server CPU per request:"
+            f" floor {self.cpu_ms['floor']:.3f} ms, menu {self.cpu_ms['menu']:.3f} ms, claim"
+            f" {self.cpu_ms['claim']:.3f} ms"
         )
 
 
@@ -191,10 +214,19 @@ def measure(seconds: float, rounds: int, tmp: Path) -> dict[str, object]:
             operator.headers["Authorization"] = f"Bearer {token}"
             done = []
             for n in range(1, rounds + 1):
-                one = Round(
-                    load(floor_url, seconds), load(url + "/", seconds), load(floor_url, seconds, CLIENTS),
-                    claim_round(operator, url, quantity=100_000, count=CLAIMS, clients=CLIENTS),
-                )  # fmt: skip
+                c0 = cpu_s(hello.pid)
+                floor_run = load(floor_url, seconds)
+                c1 = cpu_s(node.pid)
+                menu_run = load(url + "/", seconds)
+                c2 = cpu_s(node.pid)
+                floor_200 = load(floor_url, seconds, CLIENTS)
+                c3 = cpu_s(hello.pid)
+                claims = claim_round(operator, url, quantity=100_000, count=CLAIMS, clients=CLIENTS)
+                c4 = cpu_s(node.pid)  # the drop's scheduling too: a few ms in 2,000 claims
+                cpu = {"floor": (c3 - c0) * 1e3 / (floor_run.requests + floor_200.requests),
+                       "menu": (c2 - c1) * 1e3 / menu_run.requests,
+                       "claim": (c4 - c2) * 1e3 / (claims.accepted + claims.refused)}  # fmt: skip
+                one = Round(floor_run, menu_run, floor_200, claims, cpu)
                 print(one.line(n), flush=True)
                 done.append(one)
         rss = peak_rss_mb(node.pid)
@@ -208,10 +240,17 @@ def measure(seconds: float, rounds: int, tmp: Path) -> dict[str, object]:
     claim_rate = med(r.claims.per_s for r in done)
     p99, floor_p99 = med(r.claims.p99_ms for r in done), med(r.floor_200.p99_ms for r in done)
     op_p50, svc_p50 = med(op) * 1e3, med(svc) * 1e3
+    ratios = {key: med(r.ratios()[key] for r in done) for key in done[0].ratios()}
+    cpu = {key: med(r.cpu_ms[key] for r in done) for key in done[0].cpu_ms}
     print(f"medians of {rounds} rounds: floor {floor:.0f} req/s; menu {menu:.0f} req/s"
           f" ({menu / floor:.2f}x floor, goal >= 0.8); claims {claim_rate:.0f}/s"
           f" ({claim_rate / floor:.2f}x floor, goal >= 0.4); claim p99 {p99:.1f} ms vs the floor's"
           f" p99 at {CLIENTS} connections {floor_p99:.1f} ms ({p99 / floor_p99:.2f}x, goal <= 2)")  # fmt: skip
+    print(f"medians of the rounds' own ratios: menu {ratios['menu_vs_floor']:.2f}x, claims"
+          f" {ratios['claims_vs_floor']:.2f}x, claim p99 {ratios['claim_p99_vs_floor_p99']:.2f}x; server"
+          f" CPU per request: floor {cpu['floor']:.3f} ms, menu {cpu['menu']:.3f} ms"
+          f" ({ratios['menu_cpu_vs_floor_cpu']:.2f}x the floor's requests per CPU second), claim"
+          f" {cpu['claim']:.3f} ms")  # fmt: skip
     print(f"node peak RSS {rss:.1f} MB (goal <= 120 MB)")
     print(
         f"confirm p50 over the operator plane (pinned TLS 1.3, kept alive) {op_p50:.2f} ms, in-process"
@@ -230,9 +269,12 @@ def measure(seconds: float, rounds: int, tmp: Path) -> dict[str, object]:
         "op_adds_ms": round(op_p50 - svc_p50, 3),
         "menu_vs_floor": round(menu / floor, 3), "claims_vs_floor": round(claim_rate / floor, 3),
         "claim_p99_vs_floor_p99": round(p99 / floor_p99, 3),
+        "round_ratio_medians": {key: round(value, 3) for key, value in ratios.items()},
+        "cpu_ms_per_request": {key: round(value, 4) for key, value in cpu.items()},
         "rounds": [{"floor_rps": round(r.floor.rps, 1), "menu_rps": round(r.menu.rps, 1),
                     "floor_p99_ms_200": round(r.floor_200.p99_ms, 2), "claims_per_s": round(r.claims.per_s, 1),
-                    "claim_p99_ms": round(r.claims.p99_ms, 2)} for r in done],
+                    "claim_p99_ms": round(r.claims.p99_ms, 2),
+                    "cpu_ms": {k: round(v, 4) for k, v in r.cpu_ms.items()}} for r in done],
         "server_cpus": sorted(SERVER_CPUS), "client_cpus": sorted(CLIENT_CPUS),
     }  # fmt: skip
 

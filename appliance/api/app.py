@@ -8,7 +8,6 @@ unexpected is logged once and answered with a generic 500 — never a traceback 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -20,10 +19,10 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from appliance.api import attendee, display_api, display_pages, drop_pages, operator, relay, storage
 from appliance.api.bounds import BodyLimits
+from appliance.api.fast_paths import AttendeeApp
 from appliance.api.node import Node
 from appliance.api.openapi import openapi_document
 from appliance.api.pass_sale_pages import routes as pass_sale_routes
@@ -90,39 +89,6 @@ async def openapi(request: Request) -> Response:
     return Response(msgspec.json.encode(openapi_document()), media_type="application/json")
 
 
-class ClaimFastPath:
-    """POST /d/{id}/claim straight to its handler, past the router and its exception layer.
-
-    At a drop's start hundreds of phones claim at once and the box's claims per second decide
-    how long each waits. The claim handler is the same one the route table lists; only the
-    way to it is shorter: routing walks every route before it, and each ASGI layer between the
-    server and the handler is re-entered on every await. Measured at 200 concurrent claims
-    (bench/node.py): 4,200 -> 4,700 claims/s. The one exception the handler lets out, an
-    unknown drop, is answered here as the app's handler would.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            match = CLAIM_PATH.fullmatch(scope["path"])
-            if match is not None:
-                scope["path_params"] = {"drop_id": int(match[1])}
-                try:
-                    response = await drop_pages.claim(Request(scope, receive))
-                except NotFound as exc:
-                    response = problem(404, str(exc))
-                except DiskFull as exc:
-                    response = await storage.disk_full(Request(scope, receive), exc)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-CLAIM_PATH = re.compile(r"/d/([0-9]{1,9})/claim")
-
-
 def attendee_routes() -> list[BaseRoute]:
     """The attendee plane's routes (plain HTTP), in match order: the pages phones load most first."""
     from appliance.api import pass_peers_api  # redemptions between boxes (docs/passes.md)
@@ -168,7 +134,7 @@ class Planes:
         self.node: Node | None = None
         self._users = 0
         self._lock = asyncio.Lock()
-        self.attendee = _starlette(attendee_routes(), self._lifespan, fast_claims=True)
+        self.attendee = _starlette(attendee_routes(), self._lifespan, AttendeeApp)
         self.operator = _starlette(operator_routes(), self._lifespan)
 
     @asynccontextmanager
@@ -200,7 +166,7 @@ class Planes:
 def _starlette(
     routes: list[BaseRoute],
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]],
-    fast_claims: bool = False,
+    kind: type[Starlette] = Starlette,
 ) -> Starlette:
     handlers: dict[type[Exception] | int, Callable[..., object]] = {
         msgspec.ValidationError: _validation,
@@ -213,12 +179,9 @@ def _starlette(
         HTTPException: _http,
         Exception: _unexpected,
     }
-    return Starlette(
+    return kind(  # the attendee plane's kind answers its menu and claims first (api/fast_paths.py)
         routes=routes,
         lifespan=lifespan,
         exception_handlers=handlers,  # type: ignore[arg-type]
-        middleware=[  # limits first (api/bounds.py), then the claim fast path on the attendee plane
-            Middleware(BodyLimits),
-            *([Middleware(ClaimFastPath)] if fast_claims else []),
-        ],
+        middleware=[Middleware(BodyLimits)],  # limits first (api/bounds.py)
     )

@@ -189,7 +189,10 @@ class Drops:
         one code per place and rail, places in the order claims take them, at most
         PRERENDER_MAX codes (half the cache, the other half for orders): O(units), bounded.
         A claim of more units, or past those places, gets its code built when its pay page asks.
-        Stops at once when the node stops (stop_prerendering).
+        Stops at once when the node stops (stop_prerendering), and when the drop opens: from
+        then on the claims need the CPU, and a pay page builds its own code when asked (a drop
+        scheduled a second ahead on a Pi-class CPU had its claims share the core with 200
+        codes still being built: claim p99 1.7-2.0 s, bench/pi.py; docs/performance.md).
         """
         if self.rails is None:
             return 0
@@ -199,7 +202,7 @@ class Drops:
             (rail, drop.price, drop_reference(drop.id, place))
             for place in places
             for rail in rails
-            if not self._stopping.is_set()
+            if not self._stopping.is_set() and self.clock() < drop.starts_at
         )
         return self.rails.prerender(requests)
 

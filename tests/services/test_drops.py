@@ -122,9 +122,12 @@ class CountingRails(RailRegistry):
         return count
 
 
+AHEAD = T0 + timedelta(hours=1)  # prerendering happens before a drop opens
+
+
 def big_drop() -> Drop:
     """Issue 12's drop: 100,000 units, 100 per attendee (10 million codes, 2.2 GB, once)."""
-    return Drop(7, "coffee", "Coffee", Money(600, "BRL"), 100_000, T0, 100, timedelta(minutes=5))
+    return Drop(7, "coffee", "Coffee", Money(600, "BRL"), 100_000, AHEAD, 100, timedelta(minutes=5))
 
 
 def test_prerendering_costs_one_code_per_place_and_rail_within_half_the_cache(
@@ -133,7 +136,7 @@ def test_prerendering_costs_one_code_per_place_and_rail_within_half_the_cache(
     rails = CountingRails()
     drops = Drops(Checkout(box, clock=clock), rails, clock)
     assert drops.prerender(big_drop()) == PRERENDER_MAX == CACHE_SIZE // 2
-    small = Drop(8, "coffee", "Coffee", Money(600, "BRL"), 50, T0, 5, timedelta(minutes=5))
+    small = Drop(8, "coffee", "Coffee", Money(600, "BRL"), 50, AHEAD, 5, timedelta(minutes=5))
     assert drops.prerender(small) == 50 * 2  # one-unit claims of every place, on both rails
 
 
@@ -142,6 +145,23 @@ def test_prerendering_stops_when_the_node_stops(box: Box, clock: Clock) -> None:
     drops = Drops(Checkout(box, clock=clock), rails, clock)
     rails.drops = drops
     assert drops.prerender(big_drop()) == 10
+
+
+def test_prerendering_stops_when_the_drop_opens(box: Box, clock: Clock) -> None:
+    """From the start the claims need the CPU; a pay page builds a missing code itself."""
+
+    class OpeningRails(CountingRails):
+        def prerender(self, requests: Iterable[tuple[str, Money | None, str | None]]) -> int:
+            count = 0
+            for _request in requests:
+                count += 1
+                if count == 10:
+                    clock.now = AHEAD  # the drop opens while its codes are being built
+            return count
+
+    drops = Drops(Checkout(box, clock=clock), OpeningRails(), clock)
+    assert drops.prerender(big_drop()) == 10
+    assert drops.prerender(big_drop()) == 0  # an open drop: nothing more is built
 
 
 def test_an_expired_hold_returns_its_units_to_the_next_claim_at_once(
