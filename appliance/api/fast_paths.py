@@ -13,7 +13,9 @@ router were a third of it.
 - **GET /** (no query string, no body): the menu page the `menu` handler last rendered into
   `node.menu_page` for the attendee's language, while it is fresher than MENU_TTL_S, with the
   same visitor cookie, funnel view and metric as the handler; anything else (a stale or missing
-  page, an error code, a body) goes through the app, whose handler renders and caches it.
+  page, an error code, a body) goes through the app, whose handler renders and caches it. While
+  a flag bundle is in force the menu may differ by the visitor's arm and each arm's views are
+  measured (page_variants.py), so every menu request then goes through the handler.
 - **POST /d/{id}/claim** with a declared body within the attendee limit: the claim handler the
   route table lists, called directly; the body limit is judged here as BodyLimits would (a
   chunked or missing length, or an oversized one, goes through the app and its BodyLimits).
@@ -75,8 +77,8 @@ class AttendeeApp(Starlette):
     async def _menu(self, scope: Scope, send: Send) -> bool:
         """Answer GET / from the menu page in memory; False when the app must render it."""
         node: Node | None = getattr(self.state, "node", None)
-        if node is None:
-            return False
+        if node is None or node.flags.last_good.current is not None:
+            return False  # with a flag bundle in force the page may vary by arm (page_variants.py)
         accept = cookie = None
         for name, value in scope["headers"]:  # the first of each, as Starlette's Headers.get
             if name == b"accept-language":
