@@ -6,6 +6,8 @@ the most tests first) put the long e2e files, which hold one or two tests each, 
 where one worker ran the last of them alone while the other sat idle. With the files that hold
 a `slow` test first, the long ones start at once and the many quick files fill in behind them.
 Within a file the order is unchanged, so module-scoped fixtures are shared as before.
+It lives at the repository's root, not in tests/: mypy sees every conftest.py under tests/ as
+one module named `conftest`, and tests/services/ has one already.
 """
 
 from __future__ import annotations
