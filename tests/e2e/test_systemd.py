@@ -14,8 +14,6 @@ from urllib.parse import urlsplit
 import pytest
 from nodeproc import REPO, start_node
 
-pytestmark = pytest.mark.serial  # times the watchdog to a tenth of a second
-
 UNITS = sorted((REPO / "systemd").glob("*.service"))
 
 
@@ -33,6 +31,7 @@ def receive(sock: socket.socket, wanted: str, deadline_s: float) -> tuple[str, f
     raise AssertionError(f"no {wanted} within {deadline_s} s")
 
 
+@pytest.mark.serial  # times the watchdog to a tenth of a second
 def test_ready_after_bind_watchdog_at_half_interval_and_stopping(tmp_path: Path) -> None:
     path = tmp_path / "notify.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
@@ -81,6 +80,7 @@ def test_units_expose_at_most_2(unit: Path) -> None:
     assert exposure <= 2.0, line
 
 
+@pytest.mark.serial  # the watchdog's first ping within 2 s
 def test_sync_daemon_is_ready_offline_and_stops_cleanly(tmp_path: Path) -> None:
     """The sync unit must start with no network and no cloud: READY at once, STOPPING on TERM."""
     path = tmp_path / "notify.sock"

@@ -1,0 +1,23 @@
+"""Suite-wide ordering: test files marked slow run first, so the parallel phase ends together.
+
+`./dev test` runs the parallel phase as `pytest -n 2 --dist loadfile --no-loadscope-reorder`:
+xdist hands whole files to its two workers in collection order. Its default order (files with
+the most tests first) puts the long e2e files, which hold one or two tests each, at the end,
+where one worker can run the last of them alone while the other sits idle. With the files that
+hold a `slow` test first, the long ones start at once and the many quick files fill in behind.
+Within a file the order is unchanged, so module-scoped fixtures are shared as before.
+It lives at the repository's root, not in tests/: mypy sees every conftest.py under tests/ as
+one module named `conftest`, and tests/services/ has one already (so mypy's `files` leave this
+one out; `mypy --strict conftest.py` passes).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.hookimpl(trylast=True)  # after -m has deselected: only the tests that will run count
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files holding a test marked slow first; collection order otherwise (a stable sort)."""
+    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow)
