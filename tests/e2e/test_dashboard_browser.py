@@ -42,7 +42,10 @@ UPSELL = (
 )
 PASSWORD = "a long creator password"
 playwright = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed")
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed"),
+    pytest.mark.slow,  # a node, a browser (and a cloud): scheduled first (conftest.py)
+]
 
 
 @pytest.fixture

@@ -34,7 +34,10 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 PHONE = {"width": 360, "height": 740}
 
 playwright = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed")
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed"),
+    pytest.mark.slow,  # a node, a browser (and a cloud): scheduled first (conftest.py)
+]
 
 
 @pytest.fixture(scope="module")
