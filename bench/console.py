@@ -34,8 +34,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:1] = [str(REPO)]  # the repo, not bench/, first
 
-import httpx  # noqa: E402
-
 from bench.honest import MissingTool, fail, print_machine, require  # noqa: E402
 
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
@@ -84,6 +82,8 @@ def start_node(state: Path) -> tuple[subprocess.Popen[str], str, str]:
 
 def pair(state: Path, url: str, console_state: Path) -> str:
     """Pair like a console, write the console state file; return the operator token."""
+    import httpx
+
     from appliance.ledger.identity import fingerprint, load_key
     from appliance.tls import state_dir_context
     from tui.pairing import pair_blocking
@@ -213,6 +213,8 @@ async def display_child(
 
 def display_code(state: Path, url: str, console_state: Path) -> str:
     """A display code for the console named "console" (the bench console's default name)."""
+    import httpx
+
     from appliance.tls import state_dir_context
     from tui.state import ConsoleState
 
