@@ -109,8 +109,9 @@ async def child(mode: str, url: str, console_state: Path, sales: int) -> None:
         async def until(check: object) -> None:
             deadline = time.monotonic() + 60
             while not check():  # type: ignore[operator]
-                if time.monotonic() > deadline:
-                    raise SystemExit("timed out")
+                if time.monotonic() > deadline:  # say where it stuck: the screen, the link
+                    screen = type(app.screen).__name__
+                    raise SystemExit(f"timed out on {screen}, link {app.link}")
                 await asyncio.sleep(0.0005)
 
         await until(lambda: isinstance(app.screen, SellScreen) and bool(app.screen.items))
