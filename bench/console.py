@@ -34,8 +34,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:1] = [str(REPO)]  # the repo, not bench/, first
 
-import httpx  # noqa: E402
-
 from bench.honest import MissingTool, fail, print_machine, require  # noqa: E402
 
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
@@ -84,6 +82,8 @@ def start_node(state: Path) -> tuple[subprocess.Popen[str], str, str]:
 
 def pair(state: Path, url: str, console_state: Path) -> str:
     """Pair like a console, write the console state file; return the operator token."""
+    import httpx
+
     from appliance.ledger.identity import fingerprint, load_key
     from appliance.tls import state_dir_context
     from tui.pairing import pair_blocking
@@ -109,8 +109,9 @@ async def child(mode: str, url: str, console_state: Path, sales: int) -> None:
         async def until(check: object) -> None:
             deadline = time.monotonic() + 60
             while not check():  # type: ignore[operator]
-                if time.monotonic() > deadline:
-                    raise SystemExit("timed out")
+                if time.monotonic() > deadline:  # say where it stuck: the screen, the link
+                    screen = type(app.screen).__name__
+                    raise SystemExit(f"timed out on {screen}, link {app.link}")
                 await asyncio.sleep(0.0005)
 
         await until(lambda: isinstance(app.screen, SellScreen) and bool(app.screen.items))
@@ -213,6 +214,8 @@ async def display_child(
 
 def display_code(state: Path, url: str, console_state: Path) -> str:
     """A display code for the console named "console" (the bench console's default name)."""
+    import httpx
+
     from appliance.tls import state_dir_context
     from tui.state import ConsoleState
 

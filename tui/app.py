@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
 import time
@@ -130,6 +131,7 @@ class StallboxConsole(DisplayHooks, App[int]):
         self.node_event: Signal[NodeEvent] = Signal(self, "node-event")
         self.node_returned: Signal[None] = Signal(self, "node-returned")
         self.node_checked = asyncio.Event()  # the monitor heard the node since the last attach
+        self.catalog_drawn = asyncio.Event()  # the sell screen drew a catalogue since the attach
         if self.state.data.theme in ("textual-light", "textual-dark"):
             self.theme = self.state.data.theme
         self.pair_code_spent = False
@@ -211,6 +213,7 @@ class StallboxConsole(DisplayHooks, App[int]):
         pinned = self.state.node(url)
         self.client = NodeClient(url, token, pin=pinned.fingerprint if pinned else None)
         self.node_checked.clear()
+        self.catalog_drawn.clear()
         self.set_link(Link(url=url, node="connecting"))
         self.monitor()
         self.read_events()
@@ -237,9 +240,16 @@ class StallboxConsole(DisplayHooks, App[int]):
 
     @work(exclusive=True, group="monitor", exit_on_error=False)
     async def monitor(self) -> None:
-        """Check the node every poll_s, for as long as the app runs."""
+        """Check the node every poll_s, for as long as the app runs.
+
+        The first check waits for the sell screen's first catalogue (at most poll_s): at start
+        the catalogue goes first, alone (on a Pi the checks' four requests, their decoding and
+        the status bar's redraw delayed the catalogue by a tenth, docs/performance.md).
+        """
         client = self.client
         assert client is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.catalog_drawn.wait(), self.settings.poll_s)
         proven = False  # who answers is checked on every (re)connection: a swapped box shows
         while True:
             try:

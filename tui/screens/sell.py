@@ -99,6 +99,7 @@ class SellScreen(ConsoleScreen):
         try:
             self.post_message(CatalogLoaded(await client.catalog()))
         except ConsoleError as exc:
+            self.console.catalog_drawn.set()  # nothing to draw: the monitor need not wait
             self.post_message(ActionFailed(f"Catalogue not loaded: {exc}"))
 
     def on_catalog_loaded(self, message: CatalogLoaded) -> None:
@@ -109,6 +110,7 @@ class SellScreen(ConsoleScreen):
         self.items = message.items
         self.filter(self.query_one("#search", Input).value)
         self.show_cart()
+        self.call_after_refresh(self.console.catalog_drawn.set)
 
     def filter(self, text: str) -> None:
         """Show the items matching `text` (all when empty), with their hotkeys."""
