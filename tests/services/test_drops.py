@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 import pytest
+from conftest import T0, Clock
 
 from appliance.domain.drops import Drop
 from appliance.domain.errors import DropError
@@ -17,7 +18,6 @@ from appliance.payments.registry import CACHE_SIZE, RailRegistry
 from appliance.services.box import Box
 from appliance.services.checkout import Checkout
 from appliance.services.drops import PRERENDER_MAX, Drops
-from conftest import T0, Clock
 
 
 def stored_taken(box: Box, drop_id: int) -> int:
