@@ -8,7 +8,6 @@ Every 2xx to a batch goes out only after the store's durable commit.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -27,6 +26,7 @@ from sync.cloud import dashboard, flag_routes, pass_overs, passes, restore
 from sync.cloud.creator_store import CreatorTables
 from sync.cloud.creators import CreatorKeys
 from sync.cloud.events import log_event
+from sync.cloud.guards import read_body, require_admin
 from sync.cloud.rollback import MAX_NOTE
 from sync.cloud.service import Cloud
 from sync.cloud.sessions import Attempts
@@ -92,20 +92,6 @@ def _json(value: msgspec.Struct | Sequence[msgspec.Struct], status: int = 200) -
     return Response(msgspec.json.encode(value), status, media_type=JSON)
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    """Read the body, refusing (413) one over `limit` bytes before reading it all."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise BatchInvalid(f"body: {length} bytes, at most {limit}", 413)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BatchInvalid(f"body: more than {limit} bytes", 413)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _cloud(request: Request) -> Cloud:
     cloud: Cloud = request.app.state.cloud
     return cloud
@@ -113,7 +99,7 @@ def _cloud(request: Request) -> Cloud:
 
 async def enrol(request: Request) -> Response:
     """POST /v1/enrol: a one-time token and a public key in, a device id and API token out."""
-    body = _enrol.decode(await _body(request, MAX_ENROL_BYTES))
+    body = _enrol.decode(await read_body(request, MAX_ENROL_BYTES))
     return _json(await _cloud(request).enrol(body), 201)
 
 
@@ -128,7 +114,7 @@ async def receipts(request: Request) -> Response:
     """POST /v1/devices/{device}/receipts (device token): a Batch in, a BatchAck or 409 out."""
     cloud = _cloud(request)
     record = await cloud.authenticate(_device(request), request.headers.get("authorization"))
-    batch = _batch.decode(await _body(request, MAX_BATCH_BYTES))
+    batch = _batch.decode(await read_body(request, MAX_BATCH_BYTES))
     return _answer(request, await cloud.ingest(record, batch))
 
 
@@ -147,7 +133,7 @@ async def funnel(request: Request) -> Response:
     """POST /v1/devices/{device}/funnel (device token): funnel minutes in, how many stored out."""
     cloud = _cloud(request)
     record = await cloud.authenticate(_device(request), request.headers.get("authorization"))
-    batch = _funnel.decode(await _body(request, MAX_BATCH_BYTES))
+    batch = _funnel.decode(await read_body(request, MAX_BATCH_BYTES))
     return _json(await cloud.put_funnel(record, batch))
 
 
@@ -161,7 +147,7 @@ async def relayed(request: Request) -> Response:
     relay, origin = await cloud.authenticate_relay(
         _device(request, "origin"), request.headers.get("authorization")
     )
-    batch = _batch.decode(await _body(request, MAX_BATCH_BYTES))
+    batch = _batch.decode(await read_body(request, MAX_BATCH_BYTES))
     return _answer(request, await cloud.ingest(origin, batch, relay))
 
 
@@ -240,7 +226,7 @@ async def log_epochs(request: Request) -> Response:
 async def log_checkpoint(request: Request) -> Response:
     """POST /v1/log/checkpoints: a checkpoint this log signed; one it no longer holds begins
     a new epoch. Public: only this log's key can sign what proves a rollback."""
-    body = await _body(request, MAX_NOTE)
+    body = await read_body(request, MAX_NOTE)
     try:
         note = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -250,10 +236,7 @@ async def log_checkpoint(request: Request) -> Response:
 
 async def devices(request: Request) -> Response:
     """GET /api/devices (admin token): every device, its head and its last problem."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    admin: str = request.app.state.admin_token
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), admin):
-        raise AuthError("Authorization: the admin token is needed (Bearer)")
+    require_admin(request)
     return _json(await _cloud(request).reports())
 
 

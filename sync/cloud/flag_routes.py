@@ -15,7 +15,6 @@ Registered by one line in app.py (`*flag_routes.routes()`).
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from collections import Counter
@@ -27,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 
 from sync.cloud.creator_store import CreatorTables, EdgeDecision
 from sync.cloud.creators import CreatorKeys, check_id, put_flag_set, scope_of
+from sync.cloud.guards import read_body, require_admin
 from sync.cloud.latency_view import prometheus_lines
 from sync.errors import AuthError, BatchInvalid
 from sync.flag_wire import MAX_DECISIONS_BYTES, DecisionBatch, DecisionsStored
@@ -50,36 +50,16 @@ def keys_of(request: Request) -> CreatorKeys:
     return keys
 
 
-def _admin(request: Request) -> None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    admin: str = request.app.state.admin_token
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), admin):
-        raise AuthError("Authorization: the admin token is needed (Bearer)")
-
-
-async def _body(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise BatchInvalid(f"body: {length} bytes, at most {limit}", 413)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BatchInvalid(f"body: more than {limit} bytes", 413)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def put_flags(request: Request) -> Response:
     """PUT /api/creators/{creator}/events/{event}/flags (admin): sign and keep a flag set."""
-    _admin(request)
+    require_admin(request)
     creator = check_id(request.path_params["creator"], "creator")
     event = check_id(request.path_params["event"], "event")
     text = request.query_params.get("ttl_s", "604800")
     if not text.isdigit() or len(text) > 9:
         raise BatchInvalid("ttl_s: a whole number of seconds", 422)
     try:
-        document = json.loads(await _body(request, MAX_FLAGS_BYTES))
+        document = json.loads(await read_body(request, MAX_FLAGS_BYTES))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BatchInvalid(f"body: not a JSON flagd document ({exc})") from None
     stored = await put_flag_set(
@@ -124,7 +104,7 @@ async def device_flags(request: Request) -> Response:
 async def flag_decisions(request: Request) -> Response:
     """POST /v1/devices/{device}/flag-decisions (device token): the box's canary decisions."""
     device = await _device(request)
-    batch = _decisions.decode(await _body(request, MAX_DECISIONS_BYTES))
+    batch = _decisions.decode(await read_body(request, MAX_DECISIONS_BYTES))
     if batch.v != 1:
         raise BatchInvalid(f"v: {batch.v}: this cloud speaks 1", 422)
     rows = [

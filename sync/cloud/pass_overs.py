@@ -11,7 +11,6 @@ one line in sync/cloud/app.py.
 
 from __future__ import annotations
 
-import hmac
 import html
 
 import msgspec
@@ -20,7 +19,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from sync.cloud.creator_store import CreatorTables
-from sync.errors import AuthError, BatchInvalid
+from sync.cloud.guards import require_admin
+from sync.errors import BatchInvalid
 from sync.pass_overs import MAX_OVERS, OverBatch
 
 MAX_BODY = 256 * 1024
@@ -147,10 +147,7 @@ async def report(request: Request) -> Response:
 
 async def over_redemptions(request: Request) -> Response:
     """GET /api/passes/over-redemptions (admin token): every over-redemption boxes reported."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    admin: str = request.app.state.admin_token
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), admin):
-        raise AuthError("Authorization: the admin token is needed (Bearer)")
+    require_admin(request)
     seen = await tables_of(request).overs()
     return Response(msgspec.json.encode(seen), media_type="application/json")
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hmac
 from typing import Any
 
 import msgspec
@@ -23,8 +22,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from sync.cloud.guards import require_admin
 from sync.cloud.pass_vault import PassVault, creator_id, entitlement_of
-from sync.errors import AuthError, BatchInvalid
+from sync.errors import BatchInvalid
 
 MAX_BODY = 16 * 1024
 JSON = "application/json"
@@ -100,10 +100,7 @@ def _vault(request: Request) -> PassVault:
 
 def _admin(request: Request) -> str:
     """The creator in the path, once the admin token is checked."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    admin: str = request.app.state.admin_token
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), admin):
-        raise AuthError("Authorization: the admin token is needed (Bearer)")
+    require_admin(request)
     return creator_id(request.path_params["creator"])
 
 
