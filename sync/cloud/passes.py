@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from sync.cloud.guards import require_admin
+from sync.cloud.guards import read_body, require_admin
 from sync.cloud.pass_vault import PassVault, creator_id, entitlement_of
 from sync.errors import BatchInvalid
 
@@ -105,15 +105,7 @@ def _admin(request: Request) -> str:
 
 
 async def _read(request: Request, kind: type[msgspec.Struct]) -> Any:
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BODY:
-        raise BatchInvalid(f"body: {length} bytes, at most {MAX_BODY}", 413)
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise BatchInvalid(f"body: more than {MAX_BODY} bytes", 413)
-    return msgspec.json.decode(body, type=kind)
+    return msgspec.json.decode(await read_body(request, MAX_BODY), type=kind)
 
 
 def _json(value: msgspec.Struct, status: int = 200) -> Response:
