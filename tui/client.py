@@ -1,8 +1,10 @@
-"""The console's one way to the node: a long-lived httpx.AsyncClient, typed results, SSE.
+"""The console's one way to the node: kept-alive connections, typed results, SSE.
 
-One client for the whole session (DESIGN §6: a new client costs ~21 ms, a reused one ~0.5 ms per
-request). Answers are decoded strictly into the API's own msgspec types, so a node speaking a
-different API is a clear error, not a KeyError three screens later. Every failure becomes one
+One client for the whole session, its connections kept alive (DESIGN §6: a new connection per
+request costs a TLS handshake), through tui/keepalive.py rather than httpx, which the console's
+process does not load (docs/performance.md, "The console's start without httpx"). Answers are
+decoded strictly into the API's own msgspec types, so a node speaking a different API is a clear
+error, not a KeyError three screens later. Every failure becomes one
 of tui.errors: NodeUnreachable when the node did not answer, Refused (or Unauthorized) when it did.
 """
 
@@ -18,7 +20,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
-import httpx
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -50,16 +51,19 @@ from appliance.tls import (
     fetch_certificate,
     pinned_context,
 )
-from tui.errors import KeyChanged, NodeUnreachable, Refused, Unauthorized
-from tui.keepalive import KeptAliveTransport
+from tui.errors import KeyChanged, NodeUnreachable, Refused, TransportError, Unauthorized
+from tui.keepalive import Answer, KeptAlive, Wire
 from tui.pairing import UNIX_BASE_URL, pair_async, pair_local, unix_path
 
 if TYPE_CHECKING:  # imported where used: the console's start does without them
+    import httpx
+
     from appliance.api.season_schemas import ClockOut
     from appliance.domain.close import CloseReport
 
 T = TypeVar("T")
 EVENT_READ_TIMEOUT_S = 40.0  # the node sends a keep-alive every 15 s
+EVENT_CONNECT_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,52 +110,31 @@ class NodeClient:
         self.timeout_s = timeout_s
         self.peer_fingerprint: str | None = None  # what the TLS handshake proved
         self._transport = transport  # a test seam (httpx.MockTransport); no TLS then
-        self._http: httpx.AsyncClient | None = None
+        self._http: Wire | None = None
         self._tenders: list[str] | None = None
-        self._token: str | None = None
-        self.token = token
+        self.token = token  # sent with every call but the identity challenge
 
-    @property
-    def token(self) -> str | None:
-        """The operator token sent with every call (only once the key is proven)."""
-        return self._token
-
-    @token.setter
-    def token(self, value: str | None) -> None:
-        self._token = value
-        if self._http is not None:
-            self._set_auth(self._http)
-
-    def _set_auth(self, http: httpx.AsyncClient) -> None:
-        if self._token:
-            http.headers["Authorization"] = f"Bearer {self._token}"
-        else:
-            http.headers.pop("Authorization", None)
+    def _auth(self) -> dict[str, str]:
+        """The token's header (none before pairing)."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     async def connect(self) -> str | None:
         """Prove the node's key (TLS) before anything is sent; return its fingerprint."""
         if self._http is not None:
             return self.peer_fingerprint
         socket_path = unix_path(self.base_url)
+        http: Wire
         if self._transport is not None:  # a test seam: the pin stands for the handshake's key
-            http = httpx.AsyncClient(
-                base_url=UNIX_BASE_URL if socket_path is not None else self.base_url,
-                timeout=self.timeout_s, transport=self._transport,
-            )  # fmt: skip
+            from tui.httpx_wire import HttpxWire
+
+            base = UNIX_BASE_URL if socket_path is not None else self.base_url
+            http = HttpxWire(base, self._transport, self.timeout_s)
             self.peer_fingerprint = self.pin
         elif socket_path is not None:  # the on-box console: no network, the socket is the proof
-            http = httpx.AsyncClient(
-                base_url=UNIX_BASE_URL, timeout=self.timeout_s,
-                transport=httpx.AsyncHTTPTransport(uds=socket_path),
-            )  # fmt: skip
+            http = KeptAlive(UNIX_BASE_URL, socket_path=socket_path, timeout_s=self.timeout_s)
         else:
             der = await self._probe()
-            pinned = pinned_context(der)
-            http = httpx.AsyncClient(
-                base_url=self.base_url, timeout=self.timeout_s,
-                transport=KeptAliveTransport(pinned, httpx.AsyncHTTPTransport(verify=pinned)),
-            )  # fmt: skip
-        self._set_auth(http)
+            http = KeptAlive(self.base_url, tls=pinned_context(der), timeout_s=self.timeout_s)
         self._http = http
         return self.peer_fingerprint
 
@@ -178,23 +161,21 @@ class NodeClient:
         return der
 
     async def close(self) -> None:
-        """Close the connection pool."""
+        """Close the kept connections."""
         if self._http is not None:
             await self._http.aclose()
 
-    async def _client(self) -> httpx.AsyncClient:
+    async def _client(self) -> Wire:
         await self.connect()
         assert self._http is not None
         return self._http
 
-    async def _call(self, method: str, path: str, body: Any = None) -> httpx.Response:
+    async def _call(self, method: str, path: str, body: Any = None) -> Answer:
         http = await self._client()
+        content = b"" if body is None else msgspec.json.encode(body)
         try:
-            if body is None:
-                answer = await http.request(method, path)
-            else:
-                answer = await http.request(method, path, content=msgspec.json.encode(body))
-        except httpx.TransportError as exc:
+            answer = await http.request(method, path, content, self._auth())
+        except TransportError as exc:
             await self._recheck(exc)
             raise NodeUnreachable(f"node at {self.base_url} did not answer ({exc!r})") from exc
         if answer.status_code >= 400:
@@ -253,11 +234,9 @@ class NodeClient:
         http = await self._client()
         challenge = os.urandom(32)
         path = f"/api/identity?challenge={b64(challenge)}"
-        request = http.build_request("GET", path)
-        request.headers.pop("Authorization", None)  # the challenge never carries the token
-        try:
-            answer = await http.send(request)
-        except httpx.TransportError as exc:
+        try:  # the challenge never carries the token
+            answer = await http.request("GET", path)
+        except TransportError as exc:
             await self._recheck(exc)
             raise NodeUnreachable(f"node at {self.base_url} did not answer ({exc!r})") from exc
         if answer.status_code != 200:
@@ -453,17 +432,16 @@ class NodeClient:
 
     async def events(self) -> AsyncIterator[NodeEvent]:
         """Server-sent events until the stream ends; raises NodeUnreachable when it breaks."""
-        timeout = httpx.Timeout(5.0, read=EVENT_READ_TIMEOUT_S)
         http = await self._client()
-        try:
-            async with http.stream(
-                "GET", "/api/events", timeout=timeout, headers={"Accept": "text/event-stream"}
-            ) as answer:
-                if answer.status_code >= 400:
-                    await answer.aread()
-                    raise _refusal(answer)
+        headers = {"Accept": "text/event-stream", **self._auth()}
+        try:  # on a connection of its own, kept open while the node streams
+            stream = await http.stream("/api/events", headers, EVENT_CONNECT_TIMEOUT_S)
+            try:
+                if stream.status_code >= 400:
+                    body = await stream.read_all(EVENT_CONNECT_TIMEOUT_S)
+                    raise _refusal(Answer(stream.status_code, body))
                 kind, data = "message", ""
-                async for line in answer.aiter_lines():
+                async for line in stream.lines(EVENT_READ_TIMEOUT_S):
                     if line.startswith("event:"):
                         kind = line[6:].strip()
                     elif line.startswith("data:"):
@@ -471,7 +449,9 @@ class NodeClient:
                     elif not line and data:
                         yield NodeEvent(kind, _json_object(data))
                         kind, data = "message", ""
-        except httpx.TransportError as exc:
+            finally:
+                stream.close()
+        except TransportError as exc:
             await self._recheck(exc)
             raise NodeUnreachable(f"event stream from {self.base_url} broke ({exc!r})") from exc
 
@@ -494,7 +474,7 @@ def _json_object(text: str) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _refusal(answer: httpx.Response) -> Refused:
+def _refusal(answer: Answer) -> Refused:
     try:
         problem = msgspec.json.decode(answer.content, type=Problem)
         error, where = problem.error, problem.field

@@ -2,6 +2,7 @@
 
 ConsoleError
 ├── NodeUnreachable   the node did not answer (down, wrong address, network gone)
+├── TransportError    a request got no answer (the client reports it as NodeUnreachable)
 ├── KeyChanged        the TLS handshake showed another key than the pinned one: nothing sent
 ├── Refused           the node answered 4xx: a business rule, bad input, a bad token
 │   └── Unauthorized  401: the token is missing, expired or revoked (pair again)
@@ -18,6 +19,14 @@ class ConsoleError(Exception):
 
 class NodeUnreachable(ConsoleError):
     """The node did not answer; nothing was sent or the answer was lost."""
+
+
+class TransportError(ConsoleError):
+    """A request got no answer: connecting, writing, reading or parsing failed (tui/keepalive.py).
+
+    Its `__cause__` is the underlying error, so the client can tell a handshake that did not
+    verify (another key) from a node that is down.
+    """
 
 
 class KeyChanged(ConsoleError):

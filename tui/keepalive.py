@@ -1,46 +1,106 @@
-"""The console's kept-alive TLS connections to the node, without httpx's connection pool.
+"""The console's HTTP/1.1 to the node over kept-alive connections, without httpx.
 
 A confirm over the operator plane cost ~2.5 ms more than the same confirm in-process (issue 11,
-bench/node.py), while TLS itself is ~0.15 ms. Profiled with py-spy, most of the rest was the
-console's own CPU in httpx's transport: httpcore's pool and its anyio locks and events,
-anyio's TLS stream (TLS done in Python over a memory BIO, several awaits per record) and h11's
-pure-Python parser — about 1 ms of CPU per small request on the 2-vCPU VM we build on.
+bench/node.py), while TLS itself is ~0.15 ms: most of the rest was the console's own CPU in
+httpx's transport (httpcore's pool with anyio's locks, anyio's TLS stream, h11's pure-Python
+parser). And importing httpx, httpcore, anyio and h11 was ~0.1 s of the console's start CPU,
+~0.7 s on a Pi 4 core (docs/performance.md, "The console's start without httpx").
 
-This transport does what the console needs and nothing else: requests with a body known in
+This module does what the console needs and nothing else: requests with a body known in
 advance and answers read whole, one at a time on each of a few kept-alive connections, the
-request written in one TLS write on the loop's own TLS transport, the answer read with
-httptools' C parser (uvicorn's dependency, already installed). Streams (the event stream,
-anything asking for `text/event-stream`) go to httpx's own transport, as do answers this one
-does not read (HTTP/1.0, an upgrade). Errors are httpx's: a handshake that does not verify is an
-`httpx.ConnectError` caused by the `ssl.SSLCertVerificationError`, as the console's key-change
-check expects.
+request written in one write on the loop's own TLS transport, the answer read with httptools'
+C parser (uvicorn's dependency, already installed); and the event stream on a connection of its
+own, read line by line. Over TLS every connection uses the one context it is given (the client
+builds it with the node's pinned certificate as its only trust anchor), so a connection to
+another key fails in the handshake. Every failure to get an answer is a `TransportError` whose
+`__cause__` is the underlying error (an `ssl.SSLCertVerificationError` when another key
+answered, which the client's key-change check looks for).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import urlsplit
 
 import httptools
-import httpx
+
+from tui.errors import TransportError
 
 IDLE_MAX = 4  # connections kept for reuse; more at once are opened and closed after
 READ_CHUNK = 65_536
+USER_AGENT = b"stallbox-console"
 
 
 @dataclass(slots=True)
-class _Answer:
-    """What the parser has read of one answer."""
+class Answer:
+    """One answer read whole: its status, headers and body."""
 
-    status: int = 0
+    status_code: int
+    content: bytes
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The body as UTF-8 text (the node's answers are UTF-8)."""
+        return self.content.decode("utf-8", "replace")
+
+
+class Lines(Protocol):
+    """An answer whose body is read as it comes (`KeptAlive.stream`)."""
+
+    status_code: int
+
+    async def read_all(self, timeout: float | None) -> bytes:
+        """The rest of the body, read whole."""
+
+    def lines(self, timeout: float | None) -> AsyncIterator[str]:
+        """The body's lines as they arrive."""
+
+    def close(self) -> None:
+        """Stop reading."""
+
+
+class Wire(Protocol):
+    """What the client sends requests through: `KeptAlive`, or the tests' httpx seam."""
+
+    base_url: str
+
+    async def request(
+        self, method: str, path: str, content: bytes = b"", headers: Mapping[str, str] | None = None
+    ) -> Answer:
+        """Send one request and read its whole answer."""
+
+    async def post(self, path: str, content: bytes) -> Answer:
+        """POST `content` to `path`."""
+
+    async def stream(self, path: str, headers: Mapping[str, str], connect_s: float) -> Lines:
+        """GET `path` and read its head; the body to come."""
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+
+
+@dataclass(slots=True)
+class _Parsed:
+    """What the parser has read of one answer (httptools calls these methods)."""
+
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     body: list[bytes] = field(default_factory=list)
+    head_done: bool = False
     done: bool = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """httptools callback."""
         self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        """httptools callback."""
+        self.head_done = True
 
     def on_body(self, body: bytes) -> None:
         """httptools callback."""
@@ -65,101 +125,184 @@ class _Connection:
         self.writer.close()
 
 
-class KeptAliveTransport(httpx.AsyncBaseTransport):
-    """HTTP/1.1 over a few kept-alive TLS (or plain) connections to one host; see the module."""
+class Stream:
+    """An answer being read as it comes (the event stream), on its own connection."""
 
-    def __init__(self, verify: ssl.SSLContext | None, streams: httpx.AsyncBaseTransport) -> None:
-        self._context = verify
-        self._streams = streams
+    def __init__(self, conn: _Connection, parser: httptools.HttpResponseParser, parsed: _Parsed):
+        self._conn, self._parser, self._parsed = conn, parser, parsed
+        self.status_code = parser.get_status_code()
+
+    async def read_all(self, timeout: float | None) -> bytes:
+        """The rest of the body (an error's), read whole."""
+        while not self._parsed.done:
+            if not await _feed(self._conn, self._parser, timeout):
+                break
+        return b"".join(self._parsed.body)
+
+    async def lines(self, timeout: float | None) -> AsyncIterator[str]:
+        """The body's lines (without their ends) as they arrive; `timeout` is per read."""
+        pending = b""
+        while True:
+            if self._parsed.body:
+                pending += b"".join(self._parsed.body)
+                self._parsed.body.clear()
+                *whole, pending = pending.replace(b"\r\n", b"\n").split(b"\n")
+                for line in whole:
+                    yield line.decode("utf-8", "replace")
+            if self._parsed.done:
+                return
+            if not await _feed(self._conn, self._parser, timeout):
+                raise TransportError("the node closed the event stream")
+
+    def close(self) -> None:
+        """Close the stream's connection."""
+        self._conn.close()
+
+
+class KeptAlive:
+    """HTTP/1.1 to one node over a few kept-alive TLS, plain or Unix-socket connections."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        tls: ssl.SSLContext | None = None,
+        socket_path: str | None = None,
+        timeout_s: float = 5.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        where = urlsplit(self.base_url)
+        self._host = where.hostname or "localhost"
+        self._port = where.port or (443 if where.scheme == "https" else 80)
+        self._tls = tls if where.scheme == "https" else None
+        self._socket_path = socket_path
+        self.timeout_s = timeout_s
         self._idle: list[_Connection] = []
+        self._host_header = where.netloc.encode() if socket_path is None else b"stallbox-node"
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send `request` and read its whole answer (streams go to httpx's transport)."""
-        if b"text/event-stream" in request.headers.get("accept", "").encode():
-            return await self._streams.handle_async_request(request)
-        body = await request.aread()
-        head = _head(request, body)
-        timeouts = request.extensions.get("timeout", {})
-        conn = await self._connection(request, timeouts.get("connect"))
+    async def request(
+        self,
+        method: str,
+        path: str,
+        content: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+    ) -> Answer:
+        """Send one request and read its whole answer."""
+        head = self._head(method, path, content, headers)
+        conn = await self._connection()
         try:
-            conn.writer.write(head + body)
-            answer, keep = await self._read(conn, request, timeouts.get("read"))
+            conn.writer.write(head + content)
+            parsed = _Parsed()
+            parser = httptools.HttpResponseParser(parsed)
+            async with _deadline(self.timeout_s, "the node did not answer in time"):
+                await conn.writer.drain()
+                while not parsed.done:
+                    if not await _feed(conn, parser, None):
+                        raise TransportError("the node closed the connection before it answered")
         except BaseException:
             conn.close()
             raise
+        closes = any(
+            name.lower() == b"connection" and b"close" in value.lower() for name, value in parsed.headers
+        )  # fmt: skip
+        keep = parser.get_http_version() == "1.1" and not closes
         if keep and len(self._idle) < IDLE_MAX:
             self._idle.append(conn)
         else:
             conn.close()
-        return httpx.Response(
-            answer.status, headers=answer.headers, content=b"".join(answer.body),
-            extensions={"http_version": b"HTTP/1.1"}, request=request,
-        )  # fmt: skip
+        return Answer(parser.get_status_code(), b"".join(parsed.body), parsed.headers)
 
-    async def _connection(self, request: httpx.Request, timeout: float | None) -> _Connection:
+    async def post(self, path: str, content: bytes) -> Answer:
+        """POST `content` to `path`."""
+        return await self.request("POST", path, content)
+
+    async def stream(self, path: str, headers: Mapping[str, str], connect_s: float) -> Stream:
+        """GET `path` on a new connection of its own; the answer's head read, its body to come."""
+        conn = await self._open(connect_s)
+        try:
+            conn.writer.write(self._head("GET", path, b"", headers))
+            parsed = _Parsed()
+            parser = httptools.HttpResponseParser(parsed)
+            async with _deadline(connect_s, "the node did not answer in time"):
+                await conn.writer.drain()
+                while not parsed.head_done:
+                    if not await _feed(conn, parser, None):
+                        raise TransportError("the node closed the connection before it answered")
+        except BaseException:
+            conn.close()
+            raise
+        return Stream(conn, parser, parsed)
+
+    def _head(self, method: str, path: str, body: bytes, extra: Mapping[str, str] | None) -> bytes:
+        """The request line and headers, with the body's length."""
+        lines = [
+            b"%s %s HTTP/1.1" % (method.encode(), path.encode()),
+            b"Host: " + self._host_header,
+        ]
+        headers = {"Accept": "*/*", **(extra or {})}
+        lines += [f"{name}: {value}".encode() for name, value in headers.items()]
+        lines.append(b"User-Agent: " + USER_AGENT)
+        if body or method not in ("GET", "HEAD"):
+            lines.append(b"Content-Length: %d" % len(body))
+        return b"\r\n".join(lines) + b"\r\n\r\n"
+
+    async def _connection(self) -> _Connection:
         while self._idle:
             conn = self._idle.pop()
             if conn.usable():
                 return conn
             conn.close()
-        url = request.url
-        port = url.port or (443 if url.scheme == "https" else 80)
-        tls = self._context if url.scheme == "https" else None
+        return await self._open(self.timeout_s)
+
+    async def _open(self, timeout: float) -> _Connection:
+        where = self._socket_path or f"{self._host}:{self._port}"
         try:
             async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(
-                    url.host, port, ssl=tls, server_hostname=url.host if tls else None,
-                    limit=READ_CHUNK,
-                )  # fmt: skip
+                if self._socket_path is not None:
+                    reader, writer = await asyncio.open_unix_connection(
+                        self._socket_path, limit=READ_CHUNK
+                    )
+                else:
+                    reader, writer = await asyncio.open_connection(
+                        self._host, self._port, ssl=self._tls, limit=READ_CHUNK,
+                        server_hostname=self._host if self._tls else None,
+                    )  # fmt: skip
         except TimeoutError as exc:
-            raise httpx.ConnectTimeout(
-                f"connect to {url.host}:{port} timed out", request=request
-            ) from exc
+            raise TransportError(f"connect to {where} timed out") from exc
         except OSError as exc:  # ssl.SSLError (a key that does not verify) is an OSError
-            raise httpx.ConnectError(f"{exc}", request=request) from exc
+            raise TransportError(f"connect to {where} failed: {exc}") from exc
         return _Connection(reader, writer)
 
-    async def _read(
-        self, conn: _Connection, request: httpx.Request, timeout: float | None
-    ) -> tuple[_Answer, bool]:
-        answer = _Answer()
-        parser = httptools.HttpResponseParser(answer)
-        try:
-            async with asyncio.timeout(timeout):
-                await conn.writer.drain()
-                while not answer.done:
-                    data = await conn.reader.read(READ_CHUNK)
-                    if not data:
-                        raise httpx.RemoteProtocolError(
-                            "the node closed the connection before it answered", request=request
-                        )
-                    parser.feed_data(data)
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout("the node did not answer in time", request=request) from exc
-        except httptools.HttpParserError as exc:
-            raise httpx.RemoteProtocolError(f"bad answer: {exc}", request=request) from exc
-        except OSError as exc:
-            raise httpx.ReadError(f"{exc}", request=request) from exc
-        answer.status = parser.get_status_code()
-        closes = any(
-            name.lower() == b"connection" and b"close" in value.lower() for name, value in answer.headers
-        )  # fmt: skip
-        return answer, parser.get_http_version() == "1.1" and not closes
-
     async def aclose(self) -> None:
-        """Close every kept connection and httpx's transport."""
+        """Close every kept connection."""
         idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
-        await self._streams.aclose()
 
 
-def _head(request: httpx.Request, body: bytes) -> bytes:
-    """The request line and headers, with the body's length."""
-    lines = [b"%s %s HTTP/1.1" % (request.method.encode(), request.url.raw_path)]
-    for name, value in request.headers.raw:
-        if name.lower() not in (b"content-length", b"transfer-encoding"):
-            lines.append(name + b": " + value)
-    if body or request.method not in ("GET", "HEAD"):
-        lines.append(b"Content-Length: %d" % len(body))
-    return b"\r\n".join(lines) + b"\r\n\r\n"
+async def _feed(
+    conn: _Connection, parser: httptools.HttpResponseParser, timeout: float | None
+) -> bool:
+    """Read what has arrived into `parser`; False at the end of the connection."""
+    try:
+        async with _deadline(timeout, "the node did not answer in time"):
+            data = await conn.reader.read(READ_CHUNK)
+    except OSError as exc:
+        raise TransportError(f"read failed: {exc}") from exc
+    if not data:
+        return False
+    try:
+        parser.feed_data(data)
+    except httptools.HttpParserError as exc:
+        raise TransportError(f"bad answer: {exc}") from exc
+    return True
+
+
+@asynccontextmanager
+async def _deadline(seconds: float | None, what: str) -> AsyncIterator[None]:
+    """asyncio.timeout whose expiry is a TransportError saying `what`."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError as exc:
+        raise TransportError(what) from exc

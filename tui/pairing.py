@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
 import msgspec
 
 from appliance.api.schemas import PairFinished, PairResponse, PairStarted
 from appliance.ledger.errors import LedgerError, PakeError
 from appliance.ledger.pake import ConsoleFinish, console_finish, console_open
 from appliance.ledger.receipt import b64, unb64
-from tui.errors import NodeUnreachable, Refused, Unauthorized
+from tui.errors import NodeUnreachable, Refused, TransportError, Unauthorized
+
+if TYPE_CHECKING:  # the console itself never loads httpx (tui/keepalive.py)
+    import httpx
+
+    from tui.keepalive import Wire
 
 UNIX_PREFIX = "unix:"
 UNIX_BASE_URL = "http://stallbox-node"  # the host part is not used over a Unix socket
@@ -33,7 +37,19 @@ def unix_path(node: str) -> str | None:
     return node[len(UNIX_PREFIX) :] if node.startswith(UNIX_PREFIX) else None
 
 
-def _decode(kind: type[Any], answer: httpx.Response, path: str) -> Any:
+class Answered(Protocol):
+    """An answer read whole: httpx's, or tui/keepalive.py's."""
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status."""
+
+    @property
+    def content(self) -> bytes:
+        """The body."""
+
+
+def _decode(kind: type[Any], answer: Answered, path: str) -> Any:
     if answer.status_code >= 400:
         try:
             error = msgspec.json.decode(answer.content)["error"]
@@ -84,22 +100,22 @@ def _any_b64(text: str) -> bytes:
         raise Refused(200, "pairing failed: the sealed answer is not base64url") from None
 
 
-async def pair_async(
-    http: httpx.AsyncClient, code: str, name: str, peer_fingerprint: str
-) -> PairResponse:
+async def pair_async(http: Wire, code: str, name: str, peer_fingerprint: str) -> PairResponse:
     """Run the PAKE with the node behind `http`; return its answer once both sides confirmed."""
     try:
-        answer = await http.post("/api/pair/start", content=msgspec.json.encode({"name": name}))
+        answer = await http.post("/api/pair/start", msgspec.json.encode({"name": name}))
         started: PairStarted = _decode(PairStarted, answer, "/api/pair/start")
         body, step = _answer(code, started, peer_fingerprint)
-        answer = await http.post("/api/pair/finish", content=msgspec.json.encode(body))
-    except httpx.TransportError as exc:
+        answer = await http.post("/api/pair/finish", msgspec.json.encode(body))
+    except TransportError as exc:
         raise NodeUnreachable(f"node at {http.base_url} did not answer ({exc!r})") from exc
     return _open(step, _decode(PairFinished, answer, "/api/pair/finish"), peer_fingerprint)
 
 
 def pair_blocking(http: httpx.Client, code: str, name: str, peer_fingerprint: str) -> PairResponse:
     """The same run for blocking callers (tests, bench, the demo)."""
+    import httpx
+
     try:
         answer = http.post("/api/pair/start", content=msgspec.json.encode({"name": name}))
         started: PairStarted = _decode(PairStarted, answer, "/api/pair/start")
@@ -110,11 +126,11 @@ def pair_blocking(http: httpx.Client, code: str, name: str, peer_fingerprint: st
     return _open(step, _decode(PairFinished, answer, "/api/pair/finish"), peer_fingerprint)
 
 
-async def pair_local(http: httpx.AsyncClient, name: str) -> PairResponse:
+async def pair_local(http: Wire, name: str) -> PairResponse:
     """A token over the node's Unix socket, with no code (the node checks who we are)."""
     try:
-        answer = await http.post("/api/pair/local", content=msgspec.json.encode({"name": name}))
-    except httpx.TransportError as exc:
+        answer = await http.post("/api/pair/local", msgspec.json.encode({"name": name}))
+    except TransportError as exc:
         raise NodeUnreachable(f"node socket did not answer ({exc!r})") from exc
     result: PairResponse = _decode(PairResponse, answer, "/api/pair/local")
     return result

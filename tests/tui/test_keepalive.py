@@ -1,20 +1,21 @@
-"""The console's kept-alive transport (tui/keepalive.py) against a real server on port 0.
+"""The console's kept-alive HTTP (tui/keepalive.py) against a real server on port 0.
 
 The node closes a kept connection after a while of silence; the next request must open a new
 one rather than fail. An answer that says `Connection: close` is not reused. The event stream
-goes to httpx's own transport, which streams.
+goes on a connection of its own and is read line by line as it arrives.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 from console_support import anyio_backend
 
-from tui.keepalive import KeptAliveTransport
+from tui.errors import TransportError
+from tui.keepalive import KeptAlive, Lines
 
 __all__ = ["anyio_backend"]  # fixtures, used by name
 
@@ -60,11 +61,20 @@ async def server(request: pytest.FixtureRequest) -> AsyncIterator[Server]:
         yield state
 
 
-def client(url: str) -> httpx.AsyncClient:
-    """A client as the console builds one, over plain HTTP here."""
-    return httpx.AsyncClient(
-        base_url=url, timeout=5, transport=KeptAliveTransport(None, httpx.AsyncHTTPTransport())
-    )
+@asynccontextmanager
+async def client(url: str) -> AsyncIterator[KeptAlive]:
+    """A transport as the console builds one, over plain HTTP here."""
+    http = KeptAlive(url, timeout_s=5)
+    try:
+        yield http
+    finally:
+        await http.aclose()
+
+
+async def collect(stream: Lines, timeout: float, seen: list[str]) -> None:
+    """Append the stream's lines to `seen` until it ends or fails."""
+    async for line in stream.lines(timeout):
+        seen.append(line)
 
 
 async def until(check: object, seconds: float = 5) -> None:
@@ -81,7 +91,7 @@ async def test_requests_share_one_kept_connection(server: Server) -> None:
     """Ten requests, one connection; bodies and answers intact."""
     async with client(server.url) as http:
         for n in range(10):
-            answer = await http.post("/x", content=b"n%d" % n)
+            answer = await http.post("/x", b"n%d" % n)
             assert answer.status_code == 200
             assert answer.content == b"1:n%d" % n
     assert server.connections == 1
@@ -92,11 +102,9 @@ async def test_requests_share_one_kept_connection(server: Server) -> None:
 async def test_a_connection_the_server_closed_is_not_reused(server: Server) -> None:
     """The server closes after each answer (as after its keep-alive timeout): a new one each time."""
     async with client(server.url) as http:
-        assert (await http.get("/a")).content == b"1:"
-        transport = http._transport
-        assert isinstance(transport, KeptAliveTransport)
-        await until(lambda: all(not conn.usable() for conn in transport._idle))
-        assert (await http.get("/b")).content == b"2:"
+        assert (await http.request("GET", "/a")).content == b"1:"
+        await until(lambda: all(not conn.usable() for conn in http._idle))
+        assert (await http.request("GET", "/b")).content == b"2:"
     assert server.connections == 2
 
 
@@ -105,17 +113,68 @@ async def test_a_connection_the_server_closed_is_not_reused(server: Server) -> N
 async def test_connection_close_is_honoured(server: Server) -> None:
     """An answer saying `Connection: close` is not kept for the next request."""
     async with client(server.url) as http:
-        assert (await http.get("/a")).content == b"1:"
-        assert (await http.get("/b")).content == b"2:"
+        assert (await http.request("GET", "/a")).content == b"1:"
+        assert (await http.request("GET", "/b")).content == b"2:"
 
 
 @pytest.mark.anyio
 async def test_a_server_that_is_gone_is_a_transport_error() -> None:
-    """Nothing listening: httpx's ConnectError, which the console maps to NodeUnreachable."""
+    """Nothing listening: a TransportError caused by the OSError; the client says NodeUnreachable."""
     srv = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = srv.sockets[0].getsockname()[1]
     srv.close()
     await srv.wait_closed()
     async with client(f"http://127.0.0.1:{port}") as http:
-        with pytest.raises(httpx.ConnectError):
-            await http.get("/")
+        with pytest.raises(TransportError) as failed:
+            await http.request("GET", "/")
+    assert isinstance(failed.value.__cause__, OSError)
+
+
+async def stream_server(chunks: list[bytes], done: asyncio.Event) -> asyncio.Server:
+    """Answers one request with a chunked body sent chunk by chunk, then waits for `done`."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for chunk in chunks:
+            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            await writer.drain()
+            await asyncio.sleep(0.01)  # separate reads on the client's side
+        await done.wait()
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+@pytest.mark.anyio
+async def test_a_stream_yields_lines_as_they_arrive_and_a_silent_one_times_out() -> None:
+    """Lines split across chunks come out whole; a stream silent past its read timeout is a
+    TransportError (the client reconnects), not a hang."""
+    done = asyncio.Event()
+    srv = await stream_server([b"event: or", b"der\ndata: {}\n", b"\n"], done)
+    url = f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}"
+    async with srv, client(url) as http:
+        stream = await http.stream("/api/events", {"Accept": "text/event-stream"}, 5)
+        assert stream.status_code == 200
+        seen: list[str] = []
+        with pytest.raises(TransportError, match="did not answer in time"):
+            await collect(stream, 0.5, seen)
+        stream.close()
+        done.set()
+    assert seen == ["event: order", "data: {}", ""]
+
+
+@pytest.mark.anyio
+async def test_a_stream_the_server_cuts_is_a_transport_error() -> None:
+    """The node going away mid-stream (no last chunk) is a TransportError, not a clean end."""
+    done = asyncio.Event()
+    done.set()
+    srv = await stream_server([b"data: 1\n\n"], done)
+    url = f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}"
+    async with srv, client(url) as http:
+        stream = await http.stream("/api/events", {}, 5)
+        seen: list[str] = []
+        with pytest.raises(TransportError, match="closed the event stream"):
+            await collect(stream, 5, seen)
+        stream.close()
+    assert seen == ["data: 1", ""]
