@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import msgspec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from appliance.api.bank_schemas import BankOut
 from appliance.api.flags_schemas import FlagsOut
@@ -42,9 +41,6 @@ from appliance.api.schemas import (
     TenderOut,
 )
 from appliance.ledger.errors import LedgerError
-from appliance.ledger.figures import quantile  # the cloud's dashboard uses it too
-from appliance.ledger.identity import fingerprint, identity_proven
-from appliance.ledger.receipt import b64, unb64
 from appliance.tls import (
     CertificateError,
     certificate_fingerprint,
@@ -231,6 +227,11 @@ class NodeClient:
         always answers): whoever answers does not hold the key it names, as loud as a change.
         The challenge goes without the token.
         """
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        from appliance.ledger.identity import fingerprint, identity_proven
+        from appliance.ledger.receipt import b64, unb64
+
         http = await self._client()
         challenge = os.urandom(32)
         path = f"/api/identity?challenge={b64(challenge)}"
@@ -487,6 +488,8 @@ def _refusal(answer: Answer) -> Refused:
 
 def parse_metrics(text: str) -> MetricsView:
     """Pick the conversion histogram and the confirmation counters out of Prometheus text."""
+    from appliance.ledger.figures import quantile  # the cloud's dashboard uses it too
+
     buckets: list[tuple[float, float]] = []
     confirmations: dict[tuple[str, str], int] = {}
     for line in text.splitlines():

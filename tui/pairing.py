@@ -19,13 +19,12 @@ import msgspec
 
 from appliance.api.schemas import PairFinished, PairResponse, PairStarted
 from appliance.ledger.errors import LedgerError, PakeError
-from appliance.ledger.pake import ConsoleFinish, console_finish, console_open
-from appliance.ledger.receipt import b64, unb64
 from tui.errors import NodeUnreachable, Refused, TransportError, Unauthorized
 
 if TYPE_CHECKING:  # the console itself never loads httpx (tui/keepalive.py)
     import httpx
 
+    from appliance.ledger.pake import ConsoleFinish
     from tui.keepalive import Wire
 
 UNIX_PREFIX = "unix:"
@@ -65,6 +64,9 @@ def _decode(kind: type[Any], answer: Answered, path: str) -> Any:
 def _answer(
     code: str, started: PairStarted, peer_fingerprint: str
 ) -> tuple[dict[str, str], ConsoleFinish]:
+    from appliance.ledger.pake import console_finish  # pairing is rare: not at every start
+    from appliance.ledger.receipt import b64, unb64
+
     try:
         step = console_finish(
             code, started.node_id, unb64(started.pake, 33, "pake"), peer_fingerprint
@@ -78,6 +80,9 @@ def _answer(
 
 
 def _open(step: ConsoleFinish, finished: PairFinished, peer_fingerprint: str) -> PairResponse:
+    from appliance.ledger.pake import console_open
+    from appliance.ledger.receipt import unb64
+
     try:
         confirm = unb64(finished.confirm, 32, "confirm")
         opened = console_open(step.keys, peer_fingerprint, confirm, _any_b64(finished.sealed))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from appliance.passes.trust import MAX_TEXT
+from appliance.passes.text import MAX_TEXT
 
 PassText = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
 

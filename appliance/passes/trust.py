@@ -30,9 +30,9 @@ from appliance.passes.model import (
     Pass,
     pass_from,
 )
+from appliance.passes.text import MAX_TEXT
 
 PREFIX = "SBP1:"
-MAX_TEXT = 2048  # characters of a pass as text; a QR code holds about 4,000 alphanumerics
 MAX_CBOR = 4096  # bytes after decompression: a zip bomb stops here
 
 
