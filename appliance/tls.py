@@ -14,8 +14,6 @@ or in the past, and a pin must not expire with a date.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime
 import hashlib
 import os
@@ -24,18 +22,33 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from appliance.ledger.identity import KEY_FILE, DeviceKey, fingerprint
+from appliance.tls_pin import (  # the client's side, which does without cryptography
+    CertificateError,
+    certificate_fingerprint,
+    fetch_certificate,
+    pinned_context,
+    probe_context,
+)
+
+__all__ = [
+    "CERT_FILE",
+    "CertificateError",
+    "build_certificate",
+    "certificate_fingerprint",
+    "ensure_certificate",
+    "fetch_certificate",
+    "pinned_context",
+    "probe_context",
+    "server_context",
+    "state_dir_context",
+]
 
 CERT_FILE = "operator.crt"
 NOT_BEFORE = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 NOT_AFTER = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
-
-
-class CertificateError(Exception):
-    """A certificate that is not an Ed25519 device certificate."""
 
 
 def build_certificate(key: DeviceKey, name: str) -> bytes:
@@ -65,17 +78,6 @@ def build_certificate(key: DeviceKey, name: str) -> bytes:
         .sign(key.private, None)
     )
     return cert.public_bytes(serialization.Encoding.DER)
-
-
-def certificate_fingerprint(der: bytes) -> str:
-    """The fingerprint of the Ed25519 key a certificate (DER) carries, as identity.fingerprint."""
-    try:
-        public = x509.load_der_x509_certificate(der).public_key()
-    except ValueError as exc:
-        raise CertificateError(f"not an X.509 certificate ({exc})") from None
-    if not isinstance(public, Ed25519PublicKey):
-        raise CertificateError(f"the certificate's key is a {type(public).__name__}, not Ed25519")
-    return fingerprint(public)
 
 
 def ensure_certificate(state_dir: Path, key: DeviceKey, name: str) -> Path:
@@ -117,48 +119,8 @@ def server_context(state_dir: Path, key: DeviceKey, name: str) -> ssl.SSLContext
     return context
 
 
-def probe_context() -> ssl.SSLContext:
-    """A client context that accepts any certificate: only to learn which key a node shows.
-
-    Nothing is sent over a connection made with it; the caller compares the key with its pin
-    and then talks only through `pinned_context`.
-    """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def pinned_context(der: bytes) -> ssl.SSLContext:
-    """A client context whose only trust anchor is this one certificate (TLS 1.3, no hostname)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
-    context.check_hostname = False  # the pinned key is the identity, not a name
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.load_verify_locations(cadata=der)
-    return context
-
-
 def state_dir_context(state_dir: Path) -> ssl.SSLContext:
     """A client context pinned to the operator certificate in a state dir (on the box itself)."""
     pem = (state_dir / CERT_FILE).read_bytes()
     der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
     return pinned_context(der)
-
-
-async def fetch_certificate(host: str, port: int, timeout_s: float = 5.0) -> bytes:
-    """Handshake with host:port, send nothing, and return the certificate (DER) it showed."""
-    async with asyncio.timeout(timeout_s):
-        _, writer = await asyncio.open_connection(
-            host, port, ssl=probe_context(), server_hostname=None, ssl_handshake_timeout=timeout_s
-        )
-    try:
-        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError, ssl.SSLError):  # a peer that hangs up first is fine
-            await writer.wait_closed()
-    if not der:
-        raise CertificateError(f"{host}:{port} showed no certificate")
-    return bytes(der)

@@ -41,7 +41,7 @@ from appliance.api.schemas import (
     TenderOut,
 )
 from appliance.ledger.errors import LedgerError
-from appliance.tls import (
+from appliance.tls_pin import (
     CertificateError,
     certificate_fingerprint,
     fetch_certificate,
@@ -129,13 +129,12 @@ class NodeClient:
         elif socket_path is not None:  # the on-box console: no network, the socket is the proof
             http = KeptAlive(UNIX_BASE_URL, socket_path=socket_path, timeout_s=self.timeout_s)
         else:
-            der = await self._probe()
-            http = KeptAlive(self.base_url, tls=pinned_context(der), timeout_s=self.timeout_s)
+            http = KeptAlive(self.base_url, tls=await self._probe(), timeout_s=self.timeout_s)
         self._http = http
         return self.peer_fingerprint
 
-    async def _probe(self) -> bytes:
-        """The certificate the node shows, checked against the pin."""
+    async def _probe(self) -> ssl.SSLContext:
+        """A context trusting only the certificate the node shows, once checked against the pin."""
         where = urlsplit(self.base_url)
         if where.scheme != "https" or not where.hostname:
             raise Refused(
@@ -153,8 +152,12 @@ class NodeClient:
             raise Refused(0, f"the node at {self.base_url} shows no device key: {exc}") from exc
         if self.pin is not None and shown != self.pin:
             raise KeyChanged(self.base_url, self.pin, shown)
+        try:
+            pinned = pinned_context(der)
+        except ssl.SSLError as exc:  # a key we could read in a certificate OpenSSL cannot
+            raise Refused(0, f"the node at {self.base_url} shows no device key: {exc}") from exc
         self.peer_fingerprint = shown
-        return der
+        return pinned
 
     async def close(self) -> None:
         """Close the kept connections."""

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from appliance.ledger.errors import KeyFileError
+from appliance.ledger.fingerprints import raw_fingerprint
 
 KEY_FILE = "device.key"
 ID_CHARS = 10  # 50 bits of SHA-256, lowercase base32
@@ -32,9 +33,9 @@ def key_id(public: Ed25519PublicKey) -> str:
 
 def fingerprint(public: Ed25519PublicKey) -> str:
     """Return the SHA-256 fingerprint people compare by eye: 'SHA256:' + 16 hex groups of 4."""
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    digest = hashlib.sha256(raw).hexdigest()
-    return "SHA256:" + ":".join(digest[i : i + 4] for i in range(0, 64, 4))
+    return raw_fingerprint(
+        public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
 
 
 def public_key_text(public: Ed25519PublicKey) -> str:
