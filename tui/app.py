@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from textual import work
@@ -47,7 +47,9 @@ from tui.messages import (
 )
 from tui.screens.sell import SellScreen
 from tui.state import ConsoleState, default_path
-from tui.vt.screen import FONT_PATH, VtFilter, VtGlyphs, vt_glyphs
+
+if TYPE_CHECKING:  # the Linux VT's glyphs and filter (ctypes, fcntl) load only on the VT
+    from tui.vt.screen import VtGlyphs
 
 EVENT_RETRY_S = 1.0
 CLOCK_CHECK_S = 30.0  # how often the monitor asks the box whether its clock is behind
@@ -84,6 +86,10 @@ class StallboxConsole(DisplayHooks, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "Stallbox"
     ENABLE_COMMAND_PALETTE = False
+    # The sell screen is the first mode: with Textual's "_default" mode first, switching to
+    # "sell" in on_mount made a throwaway default screen and parsed the whole stylesheet twice
+    # more (_init_mode and switch_mode each refresh the CSS), ~2% of the start's CPU.
+    DEFAULT_MODE = "sell"
     MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
         "sell": "sell",
         "orders": "orders",
@@ -135,7 +141,11 @@ class StallboxConsole(DisplayHooks, App[int]):
         if self.state.data.theme in ("textual-light", "textual-dark"):
             self.theme = self.state.data.theme
         self.pair_code_spent = False
-        self.vt_filter = VtFilter(settings.vt) if settings.vt is not None else None
+        self.vt_filter = None
+        if settings.vt is not None:
+            from tui.vt.screen import VtFilter
+
+            self.vt_filter = VtFilter(settings.vt)
         if self.vt_filter is not None:
             self.add_class("vt")
 
@@ -455,6 +465,11 @@ def settings_from_args(args: argparse.Namespace) -> ConsoleSettings:
     if vt is None:
         vt = os.environ.get("TERM") == "linux"
     font = getattr(args, "vt_font", None)
+    glyphs = None
+    if vt:
+        from tui.vt.screen import FONT_PATH, vt_glyphs
+
+        glyphs = vt_glyphs(Path(font) if font else FONT_PATH, fd=0)
     return ConsoleSettings(
         node_url=args.node,
         state_path=Path(args.console_state) if args.console_state else default_path(),
@@ -462,7 +477,7 @@ def settings_from_args(args: argparse.Namespace) -> ConsoleSettings:
         interfaces=args.interfaces,
         poll_s=args.poll,
         pair_code=args.pair_code,
-        vt=vt_glyphs(Path(font) if font else FONT_PATH, fd=0) if vt else None,
+        vt=glyphs,
     )
 
 
