@@ -15,13 +15,16 @@ import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from appliance import __version__
-from appliance.config import CONFIG_NAME, Config, load_config
 from appliance.day_cli import add_parsers as add_day_parsers
 from appliance.errors import ExitCode, StallboxError
 from appliance.passes_cli import add_parser as add_passes_parser
 from appliance.rekey_cli import add_parser as add_rekey_parser
+
+if TYPE_CHECKING:  # the config (msgspec, payments, flags, cryptography) loads where used
+    from appliance.config import Config
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
@@ -31,6 +34,8 @@ def _state_dir(args: argparse.Namespace) -> Path:
 
 
 def _config(args: argparse.Namespace) -> Config:
+    from appliance.config import CONFIG_NAME, load_config  # not for `stallbox console`
+
     path = Path(args.config) if args.config else _state_dir(args) / CONFIG_NAME
     return load_config(path)
 

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from appliance.config import CONFIG_NAME, Config, load_config
 from appliance.errors import ConfigError, ExitCode
 
 if TYPE_CHECKING:
+    from appliance.config import Config
     from appliance.domain.catalog import Item
     from appliance.domain.close import CloseReport
     from appliance.services.box import Box
@@ -31,6 +31,8 @@ def _state(args: argparse.Namespace) -> Path:
 
 def _config(args: argparse.Namespace) -> Config | None:
     """The config if it reads (for the socket's path); a missing one is not this command's job."""
+    from appliance.config import CONFIG_NAME, load_config
+
     try:
         return load_config(Path(args.config) if args.config else _state(args) / CONFIG_NAME)
     except ConfigError:

@@ -18,10 +18,12 @@ import os
 import re
 import time
 from pathlib import Path
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from appliance.errors import ExitCode, StallboxError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
 DAY_S = 86_400
@@ -34,6 +36,8 @@ class PassesCliError(StallboxError):
 
 
 def _box_key(args: argparse.Namespace) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     from appliance.ledger.identity import load_key, parse_public_key
 
     if args.state:

@@ -9,7 +9,6 @@ clear line, and both workers keep trying until it is back — never a traceback.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import dataclasses
@@ -49,6 +48,8 @@ from tui.screens.sell import SellScreen
 from tui.state import ConsoleState, default_path
 
 if TYPE_CHECKING:  # the Linux VT's glyphs and filter (ctypes, fcntl) load only on the VT
+    import argparse
+
     from tui.vt.screen import VtGlyphs
 
 EVENT_RETRY_S = 1.0
