@@ -23,15 +23,18 @@ from appliance.domain.catalog import Item
 from appliance.domain.drops import Drop, check_claim
 from appliance.domain.errors import DropError
 from appliance.domain.orders import OrderState
+from appliance.domain.policy import Limits
 from appliance.payments.reference import drop_reference
 from appliance.payments.registry import CACHE_SIZE, RailRegistry
-from appliance.services.checkout import Checkout, Tendered
+from appliance.services.checkout import CASH, Checkout, Tendered
 from appliance.services.tender_policy import Refusal, or_raise
 from appliance.store import drops as drops_sql
 from appliance.store import orders as orders_sql
 from appliance.store.drops import Claim
 
 PRERENDER_MAX = CACHE_SIZE // 2
+NO_LIMITS = Limits()
+BUILD_AFTER = timedelta(seconds=5)  # a claim's order not asked for by then is built by the sweep
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class Drops:
         self._failures = self.writer.failures
         self._drops: dict[int, Drop] = {}  # drops never change once scheduled
         self._stopping = threading.Event()
+        self._unbuilt = True  # claims may wait for their orders (from before a restart too)
 
     def _units_taken(self, conn: sqlite3.Connection, drop_id: int) -> int:
         """Units of a drop held or paid, from memory while it is current (in a write transaction).
@@ -140,13 +144,32 @@ class Drops:
                 self.taken.pop(drop_id, None)
                 raise DropError("sold out") from None
             tendered = self.checkout.tendered(order, tender, drop_reference(drop.id, place))
-            orders_sql.insert_order(conn, tendered.order)
-            self.checkout.policy.accept_tx(conn, decision, order.id, new=True)
-            claim = drops_sql.insert_claim(conn, drop, attendee, qty, place, order.id, now)
+            later = None
+            if self._decided_alone(tender):  # the order, its line and decision: built from the row
+                later = drops_sql.ClaimOrder(
+                    order.number, tender, tendered.reference, decision.reason
+                )
+            else:  # the decision counted the rail's exposure: it must count from now on
+                orders_sql.insert_order(conn, tendered.order)
+                self.checkout.policy.accept_tx(conn, decision, order.id, new=True)
+            claim = drops_sql.insert_claim(conn, drop, attendee, qty, place, order.id, now, later)
+            self._unbuilt = self._unbuilt or later is not None
             self.taken[drop_id] = taken + qty
             return Claimed(claim, tendered, drop.quantity - taken - qty, tuple(expired))
 
         return or_raise(await self.writer.run(tx))
+
+    def _decided_alone(self, tender: str) -> bool:
+        """True when the tender's decision reads nothing stored: cash, or a rail with no exposure limit.
+
+        Then no other decision reads this one until it is recorded, so the claim can leave the
+        order, its line and the decision to be built from its row (store/drops.py).
+        """
+        return tender == CASH or self.checkout.limits.get(tender, NO_LIMITS).exposure is None
+
+    async def build_orders(self, claimed_by: datetime) -> int:
+        """Build the orders of claims made at `claimed_by` or before (the sweep, after a rush)."""
+        return await self.writer.run(lambda conn: drops_sql.build_claimed_orders(conn, claimed_by))
 
     async def drop(self, drop_id: int) -> Drop:
         """One drop, from memory once read."""
@@ -157,10 +180,21 @@ class Drops:
         return self._drops[drop_id]
 
     async def expire_holds(self) -> list[str]:
-        """Expire unpaid holds whose time is up; their units go back to the drop."""
+        """Expire unpaid holds whose time is up; their units go back to the drop.
+
+        The same sweep builds the orders of claims BUILD_AFTER old whose pay page was not asked
+        for yet, so the console's lists and the ledger see them soon after a rush, not in it.
+        """
         now = self.clock()
-        expired = await self.writer.run(lambda conn: self._expire(conn, now))
-        return [order_id for _, order_id in expired]
+
+        def tx(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+            expired = self._expire(conn, now)
+            if self._unbuilt:
+                drops_sql.build_claimed_orders(conn, now - BUILD_AFTER)
+                self._unbuilt = drops_sql.unbuilt_claims(conn) > 0
+            return expired
+
+        return [order_id for _, order_id in await self.writer.run(tx)]
 
     def _expire(
         self, conn: sqlite3.Connection, now: datetime, drop_id: int | None = None
