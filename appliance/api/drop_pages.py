@@ -36,6 +36,7 @@ from appliance.api.page_variants import COUNTDOWN_FIRST, drop_arm, drop_layout, 
 from appliance.api.pass_pages import presented
 from appliance.domain.drops import Drop
 from appliance.domain.errors import DomainError
+from appliance.domain.orders import OrderState
 from appliance.payments.errors import PaymentError
 from appliance.services.checkout import utc_now
 
@@ -132,15 +133,15 @@ async def claim(request: Request) -> Response:
         claimed = await node.drops.claim(drop_id, attendee, qty, tender or "cash", early)
     except (DomainError, PaymentError) as exc:
         return await _refused(request, drop_id, error_code(exc))
-    order = claimed.tendered.order
+    order_id = claimed.order_id  # its order is built when the pay page asks (services/drops.py)
     arm = drop_arm(node, node.visitors.verify(request.cookies.get(VISITOR)))
     if arm is not None:  # its payment counts for the visitor's arm of the drop page flag
-        node.flags.ordered(order.id, arm)
+        node.flags.ordered(order_id, arm)
     for expired in claimed.expired:
         node.events.publish("order", {"id": expired, "state": "expired"})
     node.events.publish("drop", {"id": drop_id, "left": claimed.units_left})
-    node.events.publish("order", {"id": order.id, "state": order.state.value})
-    response = Response(status_code=303, headers={"Location": f"/o/{order.id}/pay"})  # hex id
+    node.events.publish("order", {"id": order_id, "state": OrderState.AWAITING_PAYMENT.value})
+    response = Response(status_code=303, headers={"Location": f"/o/{order_id}/pay"})  # hex id
     if node.visitors.verify(request.cookies.get(VISITOR)) is None:
         remember(response, node.visitors.issue())
     return response

@@ -16,17 +16,18 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from appliance.domain.catalog import Item
 from appliance.domain.drops import Drop, check_claim
-from appliance.domain.errors import DropError
-from appliance.domain.orders import OrderState
+from appliance.domain.errors import DropError, OrderError
+from appliance.domain.money import Money
+from appliance.domain.orders import Order, OrderState
 from appliance.domain.policy import Limits
 from appliance.payments.reference import drop_reference
 from appliance.payments.registry import CACHE_SIZE, RailRegistry
-from appliance.services.checkout import CASH, Checkout, Tendered
+from appliance.services.checkout import CASH, Checkout, Tendered, new_order_id
 from appliance.services.tender_policy import Refusal, or_raise
 from appliance.store import drops as drops_sql
 from appliance.store import orders as orders_sql
@@ -34,17 +35,28 @@ from appliance.store.drops import Claim
 
 PRERENDER_MAX = CACHE_SIZE // 2
 NO_LIMITS = Limits()
+HELD_MEMORY = 10_000  # a drop of up to this many units keeps each claimant's units in memory
 BUILD_AFTER = timedelta(seconds=5)  # a claim's order not asked for by then is built by the sweep
 
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """A successful claim: the hold, its order and what the claimant needs to pay."""
+    """A successful claim: the hold, its order's id and what the claimant needs to pay."""
 
     claim: Claim
-    tendered: Tendered
     units_left: int
-    expired: tuple[str, ...] = ()  # orders whose holds ran out and were returned for this claim
+    expired: tuple[str, ...]  # orders whose holds ran out and were returned for this claim
+    _tendered: Callable[[], Tendered]
+
+    @property
+    def order_id(self) -> str:
+        """The claim's order (maybe not built yet: store/drops.py)."""
+        return self.claim.order_id
+
+    @property
+    def tendered(self) -> Tendered:
+        """The order waiting for payment and its payment code's text (built on asking)."""
+        return self._tendered()
 
 
 class Drops:
@@ -58,6 +70,7 @@ class Drops:
         self.rails = rails
         self.clock = clock
         self.taken: dict[int, int] = {}  # drop id -> units held or paid; see _units_taken
+        self.held: dict[int, dict[str, int]] = {}  # drop id -> claimant -> units; _units_mine
         self._failures = self.writer.failures
         self._drops: dict[int, Drop] = {}  # drops never change once scheduled
         self._stopping = threading.Event()
@@ -73,14 +86,34 @@ class Drops:
         taken = self._known_taken(drop_id)
         if taken is None:
             taken = self.taken[drop_id] = drops_sql.units_taken(conn, drop_id)
+            self.held.pop(drop_id, None)
         return taken
+
+    def _units_mine(self, conn: sqlite3.Connection, drop: Drop, attendee: str) -> int:
+        """Units `attendee` holds or paid for on a drop: from memory as `taken`, after _units_taken.
+
+        Memory holds every claimant of a drop of up to HELD_MEMORY units (read once, moved on
+        by each claim, forgotten with `taken`), so a rush of new claimants reads nothing.
+        """
+        if drop.quantity > HELD_MEMORY:
+            return drops_sql.units_held_by(conn, drop.id, attendee)
+        held = self.held.get(drop.id)
+        if held is None:
+            held = self.held[drop.id] = drops_sql.units_held_by_each(conn, drop.id)
+        return held.get(attendee, 0)
 
     def _known_taken(self, drop_id: int) -> int | None:
         """Units taken as memory has them, or None when it must recount."""
         if self._failures != self.writer.failures:
             self._failures = self.writer.failures
             self.taken.clear()
+            self.held.clear()
         return self.taken.get(drop_id)
+
+    def _forget(self, drop_id: int) -> None:
+        """Make the next use of a drop recount what memory has of it."""
+        self.taken.pop(drop_id, None)
+        self.held.pop(drop_id, None)
 
     async def schedule(
         self, sku: str, quantity: int, starts_at: datetime, per_attendee: int, hold: timedelta
@@ -120,44 +153,101 @@ class Drops:
         def tx(conn: sqlite3.Connection) -> Claimed | Refusal:
             drop = self._drops.get(drop_id) or drops_sql.load_drop(conn, drop_id)
             taken = self._units_taken(conn, drop_id)
-            mine = drops_sql.units_held_by(conn, drop_id, attendee)
+            mine = self._units_mine(conn, drop, attendee)
             expired: list[str] = []
             if (taken + qty > drop.quantity or mine + qty > drop.per_attendee) and (
                 drops_sql.expired_holds(conn, now, drop_id)
             ):  # a hold whose time is up returns its units now, not at the next sweep
                 expired = [order_id for _, order_id in self._expire(conn, now, drop_id)]
                 taken = self._units_taken(conn, drop_id)
-                mine = drops_sql.units_held_by(conn, drop_id, attendee)
+                mine = self._units_mine(conn, drop, attendee)
             try:
                 check_claim(drop, qty, now=now, taken=taken, mine=mine, early=early)
             except DropError:
                 if expired:  # the expiry rolls back with this refusal: memory must recount
-                    self.taken.pop(drop_id, None)
+                    self._forget(drop_id)
                 raise
-            order = self.checkout.new_order(conn, [(Item(drop.sku, drop.name, drop.price), qty)])
-            decision = self.checkout.policy.decide_tx(conn, tender, order.total)
-            if not decision.accepted:  # before any unit is taken; an expiry above still stands
-                return self.checkout.policy.refusal_tx(conn, decision, None)
-            try:
-                place = drops_sql.take_units(conn, drop, qty)
-            except sqlite3.IntegrityError:  # the CHECK on drops.taken: memory was behind
-                self.taken.pop(drop_id, None)
-                raise DropError("sold out") from None
-            tendered = self.checkout.tendered(order, tender, drop_reference(drop.id, place))
-            later = None
-            if self._decided_alone(tender):  # the order, its line and decision: built from the row
-                later = drops_sql.ClaimOrder(
-                    order.number, tender, tendered.reference, decision.reason
-                )
-            else:  # the decision counted the rail's exposure: it must count from now on
-                orders_sql.insert_order(conn, tendered.order)
-                self.checkout.policy.accept_tx(conn, decision, order.id, new=True)
-            claim = drops_sql.insert_claim(conn, drop, attendee, qty, place, order.id, now, later)
-            self._unbuilt = self._unbuilt or later is not None
-            self.taken[drop_id] = taken + qty
-            return Claimed(claim, tendered, drop.quantity - taken - qty, tuple(expired))
+            if self._decided_alone(tender):
+                result = self._claim_row(conn, drop, attendee, qty, tender, now, taken)
+            else:
+                result = self._claim_order(conn, drop, attendee, qty, tender, now, taken)
+            if isinstance(result, Claimed):
+                return replace(result, expired=tuple(expired))
+            return result
 
         return or_raise(await self.writer.run(tx))
+
+    def _claim_order(
+        self, conn: sqlite3.Connection, drop: Drop, attendee: str, qty: int, tender: str,
+        now: datetime, taken: int,
+    ) -> Claimed | Refusal:  # fmt: skip
+        """A claim whose tender's decision reads the rail's exposure: its order stored with it."""
+        order = self.checkout.new_order(conn, [(Item(drop.sku, drop.name, drop.price), qty)])
+        decision = self.checkout.policy.decide_tx(conn, tender, order.total)
+        if not decision.accepted:  # before any unit is taken; an expiry above still stands
+            return self.checkout.policy.refusal_tx(conn, decision, None)
+        place = self._take(conn, drop, qty)
+        tendered = self.checkout.tendered(order, tender, drop_reference(drop.id, place))
+        orders_sql.insert_order(conn, tendered.order)
+        self.checkout.policy.accept_tx(conn, decision, order.id, new=True)
+        claim = drops_sql.insert_claim(conn, drop, attendee, qty, place, order.id, now)
+        return self._claimed(drop, claim, taken, lambda: tendered)
+
+    def _claim_row(
+        self, conn: sqlite3.Connection, drop: Drop, attendee: str, qty: int, tender: str,
+        now: datetime, taken: int,
+    ) -> Claimed | Refusal:  # fmt: skip
+        """The rush's claim: its row and the drop's counter, its order built from the row later.
+
+        The same checks as _claim_order, in memory: the tender is offered, a pass product may be
+        sold now, the policy accepts the tender for the total (reading nothing stored).
+        """
+        checkout = self.checkout
+        if tender not in checkout.tenders():
+            raise OrderError(f"tender {tender!r} is not offered here (one of {checkout.tenders()})")
+        if checkout.hooks is not None:
+            checkout.hooks.check_line(drop.sku, now)
+        total = Money(drop.price.minor * qty, drop.price.currency)
+        decision = checkout.policy.decide_tx(conn, tender, total)
+        if not decision.accepted:
+            return checkout.policy.refusal_tx(conn, decision, None)
+        number = orders_sql.next_order_number(conn)
+        place = self._take(conn, drop, qty)
+        later = drops_sql.ClaimOrder(
+            number, tender, drop_reference(drop.id, place), decision.reason
+        )
+        order_id = new_order_id(number)
+        claim = drops_sql.insert_claim(conn, drop, attendee, qty, place, order_id, now, later)
+        self._unbuilt = True
+
+        def tendered() -> Tendered:  # what the eager claim returned, built only if asked for
+            line = (Item(drop.sku, drop.name, drop.price), qty)
+            order = Order(order_id, number, drop.price.currency, OrderState.OPEN, (), now)
+            return checkout.tendered(order.add_line(*line), tender, later.reference)
+
+        return self._claimed(drop, claim, taken, tendered)
+
+    def _take(self, conn: sqlite3.Connection, drop: Drop, qty: int) -> int:
+        """take_units; DropError('sold out') when memory was behind the CHECK on drops.taken."""
+        try:
+            return drops_sql.take_units(conn, drop, qty)
+        except sqlite3.IntegrityError:
+            self._forget(drop.id)
+            raise DropError("sold out") from None
+
+    def _claimed(
+        self, drop: Drop, claim: Claim, taken: int, tendered: Callable[[], Tendered]
+    ) -> Claimed:
+        """The claim's result, with memory moved on by its units (the last step of its tx)."""
+        self.taken[drop.id] = taken + claim.qty
+        held = self.held.get(drop.id)
+        if held is not None:
+            held[claim.attendee] = held.get(claim.attendee, 0) + claim.qty
+        return Claimed(claim, drop.quantity - taken - claim.qty, (), tendered)
+
+    def _may_be_unbuilt(self) -> bool:
+        """False only when every claim's order is known built (a failed batch may undo a build)."""
+        return self._unbuilt or self._failures != self.writer.failures
 
     def _decided_alone(self, tender: str) -> bool:
         """True when the tender's decision reads nothing stored: cash, or a rail with no exposure limit.
@@ -167,9 +257,17 @@ class Drops:
         """
         return tender == CASH or self.checkout.limits.get(tender, NO_LIMITS).exposure is None
 
-    async def build_orders(self, claimed_by: datetime) -> int:
-        """Build the orders of claims made at `claimed_by` or before (the sweep, after a rush)."""
-        return await self.writer.run(lambda conn: drops_sql.build_claimed_orders(conn, claimed_by))
+    async def build_orders(self) -> int:
+        """Build every claim's order not built yet (before orders are listed); return how many."""
+        if not self._may_be_unbuilt():
+            return 0
+
+        def tx(conn: sqlite3.Connection) -> int:
+            built = drops_sql.build_claimed_orders(conn, datetime.max.replace(tzinfo=UTC))
+            self._unbuilt = False  # every claim made before this tx is built by it
+            return built
+
+        return await self.writer.run(tx)
 
     async def drop(self, drop_id: int) -> Drop:
         """One drop, from memory once read."""
@@ -189,7 +287,7 @@ class Drops:
 
         def tx(conn: sqlite3.Connection) -> list[tuple[int, str]]:
             expired = self._expire(conn, now)
-            if self._unbuilt:
+            if self._may_be_unbuilt():
                 drops_sql.build_claimed_orders(conn, now - BUILD_AFTER)
                 self._unbuilt = drops_sql.unbuilt_claims(conn) > 0
             return expired
@@ -207,7 +305,7 @@ class Drops:
             hold = drops_sql.load_drop(conn, claim.drop_id).hold
             order = orders_sql.load_order(conn, order_id)
             drops_sql.set_claim_state(conn, claim, "expired")
-            self.taken.pop(claim.drop_id, None)  # recounted on next use
+            self._forget(claim.drop_id)  # recounted on next use
             if order.state is OrderState.AWAITING_PAYMENT:
                 orders_sql.update_order(conn, order.expire(now, hold, claim.expires_at - hold), now)
                 orders_sql.settle_order_decisions(conn, order_id)  # no longer at risk

@@ -82,6 +82,16 @@ def units_held_by(conn: sqlite3.Connection, drop_id: int, attendee: str) -> int:
     return int(row[0])
 
 
+def units_held_by_each(conn: sqlite3.Connection, drop_id: int) -> dict[str, int]:
+    """Units each attendee holds or has paid for on a drop."""
+    rows = conn.execute(
+        "SELECT attendee, sum(qty) FROM drop_claims"
+        " WHERE drop_id = ? AND state IN ('held', 'paid') GROUP BY attendee",
+        (drop_id,),
+    )
+    return {str(attendee): int(units) for attendee, units in rows}
+
+
 def take_units(conn: sqlite3.Connection, drop: Drop, qty: int) -> int:
     """Count `qty` more units of a drop as taken; return the claim's place in line.
 
