@@ -36,6 +36,7 @@ from appliance.store.drops import Claim
 PRERENDER_MAX = CACHE_SIZE // 2
 NO_LIMITS = Limits()
 HELD_MEMORY = 10_000  # a drop of up to this many units keeps each claimant's units in memory
+NEVER = datetime.max.replace(tzinfo=UTC)
 BUILD_AFTER = timedelta(seconds=5)  # a claim's order not asked for by then is built by the sweep
 
 
@@ -71,6 +72,7 @@ class Drops:
         self.clock = clock
         self.taken: dict[int, int] = {}  # drop id -> units held or paid; see _units_taken
         self.held: dict[int, dict[str, int]] = {}  # drop id -> claimant -> units; _units_mine
+        self.due: dict[int, datetime] = {}  # drop id -> no hold of it ends before; with `held`
         self._failures = self.writer.failures
         self._drops: dict[int, Drop] = {}  # drops never change once scheduled
         self._stopping = threading.Event()
@@ -87,6 +89,7 @@ class Drops:
         if taken is None:
             taken = self.taken[drop_id] = drops_sql.units_taken(conn, drop_id)
             self.held.pop(drop_id, None)
+            self.due.pop(drop_id, None)
         return taken
 
     def _units_mine(self, conn: sqlite3.Connection, drop: Drop, attendee: str) -> int:
@@ -100,6 +103,7 @@ class Drops:
         held = self.held.get(drop.id)
         if held is None:
             held = self.held[drop.id] = drops_sql.units_held_by_each(conn, drop.id)
+            self.due[drop.id] = drops_sql.first_hold_end(conn, drop.id) or NEVER
         return held.get(attendee, 0)
 
     def _known_taken(self, drop_id: int) -> int | None:
@@ -108,12 +112,14 @@ class Drops:
             self._failures = self.writer.failures
             self.taken.clear()
             self.held.clear()
+            self.due.clear()
         return self.taken.get(drop_id)
 
     def _forget(self, drop_id: int) -> None:
         """Make the next use of a drop recount what memory has of it."""
         self.taken.pop(drop_id, None)
         self.held.pop(drop_id, None)
+        self.due.pop(drop_id, None)
 
     async def schedule(
         self, sku: str, quantity: int, starts_at: datetime, per_attendee: int, hold: timedelta
@@ -149,6 +155,7 @@ class Drops:
         TenderRefused when the offline policy refuses the tender (recorded; no units taken).
         """
         now = self.clock()
+        self._refuse_early(drop_id, attendee, qty, now, early)
 
         def tx(conn: sqlite3.Connection) -> Claimed | Refusal:
             drop = self._drops.get(drop_id) or drops_sql.load_drop(conn, drop_id)
@@ -176,6 +183,23 @@ class Drops:
             return result
 
         return or_raise(await self.writer.run(tx))
+
+    def _refuse_early(
+        self, drop_id: int, attendee: str, qty: int, now: datetime, early: timedelta
+    ) -> None:
+        """DropError, from memory and with no write, for a claim its transaction would refuse.
+
+        Only while memory knows the drop, its units taken, its claimants and that no hold of it
+        ends by `now` (so the transaction could return none first). Claims queued before this
+        one can only take more units, so a claim that does not fit now will not fit then; the
+        transaction may name another of check_claim's reasons (a claimant's own claim queued
+        ahead of this one: "at most" instead of "sold out"), never accept it.
+        """
+        drop, taken = self._drops.get(drop_id), self._known_taken(drop_id)
+        held, due = self.held.get(drop_id), self.due.get(drop_id)
+        if drop is None or taken is None or held is None or due is None or now >= due:
+            return
+        check_claim(drop, qty, now=now, taken=taken, mine=held.get(attendee, 0), early=early)
 
     def _claim_order(
         self, conn: sqlite3.Connection, drop: Drop, attendee: str, qty: int, tender: str,
@@ -243,6 +267,7 @@ class Drops:
         held = self.held.get(drop.id)
         if held is not None:
             held[claim.attendee] = held.get(claim.attendee, 0) + claim.qty
+            self.due[drop.id] = min(self.due[drop.id], claim.expires_at)
         return Claimed(claim, drop.quantity - taken - claim.qty, (), tendered)
 
     def _may_be_unbuilt(self) -> bool:
@@ -263,7 +288,7 @@ class Drops:
             return 0
 
         def tx(conn: sqlite3.Connection) -> int:
-            built = drops_sql.build_claimed_orders(conn, datetime.max.replace(tzinfo=UTC))
+            built = drops_sql.build_claimed_orders(conn, NEVER)
             self._unbuilt = False  # every claim made before this tx is built by it
             return built
 

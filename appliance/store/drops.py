@@ -92,6 +92,14 @@ def units_held_by_each(conn: sqlite3.Connection, drop_id: int) -> dict[str, int]
     return {str(attendee): int(units) for attendee, units in rows}
 
 
+def first_hold_end(conn: sqlite3.Connection, drop_id: int) -> datetime | None:
+    """When the first of a drop's holds ends, or None when it has none."""
+    row = conn.execute(
+        "SELECT min(expires_at) FROM drop_claims WHERE drop_id = ? AND state = 'held'", (drop_id,)
+    ).fetchone()
+    return None if row[0] is None else datetime.fromisoformat(row[0])
+
+
 def take_units(conn: sqlite3.Connection, drop: Drop, qty: int) -> int:
     """Count `qty` more units of a drop as taken; return the claim's place in line.
 
