@@ -1,14 +1,22 @@
 """Drop use cases: schedule, claim (atomic, first come by arrival), expire holds, pre-render.
 
-A claim is one write transaction: check the rules against the units taken so far, open the
-claimant's order at the drop price and put it on hold, record the claim at the next place in
-line. The writer runs transactions one after another in arrival order, so a drop never oversells.
+A claim is one write transaction: check the rules against the units taken so far, take the next
+place in line and hold the units. The writer runs transactions one after another in arrival
+order, so a drop never oversells.
 
-Units taken per drop are kept in memory between claims (only claims and expiries change them,
-both here, inside their transactions; an expiry or a failed commit makes the next use recount),
-so a claim in a rush costs six statements: the claimant's own units, the next order number,
-the drop's counters, the order with its line, the offline policy's decision at tender (plus
-one read of the rail's exposure when it has an exposure limit), the claim.
+Claims first, orders after. In a rush a claim writes what the claim itself needs, durably,
+before it answers: the drop's counter and its own row, which carries its order's id, number,
+tender, payment reference and the policy's reason (two statements and one read, the next order
+number). The order, its line and the tender's decision are built from that row, in the same
+store, by four set-based statements (store/drops.py), when first asked for: the pay page, a
+confirm or cancel, the hold's expiry, the console's order list, or the sweep BUILD_AFTER later.
+Only when the tender's decision reads nothing stored (cash, or a rail with no exposure limit);
+a rail with an exposure limit counts the claim's amount at once, so its order is stored with it.
+
+What the rules read is kept in memory between claims: units taken per drop, each claimant's
+units, when the first hold ends (only claims and expiries change them, both here, inside their
+transactions; an expiry or a failed commit makes the next use recount). So a claim that does
+not fit is refused from memory without a write, while no hold is due to give units back.
 """
 
 from __future__ import annotations
@@ -178,7 +186,7 @@ class Drops:
                 result = self._claim_row(conn, drop, attendee, qty, tender, now, taken)
             else:
                 result = self._claim_order(conn, drop, attendee, qty, tender, now, taken)
-            if isinstance(result, Claimed):
+            if expired and isinstance(result, Claimed):
                 return replace(result, expired=tuple(expired))
             return result
 

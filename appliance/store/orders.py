@@ -93,7 +93,7 @@ def next_order_number(conn: sqlite3.Connection) -> int:
     return int(
         conn.execute(
             "SELECT max(coalesce((SELECT max(number) FROM orders), 0),"
-            " coalesce((SELECT number FROM drop_claims ORDER BY id DESC LIMIT 1), 0)) + 1"
+            " coalesce((SELECT number FROM drop_claims WHERE id = (SELECT max(id) FROM drop_claims)), 0)) + 1"
         ).fetchone()[0]
     )
 

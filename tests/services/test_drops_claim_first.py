@@ -22,6 +22,8 @@ from appliance.payments.reference import drop_reference
 from appliance.services.box import Box
 from appliance.services.checkout import Checkout
 from appliance.services.drops import BUILD_AFTER, Drops
+from appliance.store.drops import build_claimed_order
+from appliance.store.orders import next_order_number
 
 
 class PrintedRails:
@@ -145,3 +147,21 @@ def test_a_refusal_memory_can_decide_never_reaches_the_writer(box: Box, clock: C
         assert len(submitted) == 1
 
     asyncio.run(scenario())
+
+
+def test_what_a_claim_reads_is_found_by_an_index(box: Box) -> None:
+    def plans(conn: Any) -> list[str]:
+        seen: list[str] = []
+        conn.set_trace_callback(seen.append)
+        next_order_number(conn)
+        build_claimed_order(conn, "no-such-order")
+        conn.set_trace_callback(None)
+        return [
+            " / ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {query}"))
+            for query in seen
+        ]
+
+    found = box.writer.run_sync(plans)
+    assert len(found) == 2
+    for plan in found:
+        assert "SCAN drop_claims" not in plan and "SCAN orders" not in plan, plan
