@@ -85,6 +85,8 @@ class Drops:
         self._drops: dict[int, Drop] = {}  # drops never change once scheduled
         self._stopping = threading.Event()
         self._unbuilt = True  # claims may wait for their orders (from before a restart too)
+        self._built_to = 0  # every claim up to this id has its order built (0: not known)
+        self._build_failures = self.writer.failures
 
     def _units_taken(self, conn: sqlite3.Connection, drop_id: int) -> int:
         """Units of a drop held or paid, from memory while it is current (in a write transaction).
@@ -280,7 +282,10 @@ class Drops:
 
     def _may_be_unbuilt(self) -> bool:
         """False only when every claim's order is known built (a failed batch may undo a build)."""
-        return self._unbuilt or self._failures != self.writer.failures
+        if self._build_failures != self.writer.failures:
+            self._build_failures = self.writer.failures
+            self._built_to, self._unbuilt = 0, True
+        return self._unbuilt
 
     def _decided_alone(self, tender: str) -> bool:
         """True when the tender's decision reads nothing stored: cash, or a rail with no exposure limit.
@@ -296,8 +301,8 @@ class Drops:
             return 0
 
         def tx(conn: sqlite3.Connection) -> int:
-            built = drops_sql.build_claimed_orders(conn, NEVER)
-            self._unbuilt = False  # every claim made before this tx is built by it
+            built = drops_sql.build_claimed_orders(conn, NEVER, self._built_to)
+            self._built_to, self._unbuilt = drops_sql.built_to(conn, self._built_to)
             return built
 
         return await self.writer.run(tx)
@@ -321,8 +326,8 @@ class Drops:
         def tx(conn: sqlite3.Connection) -> list[tuple[int, str]]:
             expired = self._expire(conn, now)
             if self._may_be_unbuilt():
-                drops_sql.build_claimed_orders(conn, now - BUILD_AFTER)
-                self._unbuilt = drops_sql.unbuilt_claims(conn) > 0
+                drops_sql.build_claimed_orders(conn, now - BUILD_AFTER, self._built_to)
+                self._built_to, self._unbuilt = drops_sql.built_to(conn, self._built_to)
             return expired
 
         return [order_id for _, order_id in await self.writer.run(tx)]

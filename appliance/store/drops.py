@@ -202,7 +202,7 @@ _BUILD = (  # the rows an eager claim wrote: checkout.insert_order, policy.accep
     "UPDATE drop_claims AS c SET built = 1 WHERE c.built = 0 AND ",
 )
 _ONE = "c.order_id = ?"
-_DUE = "c.state = 'held' AND c.created_at <= ?"  # unbuilt claims are held: pay and expiry build
+_DUE = "c.id > ? AND c.created_at <= ?"  # claims after a known-built one: a range of the key
 
 
 def build_claimed_order(conn: sqlite3.Connection, order_id: str) -> bool:
@@ -223,15 +223,19 @@ def build_claimed_order(conn: sqlite3.Connection, order_id: str) -> bool:
     return True
 
 
-def build_claimed_orders(conn: sqlite3.Connection, claimed_by: datetime) -> int:
-    """Build the orders of every claim made at `claimed_by` or before; return how many."""
-    at = (claimed_by.isoformat(),)
+def build_claimed_orders(conn: sqlite3.Connection, claimed_by: datetime, after: int = 0) -> int:
+    """Build the orders of the claims after claim id `after` made at `claimed_by` or before."""
+    args = (after, claimed_by.isoformat())
     for statement in _BUILD[:-1]:
-        conn.execute(statement + _DUE, at)
-    return conn.execute(_BUILD[-1] + _DUE, at).rowcount
+        conn.execute(statement + _DUE, args)
+    return conn.execute(_BUILD[-1] + _DUE, args).rowcount
 
 
-def unbuilt_claims(conn: sqlite3.Connection) -> int:
-    """Claims whose orders are not built yet."""
-    row = conn.execute("SELECT count(*) FROM drop_claims WHERE state = 'held' AND built = 0")
-    return int(row.fetchone()[0])
+def built_to(conn: sqlite3.Connection, after: int) -> tuple[int, bool]:
+    """The claim id up to which every order is built, known built up to `after`; and if any waits."""
+    row = conn.execute(
+        "SELECT min(id) FROM drop_claims WHERE id > ? AND built = 0", (after,)
+    ).fetchone()
+    if row[0] is not None:
+        return int(row[0]) - 1, True
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM drop_claims").fetchone()[0]), False
