@@ -72,16 +72,6 @@ def units_taken(conn: sqlite3.Connection, drop_id: int) -> int:
     return int(row[0])
 
 
-def units_held_by(conn: sqlite3.Connection, drop_id: int, attendee: str) -> int:
-    """Units one attendee holds or has paid for on a drop."""
-    row = conn.execute(
-        "SELECT coalesce(sum(qty), 0) FROM drop_claims"
-        " WHERE drop_id = ? AND attendee = ? AND state IN ('held', 'paid')",
-        (drop_id, attendee),
-    ).fetchone()
-    return int(row[0])
-
-
 def units_held_by_each(conn: sqlite3.Connection, drop_id: int) -> dict[str, int]:
     """Units each attendee holds or has paid for on a drop."""
     rows = conn.execute(
