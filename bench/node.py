@@ -57,7 +57,7 @@ import httpx  # noqa: E402
 from appliance.ledger.identity import fingerprint, load_key  # noqa: E402
 from appliance.tls import state_dir_context  # noqa: E402
 from bench.honest import BenchError, Exit, Unmeasured, fail, print_machine, require  # noqa: E402
-from bench.phones import ClaimRound, claim_round  # noqa: E402
+from bench.phones import ClaimRound, claim_round, floor_round  # noqa: E402
 from bench.wrk import WrkRun, wrk  # noqa: E402
 
 BENCH = "bench/node.py"
@@ -157,7 +157,8 @@ class Round:
     menu: WrkRun
     floor_200: WrkRun
     claims: ClaimRound
-    cpu_ms: dict[str, float]  # the server's CPU per request: floor, menu, claim
+    phone_floor: ClaimRound  # the same phones against the hello-world's do-nothing claim
+    cpu_ms: dict[str, float]  # the server's CPU per request: floor, menu, claim, phone floor
 
     def ratios(self) -> dict[str, float]:
         """This round's ratios to its own floor."""
@@ -166,6 +167,8 @@ class Round:
             "claims_vs_floor": self.claims.per_s / self.floor.rps,
             "claim_p99_vs_floor_p99": self.claims.p99_ms / self.floor_200.p99_ms,
             "menu_cpu_vs_floor_cpu": self.cpu_ms["floor"] / self.cpu_ms["menu"],
+            "claims_vs_phone_floor": self.claims.per_s / self.phone_floor.per_s,
+            "claim_p99_vs_phone_floor_p99": self.claims.p99_ms / self.phone_floor.p99_ms,
         }
 
     def line(self, n: int) -> str:
@@ -177,7 +180,8 @@ class Round:
             f" {self.claims.per_s:.0f}/s ({self.claims.accepted} accepted) p50"
             f" {self.claims.p50_ms:.1f} ms p99 {self.claims.p99_ms:.1f} ms; server CPU per request:"
             f" floor {self.cpu_ms['floor']:.3f} ms, menu {self.cpu_ms['menu']:.3f} ms, claim"
-            f" {self.cpu_ms['claim']:.3f} ms"
+            f" {self.cpu_ms['claim']:.3f} ms; phone floor {self.phone_floor.per_s:.0f}/s p99"
+            f" {self.phone_floor.p99_ms:.1f} ms, CPU {self.cpu_ms['phone_floor']:.3f} ms"
         )
 
 
@@ -223,10 +227,14 @@ def measure(seconds: float, rounds: int, tmp: Path) -> dict[str, object]:
                 c3 = cpu_s(hello.pid)
                 claims = claim_round(operator, url, quantity=100_000, count=CLAIMS, clients=CLIENTS)
                 c4 = cpu_s(node.pid)  # the drop's scheduling too: a few ms in 2,000 claims
+                c5 = cpu_s(hello.pid)
+                phone_floor = floor_round(floor_url, count=CLAIMS, clients=CLIENTS)
+                c6 = cpu_s(hello.pid)
                 cpu = {"floor": (c3 - c0) * 1e3 / (floor_run.requests + floor_200.requests),
                        "menu": (c2 - c1) * 1e3 / menu_run.requests,
-                       "claim": (c4 - c2) * 1e3 / (claims.accepted + claims.refused)}  # fmt: skip
-                one = Round(floor_run, menu_run, floor_200, claims, cpu)
+                       "claim": (c4 - c2) * 1e3 / (claims.accepted + claims.refused),
+                       "phone_floor": (c6 - c5) * 1e3 / phone_floor.accepted}  # fmt: skip
+                one = Round(floor_run, menu_run, floor_200, claims, phone_floor, cpu)
                 print(one.line(n), flush=True)
                 done.append(one)
         rss = peak_rss_mb(node.pid)
@@ -239,6 +247,8 @@ def measure(seconds: float, rounds: int, tmp: Path) -> dict[str, object]:
     floor, menu = med(r.floor.rps for r in done), med(r.menu.rps for r in done)
     claim_rate = med(r.claims.per_s for r in done)
     p99, floor_p99 = med(r.claims.p99_ms for r in done), med(r.floor_200.p99_ms for r in done)
+    phone_rate = med(r.phone_floor.per_s for r in done)
+    phone_p99 = med(r.phone_floor.p99_ms for r in done)
     op_p50, svc_p50 = med(op) * 1e3, med(svc) * 1e3
     ratios = {key: med(r.ratios()[key] for r in done) for key in done[0].ratios()}
     cpu = {key: med(r.cpu_ms[key] for r in done) for key in done[0].cpu_ms}
@@ -246,6 +256,10 @@ def measure(seconds: float, rounds: int, tmp: Path) -> dict[str, object]:
           f" ({menu / floor:.2f}x floor, goal >= 0.8); claims {claim_rate:.0f}/s"
           f" ({claim_rate / floor:.2f}x floor, goal >= 0.4); claim p99 {p99:.1f} ms vs the floor's"
           f" p99 at {CLIENTS} connections {floor_p99:.1f} ms ({p99 / floor_p99:.2f}x, goal <= 2)")  # fmt: skip
+    print(f"beside them, the same phones against the hello-world's do-nothing claim (one new"
+          f" connection per request, as the claims): {phone_rate:.0f}/s p99 {phone_p99:.1f} ms;"
+          f" claims {claim_rate / phone_rate:.2f}x its rate, claim p99 {p99 / phone_p99:.2f}x its"
+          f" p99")  # fmt: skip
     print(f"medians of the rounds' own ratios: menu {ratios['menu_vs_floor']:.2f}x, claims"
           f" {ratios['claims_vs_floor']:.2f}x, claim p99 {ratios['claim_p99_vs_floor_p99']:.2f}x; server"
           f" CPU per request: floor {cpu['floor']:.3f} ms, menu {cpu['menu']:.3f} ms"
@@ -269,11 +283,16 @@ def measure(seconds: float, rounds: int, tmp: Path) -> dict[str, object]:
         "op_adds_ms": round(op_p50 - svc_p50, 3),
         "menu_vs_floor": round(menu / floor, 3), "claims_vs_floor": round(claim_rate / floor, 3),
         "claim_p99_vs_floor_p99": round(p99 / floor_p99, 3),
+        "phone_floor_per_s": round(phone_rate, 1), "phone_floor_p99_ms": round(phone_p99, 2),
+        "claims_vs_phone_floor": round(claim_rate / phone_rate, 3),
+        "claim_p99_vs_phone_floor_p99": round(p99 / phone_p99, 3),
         "round_ratio_medians": {key: round(value, 3) for key, value in ratios.items()},
         "cpu_ms_per_request": {key: round(value, 4) for key, value in cpu.items()},
         "rounds": [{"floor_rps": round(r.floor.rps, 1), "menu_rps": round(r.menu.rps, 1),
                     "floor_p99_ms_200": round(r.floor_200.p99_ms, 2), "claims_per_s": round(r.claims.per_s, 1),
                     "claim_p99_ms": round(r.claims.p99_ms, 2),
+                    "phone_floor_per_s": round(r.phone_floor.per_s, 1),
+                    "phone_floor_p99_ms": round(r.phone_floor.p99_ms, 2),
                     "cpu_ms": {k: round(v, 4) for k, v in r.cpu_ms.items()}} for r in done],
         "server_cpus": sorted(SERVER_CPUS), "client_cpus": sorted(CLIENT_CPUS),
     }  # fmt: skip

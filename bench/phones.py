@@ -97,6 +97,27 @@ async def claims(
     return latencies, accepted
 
 
+def floor_round(url: str, *, count: int, clients: int) -> ClaimRound:
+    """The same phones, the same requests, against bench/hello.py's claim that does nothing."""
+    started = time.perf_counter()
+    latencies, accepted = asyncio.run(claims(url, 1, count, clients))
+    return _round(latencies, accepted, time.perf_counter() - started)
+
+
+def _round(latencies: list[float], accepted: int, elapsed: float) -> ClaimRound:
+    """Latency percentiles and the rate of a round's answers."""
+    if accepted == 0:
+        raise Unmeasured(f"no request of {len(latencies)} was answered 303")
+    latencies.sort()
+    return ClaimRound(
+        latencies[len(latencies) // 2] * 1e3,
+        latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3,
+        accepted / elapsed,
+        accepted,
+        len(latencies) - accepted,
+    )
+
+
 def claim_round(
     operator: httpx.Client, url: str, *, quantity: int, count: int, clients: int
 ) -> ClaimRound:
@@ -108,11 +129,4 @@ def claim_round(
     elapsed = time.perf_counter() - started
     if accepted == 0:
         raise Unmeasured(f"no claim of {len(latencies)} was accepted on drop {drop_id}")
-    latencies.sort()
-    return ClaimRound(
-        latencies[len(latencies) // 2] * 1e3,
-        latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3,
-        accepted / elapsed,
-        accepted,
-        len(latencies) - accepted,
-    )
+    return _round(latencies, accepted, elapsed)

@@ -14,15 +14,18 @@ import math
 import time
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from appliance.api.attendee import (
+    _QTY,
+    MAX_QTY,
+    MENU_TTL_S,
     PAGE_HEADERS,
     VISITOR,
-    _wanted,
     client_address,
     error_code,
     limited,
@@ -31,14 +34,17 @@ from appliance.api.attendee import (
     remember,
     render,
 )
+from appliance.api.bounds import form_text
 from appliance.api.locale import PageLocale
 from appliance.api.page_variants import COUNTDOWN_FIRST, drop_arm, drop_layout, page_key
-from appliance.api.pass_pages import presented
+from appliance.api.pass_pages import presented_in
 from appliance.domain.drops import Drop
 from appliance.domain.errors import DomainError
+from appliance.domain.orders import OrderState
 from appliance.payments.errors import PaymentError
 from appliance.services.checkout import utc_now
 
+SOLD_OUT_PAGES = 64  # refusal pages kept (drops x refusals x languages x layouts), then forgotten
 LEFT_MARK = "0000000000"  # where a cached countdown gets its seconds left (digits: never escaped)
 
 
@@ -118,12 +124,12 @@ async def claim(request: Request) -> Response:
         return refused
     node = node_of(request)
     drop_id = int(request.path_params["drop_id"])
-    fields, _note, tender = await _wanted(request)
-    qty = fields.get("qty", 1)
+    fields = await _form(request)
+    qty, tender = _claim_fields(fields)
     # The claimant is the phone's address, whatever its cookie says: one address, one
     # per-attendee allowance (docs/security.md, "Fair drops").
     attendee = node.visitors.client(client_address(request))
-    shown_pass = await presented(request, node.passes)  # early access: verified here, offline
+    shown_pass = presented_in(fields, node.passes)  # early access: verified here, offline
     card = shown_pass.card if shown_pass is not None else None
     early = timedelta(minutes=node.passes.early_minutes(card, drop_id))
     try:
@@ -132,34 +138,68 @@ async def claim(request: Request) -> Response:
         claimed = await node.drops.claim(drop_id, attendee, qty, tender or "cash", early)
     except (DomainError, PaymentError) as exc:
         return await _refused(request, drop_id, error_code(exc))
-    order = claimed.tendered.order
-    arm = drop_arm(node, node.visitors.verify(request.cookies.get(VISITOR)))
+    order_id = claimed.order_id  # its order is built when the pay page asks (services/drops.py)
+    visitor = node.visitors.verify(request.cookies.get(VISITOR))
+    arm = drop_arm(node, visitor)
     if arm is not None:  # its payment counts for the visitor's arm of the drop page flag
-        node.flags.ordered(order.id, arm)
+        node.flags.ordered(order_id, arm)
     for expired in claimed.expired:
         node.events.publish("order", {"id": expired, "state": "expired"})
     node.events.publish("drop", {"id": drop_id, "left": claimed.units_left})
-    node.events.publish("order", {"id": order.id, "state": order.state.value})
-    response = Response(status_code=303, headers={"Location": f"/o/{order.id}/pay"})  # hex id
-    if node.visitors.verify(request.cookies.get(VISITOR)) is None:
+    node.events.publish("order", {"id": order_id, "state": OrderState.AWAITING_PAYMENT.value})
+    response = Response(status_code=303, headers={"Location": f"/o/{order_id}/pay"})  # hex id
+    if visitor is None:
         remember(response, node.visitors.issue())
     return response
+
+
+async def _form(request: Request) -> list[tuple[str, str]]:
+    """The posted form's fields, parsed once (400 for bad UTF-8 or escapes: api/bounds.py)."""
+    body = form_text(await request.body())
+    try:
+        return parse_qsl(body, keep_blank_values=True, max_num_fields=100)
+    except ValueError:  # more fields than any form has: treat as an empty form
+        return []
+
+
+def _claim_fields(fields: list[tuple[str, str]]) -> tuple[int, str | None]:
+    """The claim's quantity (1 unless a valid one is given) and tender, read as _wanted reads them."""
+    qty, tender = 1, None
+    for key, value in fields:
+        if key == "tender":
+            tender = value
+        elif key == "qty" and _QTY.fullmatch(value.strip()) and 0 < int(value) <= MAX_QTY:
+            qty = int(value)
+    return qty, tender
 
 
 async def _refused(
     request: Request, drop_id: int, code: str, pass_reason: str | None = None
 ) -> Response:
-    """The drop page again, 409, with the refusal's message (and a refused pass's reason)."""
+    """The drop page again, 409, with the refusal's message (and a refused pass's reason).
+
+    Once the drop is open and sold out, every such page of one refusal, language and layout is
+    the same but for the tenders offered: it is kept for MENU_TTL_S, as the menu is, so a crowd
+    refused after a sell-out costs the box no rendering and no read.
+    """
     node = node_of(request)
     drop = await node.drops.drop(drop_id)
     left = await node.drops.left(drop)
     locale = locale_of(request)
     layout = drop_layout(drop_arm(node, node.visitors.verify(request.cookies.get(VISITOR))))
+    key = (drop_id, f"{code}:{locale.tag}:{layout}")
+    same = left == 0 and pass_reason is None and drop.started(utc_now())
+    if same and (kept := node.sold_out_pages.get(key)) and time.monotonic() - kept[0] < MENU_TTL_S:
+        return HTMLResponse(kept[1], 409, headers=PAGE_HEADERS)
     context = await _context(request, drop, left, locale, layout)
     html = render(
         request, "drop.html", locale, error=locale.error(code), error_code=code,
         pass_reason=pass_reason, **context,
     )  # fmt: skip
+    if same:
+        if len(node.sold_out_pages) >= SOLD_OUT_PAGES:
+            node.sold_out_pages.clear()
+        node.sold_out_pages[key] = (time.monotonic(), html)
     return HTMLResponse(html, 409, headers=PAGE_HEADERS)
 
 

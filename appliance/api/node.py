@@ -151,6 +151,7 @@ class Node:
         # Pre-rendered drop pages, served before the start, and menus: per (drop, language tag).
         self.drop_pages: dict[tuple[int, str], bytes] = {}
         self.menu_page: dict[str, tuple[float, bytes]] = {}  # tag: (monotonic time, menu)
+        self.sold_out_pages: dict[tuple[int, str], tuple[float, bytes]] = {}  # api/drop_pages.py
         self.offer_texts: dict[tuple[str, str, str, int], dict[str, str]] = {}  # api/upsell.py
         self.languages = Languages(config.locale, stall_zone(config.timezone))
         self.background: set[asyncio.Task[int]] = set()

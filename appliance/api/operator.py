@@ -221,6 +221,8 @@ async def list_orders(request: Request) -> Response:
     except ValueError:
         raise msgspec.ValidationError("not an order state - at `$.state`") from None
 
+    await node_of(request).drops.build_orders()  # drop claims' orders the pay page had not built
+
     def read(conn: sqlite3.Connection) -> tuple[list[Order], dict[str, EvidenceState]]:
         orders = orders_sql.orders_by_state(conn, state)
         return orders, evidence_sql.payment_states(conn, [o.id for o in orders])

@@ -43,6 +43,11 @@ async def presented(request: Request, desk: PassDesk) -> Presented | None:
         fields = parse_qsl(body, keep_blank_values=True, max_num_fields=100)
     except ValueError:
         return None
+    return presented_in(fields, desk)
+
+
+def presented_in(fields: list[tuple[str, str]], desk: PassDesk) -> Presented | None:
+    """The pass in a form's parsed fields, verified now; None when they carry none."""
     text = next((v.strip() for k, v in fields if k == PASS_FIELD and v.strip()), None)
     if text is None:
         return None

@@ -19,6 +19,7 @@ from appliance.ledger.identity import DeviceKey
 MAC_HEX = 16  # 64 bits of MAC: forging one id takes ~2^63 tries, each a request to the box
 CLIENT_HEX = 20  # an address's keyed hash: 80 bits, so two addresses never share one
 _VISITOR_LABEL = b"stallbox visitor-id v1"
+CLIENTS_KEPT = 4096  # addresses whose hash is kept (a venue's LAN); then the memory starts over
 
 
 class Visitors:
@@ -28,6 +29,7 @@ class Visitors:
         self._key = secret
         self._prefix = secrets.token_hex(4)  # per process, so ids never repeat across restarts
         self._numbers = itertools.count(1)
+        self._clients: dict[str, str] = {}  # address -> its hash, for a phone's next request
 
     @classmethod
     def for_device(cls, key: DeviceKey) -> Visitors:
@@ -54,4 +56,9 @@ class Visitors:
 
     def client(self, address: str) -> str:
         """The claimant a drop counts for a client address: a keyed hash, not the address itself."""
-        return "a:" + self._mac(b"a:", address, CLIENT_HEX)
+        known = self._clients.get(address)
+        if known is None:
+            if len(self._clients) >= CLIENTS_KEPT:
+                self._clients.clear()
+            known = self._clients[address] = "a:" + self._mac(b"a:", address, CLIENT_HEX)
+        return known

@@ -33,6 +33,7 @@ from appliance.services.tender_policy import Refusal, TenderPolicy, or_raise
 from appliance.store import drops as drops_sql
 from appliance.store import ledger as ledger_sql
 from appliance.store import orders as orders_sql
+from appliance.store.errors import NotBuilt
 
 CASH = "cash"
 
@@ -137,7 +138,10 @@ class Checkout:
             order = orders_sql.load_order(conn, order_id)
             return self.policy.offered_tx(conn, order.total, order.id)
 
-        return await self.box.writer.read(read)
+        try:
+            return await self.box.writer.read(read)
+        except NotBuilt:  # a drop claim's order: built in a write transaction, then read
+            return await self.box.writer.run(read)
 
     def new_order(
         self, conn: sqlite3.Connection, lines: Iterable[tuple[Item, int]] = (), note: str = ""
@@ -432,4 +436,7 @@ class Checkout:
 
     async def get_order(self, order_id: str) -> Order:
         """Read one order (it sees every committed change; it shares no write batch's fate)."""
-        return await self.box.writer.read(lambda conn: orders_sql.load_order(conn, order_id))
+        try:
+            return await self.box.writer.read(lambda conn: orders_sql.load_order(conn, order_id))
+        except NotBuilt:  # a drop claim's order, built when first asked for (store/drops.py)
+            return await self.box.writer.run(lambda conn: orders_sql.load_order(conn, order_id))

@@ -1,4 +1,11 @@
-"""SQL for drops and their claims. Write functions run inside the writer's transaction."""
+"""SQL for drops and their claims. Write functions run inside the writer's transaction.
+
+A claim in a rush stores its row and the drop's counter only: the row carries its order's id,
+number, tender, payment reference and the tender decision's reason, and `built` = 0 until the
+order, its line and the decision are built from it (build_claimed_order, build_claimed_orders:
+four set-based statements, the same rows an eager claim wrote). Until then the order has no row
+of its own; orders.load_order builds it when asked for in a write transaction.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from datetime import datetime, timedelta
 
 from appliance.domain.drops import Drop
 from appliance.domain.money import Money
-from appliance.store.errors import NotFound
+from appliance.store.errors import NotBuilt, NotFound
 
 _COLUMNS = "id, sku, name, price, currency, quantity, starts_at, per_attendee, hold_s"
 
@@ -65,14 +72,22 @@ def units_taken(conn: sqlite3.Connection, drop_id: int) -> int:
     return int(row[0])
 
 
-def units_held_by(conn: sqlite3.Connection, drop_id: int, attendee: str) -> int:
-    """Units one attendee holds or has paid for on a drop."""
+def units_held_by_each(conn: sqlite3.Connection, drop_id: int) -> dict[str, int]:
+    """Units each attendee holds or has paid for on a drop."""
+    rows = conn.execute(
+        "SELECT attendee, sum(qty) FROM drop_claims"
+        " WHERE drop_id = ? AND state IN ('held', 'paid') GROUP BY attendee",
+        (drop_id,),
+    )
+    return {str(attendee): int(units) for attendee, units in rows}
+
+
+def first_hold_end(conn: sqlite3.Connection, drop_id: int) -> datetime | None:
+    """When the first of a drop's holds ends, or None when it has none."""
     row = conn.execute(
-        "SELECT coalesce(sum(qty), 0) FROM drop_claims"
-        " WHERE drop_id = ? AND attendee = ? AND state IN ('held', 'paid')",
-        (drop_id, attendee),
+        "SELECT min(expires_at) FROM drop_claims WHERE drop_id = ? AND state = 'held'", (drop_id,)
     ).fetchone()
-    return int(row[0])
+    return None if row[0] is None else datetime.fromisoformat(row[0])
 
 
 def take_units(conn: sqlite3.Connection, drop: Drop, qty: int) -> int:
@@ -89,6 +104,16 @@ def take_units(conn: sqlite3.Connection, drop: Drop, qty: int) -> int:
     return int(row[0])
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimOrder:
+    """What a claim's order is built from later: its number, tender, reference, decision reason."""
+
+    number: int
+    tender: str
+    reference: str
+    reason: str
+
+
 def insert_claim(
     conn: sqlite3.Connection,
     drop: Drop,
@@ -97,14 +122,24 @@ def insert_claim(
     place: int,
     order_id: str,
     at: datetime,
+    order: ClaimOrder | None = None,
 ) -> Claim:
-    """Record a held claim at `place` (from take_units) for an order already inserted."""
+    """Record a held claim at `place` (from take_units) for an order inserted, or to build (`order`)."""
     expires = at + drop.hold
-    cursor = conn.execute(
-        "INSERT INTO drop_claims (drop_id, attendee, qty, place, state, order_id, created_at, expires_at)"
-        " VALUES (?, ?, ?, ?, 'held', ?, ?, ?)",
-        (drop.id, attendee, qty, place, order_id, at.isoformat(), expires.isoformat()),
-    )
+    if order is None:
+        cursor = conn.execute(
+            "INSERT INTO drop_claims (drop_id, attendee, qty, place, state, order_id, created_at,"
+            " expires_at) VALUES (?, ?, ?, ?, 'held', ?, ?, ?)",
+            (drop.id, attendee, qty, place, order_id, at.isoformat(), expires.isoformat()),
+        )
+    else:
+        cursor = conn.execute(
+            "INSERT INTO drop_claims (drop_id, attendee, qty, place, state, order_id, created_at,"
+            " expires_at, number, tender, reference, reason, built)"
+            " VALUES (?, ?, ?, ?, 'held', ?, ?, ?, ?, ?, ?, ?, 0)",
+            (drop.id, attendee, qty, place, order_id, at.isoformat(), expires.isoformat(),
+             order.number, order.tender, order.reference, order.reason),
+        )  # fmt: skip
     return Claim(
         int(cursor.lastrowid or 0), drop.id, attendee, qty, place, "held", order_id, expires
     )
@@ -142,3 +177,55 @@ def expired_holds(
         (now.isoformat(), drop_id),
     ).fetchall()
     return [(int(r[0]), str(r[1])) for r in rows]
+
+
+_FROM = " FROM drop_claims AS c JOIN drops AS d ON d.id = c.drop_id WHERE c.built = 0 AND "
+_BUILD = (  # the rows an eager claim wrote: checkout.insert_order, policy.accept_tx (new order)
+    "INSERT INTO orders (id, number, state, currency, tender, reference, note, created_at,"
+    " updated_at) SELECT c.order_id, c.number, 'awaiting_payment', d.currency, c.tender,"
+    " c.reference, '', c.created_at, c.created_at" + _FROM,
+    "INSERT INTO order_lines (order_id, sku, name, unit_price, qty)"
+    " SELECT c.order_id, d.sku, d.name, d.price, c.qty" + _FROM,
+    "INSERT INTO decisions (at, order_id, rail, amount, currency, verdict, reason)"
+    " SELECT c.created_at, c.order_id, c.tender, d.price * c.qty, d.currency, 'accept', c.reason"
+    + _FROM,
+    "UPDATE drop_claims AS c SET built = 1 WHERE c.built = 0 AND ",
+)
+_ONE = "c.order_id = ?"
+_DUE = "c.id > ? AND c.created_at <= ?"  # claims after a known-built one: a range of the key
+
+
+def build_claimed_order(conn: sqlite3.Connection, order_id: str) -> bool:
+    """Build the order of a claim that stored only its row; False when there is none to build.
+
+    NotBuilt on a read-only connection (the writer's `read`): the caller builds it in a write
+    transaction and reads again.
+    """
+    row = conn.execute(
+        "SELECT 1 FROM drop_claims WHERE order_id = ? AND built = 0", (order_id,)
+    ).fetchone()
+    if row is None:
+        return False
+    if conn.execute("PRAGMA query_only").fetchone()[0]:
+        raise NotBuilt(f"order {order_id!r} is a drop claim's, not built yet")
+    for statement in _BUILD:
+        conn.execute(statement + _ONE, (order_id,))
+    return True
+
+
+def build_claimed_orders(conn: sqlite3.Connection, claimed_by: datetime, after: int = 0) -> int:
+    """Build the orders of the claims after claim id `after` made at `claimed_by` or before."""
+    args = (after, claimed_by.isoformat())
+    for statement in _BUILD[:-1]:
+        conn.execute(statement + _DUE, args)
+    return conn.execute(_BUILD[-1] + _DUE, args).rowcount
+
+
+def built_to(conn: sqlite3.Connection, after: int) -> tuple[int, bool]:
+    """The claim id up to which every order is built, known built up to `after`; and if any waits."""
+    row = conn.execute(
+        "SELECT min(id) FROM drop_claims WHERE id > ? AND built = 0", (after,)
+    ).fetchone()
+    if row[0] is not None:
+        return int(row[0]) - 1, True
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM drop_claims").fetchone()[0]), False

@@ -11,6 +11,10 @@ class NotFound(Exception):
     """A row the caller named does not exist (an order id, a sku)."""
 
 
+class NotBuilt(NotFound):
+    """A drop claim's order not built yet, asked for on the read connection (build it, then read)."""
+
+
 class WriterClosed(StoreError):
     """The writer has been closed; no more transactions are accepted."""
 

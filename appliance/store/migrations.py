@@ -309,6 +309,38 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX receipts_by_kind_time ON receipts (kind, created_at);
     """,
+    # a drop claim in a rush writes its own row and the drop's counter, nothing else; the order,
+    # its line and the tender's decision are built from the row when first asked for (the pay
+    # page, a confirm, the hold's expiry, the sweep), so the row carries what they need and its
+    # order_id may not name an order yet (services/drops.py, "claims first, orders after")
+    """
+    CREATE TABLE drop_claims_new (
+        id         INTEGER PRIMARY KEY,
+        drop_id    INTEGER NOT NULL REFERENCES drops (id),
+        attendee   TEXT NOT NULL,
+        qty        INTEGER NOT NULL CHECK (qty > 0),
+        place      INTEGER NOT NULL,
+        state      TEXT NOT NULL CHECK (state IN ('held', 'paid', 'expired')),
+        order_id   TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        number     INTEGER,
+        tender     TEXT,
+        reference  TEXT,
+        reason     TEXT,
+        built      INTEGER NOT NULL DEFAULT 1 CHECK (built IN (0, 1)),
+        CHECK (built = 1 OR (number > 0 AND tender <> '' AND reason <> '')),
+        UNIQUE (drop_id, place)
+    ) STRICT;
+    INSERT INTO drop_claims_new (id, drop_id, attendee, qty, place, state, order_id, created_at,
+        expires_at) SELECT id, drop_id, attendee, qty, place, state, order_id, created_at,
+        expires_at FROM drop_claims;
+    DROP TABLE drop_claims;
+    ALTER TABLE drop_claims_new RENAME TO drop_claims;
+    CREATE INDEX drop_claims_active ON drop_claims (drop_id, state, attendee);
+    CREATE INDEX drop_claims_expiry ON drop_claims (state, expires_at);
+    CREATE UNIQUE INDEX drop_claims_by_order ON drop_claims (order_id);
+    """,
 )
 
 

@@ -15,6 +15,7 @@ from appliance.domain.errors import CatalogError, OutOfStock
 from appliance.domain.money import Money
 from appliance.domain.orders import Discount, Line, Order, OrderState
 from appliance.domain.policy import Decision, Verdict
+from appliance.store import drops as drops_sql
 from appliance.store.errors import NotFound
 
 _ORDER_COLUMNS = "id, number, currency, state, created_at, tender, reference, note, ready_at"
@@ -84,8 +85,17 @@ def return_stock(conn: sqlite3.Connection, sku: str, qty: int) -> None:
 
 
 def next_order_number(conn: sqlite3.Connection) -> int:
-    """Return the next per-device order number (1, 2, ...)."""
-    return int(conn.execute("SELECT coalesce(max(number), 0) + 1 FROM orders").fetchone()[0])
+    """Return the next per-device order number (1, 2, ...).
+
+    A drop claim takes its order's number before the order is built (store/drops.py), and
+    numbers are taken in commit order, so the last claim's number is the highest claims hold.
+    """
+    return int(
+        conn.execute(
+            "SELECT max(coalesce((SELECT max(number) FROM orders), 0),"
+            " coalesce((SELECT number FROM drop_claims WHERE id = (SELECT max(id) FROM drop_claims)), 0)) + 1"
+        ).fetchone()[0]
+    )
 
 
 def insert_order(conn: sqlite3.Connection, order: Order) -> None:
@@ -168,7 +178,9 @@ def load_order(conn: sqlite3.Connection, order_id: str) -> Order:
         (order_id,),
     ).fetchone()
     if row is None:
-        raise NotFound(f"no order {order_id!r}")
+        if not drops_sql.build_claimed_order(conn, order_id):
+            raise NotFound(f"no order {order_id!r}")
+        return load_order(conn, order_id)  # a drop claim's order, built now
     oid, number, currency, state, created, tender, reference, note, ready = row
     lines = tuple(
         Line(sku, name, Money(unit, currency), qty)
