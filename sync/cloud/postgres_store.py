@@ -323,13 +323,12 @@ class PostgresStore:
             edge = await _hashes(conn, root_subtrees(size))
             log = extend_log(device, size, edge, receipts)
             async with conn.cursor() as cur:
-                await cur.executemany(
-                    "INSERT INTO receipts VALUES (%s, %s, %s, %s, %s)", log.receipts
-                )
-                await cur.executemany(
-                    "INSERT INTO subtrees VALUES (%s, %s, %s)",
-                    [(s.level, s.index, s.hash) for s in log.subtrees],
-                )
+                async with cur.copy("COPY receipts FROM STDIN") as copy:
+                    for row in log.receipts:
+                        await copy.write_row(row)
+                async with cur.copy("COPY subtrees FROM STDIN") as copy:
+                    for s in log.subtrees:
+                        await copy.write_row((s.level, s.index, s.hash))
             await conn.execute("UPDATE log_state SET size = %s WHERE id = 1", (log.size,))
             last = receipts[-1]
             await conn.execute(
