@@ -323,10 +323,12 @@ class PostgresStore:
             edge = await _hashes(conn, root_subtrees(size))
             log = extend_log(device, size, edge, receipts)
             async with conn.cursor() as cur:
-                async with cur.copy("COPY receipts FROM STDIN") as copy:
+                async with cur.copy("COPY receipts FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(["text", "int8", "text", "text", "int8"])
                     for row in log.receipts:
                         await copy.write_row(row)
-                async with cur.copy("COPY subtrees FROM STDIN") as copy:
+                async with cur.copy("COPY subtrees FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(["int4", "int8", "bytea"])
                     for s in log.subtrees:
                         await copy.write_row((s.level, s.index, s.hash))
             await conn.execute("UPDATE log_state SET size = %s WHERE id = 1", (log.size,))
