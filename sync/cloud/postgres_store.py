@@ -110,6 +110,9 @@ class PostgresStore:
     def __init__(self, pool: asyncio.Queue[Conn], conns: list[Conn]) -> None:
         self._pool = pool
         self._conns = conns
+        # The edge subtrees of the log as this process's last append left it (size, hashes):
+        # complete subtrees never change, so while the size is that one they are still the edge.
+        self._edge: tuple[int, dict[SubtreeId, bytes]] = (-1, {})
 
     @classmethod
     async def open(cls, dsn: str, size: int = 4) -> PostgresStore:
@@ -312,16 +315,31 @@ class PostgresStore:
     async def append_batch(
         self, device: str, after_seq: int, receipts: Sequence[NewReceipt]
     ) -> Appended:
-        """Append receipts after `after_seq` in one transaction holding the log's row lock."""
+        """Append receipts after `after_seq` in one transaction holding the log's row lock.
+
+        Few round trips while the lock is held: the lock and the head move go in one pipeline
+        (the head's UPDATE only matches if it is still `after_seq`), the edge subtrees come from
+        this process's last append when the size is the one it left, and the rows go by COPY.
+        """
+        last = receipts[-1]
         async with self._conn() as conn, conn.transaction():
-            cursor = await conn.execute("SELECT size FROM log_state WHERE id = 1 FOR UPDATE")
-            size = int((await cursor.fetchone() or (0,))[0])
-            cursor = await conn.execute("SELECT head_seq FROM devices WHERE device = %s", (device,))
-            row = await cursor.fetchone()
-            if row is None or row[0] != after_seq:
+            async with conn.pipeline():
+                locked = await conn.execute(
+                    "UPDATE log_state SET size = size + %s WHERE id = 1 RETURNING size",
+                    (len(receipts),),
+                )
+                moved = await conn.execute(
+                    "UPDATE devices SET head_seq = %s, head_hash = %s,"
+                    " public_key = coalesce(%s, public_key) WHERE device = %s AND head_seq = %s",
+                    (last.seq, last.hash, rekeyed_to(receipts), device, after_seq),
+                )  # a rekey's key is trusted from the next line on
+            size = int((await locked.fetchone() or (len(receipts),))[0]) - len(receipts)
+            if moved.rowcount != 1:
                 raise HeadMoved(f"device {device}: head is no longer seq {after_seq}")
-            edge = await _hashes(conn, root_subtrees(size))
-            log = extend_log(device, size, edge, receipts)
+            edge = self._edge[1] if self._edge[0] == size else None
+            log = extend_log(
+                device, size, edge or await _hashes(conn, root_subtrees(size)), receipts
+            )
             async with conn.cursor() as cur:
                 async with cur.copy("COPY receipts FROM STDIN (FORMAT BINARY)") as copy:
                     copy.set_types(["text", "int8", "text", "text", "int8"])
@@ -331,16 +349,7 @@ class PostgresStore:
                     copy.set_types(["int4", "int8", "bytea"])
                     for s in log.subtrees:
                         await copy.write_row((s.level, s.index, s.hash))
-            await conn.execute("UPDATE log_state SET size = %s WHERE id = 1", (log.size,))
-            last = receipts[-1]
-            await conn.execute(
-                "UPDATE devices SET head_seq = %s, head_hash = %s WHERE device = %s",
-                (last.seq, last.hash, device),
-            )
-            if (key := rekeyed_to(receipts)) is not None:  # trusted from the next line on
-                await conn.execute(
-                    "UPDATE devices SET public_key = %s WHERE device = %s", (key, device)
-                )
+        self._edge = (log.size, log.edge)  # committed: the next append may start from it
         return Appended(last.seq, last.hash, log.size - 1, log.size, log.root)
 
     async def quarantine(self, device: str, rejection: Rejection, now: datetime) -> int:
