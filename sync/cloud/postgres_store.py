@@ -1,11 +1,12 @@
 """The cloud's store on PostgreSQL (psycopg 3, async), for several cloud processes on one database.
 
-Appends to the one log are serialised by a row lock on the single `log_state` row (`SELECT …
-FOR UPDATE`), taken first in every append, so the tree size, its edge subtrees and the device's
-head are read and written by one transaction at a time across every process; (device, seq) and
-log_index are keys, so no receipt can be stored twice. The schema is created under a transaction
-advisory lock, so processes starting together do not race on it. Each process holds a small
-pool of autocommit connections; a statement that is not in an explicit transaction commits alone.
+Appends to the one log are serialised by a row lock on the single `log_state` row (the append's
+`UPDATE … RETURNING size`, `SELECT … FOR UPDATE` elsewhere), taken first in every append, so the
+tree size, its edge subtrees and the device's head are read and written by one transaction at a
+time across every process; (device, seq) and log_index are keys, so no receipt can be stored
+twice. The schema is created under a transaction advisory lock, so processes starting together
+do not race on it. Each process holds a small pool of autocommit connections; a statement that
+is not in an explicit transaction commits alone.
 """
 
 from __future__ import annotations
@@ -110,9 +111,9 @@ class PostgresStore:
     def __init__(self, pool: asyncio.Queue[Conn], conns: list[Conn]) -> None:
         self._pool = pool
         self._conns = conns
-        # The edge subtrees of the log as this process's last append left it (size, hashes):
-        # complete subtrees never change, so while the size is that one they are still the edge.
-        self._edge: tuple[int, dict[SubtreeId, bytes]] = (-1, {})
+        # The log's size after this process's last append: the likely size at its next one,
+        # whose edge subtrees are then read in the same round trip as the lock.
+        self._size_hint = 0
 
     @classmethod
     async def open(cls, dsn: str, size: int = 4) -> PostgresStore:
@@ -317,11 +318,12 @@ class PostgresStore:
     ) -> Appended:
         """Append receipts after `after_seq` in one transaction holding the log's row lock.
 
-        Few round trips while the lock is held: the lock and the head move go in one pipeline
-        (the head's UPDATE only matches if it is still `after_seq`), the edge subtrees come from
-        this process's last append when the size is the one it left, and the rows go by COPY.
+        Few round trips while the lock is held: the lock, the head move (its UPDATE matches only
+        if the head is still `after_seq`) and the edge subtrees of the size this process's last
+        append left go in one pipeline, each statement run after the one before it has its
+        locks; the edge is read again if another process appended since; the rows go by COPY.
         """
-        last = receipts[-1]
+        last, hint = receipts[-1], self._size_hint
         async with self._conn() as conn, conn.transaction():
             async with conn.pipeline():
                 locked = await conn.execute(
@@ -333,13 +335,17 @@ class PostgresStore:
                     " public_key = coalesce(%s, public_key) WHERE device = %s AND head_seq = %s",
                     (last.seq, last.hash, rekeyed_to(receipts), device, after_seq),
                 )  # a rekey's key is trusted from the next line on
+                guessed = await conn.execute(_SUBTREES, _id_arrays(root_subtrees(hint)))
             size = int((await locked.fetchone() or (len(receipts),))[0]) - len(receipts)
             if moved.rowcount != 1:
                 raise HeadMoved(f"device {device}: head is no longer seq {after_seq}")
-            edge = self._edge[1] if self._edge[0] == size else None
-            log = extend_log(
-                device, size, edge or await _hashes(conn, root_subtrees(size)), receipts
-            )
+            if size == hint:
+                edge = {
+                    SubtreeId(int(lv), int(ix)): bytes(h) for lv, ix, h in await guessed.fetchall()
+                }
+            else:
+                edge = await _hashes(conn, root_subtrees(size))
+            log = extend_log(device, size, edge, receipts)
             async with conn.cursor() as cur:
                 async with cur.copy("COPY receipts FROM STDIN (FORMAT BINARY)") as copy:
                     copy.set_types(["text", "int8", "text", "text", "int8"])
@@ -349,7 +355,7 @@ class PostgresStore:
                     copy.set_types(["int4", "int8", "bytea"])
                     for s in log.subtrees:
                         await copy.write_row((s.level, s.index, s.hash))
-        self._edge = (log.size, log.edge)  # committed: the next append may start from it
+        self._size_hint = log.size
         return Appended(last.seq, last.hash, log.size - 1, log.size, log.root)
 
     async def quarantine(self, device: str, rejection: Rejection, now: datetime) -> int:
@@ -443,11 +449,12 @@ class PostgresStore:
             return await _hashes(conn, ids)
 
 
+def _id_arrays(ids: Sequence[SubtreeId]) -> tuple[list[int], list[int]]:
+    return [sid.level for sid in ids], [sid.index for sid in ids]
+
+
 async def _hashes(conn: Conn, ids: Sequence[SubtreeId]) -> dict[SubtreeId, bytes]:
     if not ids:
         return {}
-    cursor = await conn.execute(
-        _SUBTREES,
-        ([sid.level for sid in ids], [sid.index for sid in ids]),
-    )
+    cursor = await conn.execute(_SUBTREES, _id_arrays(ids))
     return {SubtreeId(int(lv), int(ix)): bytes(h) for lv, ix, h in await cursor.fetchall()}

@@ -117,7 +117,6 @@ class LogAppend:
     subtrees: list[Subtree]
     size: int
     root: bytes
-    edge: dict[SubtreeId, bytes]  # the new size's `root_subtrees` and their hashes
 
 
 class CloudStore(Protocol):
@@ -289,8 +288,7 @@ def extend_log(
     for i, receipt in enumerate(receipts):
         subtrees.extend(frontier.append(receipt.leaf))
         rows.append((device, receipt.seq, receipt.line, receipt.items, size + i))
-    edge = dict(zip(root_subtrees(frontier.size), frontier.hashes, strict=True))
-    return LogAppend(rows, subtrees, frontier.size, frontier.root(), edge)
+    return LogAppend(rows, subtrees, frontier.size, frontier.root())
 
 
 def problem_text(reason: str, seq: int | None, message: str) -> str:

@@ -2,8 +2,9 @@
 and stores that share one log (each with its own idea of the log's edge) build one tree.
 
 The PostgreSQL store moves the head with `UPDATE … WHERE head_seq = after_seq` in the pipeline
-that takes the log's lock, and starts from the edge its last append left when the size is still
-that one; these tests hold both to the behaviour of a plain read of the head and the edge.
+that takes the log's lock, and reads there the edge of the size its own last append left, used
+only when the size is still that one; these tests hold both to the behaviour of a plain read of
+the head and the edge.
 """
 
 from __future__ import annotations
