@@ -5,7 +5,10 @@ Measured in one run on this machine, with real processes (`stallbox cloud`, `sta
   cannot avoid per receipt;
 - drain: a 100,000-receipt backlog shipped by `stallbox sync --once` to a cloud on SQLite,
   every batch proven (checkpoint signature, inclusion, consistency) before acked_seq moves;
-- pg_4dev: four boxes draining at once into one cloud on a private PostgreSQL server.
+- pg_4dev: four boxes draining at once into one cloud on a private PostgreSQL server, with the
+  CPU time per receipt of the cloud, of the PostgreSQL server's backends and of the four boxes
+  (`pg_cpu_us`): on a shared machine the receipts/s move 2-4x with the load, the CPU per receipt
+  by a few per cent.
 In rounds (default 3; the floor measured in each, the JSON line holds the medians, every round
 is printed). Ends with one JSON line. Goals (issue 18): drain >= 0.8x the floor; 4 devices into
 PostgreSQL >= 0.6x it. No PostgreSQL server binaries is an error naming the package
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -89,8 +93,40 @@ def drain_round(root: Path, receipts: int) -> tuple[float, float]:
     return floor, (receipts + 1) / seconds  # and the start receipt
 
 
-def pg_round(root: Path, receipts: int) -> float:
-    """Four boxes draining at once into one cloud on PostgreSQL (fsync on); receipts/s."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backends_cpu(server: str) -> float:
+    """CPU seconds of the live children of the private server's postmaster (its backends)."""
+    host = dict(part.split("=", 1) for part in server.split())["host"]
+    postmaster = int((Path(host) / "data" / "postmaster.pid").read_text().split()[0])
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            total += cpu_seconds(int(entry.name)) if parent == postmaster else 0.0
+        except OSError:
+            continue  # ended meanwhile
+    return total
+
+
+def children_cpu() -> float:
+    """CPU seconds of the children this process has waited for (the boxes' `sync --once`)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def pg_round(root: Path, receipts: int) -> tuple[float, dict[str, float]]:
+    """Four boxes draining at once into one cloud on PostgreSQL (fsync on).
+
+    Returns receipts/s and the CPU µs per receipt of the cloud, the server and the boxes.
+    """
+    total = 4 * (receipts + 1)
     try:
         with temporary_server(fsync=True) as server:
             dsn = new_database(server)
@@ -102,7 +138,9 @@ def pg_round(root: Path, receipts: int) -> float:
                     )
                     for i in range(4)
                 ]
+                before = (cpu_seconds(cloud.process.pid), backends_cpu(server), children_cpu())
                 seconds = drain(boxes)
+                after = (cpu_seconds(cloud.process.pid), backends_cpu(server), children_cpu())
             finally:
                 cloud.stop()
     except NoPostgres as exc:
@@ -110,7 +148,11 @@ def pg_round(root: Path, receipts: int) -> float:
             f"bench/sync.py needs a PostgreSQL server ({exc}): install the Debian package"
             " `postgresql` (or run `./dev bench`), or pass --no-postgres"
         ) from exc
-    return 4 * (receipts + 1) / seconds
+    cpu = {
+        name: round((b - a) / total * 1e6, 1)
+        for name, a, b in zip(("cloud", "postgres", "boxes"), before, after, strict=True)
+    }
+    return total / seconds, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,11 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     floors: list[float] = []
     drains: list[float] = []
     pgs: list[float] = []
+    pg_cpus: list[dict[str, float]] = []
     try:
         for n in range(1, args.rounds + 1):
             with tempfile.TemporaryDirectory(prefix="stallbox-bench-sync-") as tmp:
                 floor, rate = drain_round(Path(tmp), args.receipts)
-                pg = None if args.no_postgres else pg_round(Path(tmp), args.pg_receipts)
+                pg, pg_cpu = (
+                    (None, {}) if args.no_postgres else pg_round(Path(tmp), args.pg_receipts)
+                )
             floors.append(floor)
             drains.append(rate)
             line = (
@@ -138,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             if pg is not None:
                 pgs.append(pg)
+                pg_cpus.append(pg_cpu)
                 line += f"; 4 devices into PostgreSQL {pg:.0f}/s ({pg / floor:.2f}x)"
+                line += " (CPU µs per receipt: " + ", ".join(f"{k} {v}" for k, v in pg_cpu.items())
+                line += ")"
             print(line, flush=True)
         if not drains:
             raise Unmeasured("no round ran (--rounds 0)")
@@ -161,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         "pg_4dev_vs_floor": None if pg_rate is None else round(pg_rate / floor, 3),
         "receipts": args.receipts + 1, "rounds": [
             {"floor": round(f), "drain_per_s": round(d)} for f, d in zip(floors, drains, strict=True)
-        ], "pg_rounds": [round(p) for p in pgs], "machine": machine,
+        ], "pg_rounds": [round(p) for p in pgs],
+        "pg_cpu_us": {k: statistics.median(c[k] for c in pg_cpus) for k in pg_cpus[0]} if pg_cpus else None,
+        "pg_cpu_rounds": pg_cpus, "machine": machine,
     }))  # fmt: skip
     return Exit.OK
 

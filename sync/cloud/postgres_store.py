@@ -1,11 +1,12 @@
 """The cloud's store on PostgreSQL (psycopg 3, async), for several cloud processes on one database.
 
-Appends to the one log are serialised by a row lock on the single `log_state` row (`SELECT …
-FOR UPDATE`), taken first in every append, so the tree size, its edge subtrees and the device's
-head are read and written by one transaction at a time across every process; (device, seq) and
-log_index are keys, so no receipt can be stored twice. The schema is created under a transaction
-advisory lock, so processes starting together do not race on it. Each process holds a small
-pool of autocommit connections; a statement that is not in an explicit transaction commits alone.
+Appends to the one log are serialised by a row lock on the single `log_state` row (the append's
+`UPDATE … RETURNING size`, `SELECT … FOR UPDATE` elsewhere), taken first in every append, so the
+tree size, its edge subtrees and the device's head are read and written by one transaction at a
+time across every process; (device, seq) and log_index are keys, so no receipt can be stored
+twice. The schema is created under a transaction advisory lock, so processes starting together
+do not race on it. Each process holds a small pool of autocommit connections; a statement that
+is not in an explicit transaction commits alone.
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ class PostgresStore:
     def __init__(self, pool: asyncio.Queue[Conn], conns: list[Conn]) -> None:
         self._pool = pool
         self._conns = conns
+        # The log's size after this process's last append: the likely size at its next one,
+        # whose edge subtrees are then read in the same round trip as the lock.
+        self._size_hint = 0
 
     @classmethod
     async def open(cls, dsn: str, size: int = 4) -> PostgresStore:
@@ -312,34 +316,46 @@ class PostgresStore:
     async def append_batch(
         self, device: str, after_seq: int, receipts: Sequence[NewReceipt]
     ) -> Appended:
-        """Append receipts after `after_seq` in one transaction holding the log's row lock."""
+        """Append receipts after `after_seq` in one transaction holding the log's row lock.
+
+        Few round trips while the lock is held: the lock, the head move (its UPDATE matches only
+        if the head is still `after_seq`) and the edge subtrees of the size this process's last
+        append left go in one pipeline, each statement run after the one before it has its
+        locks; the edge is read again if another process appended since; the rows go by COPY.
+        """
+        last, hint = receipts[-1], self._size_hint
         async with self._conn() as conn, conn.transaction():
-            cursor = await conn.execute("SELECT size FROM log_state WHERE id = 1 FOR UPDATE")
-            size = int((await cursor.fetchone() or (0,))[0])
-            cursor = await conn.execute("SELECT head_seq FROM devices WHERE device = %s", (device,))
-            row = await cursor.fetchone()
-            if row is None or row[0] != after_seq:
+            async with conn.pipeline():
+                locked = await conn.execute(
+                    "UPDATE log_state SET size = size + %s WHERE id = 1 RETURNING size",
+                    (len(receipts),),
+                )
+                moved = await conn.execute(
+                    "UPDATE devices SET head_seq = %s, head_hash = %s,"
+                    " public_key = coalesce(%s, public_key) WHERE device = %s AND head_seq = %s",
+                    (last.seq, last.hash, rekeyed_to(receipts), device, after_seq),
+                )  # a rekey's key is trusted from the next line on
+                guessed = await conn.execute(_SUBTREES, _id_arrays(root_subtrees(hint)))
+            size = int((await locked.fetchone() or (len(receipts),))[0]) - len(receipts)
+            if moved.rowcount != 1:
                 raise HeadMoved(f"device {device}: head is no longer seq {after_seq}")
-            edge = await _hashes(conn, root_subtrees(size))
+            if size == hint:
+                edge = {
+                    SubtreeId(int(lv), int(ix)): bytes(h) for lv, ix, h in await guessed.fetchall()
+                }
+            else:
+                edge = await _hashes(conn, root_subtrees(size))
             log = extend_log(device, size, edge, receipts)
             async with conn.cursor() as cur:
-                await cur.executemany(
-                    "INSERT INTO receipts VALUES (%s, %s, %s, %s, %s)", log.receipts
-                )
-                await cur.executemany(
-                    "INSERT INTO subtrees VALUES (%s, %s, %s)",
-                    [(s.level, s.index, s.hash) for s in log.subtrees],
-                )
-            await conn.execute("UPDATE log_state SET size = %s WHERE id = 1", (log.size,))
-            last = receipts[-1]
-            await conn.execute(
-                "UPDATE devices SET head_seq = %s, head_hash = %s WHERE device = %s",
-                (last.seq, last.hash, device),
-            )
-            if (key := rekeyed_to(receipts)) is not None:  # trusted from the next line on
-                await conn.execute(
-                    "UPDATE devices SET public_key = %s WHERE device = %s", (key, device)
-                )
+                async with cur.copy("COPY receipts FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(["text", "int8", "text", "text", "int8"])
+                    for row in log.receipts:
+                        await copy.write_row(row)
+                async with cur.copy("COPY subtrees FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(["int4", "int8", "bytea"])
+                    for s in log.subtrees:
+                        await copy.write_row((s.level, s.index, s.hash))
+        self._size_hint = log.size
         return Appended(last.seq, last.hash, log.size - 1, log.size, log.root)
 
     async def quarantine(self, device: str, rejection: Rejection, now: datetime) -> int:
@@ -433,11 +449,12 @@ class PostgresStore:
             return await _hashes(conn, ids)
 
 
+def _id_arrays(ids: Sequence[SubtreeId]) -> tuple[list[int], list[int]]:
+    return [sid.level for sid in ids], [sid.index for sid in ids]
+
+
 async def _hashes(conn: Conn, ids: Sequence[SubtreeId]) -> dict[SubtreeId, bytes]:
     if not ids:
         return {}
-    cursor = await conn.execute(
-        _SUBTREES,
-        ([sid.level for sid in ids], [sid.index for sid in ids]),
-    )
+    cursor = await conn.execute(_SUBTREES, _id_arrays(ids))
     return {SubtreeId(int(lv), int(ix)): bytes(h) for lv, ix, h in await cursor.fetchall()}
