@@ -33,6 +33,8 @@ from appliance.services.tender_policy import Refusal, TenderPolicy, or_raise
 from appliance.store import drops as drops_sql
 from appliance.store import ledger as ledger_sql
 from appliance.store import orders as orders_sql
+from appliance.store import sales as sales_sql
+from appliance.store.errors import NotFound
 
 CASH = "cash"
 
@@ -314,17 +316,29 @@ class Checkout:
         override_reason: str | None = None,
         cash_received: int | None = None,
     ) -> Confirmation:
-        """confirm's transaction (the bank watch confirms inside a transaction of its own)."""
-        order = orders_sql.load_order(conn, order_id)
+        """confirm's transaction (the bank watch confirms inside a transaction of its own).
+
+        Statements: one read (store/sales.py: the order, its lines, a drop claim's flag, the
+        tender's decision, the chain head), the stock, the receipt, the order; more only for a
+        drop claim, a pass's discount or an order tendered before decisions were recorded.
+        """
+        found = sales_sql.to_confirm(conn, order_id, CASH)
+        if found is None:  # NotFound, said by the one place that says it
+            orders_sql.load_order(conn, order_id)
+            found = sales_sql.to_confirm(conn, order_id, CASH)
+            if found is None:
+                raise NotFound(f"no order {order_id!r}")
+        order = found.order
         paid = order.pay()
         rail = order.tender or CASH
         if cash_received is not None:
             _check_cash(order, rail, cash_received)
-        claim = drops_sql.claim_of_order(conn, order.id)
-        stocked = [] if claim is not None else order.lines  # a drop claim already holds its units
-        for line in stocked:  # refuse before deciding: nothing to decide if none left
-            orders_sql.take_stock(conn, line.sku, line.qty)
-        decision = orders_sql.tender_decision(conn, order.id, rail)
+        claim = drops_sql.claim_of_order(conn, order.id) if found.claimed else None
+        stocked = () if claim is not None else order.lines  # a drop claim already holds its units
+        sales_sql.take_stock(
+            conn, stocked
+        )  # refuse before deciding: nothing to decide if none left
+        decision = found.decision
         at_tender = decision is not None
         if decision is None:
             decision = self.policy.decide_tx(
@@ -346,10 +360,9 @@ class Checkout:
             items=items,
             ref=order.reference,
             order_id=order.id,
+            head=found.head,
         )
-        orders_sql.update_order(
-            conn, paid, now, receipt_seq=receipt.seq, cash_received=cash_received
-        )
+        sales_sql.mark_paid(conn, paid, now, receipt.seq, cash_received)
         if claim is not None:
             drops_sql.set_claim_state(conn, claim, "paid")
         return Confirmation(paid, decision, receipt, at_tender)
