@@ -335,9 +335,8 @@ class Checkout:
             _check_cash(order, rail, cash_received)
         claim = drops_sql.claim_of_order(conn, order.id) if found.claimed else None
         stocked = () if claim is not None else order.lines  # a drop claim already holds its units
-        sales_sql.take_stock(
-            conn, stocked
-        )  # refuse before deciding: nothing to decide if none left
+        # Refuse before deciding: nothing to decide if none left.
+        sales_sql.take_stock(conn, stocked, found.unlimited)
         decision = found.decision
         at_tender = decision is not None
         if decision is None:

@@ -29,13 +29,15 @@ from appliance.store.ledger import head_after
 @dataclass(frozen=True, slots=True)
 class ToConfirm:
     """An order as a confirm needs it: with its lines, whether a drop claim holds its units, the
-    standing acceptance recorded at its tender (None: an older box decided nothing then), and
-    the receipt chain's head with its last time, for the sale's receipt (Box.append's `head`)."""
+    standing acceptance recorded at its tender (None: an older box decided nothing then), the
+    receipt chain's head with its last time, for the sale's receipt (Box.append's `head`), and
+    the lines' skus whose stock is unlimited (nothing to take: `take_stock` skips them)."""
 
     order: Order
     claimed: bool
     decision: Decision | None
     head: tuple[ChainHead, datetime | None]
+    unlimited: frozenset[str]
 
 
 # One row per line (the order's columns repeated), the discounts and the claim as flags (rare:
@@ -50,7 +52,7 @@ SELECT o.id, o.number, o.currency, o.state, o.created_at, o.tender, o.reference,
        EXISTS (SELECT 1 FROM drop_claims WHERE order_id = o.id),
        d.rail, d.amount, d.currency, d.verdict, d.reason, d.at, d.operator,
        r.seq, r.line,
-       l.sku, l.name, l.unit_price, l.qty
+       l.sku, l.name, l.unit_price, l.qty, i.stock IS NULL AND i.sku IS NOT NULL
 FROM orders AS o
 LEFT JOIN decisions AS d ON d.id = (
     SELECT id FROM decisions INDEXED BY decisions_by_order
@@ -59,6 +61,7 @@ LEFT JOIN decisions AS d ON d.id = (
     ORDER BY id DESC LIMIT 1)
 LEFT JOIN receipts AS r ON r.seq = (SELECT max(seq) FROM receipts)
 LEFT JOIN order_lines AS l ON l.order_id = o.id
+LEFT JOIN items AS i ON i.sku = l.sku
 WHERE o.id = ?
 ORDER BY l.sku
 """
@@ -80,7 +83,7 @@ def to_confirm(conn: sqlite3.Connection, order_id: str, cash: str) -> ToConfirm 
     else:
         lines = tuple(
             Line(sku, name, Money(unit, currency), qty)
-            for *_, sku, name, unit, qty in rows
+            for *_, sku, name, unit, qty, _ in rows
             if sku is not None
         )
         order = Order(
@@ -102,14 +105,20 @@ def to_confirm(conn: sqlite3.Connection, order_id: str, cash: str) -> ToConfirm 
             rail, Money(amount, money), Verdict(verdict), reason, datetime.fromisoformat(at),
             operator,
         )  # fmt: skip
-    return ToConfirm(order, bool(first[10]), decision, head_after(first[18], first[19]))
+    unlimited = frozenset(row[20] for row in rows if row[24])
+    return ToConfirm(order, bool(first[10]), decision, head_after(first[18], first[19]), unlimited)
 
 
-def take_stock(conn: sqlite3.Connection, lines: Sequence[Line]) -> None:
+def take_stock(
+    conn: sqlite3.Connection, lines: Sequence[Line], unlimited: frozenset[str] = frozenset()
+) -> None:
     """Take every line's units in one statement; as orders.take_stock, nothing taken on refusal.
 
-    OutOfStock or NotFound names the first line that cannot be taken (sku order).
+    OutOfStock or NotFound names the first line that cannot be taken (sku order). Lines of
+    `unlimited` skus (read in this transaction: no stock to take) are left out: no statement,
+    and no page of the items table to write at the commit.
     """
+    lines = [line for line in lines if line.sku not in unlimited]
     if len(lines) <= 1:
         for line in lines:
             orders_sql.take_stock(conn, line.sku, line.qty)
