@@ -56,7 +56,7 @@ SELECT o.id, o.number, o.currency, o.state, o.created_at, o.tender, o.reference,
 FROM orders AS o
 LEFT JOIN decisions AS d ON d.id = (
     SELECT id FROM decisions INDEXED BY decisions_by_order
-    WHERE order_id = o.id AND rail = coalesce(o.tender, ?) AND settled = 0
+    WHERE order_id = o.id AND rail = coalesce(nullif(o.tender, ''), ?) AND settled = 0
       AND verdict IN ('accept', 'override')
     ORDER BY id DESC LIMIT 1)
 LEFT JOIN receipts AS r ON r.seq = (SELECT max(seq) FROM receipts)
