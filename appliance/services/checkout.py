@@ -318,15 +318,12 @@ class Checkout:
     ) -> Confirmation:
         """confirm's transaction (the bank watch confirms inside a transaction of its own).
 
-        Statements: one read (store/sales.py: the order, its lines, a drop claim's flag, the
-        tender's decision, the chain head), the stock, the receipt, the order; more only for a
-        drop claim, a pass's discount or an order tendered before decisions were recorded.
+        One read (store/sales.py), then the stock, the receipt and the order: a statement each.
         """
         found = sales_sql.to_confirm(conn, order_id, CASH)
-        if found is None:  # NotFound, said by the one place that says it
+        if found is None:  # load_order says NotFound (or builds what it may), then read again
             orders_sql.load_order(conn, order_id)
-            found = sales_sql.to_confirm(conn, order_id, CASH)
-            if found is None:
+            if (found := sales_sql.to_confirm(conn, order_id, CASH)) is None:
                 raise NotFound(f"no order {order_id!r}")
         order = found.order
         paid = order.pay()
