@@ -7,6 +7,10 @@ sales, so disk noise weighs on both sides alike; each round is printed and the J
 the medians of the rounds' figures and ratios. Goals (issue 18): sale p50 <= 1.3x the floor's
 p50; sales/s with 32 confirmers >= 2.0x the floor's commits/s.
 
+Beside them, the CPU time (this process, all threads) per floor commit, per lone sale and per
+sale among 32 confirmers: on a shared machine other loads stretch the wall clock and the
+disk's commits 2-10x between rounds, while CPU time per operation moves far less.
+
 Usage: python bench/ledger.py [--dir DIR] [--sales N] [--rounds N]
 """
 
@@ -40,24 +44,27 @@ def pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def floor(directory: Path, n: int) -> tuple[list[float], float]:
-    """Raw sqlite3: single-row INSERT + COMMIT, WAL, synchronous=FULL. Returns (times, commits/s)."""
+def floor(directory: Path, n: int) -> tuple[list[float], float, float]:
+    """Raw sqlite3: single-row INSERT + COMMIT, WAL, synchronous=FULL.
+
+    Returns (times, commits/s, CPU seconds per commit).
+    """
     conn = sqlite3.connect(directory / "floor.db", isolation_level=None)
     for pragma in PRAGMAS:
         conn.execute(pragma)
     conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, line TEXT NOT NULL)")
     payload = "x" * 200  # about a receipt line
     times = []
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(n):
         t0 = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("INSERT INTO t (line) VALUES (?)", (payload,))
         conn.execute("COMMIT")
         times.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     conn.close()
-    return times, n / elapsed
+    return times, n / elapsed, cpu / n
 
 
 async def prepare(checkout: Checkout, n: int) -> list[str]:
@@ -71,8 +78,9 @@ async def prepare(checkout: Checkout, n: int) -> list[str]:
     return ids
 
 
-async def sales(directory: Path, n: int) -> tuple[float, float, float]:
-    """Returns (confirm p50 s, confirm p99 s, sales/s with 32 concurrent confirmers)."""
+async def sales(directory: Path, n: int) -> tuple[float, float, float, float, float]:
+    """Returns (confirm p50 s, confirm p99 s, sales/s with 32 concurrent confirmers, and the
+    CPU seconds per lone sale and per sale with 32 confirmers)."""
     state = directory / "state"
     init_state(state, "BRL", datetime.now(UTC))
     box = Box.open(state, "BRL")
@@ -82,10 +90,12 @@ async def sales(directory: Path, n: int) -> tuple[float, float, float]:
         await box.writer.run(lambda conn: sync_catalog(conn, [tea]))
         ids = await prepare(checkout, n)
         times = []
+        cpu = time.process_time()
         for order_id in ids:
             t0 = time.perf_counter()
             await checkout.confirm(order_id)
             times.append(time.perf_counter() - t0)
+        cpu_lone = (time.process_time() - cpu) / len(ids)
 
         ids = await prepare(checkout, n * 2)
         queue = iter(ids)
@@ -94,19 +104,20 @@ async def sales(directory: Path, n: int) -> tuple[float, float, float]:
             for order_id in queue:
                 await checkout.confirm(order_id)
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(confirmer() for _ in range(32)))
         rate = len(ids) / (time.perf_counter() - start)
-        return pct(times, 0.5), pct(times, 0.99), rate
+        cpu_32 = (time.process_time() - cpu) / len(ids)
+        return pct(times, 0.5), pct(times, 0.99), rate, cpu_lone, cpu_32
     finally:
         box.close()
 
 
 def one_round(directory: Path, sales_n: int) -> dict[str, float]:
     """One round: floor, sales, floor again; its figures."""
-    before, rate_before = floor(directory, sales_n // 2)
-    sale_p50, sale_p99, rate32 = asyncio.run(sales(directory, sales_n))
-    after, rate_after = floor(directory, sales_n // 2)
+    before, rate_before, cpu_before = floor(directory, sales_n // 2)
+    sale_p50, sale_p99, rate32, cpu_lone, cpu_32 = asyncio.run(sales(directory, sales_n))
+    after, rate_after, cpu_after = floor(directory, sales_n // 2)
     floor_p50, floor_rate = pct(before + after, 0.5), (rate_before + rate_after) / 2
     if not floor_p50 > 0 or not floor_rate > 0:
         raise Unmeasured("the floor measured no commit time")
@@ -114,6 +125,8 @@ def one_round(directory: Path, sales_n: int) -> dict[str, float]:
         "floor_commit_p50_ms": floor_p50 * 1e3, "sale_p50_ms": sale_p50 * 1e3,
         "sale_p99_ms": sale_p99 * 1e3, "floor_commits_per_s": floor_rate, "sales_per_s_32": rate32,
         "sale_p50_vs_floor": sale_p50 / floor_p50, "sales_32_vs_floor": rate32 / floor_rate,
+        "floor_cpu_ms_per_commit": (cpu_before + cpu_after) / 2 * 1e3,
+        "sale_cpu_ms": cpu_lone * 1e3, "sale_cpu_ms_32": cpu_32 * 1e3,
     }  # fmt: skip
 
 
@@ -138,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"round {n}: floor commit p50 {one['floor_commit_p50_ms']:.3f} ms,"
                 f" {one['floor_commits_per_s']:.0f} commits/s; sale p50 {one['sale_p50_ms']:.3f} ms"
                 f" ({one['sale_p50_vs_floor']:.2f}x), p99 {one['sale_p99_ms']:.3f} ms; 32 confirmers"
-                f" {one['sales_per_s_32']:.0f}/s ({one['sales_32_vs_floor']:.2f}x)",
+                f" {one['sales_per_s_32']:.0f}/s ({one['sales_32_vs_floor']:.2f}x); CPU per floor"
+                f" commit {one['floor_cpu_ms_per_commit']:.3f} ms, per lone sale"
+                f" {one['sale_cpu_ms']:.3f} ms, per sale of 32 {one['sale_cpu_ms_32']:.3f} ms",
                 flush=True,
             )
         figures = {key: median([r[key] for r in rounds]) for key in rounds[0]} if rounds else {}

@@ -200,7 +200,7 @@ def measure(
     pin_tasks(card.process.pid, others)
     cloud = node = None
     try:
-        times, _ = commit_floor(card.path, 40)
+        times, *_ = commit_floor(card.path, 40)
         fsync_ms = median(times) * 1e3
         print(
             f"the card: SQLite commit p50 {fsync_ms:.2f} ms (fsync delay {args.fsync_ms} ms)",

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from json.encoder import encode_basestring  # what json.dumps(ensure_ascii=False) quotes with
 from typing import Any
 
 import rfc8785
@@ -107,8 +108,39 @@ def _plain(value: object) -> bool:
     return False
 
 
+_LINE_KEYS = {"name": 0, "qty": 0, "sku": 0, "unit": 0}.keys()
+
+
+def _sale_lines(items: object) -> bytes | None:
+    """A sale's items (objects of exactly name, qty, sku, unit: strings and safe integers) written
+    directly, None for anything else: the bytes `json.dumps` gives them (keys sorted, the same
+    string quoting), without its encoder's set-up and the walk of `_plain`, on every sale's path.
+    tests/ledger/test_canonical_lines.py checks them against rfc8785."""
+    if type(items) is not list:
+        return None
+    parts = []
+    for item in items:
+        if type(item) is not dict or item.keys() != _LINE_KEYS:
+            return None
+        name, qty, sku, unit = item["name"], item["qty"], item["sku"], item["unit"]
+        if type(name) is not str or type(sku) is not str or type(qty) is not int:
+            return None
+        if type(unit) is not int or not (
+            -SAFE_INT < qty < SAFE_INT and -SAFE_INT < unit < SAFE_INT
+        ):
+            return None
+        parts.append(
+            f'{{"name":{encode_basestring(name)},"qty":{qty},"sku":{encode_basestring(sku)},'
+            f'"unit":{unit}}}'
+        )
+    return f"[{','.join(parts)}]".encode()
+
+
 def canonical_items(items: JsonValue) -> bytes:
     """Return the RFC 8785 canonical JSON of a receipt's items, the input of the items hash."""
+    lines = _sale_lines(items)
+    if lines is not None:
+        return lines
     if _plain(items):
         text = json.dumps(items, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return text.encode("utf-8")

@@ -21,6 +21,7 @@ from appliance.config import CONFIG_NAME, sample_config
 from appliance.domain.clock import receipt_time
 from appliance.durable import make_dirs, write_atomic
 from appliance.errors import StateError
+from appliance.ledger.chain import ChainHead
 from appliance.ledger.identity import (
     KEY_FILE,
     DeviceKey,
@@ -224,14 +225,17 @@ class Box:
         items: JsonValue,
         ref: str = "",
         order_id: str | None = None,
+        head: tuple[ChainHead, datetime | None] | None = None,
     ) -> Receipt:
         """Sign the next receipt on the chain head and insert it, inside the caller's transaction.
 
         Its time is `at`, but never before the last receipt's nor the build date
         (appliance/domain/clock.py); when the clock is behind, the alarm is recorded, and the
-        sale goes through.
+        sale goes through. `head`: the head and its time as the caller read them in this
+        transaction (store/sales.py reads them with the order), else read here. A head gone
+        stale could only fail the INSERT (seq is the key), never fork the chain.
         """
-        head, last = ledger_sql.chain_head_and_time(conn)
+        tip, last = ledger_sql.chain_head_and_time(conn) if head is None else head
         stamped = receipt_time(at, last)
         if stamped.alarm is not None:
             record_clock_alarm(conn, stamped.alarm, at)
@@ -241,13 +245,13 @@ class Box:
             self.key,
             device_id=self.device_id,
             epoch=self.epoch,
-            seq=head.next_seq,
+            seq=tip.next_seq,
             at=at,
             kind=kind,
             currency=self.currency,
             total=total,
             items=canonical,
-            prev_hash=head.prev_hash,
+            prev_hash=tip.prev_hash,
             ref=ref,
         )
         ledger_sql.append_receipt(conn, receipt, canonical, order_id)

@@ -33,7 +33,8 @@ from appliance.services.tender_policy import Refusal, TenderPolicy, or_raise
 from appliance.store import drops as drops_sql
 from appliance.store import ledger as ledger_sql
 from appliance.store import orders as orders_sql
-from appliance.store.errors import NotBuilt
+from appliance.store import sales as sales_sql
+from appliance.store.errors import NotBuilt, NotFound
 
 CASH = "cash"
 
@@ -318,17 +319,25 @@ class Checkout:
         override_reason: str | None = None,
         cash_received: int | None = None,
     ) -> Confirmation:
-        """confirm's transaction (the bank watch confirms inside a transaction of its own)."""
-        order = orders_sql.load_order(conn, order_id)
+        """confirm's transaction (the bank watch confirms inside a transaction of its own).
+
+        One read (store/sales.py), then the stock, the receipt and the order: a statement each.
+        """
+        found = sales_sql.to_confirm(conn, order_id, CASH)
+        if found is None:  # load_order says NotFound (or builds what it may), then read again
+            orders_sql.load_order(conn, order_id)
+            if (found := sales_sql.to_confirm(conn, order_id, CASH)) is None:
+                raise NotFound(f"no order {order_id!r}")
+        order = found.order
         paid = order.pay()
         rail = order.tender or CASH
         if cash_received is not None:
             _check_cash(order, rail, cash_received)
-        claim = drops_sql.claim_of_order(conn, order.id)
-        stocked = [] if claim is not None else order.lines  # a drop claim already holds its units
-        for line in stocked:  # refuse before deciding: nothing to decide if none left
-            orders_sql.take_stock(conn, line.sku, line.qty)
-        decision = orders_sql.tender_decision(conn, order.id, rail)
+        claim = drops_sql.claim_of_order(conn, order.id) if found.claimed else None
+        stocked = () if claim is not None else order.lines  # a drop claim already holds its units
+        # Refuse before deciding: nothing to decide if none left.
+        sales_sql.take_stock(conn, stocked, found.unlimited)
+        decision = found.decision
         at_tender = decision is not None
         if decision is None:
             decision = self.policy.decide_tx(
@@ -350,10 +359,9 @@ class Checkout:
             items=items,
             ref=order.reference,
             order_id=order.id,
+            head=found.head,
         )
-        orders_sql.update_order(
-            conn, paid, now, receipt_seq=receipt.seq, cash_received=cash_received
-        )
+        sales_sql.mark_paid(conn, paid, now, receipt.seq, cash_received)
         if claim is not None:
             drops_sql.set_claim_state(conn, claim, "paid")
         return Confirmation(paid, decision, receipt, at_tender)

@@ -67,15 +67,22 @@ def chain_head(conn: sqlite3.Connection) -> ChainHead:
 def chain_head_and_time(conn: sqlite3.Connection) -> tuple[ChainHead, datetime | None]:
     """The chain head and the time signed in its last line (None before the first)."""
     row = conn.execute("SELECT seq, line FROM receipts ORDER BY seq DESC LIMIT 1").fetchone()
-    if row is None:
+    return head_after(None, None) if row is None else head_after(int(row[0]), str(row[1]))
+
+
+def head_after(seq: int | None, line: str | None) -> tuple[ChainHead, datetime | None]:
+    """The chain head after the receipt (seq, line) and the time it signed; GENESIS for None.
+
+    For a caller that read the last receipt in a statement of its own (store/sales.py).
+    """
+    if seq is None or line is None:
         return GENESIS, None
-    line = str(row[1])
     t = line.split(";", TIME_FIELD + 1)[
         TIME_FIELD
     ]  # YYYYMMDDTHHMMSSZ; sliced: strptime is 10x slower
     at = datetime(int(t[:4]), int(t[4:6]), int(t[6:8]), int(t[9:11]), int(t[11:13]), int(t[13:15]),
                   tzinfo=UTC)  # fmt: skip
-    return ChainHead(int(row[0]) + 1, line_hash(line)), at
+    return ChainHead(seq + 1, line_hash(line)), at
 
 
 def append_receipt(

@@ -262,6 +262,7 @@ def tender_decision(conn: sqlite3.Connection, order_id: str, rail: str) -> Decis
     """The standing acceptance recorded when `order_id` was tendered on `rail`, if any."""
     row = conn.execute(
         "SELECT rail, amount, currency, verdict, reason, at, operator FROM decisions"
+        " INDEXED BY decisions_by_order"  # not (rail, settled): every unsettled one of the rail
         " WHERE order_id = ? AND rail = ? AND settled = 0 AND verdict IN ('accept', 'override')"
         " ORDER BY id DESC LIMIT 1",
         (order_id, rail),
