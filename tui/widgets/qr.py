@@ -9,6 +9,9 @@ payload. The QR encoder (qrcode, and PIL under it) is imported on the first code
 console's start (~15% of the start's imports, docs/performance.md): `warm` imports it on a
 thread once the sell screen is up, so the first sale does not wait for it either. If the
 widget is too small for the code it says so instead of drawing a code no phone could read.
+The code itself is drawn through Textual's line API from strips built once per code (one
+segment a line): no Rich text to parse, wrap and crop on every layout and frame, which cost
+the pay step more CPU than building the code (docs/performance.md, "Keystroke -> QR").
 
 Fitting a payment code on a small terminal (80x24 is 48 half-block module rows) is a choice per
 rail within what the standards allow, made by `fit_lines`: the data is the shortest mix of
@@ -24,8 +27,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
+from textual.geometry import Size
+from textual.strip import Strip
 from textual.widgets import Static
 
 QR_STYLE = Style(color="black", bgcolor="white")
@@ -96,11 +101,19 @@ class QrCode(Static):
         self.payload: str | None = None
         self.lines: tuple[str, ...] = ()
         self.elsewhere = ""  # where else the code can be seen, when it does not fit here
+        self.strips: list[Strip] = []  # the code drawn, one strip a line; empty: a message
+        self.painted: str | None = None  # the payload whose code was last painted on screen
 
     def show(self, payload: str, lines: tuple[str, ...]) -> None:
         """Show a code whose lines were built (see qr_lines) off the event loop."""
         self.payload = payload
         self.lines = lines
+        self.painted = None
+        self._draw()
+
+    def clear(self) -> None:
+        """Show nothing (a kept pay screen, between two sales)."""
+        self.payload, self.lines, self.painted = None, (), None
         self._draw()
 
     def on_resize(self) -> None:
@@ -112,18 +125,44 @@ class QrCode(Static):
         size = self.content_region.size
         return fits(self.lines, size.width, size.height)
 
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        if self.strips:
+            return self.strips[0].cell_length
+        return super().get_content_width(container, viewport)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if self.strips:
+            return len(self.strips)
+        return super().get_content_height(container, viewport, width)
+
+    def render_line(self, y: int) -> Strip:
+        if not self.strips:
+            return super().render_line(y)
+        self.painted = self.payload
+        if y < len(self.strips):
+            return self.strips[y]
+        return Strip.blank(self.size.width, self.visual_style.rich_style)
+
+    def _message(self, text: str) -> None:
+        self.strips = []
+        self.update(text)
+
     def _draw(self) -> None:
         if not self.lines:
-            self.update(NO_GLYPHS if self.payload else "")
+            self._message(NO_GLYPHS if self.payload else "")
             return
         if not self.fits and self.content_region.size.width > 0:
             need = f"{len(self.lines[0])}x{len(self.lines)}"
             where = self.elsewhere or WHERE_TO_SCAN
             if getattr(self.app, "vt_filter", None) is not None:  # a fixed screen: no larger
-                self.update(f"QR needs {need} cells, more than this screen: {where}")
+                self._message(f"QR needs {need} cells, more than this screen: {where}")
             else:
-                self.update(f"QR needs {need} cells: make the window larger, or {where}")
+                self._message(f"QR needs {need} cells: make the window larger, or {where}")
             self.add_class("too-small")
             return
         self.remove_class("too-small")
-        self.update(Text("\n".join(self.lines), style=QR_STYLE, no_wrap=True, overflow="crop"))
+        same_size = [(s.cell_length, len(self.strips)) for s in self.strips[:1]] == [
+            (len(self.lines[0]), len(self.lines))
+        ]
+        self.strips = [Strip([Segment(line, QR_STYLE)], len(line)) for line in self.lines]
+        self.refresh(layout=not same_size)  # the same size as the last code: a repaint only
