@@ -20,6 +20,7 @@ sale's state is reset in `refill`, and a message from a sale that is over is ign
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import ClassVar
 
 import msgspec
@@ -37,10 +38,25 @@ from tui.messages import ActionDone, ActionFailed, Confirmed, Tendered, TenderRe
 from tui.money import money, plain
 from tui.screens.base import ConsoleScreen
 from tui.screens.receipt import Paid
-from tui.widgets.qr import QrCode, fit_lines
+from tui.widgets.qr import QrCode, fit_lines, node_lines, room, warm
 
 SIDE_W = 34  # the amount, reference and keys beside a full-screen code
 FRAME_H = 3  # title line, status bar, footer
+
+
+def qr_areas(size: tuple[int, int]) -> tuple[tuple[int, int], ...]:
+    """Where a rail's code may go, preferred first: beside the side panel inside the frame,
+    then the whole screen's height (the frame hidden)."""
+    width, height = size
+    return ((width - SIDE_W, height - FRAME_H), (width - SIDE_W, height))
+
+
+def qr_sides(size: tuple[int, int], blocks: str, tender: str) -> tuple[int, ...]:
+    """What to ask the node for with a tender: the largest code each area can show (none for
+    cash, or a screen without block glyphs)."""
+    if tender == "cash" or blocks not in ("half", "full"):
+        return ()
+    return tuple(room(width, height, blocks) for width, height in qr_areas(size))
 
 
 def parse_minor(text: str) -> int | None:
@@ -197,6 +213,7 @@ class PayScreen(ConsoleScreen):
                     self.tender,
                     operator=self.console.settings.name if override_reason else None,
                     override_reason=override_reason,
+                    qr_sides=qr_sides(self.console.size, self.console.qr_blocks, self.tender),
                 )
         except Refused as exc:
             if exc.status == 409 and exc.field == "tender":
@@ -207,12 +224,14 @@ class PayScreen(ConsoleScreen):
         except ConsoleError as exc:
             self.post_message(ActionFailed(f"Tender refused: {exc}"))
             return
-        width, height = self.app.size
-        areas = ((width - SIDE_W, height - FRAME_H), (width - SIDE_W, height))
+        areas = qr_areas(self.app.size)
+        blocks = self.console.qr_blocks
         where, qr = -1, tuple[str, ...]()
         if answer.payload:
-            blocks = self.console.qr_blocks
-            where, qr = await asyncio.to_thread(fit_lines, answer.payload, blocks, areas)
+            drawn = None if answer.qr is None else node_lines(answer.qr, blocks, len(areas))
+            if drawn is None:  # an older node, or asked for none: build it here, off the loop
+                drawn = await asyncio.to_thread(fit_lines, answer.payload, blocks, areas)
+            where, qr = drawn
         self.post_message(Tendered(answer, qr, whole_screen=where != 0))
 
     def on_tender_refused(self, message: TenderRefused) -> None:
@@ -247,6 +266,10 @@ class PayScreen(ConsoleScreen):
                 )
             self.set_class(message.whole_screen, "whole-screen")
             code.show(answer.payload, message.qr)
+        if "appliance.payments.matrix" not in sys.modules:  # the receipt's code needs it next
+            self.call_after_refresh(
+                self.run_worker, warm, thread=True, group="warm-qr", exit_on_error=False
+            )
 
     def change_due(self) -> int | None:
         """Cash: what goes back to the attendee (None if nothing valid was typed, or short)."""

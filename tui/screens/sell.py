@@ -26,9 +26,8 @@ from tui.messages import ActionDone, ActionFailed, CatalogLoaded, OrderOpened
 from tui.money import money
 from tui.pass_scan import PassChecked, PassRejected, ScanBuffer, is_pass, refusal_words
 from tui.screens.base import ConsoleModal, ConsoleScreen
-from tui.screens.pay import PayScreen
+from tui.screens.pay import PayScreen, qr_sides
 from tui.screens.receipt import Paid, ReceiptScreen
-from tui.widgets.qr import warm
 
 HOTKEYS = "1234567890abcdefghijklmnopqrstuvwxyz"
 COLUMNS = ("key", "item", "price", "stock")
@@ -104,10 +103,6 @@ class SellScreen(ConsoleScreen):
             self.post_message(ActionFailed(f"Catalogue not loaded: {exc}"))
 
     def on_catalog_loaded(self, message: CatalogLoaded) -> None:
-        if not self.items:  # the first catalogue: once it is drawn, import the QR encoder
-            self.call_after_refresh(
-                self.run_worker, warm, thread=True, group="warm-qr", exit_on_error=False
-            )
         self.items = message.items
         self.filter(self.query_one("#search", Input).value)
         self.show_cart()
@@ -330,7 +325,8 @@ class SellScreen(ConsoleScreen):
         if tender is None:
             self.cancel_order(client, order.id)
         else:  # the tender goes out now, while the pay screen is shown: the QR comes sooner
-            sent = asyncio.ensure_future(client.tender(order.id, tender))
+            sides = qr_sides(self.console.size, self.console.qr_blocks, tender)
+            sent = asyncio.ensure_future(client.tender(order.id, tender, qr_sides=sides))
             self.app.push_screen(self.pay_screen(order, tender, sent), self.pay_done)
 
     def pay_screen(

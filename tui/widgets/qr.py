@@ -4,10 +4,12 @@ On a Linux console whose font lacks the half blocks the code is drawn with full 
 cells a module (square on an 8x16 font); with no block glyph at all the widget says where the
 customer can scan instead.
 
-The matrix is built off the event loop (qrcode costs milliseconds, DESIGN §6) and cached per
-payload. The QR encoder (qrcode, and PIL under it) is imported on the first code, not at the
-console's start (~15% of the start's imports, docs/performance.md): `warm` imports it on a
-thread once the sell screen is up, so the first sale does not wait for it either. If the
+A payment code's matrix comes from the node with the tender's answer (it builds the code at
+tender time for the areas the console names: appliance/api/tender_qr.py), so the pay step only
+draws it. From an older node the console builds it off the event loop (qrcode costs
+milliseconds, DESIGN §6); a receipt's code is built here, cached per payload. The QR encoder
+(qrcode) is imported on the first code built here, not at the console's start: `warm` imports
+it on a thread once the first pay screen is drawn, before its receipt needs it. If the
 widget is too small for the code it says so instead of drawing a code no phone could read.
 The code itself is drawn through Textual's line API from strips built once per code (one
 segment a line): no Rich text to parse, wrap and crop on every layout and frame, which cost
@@ -25,6 +27,7 @@ lit screen at arm's length) when nothing higher fits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 from rich.segment import Segment
@@ -32,6 +35,9 @@ from rich.style import Style
 from textual.geometry import Size
 from textual.strip import Strip
 from textual.widgets import Static
+
+from appliance.api.schemas import QrOut
+from appliance.payments.fit import levels_for as levels_for  # re-exported for the screens
 
 QR_STYLE = Style(color="black", bgcolor="white")
 HALF = {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}
@@ -41,13 +47,7 @@ WHERE_TO_SCAN = "scan the customer display or the node's pay page."
 NO_GLYPHS = f"No QR on this screen (its font has no blocks): {WHERE_TO_SCAN}"
 
 
-EPC_LEVELS = ("M",)  # EPC069-12: error correction level M, no other
-OTHER_LEVELS = ("H", "Q", "M", "L")  # ISO/IEC 18004 allows all four; the highest that fits
-
-
-def levels_for(payload: str) -> tuple[str, ...]:
-    """The error-correction levels a payload's standard allows, most robust first."""
-    return EPC_LEVELS if payload.startswith("BCD\n") else OTHER_LEVELS
+Matrix = Sequence[Sequence[bool]]
 
 
 @lru_cache(maxsize=64)
@@ -55,10 +55,13 @@ def qr_lines(payload: str, blocks: str = "half", level: str = "M") -> tuple[str,
     """The code as text lines: half blocks (two module rows a line) or full blocks, or none."""
     if blocks == "none":
         return ()
-    from appliance.payments.matrix import make_symbol
-    from appliance.payments.render import QUIET_ZONE
+    from appliance.payments.matrix import QUIET_ZONE, make_symbol
 
-    matrix = make_symbol(payload, level, QUIET_ZONE, shortest=True).matrix
+    return lines_of(make_symbol(payload, level, QUIET_ZONE, shortest=True).matrix, blocks)
+
+
+def lines_of(matrix: Matrix, blocks: str) -> tuple[str, ...]:
+    """A matrix (quiet zone included) as text lines: half blocks or full blocks."""
     if blocks == "full":
         return tuple("".join("██" if dark else "  " for dark in row) for row in matrix)
     rows = [*matrix, (False,) * len(matrix[0])] if len(matrix) % 2 else list(matrix)
@@ -71,7 +74,32 @@ def qr_lines(payload: str, blocks: str = "half", level: str = "M") -> tuple[str,
 def warm() -> None:
     """Import the QR encoder now (call it on a thread once the console is idle)."""
     import appliance.payments.matrix
-    import appliance.payments.render  # noqa: F401
+    import appliance.payments.segments  # noqa: F401
+
+
+def room(width: int, height: int, blocks: str) -> int:
+    """The largest code (modules a side) that width x height cells can show in `blocks`."""
+    side = min(width, 2 * height) if blocks == "half" else min(width // 2, height)
+    return min(max(0, side), 999) if blocks in ("half", "full") else 0
+
+
+def node_lines(qr: QrOut, blocks: str, asked: int) -> tuple[int, tuple[str, ...]] | None:
+    """The lines of a code the node built (the tender's `qr`), and the area it chose among
+    the `asked` ones; None if the answer is not a well-formed matrix (then build it here)."""
+    digits = (qr.size + 3) // 4
+    if not (29 <= qr.size <= 185 and len(qr.rows) == qr.size and -1 <= qr.fit < asked):
+        return None
+    try:
+        matrix = [
+            tuple(c == "1" for c in format(int(row, 16), f"0{digits * 4}b")[: qr.size])
+            for row in qr.rows
+            if len(row) == digits
+        ]
+    except ValueError:  # not hex
+        return None
+    if len(matrix) != qr.size:
+        return None
+    return qr.fit, lines_of(matrix, blocks)
 
 
 def fits(lines: tuple[str, ...], width: int, height: int) -> bool:
@@ -84,13 +112,12 @@ def fit_lines(
 ) -> tuple[int, tuple[str, ...]]:
     """The first area (width, height) where the code fits, and its lines at the highest level
     the payload's standard allows there; (-1, lines at the lowest level) if none fits."""
-    levels = levels_for(payload)
-    for index, (width, height) in enumerate(areas):
-        for level in levels:
-            lines = qr_lines(payload, blocks, level)
-            if fits(lines, width, height):
-                return index, lines
-    return -1, qr_lines(payload, blocks, levels[-1])
+    if blocks not in ("half", "full"):
+        return -1, ()
+    from appliance.payments.fit import fit_symbol
+
+    where, symbol = fit_symbol(payload, [room(width, height, blocks) for width, height in areas])
+    return where, lines_of(symbol.matrix, blocks)
 
 
 class QrCode(Static):
