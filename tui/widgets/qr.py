@@ -139,9 +139,15 @@ class QrCode(Static):
         self._draw()
 
     def clear(self) -> None:
-        """Show nothing (a kept pay screen, between two sales)."""
+        """Show nothing (a kept pay screen, between two sales), keeping the last code's size:
+        the next code is most often as large, and then needs a repaint, not a layout."""
         self.payload, self.lines, self.painted = None, (), None
-        self._draw()
+        if self.strips:
+            blank = Strip.blank(self.strips[0].cell_length, self.visual_style.rich_style)
+            self.strips = [blank] * len(self.strips)
+            self.refresh()
+        else:
+            self._draw()
 
     def on_resize(self) -> None:
         self._draw()
