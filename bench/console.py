@@ -112,7 +112,15 @@ async def child(mode: str, url: str, console_state: Path, sales: int) -> None:
             while not check():  # type: ignore[operator]
                 if time.monotonic() > deadline:  # say where it stuck: the screen, the link
                     screen = type(app.screen).__name__
-                    raise SystemExit(f"timed out on {screen}, link {app.link}")
+                    where = ""
+                    if isinstance(app.screen, PayScreen):  # what the pay screen got, and shows
+                        pay, code = app.screen, app.screen.query_one(QrCode)
+                        where = (
+                            f" (tendered {pay.tendered is not None}, refused {pay.refused},"
+                            f" code {code.size} classes {sorted(code.classes)}, lines"
+                            f" {len(code.lines)}, painted {code.painted == code.payload})"
+                        )
+                    raise SystemExit(f"timed out on {screen}{where}, link {app.link}")
                 await asyncio.sleep(0.0005)
 
         await until(lambda: isinstance(app.screen, SellScreen) and bool(app.screen.items))

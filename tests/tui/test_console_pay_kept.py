@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
+import msgspec
 import pytest
 import zxingcpp
 from console_support import (
@@ -21,9 +23,14 @@ from console_support import (
     until_shown,
 )
 from nodeproc import NodeProcess
+from test_console_qr_80x24 import NODE, order_for, stats
 from textual.pilot import Pilot
 
-from tui.app import StallboxConsole
+from appliance.api.schemas import TenderOut
+from appliance.payments.reference import order_reference
+from tui.app import ConsoleSettings, StallboxConsole
+from tui.client import NodeClient
+from tui.link import Link
 from tui.screens.pay import PayScreen
 from tui.screens.sell import SellScreen
 from tui.widgets.qr import QrCode
@@ -91,5 +98,48 @@ async def test_one_pay_screen_is_refilled_for_each_sale(stall: NodeProcess, tmp_
         screen = shown(app)
         assert "CHANGE DUE" not in screen and "cash received" not in screen
         assert f"Order #{again.order.number} · PIX" in screen
+        assert again.focused is None  # the cash field, hidden, takes no keys from this sale
         await pilot.press("enter")
         await until_shown(pilot, "✔ PAID")
+
+
+async def test_a_larger_code_on_the_kept_screen_is_drawn_not_judged_by_the_last_size(
+    tmp_path: Path,
+) -> None:
+    """The kept QR widget has the last code's size until laid out again: a larger code must be
+    laid out and drawn, not called too small for the room the smaller one took."""
+    small, large = "upi://pay?pa=a@b", "upi://pay?pa=chai.corner@okbank&pn=Chai%20Corner" * 2
+    answers = [small, large]
+    order = order_for("INR", order_reference(1234))
+
+    def node(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/tender"):
+            text = answers.pop(0)
+            return httpx.Response(
+                200, content=msgspec.json.encode(TenderOut(order, order.reference, text))
+            )
+        return httpx.Response(200, content=msgspec.json.encode(order))  # the cancel
+
+    app = console(ConsoleSettings(node_url=NODE, state_path=tmp_path / "console.json"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.client = NodeClient(NODE, "token", transport=httpx.MockTransport(node))
+        app.link = Link(url=NODE, node="up")
+        app.stats = stats("INR")
+        app.pop_screen()  # the connect screen (no token stored)
+        pay = PayScreen(order, "upi")
+        app.install_screen(pay, "pay")
+
+        async def sell(text: str) -> None:
+            app.push_screen(pay)
+            await until(pilot, lambda: pay.is_active and pay.tendered is not None, "the answer")
+            code = pay.query_one("#pay-qr", QrCode)
+            await until(pilot, lambda: code.painted == text, "the code painted", timeout=10)
+            assert not code.has_class("too-small")
+            assert [f.text for f in zxingcpp.read_barcodes(screenshot_png(app))] == [text]
+            await pilot.press("escape")  # cancelled: back to the screen below
+            await until(pilot, lambda: not pay.is_active, "the pay screen dismissed")
+
+        await sell(small)
+        pay.refill(order, "upi")
+        await sell(large)

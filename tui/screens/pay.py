@@ -157,6 +157,7 @@ class PayScreen(ConsoleScreen):
         reason = self.query_one("#override-reason", Input)
         reason.value = ""
         reason.display = False
+        self.set_focus(None)  # a field of the last sale keeps no keys (cash focuses its own)
 
     def post_message(self, message: Message) -> bool:
         """A kept pay screen shown again is not restyled whole: Textual restyles a pushed

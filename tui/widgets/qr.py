@@ -132,11 +132,19 @@ class QrCode(Static):
         self.painted: str | None = None  # the payload whose code was last painted on screen
 
     def show(self, payload: str, lines: tuple[str, ...]) -> None:
-        """Show a code whose lines were built (see qr_lines) off the event loop."""
-        self.payload = payload
-        self.lines = lines
-        self.painted = None
-        self._draw()
+        """Show a code whose lines were built (see qr_lines) off the event loop.
+
+        Whether it fits is judged once it is laid out (`on_resize`): until then the widget
+        has the size of what it showed before, which says nothing about the room it has.
+        """
+        self.payload, self.lines, self.painted = payload, lines, None
+        if not lines:
+            self._message(NO_GLYPHS)
+            return
+        self.remove_class("too-small")
+        same_size = self._strips_size() == (len(lines[0]), len(lines))
+        self.strips = [Strip([Segment(line, QR_STYLE)], len(line)) for line in lines]
+        self.refresh(layout=not same_size)  # the same size as the last code: a repaint only
 
     def clear(self) -> None:
         """Show nothing (a kept pay screen, between two sales), keeping the last code's size:
@@ -147,10 +155,19 @@ class QrCode(Static):
             self.strips = [blank] * len(self.strips)
             self.refresh()
         else:
-            self._draw()
+            self._message("")
 
     def on_resize(self) -> None:
-        self._draw()
+        if not self.strips:  # a message (or nothing) is shown
+            return
+        width, height = self.content_region.size
+        strips_width, strips_height = self._strips_size()
+        if width >= strips_width and height >= strips_height:
+            return
+        if self.lines:  # laid out smaller than the code: no code a phone could not read
+            self._too_small()
+        else:  # a blank kept from the last code, larger than the room now: let it go
+            self._message("")
 
     @property
     def fits(self) -> bool:
@@ -180,22 +197,14 @@ class QrCode(Static):
         self.strips = []
         self.update(text)
 
-    def _draw(self) -> None:
-        if not self.lines:
-            self._message(NO_GLYPHS if self.payload else "")
-            return
-        if not self.fits and self.content_region.size.width > 0:
-            need = f"{len(self.lines[0])}x{len(self.lines)}"
-            where = self.elsewhere or WHERE_TO_SCAN
-            if getattr(self.app, "vt_filter", None) is not None:  # a fixed screen: no larger
-                self._message(f"QR needs {need} cells, more than this screen: {where}")
-            else:
-                self._message(f"QR needs {need} cells: make the window larger, or {where}")
-            self.add_class("too-small")
-            return
-        self.remove_class("too-small")
-        same_size = [(s.cell_length, len(self.strips)) for s in self.strips[:1]] == [
-            (len(self.lines[0]), len(self.lines))
-        ]
-        self.strips = [Strip([Segment(line, QR_STYLE)], len(line)) for line in self.lines]
-        self.refresh(layout=not same_size)  # the same size as the last code: a repaint only
+    def _strips_size(self) -> tuple[int, int]:
+        return (self.strips[0].cell_length, len(self.strips)) if self.strips else (0, 0)
+
+    def _too_small(self) -> None:
+        need = f"{len(self.lines[0])}x{len(self.lines)}"
+        where = self.elsewhere or WHERE_TO_SCAN
+        if getattr(self.app, "vt_filter", None) is not None:  # a fixed screen: no larger
+            self._message(f"QR needs {need} cells, more than this screen: {where}")
+        else:
+            self._message(f"QR needs {need} cells: make the window larger, or {where}")
+        self.add_class("too-small")
