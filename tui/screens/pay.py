@@ -38,25 +38,7 @@ from tui.messages import ActionDone, ActionFailed, Confirmed, Tendered, TenderRe
 from tui.money import money, plain
 from tui.screens.base import ConsoleScreen
 from tui.screens.receipt import Paid
-from tui.widgets.qr import QrCode, fit_lines, node_lines, room, warm
-
-SIDE_W = 34  # the amount, reference and keys beside a full-screen code
-FRAME_H = 3  # title line, status bar, footer
-
-
-def qr_areas(size: tuple[int, int]) -> tuple[tuple[int, int], ...]:
-    """Where a rail's code may go, preferred first: beside the side panel inside the frame,
-    then the whole screen's height (the frame hidden)."""
-    width, height = size
-    return ((width - SIDE_W, height - FRAME_H), (width - SIDE_W, height))
-
-
-def qr_sides(size: tuple[int, int], blocks: str, tender: str) -> tuple[int, ...]:
-    """What to ask the node for with a tender: the largest code each area can show (none for
-    cash, or a screen without block glyphs)."""
-    if tender == "cash" or blocks not in ("half", "full"):
-        return ()
-    return tuple(room(width, height, blocks) for width, height in qr_areas(size))
+from tui.widgets.qr import QrCode, fit_lines, node_lines, qr_areas, qr_sides, warm
 
 
 def parse_minor(text: str) -> int | None:

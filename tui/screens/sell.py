@@ -26,8 +26,9 @@ from tui.messages import ActionDone, ActionFailed, CatalogLoaded, OrderOpened
 from tui.money import money
 from tui.pass_scan import PassChecked, PassRejected, ScanBuffer, is_pass, refusal_words
 from tui.screens.base import ConsoleModal, ConsoleScreen
-from tui.screens.pay import PayScreen, qr_sides
+from tui.screens.pay import PayScreen
 from tui.screens.receipt import Paid, ReceiptScreen
+from tui.widgets.qr import qr_sides
 
 HOTKEYS = "1234567890abcdefghijklmnopqrstuvwxyz"
 COLUMNS = ("key", "item", "price", "stock")

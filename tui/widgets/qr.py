@@ -43,6 +43,8 @@ QR_STYLE = Style(color="black", bgcolor="white")
 HALF = {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}
 
 
+SIDE_W = 34  # the pay screen's amount, reference and keys beside a full-screen code
+FRAME_H = 3  # title line, status bar, footer
 WHERE_TO_SCAN = "scan the customer display or the node's pay page."
 NO_GLYPHS = f"No QR on this screen (its font has no blocks): {WHERE_TO_SCAN}"
 
@@ -81,6 +83,21 @@ def room(width: int, height: int, blocks: str) -> int:
     """The largest code (modules a side) that width x height cells can show in `blocks`."""
     side = min(width, 2 * height) if blocks == "half" else min(width // 2, height)
     return min(max(0, side), 999) if blocks in ("half", "full") else 0
+
+
+def qr_areas(size: tuple[int, int]) -> tuple[tuple[int, int], ...]:
+    """Where a rail's code may go, preferred first: beside the side panel inside the frame,
+    then the whole screen's height (the frame hidden)."""
+    width, height = size
+    return ((width - SIDE_W, height - FRAME_H), (width - SIDE_W, height))
+
+
+def qr_sides(size: tuple[int, int], blocks: str, tender: str) -> tuple[int, ...]:
+    """What to ask the node for with a tender: the largest code each area can show (none for
+    cash, or a screen without block glyphs)."""
+    if tender == "cash" or blocks not in ("half", "full"):
+        return ()
+    return tuple(room(width, height, blocks) for width, height in qr_areas(size))
 
 
 def node_lines(qr: QrOut, blocks: str, asked: int) -> tuple[int, tuple[str, ...]] | None:
