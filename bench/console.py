@@ -3,8 +3,9 @@
 Runs a real node (temp state, Pix rail, loopback only) and the console headless in child
 processes, built by the same factory as `stallbox console`:
 - start: from spawning `python` to the sell screen showing the node's catalogue (median of 5);
-- key to QR: from the tender key on the tender dialog to the pay screen holding the drawn QR
-  (the order is opened before the key; the tender request and the QR are what is timed), p50;
+- key to QR: from the tender key on the tender dialog to the pay screen's QR painted at full
+  size (the order is opened before the key; the tender request and the QR are what is timed),
+  p50;
 - peak RSS: the largest ru_maxrss of the children;
 - key to display: from the same tender key to a customer display (the /display page in headless
   Chromium, paired with the console) drawing the QR: the page stamps the animation frame that
@@ -111,7 +112,15 @@ async def child(mode: str, url: str, console_state: Path, sales: int) -> None:
             while not check():  # type: ignore[operator]
                 if time.monotonic() > deadline:  # say where it stuck: the screen, the link
                     screen = type(app.screen).__name__
-                    raise SystemExit(f"timed out on {screen}, link {app.link}")
+                    where = ""
+                    if isinstance(app.screen, PayScreen):  # what the pay screen got, and shows
+                        pay, code = app.screen, app.screen.query_one(QrCode)
+                        where = (
+                            f" (tendered {pay.tendered is not None}, refused {pay.refused},"
+                            f" code {code.size} classes {sorted(code.classes)}, lines"
+                            f" {len(code.lines)}, painted {code.painted == code.payload})"
+                        )
+                    raise SystemExit(f"timed out on {screen}{where}, link {app.link}")
                 await asyncio.sleep(0.0005)
 
         await until(lambda: isinstance(app.screen, SellScreen) and bool(app.screen.items))
@@ -129,15 +138,21 @@ async def child(mode: str, url: str, console_state: Path, sales: int) -> None:
             started = time.perf_counter()
 
             def qr_shown() -> bool:
-                """The pay screen is up and its QR laid out at full size (drawn next frame)."""
+                """The pay screen is up and this sale's QR painted at full size. (Painted, not
+                only laid out: the pay screen is kept from sale to sale, so its QR widget has
+                its size before the new code is drawn.)"""
                 screen = app.screen
-                if not isinstance(screen, PayScreen):
+                if not isinstance(screen, PayScreen) or screen.tendered is None:
                     return False
                 found = screen.query(QrCode)
                 if not found:
                     return False
                 qr = found.first()
-                return bool(qr.lines) and qr.size.width >= len(qr.lines[0])
+                return (
+                    bool(qr.lines)
+                    and qr.size.width >= len(qr.lines[0])
+                    and qr.painted == screen.tendered.payload
+                )
 
             # pilot.press waits for the app to go idle (screen transitions included): press
             # in a task so the clock stops when the QR is there, not when Pilot returns.

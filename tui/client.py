@@ -14,7 +14,7 @@ import json
 import os
 import re
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -284,10 +284,17 @@ class NodeClient:
         tender: str,
         operator: str | None = None,
         override_reason: str | None = None,
+        qr_sides: Sequence[int] = (),
     ) -> TenderOut:
-        """Choose cash or a rail; a rail's answer carries the QR payload (409 if refused)."""
+        """Choose cash or a rail; a rail's answer carries the QR payload (409 if refused).
+
+        With `qr_sides` (the largest code, modules a side, each screen area can show) the node
+        also builds the code for the first that holds it: the answer's `qr` (absent from an
+        older node, which ignores the query).
+        """
         body = {"tender": tender, "operator": operator, "override_reason": override_reason}
-        return await self._typed(TenderOut, "POST", f"/api/orders/{order_id}/tender", body)
+        query = f"?qr={','.join(str(side) for side in qr_sides[:4])}" if qr_sides else ""
+        return await self._typed(TenderOut, "POST", f"/api/orders/{order_id}/tender{query}", body)
 
     async def confirm(
         self,

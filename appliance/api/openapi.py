@@ -110,9 +110,16 @@ DOCS: dict[tuple[str, str], Doc] = {
     ),
     ("post", "/api/orders/{order_id}/tender"): Doc(
         "Choose a tender; 409 when the offline policy refuses it (unless overridden with a"
-        " reason)",
+        " reason). With ?qr=SIDE[,SIDE...] (1-4 areas, preferred first: the largest code, in"
+        " modules a side with the 4-module quiet zone, each can show) a rail's answer also"
+        " carries `qr`, its code built by the node: the highest error-correction level the"
+        " rail's standard allows (EPC: M only) in the first area that holds it (`fit`, 0-based;"
+        " -1 and the lowest level when none does), `size` modules a side, and `rows`, each"
+        " row's modules as hex, dark = 1, the first module the high bit, 0-padded to 4 bits."
+        " Without ?qr= no code is built and `qr` is null",
         s.TenderRequest,
         s.TenderOut,
+        query=(("qr", False, {"type": "string", "pattern": r"^[0-9]{1,3}(,[0-9]{1,3}){0,3}$"}),),
     ),
     ("post", "/api/orders/{order_id}/confirm"): Doc(
         "Confirm payment (a cash order may give `cash_received`, minor units, at least the"

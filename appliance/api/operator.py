@@ -9,6 +9,7 @@ Handlers parse with msgspec, call one use case, and encode the result; errors ar
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import functools
@@ -51,6 +52,7 @@ from appliance.api.schemas import (
     TenderOut,
     TenderRequest,
 )
+from appliance.api.tender_qr import asked_sides, qr_out
 from appliance.domain.drops import Drop
 from appliance.domain.errors import DropError, TenderRefused
 from appliance.domain.orders import Order, OrderState
@@ -283,6 +285,7 @@ async def tender(request: Request) -> Response:
     """Choose cash or a rail the offline policy accepts (409 naming `tender` when it refuses)."""
     node = node_of(request)
     asked = await body(request, TenderRequest)
+    sides = asked_sides(request.query_params.get("qr"))  # refused before anything is recorded
     try:
         done = await node.checkout.choose_tender(
             request.path_params["order_id"],
@@ -295,7 +298,10 @@ async def tender(request: Request) -> Response:
         raise
     count_decision(node)
     node.events.publish("order", {"id": done.order.id, "state": done.order.state.value})
-    return json_response(TenderOut(order_out(done.order), done.reference, done.payload))
+    qr = None
+    if sides is not None and done.payload is not None:  # built off the loop (DESIGN §6)
+        qr = await asyncio.to_thread(qr_out, done.payload, sides)
+    return json_response(TenderOut(order_out(done.order), done.reference, done.payload, qr))
 
 
 @operator

@@ -167,10 +167,20 @@ class OrderOut(msgspec.Struct, frozen=True):
     evidence: Literal["unverified", "bank", "unmatched"] | None = None
 
 
+class QrOut(msgspec.Struct, frozen=True):
+    """A payment code's modules, built by the node for the console that asked (?qr=)."""
+
+    level: Literal["L", "M", "Q", "H"]
+    fit: int  # which of the asked sides holds it (0-based); -1: none did (the lowest level)
+    size: int  # modules a side, the 4-module quiet zone included
+    rows: list[str]  # each row as hex, dark = 1, first module the high bit, 0-padded to 4 bits
+
+
 class TenderOut(msgspec.Struct, frozen=True):
     order: OrderOut
     reference: str
     payload: str | None
+    qr: QrOut | None = None  # the code of `payload`, when the tender asked for it with ?qr=
 
 
 class DecisionOut(msgspec.Struct, frozen=True):

@@ -14,6 +14,7 @@ make. Tests hold the two equal and decode every result with zxing-cpp.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -33,6 +34,7 @@ _FINDER_LIKE = (
     tuple(c == "1" for c in "00001011101"),
 )
 
+QUIET_ZONE = 4  # modules of light margin on every side, as ISO/IEC 18004 requires
 Matrix = tuple[tuple[bool, ...], ...]
 _Grid = list[list[bool | None]]
 
@@ -170,16 +172,31 @@ class Symbol:
     mask: int
 
 
+def version_for(segments: Sequence[util.QRData], level: str) -> int:
+    """The smallest version that holds these segments at `level` (no symbol is built)."""
+    code = qrcode.QRCode(error_correction=LEVELS[level])
+    for segment in segments:
+        code.add_data(segment)
+    return int(code.best_fit())
+
+
 def make_symbol(
-    payload: str, level: str = "M", border: int = 4, *, shortest: bool = False
+    payload: str,
+    level: str = "M",
+    border: int = 4,
+    *,
+    shortest: bool = False,
+    segments: Sequence[util.QRData] | None = None,
 ) -> Symbol:
     """Encode `payload` (UTF-8, segments as qrcode picks them, or the shortest mix of modes if
-    `shortest`: see segments.py) with the best mask, quickly."""
+    `shortest`: see segments.py, or `segments` already chosen for it) with the best mask."""
     code = qrcode.QRCode(error_correction=LEVELS[level], border=border)
-    if shortest:
+    if shortest and segments is None:
         from appliance.payments.segments import shortest_segments
 
-        for segment in shortest_segments(payload):
+        segments = shortest_segments(payload)
+    if segments is not None:
+        for segment in segments:
             code.add_data(segment)
     else:
         code.add_data(payload)

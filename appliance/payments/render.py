@@ -14,9 +14,9 @@ from functools import cached_property
 from PIL import Image
 
 from appliance.payments.errors import PaymentError
+from appliance.payments.matrix import QUIET_ZONE as QUIET_ZONE  # re-exported, as before
 from appliance.payments.matrix import Matrix, make_symbol
 
-QUIET_ZONE = 4
 LEVELS = ("M", "Q", "H")  # never L: a code on a phone screen or a creased sign needs M or more
 ANSI_ON = "\x1b[30;107m"  # black on bright white
 ANSI_OFF = "\x1b[0m"

@@ -10,18 +10,25 @@ A rail's code gets the whole screen when the usual frame leaves it too little ro
 48 module rows in all): the title, status bar and footer go, the amount, reference and keys
 stay beside the code, and the error-correction level is the highest the rail's standard allows
 that fits (tui/widgets/qr.py).
+
+The sell screen keeps one pay screen and refills it for each sale (`refill`) rather than
+composing a new one with its frame and footer every time: composing and styling ~20 widgets
+was most of the console's CPU between the tender key and the QR (docs/performance.md). So a
+sale's state is reset in `refill`, and a message from a sale that is over is ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import ClassVar
 
 import msgspec
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Digits, Input, Static
 
 from appliance.api.schemas import ConfirmOut, DecisionOut, OrderOut, TenderOut
@@ -31,10 +38,7 @@ from tui.messages import ActionDone, ActionFailed, Confirmed, Tendered, TenderRe
 from tui.money import money, plain
 from tui.screens.base import ConsoleScreen
 from tui.screens.receipt import Paid
-from tui.widgets.qr import QrCode, fit_lines
-
-SIDE_W = 34  # the amount, reference and keys beside a full-screen code
-FRAME_H = 3  # title line, status bar, footer
+from tui.widgets.qr import QrCode, fit_lines, node_lines, qr_areas, qr_sides, warm
 
 
 def parse_minor(text: str) -> int | None:
@@ -76,6 +80,8 @@ class PayScreen(ConsoleScreen):
         self.tendered: TenderOut | None = None  # the node's answer to the tender, once in
         self.refused = False
         self.busy = True  # a request is in flight: keys must not send another
+        self.started = False  # the tender is being chosen (shown once per sale)
+        self.over = False  # paid or cancelled: a late message of this sale is ignored
 
     @property
     def cash(self) -> bool:
@@ -83,42 +89,96 @@ class PayScreen(ConsoleScreen):
         return self.tender == "cash"
 
     def compose_body(self) -> ComposeResult:
-        order = self.order
         with Horizontal(id="pay-body"):
-            if not self.cash:
-                yield QrCode(id="pay-qr")
+            yield QrCode(id="pay-qr")
             with Vertical(id="pay-side"):
-                locale = self.console.money_locale
-                yield Static(f"Order #{order.number} · {self.tender.upper()}", id="pay-what")
-                yield Digits(plain(order.total, order.currency, locale), id="pay-amount")
-                yield Static(f"{order.currency}", id="pay-currency")
+                yield Static("", id="pay-what")
+                yield Digits("", id="pay-amount")
+                yield Static("", id="pay-currency")
                 yield Static("REF …", id="pay-reference")
-                if self.cash:
-                    yield Input(placeholder="cash received, e.g. 20", id="received")
-                    yield Static("", id="change")
-                    yield Digits("", id="change-digits")
+                yield Input(placeholder="cash received, e.g. 20", id="received")
+                yield Static("", id="change")
+                yield Digits("", id="change-digits")
                 yield Static("", id="decision")
                 yield Static("Enter: paid · Esc: cancel the order", id="pay-keys")
                 yield Input(placeholder="why override? (recorded)", id="override-reason")
 
     def on_mount(self) -> None:
-        self.query_one("#override-reason", Input).display = False
+        self.fill()
+        self.listen(self.console.node_event, self.bank_confirmed)
+
+    def refill(
+        self, order: OrderOut, tender: str, sent: asyncio.Future[TenderOut] | None = None
+    ) -> None:
+        """Take the next sale: reset everything the last one left, before being shown again."""
+        self.drop_sent()
+        self.order, self.tender, self.sent = order, tender, sent
+        self.tendered, self.refused, self.busy, self.over = None, False, True, False
+        self.started = False
+        self.fill()
+
+    def fill(self) -> None:
+        """Show this sale's order and tender, and nothing of an earlier one."""
+        order, locale, cash = self.order, self.console.money_locale, self.cash
+        self.remove_class("whole-screen")
+        code = self.query_one("#pay-qr", QrCode)
+        code.display = not cash
+        code.clear()
+        self.query_one("#pay-what", Static).update(f"Order #{order.number} · {self.tender.upper()}")
+        self.query_one("#pay-amount", Digits).update(plain(order.total, order.currency, locale))
+        self.query_one("#pay-currency", Static).update(order.currency)
+        self.query_one("#pay-reference", Static).update("REF …")
+        for name in ("#received", "#change", "#change-digits"):
+            self.query_one(name).display = cash
+        self.query_one("#received", Input).value = ""
+        self.query_one("#change", Static).update("")
+        self.query_one("#change-digits", Digits).update("")
+        decision = self.query_one("#decision", Static)
+        decision.update("")
+        decision.remove_class("refused")
+        reason = self.query_one("#override-reason", Input)
+        reason.value = ""
+        reason.display = False
+        self.set_focus(None)  # a field of the last sale keeps no keys (cash focuses its own)
+
+    def post_message(self, message: Message) -> bool:
+        """A kept pay screen shown again is not restyled whole: Textual restyles a pushed
+        screen's every node (~20 here, with the footer's keys), but this one was styled when
+        mounted, each class change since restyled its nodes, and a theme change restyles every
+        screen of the app, shown or not."""
+        if isinstance(message, events.ScreenResume) and self.is_mounted:
+            message = events.ScreenResume(refresh_styles=False)
+        return super().post_message(message)
+
+    def on_screen_resume(self) -> None:
+        if self.started:  # back from another screen or a dialog: the sale goes on
+            return
+        self.started = True
         if self.cash:
             self.query_one("#received", Input).focus()
-        self.listen(self.console.node_event, self.bank_confirmed)
         client = self.console.usable_client()
         if client is not None:
             self.choose_tender(client)
 
-    def on_unmount(self) -> None:
+    def finish(self, result: object) -> None:
+        """The sale is over (paid or cancelled): back to the sell screen, which keeps us."""
+        self.over = True
+        self.drop_sent()
+        self.dismiss(result)
+
+    def drop_sent(self) -> None:
+        """Forget a tender sent for this sale but never awaited here (hear its end)."""
         sent, self.sent = self.sent, None
-        if sent is not None and not sent.cancel():  # sent, never awaited here: hear its end
+        if sent is not None and not sent.cancel():
             sent.exception()
+
+    def on_unmount(self) -> None:
+        self.drop_sent()
 
     def bank_confirmed(self, event: NodeEvent) -> None:
         """The node's bank watch sold this order on the provider's word: on to the receipt."""
         data = event.data
-        if event.kind != "order" or data.get("id") != self.order.id or self.cash:
+        if event.kind != "order" or data.get("id") != self.order.id or self.cash or self.over:
             return
         if data.get("state") == "paid" and data.get("evidence") == "bank":
             self.post_message(Confirmed(bank_answer(self.order)))
@@ -136,6 +196,7 @@ class PayScreen(ConsoleScreen):
                     self.tender,
                     operator=self.console.settings.name if override_reason else None,
                     override_reason=override_reason,
+                    qr_sides=qr_sides(self.console.size, self.console.qr_blocks, self.tender),
                 )
         except Refused as exc:
             if exc.status == 409 and exc.field == "tender":
@@ -146,15 +207,19 @@ class PayScreen(ConsoleScreen):
         except ConsoleError as exc:
             self.post_message(ActionFailed(f"Tender refused: {exc}"))
             return
-        width, height = self.app.size
-        areas = ((width - SIDE_W, height - FRAME_H), (width - SIDE_W, height))
+        areas = qr_areas(self.app.size)
+        blocks = self.console.qr_blocks
         where, qr = -1, tuple[str, ...]()
         if answer.payload:
-            blocks = self.console.qr_blocks
-            where, qr = await asyncio.to_thread(fit_lines, answer.payload, blocks, areas)
+            drawn = None if answer.qr is None else node_lines(answer.qr, blocks, len(areas))
+            if drawn is None:  # an older node, or asked for none: build it here, off the loop
+                drawn = await asyncio.to_thread(fit_lines, answer.payload, blocks, areas)
+            where, qr = drawn
         self.post_message(Tendered(answer, qr, whole_screen=where != 0))
 
     def on_tender_refused(self, message: TenderRefused) -> None:
+        if self.over:
+            return
         self.busy = False
         self.refused = True
         self.query_one("#decision", Static).update(
@@ -164,6 +229,8 @@ class PayScreen(ConsoleScreen):
         self.query_one("#decision", Static).add_class("refused")
 
     def on_tendered(self, message: Tendered) -> None:
+        if self.over or message.answer.order.id != self.order.id:  # a sale that is over
+            return
         self.busy = False
         if self.refused:  # overridden at tender: the decision is on the record
             self.refused = False
@@ -182,6 +249,10 @@ class PayScreen(ConsoleScreen):
                 )
             self.set_class(message.whole_screen, "whole-screen")
             code.show(answer.payload, message.qr)
+        if "appliance.payments.matrix" not in sys.modules:  # the receipt's code needs it next
+            self.call_after_refresh(
+                self.run_worker, warm, thread=True, group="warm-qr", exit_on_error=False
+            )
 
     def change_due(self) -> int | None:
         """Cash: what goes back to the attendee (None if nothing valid was typed, or short)."""
@@ -283,10 +354,12 @@ class PayScreen(ConsoleScreen):
         return ConfirmOut(True, order, decision, None)
 
     def on_confirmed(self, message: Confirmed) -> None:
+        if self.over or message.answer.order.id != self.order.id:  # a sale that is over
+            return
         self.busy = False
         answer = message.answer
         if answer.accepted:
-            self.dismiss(Paid(answer, self.change_due()))
+            self.finish(Paid(answer, self.change_due()))
             return
         self.refused = True
         self.query_one("#decision", Static).update(
@@ -315,9 +388,12 @@ class PayScreen(ConsoleScreen):
     def on_action_done(self, message: ActionDone) -> None:
         # Dismissed here, not in the worker: a worker that removes its own screen is never
         # reaped and keeps the whole screen alive.
-        self.dismiss(None)
+        if not self.over:
+            self.finish(None)
 
     def on_action_failed(self, message: ActionFailed) -> None:
+        if self.over:
+            return
         self.busy = False
         self.say(message.text, error=True)
         if self.tendered is None:  # the tender was refused: back to the cart

@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
 
-from appliance.api.schemas import ItemOut, OrderOut, StatsOut
+from appliance.api.schemas import ItemOut, OrderOut, StatsOut, TenderOut
 from tui.client import NodeClient
 from tui.display import CartShown, cart_lines
 from tui.errors import ConsoleError, Refused
@@ -28,7 +28,7 @@ from tui.pass_scan import PassChecked, PassRejected, ScanBuffer, is_pass, refusa
 from tui.screens.base import ConsoleModal, ConsoleScreen
 from tui.screens.pay import PayScreen
 from tui.screens.receipt import Paid, ReceiptScreen
-from tui.widgets.qr import warm
+from tui.widgets.qr import qr_sides
 
 HOTKEYS = "1234567890abcdefghijklmnopqrstuvwxyz"
 COLUMNS = ("key", "item", "price", "stock")
@@ -59,6 +59,7 @@ class SellScreen(ConsoleScreen):
         self.opening = False  # an order is being opened: a second Enter must not open another
         self.scan = ScanBuffer()  # a USB scanner typing a pass (tui/pass_scan.py)
         self.pass_text: str | None = None  # a pass the node verified, for the next order
+        self.pay: PayScreen | None = None  # the pay screen, kept and refilled for each sale
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="sell-body"):
@@ -103,10 +104,6 @@ class SellScreen(ConsoleScreen):
             self.post_message(ActionFailed(f"Catalogue not loaded: {exc}"))
 
     def on_catalog_loaded(self, message: CatalogLoaded) -> None:
-        if not self.items:  # the first catalogue: once it is drawn, import the QR encoder
-            self.call_after_refresh(
-                self.run_worker, warm, thread=True, group="warm-qr", exit_on_error=False
-            )
         self.items = message.items
         self.filter(self.query_one("#search", Input).value)
         self.show_cart()
@@ -328,9 +325,22 @@ class SellScreen(ConsoleScreen):
             return
         if tender is None:
             self.cancel_order(client, order.id)
-        else:  # the tender goes out now, while the pay screen is built: the QR comes sooner
-            sent = asyncio.ensure_future(client.tender(order.id, tender))
-            self.app.push_screen(PayScreen(order, tender, sent), self.pay_done)
+        else:  # the tender goes out now, while the pay screen is shown: the QR comes sooner
+            sides = qr_sides(self.console.size, self.console.qr_blocks, tender)
+            sent = asyncio.ensure_future(client.tender(order.id, tender, qr_sides=sides))
+            self.app.push_screen(self.pay_screen(order, tender, sent), self.pay_done)
+
+    def pay_screen(
+        self, order: OrderOut, tender: str, sent: asyncio.Future[TenderOut]
+    ) -> PayScreen:
+        """The pay screen, kept from sale to sale and refilled (composing one costs more CPU
+        than anything else between the tender key and the QR: docs/performance.md)."""
+        if self.pay is None:
+            self.pay = PayScreen(order, tender, sent)
+            self.app.install_screen(self.pay, f"pay-{id(self)}")  # installed: kept when popped
+        else:
+            self.pay.refill(order, tender, sent)
+        return self.pay
 
     def pay_done(self, answer: object) -> None:
         """Paid: clear the cart and show the receipt. Cancelled: keep the cart."""
