@@ -20,7 +20,9 @@ from lossymount import skip_without_fuse
 from nodecuts import NodeTally, run
 from stackcuts import run_stack
 
-pytestmark = pytest.mark.serial  # cuts power under real processes at timed points
+# Not serial: the cuts fall at random moments and nothing here is timed; mounts, state, ports
+# (0) and the fork server are this module's own, so it runs beside others in the parallel phase.
+pytestmark = pytest.mark.slow  # real processes on a FUSE mount: scheduled first (conftest.py)
 
 CUTS = int(os.environ.get("POWERCUT_NODE_CUTS", "8"))
 SEED = int(os.environ.get("POWERCUT_SEED", "20261204"))
