@@ -16,14 +16,14 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import msgspec
 import pytest
-from forkserver import ForkServer, enabled
-from launch import spawn
+from forkserver import ForkServer
+from launch import forks, spawn
 from nodeproc import run_cli
 from pgserver import new_database, pg_server
 from syncproc import FlakyProxy, Proc, cloud_head, enrol, free_port, make_sales, wait_ready
@@ -37,16 +37,7 @@ from sync.checkpoint import parse_checkpoint
 
 RECEIPTS = 10_000
 KILLS = 20
-__all__ = ["pg_server"]  # the PostgreSQL server fixture, found by pytest by name
-
-
-@pytest.fixture(scope="module")
-def forks() -> Iterator[ForkServer | None]:
-    """The fork server both runs restart their processes from (None: POWERCUT_FORK=0)."""
-    server = ForkServer() if enabled() else None
-    yield server
-    if server is not None:
-        server.close()
+__all__ = ["forks", "pg_server"]  # fixtures (the fork server, PostgreSQL), found by name
 
 
 def start_cloud(forks: ForkServer | None, state: Path, port: int, *extra: str) -> Proc:
