@@ -6,7 +6,6 @@ slow arm off within 30 s of the objective breaking, and an arm with no data by i
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import re
 import time
@@ -18,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
+from bundles import SCOPE, flags_table, signed, upsell
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.types import Receive, Scope, Send
 
@@ -30,21 +29,8 @@ from appliance.config import parse_config, sample_config
 from appliance.flags.bundle import sign_bundle
 from appliance.services.box import init_state
 
-SCOPE = "ana/fair-26"
 KEY = Ed25519PrivateKey.generate()
-PUBLIC = base64.urlsafe_b64encode(
-    KEY.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-).rstrip(b"=")
-UPSELL: dict[str, Any] = {  # docs/flags.md's example: a pastel for R$ 5 to half the visitors
-    "flags": {
-        "cart-upsell": {
-            "state": "ENABLED",
-            "variants": {"control": None, "pastel": {"sku": "pastel", "price": 500}},
-            "defaultVariant": "control",
-            "targeting": {"fractional": [["control", 50], ["pastel", 50]]},
-        }
-    }
-}
+UPSELL: dict[str, Any] = upsell()  # docs/flags.md's example: a pastel for R$ 5 to half the visitors
 # How long the judge may take, from the objective breaking to the arm off (issue 20: 30 s).
 WITHIN_S = float(os.environ.get("STALLBOX_CANARY_WITHIN_S", "30"))
 Client = tuple[httpx.AsyncClient, dict[str, str], Node]
@@ -52,15 +38,12 @@ Client = tuple[httpx.AsyncClient, dict[str, str], Node]
 
 def flags_toml(**judge: object) -> str:
     """A [flags] table trusting KEY for SCOPE, with the judge's settings."""
-    lines = [f'scope = "{SCOPE}"', f'keys = {{ k1 = "{PUBLIC.decode()}" }}']
-    lines += [f"{key} = {value}" for key, value in judge.items()]
-    return "\n[flags]\n" + "\n".join(lines) + "\n"
+    return flags_table(KEY, **judge)
 
 
 def bundle(flags: Any = UPSELL, issued: int | None = None, expires_in: int = 3600) -> bytes:
     """A bundle signed by KEY for SCOPE."""
-    now = int(time.time()) if issued is None else issued
-    return sign_bundle(KEY, "k1", SCOPE, (now - 10, now + expires_in), flags)
+    return signed(KEY, flags, issued=issued, expires_in=expires_in)
 
 
 @asynccontextmanager

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bundles import upsell
 from cloudfix import (
     ADMIN,
     CloudClient,
@@ -34,22 +35,14 @@ from sync.protocol import VERSION, ConversionLatency, FunnelBatch, FunnelCounts,
 
 __all__ = ["open_store", "pg_server"]  # fixtures, used by name
 
-UPSELL = {
-    "flags": {
-        "cart-upsell": {
-            "state": "ENABLED",
-            "variants": {"control": None, "pastel": {"sku": "pastel", "price": 500}},
-            "defaultVariant": "control",
-            "targeting": {"fractional": [["control", 50], ["pastel", 50]]},
-        },
-        "menu-order": {
-            "state": "ENABLED",
-            "variants": {"catalogue": "catalogue", "popular": "popular"},
-            "defaultVariant": "catalogue",
-            "targeting": {"fractional": [["catalogue", 90], ["popular", 10]]},
-        },
-    }
-}
+UPSELL = upsell({
+    "menu-order": {
+        "state": "ENABLED",
+        "variants": {"catalogue": "catalogue", "popular": "popular"},
+        "defaultVariant": "catalogue",
+        "targeting": {"fractional": [["catalogue", 90], ["popular", 10]]},
+    },
+})  # fmt: skip
 PASSWORD = "correct horse battery"
 FIGURES = {
     "control": {"views": 3, "paid": 1, "latency_p95_ms": 12.0, "latency_samples": 3},

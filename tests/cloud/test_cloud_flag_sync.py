@@ -8,6 +8,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bundles import upsell
 from cloudfix import CloudClient, make_chain
 
 from appliance.flags.canary import Objective
@@ -22,16 +23,7 @@ from sync.cloud.creators import CreatorKeys, hash_password, put_flag_set
 from sync.cloud.sqlite_store import SqliteStore
 from sync.flag_bundles import INBOX, FlagBundles
 
-UPSELL = {
-    "flags": {
-        "cart-upsell": {
-            "state": "ENABLED",
-            "variants": {"control": None, "pastel": {"sku": "pastel", "price": 500}},
-            "defaultVariant": "control",
-            "targeting": {"fractional": [["control", 50], ["pastel", 50]]},
-        }
-    }
-}
+UPSELL = upsell()
 T0 = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
 
 

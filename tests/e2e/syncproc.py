@@ -104,20 +104,24 @@ def spawn(
     )  # fmt: skip
     proc = Proc(process)
     threading.Thread(target=lambda: proc.output.extend(process.stdout or []), daemon=True).start()
-    if ready is None:
-        return proc
+    return proc if ready is None else wait_ready(proc, args[0], deadline_s)
+
+
+def wait_ready(proc: Proc, what: str, deadline_s: float = 20.0) -> Proc:
+    """Wait until `proc` printed a line matching READY_LINE; set its url from it (kill it and
+    fail if it exits first or the deadline passes)."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         for line in list(proc.output):
             if match := READY_LINE.search(line):
                 proc.url = match[1]
                 return proc
-        if process.poll() is not None:
+        if proc.process.poll() is not None:
             time.sleep(0.1)
-            raise AssertionError(f"stallbox {args[0]} exited early:\n{proc.text()}")
+            raise AssertionError(f"stallbox {what} exited early:\n{proc.text()}")
         time.sleep(0.02)
     proc.kill()
-    raise AssertionError(f"stallbox {args[0]} not ready in time:\n{proc.text()}")
+    raise AssertionError(f"stallbox {what} not ready in time:\n{proc.text()}")
 
 
 def start_cloud(state: Path, port: int = 0, *extra: str) -> Proc:

@@ -15,33 +15,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bundles import flags_table, signed, upsell
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nodeproc import NodeProcess, run_cli, start_node
 
-from appliance.flags.bundle import sign_bundle
 from appliance.flags.evaluate import FlagSet
-from appliance.ledger.identity import public_key_text
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 SCOPE = "ana/fair-26"
-UPSELL: dict[str, Any] = {  # docs/flags.md's example
-    "flags": {
-        "cart-upsell": {
-            "state": "ENABLED",
-            "variants": {"control": None, "pastel": {"sku": "pastel", "price": 500}},
-            "defaultVariant": "control",
-            "targeting": {"fractional": [["control", 50], ["pastel", 50]]},
-        },
-        "menu-order": {
-            "state": "ENABLED",
-            "variants": {"catalog": "catalog", "popular": "popular"},
-            "defaultVariant": "catalog",
-            "targeting": {"fractional": [["catalog", 50], ["popular", 50]]},
-        },
-    }
-}
+UPSELL: dict[str, Any] = upsell({  # docs/flags.md's example
+    "menu-order": {
+        "state": "ENABLED",
+        "variants": {"catalog": "catalog", "popular": "popular"},
+        "defaultVariant": "catalog",
+        "targeting": {"fractional": [["catalog", 50], ["popular", 50]]},
+    },
+})  # fmt: skip
 PHONES = 10  # both arms among 10 phones: all but 2 in 1024 runs; more phones until both are seen
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -55,10 +46,7 @@ def node(tmp_path: Path) -> Iterator[tuple[NodeProcess, Ed25519PrivateKey]]:
     state = tmp_path / "state"
     assert run_cli("init", "--state", str(state)).returncode == 0
     config = state / "stallbox.toml"
-    trusted = (
-        f'\n[flags]\nscope = "{SCOPE}"\nkeys = {{ k1 = "{public_key_text(key.public_key())}" }}\n'
-    )
-    config.write_text(config.read_text() + trusted)
+    config.write_text(config.read_text() + flags_table(key))
     running = start_node(state)
     try:
         yield running, key
@@ -71,7 +59,7 @@ def test_half_the_phones_see_the_upsell_and_an_accepted_one_is_on_the_receipt(
 ) -> None:
     stall, key = node
     now = int(time.time())
-    wire = sign_bundle(key, "k1", SCOPE, (now - 10, now + 3600), UPSELL)
+    wire = signed(key, UPSELL, issued=now)
     with stall.client(stall.pair()) as api:
         assert api.put("/api/flags", content=wire).status_code == 200
         with stall.phone() as shop:  # the last hour's sales: two pastels, before any phone

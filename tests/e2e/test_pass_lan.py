@@ -28,15 +28,11 @@ from __future__ import annotations
 import os
 import random
 import secrets
-import shutil
-import signal
 import sqlite3
-import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,9 +40,9 @@ import httpx
 import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from netns import Namespaces, require_netns, run_ip, spawn_in, stop_all, wait_for
 from nodeproc import NodeProcess
 from syncproc import Proc, enrol
-from test_relay import spawn_in
 from testca import make_ca
 
 from appliance.config import sample_config
@@ -66,85 +62,42 @@ BOUND = len(BOXES) - 1  # ceil split: worst_over_redemption(3) == 2
 NODE_PORT, OPERATOR_PORT, CLOUD_PORT = 8080, 8443, 8470
 CLOUD_LAN, CLOUD_TEST = "10.214.0.10", "10.215.9.2"
 PHONES_PER_BOX = 40
-ROOT = os.geteuid() == 0
-IP = shutil.which("ip")
 ANA = Ed25519PrivateKey.generate()
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, check=False, timeout=30)
-
-
-def _must(*args: str) -> None:
-    done = _run(*args)
-    assert done.returncode == 0, f"{' '.join(args)}: {done.stderr}"
-
-
-@dataclass
-class Lan:
+class Lan(Namespaces):
     """The namespaces and links of one run; `close` removes them all."""
-
-    tag: str
-    namespaces: list[str] = field(default_factory=list)
-    root_links: list[str] = field(default_factory=list)
-
-    def ns(self, name: str) -> str:
-        return f"sbp{self.tag}-{name}"
-
-    def _add_ns(self, name: str) -> str:
-        ns = self.ns(name)
-        _must("ip", "netns", "add", ns)
-        self.namespaces.append(ns)
-        _must("ip", "-n", ns, "link", "set", "lo", "up")
-        return ns
 
     def lan_if(self, name: str) -> str:
         return f"l{name}{self.tag}"
 
     def _test_link(self, ns: str, name: str, subnet: int, addresses: int) -> None:
         host, inner = f"t{name}{self.tag}", f"u{name}{self.tag}"
-        _must("ip", "link", "add", host, "type", "veth", "peer", "name", inner, "netns", ns)
-        self.root_links.append(host)
+        self.veth((host, None), (inner, ns))
         for i in range(addresses):
-            _must("ip", "addr", "add", f"10.215.{subnet}.{10 + i}/24", "dev", host)
-        _must("ip", "link", "set", host, "up")
-        _must("ip", "-n", ns, "addr", "add", f"10.215.{subnet}.2/24", "dev", inner)
-        _must("ip", "-n", ns, "link", "set", inner, "up")
+            run_ip("addr", "add", f"10.215.{subnet}.{10 + i}/24", "dev", host)
+        run_ip("link", "set", host, "up")
+        run_ip("-n", ns, "addr", "add", f"10.215.{subnet}.2/24", "dev", inner)
+        run_ip("-n", ns, "link", "set", inner, "up")
 
     def build(self) -> None:
-        sw = self._add_ns("sw")
-        _must("ip", "-n", sw, "link", "add", "br0", "type", "bridge")
-        _must("ip", "-n", sw, "link", "set", "br0", "up")
+        sw = self.switch()
         members = [(box, i, f"10.214.0.{i}") for i, box in enumerate(BOXES, start=1)]
         for name, subnet, address in [*members, ("cl", 9, CLOUD_LAN)]:
-            ns = self._add_ns(name)
-            lan, port = self.lan_if(name), f"s{name}{self.tag}"
-            _must("ip", "link", "add", lan, "netns", ns, "type", "veth", "peer", "name", port,
-                  "netns", sw)  # fmt: skip
-            _must("ip", "-n", sw, "link", "set", port, "master", "br0", "up")
-            _must("ip", "-n", ns, "addr", "add", f"{address}/24", "dev", lan)
-            _must("ip", "-n", ns, "link", "set", lan, "up")
+            ns = self.add_ns(name)
+            self.plug(ns, sw, (self.lan_if(name), f"s{name}{self.tag}"), f"{address}/24")
             self._test_link(ns, name, subnet, PHONES_PER_BOX if name != "cl" else 1)
 
     def set_lan(self, up: bool) -> None:
         """Every box's LAN link down (cut) or up; the test links and the cloud's stay."""
         for box in BOXES:
-            _must("ip", "-n", self.ns(box), "link", "set", self.lan_if(box), "up" if up else "down")
-
-    def close(self) -> None:
-        for link in self.root_links:
-            _run("ip", "link", "del", link)
-        for ns in reversed(self.namespaces):
-            _run("ip", "netns", "del", ns)
+            run_ip("-n", self.ns(box), "link", "set", self.lan_if(box), "up" if up else "down")
 
 
 @pytest.fixture
 def lan() -> Iterator[Lan]:
-    if not ROOT or IP is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the pass LAN test needs root and iproute2 (ip netns) under CI")
-        pytest.skip("needs root and iproute2 to build network namespaces")
-    built = Lan(f"{os.getpid() % 10000:04d}")
+    require_netns("the pass LAN test")
+    built = Lan("sbp", f"{os.getpid() % 10000:04d}")
     try:
         built.build()
         yield built
@@ -235,16 +188,6 @@ def attempts(passes: list[tuple[str, str]], count: int, seed: int) -> tuple[int,
         thread.join(120)
     assert not any(t.is_alive() for t in threads)
     return placed[0], failed[0], tried
-
-
-def wait_for(what: str, condition: Callable[[], bool], seconds: float, procs: list[Proc]) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    logs = "\n".join(f"--- {p.process.args!r}\n{p.text()[-2500:]}" for p in procs)
-    raise AssertionError(f"{what}: not within {seconds} s\n{logs}")
 
 
 @pytest.mark.slow
@@ -361,12 +304,4 @@ def test_three_boxes_share_redemptions_and_report_every_over_redemption(
             f" total {time.monotonic() - started:.1f} s"
         )
     finally:
-        for proc in reversed(procs):
-            if proc.process.poll() is None:
-                proc.process.send_signal(signal.SIGTERM)
-        for proc in reversed(procs):
-            try:
-                proc.process.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.process.kill()
-                proc.process.wait(5)
+        stop_all(procs)

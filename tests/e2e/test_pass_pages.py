@@ -5,29 +5,25 @@ claim before the public start, and a phone without it sees no early form and is 
 from __future__ import annotations
 
 import secrets
-import shutil
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nodeproc import NodeProcess, run_cli, start_node
+from passbrowser import PHONE, browser, early_access_only_with_the_pass, needs_chromium
 
 from appliance.passes.cose import raw_public
 from appliance.passes.model import Entitlement, Kind, Pass
 from appliance.passes.trust import issue_pass
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-PHONE = {"width": 360, "height": 740}
 ANA = Ed25519PrivateKey.generate()
 
-playwright = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed")
+__all__ = ["browser"]  # the fixture, used by name
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +42,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
         yield running
     finally:
         running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
 
 
 def fan_pass() -> str:
@@ -86,20 +74,5 @@ def test_a_pass_link_gives_the_discount_and_early_access(node: NodeProcess, brow
     page.wait_for_url("**/pay")
     assert "21.60" in page.inner_text("main")
 
-    page.goto(node.url + f"/d/{drop['id']}")  # ten minutes before the start
-    assert page.locator("#countdown").is_visible() and page.locator("#early").is_visible()
-    page.click("#early button[value=cash]")
-    page.wait_for_url("**/pay")
-
-    stranger = browser.new_context(viewport=PHONE, locale="en")
-    other = stranger.new_page()
-    other.goto(node.url + f"/d/{drop['id']}")
-    assert not other.locator("#early").is_visible()
-    refused = stranger.request.post(
-        node.url + f"/d/{drop['id']}/claim",
-        data="qty=1&tender=cash",
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
-    assert refused.status == 409 and 'data-error="not_open"' in refused.text()
-    stranger.close()
+    early_access_only_with_the_pass(browser, page, node.url, drop["id"])  # 10 min before the start
     context.close()

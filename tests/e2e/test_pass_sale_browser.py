@@ -13,29 +13,24 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import shutil
 import sqlite3
 import time
 import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nodeproc import NodeProcess, start_node
+from passbrowser import PHONE, browser, early_access_only_with_the_pass, needs_chromium
 
 from appliance.cli import main
 from appliance.passes.trust import TrustStore
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-PHONE = {"width": 360, "height": 740}
-
-playwright = pytest.importorskip("playwright.sync_api")
+__all__ = ["browser"]  # the fixture, used by name
 pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed"),
+    needs_chromium,
     pytest.mark.slow,  # a node, a browser (and a cloud): scheduled first (conftest.py)
 ]
 
@@ -74,14 +69,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
         yield running
     finally:
         running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
 
 
 def order_and_confirm(node: NodeProcess, api: Any, page: Any, sku: str) -> dict[str, Any]:
@@ -144,22 +131,8 @@ def test_a_pass_bought_at_the_stall_gives_its_discount_and_early_access(
         assert [i["unit"] for i in items if i["sku"].startswith("pass:")] == [-240]  # and the sale
         assert dinner["receipt"] is not None and "21.60" in page.inner_text(".total")
 
-        page.goto(node.url + f"/d/{drop['id']}")  # ten minutes before the public start
-        assert page.locator("#countdown").is_visible() and page.locator("#early").is_visible()
-        page.click("#early button[value=cash]")
-        page.wait_for_url("**/pay")
-
-        stranger = browser.new_context(viewport=PHONE, locale="en")
-        other = stranger.new_page()
-        other.goto(node.url + f"/d/{drop['id']}")
-        assert not other.locator("#early").is_visible()
-        refused = stranger.request.post(
-            node.url + f"/d/{drop['id']}/claim",
-            data="qty=1&tender=cash",
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-        )
-        assert refused.status == 409 and 'data-error="not_open"' in refused.text()
-        stranger.close()
+        # ten minutes before the public start
+        early_access_only_with_the_pass(browser, page, node.url, drop["id"])
         context.close()
 
     config = tomllib.loads((node.state / "stallbox.toml").read_text())

@@ -20,19 +20,14 @@ an altered batch of B's, posted to the cloud's relay endpoint) gets a 409 and B'
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import msgspec
 import pytest
-from nodeproc import REPO, run_cli
+from netns import Namespaces, in_ns, require_netns, run_ip, spawn_in, stop_all, wait_for
+from nodeproc import run_cli
 from syncproc import Proc, cloud_head, enrol, make_sales
 from testca import make_ca
 
@@ -47,111 +42,27 @@ NODE_PORT = 8080
 CLOUD_LAN = "10.213.1.2"  # where box A reaches the cloud
 CLOUD_TEST = "10.213.2.2"  # where this test reaches it
 SALES = {"a": 300, "b": 1200, "c": 700}
-ROOT = os.geteuid() == 0
-IP = shutil.which("ip")
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, check=False, timeout=30)
-
-
-def _must(*args: str) -> None:
-    done = _run(*args)
-    assert done.returncode == 0, f"{' '.join(args)}: {done.stderr}"
-
-
-@dataclass
-class Market:
+class Market(Namespaces):
     """The namespaces and links of one test run; `close` removes them all."""
 
-    tag: str
-    namespaces: list[str] = field(default_factory=list)
-    root_links: list[str] = field(default_factory=list)
-
-    def ns(self, name: str) -> str:
-        return f"sbx{self.tag}-{name}"
-
-    def add_ns(self, name: str) -> str:
-        ns = self.ns(name)
-        _must("ip", "netns", "add", ns)
-        self.namespaces.append(ns)
-        _must("ip", "-n", ns, "link", "set", "lo", "up")
-        return ns
-
-    def veth(self, a: tuple[str, str | None], b: tuple[str, str | None]) -> None:
-        """A veth pair: (name, namespace or None for ours) at each end."""
-        cmd = ["ip", "link", "add", a[0]]
-        if a[1]:
-            cmd += ["netns", a[1]]
-        cmd += ["type", "veth", "peer", "name", b[0]]
-        if b[1]:
-            cmd += ["netns", b[1]]
-        _must(*cmd)
-        if a[1] is None:
-            self.root_links.append(a[0])
-
     def build(self) -> None:
-        sw = self.add_ns("sw")
-        _must("ip", "-n", sw, "link", "add", "br0", "type", "bridge")
-        _must("ip", "-n", sw, "link", "set", "br0", "up")
+        sw = self.switch()
         for i, box in enumerate("abc", start=1):
             ns = self.add_ns(box)
-            lan, port = f"e{box}{self.tag}", f"s{box}{self.tag}"
-            self.veth((lan, ns), (port, sw))
-            _must("ip", "-n", sw, "link", "set", port, "master", "br0", "up")
-            _must("ip", "-n", ns, "addr", "add", f"10.213.0.{i}/24", "dev", lan)
-            _must("ip", "-n", ns, "link", "set", lan, "up")
+            self.plug(ns, sw, (f"e{box}{self.tag}", f"s{box}{self.tag}"), f"10.213.0.{i}/24")
         cl, a = self.add_ns("cl"), self.ns("a")
         self.veth((f"wa{self.tag}", a), (f"wc{self.tag}", cl))
-        _must("ip", "-n", a, "addr", "add", "10.213.1.1/24", "dev", f"wa{self.tag}")
-        _must("ip", "-n", a, "link", "set", f"wa{self.tag}", "up")
-        _must("ip", "-n", cl, "addr", "add", f"{CLOUD_LAN}/24", "dev", f"wc{self.tag}")
-        _must("ip", "-n", cl, "link", "set", f"wc{self.tag}", "up")
+        run_ip("-n", a, "addr", "add", "10.213.1.1/24", "dev", f"wa{self.tag}")
+        run_ip("-n", a, "link", "set", f"wa{self.tag}", "up")
+        run_ip("-n", cl, "addr", "add", f"{CLOUD_LAN}/24", "dev", f"wc{self.tag}")
+        run_ip("-n", cl, "link", "set", f"wc{self.tag}", "up")
         self.veth((f"t{self.tag}", None), (f"tc{self.tag}", cl))
-        _must("ip", "addr", "add", "10.213.2.1/24", "dev", f"t{self.tag}")
-        _must("ip", "link", "set", f"t{self.tag}", "up")
-        _must("ip", "-n", cl, "addr", "add", f"{CLOUD_TEST}/24", "dev", f"tc{self.tag}")
-        _must("ip", "-n", cl, "link", "set", f"tc{self.tag}", "up")
-
-    def close(self) -> None:
-        for link in self.root_links:
-            _run("ip", "link", "del", link)
-        for ns in reversed(self.namespaces):
-            _run("ip", "netns", "del", ns)
-
-
-def spawn_in(ns: str, *args: str, env: dict[str, str] | None = None) -> Proc:
-    """Start `stallbox ARGS` inside namespace `ns` (`ip netns exec` execs it: same pid)."""
-    import threading
-
-    process = subprocess.Popen(
-        ["ip", "netns", "exec", ns, sys.executable, "-m", "appliance.cli", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
-    )  # fmt: skip
-    proc = Proc(process)
-    threading.Thread(target=lambda: proc.output.extend(process.stdout or []), daemon=True).start()
-    return proc
-
-
-def in_ns(ns: str, code: str) -> str:
-    """Run Python `code` inside `ns`; return what it printed."""
-    done = subprocess.run(
-        ["ip", "netns", "exec", ns, sys.executable, "-c", code], capture_output=True, text=True,
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def wait_for(what: str, condition: Callable[[], bool], seconds: float, procs: list[Proc]) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    logs = "\n".join(f"--- {p.process.args!r}\n{p.text()[-2500:]}" for p in procs)
-    raise AssertionError(f"{what}: not within {seconds} s\n{logs}")
+        run_ip("addr", "add", "10.213.2.1/24", "dev", f"t{self.tag}")
+        run_ip("link", "set", f"t{self.tag}", "up")
+        run_ip("-n", cl, "addr", "add", f"{CLOUD_TEST}/24", "dev", f"tc{self.tag}")
+        run_ip("-n", cl, "link", "set", f"tc{self.tag}", "up")
 
 
 def sync_state(state: Path) -> syncstate.SyncState:
@@ -171,11 +82,8 @@ def name_box(state: Path, name: str) -> None:
 
 @pytest.fixture
 def market() -> Iterator[Market]:
-    if not ROOT or IP is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the relay test needs root and iproute2 (ip netns) under CI")
-        pytest.skip("needs root and iproute2 to build network namespaces")
-    built = Market(f"{os.getpid() % 100000:05d}")
+    require_netns("the relay test")
+    built = Market("sbx", f"{os.getpid() % 100000:05d}")
     try:
         built.build()
         yield built
@@ -199,9 +107,8 @@ def tampered_batch(state: Path, last: int, bad: int) -> bytes:
     return encode(Batch(VERSION, 0, b64(GENESIS_PREV), wire, 0))
 
 
-@pytest.mark.slow
-@pytest.mark.serial  # multicast in namespaces, with deadlines
-@pytest.mark.timeout(300)
+@pytest.mark.slow  # not serial: its multicast stays in its own namespaces, and its deadlines
+@pytest.mark.timeout(300)  # (150 s for ~40 s of work) hold beside the parallel phase's tests
 def test_three_boxes_one_uplink_every_chain_arrives(market: Market, tmp_path: Path) -> None:
     states = {box: tmp_path / box for box in "abc"}
     heads = {}
@@ -295,12 +202,4 @@ def test_three_boxes_one_uplink_every_chain_arrives(market: Market, tmp_path: Pa
         size = int(checkpoint.split("\n")[1])
         assert size == sum(h + 1 for h in heads.values())  # each receipt once in the log
     finally:
-        for proc in reversed(procs):
-            if proc.process.poll() is None:
-                proc.process.send_signal(signal.SIGTERM)
-        for proc in reversed(procs):
-            try:
-                proc.process.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.process.kill()
-                proc.process.wait(5)
+        stop_all(procs)

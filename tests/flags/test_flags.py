@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+from bundles import upsell
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.flags.bundle import LastGood, sign_bundle, verify_bundle
@@ -14,29 +15,21 @@ from appliance.flags.errors import BundleRefused, DefinitionError
 from appliance.flags.evaluate import FlagSet, Reason
 from appliance.flags.logic import FLAG_KEY, compile_rule
 
-UPSELL: dict[str, Any] = {
-    "flags": {
-        "cart-upsell": {
-            "state": "ENABLED",
-            "variants": {"control": None, "pastel": {"sku": "pastel", "price": 500}},
-            "defaultVariant": "control",
-            "targeting": {"fractional": [["control", 50], ["pastel", 50]]},
-        },
-        "menu-order": {
-            "state": "ENABLED",
-            "variants": {"popular": "popular", "catalogue": "catalogue"},
-            "defaultVariant": "catalogue",
-            "targeting": {"if": [{"in": [{"var": "lang"}, ["pt", "es"]]}, "popular", None]},
-        },
-        "off": {"state": "DISABLED", "variants": {"a": 1, "b": 2}, "defaultVariant": "a"},
-        "broken-arm": {
-            "state": "ENABLED",
-            "variants": {"a": 1},
-            "defaultVariant": "a",
-            "targeting": {"var": "pick"},
-        },
-    }
-}
+UPSELL: dict[str, Any] = upsell({
+    "menu-order": {
+        "state": "ENABLED",
+        "variants": {"popular": "popular", "catalogue": "catalogue"},
+        "defaultVariant": "catalogue",
+        "targeting": {"if": [{"in": [{"var": "lang"}, ["pt", "es"]]}, "popular", None]},
+    },
+    "off": {"state": "DISABLED", "variants": {"a": 1, "b": 2}, "defaultVariant": "a"},
+    "broken-arm": {
+        "state": "ENABLED",
+        "variants": {"a": 1},
+        "defaultVariant": "a",
+        "targeting": {"var": "pick"},
+    },
+})  # fmt: skip
 FLAGS = FlagSet.from_document(UPSELL)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bundles import upsell
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
@@ -17,28 +18,20 @@ from openfeature.flag_evaluation import Reason
 from appliance.flags.evaluate import FlagSet
 from appliance.flags.provider import FlagSetProvider, NodeClient
 
-DOCUMENT: dict[str, Any] = {
-    "flags": {
-        "cart-upsell": {
-            "state": "ENABLED",
-            "variants": {"control": None, "pastel": {"sku": "pastel", "price": 500}},
-            "defaultVariant": "control",
-            "targeting": {"fractional": [["control", 50], ["pastel", 50]]},
-        },
-        "menu-order": {
-            "state": "ENABLED",
-            "variants": {"catalog": "catalog", "popular": "popular"},
-            "defaultVariant": "catalog",
-            "targeting": {"if": [{"==": [{"var": "lang"}, "pt"]}, "popular", None]},
-        },
-        "new-look": {"state": "ENABLED", "variants": {"on": True, "off": False},
-                     "defaultVariant": "on"},
-        "limit": {"state": "ENABLED", "variants": {"two": 2}, "defaultVariant": "two"},
-        "off": {"state": "DISABLED", "variants": {"a": "a", "b": "b"}, "defaultVariant": "a"},
-        "broken": {"state": "ENABLED", "variants": {"a": "a"}, "defaultVariant": "a",
-                   "targeting": {"var": "pick"}},
-    }
-}  # fmt: skip
+DOCUMENT: dict[str, Any] = upsell({
+    "menu-order": {
+        "state": "ENABLED",
+        "variants": {"catalog": "catalog", "popular": "popular"},
+        "defaultVariant": "catalog",
+        "targeting": {"if": [{"==": [{"var": "lang"}, "pt"]}, "popular", None]},
+    },
+    "new-look": {"state": "ENABLED", "variants": {"on": True, "off": False},
+                 "defaultVariant": "on"},
+    "limit": {"state": "ENABLED", "variants": {"two": 2}, "defaultVariant": "two"},
+    "off": {"state": "DISABLED", "variants": {"a": "a", "b": "b"}, "defaultVariant": "a"},
+    "broken": {"state": "ENABLED", "variants": {"a": "a"}, "defaultVariant": "a",
+               "targeting": {"var": "pick"}},
+})  # fmt: skip
 
 
 def client_for(document: dict[str, Any]) -> NodeClient:

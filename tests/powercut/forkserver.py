@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -130,10 +131,12 @@ def child(conn: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:  # noqa: BLE001 - what the interpreter would print, then exit 1
         traceback.print_exc()
-    finally:  # what a normal interpreter exit does: join threads, atexit, flush
-        for thread in threading.enumerate():
-            if thread is not threading.main_thread() and not thread.daemon:
-                thread.join()
+    finally:  # what a normal interpreter exit does: threading's exit hooks, join threads, atexit,
+        # flush. The hooks come first: concurrent.futures registers one there that tells its
+        # idle worker threads to end; joining them without it waits forever (a cloud that has
+        # served a batch then hung on SIGTERM).
+        shutdown: Callable[[], None] = getattr(threading, "_shutdown")  # noqa: B009 - private
+        shutdown()
         atexit._run_exitfuncs()
         with contextlib.suppress(OSError, ValueError):
             sys.stdout.flush()

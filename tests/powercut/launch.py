@@ -13,15 +13,26 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
-from forkserver import ForkServer
+import pytest
+from forkserver import ForkServer, enabled
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "e2e"))
 from nodeproc import NODE_READY, REPO, NodeProcess, start_node
 from syncproc import Proc
 from syncproc import spawn as exec_spawn
+
+
+@pytest.fixture(scope="module")
+def forks() -> Iterator[ForkServer | None]:
+    """A fork server for the module's tests (None with POWERCUT_FORK=0: every process exec'd)."""
+    server = ForkServer() if enabled() else None
+    yield server
+    if server is not None:
+        server.close()
 
 
 def spawn(forks: ForkServer | None, *args: str, **env: str) -> Proc:

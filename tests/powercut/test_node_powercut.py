@@ -10,28 +10,23 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from claimcuts import ClaimTally, one_claims, run_claims
-from forkserver import ForkServer, enabled
+from forkserver import ForkServer
+from launch import forks
 from lossymount import skip_without_fuse
 from nodecuts import NodeTally, run
 from stackcuts import run_stack
 
-pytestmark = pytest.mark.serial  # cuts power under real processes at timed points
+# Not serial: the cuts fall at random moments and nothing here is timed; mounts, state, ports
+# (0) and the fork server are this module's own, so it runs beside others in the parallel phase.
+pytestmark = pytest.mark.slow  # real processes on a FUSE mount: scheduled first (conftest.py)
 
+__all__ = ["forks"]  # the fork server fixture (launch.py), found by name
 CUTS = int(os.environ.get("POWERCUT_NODE_CUTS", "8"))
 SEED = int(os.environ.get("POWERCUT_SEED", "20261204"))
-
-
-@pytest.fixture(scope="module")
-def forks() -> Iterator[ForkServer | None]:
-    server = ForkServer() if enabled() else None
-    yield server
-    if server is not None:
-        server.close()
 
 
 def test_the_node_keeps_every_acknowledged_sale_across_power_cuts(

@@ -13,7 +13,9 @@ import pytest
 from lossymount import skip_without_fuse
 from powercuts import Tally, cycle
 
-pytestmark = pytest.mark.serial  # cuts power under a writer at timed points
+# Not serial: the cuts fall at random moments and nothing here is timed; the FUSE mount, its
+# files and the writer are this test's own, so it runs beside others in the parallel phase.
+pytestmark = pytest.mark.slow  # a FUSE mount and a writer per cut: scheduled first (conftest.py)
 
 CUTS = int(os.environ.get("POWERCUT_CUTS", "12"))
 SEED = int(os.environ.get("POWERCUT_SEED", "20261204"))

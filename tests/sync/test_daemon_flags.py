@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
+from bundles import upsell
 from relay_support import CloudHarness, make_box
 
 from appliance.store import flags as flags_sql
@@ -19,16 +20,7 @@ from sync.cloud.creators import hash_password, put_flag_set
 from sync.daemon import Daemon, Limits
 from sync.flag_bundles import INBOX
 
-UPSELL = {
-    "flags": {
-        "cart-upsell": {
-            "state": "ENABLED",
-            "variants": {"control": None, "pastel": {"sku": "pastel", "price": 500}},
-            "defaultVariant": "control",
-            "targeting": {"fractional": [["control", 50], ["pastel", 50]]},
-        }
-    }
-}
+UPSELL = upsell()
 
 
 async def until(what: str, check: Callable[[], Awaitable[bool]], deadline_s: float = 10.0) -> None:

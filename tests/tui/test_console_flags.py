@@ -10,28 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bundles import flags_table, signed, upsell
 from console_support import anyio_backend, console, paired_settings, until_shown
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nodeproc import NodeProcess, run_cli, start_node
 
-from appliance.flags.bundle import sign_bundle
-from appliance.ledger.identity import public_key_text
-
 __all__ = ["anyio_backend"]  # fixture, used by name
 pytestmark = pytest.mark.anyio
 KEY = Ed25519PrivateKey.generate()
-SCOPE = "ana/fair-26"
 STATIC = {"flags": {"f": {"state": "ENABLED", "variants": {"a": 1}, "defaultVariant": "a"}}}
-UPSELL: dict[str, Any] = {
-    "flags": {
-        "cart-upsell": {
-            "state": "ENABLED",
-            "variants": {"control": None, "pastel": {"sku": "pastel", "price": 500}},
-            "defaultVariant": "control",
-            "targeting": {"fractional": [["control", 50], ["pastel", 50]]},
-        }
-    }
-}
+UPSELL: dict[str, Any] = upsell()
 
 
 @pytest.fixture
@@ -39,10 +27,7 @@ def node(tmp_path: Path) -> Iterator[NodeProcess]:
     state = tmp_path / "state"
     assert run_cli("init", "--state", str(state)).returncode == 0
     with (state / "stallbox.toml").open("a", encoding="utf-8") as config:
-        config.write(
-            f'\n[flags]\nscope = "{SCOPE}"\nkeys = {{ k1 = "{public_key_text(KEY.public_key())}" }}\n'
-            "judge_interval_s = 0.2\ndeadline_s = 1.5\nmin_views = 5\n"
-        )
+        config.write(flags_table(KEY, judge_interval_s=0.2, deadline_s=1.5, min_views=5))
     running = start_node(state)
     yield running
     if running.process.poll() is None:
@@ -61,13 +46,13 @@ async def test_the_console_says_which_arm_the_box_switched_off_and_why(
         with node.client(node.pair()) as api:
             # first a bundle with no experiment, offered until the console's event stream says
             # so: then the console follows the events when the judge decides
-            probe = sign_bundle(KEY, "k1", SCOPE, (now - 20, now + 3600), STATIC)
+            probe = signed(KEY, STATIC, issued=now, back_s=20)
             deadline = time.monotonic() + 15
             while "flags" not in kinds:
                 assert time.monotonic() < deadline, "the console never followed the events"
                 assert api.put("/api/flags", content=probe).status_code == 200
                 await pilot.pause(0.5)
-            wire = sign_bundle(KEY, "k1", SCOPE, (now - 10, now + 3600), UPSELL)
+            wire = signed(KEY, UPSELL, issued=now)
             assert api.put("/api/flags", content=wire).status_code == 200
             await until_shown(pilot, "Canary cart-upsell/pastel switched OFF: no data: 0 views")
             decisions = api.get("/api/flags").json()["decisions"]
