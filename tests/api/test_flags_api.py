@@ -123,23 +123,30 @@ def test_a_bundle_is_verified_kept_and_loaded_again_at_start(tmp_path: Path) -> 
             again = await client.put("/api/flags", content=good, headers=auth)  # a retried delivery
             assert again.json()["bundle"] == kept  # the same start: its deadline is not pushed back
 
-            wire = bytearray(bundle(issued=int(time.time()) + 5))
+            now_s = int(time.time())
+            fresh = (
+                now_s + 5,
+                now_s + 3600,
+            )  # newer than the bundle in use: only its fault refuses it
+            wire = bytearray(bundle(issued=now_s + 5))
             wire[20] ^= 1  # one bit of the payload: the signature no longer verifies
-            refusals = {
-                "tampered": bytes(wire),
-                "expired": bundle(issued=int(time.time()) - 7200),
-                "other scope": sign_bundle(KEY, "k1", "bob/x", (0, 2**40), UPSELL),
-                "unknown key": sign_bundle(
-                    Ed25519PrivateKey.generate(), "k1", SCOPE, (0, 2**40), UPSELL
+            refusals = {  # each with the reason it must be refused for
+                "tampered": (bytes(wire), "signature does not verify"),
+                "expired": (bundle(issued=now_s - 7200), "expired at"),
+                "other scope": (sign_bundle(KEY, "k1", "bob/x", fresh, UPSELL), "scope 'bob/x'"),
+                "unknown key": (
+                    sign_bundle(Ed25519PrivateKey.generate(), "k1", SCOPE, fresh, UPSELL),
+                    "signature does not verify",
                 ),
-                "older": bundle(issued=int(time.time()) - 600),
-                "not a bundle": b"[]",
+                "older": (bundle(issued=now_s - 600), "older than the bundle in use"),
+                "not a bundle": (b"[]", ""),
             }
-            for what, wire_form in refusals.items():
+            for what, (wire_form, reason) in refusals.items():
                 refused = await client.put("/api/flags", content=wire_form, headers=auth)
                 assert refused.status_code == 422, (what, refused.text)
                 assert refused.json()["field"] == "bundle"
                 assert refused.json()["error"].startswith("bundle refused: "), what
+                assert reason in refused.json()["error"], (what, refused.json()["error"])
                 now = (await client.get("/api/flags", headers=auth)).json()["bundle"]
                 assert now["id"] == kept["id"], what  # the last good stays
             assert (await client.put("/api/flags", content=good)).status_code == 401
