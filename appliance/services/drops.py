@@ -178,14 +178,14 @@ class Drops:
                 mine = self._units_mine(conn, drop, attendee)
             try:
                 check_claim(drop, qty, now=now, taken=taken, mine=mine, early=early)
-            except DropError:
-                if expired:  # the expiry rolls back with this refusal: memory must recount
+                if self._decided_alone(tender):
+                    result = self._claim_row(conn, drop, attendee, qty, tender, now, taken)
+                else:
+                    result = self._claim_order(conn, drop, attendee, qty, tender, now, taken)
+            except Exception:  # a refusal, a tender not offered, a pass product not on sale now:
+                if expired:  # the expiry rolls back with it, so memory must recount
                     self._forget(drop_id)
                 raise
-            if self._decided_alone(tender):
-                result = self._claim_row(conn, drop, attendee, qty, tender, now, taken)
-            else:
-                result = self._claim_order(conn, drop, attendee, qty, tender, now, taken)
             if expired and isinstance(result, Claimed):
                 return replace(result, expired=tuple(expired))
             return result

@@ -1,0 +1,71 @@
+"""Review of claims first, orders after: what a claim's memory keeps when its transaction fails,
+and the rules a restart with claims whose orders are not built yet must still keep."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from conftest import Clock
+
+from appliance.domain.errors import DropError, OrderError
+from appliance.services.box import Box
+from appliance.services.checkout import Checkout
+from appliance.services.drops import Drops
+
+
+def rows(box: Box, sql: str) -> list[tuple[Any, ...]]:
+    return box.writer.run_sync(lambda conn: conn.execute(sql).fetchall())
+
+
+def test_a_claim_refused_after_expiring_holds_leaves_memory_to_recount(
+    box: Box, clock: Clock
+) -> None:
+    # A claim that does not fit expires the due holds in its transaction; refused for its
+    # tender (the attendee's form names any), the expiry rolls back with it. Memory kept the
+    # expiry: phone-a's next claim fitted by memory, skipped the expiry, and held a second unit
+    # beside its first, one per attendee.
+    drops = Drops(Checkout(box, clock=clock), None, clock)
+
+    async def scenario() -> None:
+        drop = await drops.schedule("coffee", 3, clock.now, 1, timedelta(minutes=5))
+        for who in ("phone-a", "phone-b", "phone-x"):
+            await drops.claim(drop.id, who, 1, "cash")
+        clock.advance(minutes=6)  # all three holds due: phone-c's claim does not fit, expires them
+        with pytest.raises(OrderError, match="not offered"):
+            await drops.claim(drop.id, "phone-c", 1, "no-such-rail")
+        assert rows(box, "SELECT taken FROM drops") == [(3,)]  # rolled back: still held
+        await drops.claim(drop.id, "phone-a", 1, "cash")
+
+    asyncio.run(scenario())
+    assert rows(box, "SELECT attendee, state FROM drop_claims ORDER BY id") == [
+        ("phone-a", "expired"), ("phone-b", "expired"), ("phone-x", "expired"), ("phone-a", "held"),
+    ]  # fmt: skip
+    assert rows(box, "SELECT taken FROM drops") == [(1,)]
+
+
+def test_a_restart_with_unbuilt_claims_keeps_the_limits_and_the_numbers(
+    box: Box, clock: Clock
+) -> None:
+    checkout = Checkout(box, clock=clock)
+    drops = Drops(checkout, None, clock)
+
+    async def scenario() -> None:
+        drop = await drops.schedule("coffee", 3, clock.now, 1, timedelta(minutes=5))
+        await drops.claim(drop.id, "phone-a", 1, "cash")
+        restarted = Drops(Checkout(box, clock=clock), None, clock)  # memory lost
+        with pytest.raises(DropError, match="at most 1"):
+            await restarted.claim(drop.id, "phone-a", 1, "cash")
+        await restarted.claim(drop.id, "phone-b", 1, "cash")
+        await checkout.create_order(lines=[("coffee", 1)])  # a till sale between claim and build
+        await restarted.claim(drop.id, "phone-c", 1, "cash")
+        with pytest.raises(DropError, match="sold out"):
+            await restarted.claim(drop.id, "phone-d", 1, "cash")
+        assert await restarted.build_orders() == 3
+
+    asyncio.run(scenario())
+    assert rows(box, "SELECT number, state FROM orders ORDER BY number") == [
+        (1, "awaiting_payment"), (2, "awaiting_payment"), (3, "open"), (4, "awaiting_payment"),
+    ]  # fmt: skip
