@@ -69,3 +69,31 @@ def test_a_restart_with_unbuilt_claims_keeps_the_limits_and_the_numbers(
     assert rows(box, "SELECT number, state FROM orders ORDER BY number") == [
         (1, "awaiting_payment"), (2, "awaiting_payment"), (3, "open"), (4, "awaiting_payment"),
     ]  # fmt: skip
+
+
+def test_concurrent_first_reads_and_confirms_of_an_unbuilt_claim_build_and_pay_once(
+    box: Box, clock: Clock
+) -> None:
+    checkout = Checkout(box, clock=clock)
+    drops = Drops(checkout, None, clock)
+
+    async def scenario() -> list[str]:
+        drop = await drops.schedule("pastel", 5, clock.now, 2, timedelta(minutes=5))
+        order_id = (await drops.claim(drop.id, "phone-a", 2, "cash")).order_id
+        answers = await asyncio.gather(
+            checkout.get_order(order_id), checkout.get_order(order_id),
+            checkout.confirm(order_id), checkout.confirm(order_id),
+            drops.build_orders(), drops.expire_holds(), return_exceptions=True,
+        )  # fmt: skip
+        clock.advance(minutes=10)  # a paid claim's units stay taken
+        assert await drops.expire_holds() == []
+        return [type(answer).__name__ for answer in answers]
+
+    answers = asyncio.run(scenario())
+    assert answers == ["Order", "Order", "Confirmation", "TransitionRefused", "int", "list"]
+    assert rows(box, "SELECT count(*) FROM order_lines") == [(1,)]
+    assert rows(box, "SELECT count(*) FROM decisions") == [(1,)]
+    assert rows(box, "SELECT state, built FROM drop_claims") == [("paid", 1)]
+    assert rows(box, "SELECT count(*) FROM receipts WHERE kind = 'sale'") == [(1,)]
+    assert rows(box, "SELECT taken FROM drops") == [(2,)]
+    assert rows(box, "SELECT stock FROM items WHERE sku = 'pastel'") == [(10,)]  # the drop's own
