@@ -232,7 +232,8 @@ class Drops:
         """The rush's claim: its row and the drop's counter, its order built from the row later.
 
         The same checks as _claim_order, in memory: the tender is offered, a pass product may be
-        sold now, the policy accepts the tender for the total (reading nothing stored).
+        sold now, the rail takes the total (its minimum and maximum: the code is built later),
+        the policy accepts the tender for the total (reading nothing stored).
         """
         checkout = self.checkout
         if tender not in checkout.tenders():
@@ -240,6 +241,8 @@ class Drops:
         if checkout.hooks is not None:
             checkout.hooks.check_line(drop.sku, now)
         total = Money(drop.price.minor * qty, drop.price.currency)
+        if tender != CASH and self.rails is not None:  # what building its code would refuse
+            self.rails.check_amount(tender, total)
         decision = checkout.policy.decide_tx(conn, tender, total)
         if not decision.accepted:
             return checkout.policy.refusal_tx(conn, decision, None)

@@ -11,6 +11,9 @@ import pytest
 from conftest import Clock
 
 from appliance.domain.errors import DropError, OrderError
+from appliance.payments.config import PixRail
+from appliance.payments.errors import PaymentError
+from appliance.payments.registry import RailRegistry
 from appliance.services.box import Box
 from appliance.services.checkout import Checkout
 from appliance.services.drops import Drops
@@ -97,3 +100,26 @@ def test_concurrent_first_reads_and_confirms_of_an_unbuilt_claim_build_and_pay_o
     assert rows(box, "SELECT count(*) FROM receipts WHERE kind = 'sale'") == [(1,)]
     assert rows(box, "SELECT taken FROM drops") == [(2,)]
     assert rows(box, "SELECT stock FROM items WHERE sku = 'pastel'") == [(10,)]  # the drop's own
+
+
+def test_a_claim_over_its_rails_maximum_is_refused_before_it_takes_a_unit(
+    box: Box, clock: Clock
+) -> None:
+    # An eager claim built its payment code in its transaction, and the rail's maximum refused
+    # it there; a claim whose order is built later must refuse it too, not hold units no code
+    # can be made for.
+    rails = RailRegistry(
+        {"pix": PixRail(key="a@b.co", merchant="M", city="C", max_amount="20")}, "BRL"
+    )
+    drops = Drops(Checkout(box, clock=clock, payments=rails), rails, clock)
+
+    async def scenario() -> None:
+        drop = await drops.schedule("pastel", 5, clock.now, 5, timedelta(minutes=5))
+        with pytest.raises(PaymentError, match="over its maximum"):  # 3 x 9.50 > 20.00
+            await drops.claim(drop.id, "phone-a", 3, "pix")
+        claimed = await drops.claim(drop.id, "phone-a", 2, "pix")
+        assert claimed.tendered.payload is not None
+        assert await drops.left(drop) == 3
+
+    asyncio.run(scenario())
+    assert rows(box, "SELECT qty, tender FROM drop_claims") == [(2, "pix")]
