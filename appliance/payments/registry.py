@@ -72,8 +72,12 @@ class RailRegistry:
 
     def check_amount(self, rail: str, amount: Money) -> None:
         """PaymentError unless `rail` is a configured rail that takes `amount` (what `payload`
-        checks first), for a caller that builds the code later (a drop claim: services/drops.py)."""
-        self._check_amount(rail, self._rail(rail), amount)
+        checks first, and what every rail's code refuses: nothing to pay), for a caller that builds
+        the code later (a drop claim: services/drops.py)."""
+        config = self._rail(rail)
+        if amount.minor <= 0:  # a free drop's claim is paid in cash or not at all
+            raise PaymentError(f"rail {rail!r}: amount {amount} must be positive", "amount")
+        self._check_amount(rail, config, amount)
 
     def _check_amount(self, rail: str, config: RailConfig, amount: Money) -> None:
         if amount.currency != self.currency:

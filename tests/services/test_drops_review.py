@@ -117,9 +117,17 @@ def test_a_claim_over_its_rails_maximum_is_refused_before_it_takes_a_unit(
         drop = await drops.schedule("pastel", 5, clock.now, 5, timedelta(minutes=5))
         with pytest.raises(PaymentError, match="over its maximum"):  # 3 x 9.50 > 20.00
             await drops.claim(drop.id, "phone-a", 3, "pix")
+        free = await drops.schedule("coffee", 5, clock.now, 5, timedelta(minutes=5))
+        await box.writer.run(
+            lambda conn: conn.execute("UPDATE drops SET price = 0 WHERE id = ?", (free.id,))
+        )
+        drops._drops.clear()  # the drop as stored: a free one
+        with pytest.raises(PaymentError, match="must be positive"):  # no code for nothing
+            await drops.claim(free.id, "phone-a", 1, "pix")
         claimed = await drops.claim(drop.id, "phone-a", 2, "pix")
         assert claimed.tendered.payload is not None
         assert await drops.left(drop) == 3
+        assert await drops.left(free) == 5
 
     asyncio.run(scenario())
     assert rows(box, "SELECT qty, tender FROM drop_claims") == [(2, "pix")]
