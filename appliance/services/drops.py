@@ -31,7 +31,7 @@ from appliance.domain.catalog import Item
 from appliance.domain.drops import Drop, check_claim
 from appliance.domain.errors import DropError, OrderError
 from appliance.domain.money import Money
-from appliance.domain.orders import Order, OrderState
+from appliance.domain.orders import TOTAL_MAX, Order, OrderState
 from appliance.domain.policy import Limits
 from appliance.payments.reference import drop_reference
 from appliance.payments.registry import CACHE_SIZE, RailRegistry
@@ -241,6 +241,8 @@ class Drops:
         if checkout.hooks is not None:
             checkout.hooks.check_line(drop.sku, now)
         total = Money(drop.price.minor * qty, drop.price.currency)
+        if total.minor > TOTAL_MAX:  # as Order.add_line refuses it: no receipt could carry it
+            raise OrderError(f"total: {total.minor} minor units, at most {TOTAL_MAX}")
         if tender != CASH and self.rails is not None:  # what building its code would refuse
             self.rails.check_amount(tender, total)
         decision = checkout.policy.decide_tx(conn, tender, total)

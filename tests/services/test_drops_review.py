@@ -131,3 +131,20 @@ def test_a_claim_over_its_rails_maximum_is_refused_before_it_takes_a_unit(
 
     asyncio.run(scenario())
     assert rows(box, "SELECT qty, tender FROM drop_claims") == [(2, "pix")]
+
+
+def test_a_claim_no_receipt_could_carry_is_refused_before_it_takes_a_unit(
+    box: Box, clock: Clock
+) -> None:
+    drops = Drops(Checkout(box, clock=clock), None, clock)
+
+    async def scenario() -> None:
+        drop = await drops.schedule("coffee", 5, clock.now, 5, timedelta(minutes=5))
+        price = 600_000_000_000  # two units: 13 digits, past a receipt's 12
+        await box.writer.run(lambda conn: conn.execute("UPDATE drops SET price = ?", (price,)))
+        drops._drops.clear()  # the drop as stored
+        with pytest.raises(OrderError, match="at most 999999999999"):
+            await drops.claim(drop.id, "phone-a", 2, "cash")
+        assert await drops.left(drop) == 5
+
+    asyncio.run(scenario())
