@@ -64,20 +64,32 @@ class RailRegistry:
         """The exact QR text for this rail, amount and reference; None amount makes a sign."""
         config = self._rail(rail)
         if amount is not None:
-            if amount.currency != self.currency:
-                raise PaymentError(
-                    f"rail {rail!r}: amount in {amount.currency}, the stall sells in {self.currency}",
-                    "amount",
-                )
-            low, high = amount_limits(config, self.currency)
-            if low is not None and amount < low:
-                raise PaymentError(f"rail {rail!r}: {amount} is under its minimum {low}", "amount")
-            if high is not None and amount > high:
-                raise PaymentError(f"rail {rail!r}: {amount} is over its maximum {high}", "amount")
+            self._check_amount(rail, config, amount)
         try:
             return make_payload(config, amount, reference, self.currency)
         except PaymentError as exc:
             raise type(exc)(f"rail {rail!r}: {exc}", exc.field) from None
+
+    def check_amount(self, rail: str, amount: Money) -> None:
+        """PaymentError unless `rail` is a configured rail that takes `amount` (what `payload`
+        checks first, and what every rail's code refuses: nothing to pay), for a caller that builds
+        the code later (a drop claim: services/drops.py)."""
+        config = self._rail(rail)
+        if amount.minor <= 0:  # a free drop's claim is paid in cash or not at all
+            raise PaymentError(f"rail {rail!r}: amount {amount} must be positive", "amount")
+        self._check_amount(rail, config, amount)
+
+    def _check_amount(self, rail: str, config: RailConfig, amount: Money) -> None:
+        if amount.currency != self.currency:
+            raise PaymentError(
+                f"rail {rail!r}: amount in {amount.currency}, the stall sells in {self.currency}",
+                "amount",
+            )
+        low, high = amount_limits(config, self.currency)
+        if low is not None and amount < low:
+            raise PaymentError(f"rail {rail!r}: {amount} is under its minimum {low}", "amount")
+        if high is not None and amount > high:
+            raise PaymentError(f"rail {rail!r}: {amount} is over its maximum {high}", "amount")
 
     def qr(self, rail: str, amount: Money | None, reference: str | None) -> RenderedCode:
         """The order's QR code, built once and then served from the cache."""

@@ -31,7 +31,7 @@ from appliance.domain.catalog import Item
 from appliance.domain.drops import Drop, check_claim
 from appliance.domain.errors import DropError, OrderError
 from appliance.domain.money import Money
-from appliance.domain.orders import Order, OrderState
+from appliance.domain.orders import TOTAL_MAX, Order, OrderState
 from appliance.domain.policy import Limits
 from appliance.payments.reference import drop_reference
 from appliance.payments.registry import CACHE_SIZE, RailRegistry
@@ -178,14 +178,14 @@ class Drops:
                 mine = self._units_mine(conn, drop, attendee)
             try:
                 check_claim(drop, qty, now=now, taken=taken, mine=mine, early=early)
-            except DropError:
-                if expired:  # the expiry rolls back with this refusal: memory must recount
+                if self._decided_alone(tender):
+                    result = self._claim_row(conn, drop, attendee, qty, tender, now, taken)
+                else:
+                    result = self._claim_order(conn, drop, attendee, qty, tender, now, taken)
+            except Exception:  # a refusal, a tender not offered, a pass product not on sale now:
+                if expired:  # the expiry rolls back with it, so memory must recount
                     self._forget(drop_id)
                 raise
-            if self._decided_alone(tender):
-                result = self._claim_row(conn, drop, attendee, qty, tender, now, taken)
-            else:
-                result = self._claim_order(conn, drop, attendee, qty, tender, now, taken)
             if expired and isinstance(result, Claimed):
                 return replace(result, expired=tuple(expired))
             return result
@@ -232,7 +232,8 @@ class Drops:
         """The rush's claim: its row and the drop's counter, its order built from the row later.
 
         The same checks as _claim_order, in memory: the tender is offered, a pass product may be
-        sold now, the policy accepts the tender for the total (reading nothing stored).
+        sold now, the rail takes the total (its minimum and maximum: the code is built later),
+        the policy accepts the tender for the total (reading nothing stored).
         """
         checkout = self.checkout
         if tender not in checkout.tenders():
@@ -240,6 +241,10 @@ class Drops:
         if checkout.hooks is not None:
             checkout.hooks.check_line(drop.sku, now)
         total = Money(drop.price.minor * qty, drop.price.currency)
+        if total.minor > TOTAL_MAX:  # as Order.add_line refuses it: no receipt could carry it
+            raise OrderError(f"total: {total.minor} minor units, at most {TOTAL_MAX}")
+        if tender != CASH and self.rails is not None:  # what building its code would refuse
+            self.rails.check_amount(tender, total)
         decision = checkout.policy.decide_tx(conn, tender, total)
         if not decision.accepted:
             return checkout.policy.refusal_tx(conn, decision, None)
