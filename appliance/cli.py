@@ -480,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-KEY_OPTIONS = ("--pubkey",)  # their value may be a base64url key, which can start with "-"
+KEY_OPTIONS = ("--pubkey", "--box-key")  # their value may be a base64url key, starting with "-"
 
 
 def _join_key_values(argv: Sequence[str]) -> list[str]:

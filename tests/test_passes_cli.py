@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from appliance.cli import main
 from appliance.errors import ExitCode
@@ -43,6 +43,24 @@ def test_a_delegation_names_the_box_key_and_verifies_under_the_creator(
     signer = TrustStore({"creator:ana": creator}).add_delegation(out.read_bytes())
     assert raw_public(signer.public) == raw_public(box) and signer.issuer == "creator:ana"
     assert (signer.valid_from, signer.valid_until) == (1790000000, 1790000000 + 2 * 86_400)
+
+
+def test_a_box_key_text_starting_with_a_dash_is_the_value_not_an_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    creator = keygen(tmp_path, capsys)
+    box = next(  # 1 base64url key in 64 starts with "-": argparse would take it for an option
+        key for key in (Ed25519PrivateKey.generate().public_key() for _ in range(10_000))
+        if public_key_text(key).startswith("-")
+    )  # fmt: skip
+    out = tmp_path / "ana.delegation"
+    code = main([
+        "passes", "delegate", "--creator-key", str(tmp_path / "ana.key"), "--issuer",
+        "creator:ana", "--box-key", public_key_text(box), "--out", str(out),
+    ])  # fmt: skip
+    assert code == ExitCode.OK
+    signer = TrustStore({"creator:ana": creator}).add_delegation(out.read_bytes())
+    assert raw_public(signer.public) == raw_public(box)
 
 
 @pytest.mark.parametrize(
