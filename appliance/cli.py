@@ -246,6 +246,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_console(args: argparse.Namespace) -> int:
     """Run the Textual operator console."""
+    from tui.startup_gc import pause
+
+    pause()  # until the first catalogue is drawn: tui/startup_gc.py
     from tui.app import run_console
 
     return run_console(args)

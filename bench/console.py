@@ -99,10 +99,11 @@ def pair(state: Path, url: str, console_state: Path) -> str:
 
 async def child(mode: str, url: str, console_state: Path, sales: int) -> None:
     """In a child process: start the console headless and measure."""
+    from tui.startup_gc import pause
+
+    pause()  # as `stallbox console` does before importing the console (tui/startup_gc.py)
     from tui.app import ConsoleSettings, build_app
-    from tui.screens.pay import PayScreen
     from tui.screens.sell import SellScreen, TenderScreen
-    from tui.widgets.qr import QrCode
 
     app = build_app(ConsoleSettings(node_url=url, state_path=console_state, poll_s=5.0))
     async with app.run_test(size=(120, 40)) as pilot:
@@ -113,6 +114,9 @@ async def child(mode: str, url: str, console_state: Path, sales: int) -> None:
                 if time.monotonic() > deadline:  # say where it stuck: the screen, the link
                     screen = type(app.screen).__name__
                     where = ""
+                    from tui.screens.pay import PayScreen  # what the bench needs, after the start
+                    from tui.widgets.qr import QrCode
+
                     if isinstance(app.screen, PayScreen):  # what the pay screen got, and shows
                         pay, code = app.screen, app.screen.query_one(QrCode)
                         where = (
@@ -130,6 +134,9 @@ async def child(mode: str, url: str, console_state: Path, sales: int) -> None:
             cpu = time.process_time()  # the start's own CPU: what a busy machine does not move
             print(json.dumps({"key_to_qr_ms": [], "rss_mb": rss, "cpu_s": cpu}), flush=True)
             return
+        from tui.screens.pay import PayScreen  # the sales' checks, after the start
+        from tui.widgets.qr import QrCode
+
         timings = []
         await pilot.press("2")
         for _ in range(sales):

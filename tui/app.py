@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import importlib
 import os
 import time
 from collections import deque
@@ -31,6 +32,7 @@ from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
 from appliance.api.schemas import IdentityOut, StatsOut, SyncOut
+from tui import startup_gc
 from tui.client import NodeClient, NodeEvent
 from tui.display import DisplayHooks
 from tui.errors import ConsoleError, KeyChanged, Refused, Unauthorized
@@ -185,6 +187,7 @@ class StallboxConsole(DisplayHooks, App[int]):
         return [*filters, self.vt_filter] if self.vt_filter is not None else filters
 
     def on_mount(self) -> None:
+        self.set_timer(startup_gc.RESUME_AFTER_S, startup_gc.resume)  # if no catalogue comes
         self.switch_mode("sell")
         url = self.settings.node_url or self.state.data.last_url
         pinned = self.state.node(url) if url else None
@@ -261,6 +264,8 @@ class StallboxConsole(DisplayHooks, App[int]):
         assert client is not None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.catalog_drawn.wait(), self.settings.poll_s)
+        startup_gc.resume()  # the start is over (tui/startup_gc.py)
+        importlib.import_module("tui.screens.pay")  # ready for the first sale's tender key
         proven = False  # who answers is checked on every (re)connection: a swapped box shows
         while True:
             try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import events, on, work
@@ -26,9 +26,9 @@ from tui.messages import ActionDone, ActionFailed, CatalogLoaded, OrderOpened
 from tui.money import money
 from tui.pass_scan import PassChecked, PassRejected, ScanBuffer, is_pass, refusal_words
 from tui.screens.base import ConsoleModal, ConsoleScreen
-from tui.screens.pay import PayScreen
-from tui.screens.receipt import Paid, ReceiptScreen
-from tui.widgets.qr import qr_sides
+
+if TYPE_CHECKING:  # the pay step is imported when the first catalogue is drawn, not at start
+    from tui.screens.pay import PayScreen
 
 HOTKEYS = "1234567890abcdefghijklmnopqrstuvwxyz"
 COLUMNS = ("key", "item", "price", "stock")
@@ -326,6 +326,8 @@ class SellScreen(ConsoleScreen):
         if tender is None:
             self.cancel_order(client, order.id)
         else:  # the tender goes out now, while the pay screen is shown: the QR comes sooner
+            from tui.widgets.qr import qr_sides
+
             sides = qr_sides(self.console.size, self.console.qr_blocks, tender)
             sent = asyncio.ensure_future(client.tender(order.id, tender, qr_sides=sides))
             self.app.push_screen(self.pay_screen(order, tender, sent), self.pay_done)
@@ -335,6 +337,8 @@ class SellScreen(ConsoleScreen):
     ) -> PayScreen:
         """The pay screen, kept from sale to sale and refilled (composing one costs more CPU
         than anything else between the tender key and the QR: docs/performance.md)."""
+        from tui.screens.pay import PayScreen
+
         if self.pay is None:
             self.pay = PayScreen(order, tender, sent)
             self.app.install_screen(self.pay, f"pay-{id(self)}")  # installed: kept when popped
@@ -344,6 +348,8 @@ class SellScreen(ConsoleScreen):
 
     def pay_done(self, answer: object) -> None:
         """Paid: clear the cart and show the receipt. Cancelled: keep the cart."""
+        from tui.screens.receipt import Paid, ReceiptScreen
+
         if not isinstance(answer, Paid):
             return
         self.action_clear()
