@@ -7,8 +7,9 @@ Rows are turned into domain objects here and nowhere else.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from appliance.domain.catalog import Item
 from appliance.domain.errors import CatalogError, OutOfStock
@@ -181,26 +182,31 @@ def load_order(conn: sqlite3.Connection, order_id: str) -> Order:
         if not drops_sql.build_claimed_order(conn, order_id):
             raise NotFound(f"no order {order_id!r}")
         return load_order(conn, order_id)  # a drop claim's order, built now
+    oid, currency = row[0], row[2]
+    lines = conn.execute(
+        "SELECT sku, name, unit_price, qty FROM order_lines WHERE order_id = ? ORDER BY sku",
+        (oid,),
+    ).fetchall()
+    return order_from_row(row, lines, _discounts(conn, oid, currency))
+
+
+def order_from_row(
+    row: Sequence[Any], lines: Iterable[Sequence[Any]], discounts: tuple[Discount, ...] = ()
+) -> Order:
+    """An order from its `_ORDER_COLUMNS` and its lines' (sku, name, unit_price, qty) rows."""
     oid, number, currency, state, created, tender, reference, note, ready = row
-    lines = tuple(
-        Line(sku, name, Money(unit, currency), qty)
-        for sku, name, unit, qty in conn.execute(
-            "SELECT sku, name, unit_price, qty FROM order_lines WHERE order_id = ? ORDER BY sku",
-            (oid,),
-        )
-    )
     return Order(
         id=oid,
         number=int(number),
         currency=currency,
         state=OrderState(state),
-        lines=lines,
+        lines=tuple(Line(sku, name, Money(unit, currency), qty) for sku, name, unit, qty in lines),
         created_at=datetime.fromisoformat(created),
         tender=tender,
         reference=reference or "",
         note=note,
         ready_at=None if ready is None else datetime.fromisoformat(ready),
-        discounts=_discounts(conn, oid, currency),
+        discounts=discounts,
     )
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from appliance.domain.money import Money
-from appliance.domain.orders import Line, Order, OrderState
+from appliance.domain.orders import Line, Order
 from appliance.domain.policy import Decision, Verdict
 from appliance.ledger.chain import ChainHead
 from appliance.store import orders as orders_sql
@@ -77,27 +77,11 @@ def to_confirm(conn: sqlite3.Connection, order_id: str, cash: str) -> ToConfirm 
     if not rows:
         return None
     first = rows[0]
-    oid, number, currency, state, created, tender, reference, note, ready = first[:9]
     if first[9]:  # a pass took money off: the order with its discounts, the usual way
-        order = orders_sql.load_order(conn, oid)
+        order = orders_sql.load_order(conn, first[0])
     else:
-        lines = tuple(
-            Line(sku, name, Money(unit, currency), qty)
-            for *_, sku, name, unit, qty, _ in rows
-            if sku is not None
-        )
-        order = Order(
-            id=oid,
-            number=int(number),
-            currency=currency,
-            state=OrderState(state),
-            lines=lines,
-            created_at=datetime.fromisoformat(created),
-            tender=tender,
-            reference=reference or "",
-            note=note,
-            ready_at=None if ready is None else datetime.fromisoformat(ready),
-        )
+        lines = (row[20:24] for row in rows if row[20] is not None)
+        order = orders_sql.order_from_row(first[:9], lines)
     decision = None
     if first[11] is not None:
         rail, amount, money, verdict, reason, at, operator = first[11:18]
