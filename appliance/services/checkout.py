@@ -277,10 +277,14 @@ class Checkout:
         orders_sql.update_order(conn, waiting.order, self.clock())
         return waiting
 
-    def tendered(self, order: Order, tender: str, reference: str | None = None) -> Tendered:
-        """The order waiting for payment by `tender`, with its payload (nothing stored)."""
+    def require_offered(self, tender: str) -> None:
+        """OrderError naming `tender` unless this stall accepts it."""
         if tender not in self.tenders():
             raise OrderError(f"tender {tender!r} is not offered here (one of {self.tenders()})")
+
+    def tendered(self, order: Order, tender: str, reference: str | None = None) -> Tendered:
+        """The order waiting for payment by `tender`, with its payload (nothing stored)."""
+        self.require_offered(tender)
         reference = reference or order_reference(order.number)
         waiting = order.choose_tender(tender, reference)
         payload = None

@@ -29,13 +29,12 @@ from datetime import UTC, datetime, timedelta
 
 from appliance.domain.catalog import Item
 from appliance.domain.drops import Drop, check_claim
-from appliance.domain.errors import DropError, OrderError
-from appliance.domain.money import Money
-from appliance.domain.orders import TOTAL_MAX, Order, OrderState
+from appliance.domain.errors import DropError
+from appliance.domain.orders import OrderState
 from appliance.domain.policy import Limits
 from appliance.payments.reference import drop_reference
 from appliance.payments.registry import CACHE_SIZE, RailRegistry
-from appliance.services.checkout import CASH, Checkout, Tendered, new_order_id
+from appliance.services.checkout import CASH, Checkout, Tendered
 from appliance.services.tender_policy import Refusal, or_raise
 from appliance.store import drops as drops_sql
 from appliance.store import orders as orders_sql
@@ -231,36 +230,29 @@ class Drops:
     ) -> Claimed | Refusal:  # fmt: skip
         """The rush's claim: its row and the drop's counter, its order built from the row later.
 
-        The same checks as _claim_order, in memory: the tender is offered, a pass product may be
-        sold now, the rail takes the total (its minimum and maximum: the code is built later),
-        the policy accepts the tender for the total (reading nothing stored).
+        The same checks as _claim_order (the order and its line built in memory by new_order: a
+        pass product may be sold now, the total fits a receipt), the tender is offered, the rail
+        takes the total (its minimum and maximum: the code is built later), the policy accepts the
+        tender for the total (reading nothing stored).
         """
         checkout = self.checkout
-        if tender not in checkout.tenders():
-            raise OrderError(f"tender {tender!r} is not offered here (one of {checkout.tenders()})")
-        if checkout.hooks is not None:
-            checkout.hooks.check_line(drop.sku, now)
-        total = Money(drop.price.minor * qty, drop.price.currency)
-        if total.minor > TOTAL_MAX:  # as Order.add_line refuses it: no receipt could carry it
-            raise OrderError(f"total: {total.minor} minor units, at most {TOTAL_MAX}")
+        order = checkout.new_order(conn, [(Item(drop.sku, drop.name, drop.price), qty)])
+        checkout.require_offered(tender)
         if tender != CASH and self.rails is not None:  # what building its code would refuse
-            self.rails.check_amount(tender, total)
-        decision = checkout.policy.decide_tx(conn, tender, total)
+            self.rails.check_amount(tender, order.total)
+        decision = checkout.policy.decide_tx(conn, tender, order.total)
         if not decision.accepted:
             return checkout.policy.refusal_tx(conn, decision, None)
-        number = orders_sql.next_order_number(conn)
         place = self._take(conn, drop, qty)
         later = drops_sql.ClaimOrder(
-            number, tender, drop_reference(drop.id, place), decision.reason
+            order.number, tender, drop_reference(drop.id, place), decision.reason
         )
-        order_id = new_order_id(number)
-        claim = drops_sql.insert_claim(conn, drop, attendee, qty, place, order_id, now, later)
+        claim = drops_sql.insert_claim(conn, drop, attendee, qty, place, order.id, now, later)
         self._unbuilt = True
+        order = replace(order, created_at=now)  # as it will be built from the claim's row
 
         def tendered() -> Tendered:  # what the eager claim returned, built only if asked for
-            line = (Item(drop.sku, drop.name, drop.price), qty)
-            order = Order(order_id, number, drop.price.currency, OrderState.OPEN, (), now)
-            return checkout.tendered(order.add_line(*line), tender, later.reference)
+            return checkout.tendered(order, tender, later.reference)
 
         return self._claimed(drop, claim, taken, tendered)
 
