@@ -33,6 +33,10 @@ from tui.errors import TransportError
 
 IDLE_MAX = 4  # connections kept for reuse; more at once are opened and closed after
 READ_CHUNK = 65_536
+MAX_ANSWER = (
+    32 * 1024 * 1024
+)  # a whole answer's body: the node's largest (a day's orders) is far less
+MAX_LINE = 1024 * 1024  # one line of the event stream (an event is a few hundred bytes)
 USER_AGENT = b"stallbox-console"
 
 
@@ -91,8 +95,14 @@ class _Parsed:
 
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     body: list[bytes] = field(default_factory=list)
+    size: int = 0  # bytes of body read so far
     head_done: bool = False
     done: bool = False
+
+    def bounded(self) -> None:
+        """TransportError once the body read is over MAX_ANSWER (nothing kept past it)."""
+        if self.size > MAX_ANSWER:
+            raise TransportError(f"the node's answer is over {MAX_ANSWER} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """httptools callback."""
@@ -105,6 +115,7 @@ class _Parsed:
     def on_body(self, body: bytes) -> None:
         """httptools callback."""
         self.body.append(body)
+        self.size += len(body)
 
     def on_message_complete(self) -> None:
         """httptools callback."""
@@ -137,6 +148,7 @@ class Stream:
         while not self._parsed.done:
             if not await _feed(self._conn, self._parser, timeout):
                 break
+            self._parsed.bounded()
         return b"".join(self._parsed.body)
 
     async def lines(self, timeout: float | None) -> AsyncIterator[str]:
@@ -149,6 +161,8 @@ class Stream:
                 *whole, pending = pending.replace(b"\r\n", b"\n").split(b"\n")
                 for line in whole:
                     yield line.decode("utf-8", "replace")
+                if len(pending) > MAX_LINE:
+                    raise TransportError(f"an event stream line over {MAX_LINE} bytes")
             if self._parsed.done:
                 return
             if not await _feed(self._conn, self._parser, timeout):
@@ -199,6 +213,7 @@ class KeptAlive:
                 while not parsed.done:
                     if not await _feed(conn, parser, None):
                         raise TransportError("the node closed the connection before it answered")
+                    parsed.bounded()
         except BaseException:
             conn.close()
             raise

@@ -8,6 +8,7 @@ goes on a connection of its own and is read line by line as it arrives.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,7 +16,7 @@ import pytest
 from console_support import anyio_backend
 
 from tui.errors import TransportError
-from tui.keepalive import KeptAlive, Lines
+from tui.keepalive import MAX_ANSWER, MAX_LINE, KeptAlive, Lines
 
 __all__ = ["anyio_backend"]  # fixtures, used by name
 
@@ -178,3 +179,36 @@ async def test_a_stream_the_server_cuts_is_a_transport_error() -> None:
             await collect(stream, 5, seen)
         stream.close()
     assert seen == ["data: 1", ""]
+
+
+@pytest.mark.anyio
+async def test_an_endless_answer_or_event_line_is_a_transport_error() -> None:
+    """A node that never ends an answer's body, or an event line, is cut off at its bound
+    instead of filling the console's memory."""
+    line = b"x" * 65_536  # no newline: one line that never ends
+    chunks = [line] * (MAX_LINE // len(line) + 2)
+    done = asyncio.Event()
+    done.set()
+    srv = await stream_server(chunks, done)
+    url = f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}"
+    async with srv, client(url) as http:
+        stream = await http.stream("/api/events", {}, 5)
+        with pytest.raises(TransportError, match="line over"):
+            await collect(stream, 5, [])
+        stream.close()
+
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        block = b"y" * 1_048_576
+        with contextlib.suppress(ConnectionError):
+            for _ in range(MAX_ANSWER // len(block) + 2):  # bounded: just past the limit
+                writer.write(b"%x\r\n%s\r\n" % (len(block), block))
+                await writer.drain()
+        writer.close()
+
+    srv = await asyncio.start_server(endless, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}"
+    async with srv, client(url) as http:
+        with pytest.raises(TransportError, match="answer is over"):
+            await http.request("GET", "/api/orders")
