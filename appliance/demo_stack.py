@@ -24,9 +24,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import FrameType
 from typing import TextIO
 from urllib.parse import urlsplit
 
@@ -194,13 +196,21 @@ def run_console(url: str, state: Path, lan: bool) -> int:
     """The console in the foreground, as its own process like on a box, paired with a fresh code."""
     from appliance.services.pairing import new_code
 
-    console = subprocess.run(
+    console = subprocess.Popen(
         [sys.executable, "-m", "appliance.cli", "console", "--node", url,
          "--console-state", str(state / "console.json"), "--name", "demo",
          "--interfaces", "all" if lan else "loopback", "--pair-code", new_code(state / "box")],
-        check=False,
     )  # fmt: skip
-    return console.returncode
+    try:
+        return console.wait()
+    finally:  # the demo was stopped (SIGTERM, Ctrl-C): the console goes first, asked, not killed
+        if console.poll() is None:
+            console.terminate()
+            try:
+                console.wait(10)
+            except subprocess.TimeoutExpired:
+                console.kill()
+                console.wait()
 
 
 def schedule_drop(api: httpx.Client, starts_in: timedelta) -> dict[str, object]:
@@ -333,6 +343,7 @@ def run_stack_demo(
     temporary = state is None
     state_dir = Path(tempfile.mkdtemp(prefix="stallbox-demo-")) if state is None else state
     stack = Stack(out)
+    previous = _interrupt_on_sigterm()
     try:
         prepare(state_dir, lan)
         url, operator_url = start_stack(stack, state_dir, lan=lan, headless=headless)
@@ -354,3 +365,20 @@ def run_stack_demo(
             import shutil
 
             shutil.rmtree(state_dir, ignore_errors=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt_on_sigterm() -> Callable[[int, FrameType | None], object] | int | None:
+    """SIGTERM (`timeout`, a service manager) ends the demo as Ctrl-C does: children stopped,
+    the temporary state removed; without it the node, sync and cloud outlived the demo, holding
+    ports 8080 and 8443. Returns the handler it replaced (None off the main thread: unchanged)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, interrupt)
+    return signal.SIG_DFL if previous is None else previous

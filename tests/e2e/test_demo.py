@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from nodeproc import REPO, run_cli
@@ -28,3 +32,49 @@ def test_headless_demo_ends_with_the_cloud_at_the_device_head() -> None:
 def test_demo_refuses_a_bad_duration() -> None:
     done = run_cli("demo", "--headless", "--duration", "0")
     assert done.returncode == 2 and "--duration" in done.stderr
+
+
+def _group(pgid: int) -> list[int]:
+    """The live processes (zombies aside) of process group `pgid`, from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended while we looked
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(stat.parent.name))
+    return members
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_stops_the_whole_demo_and_removes_its_temporary_state(tmp_path: Path) -> None:
+    """`timeout ./dev demo` (or a `kill`) sends SIGTERM to the demo alone: the node, sync and
+    cloud it started stop with it, and its temporary state dir goes (they outlived it, holding
+    ports 8080 and 8443, so the next `./dev demo` failed)."""
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli", "demo", "--headless", "--duration", "300"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path)},
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert demo.stdout is not None
+        seen = ""
+        for line in demo.stdout:  # the demo is up (cloud, node, sync) once it names the drop
+            seen += line
+            if line.startswith("drop #"):
+                break
+        assert line.startswith("drop #"), seen
+        assert list(tmp_path.glob("stallbox-demo-*")) and len(_group(demo.pid)) >= 4, seen
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(30) == 130
+        deadline = time.monotonic() + 15
+        while _group(demo.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _group(demo.pid) == []
+        assert list(tmp_path.glob("stallbox-demo-*")) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(demo.pid, signal.SIGKILL)
+        demo.wait(10)
