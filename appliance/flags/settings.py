@@ -85,7 +85,7 @@ def parse_flags(raw: Mapping[str, Any] | None, path: Path | str) -> FlagSettings
     )
     for key, value, low, high in checks:
         if not low <= value <= high:
-            raise ConfigError(path, f"flags.{key}", f"{value}: must be {low:g}-{high:g}")
+            raise ConfigError(path, f"flags.{key}", f"{value}: must be {low:.10g}-{high:.10g}")
     for key, count in (
         ("min_latency_samples", table.min_latency_samples),
         ("min_views", table.min_views),

@@ -26,6 +26,15 @@ def test_no_table_means_no_keys_and_the_documented_judge() -> None:
         ('scope = "a/b"\nkeys = {}', "flags.keys: give at least one trusted key"),
         ('scope = "a/b"\nkeys = { k1 = "KEY" }\njudge_interval_s = 0', "flags.judge_interval_s"),
         ('scope = "a/b"\nkeys = { k1 = "KEY" }\nmin_views = 0', "flags.min_views: 0: must be"),
+        # the bounds as an operator writes them, not 2.592e+06 (docs/configuration.md's table)
+        (
+            'scope = "a/b"\nkeys = { k1 = "KEY" }\ndeadline_s = 0',
+            "deadline_s: 0.0: must be 0.1-2592000",
+        ),
+        (
+            'scope = "a/b"\nkeys = { k1 = "KEY" }\nalpha = 0.9',
+            "flags.alpha: 0.9: must be 0.0001-0.5",
+        ),
         ('scope = "a/b"\nkeys = { k1 = "KEY" }\nmargn = 0.1', "flags.margn: unknown key"),
         ('keys = { k1 = "KEY" }', "flags.scope: missing"),
     ],
