@@ -203,9 +203,9 @@ def run_console(url: str, state: Path, lan: bool) -> int:
     )  # fmt: skip
     try:
         return console.wait()
-    finally:  # the demo was stopped (SIGTERM, Ctrl-C): the console goes first, asked, not killed
-        if console.poll() is None:
-            console.terminate()
+    finally:  # the demo was stopped (SIGTERM): the console first, by SIGINT, on which Textual
+        if console.poll() is None:  # gives the terminal back (SIGTERM would leave it raw)
+            console.send_signal(signal.SIGINT)
             try:
                 console.wait(10)
             except subprocess.TimeoutExpired:
