@@ -53,6 +53,11 @@ merchant = "PASTELARIA DEMO"
 city = "SAO PAULO"
 """
 MENU = ("pastel", "coffee")
+SYNC_WAIT_S = 60  # headless: how long the demo waits for the cloud to reach the device's head
+# Uploads wait while a drop that still has units is in its rush ([sync] drop_rush_s, 120 s by
+# default): the demo's is short, so a sale made then reaches the cloud while one watches, and a
+# short headless run (a drop left unsold) still ends within SYNC_WAIT_S.
+DEMO_RUSH_S = 20
 
 
 @dataclass
@@ -129,7 +134,10 @@ def prepare(state: Path, lan: bool) -> None:
     fresh = not (box / CONFIG_NAME).exists()
     init_state(box, "BRL", datetime.now(UTC))
     if fresh:
-        text = sample_config("BRL") + DEMO_CONFIG
+        text = (
+            sample_config("BRL").replace("drop_rush_s = 120", f"drop_rush_s = {DEMO_RUSH_S}", 1)
+            + DEMO_CONFIG
+        )
         if not lan:
             text = text.replace('interfaces = "all"', 'interfaces = "loopback"')
         (box / CONFIG_NAME).write_text(text, encoding="utf-8")
@@ -213,6 +221,11 @@ def run_console(url: str, state: Path, lan: bool) -> int:
                 console.wait()
 
 
+def _clock(drop: dict[str, object]) -> str:
+    """A drop's start as a person reads it: 21:04:05 UTC, not the API's ISO 8601 with microseconds."""
+    return datetime.fromisoformat(str(drop["starts_at"])).strftime("%H:%M:%S %Z")
+
+
 def schedule_drop(api: httpx.Client, starts_in: timedelta) -> dict[str, object]:
     """A limited drop of 20 coffees, a few units per phone, starting soon."""
     starts = datetime.now(UTC) + starts_in
@@ -284,7 +297,7 @@ def simulate(
     tls = ssl.create_default_context()  # one for every phone (plain HTTP never uses it)
     with operator_client(operator_url, state, token) as api:
         drop = schedule_drop(api, timedelta(seconds=min(10.0, duration / 3)))
-        print(f"drop #{drop['id']}: 20 coffees at {drop['starts_at']}", file=out, flush=True)
+        print(f"drop #{drop['id']}: 20 coffees at {_clock(drop)}", file=out, flush=True)
         for n in itertools.count():
             if time.monotonic() >= deadline:
                 break
@@ -352,12 +365,12 @@ def run_stack_demo(
         if not headless:  # the README's "limited drop a minute away", in the console too
             with operator_client(operator_url, state_dir, pair(operator_url, state_dir)) as api:
                 drop = schedule_drop(api, timedelta(minutes=1))
-            print(f"drop #{drop['id']}: 20 coffees at {drop['starts_at']} (console: F4)", file=out)
+            print(f"drop #{drop['id']}: 20 coffees at {_clock(drop)} (console: F4)", file=out)
             print("the stall's URL is also on the console's Node screen (F9)", file=out, flush=True)
             return run_console(operator_url, state_dir, lan)
         token = pair(operator_url, state_dir)
         last = simulate(url, operator_url, state_dir, token, duration, out)
-        synced = wait_synced(operator_url, token, state_dir, 60, out)
+        synced = wait_synced(operator_url, token, state_dir, SYNC_WAIT_S, out)
         return ExitCode.OK if synced and last > 0 else ExitCode.FAILED
     finally:
         stack.stop()
