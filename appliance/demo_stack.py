@@ -326,7 +326,7 @@ def simulate(
 
 def wait_synced(url: str, token: str, state: Path, deadline_s: float, out: TextIO) -> bool:
     """Wait until the cloud's head for the device equals the device's last seq."""
-    from sync.account import load_account
+    from appliance.services.cloud_account import load_account
 
     account = load_account(state / "box")
     cloud = httpx.Client(

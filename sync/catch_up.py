@@ -26,13 +26,13 @@ from appliance.errors import StateError
 from appliance.ledger.chain import ChainHead
 from appliance.ledger.identity import load_key
 from appliance.ledger.receipt import line_hash, parse_receipt
+from appliance.services.cloud_account import load_account
 from appliance.services.key_files import chain_keys
 from appliance.services.ledger_files import state_public_keys
 from appliance.services.state_dir import check_state, lock_state
 from appliance.store import ledger as ledger_sql
 from appliance.store.connection import DB_NAME, open_sync
 from appliance.store.writer import Writer
-from sync.account import load_account
 from sync.restore import fetch, insert_verified, verified
 
 

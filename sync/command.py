@@ -21,12 +21,18 @@ from appliance.config import Config
 from appliance.discovery import Browser, Interfaces
 from appliance.errors import ExitCode, StallboxError
 from appliance.passes.settings import PassSettings
+from appliance.services.cloud_account import (
+    CloudAccount,
+    account_path,
+    cloud_tls,
+    load_account,
+    save_account,
+)
 from appliance.store import syncstate
 from appliance.store.connection import DB_NAME, open_sync
 from appliance.store.ledger import outbox
 from appliance.store.migrations import migrate
 from appliance.systemd import Notifier, keep_watchdog, watchdog_interval
-from sync.account import CloudAccount, account_path, cloud_tls, load_account, save_account
 from sync.backoff import Retry
 from sync.daemon import Daemon, Limits, Outcome, status_line
 from sync.link import LinkWatcher

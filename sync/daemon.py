@@ -30,17 +30,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import msgspec
 
-from appliance.store import syncstate
-from appliance.store.ledger import get_receipt
-from sync import epoch, pass_overs
-from sync.account import CloudAccount
-from sync.backoff import Backoff, Retry, retry_after, transient, wait_any
-from sync.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
-from sync.errors import NoteError, ProofError
-from sync.flag_bundles import FlagBundles
-from sync.funnel import FunnelShipper
-from sync.pass_trust import PassTrust
-from sync.protocol import (
+from appliance.ledger.wire import (
     MAX_BATCH_BYTES,
     MAX_BATCH_RECEIPTS,
     VERSION,
@@ -51,6 +41,16 @@ from sync.protocol import (
     WireReceipt,
     encode,
 )
+from appliance.services.cloud_account import CloudAccount
+from appliance.store import syncstate
+from appliance.store.ledger import get_receipt
+from sync import epoch, pass_overs
+from sync.backoff import Backoff, Retry, retry_after, transient, wait_any
+from sync.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
+from sync.errors import NoteError, ProofError
+from sync.flag_bundles import FlagBundles
+from sync.funnel import FunnelShipper
+from sync.pass_trust import PassTrust
 from sync.relay import Forwarder, Peer, PeerFailed, PeerLink, Peers
 from sync.tlog import leaf_hash, verify_consistency, verify_inclusion
 

@@ -16,9 +16,9 @@ import logging
 import httpx
 import msgspec
 
-from sync.account import CloudAccount
+from appliance.ledger.wire import Head, LogStatus, epoch_origin
+from appliance.services.cloud_account import CloudAccount
 from sync.checkpoint import parse_verifier_key, verifier_key
-from sync.protocol import Head, LogStatus, epoch_origin
 
 log = logging.getLogger(__name__)
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)

@@ -22,8 +22,8 @@ import httpx
 import msgspec
 
 from appliance.durable import write_atomic
+from appliance.services.cloud_account import CloudAccount
 from appliance.store import flags as flags_sql
-from sync.account import CloudAccount
 from sync.flag_wire import MAX_DECISIONS, DecisionBatch, WireDecision
 
 log = logging.getLogger(__name__)

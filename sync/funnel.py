@@ -16,10 +16,7 @@ from datetime import datetime
 
 import httpx
 
-from appliance.store import funnel as funnel_sql
-from appliance.store import syncstate
-from sync.account import CloudAccount
-from sync.protocol import (
+from appliance.ledger.wire import (
     MAX_FUNNEL_MINUTES,
     VERSION,
     ConversionLatency,
@@ -27,6 +24,9 @@ from sync.protocol import (
     FunnelCounts,
     encode,
 )
+from appliance.services.cloud_account import CloudAccount
+from appliance.store import funnel as funnel_sql
+from appliance.store import syncstate
 
 log = logging.getLogger(__name__)
 

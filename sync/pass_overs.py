@@ -13,8 +13,8 @@ import sqlite3
 import httpx
 import msgspec
 
+from appliance.services.cloud_account import CloudAccount
 from appliance.store import pass_peers as pass_sql
-from sync.account import CloudAccount
 
 log = logging.getLogger(__name__)
 TIMEOUT = httpx.Timeout(10.0)

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from appliance.durable import make_dirs, write_atomic
 from appliance.passes.errors import PassRefused, Reason
 from appliance.passes.synced import MAX_BUNDLE, SYNCED, Held, decode_bundle, encode_bundle, take
-from sync.account import CloudAccount
+from appliance.services.cloud_account import CloudAccount
 
 log = logging.getLogger(__name__)
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)

@@ -32,10 +32,10 @@ import httpx
 import msgspec
 
 from appliance.discovery import Browser
+from appliance.ledger.wire import RelayAnswer, RelayInfo, RelayQueued
+from appliance.services.cloud_account import CloudAccount
 from appliance.store import relay as relay_sql
-from sync.account import CloudAccount
 from sync.backoff import Retry, retry_after, transient
-from sync.protocol import RelayAnswer, RelayInfo, RelayQueued
 
 log = logging.getLogger(__name__)
 

@@ -34,14 +34,14 @@ from appliance.ledger.chain import GENESIS, ChainHead, verify_chain
 from appliance.ledger.errors import ChainBroken
 from appliance.ledger.identity import key_id, load_key
 from appliance.ledger.receipt import parse_receipt, unb64
+from appliance.ledger.wire import Head, WireReceipt
 from appliance.services.box import EPOCH, write_chain_marker
+from appliance.services.cloud_account import cloud_tls, load_account
 from appliance.services.key_files import KEY_ID, chain_keys
 from appliance.services.state_dir import DEVICE_ID, lock_state
 from appliance.store import ledger as ledger_sql
 from appliance.store.connection import DB_NAME
 from appliance.store.writer import Writer
-from sync.account import cloud_tls, load_account
-from sync.protocol import Head, WireReceipt
 
 PAGE = 1000
 TIMEOUT_S = 30.0

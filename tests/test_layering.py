@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -20,13 +21,15 @@ PURE = [
 ]
 
 
-def loaded_by(package: str) -> set[str]:
-    """Import every module of `package` in a new interpreter; return every module then loaded."""
+def loaded_by(package: str, skip: tuple[str, ...] = ()) -> set[str]:
+    """Import every module of `package` (but those in `skip`) in a new interpreter; return every
+    module then loaded."""
     code = (
         "import importlib, json, pkgutil, sys\n"
         f"pkg = importlib.import_module({package!r})\n"
         "for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
-        "    importlib.import_module(m.name)\n"
+        f"    if m.name not in {skip!r}:\n"
+        "        importlib.import_module(m.name)\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     out = subprocess.run(
@@ -56,3 +59,37 @@ def test_the_console_never_imports_the_store() -> None:
 
 def test_sync_never_imports_textual() -> None:
     assert "textual" not in top_level(loaded_by("sync"))
+
+
+PLANES = ("appliance.api.attendee", "appliance.api.operator")
+SYNC_STARTERS = ("appliance.cli", "appliance.demo", "appliance.demo_stack")
+
+
+def within(modules: set[str], package: str) -> set[str]:
+    return {m for m in modules if m == package or m.startswith(package + ".")}
+
+
+@pytest.mark.parametrize(("plane", "other"), [PLANES, PLANES[::-1]])
+def test_a_plane_never_loads_the_other(plane: str, other: str) -> None:
+    """DESIGN §7: the trust boundary is in the tree; what both planes use lives in appliance/api/."""
+    assert not within(loaded_by(plane), other)
+
+
+@pytest.mark.parametrize(("plane", "other"), [PLANES, PLANES[::-1]])
+def test_a_plane_never_names_the_other(plane: str, other: str) -> None:
+    """The same, for imports inside functions too, which loading the modules does not run."""
+    folder = REPO.joinpath(*plane.split("."))
+    named = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                named |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+            elif isinstance(node, ast.Import):
+                named |= {a.name for a in node.names}
+    assert not within(named, other)
+
+
+def test_the_node_never_loads_sync() -> None:
+    """The wire types the relay and the daemon share live below both (appliance/ledger/wire.py);
+    only the entry points that start the daemon or the cloud reach into sync/."""
+    assert not within(loaded_by("appliance", skip=SYNC_STARTERS), "sync")

@@ -20,12 +20,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 
-from appliance.api import attendee, display_api, display_pages, drop_pages, operator, relay, storage
+from appliance.api import storage
+from appliance.api.attendee import attendee, display_pages, drop_pages
+from appliance.api.attendee.fast_paths import AttendeeApp
+from appliance.api.attendee.pass_sale_pages import routes as pass_sale_routes
 from appliance.api.bounds import BodyLimits
-from appliance.api.fast_paths import AttendeeApp
 from appliance.api.node import Node
 from appliance.api.openapi import openapi_document
-from appliance.api.pass_sale_pages import routes as pass_sale_routes
+from appliance.api.operator import display_api, operator, relay
 from appliance.api.schemas import Problem
 from appliance.config import Config
 from appliance.domain.errors import DomainError
@@ -136,6 +138,7 @@ class Planes:
         self._lock = asyncio.Lock()
         self.attendee = _starlette(attendee_routes(), self._lifespan, AttendeeApp)
         self.operator = _starlette(operator_routes(), self._lifespan)
+        self.operator.state.prepare_drop = drop_pages.prepare_drop  # pages are the attendee's
 
     @asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -179,7 +182,7 @@ def _starlette(
         HTTPException: _http,
         Exception: _unexpected,
     }
-    return kind(  # the attendee plane's kind answers its menu and claims first (api/fast_paths.py)
+    return kind(  # the attendee plane's kind answers its menu and claims first (api/attendee/fast_paths.py)
         routes=routes,
         lifespan=lifespan,
         exception_handlers=handlers,  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""The wire types of GET /api/bank and POST /api/reconcile (appliance/api/bank.py).
+"""The wire types of GET /api/bank and POST /api/reconcile (appliance/api/operator/bank.py).
 
 Apart from the handlers so the console (tui/client.py) can decode them without importing what
 the handlers import (the store: the console talks HTTP to the node, DESIGN §2).

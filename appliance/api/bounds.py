@@ -9,7 +9,7 @@ body is counted as it streams and never held beyond the limit. The limits (docs/
 
 - attendee forms (everything outside /api, /relay and /metrics): ATTENDEE_BODY_BYTES;
 - the operator JSON API: OPERATOR_BODY_BYTES;
-- relay batches: sync.protocol.MAX_BATCH_BYTES, the cap the protocol documents.
+- relay batches: appliance.ledger.wire.MAX_BATCH_BYTES, the cap the protocol documents.
 
 Malformed encodings found by a handler (BadEncoding: a form that is not UTF-8 or has a bad
 percent-escape) are answered 400 here too, in the plane's format, so the claim fast path and the
@@ -31,7 +31,7 @@ from appliance.api.schemas import NewDrop, Problem
 from appliance.domain.orders import TOTAL_MAX
 from appliance.flags.bundle import MAX_BUNDLE
 from appliance.http_bounds import FD_RESERVE, RETRY_AFTER_S, WireLimits
-from sync.protocol import MAX_BATCH_BYTES
+from appliance.ledger.wire import MAX_BATCH_BYTES
 
 ATTENDEE_BODY_BYTES = 16 * 1024
 OPERATOR_BODY_BYTES = 64 * 1024

@@ -1,4 +1,4 @@
-"""The wire types of the edge flag routes (api/flags_api.py), apart so the console can read them.
+"""The wire types of the edge flag routes (api/operator/flags_api.py), apart so the console can read them.
 
 The console may import the API's types but nothing that reaches the store (tests/test_layering.py).
 """

@@ -151,8 +151,8 @@ class Node:
         # Pre-rendered drop pages, served before the start, and menus: per (drop, language tag).
         self.drop_pages: dict[tuple[int, str], bytes] = {}
         self.menu_page: dict[str, tuple[float, bytes]] = {}  # tag: (monotonic time, menu)
-        self.sold_out_pages: dict[tuple[int, str], tuple[float, bytes]] = {}  # api/drop_pages.py
-        self.offer_texts: dict[tuple[str, str, str, int], dict[str, str]] = {}  # api/upsell.py
+        self.sold_out_pages: dict[tuple[int, str], tuple[float, bytes]] = {}  # attendee/drop_pages
+        self.offer_texts: dict[tuple[str, str, str, int], dict[str, str]] = {}  # attendee/upsell.py
         self.languages = Languages(config.locale, stall_zone(config.timezone))
         self.background: set[asyncio.Task[int]] = set()
         self._showing: set[asyncio.Task[None]] = set()
@@ -239,7 +239,7 @@ class Node:
             task.add_done_callback(self._showing.discard)
 
     async def _show_payment(self, console: str, order_id: str) -> None:
-        from appliance.api.display_api import order_view  # the API's view: imported when used
+        from appliance.api.operator.display_api import order_view  # the API's view, when used
         from appliance.api.schemas import DisplayOrder
         from appliance.domain.errors import DomainError
         from appliance.domain.orders import OrderState

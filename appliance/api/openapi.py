@@ -26,7 +26,7 @@ from appliance.api import bank_schemas as bank
 from appliance.api import flags_schemas
 from appliance.api import schemas as s
 from appliance.api.bounds import limits_markdown
-from appliance.api.operator import needs_token
+from appliance.api.operator.operator import needs_token
 from appliance.api.pass_peers_schemas import PassPeersOut
 from appliance.api.pass_schemas import IssuedPassOut, PassOut, PassRequest
 from appliance.api.season_schemas import (
@@ -39,7 +39,7 @@ from appliance.api.season_schemas import (
 )
 from appliance.domain.close import CloseReport
 from appliance.domain.orders import OrderState
-from sync.protocol import VERSION, Batch, RelayAnswer, RelayInfo, RelayQueued
+from appliance.ledger.wire import VERSION, Batch, RelayAnswer, RelayInfo, RelayQueued
 
 RELAY_TYPES = (Batch, RelayInfo, RelayQueued, RelayAnswer)
 

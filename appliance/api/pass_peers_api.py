@@ -7,7 +7,7 @@ stored: nothing counted). They are on the attendee plane because that is what mD
 and peers hold no operator token; the signatures are what a box believes
 (appliance/passes/peer_message.py). `GET /api/passes/peers` (operator) shows the peers in
 sight and every over-redemption found. Registered by one line each in api/app.py and
-api/operator.py.
+api/operator/operator.py.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from appliance.api.operator import json_response, node_of, operator
+from appliance.api.operator.operator import json_response, node_of, operator
 from appliance.api.pass_peers_schemas import OverOut, PassPeersOut, PeerOut
 from appliance.passes.peer_message import PeerRefused
 from appliance.services.pass_peers import PATH, PassPeers

@@ -1,4 +1,4 @@
-"""Wire types of the console's pass routes (appliance/api/pass_reader.py), shared with tui/."""
+"""Wire types of the console's pass routes (appliance/api/operator/pass_reader.py), shared with tui/."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from appliance.api.attendee import page
+from appliance.api.attendee.attendee import page
 from appliance.api.schemas import Problem
 
 INSUFFICIENT_STORAGE = 507

@@ -23,7 +23,7 @@ from appliance.ledger.errors import KeyFileError
 from appliance.ledger.identity import parse_public_key
 
 UPSELL_FLAG = "cart-upsell"
-MENU_FLAG = "menu-order"  # "catalog" or "popular" (api/page_variants.py)
+MENU_FLAG = "menu-order"  # "catalog" or "popular" (api/attendee/page_variants.py)
 DROP_FLAG = "drop-page"  # "countdown-first" or "stock-first"
 
 

@@ -1,1 +1,1 @@
-"""Receipt lines, the hash chain, signatures and the device identity."""
+"""Receipt lines, the hash chain, signatures, the device identity, and the sync wire types."""

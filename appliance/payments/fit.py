@@ -6,7 +6,7 @@ PayNow) and UPI links fix none, so they may go down to L when nothing higher fit
 the shortest mix of QR modes (segments.py); the symbol's size at each level is found without
 building it, so only the chosen symbol is built (each built one costs milliseconds here, seven
 times that on a Pi). The node uses this at tender time for the console that asked
-(appliance/api/tender_qr.py), the console when a node did not (tui/widgets/qr.py).
+(appliance/api/operator/tender_qr.py), the console when a node did not (tui/widgets/qr.py).
 """
 
 from __future__ import annotations

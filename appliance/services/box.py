@@ -52,7 +52,7 @@ from appliance.store.writer import Writer
 
 EPOCH = "epoch"
 CHAIN_MARKER = "chain.json"  # written once the start receipt is durable: the chain exists
-ACCOUNT_FILE = "cloud.json"  # sync/account.py's: enrolled, so the cloud holds the chain
+ACCOUNT_FILE = "cloud.json"  # services/cloud_account.py's: enrolled, so the cloud holds the chain
 
 
 @dataclass(frozen=True, slots=True)

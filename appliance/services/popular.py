@@ -2,7 +2,7 @@
 
 Computed on the box from its own sale receipts (no cloud, no model): one indexed query over the
 last hour's sale lines (store/popular.py), kept for `ttl_s` seconds so a busy menu costs one query
-every few seconds, not one per page. Which visitors see it is a flag (api/page_variants.py).
+every few seconds, not one per page. Which visitors see it is a flag (api/attendee/page_variants.py).
 """
 
 from __future__ import annotations

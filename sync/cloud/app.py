@@ -1,4 +1,4 @@
-"""The cloud's Starlette app: the sync protocol's endpoints (sync/protocol.py), /api/devices, /v.
+"""The cloud's Starlette app: the sync protocol's endpoints (appliance/ledger/wire.py), /api/devices, /v.
 
 Thin: parse (msgspec, strict), authenticate, call `Cloud`, render. Bad input is a 4xx JSON
 Problem naming the field (400 not JSON, 413 too big, 422 wrong type); auth 401/403; a refused
@@ -22,16 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from appliance.errors import field_and_problem
-from sync.cloud import dashboard, flag_routes, pass_overs, passes, restore
-from sync.cloud.creator_store import CreatorTables
-from sync.cloud.creators import CreatorKeys
-from sync.cloud.events import log_event
-from sync.cloud.guards import read_body, require_admin
-from sync.cloud.rollback import MAX_NOTE
-from sync.cloud.service import Cloud
-from sync.cloud.sessions import Attempts
-from sync.errors import AuthError, BatchInvalid, EnrolRefused, LogError
-from sync.protocol import (
+from appliance.ledger.wire import (
     MAX_BATCH_BYTES,
     MAX_INT,
     Batch,
@@ -42,6 +33,15 @@ from sync.protocol import (
     Problem,
     encode,
 )
+from sync.cloud import dashboard, flag_routes, pass_overs, passes, restore
+from sync.cloud.creator_store import CreatorTables
+from sync.cloud.creators import CreatorKeys
+from sync.cloud.events import log_event
+from sync.cloud.guards import read_body, require_admin
+from sync.cloud.rollback import MAX_NOTE
+from sync.cloud.service import Cloud
+from sync.cloud.sessions import Attempts
+from sync.errors import AuthError, BatchInvalid, EnrolRefused, LogError
 
 JSON = "application/json"
 MAX_ENROL_BYTES = 8 * 1024

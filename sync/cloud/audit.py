@@ -20,12 +20,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from appliance.errors import StallboxError
 from appliance.ledger.identity import parse_public_key
 from appliance.ledger.receipt import GENESIS_PREV, b64
+from appliance.ledger.wire import MAX_BATCH_RECEIPTS, NO_SEQ, VERSION, Batch, WireReceipt
 from sync import tlog
 from sync.checkpoint import Checkpoint, NoteVerifier, verify_checkpoint
 from sync.cloud.ingest import check_batch
 from sync.cloud.store import CloudStore, DeviceRecord, rekeyed_to
 from sync.errors import NoteError
-from sync.protocol import MAX_BATCH_RECEIPTS, NO_SEQ, VERSION, Batch, WireReceipt
 
 PAGE = MAX_BATCH_RECEIPTS
 

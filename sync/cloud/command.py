@@ -126,14 +126,14 @@ def cmd_enrol(args: argparse.Namespace, state: Path) -> int:
     from cryptography.hazmat.primitives import serialization
 
     from appliance.ledger.identity import key_id, load_key
-    from sync.account import (
+    from appliance.ledger.wire import Enrolled, EnrolRequest, encode
+    from appliance.services.cloud_account import (
         CloudAccount,
         account_path,
         cloud_tls,
         cloud_url_problem,
         save_account,
     )
-    from sync.protocol import Enrolled, EnrolRequest, encode
 
     url = args.url.rstrip("/")
     if (problem := cloud_url_problem(url)) is not None:

@@ -44,8 +44,7 @@ from appliance.ledger.receipt import (
     unb64,
 )
 from appliance.ledger.rules import RULES
-from sync.errors import BatchInvalid
-from sync.protocol import (
+from appliance.ledger.wire import (
     MAX_BATCH_RECEIPTS,
     MAX_FUNNEL_MINUTES,
     MAX_INT,
@@ -56,6 +55,7 @@ from sync.protocol import (
     FunnelBatch,
     WireReceipt,
 )
+from sync.errors import BatchInvalid
 from sync.tlog import leaf_hash
 
 _BAD_SIGNATURE = "signature does not verify"  # chain.check_receipt's reason for a bad signature

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 
 from appliance.ledger.receipt import GENESIS_PREV
+from appliance.ledger.wire import FunnelCounts, epoch_origin
 from sync.cloud.ingest import NewReceipt, Rejection
 from sync.cloud.store import (
     DROP_LATENCY,
@@ -40,7 +41,6 @@ from sync.cloud.store import (
     timestamp,
 )
 from sync.errors import CloudStateError, EnrolRefused
-from sync.protocol import FunnelCounts, epoch_origin
 from sync.tlog import SubtreeId, root_subtrees
 
 SCHEMA_LOCK = 0x5354414C  # "STAL": the advisory lock key around schema creation

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from sync.protocol import WireReceipt
+from appliance.ledger.wire import WireReceipt
 
 MAX_PAGE = 1000
 MAX_SEQ = 10**10  # the receipt grammar's seq is at most 10 digits

@@ -24,15 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from appliance.errors import StallboxError
 from appliance.ledger.identity import key_id, parse_public_key, public_key_text
 from appliance.ledger.receipt import b64
-from sync import tlog
-from sync.checkpoint import sign_checkpoint, verifier_key
-from sync.cloud import rollback
-from sync.cloud import store as st
-from sync.cloud.events import log_event
-from sync.cloud.ingest import check_batch, check_funnel, check_shape
-from sync.cloud.store import CloudStore, DeviceRecord, HeadMoved
-from sync.errors import AuthError, BatchInvalid, EnrolRefused, LogError
-from sync.protocol import (
+from appliance.ledger.wire import (
     Batch,
     BatchAck,
     Conflict,
@@ -51,6 +43,14 @@ from sync.protocol import (
     Proof,
     line_digest,
 )
+from sync import tlog
+from sync.checkpoint import sign_checkpoint, verifier_key
+from sync.cloud import rollback
+from sync.cloud import store as st
+from sync.cloud.events import log_event
+from sync.cloud.ingest import check_batch, check_funnel, check_shape
+from sync.cloud.store import CloudStore, DeviceRecord, HeadMoved
+from sync.errors import AuthError, BatchInvalid, EnrolRefused, LogError
 
 _log = logging.getLogger(__name__)
 ENROL_TTL = timedelta(hours=24)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from appliance.ledger.receipt import GENESIS_PREV
+from appliance.ledger.wire import FunnelCounts, epoch_origin
 from sync.cloud.ingest import NewReceipt, Rejection
 from sync.cloud.store import (
     DROP_LATENCY,
@@ -38,7 +39,6 @@ from sync.cloud.store import (
     timestamp,
 )
 from sync.errors import CloudStateError, EnrolRefused
-from sync.protocol import FunnelCounts, epoch_origin
 from sync.tlog import SubtreeId, root_subtrees
 
 T = TypeVar("T")

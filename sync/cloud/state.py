@@ -24,10 +24,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.durable import make_dirs
+from appliance.ledger.wire import epoch_origin
 from sync.cloud.sqlite_store import DB_NAME, SqliteStore
 from sync.cloud.store import CloudStore
 from sync.errors import CloudStateError
-from sync.protocol import epoch_origin
 
 STATE_ENV = "STALLBOX_CLOUD_STATE"
 DSN_ENV = "STALLBOX_CLOUD_DSN"

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from appliance.ledger.wire import FunnelCounts
 from sync.cloud.ingest import NewReceipt, Rejection
 from sync.errors import CloudError
-from sync.protocol import FunnelCounts
 from sync.tlog import Frontier, ProofPlan, Subtree, SubtreeId, root_from_subtrees, root_subtrees
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # sorts as text, in both stores

@@ -22,7 +22,7 @@ from babel.messages.pofile import read_po
 from starlette.testclient import TestClient
 
 from appliance.api.app import Planes
-from appliance.api.attendee import fingerprint_groups
+from appliance.api.attendee.attendee import fingerprint_groups
 from appliance.api.locale import CATALOGS, DOMAIN, LOCALES_DIR, Languages, accepted_tags
 from appliance.config import load_config
 from appliance.domain.money import Money
@@ -125,7 +125,7 @@ def test_the_template_holds_every_string_the_pages_and_code_mark() -> None:
     repo = LOCALES_DIR.parents[2]
     method_map = [
         ("appliance/api/locale.py", "python"),
-        ("appliance/api/templates/**.html", "jinja2"),
+        ("appliance/api/attendee/templates/**.html", "jinja2"),
     ]
     found = {
         message if isinstance(message, str) else message[0]

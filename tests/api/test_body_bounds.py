@@ -18,7 +18,7 @@ from appliance.api.bounds import (
     body_limit,
     form_text,
 )
-from sync.protocol import MAX_BATCH_BYTES
+from appliance.ledger.wire import MAX_BATCH_BYTES
 
 
 async def echo(scope: Scope, receive: Receive, send: Send) -> None:

@@ -2,7 +2,7 @@
 
 A claim answers 303 before its order exists (services/drops.py); the pay page it points to
 builds it. Once a drop is open and sold out, its refusal page is rendered once per refusal,
-language and layout and kept for a second (api/drop_pages.py).
+language and layout and kept for a second (api/attendee/drop_pages.py).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from appliance.api import attendee, drop_pages
 from appliance.api.app import Planes
+from appliance.api.attendee import attendee, drop_pages
 from appliance.api.node import Node
 from appliance.api.visitors import CLIENTS_KEPT, Visitors
 from appliance.config import load_config

@@ -1,4 +1,4 @@
-"""The attendee plane's fast paths (api/fast_paths.py): the menu from memory and claims straight
+"""The attendee plane's fast paths (api/attendee/fast_paths.py): the menu from memory and claims straight
 to their handler answer exactly as the app would, and everything else still goes through it."""
 
 from __future__ import annotations

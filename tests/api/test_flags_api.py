@@ -21,8 +21,8 @@ from bundles import SCOPE, flags_table, signed, upsell
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.types import Receive, Scope, Send
 
-from appliance.api import attendee
 from appliance.api.app import Planes
+from appliance.api.attendee import attendee
 from appliance.api.limits import RateLimiter
 from appliance.api.node import Node
 from appliance.config import parse_config, sample_config

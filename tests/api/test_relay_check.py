@@ -1,4 +1,4 @@
-"""The relay's batch check (appliance/api/relay.py) refuses numbers past what it can store."""
+"""The relay's batch check (appliance/api/operator/relay.py) refuses numbers past what it can store."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from appliance.api.relay import MAX_TREE_SIZE, Refused, check_batch
+from appliance.api.operator.relay import MAX_TREE_SIZE, Refused, check_batch
 from appliance.ledger.identity import DeviceKey
 from appliance.ledger.receipt import ReceiptType, build_receipt
-from sync.protocol import VERSION, Batch, WireReceipt
+from appliance.ledger.wire import VERSION, Batch, WireReceipt
 
 KEY = DeviceKey.from_private(Ed25519PrivateKey.from_private_bytes(bytes(32)))
 

@@ -14,7 +14,7 @@ import zxingcpp
 from PIL import Image
 from test_tender_policy_api import new_order, running_node
 
-from appliance.api.tender_qr import asked_sides, hex_rows
+from appliance.api.operator.tender_qr import asked_sides, hex_rows
 from appliance.payments.fit import fit_symbol
 from appliance.payments.matrix import QUIET_ZONE, version_for
 from appliance.payments.render import render_png

@@ -27,10 +27,10 @@ from appliance.ledger.receipt import (
     build_receipt,
     canonical_items,
 )
+from appliance.ledger.wire import VERSION, Batch, WireReceipt
 from sync.cloud.app import create_app
 from sync.cloud.service import Cloud
 from sync.cloud.store import CloudStore
-from sync.protocol import VERSION, Batch, WireReceipt
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "e2e"))
 from pgserver import new_database
@@ -182,7 +182,7 @@ class CloudClient:
         return str(answer.json()["api_token"])
 
     async def post(self, chain: Chain, token: str, batch: Batch) -> httpx.Response:
-        from sync.protocol import encode
+        from appliance.ledger.wire import encode
 
         return await self.http.post(
             f"/v1/devices/{chain.device}/receipts",

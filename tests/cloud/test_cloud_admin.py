@@ -22,8 +22,8 @@ from syncproc import start_cloud
 
 from appliance.cli import main
 from appliance.ledger.identity import public_key_text
+from appliance.ledger.wire import encode
 from sync.cloud.sqlite_store import DB_NAME as CLOUD_DB
-from sync.protocol import encode
 
 __all__ = ["open_store", "pg_server"]  # fixtures, used by name
 

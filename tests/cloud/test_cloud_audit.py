@@ -18,10 +18,10 @@ from pgserver import pg_server
 from syncproc import start_cloud
 
 from appliance.ledger.identity import public_key_text
+from appliance.ledger.wire import encode
 from sync.checkpoint import NoteVerifier
 from sync.cloud.audit import AuditReport, audit
 from sync.cloud.store import CloudStore
-from sync.protocol import encode
 
 __all__ = ["open_store", "pg_server"]  # fixtures, used by name
 VERIFIERS = [NoteVerifier.from_public_key(ORIGIN, LOG_KEY.public_key())]

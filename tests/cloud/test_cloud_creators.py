@@ -27,11 +27,11 @@ from appliance.cli import main
 from appliance.flags.bundle import verify_bundle
 from appliance.flags.errors import BundleRefused
 from appliance.ledger.figures import Latencies, per_live_minute, sales_figures
+from appliance.ledger.wire import VERSION, ConversionLatency, FunnelBatch, FunnelCounts, encode
 from sync.cloud.creators import CreatorKeys, hash_password, password_matches
 from sync.cloud.dashboard import money
 from sync.cloud.latency_view import latency_text
 from sync.cloud.sessions import FREE_FAILURES, Attempts, cookie_header, creator_of, make_cookie
-from sync.protocol import VERSION, ConversionLatency, FunnelBatch, FunnelCounts, encode
 
 __all__ = ["open_store", "pg_server"]  # fixtures, used by name
 

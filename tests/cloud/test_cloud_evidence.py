@@ -11,7 +11,7 @@ from typing import Any
 from cloudfix import CloudClient, StoreOpener, evidence_chain, open_store, run_with_cloud
 from pgserver import pg_server
 
-from sync.protocol import line_digest
+from appliance.ledger.wire import line_digest
 
 __all__ = ["open_store", "pg_server"]  # fixtures, used by name
 

@@ -14,11 +14,11 @@ from cloudfix import CloudClient, make_chain
 from appliance.flags.canary import Objective
 from appliance.flags.settings import FlagSettings
 from appliance.services.box import Box, init_state
+from appliance.services.cloud_account import CloudAccount
 from appliance.services.flag_inbox import take_inbox
 from appliance.services.flags import EdgeFlags
 from appliance.store import flags as flags_sql
 from appliance.store.connection import DB_NAME, open_sync
-from sync.account import CloudAccount
 from sync.cloud.creators import CreatorKeys, hash_password, put_flag_set
 from sync.cloud.sqlite_store import SqliteStore
 from sync.flag_bundles import INBOX, FlagBundles

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from pgserver import pg_server
 
 from appliance.ledger.receipt import b64
-from sync.protocol import MAX_INT, line_digest
+from appliance.ledger.wire import MAX_INT, line_digest
 
 __all__ = ["open_store", "pg_server"]  # fixtures, used by name
 

@@ -22,9 +22,7 @@ from pgserver import pg_server
 
 from appliance.cli import build_parser
 from appliance.ledger.receipt import b64
-from sync.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
-from sync.cloud.store import CloudStore
-from sync.protocol import (
+from appliance.ledger.wire import (
     MAX_BATCH_RECEIPTS,
     Batch,
     BatchAck,
@@ -33,6 +31,8 @@ from sync.protocol import (
     Proof,
     line_digest,
 )
+from sync.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
+from sync.cloud.store import CloudStore
 from sync.tlog import leaf_hash, verify_consistency, verify_inclusion
 
 

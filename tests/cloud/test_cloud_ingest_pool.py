@@ -24,8 +24,8 @@ from appliance.ledger.chain import ChainState, Verified, check_receipt
 from appliance.ledger.errors import ChainBroken
 from appliance.ledger.identity import parse_public_key, public_key_text
 from appliance.ledger.receipt import GENESIS_PREV, b64, canonical_items, parse_receipt
+from appliance.ledger.wire import NO_SEQ, VERSION, Batch, WireReceipt
 from sync.cloud.ingest import SLICE, check_batch
-from sync.protocol import NO_SEQ, VERSION, Batch, WireReceipt
 
 COUNT = 3 * SLICE + 7  # several slices and a short last one
 

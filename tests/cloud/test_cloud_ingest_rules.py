@@ -17,8 +17,8 @@ sys.path.append(str(Path(__file__).resolve().parents[1] / "ledger"))
 from chainkit import KEY, PASTEL, base, build, changed
 
 from appliance.ledger.receipt import GENESIS_PREV, b64, canonical_items
+from appliance.ledger.wire import NO_SEQ, VERSION, Batch, WireReceipt
 from sync.cloud.ingest import check_batch
-from sync.protocol import NO_SEQ, VERSION, Batch, WireReceipt
 
 EPOCH_0 = 6  # the base chain's receipts before its rekey: the cloud knows one key per device
 

@@ -15,8 +15,8 @@ from cloudfix import ADMIN, CloudClient, StoreOpener, make_chain, open_store
 from pgserver import pg_server
 
 from appliance.services.box import init_state
+from appliance.services.cloud_account import CloudAccount
 from appliance.store.connection import DB_NAME, open_sync
-from sync.account import CloudAccount
 from sync.cloud.creators import hash_password
 from sync.pass_overs import ship
 

@@ -16,8 +16,8 @@ from pgserver import new_database, pg_server
 from syncproc import start_cloud
 
 from appliance.ledger.identity import load_key
+from appliance.ledger.wire import BatchAck, encode, line_digest
 from sync.checkpoint import parse_verifier_key, verify_checkpoint
-from sync.protocol import BatchAck, encode, line_digest
 from sync.tlog import leaf_hash, verify_consistency, verify_inclusion
 
 __all__ = ["pg_server"]  # a fixture, used by name

@@ -13,7 +13,7 @@ from cloudfix import CloudClient, StoreOpener, make_chain, open_store, run_with_
 from pgserver import pg_server
 
 from appliance.ledger.receipt import parse_receipt
-from sync.protocol import line_digest
+from appliance.ledger.wire import line_digest
 
 __all__ = ["open_store", "pg_server"]  # fixtures, used by name
 

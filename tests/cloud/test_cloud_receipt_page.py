@@ -14,7 +14,7 @@ from nodeproc import run_cli
 from syncproc import Proc, start_cloud
 
 from appliance.ledger.identity import public_key_text
-from sync.protocol import encode
+from appliance.ledger.wire import encode
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [

@@ -20,10 +20,10 @@ from pgserver import pg_server
 
 from appliance.ledger.identity import public_key_text
 from appliance.ledger.receipt import GENESIS_PREV, ReceiptType, b64, canonical_items
+from appliance.ledger.wire import NO_SEQ, VERSION, Batch, WireReceipt
 from sync.checkpoint import NoteVerifier
 from sync.cloud.audit import AuditReport, audit
 from sync.cloud.ingest import check_batch
-from sync.protocol import NO_SEQ, VERSION, Batch, WireReceipt
 
 __all__ = ["open_store", "pg_server"]  # fixtures, used by name
 VERIFIERS = [NoteVerifier.from_public_key(ORIGIN, LOG_KEY.public_key())]

@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.ledger.identity import DeviceKey, public_key_text
 from appliance.ledger.receipt import GENESIS_PREV, ReceiptType, b64, build_receipt, signing_input
+from appliance.ledger.wire import line_digest
 from sync.checkpoint import sign_checkpoint, verifier_key
 from sync.cloud.app import FAVICON, VERIFY_PAGE
-from sync.protocol import line_digest
 from sync.tlog import leaf_hash
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -30,10 +30,10 @@ from syncproc import Proc, cloud_head, enrol, free_port, spawn
 from appliance.config import CONFIG_NAME
 from appliance.demo_stack import attendee_sale, phone_client, prepare
 from appliance.errors import StallboxError
+from appliance.services.cloud_account import cloud_tls, load_account
 from appliance.store import ledger as ledger_sql
 from appliance.store.connection import DB_NAME, open_sync
 from appliance.tls import state_dir_context
-from sync.account import cloud_tls, load_account
 from sync.checkpoint import parse_verifier_key, verify_checkpoint
 
 

@@ -21,9 +21,9 @@ import msgspec
 from nodeproc import READY_LINE, REPO, run_cli
 
 from appliance.ledger.receipt import ReceiptType
+from appliance.ledger.wire import Head
 from appliance.services.box import Box, init_state
-from sync.account import cloud_tls, load_account
-from sync.protocol import Head
+from appliance.services.cloud_account import cloud_tls, load_account
 
 T0 = datetime(2026, 11, 28, 18, 0, tzinfo=UTC)
 

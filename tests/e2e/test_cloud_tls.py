@@ -17,7 +17,7 @@ from nodeproc import run_cli
 from syncproc import Proc, cloud_head, enrol, make_sales, start_cloud
 from testca import ThrowawayCA, make_ca
 
-from sync.account import load_account, save_account
+from appliance.services.cloud_account import load_account, save_account
 
 REMOTE_HTTP = "http://192.0.2.10:8470"  # TEST-NET-1 (RFC 5737): never reached, refused first
 

@@ -26,8 +26,8 @@ from syncproc import start_cloud
 
 from appliance.cli import main
 from appliance.ledger.figures import Latencies, merge, per_live_minute, sales_figures, share
+from appliance.services.cloud_account import load_account
 from appliance.store.connection import DB_NAME as BOX_DB
-from sync.account import load_account
 from sync.cloud.dashboard import money, percent
 from sync.cloud.latency_view import latency_text
 from sync.cloud.sqlite_store import DB_NAME as CLOUD_DB

@@ -17,7 +17,7 @@ import httpx
 from nodeproc import run_cli, start_node
 from syncproc import enrol, start_cloud
 
-from sync.protocol import line_digest
+from appliance.ledger.wire import line_digest
 
 PIX = '\n[rails.pix]\nkind = "pix"\nkey = "ana@example.com"\nmerchant = "PASTEL DA ANA"\ncity = "RECIFE"\n'
 MAP = """

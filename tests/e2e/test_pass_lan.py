@@ -51,8 +51,8 @@ from appliance.passes.cose import raw_public
 from appliance.passes.model import Entitlement, Kind, Pass, Period
 from appliance.passes.trust import delegate, issue_pass
 from appliance.services.box import init_state
+from appliance.services.cloud_account import load_account, save_account
 from appliance.store.connection import DB_NAME
-from sync.account import load_account, save_account
 
 ATTEMPTS = int(os.environ.get("STALLBOX_PASS_ATTEMPTS", "1000"))
 PASSES = 100

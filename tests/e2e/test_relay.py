@@ -32,10 +32,10 @@ from syncproc import Proc, cloud_head, enrol, make_sales
 from testca import make_ca
 
 from appliance.ledger.receipt import GENESIS_PREV, b64
+from appliance.ledger.wire import VERSION, Batch, DeviceReport, WireReceipt, encode
+from appliance.services.cloud_account import load_account, save_account
 from appliance.store import syncstate
 from appliance.store.connection import DB_NAME, open_sync
-from sync.account import load_account, save_account
-from sync.protocol import VERSION, Batch, DeviceReport, WireReceipt, encode
 
 CLOUD_PORT = 8470
 NODE_PORT = 8080

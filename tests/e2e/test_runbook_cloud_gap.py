@@ -15,7 +15,7 @@ from pathlib import Path
 from nodeproc import run_cli
 from syncproc import cloud_head, enrol, make_sales, start_cloud
 
-from sync.account import load_account
+from appliance.services.cloud_account import load_account
 
 
 def sync_once(box: Path) -> tuple[int, str]:

@@ -29,10 +29,10 @@ from pgserver import new_database, pg_server
 from syncproc import FlakyProxy, Proc, cloud_head, enrol, free_port, make_sales, wait_ready
 
 from appliance.ledger.receipt import b64, line_hash
+from appliance.services.cloud_account import load_account, save_account
 from appliance.store import syncstate
 from appliance.store.connection import DB_NAME, open_sync
 from appliance.store.ledger import get_receipt
-from sync.account import load_account, save_account
 from sync.checkpoint import parse_checkpoint
 
 RECEIPTS = 10_000

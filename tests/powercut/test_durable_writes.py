@@ -18,7 +18,7 @@ from appliance.durable import make_dirs, write_atomic
 from appliance.ledger.identity import load_key
 from appliance.services import pairing
 from appliance.services.box import init_state
-from sync.account import CloudAccount, load_account, save_account
+from appliance.services.cloud_account import CloudAccount, load_account, save_account
 
 
 @pytest.fixture

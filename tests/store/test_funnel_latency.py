@@ -10,11 +10,11 @@ from pathlib import Path
 
 from appliance.api.funnel import Funnel
 from appliance.ledger.figures import Latencies, merge
+from appliance.ledger.wire import encode
 from appliance.services.box import Box, init_state
 from appliance.store import funnel as funnel_sql
 from appliance.store.migrations import MIGRATIONS, schema_version
 from sync.funnel import wire_minute
-from sync.protocol import encode
 
 T0 = datetime(2026, 11, 26, 18, 0, 30, tzinfo=UTC)
 

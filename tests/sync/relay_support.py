@@ -15,7 +15,7 @@ from appliance.config import parse_config, sample_config
 from appliance.ledger.identity import load_key, public_key_text
 from appliance.ledger.receipt import ReceiptType
 from appliance.services.box import Box, init_state
-from sync.account import CloudAccount, save_account
+from appliance.services.cloud_account import CloudAccount, save_account
 from sync.cloud.app import create_app as create_cloud_app
 from sync.cloud.service import Cloud
 from sync.cloud.sqlite_store import SqliteStore

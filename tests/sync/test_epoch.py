@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sync.account import CloudAccount
+from appliance.ledger.wire import Epoch, LogStatus
+from appliance.services.cloud_account import CloudAccount
 from sync.checkpoint import parse_verifier_key, sign_checkpoint, verifier_key, verify_checkpoint
 from sync.epoch import adopt
-from sync.protocol import Epoch, LogStatus
 
 KEY = Ed25519PrivateKey.generate()
 BASE = "stallbox.cloud/0123456789abcdef"

@@ -23,8 +23,8 @@ from appliance.passes.model import Entitlement, Kind, Pass
 from appliance.passes.settings import PassSettings
 from appliance.passes.synced import SYNCED, decode_bundle, delegation_of
 from appliance.passes.trust import delegate, issue_pass, revocation_id, revocation_list
+from appliance.services.cloud_account import CloudAccount
 from appliance.services.pass_trust import SyncedTrust
-from sync.account import CloudAccount
 from sync.pass_trust import PassTrust
 
 ANA = "creator:ana"

@@ -15,10 +15,7 @@ from relay_support import ADMIN, CloudHarness, make_box, node_app
 
 from appliance.discovery import Advertiser, NodeAd, browse
 from appliance.ledger.receipt import GENESIS_PREV, b64
-from appliance.store import relay as relay_sql
-from appliance.store import syncstate
-from appliance.store.connection import DB_NAME, open_sync
-from sync.protocol import (
+from appliance.ledger.wire import (
     VERSION,
     Batch,
     BatchAck,
@@ -29,6 +26,9 @@ from sync.protocol import (
     WireReceipt,
     encode,
 )
+from appliance.store import relay as relay_sql
+from appliance.store import syncstate
+from appliance.store.connection import DB_NAME, open_sync
 
 T0 = datetime(2026, 11, 28, 18, 0, tzinfo=UTC)
 

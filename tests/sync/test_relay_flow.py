@@ -21,13 +21,13 @@ import msgspec
 import pytest
 from relay_support import ADMIN, CloudHarness, make_box, node_app, unreachable
 
+from appliance.ledger.wire import DeviceReport
+from appliance.services.cloud_account import CloudAccount
 from appliance.store import syncstate
 from appliance.store.connection import DB_NAME, open_sync
 from appliance.store.migrations import migrate
-from sync.account import CloudAccount
 from sync.backoff import Retry
 from sync.daemon import Daemon, Limits, Outcome
-from sync.protocol import DeviceReport
 from sync.relay import Forwarder, Peers
 
 PEER_URL = "http://peer"

@@ -16,11 +16,11 @@ import pytest
 from appliance.errors import StateError
 from appliance.ledger.identity import load_key
 from appliance.ledger.receipt import ReceiptType, b64, line_hash
+from appliance.ledger.wire import Head, WireReceipt
 from appliance.services.box import Box, init_state
+from appliance.services.cloud_account import CloudAccount, save_account
 from appliance.services.ledger_files import verify_state
-from sync.account import CloudAccount, save_account
 from sync.catch_up import in_step
-from sync.protocol import Head, WireReceipt
 from sync.restore import LedgerPage, restore_from_cloud
 
 T0 = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)

@@ -4,7 +4,7 @@ payload, and the console built no code itself. A malformed `qr` is not drawn: th
 the code as it does for an older node (tests/tui/test_console_qr_80x24.py covers that path).
 
 The node is a MockTransport answering the tender with the real node's builder
-(appliance/api/tender_qr.py) for the sides the console asked, so five rails need no five nodes.
+(appliance/api/operator/tender_qr.py) for the sides the console asked, so five rails need no five nodes.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import zxingcpp
 from console_support import anyio_backend, console, screenshot_png, until
 from test_console_qr_80x24 import NODE, RAILS, order_for, stats, text_for
 
+from appliance.api.operator.tender_qr import asked_sides, qr_out
 from appliance.api.schemas import QrOut, TenderOut
-from appliance.api.tender_qr import asked_sides, qr_out
 from appliance.payments.reference import order_reference
 from tui.app import ConsoleSettings
 from tui.client import NodeClient

@@ -5,7 +5,7 @@ cells a module (square on an 8x16 font); with no block glyph at all the widget s
 customer can scan instead.
 
 A payment code's matrix comes from the node with the tender's answer (it builds the code at
-tender time for the areas the console names: appliance/api/tender_qr.py), so the pay step only
+tender time for the areas the console names: appliance/api/operator/tender_qr.py), so the pay step only
 draws it. From an older node the console builds it off the event loop (qrcode costs
 milliseconds, DESIGN §6); a receipt's code is built here, cached per payload. The QR encoder
 (qrcode) is imported on the first code built here, not at the console's start: `warm` imports

@@ -30,9 +30,9 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from appliance.api.bounds import MAX_DROP_LEAD_DAYS
-from appliance.api.convert import confirm_out, decision_out, item_out, order_out
-from appliance.api.drop_pages import prepare_drop
 from appliance.api.node import Node
+from appliance.api.operator.convert import confirm_out, decision_out, item_out, order_out
+from appliance.api.operator.tender_qr import asked_sides, qr_out
 from appliance.api.schemas import (
     ConfirmRequest,
     DropOut,
@@ -52,7 +52,6 @@ from appliance.api.schemas import (
     TenderOut,
     TenderRequest,
 )
-from appliance.api.tender_qr import asked_sides, qr_out
 from appliance.domain.drops import Drop
 from appliance.domain.errors import DropError, TenderRefused
 from appliance.domain.orders import Order, OrderState
@@ -427,6 +426,9 @@ async def sync_state(request: Request) -> Response:
     )
 
 
+PrepareDrop = Callable[[Request, Drop], Awaitable[None]]  # renders a drop's page before it opens
+
+
 @operator
 async def schedule_drop(request: Request) -> Response:
     """Schedule a drop; its page and payment codes are pre-rendered before it opens."""
@@ -441,7 +443,8 @@ async def schedule_drop(request: Request) -> Response:
     drop = await node.drops.schedule(
         asked.sku, asked.quantity, starts, asked.per_attendee, timedelta(seconds=hold_s)
     )
-    await prepare_drop(request, drop)
+    prepare: PrepareDrop = request.app.state.prepare_drop  # the attendee plane's, set by api/app.py
+    await prepare(request, drop)
     return json_response(await drop_out(request, drop), 201)
 
 
@@ -508,11 +511,11 @@ async def metrics(request: Request) -> Response:
 
 def routes() -> list[BaseRoute]:
     """The operator API's routes."""
-    from appliance.api import season  # day-2 operations (issue 22); it imports this module
-    from appliance.api import flags_api  # edge flags (issue 20), likewise  # isort: skip
-    from appliance.api import pass_reader  # a pass read at the console (issue 19)  # isort: skip
+    from appliance.api.operator import season  # day-2 operations (issue 22); it imports this module
+    from appliance.api.operator import flags_api  # edge flags (issue 20), likewise  # isort: skip
+    from appliance.api.operator import pass_reader  # a pass read at the console (issue 19)  # isort: skip
     from appliance.api import pass_peers_api  # redemptions between boxes  # isort: skip
-    from appliance.api import order_passes  # passes handed over at the console  # isort: skip
+    from appliance.api.operator import order_passes  # passes handed over at the console  # isort: skip
 
     order = "/api/orders/{order_id:str}"
     return [
@@ -549,6 +552,6 @@ def routes() -> list[BaseRoute]:
 
 
 def _bank_routes() -> list[BaseRoute]:
-    from appliance.api import bank  # imports this module: registered late
+    from appliance.api.operator import bank  # imports this module: registered late
 
     return bank.routes()

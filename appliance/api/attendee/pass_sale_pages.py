@@ -3,7 +3,7 @@
 Once the order is paid, its receipt page shows each pass the box issued for it (services/
 pass_sales.py) and marks it `data-issued-pass`: the pages' script (base.html) keeps it in the
 phone's localStorage, where the menu and drop pages already read a presented pass from
-(`stallbox.pass`, api/pass_pages.py), so the next order and the next drop use it by themselves.
+(`stallbox.pass`, api/attendee/pass_pages.py), so the next order and the next drop use it by themselves.
 The QR holds the pass text alone (QR alphanumeric mode: Base45 needs nothing else), for the
 console's reader; the link is the menu's URL with the pass in the fragment, which never leaves
 the phone.

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from appliance.api.convert import item_out
-from appliance.api.operator import body, json_response, node_of, operator
+from appliance.api.operator.convert import item_out
+from appliance.api.operator.operator import body, json_response, node_of, operator
 from appliance.api.season_schemas import RestockRequest, StockMoveOut
 from appliance.services.restock import restock
 from appliance.store import stock as stock_sql

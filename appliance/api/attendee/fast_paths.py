@@ -37,8 +37,9 @@ from starlette.requests import ClientDisconnect, Request, cookie_parser
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from appliance.api import drop_pages, storage
-from appliance.api.attendee import MENU_TTL_S, PAGE_HEADERS, VISITOR
+from appliance.api import storage
+from appliance.api.attendee import drop_pages
+from appliance.api.attendee.attendee import MENU_TTL_S, PAGE_HEADERS, VISITOR
 from appliance.api.bounds import ATTENDEE_BODY_BYTES, BadEncoding, _answer
 from appliance.api.node import Node
 from appliance.api.schemas import Problem

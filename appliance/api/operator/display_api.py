@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from appliance.api.locale import format_money
 from appliance.api.node import Node
-from appliance.api.operator import attendee_url, body, json_response, node_of, operator
+from appliance.api.operator.operator import attendee_url, body, json_response, node_of, operator
 from appliance.api.schemas import (
     DisplayCart,
     DisplayCodeOut,

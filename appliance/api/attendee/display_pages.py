@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from appliance.api.attendee import client_address, node_of
+from appliance.api.attendee.attendee import client_address, node_of
 from appliance.api.schemas import Problem
 from appliance.services.pairing import PairingError
 

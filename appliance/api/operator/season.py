@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from appliance.api import clock, close, restock, tokens
+from appliance.api.operator import clock, close, restock, tokens
 
 
 def routes() -> list[BaseRoute]:

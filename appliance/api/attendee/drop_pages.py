@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from appliance.api.attendee import (
+from appliance.api.attendee.attendee import (
     _QTY,
     MAX_QTY,
     MENU_TTL_S,
@@ -34,10 +34,10 @@ from appliance.api.attendee import (
     remember,
     render,
 )
+from appliance.api.attendee.page_variants import COUNTDOWN_FIRST, drop_arm, drop_layout, page_key
+from appliance.api.attendee.pass_pages import presented_in
 from appliance.api.bounds import form_text
 from appliance.api.locale import PageLocale
-from appliance.api.page_variants import COUNTDOWN_FIRST, drop_arm, drop_layout, page_key
-from appliance.api.pass_pages import presented_in
 from appliance.domain.drops import Drop
 from appliance.domain.errors import DomainError
 from appliance.domain.orders import OrderState
@@ -90,7 +90,7 @@ async def prepare_drop(request: Request, drop: Drop) -> None:
 async def drop_page(request: Request) -> Response:
     """The drop: a countdown from memory before the start, then units left and the claim form.
 
-    The drop page flag's arm chooses the layout (api/page_variants.py); its views are measured.
+    The drop page flag's arm chooses the layout (api/attendee/page_variants.py); its views are measured.
     """
     started = time.perf_counter()
     node = node_of(request)

@@ -28,7 +28,7 @@ from appliance.api.bank_schemas import (
     ReconcileOut,
     ReconcileRequest,
 )
-from appliance.api.operator import body, json_response, node_of, operator
+from appliance.api.operator.operator import body, json_response, node_of, operator
 from appliance.services.bank_watch import problem_out
 from appliance.services.evidence import record_live, report_written
 from appliance.services.reconcile import report
@@ -98,7 +98,7 @@ async def reconcile(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    """The money-truth routes (registered by appliance/api/operator.py)."""
+    """The money-truth routes (registered by appliance/api/operator/operator.py)."""
     return [
         Route("/api/bank", bank),
         Route("/api/reconcile", reconcile, methods=["POST"]),

@@ -24,9 +24,7 @@ from appliance.api.schemas import Problem
 from appliance.errors import StateError
 from appliance.ledger.errors import LedgerError
 from appliance.ledger.receipt import parse_receipt
-from appliance.store import relay as relay_sql
-from sync.account import load_account
-from sync.protocol import (
+from appliance.ledger.wire import (
     MAX_BATCH_BYTES,
     MAX_BATCH_RECEIPTS,
     VERSION,
@@ -35,6 +33,8 @@ from sync.protocol import (
     RelayInfo,
     RelayQueued,
 )
+from appliance.services.cloud_account import load_account
+from appliance.store import relay as relay_sql
 
 RETRY_FULL_S = 30
 MAX_TREE_SIZE = 2**53  # a checkpoint's tree size: far past any log, exact in every JSON reader

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from appliance.api.flags_schemas import ArmOut, BundleOut, FlagDecisionOut, FlagsOut
-from appliance.api.operator import json_response, node_of, operator
+from appliance.api.operator.operator import json_response, node_of, operator
 from appliance.api.schemas import Problem
 from appliance.flags.errors import BundleRefused
 from appliance.services.flags import EdgeFlags

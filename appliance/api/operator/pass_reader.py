@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from appliance.api.convert import order_out
-from appliance.api.operator import body, json_response, node_of, operator
+from appliance.api.operator.convert import order_out
+from appliance.api.operator.operator import body, json_response, node_of, operator
 from appliance.api.pass_schemas import PassOut, PassRequest
 from appliance.api.schemas import Problem
 from appliance.passes.errors import PassRefused

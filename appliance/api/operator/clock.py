@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from appliance.api.node import Node
-from appliance.api.operator import body, json_response, node_of, operator
+from appliance.api.operator.operator import body, json_response, node_of, operator
 from appliance.api.season_schemas import ClockOut, SetClock
 from appliance.domain.clock import ClockError, receipt_time
 from appliance.services.box import CLOCK_ALARM, CLOCK_ALARMS

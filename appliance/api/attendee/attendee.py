@@ -22,13 +22,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from appliance.api import page_variants as variants
+from appliance.api.attendee import page_variants as variants
+from appliance.api.attendee.pass_pages import Presented, presented
+from appliance.api.attendee.pass_sale_pages import issued_view
+from appliance.api.attendee.upsell import OFFER_FIELD, arm_of, offer_of
 from appliance.api.bounds import form_text
 from appliance.api.locale import PageLocale
 from appliance.api.node import Node
-from appliance.api.pass_pages import Presented, presented
-from appliance.api.pass_sale_pages import issued_view
-from appliance.api.upsell import OFFER_FIELD, arm_of, offer_of
 from appliance.domain.catalog import Item
 from appliance.domain.errors import DomainError, DropError, OutOfStock, TenderRefused
 from appliance.domain.money import Money
@@ -225,7 +225,7 @@ async def _cart_page(
     """The cart page for these quantities with the tenders offered for its total; None if empty.
 
     With a verified pass, its discounts as the order would get them now (the order recounts);
-    with the visitor's `arm` of the upsell flag, the item it offers (api/upsell.py).
+    with the visitor's `arm` of the upsell flag, the item it offers (api/attendee/upsell.py).
     """
     node = node_of(request)
     policy = node.checkout.policy

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from appliance.api.operator import json_response, node_of, operator
+from appliance.api.operator.operator import json_response, node_of, operator
 from appliance.api.season_schemas import RevokedOut
 from appliance.services.revocation import revoke_on_node
 
