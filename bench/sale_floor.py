@@ -28,7 +28,7 @@ from appliance.store.connection import PRAGMAS
 from appliance.store.migrations import migrate
 
 BATCH = 32
-_PREFIX = b"stallbox-floor\x00"  # a domain-separation prefix, as the product's signing input has
+PREFIX = b"stallbox-floor\x00"  # a domain-separation prefix, as the product's signing input has
 _NOW = "2026-12-05T04:00:00.000000+00:00"
 _STAMP = "20261205T040000Z"
 _ITEMS = '[{"name":"Tea","qty":1,"sku":"tea","unit":500}]'
@@ -51,7 +51,8 @@ _PAID = (
 )
 
 
-def _b64(data: bytes) -> str:
+def b64(data: bytes) -> str:
+    """Base64url without padding, as a receipt line encodes its hashes and signature."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
@@ -64,7 +65,7 @@ class SaleFloor:
             self.conn.execute(pragma)
         migrate(self.conn)
         self.key = Ed25519PrivateKey.generate()
-        self.items_hash = _b64(hashlib.sha256(_ITEMS.encode()).digest()[:16])
+        self.items_hash = b64(hashlib.sha256(_ITEMS.encode()).digest()[:16])
         self._number = 0
 
     def orders(self, n: int) -> list[str]:
@@ -98,9 +99,9 @@ class SaleFloor:
         prev = hashlib.sha256(last_line.encode()).digest()[:16] if last_line else bytes(16)
         body = ";".join(
             ("SR1", "floordevice", "floorkey000", "0", str(seq), _STAMP, "sale", currency,
-             str(total), self.items_hash, _b64(prev), "")
+             str(total), self.items_hash, b64(prev), "")
         )  # fmt: skip
-        line = f"{body};{_b64(self.key.sign(_PREFIX + body.encode()))}"
+        line = f"{body};{b64(self.key.sign(PREFIX + body.encode()))}"
         conn.execute(_INSERT, (seq, line, _ITEMS, total, order_id, _NOW))
         conn.execute(_PAID, (_NOW, seq, order_id))
 

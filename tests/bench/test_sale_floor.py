@@ -20,7 +20,7 @@ from appliance.services.box import Box, init_state
 from appliance.services.checkout import Checkout
 from appliance.store.connection import DB_NAME
 from appliance.store.orders import sync_catalog
-from bench.sale_floor import _PREFIX, SaleFloor, _b64
+from bench.sale_floor import PREFIX, SaleFloor, b64
 
 FRAME_HEADER = 24  # a WAL frame: 24-byte header (its first 4 bytes the page number), then the page
 
@@ -106,6 +106,6 @@ def test_the_floor_signs_a_chain(tmp_path: Path) -> None:
     for seq, line in enumerate(lines):
         body, signature = line.rsplit(";", 1)
         assert body.split(";")[4] == str(seq)
-        assert body.split(";")[10] == _b64(previous)
-        public.verify(base64.urlsafe_b64decode(signature + "=="), _PREFIX + body.encode())
+        assert body.split(";")[10] == b64(previous)
+        public.verify(base64.urlsafe_b64decode(signature + "=="), PREFIX + body.encode())
         previous = hashlib.sha256(line.encode()).digest()[:16]
