@@ -45,17 +45,19 @@ class StatementFile:
     source: str
     credits: tuple[Credit, ...]
 
-    def covers(self, at: datetime) -> bool:
-        """True if its credits run from at or before `at` to past `at` plus the margin.
+    def covers(self, at: datetime, currency: str) -> bool:
+        """True if its credits in `currency` run from at or before `at` to past `at` plus the margin.
 
         A statement file states no period of its own that every format carries, so its first
-        and last bookings stand for it (a date-only booking spans its whole UTC day).
+        and last bookings stand for it (a date-only booking spans its whole UTC day). Credits in
+        another currency are another account's: they can neither pay a sale nor show it unpaid.
         """
-        if not self.credits:
+        credits = [c for c in self.credits if c.amount.currency == currency]
+        if not credits:
             return False
-        first = min(c.booked for c in self.credits)
+        first = min(c.booked for c in credits)
         day = timedelta(days=1)
-        last = max(c.booked + (day if c.day_only else timedelta()) for c in self.credits)
+        last = max(c.booked + (day if c.day_only else timedelta()) for c in credits)
         return first <= at and last >= at + COVER_MARGIN
 
 
@@ -94,7 +96,8 @@ def statement_file(name: str, data: bytes, column_map: ColumnMap | None) -> Stat
 
 def covering(files: Sequence[StatementFile], sale: Sale) -> str | None:
     """The source of the first file that covers the sale's time, or None."""
-    return next((file.source for file in files if file.covers(sale.at)), None)
+    currency = sale.amount.currency
+    return next((file.source for file in files if file.covers(sale.at, currency)), None)
 
 
 def plan(
