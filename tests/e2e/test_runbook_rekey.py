@@ -67,13 +67,13 @@ def test_rekey_the_cloud_takes_the_new_key_and_the_chain_verifies_across_it(
         node = start_node(box)
         try:
             old_pin, old_token = node.fingerprint, node.pair()
-            refused = run_cli("rekey", "--state", str(box))
+            refused = run_cli("rekey", "--yes", "--state", str(box))
             assert refused.returncode == 4 and "in use" in refused.stderr, refused.stderr
         finally:
             assert node.stop() == 0
         assert load_key(box).key_id == first.key_id  # the refusal changed nothing
 
-        done = run_cli("rekey", "--state", str(box))
+        done = run_cli("rekey", "--yes", "--state", str(box))
         assert done.returncode == 0, done.stderr
         new = load_key(box)
         assert new.key_id != first.key_id and f"signed by key {new.key_id}" in done.stdout
