@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from appliance.domain.credits import Credit
+from appliance.domain.credits import Credit, credit_references, normalize
 from appliance.domain.reconcile import Outcome, Sale, reconcile
 from appliance.errors import StateError
 from appliance.ledger.receipt import ReceiptType, parse_receipt
@@ -164,9 +164,19 @@ def open_items(
     sales: Sequence[Sale], files: Sequence[StatementFile], banked: Mapping[str, str]
 ) -> tuple[list[Sale], list[Credit]]:
     """The sales and credits still to match: a sale with bank evidence is settled (its line is
-    final), and so is the credit that evidence names (the provider's e2eid on a statement line)."""
+    final), and so is its payment on a statement: the credit that evidence names, or one under the
+    bank's own id that carries its end-to-end id or names the settled sale's reference. Left in,
+    that payment would be free to pay another sale of its amount by time alone."""
     used = set(banked.values())
-    credits = [c for f in files for c in f.credits if c.key not in used]
+    e2eids = {normalize(key[3:]) for key in used if key.startswith("id:")}
+    settled = {normalize(ref) for sale in sales if sale.id in banked for ref in sale.references}
+
+    def still_open(credit: Credit) -> bool:
+        if credit.key in used or normalize(credit.end_to_end_id) in e2eids:
+            return False
+        return not credit_references(credit) & settled
+
+    credits = [c for f in files for c in f.credits if still_open(c)]
     return [s for s in sales if s.id not in banked], credits
 
 
