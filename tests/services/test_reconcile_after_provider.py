@@ -25,7 +25,6 @@ from appliance.services.bank_watch import BankWatch
 from appliance.services.box import Box
 from appliance.services.checkout import Checkout
 
-
 E2E = "E1823612000000000000000000000001"  # pay(..., n=1)'s end-to-end id
 
 
