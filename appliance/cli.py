@@ -327,6 +327,7 @@ def _add_cloud_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     devices.set_defaults(run=_cloud("cmd_devices"))
     revoke = actions.add_parser("revoke", parents=[cloud_common], help="revoke a device's token")
     revoke.add_argument("device", metavar="DEVICE")
+    add_yes(revoke, "revoke")
     revoke.set_defaults(run=_cloud("cmd_revoke"))
     from sync.cloud.admin import add_parsers as add_cloud_admin  # verify, quarantine, …
 

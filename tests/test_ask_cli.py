@@ -95,3 +95,17 @@ def test_a_preview_asks_nothing(
     before = snapshot(state)
     assert cli.main(["close", "--preview", "--state", str(state)]) == ExitCode.OK
     assert capsys.readouterr().err == "" and snapshot(state) == before
+
+
+@pytest.mark.parametrize("action", ["revoke", "clear-quarantine", "delete-device"])
+def test_the_clouds_destructive_commands_ask_too(
+    action: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud = tmp_path / "cloud"  # refused before the store is opened: nothing is created
+    monkeypatch.setattr("sys.stdin", Script(""))
+    argv = ["cloud", action, "abcdefghij", "--state", str(cloud)]
+    assert cli.main(argv) == ExitCode.USAGE
+    assert "--yes" in capsys.readouterr().err and not cloud.exists()
+    monkeypatch.setattr("sys.stdin", Terminal("no\n"))
+    assert cli.main(argv) == ExitCode.USAGE
+    assert "nothing done" in capsys.readouterr().err and not cloud.exists()

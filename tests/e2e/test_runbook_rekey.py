@@ -62,7 +62,7 @@ def test_rekey_the_cloud_takes_the_new_key_and_the_chain_verifies_across_it(
         assert run_cli("sync", "--once", "--state", str(box)).returncode == 0
         assert cloud_head(box).seq == head
         # the key may have been copied: revoke at the cloud first (the compromise runbook)
-        revoked = run_cli("cloud", "revoke", first.key_id, "--state", str(cloud_state))
+        revoked = run_cli("cloud", "revoke", first.key_id, "--yes", "--state", str(cloud_state))
         assert revoked.returncode == 0, revoked.stderr
         node = start_node(box)
         try:
