@@ -1,54 +1,85 @@
-"""Two boxes paid into one Pix account: a credit for one box's order must not sell the other's.
+"""Two boxes paid into one PSP account: a credit for one box's order must not sell the other's.
 
 Order references are unique per device only (appliance/payments/reference.py: order 1 is "001"
 plus a check symbol on every box), and the bank watch asks the PSP for every credit of the
-account (docs/reconciliation.md, "Provider evidence"). So when two boxes of one vendor share a
-Pix key, box B's waiting order with the same number and amount as box A's is confirmed by A's
-payer's credit. Open: the fix is a per-box reference (a configured prefix, or one derived from
-the device id), which changes what the QR codes and drop pre-rendering carry; see the report of
-branch h-money. Marked xfail(strict) so that the fix turns it into a plain test.
+account (docs/reconciliation.md, "Provider evidence"). So box B's waiting order with the same
+number and amount as box A's was sold on A's payer's credit: goods handed over for nothing.
+The API Pix lists with each credit the `chave` (the payee's Pix key) it was paid to, so a box
+whose rail has its own key takes only credits to that key. Boxes that share one key still
+collide (first test, xfail strict): docs/reconciliation.md says to give each box its own key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 import pytest
 from conftest import CATALOG, T0, Clock
-from test_bank_watch import SETTINGS, FakeProvider, pay
+from test_bank_watch import SETTINGS, FakeProvider
 from test_checkout import PrintedRails
 
+from appliance.domain.money import Money
+from appliance.domain.provider_match import ProviderCredit
 from appliance.services.bank_watch import BankWatch
 from appliance.services.box import Box, init_state
 from appliance.services.checkout import Checkout
 from appliance.store.orders import sync_catalog
 
+KEY_A, KEY_B = "+5511999990001", "0b6f6b4e-3c1e-4a1e-9d55-2f4c8e1a7b10"  # a phone key, an EVP
+# (the PSP may spell an EVP in capitals: keys compare without case)
 
-@pytest.mark.xfail(strict=True, reason="references are unique per box, not per Pix account")
-def test_a_credit_for_box_a_does_not_sell_box_bs_order(
-    box: Box, clock: Clock, tmp_path: Path
-) -> None:
+
+def two_boxes(box: Box, clock: Clock, tmp_path: Path, keys: tuple[str, str]) -> tuple[
+    BankWatch, BankWatch, FakeProvider, Box
+]:  # fmt: skip
+    """Box A (the fixture's) and box B, each with a watch on one account's credits."""
     init_state(tmp_path / "b", "BRL", T0)
     other = Box.open(tmp_path / "b", "BRL")
     other.writer.run_sync(lambda conn: sync_catalog(conn, CATALOG))
     provider = FakeProvider()  # one account, listed to both boxes' watches
 
-    def watch(on: Box) -> BankWatch:
+    def watch(on: Box, key: str) -> BankWatch:
         checkout = Checkout(on, clock=clock, payments=PrintedRails())
-        return BankWatch(checkout, provider, SETTINGS, lambda k, d: None, clock=clock)
+        settings = dataclasses.replace(SETTINGS, key=key)
+        return BankWatch(checkout, provider, settings, lambda k, d: None, clock=clock)
 
-    a, b = watch(box), watch(other)
+    return watch(box, keys[0]), watch(other, keys[1]), provider, other
+
+
+def sold_on_each(
+    a: BankWatch, b: BankWatch, provider: FakeProvider, clock: Clock
+) -> tuple[int, int]:
+    """Order 1 on each box, 9.50 on Pix; only A's payer pays (to A's key): what each sells."""
 
     async def scenario() -> tuple[int, int]:
         sold_a = await a.checkout.place_order([("pastel", 1)], "pix")
         sold_b = await b.checkout.place_order([("pastel", 1)], "pix")
         assert sold_a.reference == sold_b.reference  # order 1 on each box
         clock.advance(seconds=20)
-        pay(provider, clock, sold_a.reference, 950, 1)  # only A's payer paid
+        credit = ProviderCredit("E18236120" + "0" * 22 + "1", sold_a.reference,
+                                Money(950, "BRL"), clock(), chave=a.settings.key.upper())  # fmt: skip
+        provider.listed.append(credit)
         return len(await a.poll_once()), len(await b.poll_once())
 
+    return asyncio.run(scenario())
+
+
+def test_a_credit_to_box_as_key_does_not_sell_box_bs_order(
+    box: Box, clock: Clock, tmp_path: Path
+) -> None:
+    a, b, provider, other = two_boxes(box, clock, tmp_path, (KEY_B, KEY_A))  # A: the EVP
     try:
-        assert asyncio.run(scenario()) == (1, 0)
+        assert sold_on_each(a, b, provider, clock) == (1, 0)
+    finally:
+        other.close()
+
+
+@pytest.mark.xfail(strict=True, reason="one Pix key for two boxes: the credit names no box")
+def test_two_boxes_sharing_one_key_still_collide(box: Box, clock: Clock, tmp_path: Path) -> None:
+    a, b, provider, other = two_boxes(box, clock, tmp_path, (KEY_A, KEY_A))
+    try:
+        assert sold_on_each(a, b, provider, clock) == (1, 0)
     finally:
         other.close()
