@@ -382,7 +382,9 @@ class PayScreen(ConsoleScreen):
             return
         question = (f"Cancel order #{self.order.number} (REF {self.tendered.reference})? If the "
                     "payer has paid, the money comes in for a cancelled order.")  # fmt: skip
-        self.app.push_screen(ConfirmAction(question, "x", "cancel"), self._cancel_answered)
+        self.app.push_screen(
+            ConfirmAction(question, "x", "cancel", again=False), self._cancel_answered
+        )
 
     def _cancel_answered(self, answer: str | None) -> None:
         client = self.console.usable_client()
