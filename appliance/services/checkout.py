@@ -115,8 +115,12 @@ class Checkout:
         hold: timedelta = timedelta(minutes=15),
         payments: PaymentPort | None = None,
         clock: Callable[[], datetime] = utc_now,
+        reference_prefix: str = "",
     ) -> None:
         self.box = box
+        self.reference_prefix = (
+            reference_prefix  # [stall] reference_prefix: this box's among others
+        )
         self.limits = dict(limits or {})
         self.hold = hold
         self.payments = payments
@@ -285,7 +289,7 @@ class Checkout:
     def tendered(self, order: Order, tender: str, reference: str | None = None) -> Tendered:
         """The order waiting for payment by `tender`, with its payload (nothing stored)."""
         self.require_offered(tender)
-        reference = reference or order_reference(order.number)
+        reference = reference or order_reference(order.number, self.reference_prefix)
         waiting = order.choose_tender(tender, reference)
         payload = None
         if tender != CASH:
