@@ -118,9 +118,7 @@ class Checkout:
         reference_prefix: str = "",
     ) -> None:
         self.box = box
-        self.reference_prefix = (
-            reference_prefix  # [stall] reference_prefix: this box's among others
-        )
+        self.reference_prefix = reference_prefix  # [stall]: this box's among an account's
         self.limits = dict(limits or {})
         self.hold = hold
         self.payments = payments
