@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appliance import __version__
+from appliance.ask_cli import add_yes
 from appliance.day_cli import add_parsers as add_day_parsers
 from appliance.errors import ExitCode, StallboxError
 from appliance.passes_cli import add_parser as add_passes_parser
@@ -170,8 +171,12 @@ def cmd_pair(args: argparse.Namespace) -> int:
         print(f"stallbox: {state}: not initialised (run `stallbox init`)", file=sys.stderr)
         return ExitCode.STATE
     if args.revoke:
+        from appliance.ask_cli import go_ahead
         from appliance.day_cli import revoke_tokens
 
+        what = "signs every console out (each must pair again with a new code)"
+        if not go_ahead(args, "stallbox pair --revoke", what, "revoke"):
+            return ExitCode.USAGE
         epoch = revoke_tokens(state, args)
         print(f"every operator token is revoked (token epoch {epoch}); consoles must pair again")
         return ExitCode.OK
@@ -322,6 +327,7 @@ def _add_cloud_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     devices.set_defaults(run=_cloud("cmd_devices"))
     revoke = actions.add_parser("revoke", parents=[cloud_common], help="revoke a device's token")
     revoke.add_argument("device", metavar="DEVICE")
+    add_yes(revoke, "revoke")
     revoke.set_defaults(run=_cloud("cmd_revoke"))
     from sync.cloud.admin import add_parsers as add_cloud_admin  # verify, quarantine, …
 
@@ -392,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pair = sub.add_parser("pair", parents=[common], help="print a one-time code to pair a console")
     pair.add_argument("--revoke", action="store_true", help="revoke every operator token instead")
+    add_yes(pair, "--revoke")
     pair.set_defaults(run=cmd_pair)
 
     sync = sub.add_parser("sync", parents=[common], help="ship receipts to the cloud (daemon)")

@@ -28,6 +28,7 @@ from appliance.errors import ConfigError, config_field_error
 from appliance.flags.settings import FlagSettings, parse_flags
 from appliance.passes.settings import PassSettings, parse_passes
 from appliance.payments.config import RailConfig, parse_rails
+from appliance.payments.reference import prefix_problem
 from appliance.printing.spec import check_spec
 from appliance.providers.settings import ProviderSettings, parse_provider
 
@@ -41,6 +42,9 @@ class RawStall(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     currency: str | None = None  # likewise; "BRL" for the commands that need no stall
     locale: str = "pt-BR"
     timezone: str = ""  # IANA name for times on the attendee pages; "" for the box's own zone
+    reference_prefix: str = (
+        ""  # 0-2 symbols before every payment reference: one per box sharing an account
+    )
 
 
 class RawNode(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -122,6 +126,7 @@ class Config:
     currency: str = "BRL"
     locale: str = "pt-BR"
     timezone: str = ""  # IANA zone of the stall ("" = the box's own)
+    reference_prefix: str = ""  # before every payment reference (appliance/payments/reference.py)
     host: str = "0.0.0.0"  # noqa: S104
     port: int = 8080
     operator_port: int = 8443
@@ -251,6 +256,8 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         raise ConfigError(path, "stall.currency", str(exc)) from None
     if raw.stall.name is not None and not raw.stall.name.strip():
         raise ConfigError(path, "stall.name", "must not be empty")
+    if problem := prefix_problem(raw.stall.reference_prefix):
+        raise ConfigError(path, "stall.reference_prefix", problem)
     unset = tuple(
         key for key, value in (("stall.name", raw.stall.name), ("stall.currency", raw.stall.currency))
         if value is None
@@ -332,6 +339,7 @@ def _validate(raw: RawConfig, path: Path) -> Config:
         currency=currency,
         locale=raw.stall.locale,
         timezone=_zone(path, raw.stall.timezone),
+        reference_prefix=raw.stall.reference_prefix,
         host=raw.node.host,
         port=raw.node.port,
         operator_port=raw.node.operator_port,

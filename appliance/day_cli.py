@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from appliance.ask_cli import add_yes, go_ahead
 from appliance.errors import ConfigError, ExitCode
 
 if TYPE_CHECKING:
@@ -51,6 +52,9 @@ def cmd_close(args: argparse.Namespace) -> int:
 
     now = datetime.now(UTC)
     method, status = ("GET", "preview") if args.preview else ("POST", "close")
+    what = "signs the daily close of the open period (`--preview` shows it first)"
+    if not args.preview and not go_ahead(args, "stallbox close", what, "close"):
+        return ExitCode.USAGE
 
     def local(box: Box) -> CloseReport:
         if args.preview:
@@ -159,6 +163,7 @@ def add_parsers(
         "--preview", action="store_true", help="report the open period, sign nothing"
     )
     close.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_yes(close, "sign")
     close.set_defaults(run=cmd_close)
     restock = sub.add_parser("restock", parents=[common], help="add to an item's stock (recorded)")
     restock.add_argument("sku", metavar="SKU")

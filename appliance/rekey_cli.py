@@ -11,6 +11,7 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
+from appliance.ask_cli import add_yes, go_ahead
 from appliance.errors import ExitCode
 
 
@@ -20,6 +21,9 @@ def cmd_rekey(args: argparse.Namespace) -> int:
     from appliance.services.rekey import rekey_state
 
     state = Path(args.state) if args.state else default_state_dir()
+    what = "replaces the device key (consoles pair again; the cloud must follow the rekey line)"
+    if not go_ahead(args, "stallbox rekey", what, "rekey"):
+        return ExitCode.USAGE
     done = rekey_state(state, datetime.now(UTC))
     print(f"device {done.device_id}: rekey line at seq {done.rekey_seq}, signed by key "
           f"{done.old_key}; epoch {done.epoch} is signed by key {done.new_key}")  # fmt: skip
@@ -37,4 +41,5 @@ def add_parser(
     rekey = sub.add_parser(
         "rekey", parents=[common], help="rotate the device key (node stopped; signed rekey line)"
     )
+    add_yes(rekey, "rekey")
     rekey.set_defaults(run=cmd_rekey)

@@ -56,6 +56,9 @@ def test_the_sample_config_is_valid_in_any_currency() -> None:
             '[policy.rails.pix]\nper_sale = "10"\n',
             "stallbox.toml: policy.rails.pix.per_sale: unknown key",
         ),
+        ('[stall]\nreference_prefix = "b"\n', "stallbox.toml: stall.reference_prefix: 'b': 0-2"),
+        ('[stall]\nreference_prefix = "ABC"\n', "stallbox.toml: stall.reference_prefix: 'ABC'"),
+        ('[stall]\nreference_prefix = "DA"\n', "stallbox.toml: stall.reference_prefix: 'DA': must"),
     ],
 )
 def test_bad_config_names_the_key(text: str, message: str) -> None:

@@ -126,6 +126,7 @@ class Node:
             hold=timedelta(seconds=config.order_hold_s),
             payments=self.rails,
             clock=self.clock,
+            reference_prefix=config.reference_prefix,
         )
         self.drops = Drops(self.checkout, self.rails, self.clock)
         self.pass_peers = (

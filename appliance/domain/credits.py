@@ -156,11 +156,20 @@ def number_repeats(credits: Iterable[Credit]) -> list[Credit]:
 
     Two equal lines in one statement are two payments (two coffees at 5.00 on a day a bank
     reports by date only); the same lines in a second import are the same two, keyed the same.
+    A bank id listed with two amounts or directions keeps its key on every line: dedupe reports
+    them as a conflict, never as payments.
     """
+    credits = list(credits)
+    bodies: dict[str, set[tuple[Money, bool]]] = defaultdict(set)
+    for credit in credits:
+        bodies[credit.key].add((credit.amount, credit.reversal))
     seen: dict[str, int] = {}
     numbered = []
     for credit in credits:
         key = credit.key
+        if len(bodies[key]) > 1:  # one bank id, two amounts: left alike, dedupe's conflict
+            numbered.append(credit)
+            continue
         seen[key] = count = seen.get(key, 0) + 1
         numbered.append(credit if count == 1 else replace(credit, bank_id=f"{key}#{count}"))
     return numbered

@@ -19,6 +19,8 @@ EXPONENTS: dict[str, int] = {
     "SEK": 2, "SGD": 2, "THB": 2, "TND": 3, "TWD": 2, "USD": 2, "VND": 0, "ZAR": 2,
 }  # fmt: skip
 
+MAX_MINOR = 2**63 - 1  # SQLite's largest INTEGER: no amount past it can be stored or summed
+
 # ASCII digits only: Arabic-Indic or full-width digits are numbers to int(), not amounts typed here.
 _DECIMAL = re.compile(r"(?P<sign>-?)(?P<whole>[0-9]+)(?:\.(?P<frac>[0-9]+))?")
 
@@ -34,6 +36,11 @@ def exponent(currency: str) -> int:
     if not isinstance(code, str) or code not in EXPONENTS:
         raise MoneyError(f"unknown currency {currency!r} (ISO 4217 code expected)")
     return EXPONENTS[currency]
+
+
+def _too_large(text: str) -> MoneyError:
+    shown = text if len(text) <= 32 else f"{text.strip()[:24]}... ({len(text)} characters)"
+    return MoneyError(f"{shown!r} is too large: at most {MAX_MINOR} minor units")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +68,12 @@ class Money:
         frac = match["frac"] or ""
         if len(frac) > digits:
             raise MoneyError(f"{text!r} has {len(frac)} decimals, {currency} allows {digits}")
-        minor = int(match["whole"]) * 10**digits + int(frac.ljust(digits, "0") or "0")
+        whole = match["whole"].lstrip("0") or "0"
+        if len(whole) > 19:  # past MAX_MINOR in any currency (and int() of 4,300 digits raises)
+            raise _too_large(text)
+        minor = int(whole) * 10**digits + int(frac.ljust(digits, "0") or "0")
+        if minor > MAX_MINOR:
+            raise _too_large(text)
         return cls(-minor if match["sign"] else minor, currency)
 
     @classmethod

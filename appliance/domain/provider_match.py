@@ -34,15 +34,20 @@ from appliance.domain.orders import require_aware
 
 @dataclass(frozen=True, slots=True)
 class ProviderCredit:
-    """One credit as the provider listed it: end-to-end id, txid, amount and time (UTC)."""
+    """One credit as the provider listed it: end-to-end id, txid, amount, time (UTC), payee key."""
 
     e2eid: str
     txid: str
     amount: Money
     at: datetime
+    chave: str = ""  # the payee's Pix key it was paid to ("" when the PSP does not say)
 
     def __post_init__(self) -> None:
         require_aware(self.at, f"credit {self.e2eid}: at")
+
+    def paid_to(self, key: str) -> bool:
+        """False only when the PSP names another payee key than `key` (compared without case)."""
+        return not self.chave or not key or self.chave.strip().lower() == key.strip().lower()
 
     @property
     def key(self) -> str:

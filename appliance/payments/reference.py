@@ -10,6 +10,7 @@ from __future__ import annotations
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 MIN_SYMBOLS = 3
+MAX_PREFIX = 2
 _READ_AS = str.maketrans("OIL", "011")
 
 
@@ -23,11 +24,26 @@ def _luhn32(symbols: str) -> str:
     return ALPHABET[(32 - total % 32) % 32]
 
 
-def order_reference(number: int) -> str:
-    """Return the reference of order `number` (>= 1)."""
+def prefix_problem(prefix: str) -> str | None:
+    """What is wrong with a box's reference prefix (`[stall] reference_prefix`), or None.
+
+    Boxes that share one payment account each need their own, so that order 1 of one box is
+    not order 1 of another (docs/reconciliation.md, "Several boxes on one account").
+    """
+    if len(prefix) > MAX_PREFIX or any(c not in ALPHABET for c in prefix):
+        return f"{prefix!r}: 0-{MAX_PREFIX} of {ALPHABET} (Crockford base32, capitals)"
+    if prefix.startswith("D"):
+        return f"{prefix!r}: must not start with D (drop references start with DR)"
+    return None
+
+
+def order_reference(number: int, prefix: str = "") -> str:
+    """Return the reference of order `number` (>= 1) on a box with this reference prefix."""
     if isinstance(number, bool) or not isinstance(number, int) or number < 1:
         raise ValueError(f"order number must be a positive integer, got {number!r}")
-    digits = _base32(number).rjust(MIN_SYMBOLS, "0")
+    if problem := prefix_problem(prefix):
+        raise ValueError(problem)
+    digits = prefix + _base32(number).rjust(MIN_SYMBOLS, "0")
     return digits + _luhn32(digits)
 
 
@@ -44,15 +60,18 @@ def reference_is_valid(reference: str) -> bool:
     return _luhn32(reference[:-1]) == reference[-1]
 
 
-def drop_reference(drop_id: int, place: int) -> str:
-    """The reference of a drop claim: "DR", the drop, the place in line (3+), a check symbol.
+def drop_reference(drop_id: int, place: int, prefix: str = "") -> str:
+    """The reference of a drop claim: the box's prefix, "DR", the drop, the place in line (3+),
+    a check symbol.
 
     Order references are 4 symbols until order 32768 and would need 33 million orders to reach
     the 7 symbols a drop reference has at least, so the two never meet on one box.
     """
     if drop_id < 1 or place < 1:
         raise ValueError(f"drop id and place must be positive, got {drop_id} and {place}")
-    digits = "DR" + _base32(drop_id) + _base32(place).rjust(MIN_SYMBOLS, "0")
+    if problem := prefix_problem(prefix):
+        raise ValueError(problem)
+    digits = prefix + "DR" + _base32(drop_id) + _base32(place).rjust(MIN_SYMBOLS, "0")
     return digits + _luhn32(digits)
 
 

@@ -45,6 +45,7 @@ class _Pix(msgspec.Struct):
     valor: str
     horario: str
     txid: str = ""
+    chave: str = ""  # the payee's key (the API's Pix.chave, at most 77 characters)
 
 
 class _Paginacao(msgspec.Struct):
@@ -89,7 +90,9 @@ def credit_of(pix: _Pix, where: str) -> ProviderCredit:
         raise ProviderLied(f"{where}.horario: {pix.horario!r}: {exc}") from None
     if at.tzinfo is None:
         raise ProviderLied(f"{where}.horario: {pix.horario!r} has no offset (RFC 3339)")
-    return ProviderCredit(pix.endToEndId, pix.txid, amount, at.astimezone(UTC))
+    if len(pix.chave) > 77 or not pix.chave.isprintable():
+        raise ProviderLied(f"{where}.chave: not a Pix key (at most 77 printable characters)")
+    return ProviderCredit(pix.endToEndId, pix.txid, amount, at.astimezone(UTC), pix.chave)
 
 
 class ApiPix:

@@ -57,6 +57,7 @@ class ProviderSettings:
     recheck_s: float
     timeout_s: float
     lookback_h: int
+    key: str = ""  # the rail's Pix key: credits the PSP lists to another key are not this box's
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,8 @@ def parse_provider(
         raise config_field_error(path, str(exc), "provider") from None
     if table.rail not in rails:
         raise ConfigError(path, "provider.rail", f"{table.rail!r} is no [rails.*] table here")
-    if not isinstance(rails[table.rail], PixRail):
+    pix = rails[table.rail]
+    if not isinstance(pix, PixRail):
         raise ConfigError(path, "provider.rail", f"{table.rail!r} is not a pix rail (apipix)")
     for key in ("base_url", "token_url"):
         if not str(getattr(table, key)).startswith("https://"):
@@ -103,7 +105,7 @@ def parse_provider(
     return ProviderSettings(
         table.kind, table.rail, table.name or table.kind, table.base_url.rstrip("/"),
         table.token_url, table.scope, table.poll_s, table.recheck_s, table.timeout_s,
-        table.lookback_h,
+        table.lookback_h, pix.key,
     )  # fmt: skip
 
 

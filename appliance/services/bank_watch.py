@@ -135,8 +135,9 @@ class BankWatch:
         if waiting.since is None:
             self.status.state = "idle" if self.status.state != "refused" else "refused"
             return []
-        credits = await self.provider.credits(waiting.since - SKEW, now + timedelta(minutes=1))
-        self._succeeded()
+        listed = await self.provider.credits(waiting.since - SKEW, now + timedelta(minutes=1))
+        self._succeeded()  # credits to another key of the account are another box's sales
+        credits = [credit for credit in listed if credit.paid_to(self.settings.key)]
         return await self._record(waiting.orders, credits, waiting.banked)
 
     async def _record(

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from appliance.domain.catalog import Item
-from appliance.domain.errors import OrderError
+from appliance.domain.errors import OrderError, TransitionRefused
 from appliance.domain.money import Money
 from appliance.domain.orders import Order, OrderState, items_for_receipt
 from appliance.domain.policy import Decision, Limits
@@ -115,8 +115,10 @@ class Checkout:
         hold: timedelta = timedelta(minutes=15),
         payments: PaymentPort | None = None,
         clock: Callable[[], datetime] = utc_now,
+        reference_prefix: str = "",
     ) -> None:
         self.box = box
+        self.reference_prefix = reference_prefix  # [stall]: this box's among an account's
         self.limits = dict(limits or {})
         self.hold = hold
         self.payments = payments
@@ -285,7 +287,7 @@ class Checkout:
     def tendered(self, order: Order, tender: str, reference: str | None = None) -> Tendered:
         """The order waiting for payment by `tender`, with its payload (nothing stored)."""
         self.require_offered(tender)
-        reference = reference or order_reference(order.number)
+        reference = reference or order_reference(order.number, self.reference_prefix)
         waiting = order.choose_tender(tender, reference)
         payload = None
         if tender != CASH:
@@ -338,6 +340,7 @@ class Checkout:
         if cash_received is not None:
             _check_cash(order, rail, cash_received)
         claim = drops_sql.claim_of_order(conn, order.id) if found.claimed else None
+        self._refuse_lapsed(conn, order, claim, now)
         stocked = () if claim is not None else order.lines  # a drop claim already holds its units
         # Refuse before deciding: nothing to decide if none left.
         sales_sql.take_stock(conn, stocked, found.unlimited)
@@ -369,6 +372,27 @@ class Checkout:
         if claim is not None:
             drops_sql.set_claim_state(conn, claim, "paid")
         return Confirmation(paid, decision, receipt, at_tender)
+
+    def _refuse_lapsed(
+        self, conn: sqlite3.Connection, order: Order, claim: drops_sql.Claim | None, now: datetime
+    ) -> None:
+        """TransitionRefused, as once the expiry sweep has run, if the order's hold ended by `now`.
+
+        The sweep (expire_due, Drops.expire_holds) runs every second; until it does, a lapsed
+        order still reads as waiting, and the box's clock (never the payer's) says it is not.
+        """
+        if claim is not None:  # a drop claim: its drop's hold, from the claim
+            ends = claim.expires_at if claim.state == "held" else None
+        elif now - order.created_at >= self.hold:  # tendered at or after created_at: else in time
+            since = str(orders_sql.order_column(conn, order.id, "updated_at"))  # as expire_due
+            ends = datetime.fromisoformat(since) + self.hold
+        else:
+            return
+        if ends is not None and ends <= now:
+            raise TransitionRefused(
+                f"order is {OrderState.EXPIRED}, cannot become {OrderState.PAID}"
+                f" (its hold ended at {ends.isoformat()})"
+            )
 
     async def cancel(self, order_id: str) -> Order:
         """Cancel an order that has not been paid."""

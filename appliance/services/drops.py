@@ -218,7 +218,9 @@ class Drops:
         if not decision.accepted:  # before any unit is taken; an expiry above still stands
             return self.checkout.policy.refusal_tx(conn, decision, None)
         place = self._take(conn, drop, qty)
-        tendered = self.checkout.tendered(order, tender, drop_reference(drop.id, place))
+        tendered = self.checkout.tendered(
+            order, tender, drop_reference(drop.id, place, self.checkout.reference_prefix)
+        )
         orders_sql.insert_order(conn, tendered.order)
         self.checkout.policy.accept_tx(conn, decision, order.id, new=True)
         claim = drops_sql.insert_claim(conn, drop, attendee, qty, place, order.id, now)
@@ -245,7 +247,10 @@ class Drops:
             return checkout.policy.refusal_tx(conn, decision, None)
         place = self._take(conn, drop, qty)
         later = drops_sql.ClaimOrder(
-            order.number, tender, drop_reference(drop.id, place), decision.reason
+            order.number,
+            tender,
+            drop_reference(drop.id, place, self.checkout.reference_prefix),
+            decision.reason,
         )
         claim = drops_sql.insert_claim(conn, drop, attendee, qty, place, order.id, now, later)
         self._unbuilt = True
@@ -364,7 +369,7 @@ class Drops:
         rails = self.rails.rail_names()
         places = range(1, min(drop.quantity, PRERENDER_MAX // max(1, len(rails))) + 1)
         requests = (
-            (rail, drop.price, drop_reference(drop.id, place))
+            (rail, drop.price, drop_reference(drop.id, place, self.checkout.reference_prefix))
             for place in places
             for rail in rails
             if not self._stopping.is_set() and self.clock() < drop.starts_at

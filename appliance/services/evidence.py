@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from appliance.domain.credits import Credit
+from appliance.domain.credits import Credit, credit_references, normalize
 from appliance.domain.reconcile import Outcome, Sale, reconcile
 from appliance.errors import StateError
 from appliance.ledger.receipt import ReceiptType, parse_receipt
@@ -45,17 +45,19 @@ class StatementFile:
     source: str
     credits: tuple[Credit, ...]
 
-    def covers(self, at: datetime) -> bool:
-        """True if its credits run from at or before `at` to past `at` plus the margin.
+    def covers(self, at: datetime, currency: str) -> bool:
+        """True if its credits in `currency` run from at or before `at` to past `at` plus the margin.
 
         A statement file states no period of its own that every format carries, so its first
-        and last bookings stand for it (a date-only booking spans its whole UTC day).
+        and last bookings stand for it (a date-only booking spans its whole UTC day). Credits in
+        another currency are another account's: they can neither pay a sale nor show it unpaid.
         """
-        if not self.credits:
+        credits = [c for c in self.credits if c.amount.currency == currency]
+        if not credits:
             return False
-        first = min(c.booked for c in self.credits)
+        first = min(c.booked for c in credits)
         day = timedelta(days=1)
-        last = max(c.booked + (day if c.day_only else timedelta()) for c in self.credits)
+        last = max(c.booked + (day if c.day_only else timedelta()) for c in credits)
         return first <= at and last >= at + COVER_MARGIN
 
 
@@ -94,7 +96,8 @@ def statement_file(name: str, data: bytes, column_map: ColumnMap | None) -> Stat
 
 def covering(files: Sequence[StatementFile], sale: Sale) -> str | None:
     """The source of the first file that covers the sale's time, or None."""
-    return next((file.source for file in files if file.covers(sale.at)), None)
+    currency = sale.amount.currency
+    return next((file.source for file in files if file.covers(sale.at, currency)), None)
 
 
 def plan(
@@ -161,9 +164,19 @@ def open_items(
     sales: Sequence[Sale], files: Sequence[StatementFile], banked: Mapping[str, str]
 ) -> tuple[list[Sale], list[Credit]]:
     """The sales and credits still to match: a sale with bank evidence is settled (its line is
-    final), and so is the credit that evidence names (the provider's e2eid on a statement line)."""
+    final), and so is its payment on a statement: the credit that evidence names, or one under the
+    bank's own id that carries its end-to-end id or names the settled sale's reference. Left in,
+    that payment would be free to pay another sale of its amount by time alone."""
     used = set(banked.values())
-    credits = [c for f in files for c in f.credits if c.key not in used]
+    e2eids = {normalize(key[3:]) for key in used if key.startswith("id:")}
+    settled = {normalize(ref) for sale in sales if sale.id in banked for ref in sale.references}
+
+    def still_open(credit: Credit) -> bool:
+        if credit.key in used or normalize(credit.end_to_end_id) in e2eids:
+            return False
+        return not credit_references(credit) & settled
+
+    credits = [c for f in files for c in f.credits if still_open(c)]
     return [s for s in sales if s.id not in banked], credits
 
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from appliance.ask_cli import add_yes, go_ahead
 from appliance.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -100,6 +101,10 @@ def cmd_clear_quarantine(args: argparse.Namespace) -> int:
     from sync.cloud.events import logfmt
     from sync.errors import CloudError
 
+    what = f"deletes the batches device {args.device} had refused (the evidence of the conflict)"
+    if not go_ahead(args, "stallbox cloud clear-quarantine", what, "clear"):
+        return ExitCode.USAGE
+
     try:
         cleared = _run(args, lambda store: store.clear_quarantine(args.device))
     except CloudError as exc:
@@ -113,6 +118,10 @@ def cmd_delete_device(args: argparse.Namespace) -> int:
     """Delete an enrolled device the log holds nothing of (a mistaken or abandoned enrolment)."""
     from sync.cloud.events import logfmt
     from sync.errors import CloudError
+
+    what = f"deletes device {args.device}'s enrolment, if it never sent a receipt"
+    if not go_ahead(args, "stallbox cloud delete-device", what, "delete"):
+        return ExitCode.USAGE
 
     async def delete(store: CloudStore) -> tuple[bool | None, int]:
         from sync.cloud.creator_store import CreatorTables
@@ -168,9 +177,11 @@ def add_parsers(
         "clear-quarantine", parents=[common], help="delete a device's quarantine rows"
     )
     clear.add_argument("device", metavar="DEVICE")
+    add_yes(clear, "clear")
     clear.set_defaults(run=cmd_clear_quarantine)
     delete = actions.add_parser(
         "delete-device", parents=[common], help="delete a device that never sent a receipt"
     )
     delete.add_argument("device", metavar="DEVICE")
+    add_yes(delete, "delete")
     delete.set_defaults(run=cmd_delete_device)

@@ -108,6 +108,11 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     """Revoke a device's API token."""
+    from appliance.ask_cli import go_ahead
+
+    what = f"stops device {args.device} syncing until it is enrolled again"
+    if not go_ahead(args, "stallbox cloud revoke", what, "revoke"):
+        return ExitCode.USAGE
     try:
         found = _with_store(args, lambda s: s.revoke(args.device))
     except CloudError as exc:

@@ -118,6 +118,10 @@ def test_a_bad_upload_is_refused_naming_the_field(tmp_path: Path) -> None:
                 "/api/reconcile", json=upload(rows, "delimiter = 7"), headers=auth
             )
             assert bad_map.status_code == 422 and bad_map.json()["field"] == "column_map"
+            huge = upload([(timedelta(0), "E1", "x =" + "9" * 5000 + ",00")])  # was a 500
+            too_large = await client.post("/api/reconcile", json=huge, headers=auth)
+            assert too_large.status_code == 422 and too_large.json()["field"] == "statements"
+            assert "too large" in too_large.json()["error"]
             big = await client.post("/api/reconcile", content=b"{" + b" " * RECONCILE_BODY_BYTES,
                                     headers={**auth, "Content-Type": "application/json"})  # fmt: skip
             assert big.status_code == 413

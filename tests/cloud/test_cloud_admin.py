@@ -92,11 +92,11 @@ def test_admin_commands(tmp_path: Path) -> None:
     quarantined = run_cli("cloud", "quarantine", "--state", str(state))
     assert quarantined.returncode == 0 and f"{used.device}  gap  seq 3" in quarantined.stdout
     assert "1 quarantined batch(es)" in quarantined.stdout
-    cleared = run_cli("cloud", "clear-quarantine", used.device, "--state", str(state))
+    cleared = run_cli("cloud", "clear-quarantine", used.device, "--yes", "--state", str(state))
     assert cleared.returncode == 0 and "1 quarantine row(s) cleared" in cleared.stdout
     assert "event=quarantine_cleared" in cleared.stderr
     assert "0 quarantined" in run_cli("cloud", "quarantine", "--state", str(state)).stdout
-    refused = run_cli("cloud", "delete-device", used.device, "--state", str(state))
+    refused = run_cli("cloud", "delete-device", used.device, "--yes", "--state", str(state))
     assert refused.returncode == 1 and "has receipts" in refused.stderr
     password = tmp_path / "pw"
     password.write_text("a long creator password\n")
@@ -113,7 +113,7 @@ def test_admin_commands(tmp_path: Path) -> None:
             )
     finally:
         conn.close()
-    deleted = run_cli("cloud", "delete-device", idle.device, "--state", str(state))
+    deleted = run_cli("cloud", "delete-device", idle.device, "--yes", "--state", str(state))
     assert deleted.returncode == 0 and "event=device_deleted" in deleted.stderr
     assert "with 2 row(s) of its event assignment and edge decisions" in deleted.stdout
     conn = sqlite3.connect(state / CLOUD_DB)
@@ -124,5 +124,5 @@ def test_admin_commands(tmp_path: Path) -> None:
     finally:
         conn.close()
     assert idle.device not in run_cli("cloud", "devices", "--state", str(state)).stdout
-    revoked = run_cli("cloud", "revoke", used.device, "--state", str(state))
+    revoked = run_cli("cloud", "revoke", used.device, "--yes", "--state", str(state))
     assert revoked.returncode == 0 and "event=device_revoked" in revoked.stderr

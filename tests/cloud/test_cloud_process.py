@@ -61,9 +61,9 @@ def test_cloud_process_enrol_cli_ingest_and_clean_stop(tmp_path: Path) -> None:
         listing = run_cli("cloud", "devices", "--state", str(cloud_state))
         assert listing.returncode == 0 and key.key_id in listing.stdout
         assert " 49 " in listing.stdout
-        revoked = run_cli("cloud", "revoke", key.key_id, "--state", str(cloud_state))
+        revoked = run_cli("cloud", "revoke", key.key_id, "--yes", "--state", str(cloud_state))
         assert revoked.returncode == 0, revoked.stderr
-        missing = run_cli("cloud", "revoke", "nosuchdev", "--state", str(cloud_state))
+        missing = run_cli("cloud", "revoke", "nosuchdev", "--yes", "--state", str(cloud_state))
         assert missing.returncode == 1 and missing.stderr.startswith("stallbox: DEVICE:")
     finally:
         assert cloud.stop() == 0, "".join(cloud.output)

@@ -183,3 +183,14 @@ def test_kwd_has_three_decimals_and_jpy_none() -> None:
     assert str(Money(500, "JPY")) == "500 JPY"
     with pytest.raises(MoneyError, match="JPY allows 0"):
         Money.parse("500.0", "JPY")
+
+
+@pytest.mark.parametrize(
+    ("text", "currency"),
+    [("9" * 5000, "BRL"), ("92233720368547758.08", "BRL"), ("9223372036854775808", "JPY"),
+     ("-" + "1" * 20, "EUR")],
+)  # fmt: skip
+def test_amounts_past_the_ledgers_integers_are_refused_by_name(text: str, currency: str) -> None:
+    with pytest.raises(MoneyError, match="too large: at most 9223372036854775807 minor units"):
+        Money.parse(text, currency)
+    assert Money.parse("0" * 5000 + "92233720368547758.07", "BRL").minor == 2**63 - 1

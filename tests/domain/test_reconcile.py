@@ -143,6 +143,15 @@ def test_one_key_with_two_amounts_is_a_conflict_and_never_used() -> None:
     assert not outcome.matched and len(outcome.conflicts) == 2
 
 
+def test_one_bank_id_with_two_amounts_in_one_file_is_a_conflict_not_two_payments() -> None:
+    # Numbering repeats within a file (two equal lines are two payments) must not turn a bank id
+    # listed with two amounts — an edited or broken export — into two credits that pay two sales.
+    one_file = number_repeats([credit("b1", 500), credit("b1", 600), credit("b1", 500)])
+    outcome = reconcile([sale("A", 500), sale("B", 600)], one_file)
+    assert not outcome.matched and len(outcome.conflicts) == 2  # 500 and 600 (the 500s are one)
+    assert len(number_repeats([credit("b1", 500), credit("b1", 500)])) == 2  # equal: still two
+
+
 def test_details_from_a_second_report_of_one_credit_are_merged() -> None:
     bare = credit("b1", 500, T0 + timedelta(days=2))  # no reference: too late to score
     detailed = credit("b1", 500, T0 + timedelta(days=2), txid="RA")

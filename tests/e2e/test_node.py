@@ -72,7 +72,7 @@ def test_tokens_forged_expired_missing_or_revoked_are_refused(node: NodeProcess)
             assert "error" in answer.json()
         good = anonymous.get("/api/catalog", headers={"Authorization": f"Bearer {token}"})
         assert good.status_code == 200
-        assert run_cli("pair", "--revoke", "--state", str(node.state)).returncode == 0
+        assert run_cli("pair", "--revoke", "--yes", "--state", str(node.state)).returncode == 0
         revoked = anonymous.get("/api/catalog", headers={"Authorization": f"Bearer {token}"})
         assert revoked.status_code == 401 and "revoked" in revoked.json()["error"]
 

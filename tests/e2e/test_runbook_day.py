@@ -79,7 +79,7 @@ def close_runbook_report_equals_the_ledger(node: NodeProcess) -> None:
         void = api.post(f"/api/orders/{sold[0]['order']['id']}/void")
         assert void.status_code == 200, void.text
     preview = cli_json("close", "--preview", "--json", "--state", state)  # via the node's socket
-    report = cli_json("close", "--json", "--state", state)
+    report = cli_json("close", "--yes", "--json", "--state", state)
     assert not preview["closed"] and report["closed"]
     assert (preview["gross"], preview["voided"]) == (report["gross"], report["voided"])
     assert node.stop() == 0

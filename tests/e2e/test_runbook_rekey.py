@@ -62,18 +62,18 @@ def test_rekey_the_cloud_takes_the_new_key_and_the_chain_verifies_across_it(
         assert run_cli("sync", "--once", "--state", str(box)).returncode == 0
         assert cloud_head(box).seq == head
         # the key may have been copied: revoke at the cloud first (the compromise runbook)
-        revoked = run_cli("cloud", "revoke", first.key_id, "--state", str(cloud_state))
+        revoked = run_cli("cloud", "revoke", first.key_id, "--yes", "--state", str(cloud_state))
         assert revoked.returncode == 0, revoked.stderr
         node = start_node(box)
         try:
             old_pin, old_token = node.fingerprint, node.pair()
-            refused = run_cli("rekey", "--state", str(box))
+            refused = run_cli("rekey", "--yes", "--state", str(box))
             assert refused.returncode == 4 and "in use" in refused.stderr, refused.stderr
         finally:
             assert node.stop() == 0
         assert load_key(box).key_id == first.key_id  # the refusal changed nothing
 
-        done = run_cli("rekey", "--state", str(box))
+        done = run_cli("rekey", "--yes", "--state", str(box))
         assert done.returncode == 0, done.stderr
         new = load_key(box)
         assert new.key_id != first.key_id and f"signed by key {new.key_id}" in done.stdout

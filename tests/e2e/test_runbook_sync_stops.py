@@ -42,7 +42,7 @@ def test_re_enrolling_reaches_a_running_daemon(tmp_path: Path) -> None:
         daemon = spawn("sync", "--state", str(box))
         until(lambda: cloud_head(box).seq == 5, "the first sales in the cloud", daemon)
         device = load_key(box).key_id
-        revoked = run_cli("cloud", "revoke", device, "--state", str(cloud_state))
+        revoked = run_cli("cloud", "revoke", device, "--yes", "--state", str(cloud_state))
         assert revoked.returncode == 0, revoked.stderr
         make_sales(box, 3)
         until(lambda: "revoked" in (stopped(box) or ""), "the stop", daemon)

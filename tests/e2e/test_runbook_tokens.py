@@ -36,7 +36,7 @@ def test_deleting_pairing_json_revives_no_revoked_token(tmp_path: Path) -> None:
     try:
         old = node.pair()
         assert works(node, old)
-        revoked = run_cli("pair", "--revoke", "--state", str(state))  # via the node's socket
+        revoked = run_cli("pair", "--revoke", "--yes", "--state", str(state))  # via the socket
         assert revoked.returncode == 0, revoked.stderr
         assert not works(node, old)
         (state / PAIRING_FILE).unlink()  # while the node runs
@@ -50,7 +50,7 @@ def test_deleting_pairing_json_revives_no_revoked_token(tmp_path: Path) -> None:
         assert works(node, new)  # nothing moved: tokens still standing stay good
         assert node.stop() == 0
         # revoked with the node stopped (on the ledger itself), then the file deleted
-        assert run_cli("pair", "--revoke", "--state", str(state)).returncode == 0
+        assert run_cli("pair", "--revoke", "--yes", "--state", str(state)).returncode == 0
         (state / PAIRING_FILE).unlink()
         node = start_node(state)
         assert not works(node, new) and not works(node, old)
@@ -66,7 +66,7 @@ def test_a_new_sd_card_from_a_backup_refuses_every_earlier_token(tmp_path: Path)
         assert node.stop() == 0
         backup(state, card)
         node = start_node(state)
-        assert run_cli("pair", "--revoke", "--state", str(state)).returncode == 0
+        assert run_cli("pair", "--revoke", "--yes", "--state", str(state)).returncode == 0
         after = node.pair()  # issued on the old card after the backup
         assert not works(node, before) and works(node, after)
     finally:

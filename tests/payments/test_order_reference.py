@@ -14,6 +14,7 @@ from appliance.payments.reference import (
     drop_reference,
     normalize_reference,
     order_reference,
+    prefix_problem,
     reference_is_valid,
 )
 
@@ -81,3 +82,20 @@ def test_drop_references_never_look_like_order_references() -> None:
 def test_order_numbers_start_at_one(bad: object) -> None:
     with pytest.raises(ValueError, match="positive integer"):
         order_reference(bad)  # type: ignore[arg-type]
+
+
+@given(st.integers(1, 32**6 - 1), st.sampled_from(["A", "B", "Z9", "1"]))
+def test_a_boxs_prefix_makes_its_references_its_own(number: int, prefix: str) -> None:
+    # Two boxes on one payment account: order N of one must not be order N of the other.
+    reference = order_reference(number, prefix)
+    assert reference.startswith(prefix) and reference != order_reference(number)
+    assert reference_is_valid(reference) and len(reference) <= 10  # the check covers the prefix
+    assert rf_valid(rf_reference(reference))
+    assert drop_reference(1, number, prefix).startswith(prefix + "DR")
+
+
+@pytest.mark.parametrize("prefix", ["a", "ABC", "I", "D", "DR", " A"])
+def test_a_bad_prefix_is_refused(prefix: str) -> None:
+    assert prefix_problem(prefix) is not None
+    with pytest.raises(ValueError, match=r"Crockford|must not start"):
+        order_reference(1, prefix)

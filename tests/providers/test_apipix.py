@@ -139,3 +139,14 @@ def test_a_refused_token_request_is_refused(credentials: Credentials) -> None:
 
 def test_the_secret_is_never_in_the_credentials_repr(credentials: Credentials) -> None:
     assert "s3cr3t-v4lue" not in repr(credentials) and "s3cr3t-v4lue" not in str(credentials)
+
+
+def test_the_payee_key_is_read_and_a_malformed_one_refused(credentials: Credentials) -> None:
+    key = "0b6f6b4e-3c1e-4a1e-9d55-2f4c8e1a7b10"  # an EVP (the API's Pix.chave, maxLength 77)
+    api, _ = connector(credentials, lambda r: listing([{**PIX, "chave": key}]))
+    (found,) = ask(api)
+    assert getattr(found, "chave", None) == key and found.paid_to(key.upper())  # type: ignore[attr-defined]
+    assert not found.paid_to("+5511999990001")  # type: ignore[attr-defined]
+    api, _ = connector(credentials, lambda r: listing([{**PIX, "chave": "x" * 78}]))
+    with pytest.raises(ProviderLied, match=r"chave"):
+        ask(api)

@@ -34,7 +34,7 @@ def test_revocation_takes_effect_at_once_on_a_cached_token(
     for _ in range(3):
         assert node.check(token).name == "till"
     assert verified == [token]  # verified once, then served from the cache
-    assert cli.main(["pair", "--revoke", "--state", str(tmp_path)]) == 0  # as the vendor does
+    assert cli.main(["pair", "--revoke", "--yes", "--state", str(tmp_path)]) == 0  # as the vendor
     with pytest.raises(PairingError, match="revoked"):
         node.check(token)
     fresh = node.issue("till", 1, NOW)

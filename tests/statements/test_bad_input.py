@@ -198,3 +198,25 @@ def test_random_bytes_raise_only_statement_errors(data: bytes) -> None:
         with contextlib.suppress(StatementError):
             parse(kind, data)
     assert sniff(data) in FILES
+
+
+HUGE = "9" * 5000  # past CPython's 4,300-digit limit on int(str): a ValueError, not an amount
+
+
+@pytest.mark.parametrize(
+    ("kind", "old", "new"),
+    [
+        ("camt", b">18.50<", f">{HUGE}.50<".encode()),
+        ("csv", b";18,50", f";{HUGE},50".encode()),
+        ("camt", b">18.50<", b">99999999999999999999.50<"),  # past a ledger's 64-bit integers
+        ("csv", b";18,50", b";000" + b"0" * 5000 + b"18,50"),  # zeros in front: still 18.50
+    ],
+    ids=["camt-5000-digits", "csv-5000-digits", "camt-over-int64", "csv-leading-zeros"],
+)
+def test_an_amount_too_large_for_the_ledger_is_named(kind: str, old: bytes, new: bytes) -> None:
+    data = FILES[kind].replace(old, new)  # camt: the entry's Amt and its TxDtls' alike
+    if new.endswith(b"18,50"):
+        parse(kind, data)  # a long run of zeros is still the amount it writes
+        return
+    with pytest.raises(StatementError, match="too large"):
+        parse(kind, data)

@@ -28,6 +28,7 @@ from nodeproc import NodeProcess, run_cli, start_node
 from pspproc import PspProcess, give_credentials, provider_config, start_psp
 from textual.pilot import Pilot
 
+from tui.screens.confirm import ConfirmAction
 from tui.screens.pay import PayScreen
 
 __all__ = ["anyio_backend"]  # fixture, used by name
@@ -80,9 +81,12 @@ async def test_the_bank_confirms_with_no_keypress_and_a_fake_screen_raises_the_a
     async with app.run_test(size=(120, 40)) as pilot:
         pay = await sell_pix(pilot)
         assert pay.tendered is not None
+        await pilot.press("escape")  # about to cancel when the bank pays: the question is moot
+        await until(pilot, lambda: isinstance(app.screen, ConfirmAction), "the cancel question")
         total = pay.order.total
         credit = psp.pay(pay.tendered.reference, f"{total // 100}.{total % 100:02d}")
         await until_shown(pilot, "✔ PAID · bank ✓")  # no key pressed since the QR
+        assert not isinstance(app.screen, ConfirmAction)
         await pilot.press("enter")
         await pilot.press("f3")
         await until_shown(pilot, "paid · bank ✓")

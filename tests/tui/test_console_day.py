@@ -18,6 +18,7 @@ from console_support import (
 from nodeproc import NodeProcess
 
 from tui.screens.clock import ClockScreen
+from tui.screens.confirm import ConfirmAction
 from tui.screens.day import CloseDayScreen, RestockScreen, parse_qty
 from tui.screens.sell import SellScreen
 from tui.state import ConsoleState
@@ -78,7 +79,15 @@ async def test_a_box_clock_behind_raises_an_alarm_and_f10_sets_it_from_the_conso
         await pilot.press("f10")
         await until(pilot, lambda: isinstance(app.screen, ClockScreen), "the clock dialog")
         await until_shown(pilot, "⚠")
-        await pilot.press("enter")  # set from this device's clock
+        await pilot.press("enter")  # set from this device's clock: 3 h ahead of the box's, asked
+        await until(pilot, lambda: isinstance(app.screen, ConfirmAction), "the question")
+        question = app.screen
+        assert isinstance(question, ConfirmAction) and "clock +10" in question.question  # ~3 h
+        await pilot.press("n")  # kept: nothing sent
+        await until(pilot, lambda: isinstance(app.screen, ClockScreen), "the clock dialog")
+        with stall.client(pinned.token) as api:
+            assert api.get("/api/clock").json()["alarm"]
+        await pilot.press("enter", "s")
         await until(pilot, lambda: "⚠" not in shown(app), "the alarm to clear")
         await until_shown(pilot, "Box time")
     with stall.client(pinned.token) as api:

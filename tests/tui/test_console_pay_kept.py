@@ -31,6 +31,7 @@ from appliance.payments.reference import order_reference
 from tui.app import ConsoleSettings, StallboxConsole
 from tui.client import NodeClient
 from tui.link import Link
+from tui.screens.confirm import ConfirmAction
 from tui.screens.pay import PayScreen
 from tui.screens.sell import SellScreen
 from tui.widgets.qr import QrCode
@@ -57,9 +58,12 @@ async def tender(pilot: Pilot[Any], app: StallboxConsole, key: str) -> PayScreen
     return pay
 
 
-async def cancel(pilot: Pilot[Any], app: StallboxConsole) -> None:
-    """Esc: the order is cancelled, the cart kept."""
+async def cancel(pilot: Pilot[Any], app: StallboxConsole, asks: bool = False) -> None:
+    """Esc: the order is cancelled, the cart kept; with a code shown, once `x` answers the question."""
     await pilot.press("escape")
+    if asks:
+        await until(pilot, lambda: isinstance(app.screen, ConfirmAction), "the question")
+        await pilot.press("x")
     await until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
 
 
@@ -81,7 +85,14 @@ async def test_one_pay_screen_is_refilled_for_each_sale(stall: NodeProcess, tmp_
         assert first.tendered is not None and first.tendered.payload
         reference, payload = first.tendered.reference, first.tendered.payload
         assert await decoded(pilot, app, first) == [payload]
-        await cancel(pilot, app)
+        await pilot.press("escape")  # the payer may be paying this code: asked, and kept
+        await until(pilot, lambda: isinstance(app.screen, ConfirmAction), "the question")
+        assert f"Cancel order #{first.order.number} (REF {reference})?" in shown(app)
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen is first, "the pay screen again")
+        assert app.client is not None
+        assert (await app.client.order(first.order.id)).state == "awaiting_payment"
+        await cancel(pilot, app, asks=True)
 
         cash = await tender(pilot, app, "c")  # cash on the same screen: no code, the calculator
         assert cash is first
@@ -137,7 +148,7 @@ async def test_a_larger_code_on_the_kept_screen_is_drawn_not_judged_by_the_last_
             await until(pilot, lambda: code.painted == text, "the code painted", timeout=10)
             assert not code.has_class("too-small")
             assert [f.text for f in zxingcpp.read_barcodes(screenshot_png(app))] == [text]
-            await pilot.press("escape")  # cancelled: back to the screen below
+            await pilot.press("escape", "y")  # asked, then cancelled: back to the screen below
             await until(pilot, lambda: not pay.is_active, "the pay screen dismissed")
 
         await sell(small)

@@ -9,7 +9,7 @@ and raises a toast while the box's clock is wrong.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
@@ -23,9 +23,12 @@ from appliance.api.season_schemas import ClockOut
 from tui.client import NodeClient
 from tui.errors import ConsoleError
 from tui.screens.base import ConsoleModal
+from tui.screens.confirm import YES, ConfirmAction
 
 if TYPE_CHECKING:
     from tui.app import StallboxConsole
+
+ASK_OVER = timedelta(minutes=10)  # a larger jump is asked about first: this device may be wrong
 
 
 class ClockRead(Message):
@@ -65,6 +68,7 @@ class ClockScreen(ConsoleModal):
     def __init__(self, client: NodeClient, operator: str) -> None:
         super().__init__()
         self.client, self.operator = client, operator
+        self.read: ClockOut | None = None  # the box's clock as last shown
 
     def compose(self) -> ComposeResult:
         with Vertical(id="clock-dialog", classes="dialog"):
@@ -94,11 +98,24 @@ class ClockScreen(ConsoleModal):
         if message.clock is None:
             text.update(message.error)
             return
+        self.read = message.clock
         text.update("\n".join(describe(message.clock, datetime.now(UTC))))
 
     def action_set_clock(self) -> None:
-        """Set the box's time from this device's clock."""
-        self.fetch(set_it=True)
+        """Set the box's time from this device's clock; a jump of more than ASK_OVER, once asked."""
+        here = datetime.now(UTC)
+        box = None if self.read is None else datetime.fromisoformat(self.read.box_time)
+        if box is None or abs(here - box) <= ASK_OVER:
+            self.fetch(set_it=True)
+            return
+        question = (f"Move the box's clock {(here - box).total_seconds():+.0f} s, to this device's "
+                    f"{here:%Y-%m-%d %H:%M:%S} UTC? Receipts never carry a time before the last "
+                    "one, so a clock set ahead cannot be taken back.")  # fmt: skip
+        self.app.push_screen(ConfirmAction(question, "s", "set it", again=False), self._answered)
+
+    def _answered(self, answer: str | None) -> None:
+        if answer == YES:
+            self.fetch(set_it=True)
 
     def action_dismiss_none(self) -> None:
         """Back to where the vendor was."""

@@ -31,16 +31,18 @@ class ConfirmAction(ConsoleModal):
         Binding("escape", "keep", "Keep", id="confirm-keep"),
     ]
 
-    def __init__(self, question: str, key: str, verb: str) -> None:
+    def __init__(self, question: str, key: str, verb: str, *, again: bool = True) -> None:
         super().__init__()
         self.question = question
         self.key = key
         self.verb = verb
+        self.again = again  # False: `key` was not the key that asked (Esc on the pay screen)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog alarm", id="confirm-box"):
             yield Static(self.question, classes="dialog-title", id="confirm-question")
-            yield Static(f"{self.key} again (or y): {self.verb} · Esc (or n): keep it")
+            again = " again" if self.again else ""
+            yield Static(f"{self.key}{again} (or y): {self.verb} · Esc (or n): keep it")
 
     def on_key(self, event: events.Key) -> None:
         char = event.character or ""

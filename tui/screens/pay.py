@@ -37,6 +37,7 @@ from tui.errors import ConsoleError, Refused
 from tui.messages import ActionDone, ActionFailed, Confirmed, Tendered, TenderRefused
 from tui.money import money, plain
 from tui.screens.base import ConsoleScreen
+from tui.screens.confirm import YES, ConfirmAction
 from tui.screens.receipt import Paid
 from tui.widgets.qr import QrCode, fit_lines, node_lines, qr_areas, qr_sides, warm
 
@@ -164,6 +165,8 @@ class PayScreen(ConsoleScreen):
         """The sale is over (paid or cancelled): back to the sell screen, which keeps us."""
         self.over = True
         self.drop_sent()
+        if isinstance(self.app.screen, ConfirmAction) and self.app.screen_stack[-2] is self:
+            self.app.pop_screen()  # "Cancel order …?" is moot: the bank sold it meanwhile
         self.dismiss(result)
 
     def drop_sent(self) -> None:
@@ -369,9 +372,23 @@ class PayScreen(ConsoleScreen):
         self.query_one("#decision", Static).add_class("refused")
 
     def action_cancel(self) -> None:
-        """Cancel the order and go back to the cart."""
+        """Cancel the order and go back to the cart; once a code is shown, ask first."""
         client = self.console.usable_client()
-        if client is not None and (not self.busy or self.tendered is None):
+        if client is None or (self.busy and self.tendered is not None):
+            return
+        if self.tendered is None or self.cash or self.refused:  # nobody was invited to pay
+            self.busy = True
+            self.cancel(client)
+            return
+        question = (f"Cancel order #{self.order.number} (REF {self.tendered.reference})? If the "
+                    "payer has paid, the money comes in for a cancelled order.")  # fmt: skip
+        self.app.push_screen(
+            ConfirmAction(question, "x", "cancel", again=False), self._cancel_answered
+        )
+
+    def _cancel_answered(self, answer: str | None) -> None:
+        client = self.console.usable_client()
+        if answer == YES and client is not None and not self.busy and not self.over:
             self.busy = True
             self.cancel(client)
 
