@@ -25,7 +25,7 @@ from tui.errors import ConsoleError
 from tui.screens.base import ConsoleModal
 
 if TYPE_CHECKING:
-    from tui.app import StallboxConsole
+    from tui.node_watch import NodeWatch
 
 
 class ClockRead(Message):
@@ -105,7 +105,7 @@ class ClockScreen(ConsoleModal):
         self.dismiss(None)
 
 
-async def clock_alarm(app: StallboxConsole, client: NodeClient) -> None:
+async def clock_alarm(app: NodeWatch, client: NodeClient) -> None:
     """Toast once per alarm text while the box's clock is behind (F10 shows and sets it)."""
     try:
         clock = await client.clock()
