@@ -121,7 +121,8 @@ class NodeWatch(App[int]):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.catalog_drawn.wait(), self.settings.poll_s)
         startup_gc.resume()  # the start is over (tui/startup_gc.py)
-        importlib.import_module("tui.screens.pay")  # ready for the first sale's tender key
+        for step in ("tender", "pay"):  # ready for the first sale's Enter and tender key
+            importlib.import_module(f"tui.screens.{step}")
         proven = False  # who answers is checked on every (re)connection: a swapped box shows
         while True:
             try:

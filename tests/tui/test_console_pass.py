@@ -25,7 +25,8 @@ from textual.widgets import Input
 from appliance.passes.cose import raw_public
 from appliance.passes.model import Entitlement, Kind, Pass
 from appliance.passes.trust import issue_pass, revocation_id, revocation_list
-from tui.screens.sell import SellScreen, TenderScreen
+from tui.screens.sell import SellScreen
+from tui.screens.tender import TenderScreen
 
 __all__ = ["anyio_backend"]  # fixtures, used by name
 

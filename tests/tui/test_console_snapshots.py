@@ -28,7 +28,7 @@ from tui.app import StallboxConsole
 from tui.screens.connect import ConnectScreen
 from tui.screens.pay import PayScreen
 from tui.screens.receipt import ReceiptScreen
-from tui.screens.sell import TenderScreen
+from tui.screens.tender import TenderScreen
 from tui.widgets.qr import QrCode
 
 __all__ = ["anyio_backend"]  # fixtures, used by name

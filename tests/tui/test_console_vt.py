@@ -37,7 +37,7 @@ from textual.widgets import Input
 from tui.app import StallboxConsole
 from tui.screens.connect import KeyChangedScreen
 from tui.screens.pay import PayScreen
-from tui.screens.sell import TenderScreen
+from tui.screens.tender import TenderScreen
 from tui.vt.font import UNIFONT_HEX, PsfFont, read_psf
 from tui.vt.font import main as build_font
 from tui.vt.screen import ASCII, VtGlyphs, vt_glyphs
