@@ -3,8 +3,8 @@ screen text.
 
 Screen text comes from the console's own SVG screenshot (App.export_screenshot): each <text>
 element is put back on its cell grid, so assertions and snapshots see what a vendor sees.
-Test modules import what they use by name, fixtures included: a second conftest.py would clash
-with tests/services/conftest.py (test dirs have no __init__.py).
+The fixtures (a stall node per module, a console paired with it, Textual's asyncio) are named
+for pytest in tests/tui/conftest.py; test modules import the helpers they use by name.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import cairosvg
+import httpx
 import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "e2e"))
@@ -55,6 +56,12 @@ def stall(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     yield node
     if node.process.poll() is None:
         node.stop()
+
+
+@pytest.fixture
+def app(stall: NodeProcess, tmp_path: Path) -> StallboxConsole:
+    """A console paired with the module's stall, its state file tmp_path/console.json."""
+    return console(paired_settings(stall, tmp_path / "console.json"))
 
 
 @pytest.fixture
@@ -107,6 +114,13 @@ def pair_answer(node: NodeProcess) -> dict[str, str]:
     """Pair like a console (the PAKE over TLS); the node's answer (token, node id, fingerprint)."""
     answer = node.pair_answer()
     return {"token": answer.token, "node_id": answer.node_id, "fingerprint": answer.fingerprint}
+
+
+def node_api(node: NodeProcess, state_file: Path) -> httpx.Client:
+    """The node's operator API with the token the console stored in `state_file`."""
+    pinned = ConsoleState(state_file).node(node.operator_url)
+    assert pinned is not None and pinned.token
+    return node.client(pinned.token)
 
 
 def console(settings: ConsoleSettings) -> StallboxConsole:

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from console_support import (
-    anyio_backend,
     check_snapshot,
     console,
     paired_settings,
@@ -30,8 +29,6 @@ from tui.screens.pay import PayScreen
 from tui.screens.receipt import ReceiptScreen
 from tui.screens.tender import TenderScreen
 from tui.widgets.qr import QrCode
-
-__all__ = ["anyio_backend"]  # fixtures, used by name
 
 pytestmark = pytest.mark.anyio
 
