@@ -31,6 +31,7 @@ from textual.app import App
 from textual.pilot import Pilot
 
 from tui.app import ConsoleSettings, StallboxConsole, build_app
+from tui.screens.pay import PayScreen
 from tui.state import ConsoleState
 
 PIX = """
@@ -144,6 +145,20 @@ async def until(
 async def until_shown(pilot: Pilot[Any], text: str, timeout: float = 15.0) -> None:
     """Wait until the screen shows `text`."""
     await until(pilot, lambda: text in shown(pilot.app), repr(text), timeout)
+
+
+async def coffee_in_cash(pilot: Pilot[Any]) -> PayScreen:
+    """Sell one coffee (key 1), Enter, `c` for cash: the pay screen once the node's reference
+    shows on it."""
+    await until_shown(pilot, "Coffee")
+    await pilot.press("1", "enter")
+    await until_shown(pilot, "c  cash")
+    await pilot.press("c")
+    await until(pilot, lambda: isinstance(pilot.app.screen, PayScreen), "the pay screen")
+    await until_shown(pilot, "REF 0")
+    pay = pilot.app.screen
+    assert isinstance(pay, PayScreen)
+    return pay
 
 
 def svg_text(svg: str, width: int, height: int, strip: bool = True) -> str:

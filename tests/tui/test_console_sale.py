@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import zxingcpp
 from console_support import (
+    coffee_in_cash,
     console,
     node_api,
     pairing_code,
@@ -92,12 +93,7 @@ async def test_cash_sale_shows_change_due_at_80x24(
     stall: NodeProcess, app: StallboxConsole
 ) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
-        await until_shown(pilot, "Coffee")
-        await pilot.press("1", "enter")
-        await until_shown(pilot, "c  cash")
-        await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, PayScreen), "the pay screen")
-        await until_shown(pilot, "REF 0")
+        await coffee_in_cash(pilot)
         await pilot.press("1", "0")
         await until_shown(pilot, "CHANGE DUE R$ 4,00")
         await pilot.press("enter")
@@ -184,14 +180,7 @@ async def test_an_order_confirmed_elsewhere_shows_as_paid_not_as_an_error(
 ) -> None:
     """Another console (or a lost answer) confirmed first: the node says 409, the order is paid."""
     async with app.run_test(size=(120, 40)) as pilot:
-        await until_shown(pilot, "Coffee")
-        await pilot.press("1", "enter")
-        await until_shown(pilot, "c  cash")
-        await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, PayScreen), "the pay screen")
-        await until_shown(pilot, "REF 0")
-        pay = app.screen
-        assert isinstance(pay, PayScreen)
+        pay = await coffee_in_cash(pilot)
         with node_api(stall, app.settings.state_path) as other_console:
             assert other_console.post(f"/api/orders/{pay.order.id}/confirm", json={}).is_success
         await pilot.press("enter")
