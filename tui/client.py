@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import quote
 
 from appliance.api.bank_schemas import BankOut
@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # imported where used: the console's start does without them
 
 __all__ = ["MetricsView", "NodeClient", "NodeEvent", "parse_metrics"]
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True, slots=True)
 class MetricsView:
@@ -56,6 +58,15 @@ class NodeClient(NodeConnection):
     """
 
     _tenders: list[str] | None = None  # the tenders the node offers, asked once a session
+
+    async def _if_served(self, kind: type[T], path: str) -> T | None:
+        """GET `path` as `kind`; None from a node without the route (404: an older node)."""
+        try:
+            return await self._typed(kind, "GET", path)
+        except Refused as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     async def catalog(self) -> list[ItemOut]:
         """The catalogue with stock."""
@@ -130,21 +141,11 @@ class NodeClient(NodeConnection):
 
     async def bank(self) -> BankOut | None:
         """The bank watch and each rail's sales by evidence; None from a node without /api/bank."""
-        try:
-            return await self._typed(BankOut, "GET", "/api/bank")
-        except Refused as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await self._if_served(BankOut, "/api/bank")
 
     async def flags(self) -> FlagsOut | None:
         """The edge flags' arms and decisions; None from a node without /api/flags."""
-        try:
-            return await self._typed(FlagsOut, "GET", "/api/flags")
-        except Refused as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await self._if_served(FlagsOut, "/api/flags")
 
     async def stats(self) -> StatsOut:
         """Sales, revenue, outbox and the edge decision rate."""
@@ -197,30 +198,15 @@ class NodeClient(NodeConnection):
 
     async def order_passes(self, order_id: str) -> list[IssuedPassOut]:
         """The passes a paid order issued, to hand over (none from a node without the route)."""
-        try:
-            return await self._typed(list[IssuedPassOut], "GET", f"/api/orders/{order_id}/passes")
-        except Refused as exc:
-            if exc.status == 404:
-                return []
-            raise
+        return await self._if_served(list[IssuedPassOut], f"/api/orders/{order_id}/passes") or []
 
     async def sync_state(self) -> SyncOut | None:
         """The sync daemon's state as the node keeps it, or None from a node without /api/sync."""
-        try:
-            return await self._typed(SyncOut, "GET", "/api/sync")
-        except Refused as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await self._if_served(SyncOut, "/api/sync")
 
     async def pass_peers(self) -> PassPeersOut | None:
         """The creator's boxes in sight and over-redemptions; None from a node without the route."""
-        try:
-            return await self._typed(PassPeersOut, "GET", "/api/passes/peers")
-        except Refused as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await self._if_served(PassPeersOut, "/api/passes/peers")
 
     async def metrics(self) -> MetricsView:
         """Conversion latency quantiles and confirmations by rail, from /metrics."""

@@ -171,6 +171,8 @@ async def test_client_errors_become_console_errors() -> None:
     with pytest.raises(Refused, match="unexpected answer"):
         await answer_with(200, b'{"not":"a list"}', "catalog")
     assert await answer_with(404, b'{"error":"no such route"}', "sync_state") is None
+    with pytest.raises(Refused):  # only a missing route means "an older node", not any refusal
+        await answer_with(500, b'{"error":"disk full","field":null}', "sync_state")
 
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
