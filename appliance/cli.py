@@ -12,40 +12,30 @@ import dataclasses
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appliance import __version__
 from appliance.ask_cli import add_yes
+from appliance.cli_args import read_config, state_dir
+from appliance.cloud_cli import add_parsers as add_cloud_parsers
 from appliance.day_cli import add_parsers as add_day_parsers
 from appliance.errors import ExitCode, StallboxError
+from appliance.ledger_cli import add_parser as add_ledger_parser
 from appliance.passes_cli import add_parser as add_passes_parser
 from appliance.rekey_cli import add_parser as add_rekey_parser
 
 if TYPE_CHECKING:  # the config (msgspec, payments, flags, cryptography) loads where used
-    from appliance.config import Config
-
-
-def _state_dir(args: argparse.Namespace) -> Path:
-    from appliance.services.box import default_state_dir
-
-    return Path(args.state) if args.state else default_state_dir()
-
-
-def _config(args: argparse.Namespace) -> Config:
-    from appliance.config import CONFIG_NAME, load_config  # not for `stallbox console`
-
-    path = Path(args.config) if args.config else _state_dir(args) / CONFIG_NAME
-    return load_config(path)
+    pass
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Create the state dir: device key (0600), ledger with its start receipt, sample config."""
     from appliance.services.box import init_state
 
-    state = _state_dir(args)
+    state = state_dir(args)
     report = init_state(state, args.currency, datetime.now(UTC))
     done = [
         "created device key" if report.created_key else "kept device key",
@@ -56,87 +46,20 @@ def cmd_init(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def cmd_ledger_verify(args: argparse.Namespace) -> int:
-    """Verify a chain from the state dir or from a file of lines plus its public keys."""
-    from appliance.ledger.chain import parse_head
-    from appliance.ledger.errors import ChainBroken, KeyFileError, LedgerError
-    from appliance.services.ledger_files import verify_file, verify_state
-
-    if args.file and not args.pubkey:
-        print("stallbox: ledger verify FILE needs --pubkey KEY", file=sys.stderr)
-        return ExitCode.USAGE
-    try:
-        known = parse_head(args.head) if args.head else None
-    except LedgerError as exc:
-        print(f"stallbox: --{exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    source = args.file or str(_state_dir(args))
-    try:
-        if args.file:
-            summary = verify_file(Path(args.file), args.pubkey, known)
-        else:
-            summary = verify_state(_state_dir(args), known)
-    except ChainBroken as exc:
-        rule = f" (rule {exc.rule})" if exc.rule is not None else ""
-        print(f"{source}: chain broken at {exc}{rule}", file=sys.stderr)
-        return ExitCode.FAILED
-    except OSError as exc:
-        print(f"stallbox: {args.file}: cannot read ({exc.strerror or exc})", file=sys.stderr)
-        return ExitCode.USAGE
-    except KeyFileError as exc:
-        if not args.file:
-            raise
-        print(f"stallbox: --pubkey: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    last = summary.head.next_seq - 1
-    print(
-        f"{source}: ok, {summary.count} receipts up to seq {last}, device {summary.device_id}, "
-        f"head {summary.head.text()}"
-    )
-    return ExitCode.OK
-
-
-def cmd_ledger_export(args: argparse.Namespace) -> int:
-    """Print every receipt line after --after, one per line."""
-    from appliance.services.ledger_files import export_lines
-
-    for line in export_lines(_state_dir(args), args.after):
-        sys.stdout.write(line + "\n")
-    return ExitCode.OK
-
-
-def cmd_ledger_pubkey(args: argparse.Namespace) -> int:
-    """Print the device's public keys (every epoch, oldest first) and the current fingerprint."""
-    from appliance.ledger.identity import fingerprint, key_id, load_key, public_key_text
-    from appliance.services.ledger_files import state_public_keys
-
-    key = load_key(_state_dir(args))
-    from appliance.store.errors import StoreError
-
-    try:
-        keys = [k for k in state_public_keys(_state_dir(args)) if key_id(k) != key.key_id]
-    except StoreError:  # no ledger yet: the key file's key is the only one
-        keys = []
-    for public in [*keys, key.public]:
-        print(public_key_text(public))
-    print(f"key id {key.key_id}, fingerprint {fingerprint(key.public)}", file=sys.stderr)
-    return ExitCode.OK
-
-
 def cmd_node(args: argparse.Namespace) -> int:
     """Run the checkout node."""
     from appliance.api.server import run_node
     from appliance.config import require_for_node
     from appliance.services.state_dir import check_state, lock_state
 
-    config = require_for_node(_config(args))
+    config = require_for_node(read_config(args))
     if args.interfaces:
         config = dataclasses.replace(config, discovery=args.interfaces)
     from appliance.unix_listener import MAX_PATH_BYTES, default_path
 
     host = args.host or config.host
     port = config.port if args.port is None else args.port
-    state = _state_dir(args)
+    state = state_dir(args)
     if config.operator_socket == "off":
         unix = None
     elif config.operator_socket:
@@ -166,7 +89,7 @@ def cmd_pair(args: argparse.Namespace) -> int:
         new_code,
     )
 
-    state = _state_dir(args)
+    state = state_dir(args)
     if not (state / "device.key").exists():
         print(f"stallbox: {state}: not initialised (run `stallbox init`)", file=sys.stderr)
         return ExitCode.STATE
@@ -177,6 +100,7 @@ def cmd_pair(args: argparse.Namespace) -> int:
         what = "signs every console out (each must pair again with a new code)"
         if not go_ahead(args, "stallbox pair --revoke", what, "revoke"):
             return ExitCode.USAGE
+
         epoch = revoke_tokens(state, args)
         print(f"every operator token is revoked (token epoch {epoch}); consoles must pair again")
         return ExitCode.OK
@@ -199,7 +123,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     column_map = load_column_map(Path(args.map)) if args.map else None
     files = [Path(f) for f in args.files]
     if args.dry_run:
-        sales_from = Path(args.sales_from) if args.sales_from else _state_dir(args)
+        sales_from = Path(args.sales_from) if args.sales_from else state_dir(args)
         outcome = dry_run(sales_from, files, column_map)
         print("\n".join(report(outcome)))
     else:
@@ -210,7 +134,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
         from appliance.services.evidence import record_in_state, report_written
 
-        recorded = record_in_state(_state_dir(args), files, column_map, datetime.now(UTC))
+        recorded = record_in_state(state_dir(args), files, column_map, datetime.now(UTC))
         outcome = recorded.outcome
         print("\n".join(report(outcome) + report_written(recorded)))
     open_items = outcome.unmatched_sales or outcome.ambiguous or outcome.wrong_amount
@@ -237,7 +161,7 @@ def cmd_qr(args: argparse.Namespace) -> int:
     """Print or write a payment QR code."""
     from appliance.payments.command import run_qr
 
-    return run_qr(args, _config(args))
+    return run_qr(args, read_config(args))
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -245,8 +169,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from sync.command import resume, run_sync
 
     if args.resume:
-        return resume(_state_dir(args))
-    return run_sync(_state_dir(args), _config(args), once=args.once)
+        return resume(state_dir(args))
+    return run_sync(state_dir(args), read_config(args), once=args.once)
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -274,82 +198,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_stack_demo(state, headless=args.headless, duration=args.duration, lan=args.lan)
 
 
-def _cloud(name: str) -> Callable[[argparse.Namespace], int]:
-    """A `stallbox cloud ACTION` runner that imports the cloud only when it runs."""
-
-    def run(args: argparse.Namespace) -> int:
-        from sync.cloud import command
-
-        action: Callable[[argparse.Namespace], int] = getattr(command, name)
-        return action(args)
-
-    return run
-
-
-def cmd_enrol(args: argparse.Namespace) -> int:
-    """Enrol this box with a cloud (`stallbox enrol URL TOKEN`)."""
-    from sync.cloud.command import cmd_enrol as enrol
-
-    return enrol(args, _state_dir(args))
-
-
-def _add_cloud_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    cloud_common = argparse.ArgumentParser(add_help=False)
-    cloud_common.add_argument(
-        "--state", metavar="DIR", help="cloud state dir (default: $STALLBOX_CLOUD_STATE)"
-    )
-    cloud_common.add_argument(
-        "--postgres", metavar="DSN", help="PostgreSQL DSN (default: $STALLBOX_CLOUD_DSN or SQLite)"
-    )
-    serving = argparse.ArgumentParser(add_help=False)
-    serving.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
-    serving.add_argument(
-        "--port", type=int, default=8470, help="TCP port, 0 for any (default 8470)"
-    )
-    serving.add_argument("--origin", help="the log's origin line, fixed at first start")
-    serving.add_argument(
-        "--tls-cert", metavar="PEM", help="serve HTTPS with this certificate chain"
-    )
-    serving.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
-    cloud = sub.add_parser(
-        "cloud", parents=[cloud_common, serving], help="run or administer the cloud ingest service"
-    )
-    cloud.set_defaults(run=_cloud("cmd_serve"))
-    actions = cloud.add_subparsers(dest="cloud_command", metavar="ACTION")
-    serve = actions.add_parser("serve", parents=[cloud_common, serving], help="run it (default)")
-    serve.set_defaults(run=_cloud("cmd_serve"))
-    token = actions.add_parser(
-        "enrol-token", parents=[cloud_common], help="print a one-time enrol token"
-    )
-    token.add_argument("--ttl-hours", type=float, default=24.0, help="valid this long (default 24)")
-    token.set_defaults(run=_cloud("cmd_enrol_token"))
-    devices = actions.add_parser("devices", parents=[cloud_common], help="list devices, problems")
-    devices.set_defaults(run=_cloud("cmd_devices"))
-    revoke = actions.add_parser("revoke", parents=[cloud_common], help="revoke a device's token")
-    revoke.add_argument("device", metavar="DEVICE")
-    add_yes(revoke, "revoke")
-    revoke.set_defaults(run=_cloud("cmd_revoke"))
-    from sync.cloud.admin import add_parsers as add_cloud_admin  # verify, quarantine, …
-
-    add_cloud_admin(actions, cloud_common)
-    from sync.cloud.creator_cli import add_parsers as add_creator_cli  # creators, flags (issue 20)
-
-    add_creator_cli(actions, cloud_common)
-    from sync.cloud.pass_cli import add_parsers as add_pass_cli  # creator-key, pass …
-
-    add_pass_cli(actions, cloud_common)
-
-    enrol = sub.add_parser("enrol", help="enrol this box with a cloud: URL and one-time TOKEN")
-    enrol.add_argument("url", metavar="URL", help="the cloud's base URL")
-    enrol.add_argument("token", metavar="TOKEN", help="from `stallbox cloud enrol-token`")
-    enrol.add_argument("--state", metavar="DIR", help="state dir (default: $STALLBOX_STATE)")
-    enrol.add_argument("--name", default="", help="a name for this box in the cloud's list")
-    enrol.add_argument(
-        "--ca-file", metavar="PEM", help="CA bundle of a private cloud (default: system CAs)"
-    )
-    enrol.set_defaults(run=cmd_enrol)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of every subcommand."""
     common = argparse.ArgumentParser(add_help=False)
@@ -367,20 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--currency", default="BRL", help="ISO 4217 code of the stall (default BRL)")
     init.set_defaults(run=cmd_init)
 
-    ledger = sub.add_parser("ledger", help="verify, export and identify the receipt ledger")
-    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True, metavar="ACTION")
-    verify = ledger_sub.add_parser("verify", parents=[common], help="verify the receipt chain")
-    verify.add_argument("file", nargs="?", help="a file of receipt lines (else the state dir)")
-    verify.add_argument("--pubkey", metavar="KEY", help="public key(s), text or file, for FILE")
-    verify.add_argument(
-        "--head", metavar="SEQ:HASH", help="a head the chain must reach (e.g. the cloud's)"
-    )
-    verify.set_defaults(run=cmd_ledger_verify)
-    export = ledger_sub.add_parser("export", parents=[common], help="print the receipt lines")
-    export.add_argument("--after", type=int, default=-1, metavar="SEQ", help="only seq > SEQ")
-    export.set_defaults(run=cmd_ledger_export)
-    pubkey = ledger_sub.add_parser("pubkey", parents=[common], help="print the public key")
-    pubkey.set_defaults(run=cmd_ledger_pubkey)
+    add_ledger_parser(sub, common)  # ledger verify, export, pubkey
 
     node = sub.add_parser("node", parents=[common], help="run the checkout node")
     node.add_argument("--host", help="listen address (default: node.host from config)")
@@ -437,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["qr"].set_defaults(run=cmd_qr)
     from appliance.printing.command import add_print_test_parser
 
-    add_print_test_parser(sub, common, _config)
+    add_print_test_parser(sub, common, read_config)
 
     console = sub.add_parser("console", help="the operator console (Textual)")
     console.add_argument(
@@ -473,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     console.set_defaults(run=cmd_console)
 
-    _add_cloud_parsers(sub)
+    add_cloud_parsers(sub)  # cloud ACTION, enrol
     add_day_parsers(sub, common)  # close, restock (issue 22)
     add_rekey_parser(sub, common)  # rekey (issue 22)
     add_passes_parser(sub)  # passes keygen, passes delegate (issue 19)

@@ -103,7 +103,8 @@ async def child(mode: str, url: str, console_state: Path, sales: int) -> None:
 
     pause()  # as `stallbox console` does before importing the console (tui/startup_gc.py)
     from tui.app import ConsoleSettings, build_app
-    from tui.screens.sell import SellScreen, TenderScreen
+    from tui.screens.sell import SellScreen
+    from tui.screens.tender import TenderScreen
 
     app = build_app(ConsoleSettings(node_url=url, state_path=console_state, poll_s=5.0))
     async with app.run_test(size=(120, 40)) as pilot:
@@ -180,7 +181,8 @@ async def display_child(
     from playwright.async_api import async_playwright
 
     from tui.app import ConsoleSettings, build_app
-    from tui.screens.sell import SellScreen, TenderScreen
+    from tui.screens.sell import SellScreen
+    from tui.screens.tender import TenderScreen
 
     app = build_app(ConsoleSettings(node_url=url, state_path=console_state, poll_s=5.0))
     async with async_playwright() as playwright, app.run_test(size=(120, 40)) as pilot:

@@ -365,7 +365,7 @@ the same public key that signs receipts, so the fingerprint `stallbox ledger pub
 `stallbox discover` show — `SHA256:` + the SHA-256 of the raw 32-byte key in 16 groups of 4 hex
 digits — is exactly what the handshake proves. There is no CA: a client pins the key.
 
-How a console connects (tui/client.py), and how any client should:
+How a console connects (tui/connection.py), and how any client should:
 
 1. Handshake once without sending anything (TLS 1.3, any certificate), take the certificate's
    Ed25519 key and compute its fingerprint.

@@ -19,9 +19,9 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from node_support import attendee_app
 from starlette.testclient import TestClient
 
-from appliance.api.app import Planes
 from appliance.api.attendee.attendee import fingerprint_groups
 from appliance.api.locale import CATALOGS, DOMAIN, LOCALES_DIR, Languages, accepted_tags
 from appliance.config import load_config
@@ -155,11 +155,7 @@ def test_a_bad_stall_timezone_is_named(tmp_path: Path) -> None:
 
 
 def test_the_menu_shows_an_error_by_code_never_text_from_the_url(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    init_state(state, "BRL", datetime.now(UTC))
-    app = Planes(
-        load_config(state / "stallbox.toml"), state, port=0, operator_port=0, advertise=False
-    ).attendee
+    app = attendee_app(tmp_path / "state")
     with TestClient(app) as phone:
         crafted = phone.get(
             "/?error=Pay+at+evil.example+instead", headers={"Accept-Language": "en"}
@@ -178,11 +174,7 @@ def test_the_menu_shows_an_error_by_code_never_text_from_the_url(tmp_path: Path)
 
 
 def test_a_phone_posting_too_fast_is_told_so_in_its_language(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    init_state(state, "BRL", datetime.now(UTC))
-    app = Planes(
-        load_config(state / "stallbox.toml"), state, port=0, operator_port=0, advertise=False
-    ).attendee
+    app = attendee_app(tmp_path / "state")
     form = {"Content-Type": "application/x-www-form-urlencoded", "Accept-Language": "nl"}
     with TestClient(app) as phone:
         answers = [phone.post("/cart", content=b"coffee=1", headers=form) for _ in range(40)]

@@ -5,19 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from starlette.types import Receive, Scope, Send
+from node_support import running_node
 
-from appliance.api.app import Planes
 from appliance.api.bounds import RECONCILE_BODY_BYTES
-from appliance.config import parse_config, sample_config
-from appliance.services.box import init_state
 
 PIX = '\n[rails.pix]\nkind = "pix"\nkey = "ana@example.com"\nmerchant = "PASTEL DA ANA"\ncity = "RECIFE"\n'
 MAP = """
@@ -32,28 +27,6 @@ id = "Id"
 text = ["Mensagem"]
 """
 STAMP = "%Y-%m-%d %H:%M +0000"
-
-
-@asynccontextmanager
-async def running_node(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
-    state = tmp_path / "state"
-    init_state(state, "BRL", datetime.now(UTC))
-    planes = Planes(parse_config(sample_config("BRL") + PIX), state, port=0, operator_port=0,
-                    advertise=False)  # fmt: skip
-
-    async def both(scope: Scope, receive: Receive, send: Send) -> None:
-        app = planes.operator if scope.get("path", "").startswith("/api/") else planes.attendee
-        await app(scope, receive, send)
-
-    async with (
-        planes.attendee.router.lifespan_context(planes.attendee),
-        planes.operator.router.lifespan_context(planes.operator),
-    ):
-        transport = httpx.ASGITransport(app=both)
-        async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
-            assert planes.node is not None
-            token = planes.node.pairing.issue("t", 0, datetime.now(UTC).timestamp())
-            yield client, {"Authorization": f"Bearer {token}"}
 
 
 async def sold_by_sight(client: httpx.AsyncClient, auth: dict[str, str], qty: int) -> str:
@@ -80,7 +53,7 @@ def upload(rows: list[tuple[timedelta, str, str]], column_map: str | None = MAP)
 
 def test_a_statement_uploaded_to_a_running_node_signs_its_evidence_once(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with running_node(tmp_path) as (client, auth):
+        async with running_node(tmp_path / "state", PIX) as (client, auth, _):
             fake = await sold_by_sight(client, auth, qty=2)
             paid = await sold_by_sight(client, auth, qty=1)
             ref = (await client.get(f"/api/orders/{paid}", headers=auth)).json()["reference"]
@@ -110,7 +83,7 @@ def test_a_statement_uploaded_to_a_running_node_signs_its_evidence_once(tmp_path
 
 def test_a_bad_upload_is_refused_naming_the_field(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with running_node(tmp_path) as (client, auth):
+        async with running_node(tmp_path / "state", PIX) as (client, auth, _):
             rows = [(timedelta(0), "E1", "x =1,00")]
             no_map = await client.post("/api/reconcile", json=upload(rows, None), headers=auth)
             assert no_map.status_code == 422 and no_map.json()["field"] == "statements"

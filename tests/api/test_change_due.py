@@ -7,7 +7,8 @@ import asyncio
 from pathlib import Path
 
 import httpx
-from test_tender_policy_api import running_node
+from node_support import running_node
+from test_tender_policy_api import POLICY
 
 
 async def order_by(
@@ -26,7 +27,7 @@ async def order_by(
 
 def test_the_receipt_page_shows_the_change_due_for_cash(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with running_node(tmp_path) as (client, auth):
+        async with running_node(tmp_path / "state", POLICY) as (client, auth, _):
             cash = await order_by(client, auth, "cash")  # 2 x 9.00 = 18.00
             short = await client.post(
                 f"/api/orders/{cash}/confirm", json={"cash_received": 1000}, headers=auth

@@ -7,41 +7,17 @@ language and layout and kept for a second (api/attendee/drop_pages.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
+from node_support import FORM, node_of, phone
 from starlette.testclient import TestClient
 
-from appliance.api.app import Planes
 from appliance.api.attendee import attendee, drop_pages
-from appliance.api.node import Node
 from appliance.api.visitors import CLIENTS_KEPT, Visitors
-from appliance.config import load_config
-from appliance.services.box import init_state
 
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-@pytest.fixture
-def phone(tmp_path: Path) -> Iterator[TestClient]:
-    state = tmp_path / "state"
-    init_state(state, "BRL", datetime.now(UTC))
-    app = Planes(
-        load_config(state / "stallbox.toml"), state, port=0, operator_port=0, advertise=False
-    ).attendee
-    with TestClient(app) as client:
-        yield client
-
-
-def node_of(phone: TestClient) -> Node:
-    app = phone.app
-    assert isinstance(app, Starlette)
-    node: Node = app.state.node
-    return node
+__all__ = ["phone"]  # fixture, used by name
 
 
 def test_the_pay_page_builds_the_claims_order(phone: TestClient) -> None:

@@ -11,19 +11,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import zxingcpp
-from starlette.types import Receive, Scope, Send
-
-from appliance.api.app import Planes
-from appliance.api.node import Node
-from appliance.config import parse_config, sample_config
-from appliance.services.box import init_state
+from node_support import running_node
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "printing"))
 from escpos_parse import parse
@@ -37,39 +29,16 @@ city = "SAO PAULO"
 """
 
 
+def with_printer(device: str = "") -> str:
+    """The Pix rail, and a 58 mm printer at `device` if one is given."""
+    return PIX + (f'\n[printer]\ndevice = "{device}"\nwidth_mm = 58\n' if device else "")
+
+
 def closed_port() -> int:
     """A loopback port nobody listens on (bound, then released)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@asynccontextmanager
-async def running_node(
-    tmp_path: Path, printer: str = ""
-) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], Node]]:
-    state = tmp_path / "state"
-    init_state(state, "BRL", datetime.now(UTC))
-    extra = f'\n[printer]\ndevice = "{printer}"\nwidth_mm = 58\n' if printer else ""
-    config = parse_config(sample_config("BRL") + PIX + extra)
-    planes = Planes(config, state, port=0, operator_port=0, advertise=False)
-    attendee, operator = planes.attendee, planes.operator
-
-    async def both(scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        await (operator if path.startswith(("/api/", "/metrics")) else attendee)(
-            scope, receive, send
-        )
-
-    async with (
-        attendee.router.lifespan_context(attendee),
-        operator.router.lifespan_context(operator),
-    ):
-        transport = httpx.ASGITransport(app=both)
-        async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
-            assert planes.node is not None
-            token = planes.node.pairing.issue("t", 0, datetime.now(UTC).timestamp())
-            yield client, {"Authorization": f"Bearer {token}"}, planes.node
 
 
 async def cash_sale(client: httpx.AsyncClient, auth: dict[str, str]) -> dict[str, object]:
@@ -88,7 +57,7 @@ async def cash_sale(client: httpx.AsyncClient, auth: dict[str, str]) -> dict[str
 
 def test_a_display_token_reads_its_view_and_nothing_of_the_operator_api(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with running_node(tmp_path) as (client, auth, _node):
+        async with running_node(tmp_path / "state", with_printer()) as (client, auth, _node):
             assert (await client.get("/display/state")).status_code == 401
             coded = await client.post("/api/display/code", json={"console": "till-1"}, headers=auth)
             assert coded.status_code == 200 and coded.json()["url"].endswith("/display")
@@ -122,7 +91,7 @@ def test_a_display_token_reads_its_view_and_nothing_of_the_operator_api(tmp_path
 
 def test_display_views_come_from_the_order_and_need_the_right_state(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with running_node(tmp_path) as (client, auth, node):
+        async with running_node(tmp_path / "state", with_printer()) as (client, auth, node):
             made = await client.post(
                 "/api/orders", json={"lines": [{"sku": "coffee", "qty": 1}]}, headers=auth
             )
@@ -145,7 +114,9 @@ def test_display_views_come_from_the_order_and_need_the_right_state(tmp_path: Pa
 
 def test_a_printer_that_fails_leaves_the_sale_paid_and_raises_the_alarm(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with running_node(tmp_path, f"network:127.0.0.1:{closed_port()}") as (
+        async with running_node(
+            tmp_path / "state", with_printer(f"network:127.0.0.1:{closed_port()}")
+        ) as (
             client,
             auth,
             node,
@@ -187,7 +158,11 @@ def test_a_network_printer_gets_a_receipt_whose_qr_is_the_receipt_line(tmp_path:
         port = server.sockets[0].getsockname()[1]
         async with (
             server,
-            running_node(tmp_path, f"network:127.0.0.1:{port}") as (client, auth, node),
+            running_node(tmp_path / "state", with_printer(f"network:127.0.0.1:{port}")) as (
+                client,
+                auth,
+                node,
+            ),
         ):
             sale = await cash_sale(client, auth)
             order = sale["order"]["id"]  # type: ignore[index]
@@ -205,7 +180,7 @@ def test_a_network_printer_gets_a_receipt_whose_qr_is_the_receipt_line(tmp_path:
 
 def test_a_linked_order_shows_its_payment_on_the_display_at_tender(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with running_node(tmp_path) as (client, auth, node):
+        async with running_node(tmp_path / "state", with_printer()) as (client, auth, node):
             stream = node.display_hub.stream("till-1", heartbeat_s=5)
             assert await anext(stream) == "retry: 1000\n\n"
             assert '"phase":"idle"' in await anext(stream)  # a display follows till-1

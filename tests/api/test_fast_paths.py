@@ -5,30 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
+from node_support import FORM, phone
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
-from appliance.api.app import Planes
 from appliance.api.node import Node
-from appliance.config import load_config
-from appliance.services.box import init_state
 
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-@pytest.fixture
-def phone(tmp_path: Path) -> Iterator[TestClient]:
-    state = tmp_path / "state"
-    init_state(state, "BRL", datetime.now(UTC))
-    app = Planes(
-        load_config(state / "stallbox.toml"), state, port=0, operator_port=0, advertise=False
-    ).attendee
-    with TestClient(app) as client:
-        yield client
+__all__ = ["phone"]  # fixture, used by name
 
 
 def through_the_app(app: Starlette) -> list[str]:

@@ -9,31 +9,25 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import node_support
 import pytest
 from bundles import SCOPE, flags_table, signed, upsell
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from starlette.types import Receive, Scope, Send
 
-from appliance.api.app import Planes
 from appliance.api.attendee import attendee
 from appliance.api.limits import RateLimiter
-from appliance.api.node import Node
-from appliance.config import parse_config, sample_config
 from appliance.flags.bundle import sign_bundle
-from appliance.services.box import init_state
 
 KEY = Ed25519PrivateKey.generate()
 UPSELL: dict[str, Any] = upsell()  # docs/flags.md's example: a pastel for R$ 5 to half the visitors
 # How long the judge may take, from the objective breaking to the arm off (issue 20: 30 s).
 WITHIN_S = float(os.environ.get("STALLBOX_CANARY_WITHIN_S", "30"))
-Client = tuple[httpx.AsyncClient, dict[str, str], Node]
 
 
 def flags_toml(**judge: object) -> str:
@@ -41,36 +35,14 @@ def flags_toml(**judge: object) -> str:
     return flags_table(KEY, **judge)
 
 
+def running_node(state: Path, extra: str) -> AbstractAsyncContextManager[node_support.RunningNode]:
+    """node_support's node, its phones' rate limit out of the way (many phones, one address)."""
+    return node_support.running_node(state, extra, limiter=RateLimiter(rate=1e6, burst=10**6))
+
+
 def bundle(flags: Any = UPSELL, issued: int | None = None, expires_in: int = 3600) -> bytes:
     """A bundle signed by KEY for SCOPE."""
     return signed(KEY, flags, issued=issued, expires_in=expires_in)
-
-
-@asynccontextmanager
-async def running_node(state: Path, extra: str) -> AsyncIterator[Client]:
-    """A node on `state` (created if new) with `extra` config, both planes in process."""
-    if not state.exists():
-        init_state(state, "BRL", datetime.now(UTC))
-    planes = Planes(parse_config(sample_config("BRL") + extra), state, port=0, operator_port=0,
-                    advertise=False)  # fmt: skip
-    attendee_app, operator = planes.attendee, planes.operator
-
-    async def both(scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        app = operator if path.startswith(("/api/", "/metrics")) else attendee_app
-        await app(scope, receive, send)
-
-    async with (
-        attendee_app.router.lifespan_context(attendee_app),
-        operator.router.lifespan_context(operator),
-    ):
-        node = planes.node
-        assert node is not None
-        node.limiter = RateLimiter(rate=1e6, burst=10**6)  # many phones, one test address
-        token = node.pairing.issue("t", 0, datetime.now(UTC).timestamp())
-        transport = httpx.ASGITransport(app=both)
-        async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
-            yield client, {"Authorization": f"Bearer {token}"}, node
 
 
 async def cart(client: httpx.AsyncClient, visitor: str, form: str = "coffee=1") -> str:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from node_support import attendee_app
 from starlette.testclient import TestClient
 
 from appliance.api import node as node_module
-from appliance.api.app import Planes
-from appliance.config import load_config
-from appliance.services.box import init_state
 from appliance.store.errors import StoreError
 
 
@@ -20,11 +17,7 @@ def test_a_failed_sweep_is_retried_not_fatal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(node_module, "EXPIRY_SWEEP_S", 0.02)
-    state = tmp_path / "state"
-    init_state(state, "BRL", datetime.now(UTC))
-    app = Planes(
-        load_config(state / "stallbox.toml"), state, port=0, operator_port=0, advertise=False
-    ).attendee
+    app = attendee_app(tmp_path / "state")
     with TestClient(app):
         node = app.state.node
         real, calls = node.drops.expire_holds, []

@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from node_support import running_node
 
-from appliance.api.app import Planes
-from appliance.config import parse_config, sample_config
-from appliance.services.box import init_state
 from appliance.services.ledger_files import verify_state
 
 Auth = dict[str, str]
-
-
-@asynccontextmanager
-async def running_node(
-    tmp_path: Path, born: datetime | None = None
-) -> AsyncIterator[tuple[httpx.AsyncClient, Auth]]:
-    state = tmp_path / "state"
-    init_state(state, "BRL", born or datetime.now(UTC))
-    config = parse_config(sample_config("BRL"))
-    planes = Planes(config, state, port=0, operator_port=0, advertise=False)
-    operator = planes.operator
-    async with operator.router.lifespan_context(operator):
-        transport = httpx.ASGITransport(app=operator)
-        async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
-            assert planes.node is not None
-            token = planes.node.pairing.issue("t", 0, datetime.now(UTC).timestamp())
-            yield client, {"Authorization": f"Bearer {token}"}
 
 
 async def sell(client: httpx.AsyncClient, auth: Auth, tender: str = "cash", **lines: int) -> Any:
@@ -58,7 +37,7 @@ async def stock_of(client: httpx.AsyncClient, auth: Auth, sku: str) -> int | Non
 
 def test_restocked_units_sell_and_the_restock_is_recorded(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with running_node(tmp_path) as (client, auth):
+        async with running_node(tmp_path / "state") as (client, auth, _):
             url = "/api/catalog/pastel/stock"
             counted = await client.post(
                 url, json={"mode": "set", "qty": 1, "operator": "ana"}, headers=auth
@@ -82,7 +61,7 @@ def test_restocked_units_sell_and_the_restock_is_recorded(tmp_path: Path) -> Non
 
 def test_bad_restocks_name_the_field_and_change_nothing(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with running_node(tmp_path) as (client, auth):
+        async with running_node(tmp_path / "state") as (client, auth, _):
             url = "/api/catalog/pastel/stock"
             mode = await client.post(url, json={"qty": 1, "mode": "take"}, headers=auth)
             assert mode.status_code == 422 and mode.json()["field"] == "mode"
@@ -108,7 +87,7 @@ def test_bad_restocks_name_the_field_and_change_nothing(tmp_path: Path) -> None:
 
 def test_close_over_the_api_reports_what_it_signed(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with running_node(tmp_path) as (client, auth):
+        async with running_node(tmp_path / "state") as (client, auth, _):
             assert (await sell(client, auth, pastel=2)).status_code == 200
             assert (await sell(client, auth, coffee=1)).status_code == 200
             preview = (await client.get("/api/close", headers=auth)).json()
@@ -130,7 +109,7 @@ def test_a_clock_behind_the_ledger_never_blocks_a_sale_and_can_be_set(tmp_path: 
     ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)  # the last receipt
 
     async def scenario() -> None:
-        async with running_node(tmp_path, born=ahead) as (client, auth):
+        async with running_node(tmp_path / "state", born=ahead) as (client, auth, _):
             clock = (await client.get("/api/clock", headers=auth)).json()
             assert clock["alarm"] and "behind the last receipt" in clock["alarm"]
             sold = await sell(client, auth, coffee=1)

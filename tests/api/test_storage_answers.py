@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from starlette.types import Receive, Scope, Send
+from node_support import running_node
 
 from appliance.api.app import Planes
 from appliance.api.locale import Languages
-from appliance.api.node import Node
 from appliance.config import parse_config, sample_config
 from appliance.services.box import init_state
 from appliance.services.checkout import Confirmation
@@ -72,37 +69,6 @@ def another_write(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO meta VALUES ('other', hex(randomblob(60000)))")
 
 
-@asynccontextmanager
-async def running_node(
-    tmp_path: Path,
-) -> AsyncIterator[tuple[Node, httpx.AsyncClient, dict[str, str]]]:
-    state = tmp_path / "state"
-    init_state(state, "BRL", datetime.now(UTC))
-    planes = Planes(
-        parse_config(sample_config("BRL")), state, port=0, operator_port=0, advertise=False
-    )
-    attendee, operator = planes.attendee, planes.operator
-
-    async def both(scope: Scope, receive: Receive, send: Send) -> None:
-        """One client for both planes: operator paths to the operator app, the rest to phones'."""
-        path = scope.get("path", "")
-        await (operator if path.startswith(("/api/", "/relay/", "/metrics")) else attendee)(
-            scope, receive, send
-        )
-
-    async with (
-        attendee.router.lifespan_context(attendee),
-        operator.router.lifespan_context(operator),
-    ):
-        transport = httpx.ASGITransport(app=both)
-        async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
-            assert planes.node is not None
-            token = planes.node.pairing.issue("t", 0, datetime.now(UTC).timestamp())
-            headers = {"Authorization": f"Bearer {token}"}
-            assert planes.node is not None
-            yield planes.node, client, headers
-
-
 async def cash_order(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
     made = await client.post(
         "/api/orders", json={"lines": [{"sku": "coffee", "qty": 1}]}, headers=headers
@@ -123,7 +89,7 @@ def test_a_committed_sale_is_answered_as_committed_when_the_disk_fills_behind_it
     the full disk (SQLite rolled the whole batch back) and the vendor was told 500."""
 
     async def scenario() -> tuple[httpx.Response, list[Any], int]:
-        async with running_node(tmp_path) as (node, client, headers):
+        async with running_node(tmp_path / "state") as (client, headers, node):
             order_id = await cash_order(client, headers)
             confirm = node.checkout.confirm
             others: list[asyncio.Future[None]] = []
@@ -154,7 +120,7 @@ def test_a_committed_sale_is_answered_as_committed_when_the_disk_fills_behind_it
 def test_a_full_disk_is_507_reads_go_on_and_writes_resume(tmp_path: Path) -> None:
     async def scenario() -> dict[str, httpx.Response]:
         seen: dict[str, httpx.Response] = {}
-        async with running_node(tmp_path) as (node, client, headers):
+        async with running_node(tmp_path / "state") as (client, headers, node):
             disk = FullAtCommit(node.box.writer._conn)
             node.box.writer._conn = disk  # type: ignore[assignment]
             seen["health-before"] = await client.get("/healthz")

@@ -5,17 +5,11 @@ and confirmation never refuses what the tender accepted."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from starlette.types import Receive, Scope, Send
-
-from appliance.api.app import Planes
-from appliance.config import parse_config, sample_config
-from appliance.services.box import init_state
+from node_support import running_node
 
 POLICY = """
 [policy.rails.pix]
@@ -30,31 +24,6 @@ city = "SAO PAULO"
 """
 
 
-@asynccontextmanager
-async def running_node(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
-    state = tmp_path / "state"
-    init_state(state, "BRL", datetime.now(UTC))
-    config = parse_config(sample_config("BRL") + POLICY)
-    planes = Planes(config, state, port=0, operator_port=0, advertise=False)
-    attendee, operator = planes.attendee, planes.operator
-
-    async def both(scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        await (operator if path.startswith(("/api/", "/relay/", "/metrics")) else attendee)(
-            scope, receive, send
-        )
-
-    async with (
-        attendee.router.lifespan_context(attendee),
-        operator.router.lifespan_context(operator),
-    ):
-        transport = httpx.ASGITransport(app=both)
-        async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
-            assert planes.node is not None
-            token = planes.node.pairing.issue("t", 0, datetime.now(UTC).timestamp())
-            yield client, {"Authorization": f"Bearer {token}"}
-
-
 async def new_order(client: httpx.AsyncClient, headers: dict[str, str], pastel: int) -> str:
     lines = [{"sku": "pastel", "qty": pastel}]
     made = await client.post("/api/orders", json={"lines": lines}, headers=headers)
@@ -64,7 +33,7 @@ async def new_order(client: httpx.AsyncClient, headers: dict[str, str], pastel: 
 
 def test_the_operator_api_offers_and_takes_only_what_the_policy_accepts(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with running_node(tmp_path) as (client, auth):
+        async with running_node(tmp_path / "state", POLICY) as (client, auth, _):
             assert (await client.get("/api/tenders", headers=auth)).json() == ["cash", "pix"]
             big = await new_order(client, auth, pastel=2)  # 18.00 > 10.00
             offered = await client.get("/api/tenders", params={"order": big}, headers=auth)
@@ -106,7 +75,7 @@ def test_a_crafted_attendee_post_gets_the_cart_back_with_the_remaining_choices(
     tmp_path: Path,
 ) -> None:
     async def scenario() -> None:
-        async with running_node(tmp_path) as (client, auth):
+        async with running_node(tmp_path / "state", POLICY) as (client, auth, _):
             cart = await client.post("/cart", data={"pastel": "2"})
             assert cart.status_code == 200
             assert 'value="cash"' in cart.text and 'value="pix"' not in cart.text
@@ -128,7 +97,7 @@ def test_a_drop_page_offers_what_the_policy_accepts_and_a_refused_claim_takes_no
     tmp_path: Path,
 ) -> None:
     async def scenario() -> None:
-        async with running_node(tmp_path) as (client, auth):
+        async with running_node(tmp_path / "state", POLICY) as (client, auth, _):
             drop = await client.post(
                 "/api/drops",
                 json={

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 import zxingcpp
+from node_support import running_node
 from PIL import Image
-from test_tender_policy_api import new_order, running_node
+from test_tender_policy_api import POLICY, new_order
 
 from appliance.api.operator.tender_qr import asked_sides, hex_rows
 from appliance.payments.fit import fit_symbol
@@ -37,7 +38,7 @@ def decode(matrix: tuple[tuple[bool, ...], ...]) -> list[str]:
 
 def test_the_tender_answers_the_code_for_the_first_side_that_holds_it(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with running_node(tmp_path) as (client, auth):
+        async with running_node(tmp_path / "state", POLICY) as (client, auth, _):
             order = await new_order(client, auth, pastel=1)  # 9.00: the policy takes pix
             url = f"/api/orders/{order}/tender"
             answer = await client.post(
@@ -62,7 +63,7 @@ def test_a_bad_qr_query_is_refused_naming_it_and_nothing_is_recorded(
     bad: str, tmp_path: Path
 ) -> None:
     async def scenario() -> None:
-        async with running_node(tmp_path) as (client, auth):
+        async with running_node(tmp_path / "state", POLICY) as (client, auth, _):
             order = await new_order(client, auth, pastel=1)
             refused = await client.post(
                 f"/api/orders/{order}/tender", params={"qr": bad}, json={"tender": "pix"},

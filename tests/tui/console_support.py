@@ -3,8 +3,8 @@ screen text.
 
 Screen text comes from the console's own SVG screenshot (App.export_screenshot): each <text>
 element is put back on its cell grid, so assertions and snapshots see what a vendor sees.
-Test modules import what they use by name, fixtures included: a second conftest.py would clash
-with tests/services/conftest.py (test dirs have no __init__.py).
+The fixtures (a stall node per module, a console paired with it, Textual's asyncio) are named
+for pytest in tests/tui/conftest.py; test modules import the helpers they use by name.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import cairosvg
+import httpx
 import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "e2e"))
@@ -30,6 +31,7 @@ from textual.app import App
 from textual.pilot import Pilot
 
 from tui.app import ConsoleSettings, StallboxConsole, build_app
+from tui.screens.pay import PayScreen
 from tui.state import ConsoleState
 
 PIX = """
@@ -55,6 +57,12 @@ def stall(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     yield node
     if node.process.poll() is None:
         node.stop()
+
+
+@pytest.fixture
+def app(stall: NodeProcess, tmp_path: Path) -> StallboxConsole:
+    """A console paired with the module's stall, its state file tmp_path/console.json."""
+    return console(paired_settings(stall, tmp_path / "console.json"))
 
 
 @pytest.fixture
@@ -109,6 +117,13 @@ def pair_answer(node: NodeProcess) -> dict[str, str]:
     return {"token": answer.token, "node_id": answer.node_id, "fingerprint": answer.fingerprint}
 
 
+def node_api(node: NodeProcess, state_file: Path) -> httpx.Client:
+    """The node's operator API with the token the console stored in `state_file`."""
+    pinned = ConsoleState(state_file).node(node.operator_url)
+    assert pinned is not None and pinned.token
+    return node.client(pinned.token)
+
+
 def console(settings: ConsoleSettings) -> StallboxConsole:
     """The app, built by the same factory as `stallbox console`."""
     return build_app(settings)
@@ -130,6 +145,20 @@ async def until(
 async def until_shown(pilot: Pilot[Any], text: str, timeout: float = 15.0) -> None:
     """Wait until the screen shows `text`."""
     await until(pilot, lambda: text in shown(pilot.app), repr(text), timeout)
+
+
+async def coffee_in_cash(pilot: Pilot[Any]) -> PayScreen:
+    """Sell one coffee (key 1), Enter, `c` for cash: the pay screen once the node's reference
+    shows on it."""
+    await until_shown(pilot, "Coffee")
+    await pilot.press("1", "enter")
+    await until_shown(pilot, "c  cash")
+    await pilot.press("c")
+    await until(pilot, lambda: isinstance(pilot.app.screen, PayScreen), "the pay screen")
+    await until_shown(pilot, "REF 0")
+    pay = pilot.app.screen
+    assert isinstance(pay, PayScreen)
+    return pay
 
 
 def svg_text(svg: str, width: int, height: int, strip: bool = True) -> str:

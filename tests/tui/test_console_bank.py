@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from console_support import (
     PIX,
-    anyio_backend,
     console,
     paired_settings,
     shown,
@@ -31,7 +30,6 @@ from textual.pilot import Pilot
 from tui.screens.confirm import ConfirmAction
 from tui.screens.pay import PayScreen
 
-__all__ = ["anyio_backend"]  # fixture, used by name
 pytestmark = pytest.mark.anyio
 
 MAP = ('delimiter = ";"\ndecimal = ","\ndate_format = "%Y-%m-%d %H:%M %z"\ncurrency = "BRL"\n'

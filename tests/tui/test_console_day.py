@@ -7,32 +7,27 @@ from pathlib import Path
 
 import pytest
 from console_support import (
-    anyio_backend,
     console,
+    node_api,
     paired_settings,
     shown,
-    stall,
     until,
     until_shown,
 )
 from nodeproc import NodeProcess
 
+from tui.app import StallboxConsole
 from tui.screens.clock import ClockScreen
 from tui.screens.confirm import ConfirmAction
 from tui.screens.day import CloseDayScreen, RestockScreen, parse_qty
 from tui.screens.sell import SellScreen
-from tui.state import ConsoleState
-
-__all__ = ["anyio_backend", "stall"]  # fixtures, used by name
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_f8_restocks_and_f7_signs_the_close_with_its_report(
-    stall: NodeProcess, tmp_path: Path
+    stall: NodeProcess, app: StallboxConsole
 ) -> None:
-    state_file = tmp_path / "console.json"
-    app = console(paired_settings(stall, state_file))
     async with app.run_test(size=(110, 36)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
         await until_shown(pilot, "✔ node up")
@@ -50,9 +45,7 @@ async def test_f8_restocks_and_f7_signs_the_close_with_its_report(
         screen = app.screen
         assert isinstance(screen, CloseDayScreen) and screen.report is not None
         seq = screen.report.seq
-    pinned = ConsoleState(state_file).node(stall.operator_url)
-    assert pinned is not None
-    with stall.client(pinned.token) as api:
+    with node_api(stall, app.settings.state_path) as api:
         assert api.get("/api/close").json()["from_seq"] == seq + 1  # type: ignore[operator]
         pastel = [i for i in api.get("/api/catalog").json() if i["sku"] == "pastel"]
         assert pastel[0]["stock"] == 7
@@ -64,9 +57,7 @@ async def test_a_box_clock_behind_raises_an_alarm_and_f10_sets_it_from_the_conso
 ) -> None:
     state_file = tmp_path / "console.json"
     settings = paired_settings(stall, state_file)
-    pinned = ConsoleState(state_file).node(stall.operator_url)
-    assert pinned is not None
-    with stall.client(pinned.token) as api:  # a sale now, then the box's clock 3 h behind it
+    with node_api(stall, state_file) as api:  # a sale now, then the box's clock 3 h behind it
         order = api.post("/api/orders", json={"lines": [{"sku": "coffee", "qty": 1}]}).json()
         api.post(f"/api/orders/{order['id']}/tender", json={"tender": "cash"})
         assert api.post(f"/api/orders/{order['id']}/confirm", json={}).status_code == 200
@@ -85,12 +76,12 @@ async def test_a_box_clock_behind_raises_an_alarm_and_f10_sets_it_from_the_conso
         assert isinstance(question, ConfirmAction) and "clock +10" in question.question  # ~3 h
         await pilot.press("n")  # kept: nothing sent
         await until(pilot, lambda: isinstance(app.screen, ClockScreen), "the clock dialog")
-        with stall.client(pinned.token) as api:
+        with node_api(stall, state_file) as api:
             assert api.get("/api/clock").json()["alarm"]
         await pilot.press("enter", "s")
         await until(pilot, lambda: "⚠" not in shown(app), "the alarm to clear")
         await until_shown(pilot, "Box time")
-    with stall.client(pinned.token) as api:
+    with node_api(stall, state_file) as api:
         clock = api.get("/api/clock").json()
         assert clock["alarm"] is None and abs(clock["offset_s"]) < 60
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from console_support import (
-    anyio_backend,
     console,
     pairing_code,
     pick,
@@ -31,7 +30,6 @@ from tui.app import ConsoleSettings
 from tui.screens.connect import ConnectScreen
 from tui.screens.sell import SellScreen
 
-__all__ = ["anyio_backend"]  # fixture, used by name
 pytestmark = [pytest.mark.anyio, pytest.mark.serial]  # mDNS timing under a busy CPU
 
 DECOYS = int(os.environ.get("STALLBOX_TEST_MDNS_DECOYS", "6"))

@@ -10,11 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 from console_support import (
-    anyio_backend,
     console,
     paired_settings,
     shown,
-    stall,
     until,
     until_shown,
 )
@@ -22,8 +20,6 @@ from nodeproc import NodeProcess
 
 from tui.screens.drops import DropsScreen
 from tui.screens.orders import OrdersScreen
-
-__all__ = ["anyio_backend", "stall"]  # fixtures, used by name
 
 pytestmark = pytest.mark.anyio
 

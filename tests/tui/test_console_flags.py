@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 from bundles import flags_table, signed, upsell
-from console_support import anyio_backend, console, paired_settings, until_shown
+from console_support import console, paired_settings, until_shown
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nodeproc import NodeProcess, run_cli, start_node
 
-__all__ = ["anyio_backend"]  # fixture, used by name
 pytestmark = pytest.mark.anyio
 KEY = Ed25519PrivateKey.generate()
 STATIC = {"flags": {"f": {"state": "ENABLED", "variants": {"a": 1}, "defaultVariant": "a"}}}

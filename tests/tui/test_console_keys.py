@@ -12,12 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from console_support import (
-    anyio_backend,
     console,
-    paired_settings,
     pairing_code,
     shown,
-    stall,
     until,
     until_shown,
 )
@@ -25,14 +22,12 @@ from nodeproc import NodeProcess
 from textual.widgets import Select
 
 from appliance.api.schemas import SyncOut
-from tui.app import ConsoleSettings
+from tui.app import ConsoleSettings, StallboxConsole
 from tui.link import Link
 from tui.screens.connect import ConnectScreen
 from tui.screens.drops import DropsScreen, local_time
 from tui.screens.sell import SellScreen
 from tui.screens.sync import outbox_reason
-
-__all__ = ["anyio_backend", "stall"]  # fixtures, used by name
 
 pytestmark = pytest.mark.anyio
 
@@ -63,9 +58,8 @@ async def test_f9_after_pairing_with_the_demo_code_shows_the_stall_page_and_no_e
 
 
 async def test_a_drop_item_is_picked_from_the_menu_and_rules_are_said_below_the_field(
-    stall: NodeProcess, tmp_path: Path
+    app: StallboxConsole,
 ) -> None:
-    app = console(paired_settings(stall, tmp_path / "console.json"))
     async with app.run_test(size=(120, 40)) as pilot:
         await until_shown(pilot, "Pastel")
         await pilot.press("f4")

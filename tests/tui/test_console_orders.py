@@ -14,11 +14,10 @@ from typing import Any
 import httpx
 import pytest
 from console_support import (
-    anyio_backend,
     console,
+    node_api,
     paired_settings,
     shown,
-    stall,
     until,
     until_shown,
 )
@@ -27,18 +26,8 @@ from nodeproc import NodeProcess
 from tui.app import StallboxConsole
 from tui.screens.confirm import ConfirmAction
 from tui.screens.orders import MARK, OrdersScreen
-from tui.state import ConsoleState
-
-__all__ = ["anyio_backend", "stall"]  # fixtures, used by name
 
 pytestmark = pytest.mark.anyio
-
-
-def api(node: NodeProcess, state_file: Path) -> httpx.Client:
-    """The node's API with the token the console stored."""
-    pinned = ConsoleState(state_file).node(node.operator_url)
-    assert pinned is not None and pinned.token
-    return node.client(pinned.token)
 
 
 def waiting_order(client: httpx.Client, note: str = "") -> dict[str, Any]:
@@ -66,11 +55,9 @@ def marked_line(app: StallboxConsole) -> str:
 
 
 async def test_down_then_v_voids_the_marked_order_after_asking(
-    stall: NodeProcess, tmp_path: Path
+    stall: NodeProcess, app: StallboxConsole
 ) -> None:
-    state_file = tmp_path / "console.json"
-    app = console(paired_settings(stall, state_file))
-    with api(stall, state_file) as client:
+    with node_api(stall, app.settings.state_path) as client:
         for waiting in client.get("/api/orders").json():  # the waiting list is empty
             client.post(f"/api/orders/{waiting['id']}/cancel")
         older, newer = paid_order(client), paid_order(client)
@@ -116,7 +103,7 @@ async def test_keys_act_on_the_focused_list_note_age_search_and_ready_undo(
     state_file = tmp_path / "console.json"
     settings = replace(paired_settings(stall, state_file), ready_undo_s=0.5)
     app = console(settings)
-    with api(stall, state_file) as client:
+    with node_api(stall, state_file) as client:
         paid = paid_order(client)
         other = waiting_order(client)
         noted = waiting_order(client, note="sem cebola, por favor")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from console_support import anyio_backend, console, pairing_code, start_stall, until_shown
+from console_support import console, pairing_code, start_stall, until_shown
 
 from appliance.unix_listener import SOCKET_NAME
 from tui.app import ConsoleSettings
@@ -16,8 +16,6 @@ def token(state_file: Path, url: str) -> str | None:
     pinned = ConsoleState(state_file).node(url)
     return None if pinned is None else pinned.token
 
-
-__all__ = ["anyio_backend"]  # fixtures, used by name
 
 pytestmark = pytest.mark.anyio
 

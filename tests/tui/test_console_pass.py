@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from console_support import anyio_backend, console, init_state, paired_settings, until, until_shown
+from console_support import console, init_state, paired_settings, until, until_shown
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nodeproc import NodeProcess, start_node
 from textual import events
@@ -25,9 +25,8 @@ from textual.widgets import Input
 from appliance.passes.cose import raw_public
 from appliance.passes.model import Entitlement, Kind, Pass
 from appliance.passes.trust import issue_pass, revocation_id, revocation_list
-from tui.screens.sell import SellScreen, TenderScreen
-
-__all__ = ["anyio_backend"]  # fixtures, used by name
+from tui.screens.sell import SellScreen
+from tui.screens.tender import TenderScreen
 
 pytestmark = pytest.mark.anyio
 ANA = Ed25519PrivateKey.generate()

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import zxingcpp
 from console_support import (
-    anyio_backend,
     console,
     init_state,
     paired_settings,
@@ -31,8 +30,6 @@ from tui.screens.pass_handover import PassHandoverScreen
 from tui.screens.pay import PayScreen
 from tui.screens.receipt import ReceiptScreen
 from tui.screens.sell import HOTKEYS, SellScreen
-
-__all__ = ["anyio_backend"]  # fixtures, used by name
 
 pytestmark = pytest.mark.anyio
 ANA = Ed25519PrivateKey.generate()

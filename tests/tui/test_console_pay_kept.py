@@ -13,16 +13,12 @@ import msgspec
 import pytest
 import zxingcpp
 from console_support import (
-    anyio_backend,
     console,
-    paired_settings,
     screenshot_png,
     shown,
-    stall,
     until,
     until_shown,
 )
-from nodeproc import NodeProcess
 from test_console_qr_80x24 import NODE, order_for, stats
 from textual.pilot import Pilot
 
@@ -35,8 +31,6 @@ from tui.screens.confirm import ConfirmAction
 from tui.screens.pay import PayScreen
 from tui.screens.sell import SellScreen
 from tui.widgets.qr import QrCode
-
-__all__ = ["anyio_backend", "stall"]  # fixtures, used by name
 
 pytestmark = pytest.mark.anyio
 
@@ -76,8 +70,7 @@ async def decoded(pilot: Pilot[Any], app: StallboxConsole, pay: PayScreen) -> li
     return [found.text for found in zxingcpp.read_barcodes(screenshot_png(app))]
 
 
-async def test_one_pay_screen_is_refilled_for_each_sale(stall: NodeProcess, tmp_path: Path) -> None:
-    app = console(paired_settings(stall, tmp_path / "console.json"))
+async def test_one_pay_screen_is_refilled_for_each_sale(app: StallboxConsole) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await until_shown(pilot, "Pastel")
         await pilot.press("2")

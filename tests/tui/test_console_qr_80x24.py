@@ -18,7 +18,7 @@ import httpx
 import msgspec
 import pytest
 import zxingcpp
-from console_support import anyio_backend, console, screenshot_png, shown, until
+from console_support import console, screenshot_png, shown, until
 from textual.pilot import Pilot
 from textual.widgets import Digits
 
@@ -39,8 +39,6 @@ from tui.client import NodeClient
 from tui.link import Link
 from tui.screens.pay import PayScreen
 from tui.widgets.qr import QrCode, fit_lines, levels_for
-
-__all__ = ["anyio_backend"]  # fixtures, used by name
 
 pytestmark = pytest.mark.anyio
 

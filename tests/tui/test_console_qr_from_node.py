@@ -16,7 +16,7 @@ import httpx
 import msgspec
 import pytest
 import zxingcpp
-from console_support import anyio_backend, console, screenshot_png, until
+from console_support import console, screenshot_png, until
 from test_console_qr_80x24 import NODE, RAILS, order_for, stats, text_for
 
 from appliance.api.operator.tender_qr import asked_sides, qr_out
@@ -28,8 +28,6 @@ from tui.link import Link
 from tui.screens import pay as pay_module
 from tui.screens.pay import PayScreen
 from tui.widgets.qr import QrCode, node_lines
-
-__all__ = ["anyio_backend"]  # fixtures, used by name
 
 pytestmark = pytest.mark.anyio
 

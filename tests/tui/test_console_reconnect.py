@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from console_support import (
-    anyio_backend,
     console,
     free_port,
     paired_settings,
@@ -22,8 +21,6 @@ from tui.app import ConsoleSettings
 from tui.screens.connect import KeyChangedScreen
 from tui.screens.pay import PayScreen
 from tui.state import ConsoleState
-
-__all__ = ["anyio_backend"]  # fixtures, used by name
 
 pytestmark = pytest.mark.anyio
 

@@ -6,18 +6,16 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-import httpx
 import pytest
 import zxingcpp
 from console_support import (
-    anyio_backend,
+    coffee_in_cash,
     console,
-    paired_settings,
+    node_api,
     pairing_code,
     pick,
     screenshot_png,
     shown,
-    stall,
     until,
     until_shown,
 )
@@ -27,23 +25,14 @@ from textual.widgets import Digits
 from appliance.config import load_config
 from appliance.domain.money import Money
 from appliance.payments.registry import RailRegistry
-from tui.app import ConsoleSettings
+from tui.app import ConsoleSettings, StallboxConsole
 from tui.screens.connect import ConnectScreen, KeyChangedScreen
 from tui.screens.pay import PayScreen
 from tui.screens.receipt import ReceiptScreen
 from tui.screens.sell import SellScreen
 from tui.state import ConsoleState
 
-__all__ = ["anyio_backend", "stall"]  # fixtures, used by name
-
 pytestmark = pytest.mark.anyio
-
-
-def api(node: NodeProcess, state_file: Path) -> httpx.Client:
-    """The node's API with the token the console stored."""
-    pinned = ConsoleState(state_file).node(node.operator_url)
-    assert pinned is not None and pinned.token
-    return node.client(pinned.token)
 
 
 async def test_first_contact_pairs_with_the_code_and_pins_the_key(
@@ -63,10 +52,8 @@ async def test_first_contact_pairs_with_the_code_and_pins_the_key(
 
 
 async def test_a_pix_sale_shows_a_qr_that_decodes_to_the_payload(
-    stall: NodeProcess, tmp_path: Path
+    stall: NodeProcess, app: StallboxConsole
 ) -> None:
-    state_file = tmp_path / "console.json"
-    app = console(paired_settings(stall, state_file))
     async with app.run_test(size=(120, 40)) as pilot:
         await until_shown(pilot, "Pastel")
         await pilot.press("2", "2", "1")  # two pastels, one coffee
@@ -97,20 +84,16 @@ async def test_a_pix_sale_shows_a_qr_that_decodes_to_the_payload(
         assert "receipt #" in shown(app)
         await until_shown(pilot, "The attendee can photograph the receipt code")  # 120x40: shown
         assert "accept" in shown(app)
-    with api(stall, state_file) as client:
+    with node_api(stall, app.settings.state_path) as client:
         order = client.get(f"/api/orders/{pay.order.id}").json()
     assert order["state"] == "paid" and order["total"] == total
 
 
-async def test_cash_sale_shows_change_due_at_80x24(stall: NodeProcess, tmp_path: Path) -> None:
-    app = console(paired_settings(stall, tmp_path / "console.json"))
+async def test_cash_sale_shows_change_due_at_80x24(
+    stall: NodeProcess, app: StallboxConsole
+) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
-        await until_shown(pilot, "Coffee")
-        await pilot.press("1", "enter")
-        await until_shown(pilot, "c  cash")
-        await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, PayScreen), "the pay screen")
-        await until_shown(pilot, "REF 0")
+        await coffee_in_cash(pilot)
         await pilot.press("1", "0")
         await until_shown(pilot, "CHANGE DUE R$ 4,00")
         await pilot.press("enter")
@@ -131,10 +114,7 @@ async def test_cash_sale_shows_change_due_at_80x24(stall: NodeProcess, tmp_path:
         await until_shown(pilot, "Cart is empty")
 
 
-async def test_a_refused_rail_sale_can_be_overridden_with_a_reason(
-    stall: NodeProcess, tmp_path: Path
-) -> None:
-    app = console(paired_settings(stall, tmp_path / "console.json"))
+async def test_a_refused_rail_sale_can_be_overridden_with_a_reason(app: StallboxConsole) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await until_shown(pilot, "Pastel")
         await pilot.press(*"222222")  # 6 pastels: above the 50.00 Pix per-sale limit
@@ -196,21 +176,12 @@ async def test_without_a_url_the_console_finds_the_node_over_mdns(
 
 
 async def test_an_order_confirmed_elsewhere_shows_as_paid_not_as_an_error(
-    stall: NodeProcess, tmp_path: Path
+    stall: NodeProcess, app: StallboxConsole
 ) -> None:
     """Another console (or a lost answer) confirmed first: the node says 409, the order is paid."""
-    state_file = tmp_path / "console.json"
-    app = console(paired_settings(stall, state_file))
     async with app.run_test(size=(120, 40)) as pilot:
-        await until_shown(pilot, "Coffee")
-        await pilot.press("1", "enter")
-        await until_shown(pilot, "c  cash")
-        await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, PayScreen), "the pay screen")
-        await until_shown(pilot, "REF 0")
-        pay = app.screen
-        assert isinstance(pay, PayScreen)
-        with api(stall, state_file) as other_console:
+        pay = await coffee_in_cash(pilot)
+        with node_api(stall, app.settings.state_path) as other_console:
             assert other_console.post(f"/api/orders/{pay.order.id}/confirm", json={}).is_success
         await pilot.press("enter")
         await until_shown(pilot, "✔ PAID")

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from console_support import (
-    anyio_backend,
     check_snapshot,
     console,
     paired_settings,
@@ -28,10 +27,8 @@ from tui.app import StallboxConsole
 from tui.screens.connect import ConnectScreen
 from tui.screens.pay import PayScreen
 from tui.screens.receipt import ReceiptScreen
-from tui.screens.sell import TenderScreen
+from tui.screens.tender import TenderScreen
 from tui.widgets.qr import QrCode
-
-__all__ = ["anyio_backend"]  # fixtures, used by name
 
 pytestmark = pytest.mark.anyio
 

@@ -21,12 +21,10 @@ from typing import Any
 
 import httpx
 import pytest
-from console_support import pairing_code, stall
+from console_support import pairing_code
 from nodeproc import REPO, NodeProcess
 
 from tui.state import ConsoleState
-
-__all__ = ["stall"]  # fixtures, used by name
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
-from console_support import anyio_backend
 
 from appliance.api.schemas import DropOut, OrderOut, SyncOut
 from appliance.ledger.figures import quantile
@@ -43,9 +42,6 @@ stallbox_confirmations_total{rail="pix",verdict="accept"} 3.0
 stallbox_confirmations_total{rail="cash",verdict="accept"} 5.0
 stallbox_confirmations_total{rail="pix",verdict="refuse"} 1.0
 """
-
-
-__all__ = ["anyio_backend"]  # fixtures, used by name
 
 
 def test_metrics_give_conversion_quantiles_and_confirmations_by_rail() -> None:
@@ -175,6 +171,8 @@ async def test_client_errors_become_console_errors() -> None:
     with pytest.raises(Refused, match="unexpected answer"):
         await answer_with(200, b'{"not":"a list"}', "catalog")
     assert await answer_with(404, b'{"error":"no such route"}', "sync_state") is None
+    with pytest.raises(Refused):  # only a missing route means "an older node", not any refusal
+        await answer_with(500, b'{"error":"disk full","field":null}', "sync_state")
 
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 import zxingcpp
 from console_support import (
-    anyio_backend,
     console,
     paired_settings,
     start_stall,
@@ -37,13 +36,11 @@ from textual.widgets import Input
 from tui.app import StallboxConsole
 from tui.screens.connect import KeyChangedScreen
 from tui.screens.pay import PayScreen
-from tui.screens.sell import TenderScreen
+from tui.screens.tender import TenderScreen
 from tui.vt.font import UNIFONT_HEX, PsfFont, read_psf
 from tui.vt.font import main as build_font
 from tui.vt.screen import ASCII, VtGlyphs, vt_glyphs
 from tui.widgets.qr import QrCode, qr_lines
-
-__all__ = ["anyio_backend"]  # fixtures, used by name
 
 pytestmark = pytest.mark.anyio
 

@@ -23,7 +23,6 @@ import httpx
 import pytest
 import zxingcpp
 from console_support import (
-    anyio_backend,
     console,
     free_port,
     init_state,
@@ -40,8 +39,6 @@ from tui.screens.pay import PayScreen
 from tui.screens.receipt import ReceiptScreen
 from tui.screens.sell import SellScreen
 from tui.state import ConsoleState
-
-__all__ = ["anyio_backend"]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("STALLBOX_ARTIFACTS", REPO / "artifacts"))

@@ -13,12 +13,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from console_support import anyio_backend
 
 from tui.errors import TransportError
 from tui.keepalive import MAX_ANSWER, MAX_LINE, KeptAlive, Lines
-
-__all__ = ["anyio_backend"]  # fixtures, used by name
 
 
 class Server:

@@ -12,12 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from console_support import anyio_backend, console, paired_settings, stall, until, until_shown
+from console_support import console, paired_settings, until, until_shown
 from nodeproc import NodeProcess
 
 from tui import startup_gc
-
-__all__ = ["anyio_backend", "stall"]  # fixtures, used by name
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -26,7 +26,7 @@ from tui.screens.base import ConsoleModal
 from tui.screens.confirm import YES, ConfirmAction
 
 if TYPE_CHECKING:
-    from tui.app import StallboxConsole
+    from tui.node_watch import NodeWatch
 
 ASK_OVER = timedelta(minutes=10)  # a larger jump is asked about first: this device may be wrong
 
@@ -122,7 +122,7 @@ class ClockScreen(ConsoleModal):
         self.dismiss(None)
 
 
-async def clock_alarm(app: StallboxConsole, client: NodeClient) -> None:
+async def clock_alarm(app: NodeWatch, client: NodeClient) -> None:
     """Toast once per alarm text while the box's clock is behind (F10 shows and sets it)."""
     try:
         clock = await client.clock()

@@ -25,7 +25,7 @@ from tui.errors import ConsoleError, Refused
 from tui.messages import ActionDone, ActionFailed, CatalogLoaded, OrderOpened
 from tui.money import money
 from tui.pass_scan import PassChecked, PassRejected, ScanBuffer, is_pass, refusal_words
-from tui.screens.base import ConsoleModal, ConsoleScreen
+from tui.screens.base import ConsoleScreen
 
 if TYPE_CHECKING:  # the pay step is imported when the first catalogue is drawn, not at start
     from tui.screens.pay import PayScreen
@@ -311,6 +311,8 @@ class SellScreen(ConsoleScreen):
             self.post_message(ActionFailed(f"Order not opened: {exc}"))
 
     def on_order_opened(self, message: OrderOpened) -> None:
+        from tui.screens.tender import TenderScreen  # loaded by the monitor after the start
+
         self.opening = False
         order = message.order
         self.app.push_screen(
@@ -371,43 +373,3 @@ class SellScreen(ConsoleScreen):
 
     def on_action_done(self, message: ActionDone) -> None:
         self.say(message.text)
-
-
-class TenderScreen(ConsoleModal):
-    """Pick cash or a rail with one key."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss_none", "Back", id="tender-back"),
-    ]
-
-    def __init__(self, order: OrderOut, tenders: list[str], offered: list[str]) -> None:
-        super().__init__()
-        self.order = order
-        self.offered = set(offered)  # what the offline policy accepts for this total now
-        self.keys: dict[str, str] = {}
-        rails = [t for t in tenders if t != "cash"]
-        if "cash" in tenders:
-            self.keys["c"] = "cash"
-        for index, rail in enumerate(rails[:9], start=1):
-            self.keys[str(index)] = rail
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="tender-dialog", classes="dialog"):
-            total = money(self.order.total, self.order.currency, self.console.money_locale)
-            yield Static(f"Order #{self.order.number} — {total}", classes="dialog-title")
-            for key, tender in self.keys.items():
-                label = "cash (change due)" if tender == "cash" else f"{tender.upper()} (QR)"
-                if tender not in self.offered:  # not shown to the payer unless overridden
-                    label += " ✖ over the offline limit: override with a reason first"
-                yield Static(f" {key}  {label}", classes="tender-choice")
-            yield Static("Esc: back to the cart (the order is cancelled)", classes="hint")
-
-    def on_key(self, event: events.Key) -> None:
-        tender = self.keys.get(event.character or "")
-        if tender is not None:
-            event.stop()
-            self.dismiss(tender)
-
-    def action_dismiss_none(self) -> None:
-        """Close without a tender."""
-        self.dismiss(None)
