@@ -43,14 +43,24 @@ from appliance.domain.errors import DomainError
 from appliance.domain.orders import OrderState
 from appliance.payments.errors import PaymentError
 from appliance.services.checkout import utc_now
+from appliance.store.errors import NotFound
 
 SOLD_OUT_PAGES = 64  # refusal pages kept (drops x refusals x languages x layouts), then forgotten
 LEFT_MARK = "0000000000"  # where a cached countdown gets its seconds left (digits: never escaped)
+MAX_DROP_ID = 2**63 - 1  # SQLite's largest integer: a larger id in a path is no drop, not a 500
 
 
 def seconds_left(drop: Drop, now: datetime) -> int:
     """Whole seconds until the drop opens, rounded up: at least 1 while it has not opened."""
     return max(1, math.ceil((drop.starts_at - now).total_seconds()))
+
+
+def drop_id_of(request: Request) -> int:
+    """The path's drop id; NotFound past SQLite's integers (the route takes any digits)."""
+    drop_id = int(request.path_params["drop_id"])
+    if drop_id > MAX_DROP_ID:
+        raise NotFound(f"no drop {drop_id}")
+    return drop_id
 
 
 async def _context(
@@ -94,7 +104,7 @@ async def drop_page(request: Request) -> Response:
     """
     started = time.perf_counter()
     node = node_of(request)
-    drop_id = int(request.path_params["drop_id"])
+    drop_id = drop_id_of(request)
     locale = locale_of(request)
     drop = await node.drops.drop(drop_id)
     arm = drop_arm(node, node.visitors.verify(request.cookies.get(VISITOR)))
@@ -123,7 +133,7 @@ async def claim(request: Request) -> Response:
     if (refused := limited(request)) is not None:
         return refused
     node = node_of(request)
-    drop_id = int(request.path_params["drop_id"])
+    drop_id = drop_id_of(request)
     fields = await _form(request)
     qty, tender = _claim_fields(fields)
     # The claimant is the phone's address, whatever its cookie says: one address, one
