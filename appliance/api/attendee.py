@@ -38,6 +38,7 @@ from appliance.ledger.receipt import parse_receipt, verify_receipt
 from appliance.payments.errors import PaymentError
 from appliance.payments.render import RenderedCode
 from appliance.services.flags import Arm, upsell_of
+from appliance.services.pairing import source_key
 from appliance.store import drops as drops_sql
 from appliance.store import evidence as evidence_sql
 from appliance.store import ledger as ledger_sql
@@ -117,8 +118,13 @@ def limited(request: Request) -> Response | None:
 
 
 def client_address(request: Request) -> str:
-    """The address the request came from, as the socket saw it (never X-Forwarded-For)."""
-    return request.client.host if request.client else "?"
+    """Who the request came from, as the socket saw it (never X-Forwarded-For), as limits count it.
+
+    An IPv4 address as itself (also when a dual-stack socket maps it into IPv6); an IPv6 one
+    as its /64, one subscriber, since a phone picks its own addresses in it (SLAAC privacy
+    addresses): per address, each fresh one was a fresh drop allowance and rate bucket.
+    """
+    return source_key(request.client.host) if request.client else "?"
 
 
 async def menu(request: Request) -> Response:
