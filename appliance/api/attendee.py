@@ -166,7 +166,7 @@ async def menu(request: Request) -> Response:
     if known is None:
         remember(response, visitor)
     if arm is not None:  # the arm's figures for the canary judge (services/flags.py)
-        node.flags.viewed(arm, time.perf_counter() - started)
+        node.flags.viewed(arm, time.perf_counter() - started, visitor)
     return response
 
 
@@ -208,7 +208,8 @@ async def cart(request: Request) -> Response:
         return refused
     node = node_of(request)
     wanted, _, _ = await _wanted(request)
-    arm = arm_of(node, request.cookies.get(VISITOR))
+    cookie = request.cookies.get(VISITOR)
+    arm = arm_of(node, cookie)  # an arm only for a cookie the node signed: the visitor's id
     shown_pass = await presented(request, node.passes)
     shown = await _cart_page(request, wanted, shown_pass=shown_pass, arm=arm)
     if shown is None:
@@ -216,7 +217,7 @@ async def cart(request: Request) -> Response:
     node.funnel.step("cart")
     node.count("cart")
     if arm is not None:  # the arm's figures for the canary judge (services/flags.py)
-        node.flags.viewed(arm, time.perf_counter() - started)
+        node.flags.viewed(arm, time.perf_counter() - started, cookie or "")
     return shown
 
 

@@ -107,7 +107,8 @@ async def drop_page(request: Request) -> Response:
     drop_id = drop_id_of(request)
     locale = locale_of(request)
     drop = await node.drops.drop(drop_id)
-    arm = drop_arm(node, node.visitors.verify(request.cookies.get(VISITOR)))
+    visitor = node.visitors.verify(request.cookies.get(VISITOR))
+    arm = drop_arm(node, visitor)
     layout = drop_layout(arm)
     now = utc_now()
     if not drop.started(now):
@@ -124,7 +125,7 @@ async def drop_page(request: Request) -> Response:
             render(request, "drop.html", locale, **context), headers=PAGE_HEADERS
         )
     if arm is not None:  # the arm's figures for the canary judge (services/flags.py)
-        node.flags.viewed(arm, time.perf_counter() - started)
+        node.flags.viewed(arm, time.perf_counter() - started, visitor or "")
     return response
 
 
