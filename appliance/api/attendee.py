@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -24,9 +23,10 @@ from starlette.routing import BaseRoute, Route
 
 from appliance.api import page_variants as variants
 from appliance.api.bounds import form_text
+from appliance.api.form_fields import NOTE_CHARS, BadField, bad_field, quantity, without_hidden
 from appliance.api.locale import PageLocale
 from appliance.api.node import Node
-from appliance.api.pass_pages import Presented, presented
+from appliance.api.pass_pages import PASS_FIELD, Presented, presented
 from appliance.api.pass_sale_pages import issued_view
 from appliance.api.upsell import OFFER_FIELD, arm_of, offer_of
 from appliance.domain.catalog import Item
@@ -51,9 +51,7 @@ TEMPLATES = Environment(
     auto_reload=False,
 )
 VISITOR = "sbv"
-MAX_QTY = 20
 MENU_TTL_S = 1.0  # the stock a menu shows may be this old; the claim or sale itself is exact
-_QTY = re.compile(r"[0-9]{1,3}")
 PNG_HEADERS = {"Cache-Control": "public, max-age=3600"}
 PAGE_HEADERS = {"Cache-Control": "no-store", "Vary": "Accept-Language"}
 DROP_REFUSALS = (  # DropError texts (domain/drops.py) and the page message codes they map to
@@ -183,7 +181,11 @@ def back_to_menu(code: str) -> RedirectResponse:
 
 
 async def _wanted(request: Request) -> tuple[dict[str, int], str, str | None]:
-    """Quantities per sku, the note and the tender from a posted form; bad numbers are skipped."""
+    """Quantities per sku, the note and the tender from a posted form; BadField for a bad number.
+
+    The menu's form sends every item, blank or 0 when not wanted: those are skipped. Control and
+    bidi characters are taken out of the note, which the vendor's console shows.
+    """
     body = form_text(await request.body())  # 400 for bad UTF-8 or escapes (api/bounds.py)
     try:
         fields = parse_qsl(body, keep_blank_values=True, max_num_fields=100)
@@ -193,11 +195,11 @@ async def _wanted(request: Request) -> tuple[dict[str, int], str, str | None]:
     note, tender = "", None
     for key, value in fields:
         if key == "note":
-            note = value[:200]
+            note = without_hidden(value)[:NOTE_CHARS]
         elif key == "tender":
             tender = value
-        elif _QTY.fullmatch(value.strip()) and 0 < int(value) <= MAX_QTY:  # ASCII, no huge ints
-            wanted[key] = int(value)
+        elif key != PASS_FIELD and (qty := quantity(key, value)):
+            wanted[key] = qty
     return wanted, note, tender
 
 
@@ -207,7 +209,10 @@ async def cart(request: Request) -> Response:
     if (refused := limited(request)) is not None:
         return refused
     node = node_of(request)
-    wanted, _, _ = await _wanted(request)
+    try:
+        wanted, _, _ = await _wanted(request)
+    except BadField as exc:
+        return bad_field(exc)
     cookie = request.cookies.get(VISITOR)
     arm = arm_of(node, cookie)  # an arm only for a cookie the node signed: the visitor's id
     shown_pass = await presented(request, node.passes)
@@ -295,7 +300,10 @@ async def place_order(request: Request) -> Response:
     if (refused := limited(request)) is not None:
         return refused
     node = node_of(request)
-    wanted, note, tender = await _wanted(request)
+    try:
+        wanted, note, tender = await _wanted(request)
+    except BadField as exc:
+        return bad_field(exc)
     accepted = wanted.pop(OFFER_FIELD, 0) == 1
     if not wanted or tender is None:
         return back_to_menu("empty")

@@ -21,8 +21,6 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from appliance.api.attendee import (
-    _QTY,
-    MAX_QTY,
     MENU_TTL_S,
     PAGE_HEADERS,
     VISITOR,
@@ -35,6 +33,7 @@ from appliance.api.attendee import (
     render,
 )
 from appliance.api.bounds import form_text
+from appliance.api.form_fields import BadField, bad_field, quantity
 from appliance.api.locale import PageLocale
 from appliance.api.page_variants import COUNTDOWN_FIRST, drop_arm, drop_layout, page_key
 from appliance.api.pass_pages import presented_in
@@ -136,7 +135,10 @@ async def claim(request: Request) -> Response:
     node = node_of(request)
     drop_id = drop_id_of(request)
     fields = await _form(request)
-    qty, tender = _claim_fields(fields)
+    try:
+        qty, tender = _claim_fields(fields)
+    except BadField as exc:  # nothing held
+        return bad_field(exc)
     # The claimant is the phone's address, whatever its cookie says: one address, one
     # per-attendee allowance (docs/security.md, "Fair drops").
     attendee = node.visitors.client(client_address(request))
@@ -174,13 +176,13 @@ async def _form(request: Request) -> list[tuple[str, str]]:
 
 
 def _claim_fields(fields: list[tuple[str, str]]) -> tuple[int, str | None]:
-    """The claim's quantity (1 unless a valid one is given) and tender, read as _wanted reads them."""
+    """The claim's quantity (1 when blank) and tender; BadField for a quantity not 1-MAX_QTY."""
     qty, tender = 1, None
     for key, value in fields:
         if key == "tender":
             tender = value
-        elif key == "qty" and _QTY.fullmatch(value.strip()) and 0 < int(value) <= MAX_QTY:
-            qty = int(value)
+        elif key == "qty":
+            qty = quantity("qty", value, least=1) or 1
     return qty, tender
 
 
