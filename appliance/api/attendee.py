@@ -52,7 +52,8 @@ TEMPLATES = Environment(
 )
 VISITOR = "sbv"
 MENU_TTL_S = 1.0  # the stock a menu shows may be this old; the claim or sale itself is exact
-PNG_HEADERS = {"Cache-Control": "public, max-age=3600"}
+PNG_HEADERS = {"Cache-Control": "public, max-age=3600"}  # the stall's sign: the same for all
+ORDER_PNG_HEADERS = {"Cache-Control": "private, max-age=3600"}  # an order's URL is its capability
 PAGE_HEADERS = {"Cache-Control": "no-store", "Vary": "Accept-Language"}
 DROP_REFUSALS = (  # DropError texts (domain/drops.py) and the page message codes they map to
     ("the drop opens at", "not_open"), ("sold out", "sold_out"), ("only ", "few_left"),
@@ -373,7 +374,7 @@ async def qr_png(request: Request) -> Response:
     if not order.tender or order.tender == "cash":
         raise NotFound("this order has no payment code")
     code = await asyncio.to_thread(node.rails.qr, order.tender, order.total, order.reference)
-    return Response(code.png(), media_type="image/png", headers=PNG_HEADERS)
+    return Response(code.png(), media_type="image/png", headers=ORDER_PNG_HEADERS)
 
 
 async def order_events(request: Request) -> Response:
@@ -451,7 +452,7 @@ async def receipt_png(request: Request) -> Response:
     if stored is None:
         raise NotFound("this order has no receipt")
     code = await asyncio.to_thread(RenderedCode, stored.line)
-    return Response(code.png(), media_type="image/png", headers=PNG_HEADERS)
+    return Response(code.png(), media_type="image/png", headers=ORDER_PNG_HEADERS)
 
 
 def _menu_url(request: Request) -> str:

@@ -167,3 +167,19 @@ def test_control_characters_are_taken_out_of_a_note(app: Starlette) -> None:
         assert client.portal is not None
         stored = client.portal.call(node_of(app).checkout.get_order, order_id).note
     assert stored == "no onion\n#7 PAID[2Jreversedx \U0001f9c5"
+
+
+def test_an_orders_images_are_private_to_the_phone(app: Starlette) -> None:
+    # The order's URL is its capability: its payment code and receipt QR must not be kept by a
+    # shared cache (a venue's caching proxy) for whoever asks for that URL next.
+    client = phone(app, "192.168.4.34")
+    placed = client.post("/order", content=b"coffee=1&tender=cash", headers=FORM)
+    order_id = placed.headers["location"].split("/")[2]
+    node = node_of(app)
+    with TestClient(app) as portal_client:
+        assert portal_client.portal is not None
+        portal_client.portal.call(node.checkout.confirm, order_id)
+    receipt = client.get(f"/o/{order_id}/receipt.png")
+    assert receipt.status_code == 200
+    assert receipt.headers["cache-control"] == "private, max-age=3600"
+    assert client.get("/sign.png").headers["cache-control"] == "public, max-age=3600"
