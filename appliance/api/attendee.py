@@ -456,7 +456,17 @@ async def receipt_png(request: Request) -> Response:
 
 
 def _menu_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/"
+    """The menu at the address the phone reached (the socket's), never the Host header it sent.
+
+    A Host header is the client's to write: the printed sign and its QR (cached publicly for an
+    hour) would point wherever a stranger's request named.
+    """
+    server = request.scope.get("server")
+    if not server:
+        return str(request.base_url).rstrip("/") + "/"  # no socket (a test transport)
+    host, port = str(server[0]), int(server[1])
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}/" if port == 80 else f"http://{host}:{port}/"
 
 
 async def sign(request: Request) -> Response:

@@ -183,3 +183,13 @@ def test_an_orders_images_are_private_to_the_phone(app: Starlette) -> None:
     assert receipt.status_code == 200
     assert receipt.headers["cache-control"] == "private, max-age=3600"
     assert client.get("/sign.png").headers["cache-control"] == "public, max-age=3600"
+
+
+@pytest.mark.parametrize("path", ["/sign", "/sign.png"])
+def test_the_stalls_sign_ignores_a_host_header(app: Starlette, path: str) -> None:
+    # The sign's menu URL came from the Host header, which the client writes: a stranger's
+    # request got a sign (and a publicly cacheable QR) pointing at their own site.
+    honest = phone(app, "192.168.4.35").get(path)
+    forged = phone(app, "192.168.4.35").get(path, headers={"Host": "evil.example"})
+    assert forged.status_code == 200 and forged.content == honest.content
+    assert b"evil" not in forged.content
