@@ -384,8 +384,8 @@ async def order_events(request: Request) -> Response:
 
     async def stream() -> AsyncIterator[str]:
         yield f"event: state\ndata: {json.dumps({'state': order.state.value})}\n\n"
-        async for message in node.events.stream():
-            if f'"id":"{order.id}"' in message:
+        async for message in node.events.stream(order=order.id):  # this order's events only
+            if message.startswith("event: order"):
                 yield message.replace("event: order", "event: state", 1)
 
     return StreamingResponse(
