@@ -8,6 +8,7 @@ back to a refresh. Order ids are unguessable, so an order's URL is its capabilit
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import sqlite3
 import time
@@ -38,7 +39,6 @@ from appliance.ledger.receipt import parse_receipt, verify_receipt
 from appliance.payments.errors import PaymentError
 from appliance.payments.render import RenderedCode
 from appliance.services.flags import Arm, upsell_of
-from appliance.services.pairing import source_key
 from appliance.store import drops as drops_sql
 from appliance.store import evidence as evidence_sql
 from appliance.store import ledger as ledger_sql
@@ -119,11 +119,18 @@ def limited(request: Request) -> Response | None:
 def client_address(request: Request) -> str:
     """Who the request came from, as the socket saw it (never X-Forwarded-For), as limits count it.
 
-    An IPv4 address as itself (also when a dual-stack socket maps it into IPv6); an IPv6 one
-    as its /64, one subscriber, since a phone picks its own addresses in it (SLAAC privacy
-    addresses): per address, each fresh one was a fresh drop allowance and rate bucket.
+    An IPv4 address as itself, also when a dual-stack socket maps it into IPv6 (::ffff:a.b.c.d).
+    An IPv6 address stays whole: on the venue LAN every phone is in the same /64, so the /64
+    that counts one subscriber on the internet (pairing) would make every phone one claimant.
     """
-    return source_key(request.client.host) if request.client else "?"
+    host = request.client.host if request.client else "?"
+    if host.startswith("::ffff:") and "." in host:
+        try:
+            mapped = ipaddress.IPv6Address(host).ipv4_mapped
+        except ValueError:
+            mapped = None
+        return host if mapped is None else str(mapped)
+    return host
 
 
 async def menu(request: Request) -> Response:
