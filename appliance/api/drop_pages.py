@@ -145,6 +145,10 @@ async def claim(request: Request) -> Response:
     shown_pass = presented_in(fields, node.passes)  # early access: verified here, offline
     card = shown_pass.card if shown_pass is not None else None
     early = timedelta(minutes=node.passes.early_minutes(card, drop_id))
+    if card is not None and early and not (await node.drops.drop(drop_id)).started(utc_now()):
+        # An early claim counts against the pass, whichever phones show it: a pass is text,
+        # as easily shared as a screenshot (docs/security.md, "Fan passes").
+        attendee = node.visitors.client(f"pass:{card.pass_id}")
     try:
         if shown_pass is not None and shown_pass.code is not None:
             return await _refused(request, drop_id, shown_pass.code, shown_pass.reason)
