@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -24,7 +24,14 @@ from starlette.routing import BaseRoute, Route
 
 from appliance.api import page_variants as variants
 from appliance.api.bounds import form_text
-from appliance.api.form_fields import NOTE_CHARS, BadField, bad_field, quantity, without_hidden
+from appliance.api.form_fields import (
+    NOTE_CHARS,
+    BadField,
+    bad_field,
+    form_fields,
+    quantity,
+    without_hidden,
+)
 from appliance.api.locale import PageLocale
 from appliance.api.node import Node
 from appliance.api.pass_pages import PASS_FIELD, Presented, presented
@@ -194,11 +201,7 @@ async def _wanted(request: Request) -> tuple[dict[str, int], str, str | None]:
     The menu's form sends every item, blank or 0 when not wanted: those are skipped. Control and
     bidi characters are taken out of the note, which the vendor's console shows.
     """
-    body = form_text(await request.body())  # 400 for bad UTF-8 or escapes (api/bounds.py)
-    try:
-        fields = parse_qsl(body, keep_blank_values=True, max_num_fields=100)
-    except ValueError:  # more fields than any menu has: treat as an empty form
-        fields = []
+    fields = form_fields(form_text(await request.body()))  # 400: bad UTF-8 (api/bounds.py)
     wanted: dict[str, int] = {}
     note, tender = "", None
     for key, value in fields:

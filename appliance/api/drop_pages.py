@@ -14,7 +14,6 @@ import math
 import time
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -33,7 +32,7 @@ from appliance.api.attendee import (
     render,
 )
 from appliance.api.bounds import form_text
-from appliance.api.form_fields import BadField, bad_field, quantity
+from appliance.api.form_fields import BadField, bad_field, form_fields, quantity
 from appliance.api.locale import PageLocale
 from appliance.api.page_variants import COUNTDOWN_FIRST, drop_arm, drop_layout, page_key
 from appliance.api.pass_pages import presented_in
@@ -134,8 +133,8 @@ async def claim(request: Request) -> Response:
         return refused
     node = node_of(request)
     drop_id = drop_id_of(request)
-    fields = await _form(request)
     try:
+        fields = await _form(request)
         qty, tender = _claim_fields(fields)
     except BadField as exc:  # nothing held
         return bad_field(exc)
@@ -172,11 +171,7 @@ async def claim(request: Request) -> Response:
 
 async def _form(request: Request) -> list[tuple[str, str]]:
     """The posted form's fields, parsed once (400 for bad UTF-8 or escapes: api/bounds.py)."""
-    body = form_text(await request.body())
-    try:
-        return parse_qsl(body, keep_blank_values=True, max_num_fields=100)
-    except ValueError:  # more fields than any form has: treat as an empty form
-        return []
+    return form_fields(form_text(await request.body()))  # BadField past MAX_FIELDS
 
 
 def _claim_fields(fields: list[tuple[str, str]]) -> tuple[int, str | None]:
