@@ -227,10 +227,7 @@ async def cart(request: Request) -> Response:
     cookie = request.cookies.get(VISITOR)
     arm = arm_of(node, cookie)  # an arm only for a cookie the node signed: the visitor's id
     shown_pass = await presented(request, node.passes)
-    try:
-        shown = await _cart_page(request, wanted, shown_pass=shown_pass, arm=arm)
-    except DomainError as exc:  # a total no receipt can carry: the menu says so, as /order does
-        return back_to_menu(error_code(exc))
+    shown = await _cart_page(request, wanted, shown_pass=shown_pass, arm=arm)
     if shown is None:
         return back_to_menu("empty")
     node.funnel.step("cart")

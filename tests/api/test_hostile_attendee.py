@@ -208,19 +208,3 @@ def test_a_menu_of_150_items_can_be_ordered_from(tmp_path: Path) -> None:
         too_many = "&".join(["x="] * 1001)
         refused = client.post("/cart", content=too_many.encode(), headers=FORM)
         assert refused.status_code == 422 and "form" in refused.text
-
-
-def test_a_cart_over_the_largest_total_is_the_menus_refusal_not_json(tmp_path: Path) -> None:
-    # 20 of a dear item pass the receipt's 12-digit total: /order went back to the menu with
-    # its message, /cart answered the phone a bare JSON 409.
-    state = tmp_path / "dear"
-    init_state(state, "BRL", datetime.now(UTC))
-    gold = '\n[[catalog]]\nsku = "gold"\nname = "Gold"\nprice = "9999999999.99"\n'
-    dear = Planes(
-        parse_config(sample_config("BRL") + gold), state, port=0, operator_port=0,
-        advertise=False,
-    ).attendee  # fmt: skip
-    with TestClient(dear, client=("192.168.4.38", 5000), follow_redirects=False) as client:
-        for path in ("/cart", "/order"):
-            answer = client.post(path, content=b"gold=20&tender=cash", headers=FORM)
-            assert answer.status_code == 303 and answer.headers["location"] == "/?error=refused"
