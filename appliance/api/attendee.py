@@ -111,12 +111,13 @@ def error_code(exc: Exception) -> str:
     return "refused"
 
 
-def limited(request: Request) -> Response | None:
-    """A 429 page when this client posts too fast, else None."""
+def limited(request: Request, ordering: bool = False) -> Response | None:
+    """A 429 page when this client posts too fast (or, `ordering`, holds too many unpaid orders)."""
     node = node_of(request)
     # The address alone: a cookie is the client's to rotate. The box is the edge of the venue
     # LAN, so the address is the phone's own (docs/security.md, "Fair drops").
-    if node.limiter.allow(client_address(request)):
+    address = client_address(request)
+    if node.limiter.allow(address) and not (ordering and node.unpaid.full(address)):
         return None
     locale = locale_of(request)
     html = render(request, "busy.html", locale, error=locale.error("busy"))
@@ -308,7 +309,7 @@ async def place_order(request: Request) -> Response:
     A tender the policy refuses (a stale cart page, a crafted form) shows the cart again with
     the reason and the tenders still offered; nothing but the refusal is stored.
     """
-    if (refused := limited(request)) is not None:
+    if (refused := limited(request, ordering=True)) is not None:
         return refused
     node = node_of(request)
     try:
@@ -336,6 +337,7 @@ async def place_order(request: Request) -> Response:
     except (DomainError, NotFound, PaymentError) as exc:  # one transaction: nothing was stored
         return back_to_menu(error_code(exc))
     order = tendered.order
+    node.unpaid.placed(client_address(request), order.id)  # until it is paid or cancelled
     if card is not None and node.pass_peers is not None and order.discounts:
         await node.pass_peers.share()  # peers hold the redemption before the phone hears of it
     visitor = node.visitors.verify(request.cookies.get(VISITOR))

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from appliance.api.app import Planes
+from appliance.api.limits import RateLimiter
 from appliance.api.node import Node
 from appliance.config import load_config, parse_config, sample_config
 from appliance.services.box import init_state
@@ -208,3 +209,29 @@ def test_a_menu_of_150_items_can_be_ordered_from(tmp_path: Path) -> None:
         too_many = "&".join(["x="] * 1001)
         refused = client.post("/cart", content=too_many.encode(), headers=FORM)
         assert refused.status_code == 422 and "form" in refused.text
+
+
+def test_one_address_holds_at_most_ten_unpaid_orders(app: Starlette) -> None:
+    # Unpaid attendee orders never expire: at the POST rate limit one script put 7,200 fake
+    # "awaiting payment" orders an hour on the vendor's waiting list. An address now holds at
+    # most MAX_UNPAID of them; paying or cancelling one frees its place.
+    node = node_of(app)
+    node.limiter = RateLimiter(rate=1e6, burst=10**6)  # this test is about the order cap
+    client = phone(app, "192.168.4.39")
+    placed = [
+        client.post("/order", content=b"coffee=1&tender=cash", headers=FORM) for _ in range(10)
+    ]
+    assert all(answer.status_code == 303 for answer in placed)
+    before = orders_stored(app)
+    refused = client.post("/order", content=b"coffee=1&tender=cash", headers=FORM)
+    assert refused.status_code == 429 and 'data-error="busy"' in refused.text, refused.text
+    assert orders_stored(app) == before
+    other = phone(app, "192.168.4.40").post("/order", content=b"coffee=1&tender=cash", headers=FORM)
+    assert other.status_code == 303  # another phone is not held up
+    with TestClient(app) as portal_client:
+        assert portal_client.portal is not None
+        paid = placed[0].headers["location"].split("/")[2]
+        portal_client.portal.call(node.checkout.confirm, paid)
+    node.events.publish("order", {"id": paid, "state": "paid"})  # as the operator API does
+    again = client.post("/order", content=b"coffee=1&tender=cash", headers=FORM)
+    assert again.status_code == 303, again.text
