@@ -216,7 +216,7 @@ Errors are JSON on `/api`, `/relay` and `/metrics`, a short HTML page on the att
 | drop `quantity`, `per_attendee`, `hold_s` | {drop_ranges} | 422 [4] |
 | relay batch `known_size` | 0-2^53 | 422 [4] |
 | an order's total (and a catalogue price in stallbox.toml) | {TOTAL_MAX:,} minor units [5] | 409 |
-| line `qty` | 1-999 (attendee forms: 1-20, other values ignored) | 422 [4] |
+| line `qty` | 1-999 (attendee forms: an item blank or 0-20, a claim 1-20) | 422 [4] |
 
 - [1] A socket that sent nothing is closed without an answer.
 - [2] Lowered to stay {FD_RESERVE} descriptors below the process's fd limit.

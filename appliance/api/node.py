@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from appliance.api.events import EventHub
 from appliance.api.funnel import Funnel
-from appliance.api.limits import RateLimiter
+from appliance.api.limits import RateLimiter, UnpaidOrders
 from appliance.api.locale import Languages, stall_zone
 from appliance.api.visitors import Visitors
 from appliance.config import Config
@@ -177,6 +177,8 @@ class Node:
         self.popular = Popular(self.box.writer)  # the last hour's best sellers (menu-order flag)
         self._steps: dict[str, Any] = {}  # bound metric children: labels() costs a lookup per call
         self.limiter = RateLimiter(rate=2.0, burst=20)  # attendee POSTs per address
+        self.unpaid = UnpaidOrders()  # attendee orders awaiting payment per address
+        self.events.listeners.append(self.unpaid.heard)
         self.visitors = Visitors.for_device(self.box.key)  # signed visitor ids, client hashes
         self.fingerprint = fingerprint(self.box.key.public)
         self.outbox_depth = 0

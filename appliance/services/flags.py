@@ -52,6 +52,7 @@ STATE_FILE = "flags.json"
 LATENCY_WINDOW = 200  # the last this many cart latencies per arm give its p95
 MAX_ORDERS = 10_000  # orders remembered with their arm until paid (oldest forgotten first)
 MAX_RESOLVED = 20_000  # (flag, visitor) arms kept for the bundle in force; cleared when full
+MAX_VIEWERS = 20_000  # (flag, visitor) views already counted; cleared when full
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ class EdgeFlags:
         self.arms: dict[tuple[str, str], Measured] = {}
         self._orders: OrderedDict[str, list[tuple[str, str]]] = OrderedDict()
         self._resolved: dict[tuple[str, str], tuple[str | None, Any]] = {}  # (flag, visitor)
+        self._viewers: set[tuple[str, str]] = set()  # (flag, visitor) whose view was counted
         self.provider = FlagSetProvider(self._flagset)
         self.client = NodeClient(self.provider)  # this node's own: no global provider registry
         self._unrecorded: list[flags_sql.FlagDecision] = []  # taken, not yet stored (disk full)
@@ -184,6 +186,7 @@ class EdgeFlags:
             self.last_good.current, self.bundle_id, self.accepted_at = bundle, bundle_id, now
             self.done = {(row.flag, row.variant): row for row in rows}
             self.arms, self._orders, self._resolved = {}, OrderedDict(), {}
+            self._viewers = set()
             return bundle
 
     def arm(self, flag: str, visitor: str | None, default: Any = None) -> Arm | None:
@@ -211,11 +214,20 @@ class EdgeFlags:
             return Arm(flag, control.variant or "", control.value, measured=False)
         return Arm(flag, variant, value)
 
-    def viewed(self, arm: Arm, seconds: float) -> None:
-        """A view of the page the arm's flag changes, served in `seconds`."""
+    def viewed(self, arm: Arm, seconds: float, visitor: str) -> None:
+        """A view of the page the arm's flag changes by `visitor`, served in `seconds`.
+
+        Views count visitors, once each per flag: one phone reloading a page (GETs are not rate
+        limited) could otherwise add views to its own arm until the judge switched it off, or to
+        control until a worse canary passed. Every view's latency is a sample.
+        """
         if arm.measured:
             measured = self._measured(arm)
-            measured.views += 1
+            if (arm.flag, visitor) not in self._viewers:
+                if len(self._viewers) >= MAX_VIEWERS:
+                    self._viewers.clear()
+                self._viewers.add((arm.flag, visitor))
+                measured.views += 1
             measured.latencies.append(seconds)
 
     def ordered(self, order_id: str, arm: Arm) -> None:

@@ -139,7 +139,7 @@ def test_a_printer_that_fails_leaves_the_sale_paid_and_raises_the_alarm(tmp_path
             assert (await client.get(f"/api/orders/{order}", headers=auth)).json()[
                 "state"
             ] == "paid"
-            await events.aclose()  # type: ignore[attr-defined]  # an async generator
+            await events.aclose()
 
     asyncio.run(scenario())
 

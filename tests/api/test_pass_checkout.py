@@ -279,3 +279,35 @@ def test_passes_config_errors_name_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:  # a revocation list is no delegation
         load_trust(settings, tmp_path, "b.toml")
     assert caught.value.field == "passes.delegation" and "malformed" in str(caught.value)
+
+
+def test_one_early_access_pass_is_one_early_claimant_whichever_phones_show_it(
+    tmp_path: Path,
+) -> None:
+    # Hostile-attendee review: a pass is text, shared in a group chat as easily as a screenshot.
+    # Before the public start each address that showed one early-access pass got its own
+    # allowance, so one pass let a scalper with many addresses (or a whole chat) take the drop
+    # before anyone else could. An early claim now counts against the pass.
+    early = issue_pass(ANA, card(Entitlement(Kind.EARLY_ACCESS, 30)))
+
+    async def scenario() -> None:
+        async with node_with_passes(tmp_path) as (client, auth, planes):
+            starts = datetime.now(UTC) + timedelta(minutes=10)
+            made = await client.post(
+                "/api/drops",
+                json={"sku": "pastel", "quantity": 5, "starts_at": starts.isoformat()},
+                headers=auth,
+            )
+            assert made.status_code == 201, made.text
+            claim = f"/d/{made.json()['id']}/claim"
+            answers = []
+            for n in range(1, 5):
+                phone = httpx.ASGITransport(app=planes.attendee, client=(f"10.0.0.{n}", 5000))
+                async with httpx.AsyncClient(transport=phone, base_url="http://node") as other:
+                    form = {"qty": "1", "tender": "cash", "pass": early}
+                    answers.append(await other.post(claim, data=form))
+            assert answers[0].status_code == 303, answers[0].text
+            for refused in answers[1:]:
+                assert refused.status_code == 409 and 'data-error="per_attendee"' in refused.text
+
+    asyncio.run(scenario())

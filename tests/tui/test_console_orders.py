@@ -154,3 +154,27 @@ async def test_keys_act_on_the_focused_list_note_age_search_and_ready_undo(
                 "ready sent after the undo time",
             )
             await until_shown(pilot, "READY ✔")
+
+
+async def test_an_attendees_note_is_shown_as_text_never_as_markup(
+    stall: NodeProcess, tmp_path: Path
+) -> None:
+    # The note is the one free text an attendee types (the attendee form, plain HTTP): a closing
+    # tag with no opening one raised MarkupError and took the vendor's console down when the
+    # order was marked, and [@click=...] made a clickable console action.
+    state_file = tmp_path / "console.json"
+    app = console(paired_settings(stall, state_file))
+    note = "[/bold] [@click=app.quit]PAID[/] [link=http://x.example]y[/link]"
+    with stall.phone() as phone:
+        placed = phone.post("/order", data={"coffee": "1", "tender": "cash", "note": note})
+    assert placed.status_code == 303, placed.text
+    with node_api(stall, state_file) as client:
+        order = client.get(f"/api/orders/{placed.headers['location'].split('/')[2]}").json()
+        async with app.run_test(size=(120, 30), notifications=True) as pilot:
+            await until_shown(pilot, "Coffee")
+            await pilot.press("f3")
+            await until(pilot, lambda: order["reference"] in shown(app), "the waiting orders")
+            await pilot.press("slash", *order["reference"].lower(), "enter")
+            await until(pilot, lambda: order["reference"] in marked_line(app), "the found order")
+            assert f"Note: {note}" in shown(app)  # every bracket as typed
+            assert app.is_running

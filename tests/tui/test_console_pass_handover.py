@@ -106,3 +106,19 @@ async def test_a_pass_sold_in_cash_is_shown_full_screen_and_decodes_to_the_pass(
     card = TrustStore({"creator:ana": ANA.public_key()})
     card.add_delegation((pass_stall.state / "passes" / "box.delegation").read_bytes())
     assert card.verify(text, int(time.time())).holder == "Superfan"
+
+
+async def test_a_holder_from_an_attendees_note_is_shown_as_text_never_as_markup() -> None:
+    # A pass sold on the attendee pages takes its holder from the first line of the order's
+    # note, which the attendee types: "[/bold]" raised MarkupError and took the console down.
+    from textual.app import App
+
+    from appliance.api.pass_schemas import IssuedPassOut
+
+    holder = "[/bold] [@click=app.quit]x[/]"
+    issued = IssuedPassOut(1, "fanpass", "ab" * 16, holder, "SBP1:ABCDEF", "2026-12-05T00:00:00Z")
+    app: App[None] = App()
+    async with app.run_test(size=(110, 50)) as pilot:
+        await app.push_screen(PassHandoverScreen([issued], 7, "half", "the receipt page"))
+        await until_shown(pilot, f"PASS 1 of 1 · {holder} · order #7")
+        assert app.is_running

@@ -72,7 +72,8 @@ class ConsoleScreen(Screen[object]):
 
     def say(self, text: str, error: bool = False) -> None:
         """One line for the vendor, as a toast."""
-        self.notify(text, severity="error" if error else "information")
+        # never markup: a line may carry what an attendee typed (a note, a pass's holder)
+        self.notify(text, severity="error" if error else "information", markup=False)
 
 
 class ConsoleModal(ModalScreen[str | None]):

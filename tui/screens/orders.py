@@ -17,6 +17,7 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.coordinate import Coordinate
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
@@ -215,7 +216,9 @@ class OrdersScreen(ConsoleScreen):
             detail = f"#{order.number} REF {order.reference} · {items}"
             if order.note:
                 detail += f"\nNote: {order.note}"
-        self.query_one("#order-detail", Static).update(detail)
+        # The note is the attendee's own text: shown as typed, never parsed as markup (a stray
+        # "[/x]" raised MarkupError and "[@click=...]" made a console action).
+        self.query_one("#order-detail", Static).update(Content(detail))
 
     def _marked(self) -> OrderOut | None:
         focused = self.focused

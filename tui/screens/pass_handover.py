@@ -18,6 +18,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Center
+from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
@@ -88,8 +89,10 @@ class PassHandoverScreen(Screen[None]):
         code.show(one.text, message.lines)
         more = "Enter: next pass" if self.index + 1 < len(self.passes) else "Enter: done"
         self.query_one("#handover-caption", Static).update(
-            f"PASS {self.index + 1} of {len(self.passes)} · {one.holder} · order "
-            f"#{self.order_number}\nThe buyer scans or photographs this code · {more}"
+            Content(  # the holder is the first line of the attendee's note: text, never markup
+                f"PASS {self.index + 1} of {len(self.passes)} · {one.holder} · order "
+                f"#{self.order_number}\nThe buyer scans or photographs this code · {more}"
+            )
         )
 
     def action_next_pass(self) -> None:

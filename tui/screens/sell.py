@@ -16,6 +16,7 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import DataTable, Input, Static
 
 from appliance.api.schemas import ItemOut, OrderOut, StatsOut, TenderOut
@@ -204,7 +205,7 @@ class SellScreen(ConsoleScreen):
     def show_pass(self, text: str) -> None:
         """The line under the total about the pass read (hidden when there is none)."""
         line = self.query_one("#cart-pass", Static)
-        line.update(text)
+        line.update(Content(text))  # a pass's holder may be an attendee's note: never markup
         line.display = bool(text)
 
     def add(self, sku: str, qty: int = 1) -> None:

@@ -8,14 +8,14 @@ back to a refresh. Order ids are unguessable, so an order's URL is its capabilit
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
-import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -23,7 +23,15 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import BaseRoute, Route
 
 from appliance.api.attendee import page_variants as variants
-from appliance.api.attendee.pass_pages import Presented, presented
+from appliance.api.attendee.form_fields import (
+    NOTE_CHARS,
+    BadField,
+    bad_field,
+    form_fields,
+    quantity,
+    without_hidden,
+)
+from appliance.api.attendee.pass_pages import PASS_FIELD, Presented, presented
 from appliance.api.attendee.pass_sale_pages import issued_view
 from appliance.api.attendee.upsell import OFFER_FIELD, arm_of, offer_of
 from appliance.api.bounds import form_text
@@ -50,10 +58,9 @@ TEMPLATES = Environment(
     auto_reload=False,
 )
 VISITOR = "sbv"
-MAX_QTY = 20
 MENU_TTL_S = 1.0  # the stock a menu shows may be this old; the claim or sale itself is exact
-_QTY = re.compile(r"[0-9]{1,3}")
-PNG_HEADERS = {"Cache-Control": "public, max-age=3600"}
+PNG_HEADERS = {"Cache-Control": "public, max-age=3600"}  # the stall's sign: the same for all
+ORDER_PNG_HEADERS = {"Cache-Control": "private, max-age=3600"}  # an order's URL is its capability
 PAGE_HEADERS = {"Cache-Control": "no-store", "Vary": "Accept-Language"}
 DROP_REFUSALS = (  # DropError texts (domain/drops.py) and the page message codes they map to
     ("the drop opens at", "not_open"), ("sold out", "sold_out"), ("only ", "few_left"),
@@ -104,12 +111,13 @@ def error_code(exc: Exception) -> str:
     return "refused"
 
 
-def limited(request: Request) -> Response | None:
-    """A 429 page when this client posts too fast, else None."""
+def limited(request: Request, ordering: bool = False) -> Response | None:
+    """A 429 page when this client posts too fast (or, `ordering`, holds too many unpaid orders)."""
     node = node_of(request)
     # The address alone: a cookie is the client's to rotate. The box is the edge of the venue
     # LAN, so the address is the phone's own (docs/security.md, "Fair drops").
-    if node.limiter.allow(client_address(request)):
+    address = client_address(request)
+    if node.limiter.allow(address) and not (ordering and node.unpaid.full(address)):
         return None
     locale = locale_of(request)
     html = render(request, "busy.html", locale, error=locale.error("busy"))
@@ -117,8 +125,20 @@ def limited(request: Request) -> Response | None:
 
 
 def client_address(request: Request) -> str:
-    """The address the request came from, as the socket saw it (never X-Forwarded-For)."""
-    return request.client.host if request.client else "?"
+    """Who the request came from, as the socket saw it (never X-Forwarded-For), as limits count it.
+
+    An IPv4 address as itself, also when a dual-stack socket maps it into IPv6 (::ffff:a.b.c.d).
+    An IPv6 address stays whole: on the venue LAN every phone is in the same /64, so the /64
+    that counts one subscriber on the internet (pairing) would make every phone one claimant.
+    """
+    host = request.client.host if request.client else "?"
+    if host.startswith("::ffff:") and "." in host:
+        try:
+            mapped = ipaddress.IPv6Address(host).ipv4_mapped
+        except ValueError:
+            mapped = None
+        return host if mapped is None else str(mapped)
+    return host
 
 
 async def menu(request: Request) -> Response:
@@ -160,7 +180,7 @@ async def menu(request: Request) -> Response:
     if known is None:
         remember(response, visitor)
     if arm is not None:  # the arm's figures for the canary judge (services/flags.py)
-        node.flags.viewed(arm, time.perf_counter() - started)
+        node.flags.viewed(arm, time.perf_counter() - started, visitor)
     return response
 
 
@@ -177,21 +197,21 @@ def back_to_menu(code: str) -> RedirectResponse:
 
 
 async def _wanted(request: Request) -> tuple[dict[str, int], str, str | None]:
-    """Quantities per sku, the note and the tender from a posted form; bad numbers are skipped."""
-    body = form_text(await request.body())  # 400 for bad UTF-8 or escapes (api/bounds.py)
-    try:
-        fields = parse_qsl(body, keep_blank_values=True, max_num_fields=100)
-    except ValueError:  # more fields than any menu has: treat as an empty form
-        fields = []
+    """Quantities per sku, the note and the tender from a posted form; BadField for a bad number.
+
+    The menu's form sends every item, blank or 0 when not wanted: those are skipped. Control and
+    bidi characters are taken out of the note, which the vendor's console shows.
+    """
+    fields = form_fields(form_text(await request.body()))  # 400: bad UTF-8 (api/bounds.py)
     wanted: dict[str, int] = {}
     note, tender = "", None
     for key, value in fields:
         if key == "note":
-            note = value[:200]
+            note = without_hidden(value)[:NOTE_CHARS]
         elif key == "tender":
             tender = value
-        elif _QTY.fullmatch(value.strip()) and 0 < int(value) <= MAX_QTY:  # ASCII, no huge ints
-            wanted[key] = int(value)
+        elif key != PASS_FIELD and (qty := quantity(key, value)):
+            wanted[key] = qty
     return wanted, note, tender
 
 
@@ -201,8 +221,12 @@ async def cart(request: Request) -> Response:
     if (refused := limited(request)) is not None:
         return refused
     node = node_of(request)
-    wanted, _, _ = await _wanted(request)
-    arm = arm_of(node, request.cookies.get(VISITOR))
+    try:
+        wanted, _, _ = await _wanted(request)
+    except BadField as exc:
+        return bad_field(exc)
+    cookie = request.cookies.get(VISITOR)
+    arm = arm_of(node, cookie)  # an arm only for a cookie the node signed: the visitor's id
     shown_pass = await presented(request, node.passes)
     shown = await _cart_page(request, wanted, shown_pass=shown_pass, arm=arm)
     if shown is None:
@@ -210,7 +234,7 @@ async def cart(request: Request) -> Response:
     node.funnel.step("cart")
     node.count("cart")
     if arm is not None:  # the arm's figures for the canary judge (services/flags.py)
-        node.flags.viewed(arm, time.perf_counter() - started)
+        node.flags.viewed(arm, time.perf_counter() - started, cookie or "")
     return shown
 
 
@@ -285,10 +309,13 @@ async def place_order(request: Request) -> Response:
     A tender the policy refuses (a stale cart page, a crafted form) shows the cart again with
     the reason and the tenders still offered; nothing but the refusal is stored.
     """
-    if (refused := limited(request)) is not None:
+    if (refused := limited(request, ordering=True)) is not None:
         return refused
     node = node_of(request)
-    wanted, note, tender = await _wanted(request)
+    try:
+        wanted, note, tender = await _wanted(request)
+    except BadField as exc:
+        return bad_field(exc)
     accepted = wanted.pop(OFFER_FIELD, 0) == 1
     if not wanted or tender is None:
         return back_to_menu("empty")
@@ -310,6 +337,7 @@ async def place_order(request: Request) -> Response:
     except (DomainError, NotFound, PaymentError) as exc:  # one transaction: nothing was stored
         return back_to_menu(error_code(exc))
     order = tendered.order
+    node.unpaid.placed(client_address(request), order.id)  # until it is paid or cancelled
     if card is not None and node.pass_peers is not None and order.discounts:
         await node.pass_peers.share()  # peers hold the redemption before the phone hears of it
     visitor = node.visitors.verify(request.cookies.get(VISITOR))
@@ -358,7 +386,7 @@ async def qr_png(request: Request) -> Response:
     if not order.tender or order.tender == "cash":
         raise NotFound("this order has no payment code")
     code = await asyncio.to_thread(node.rails.qr, order.tender, order.total, order.reference)
-    return Response(code.png(), media_type="image/png", headers=PNG_HEADERS)
+    return Response(code.png(), media_type="image/png", headers=ORDER_PNG_HEADERS)
 
 
 async def order_events(request: Request) -> Response:
@@ -368,8 +396,8 @@ async def order_events(request: Request) -> Response:
 
     async def stream() -> AsyncIterator[str]:
         yield f"event: state\ndata: {json.dumps({'state': order.state.value})}\n\n"
-        async for message in node.events.stream():
-            if f'"id":"{order.id}"' in message:
+        async for message in node.events.stream(order=order.id):  # this order's events only
+            if message.startswith("event: order"):
                 yield message.replace("event: order", "event: state", 1)
 
     return StreamingResponse(
@@ -436,11 +464,21 @@ async def receipt_png(request: Request) -> Response:
     if stored is None:
         raise NotFound("this order has no receipt")
     code = await asyncio.to_thread(RenderedCode, stored.line)
-    return Response(code.png(), media_type="image/png", headers=PNG_HEADERS)
+    return Response(code.png(), media_type="image/png", headers=ORDER_PNG_HEADERS)
 
 
 def _menu_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/"
+    """The menu at the address the phone reached (the socket's), never the Host header it sent.
+
+    A Host header is the client's to write: the printed sign and its QR (cached publicly for an
+    hour) would point wherever a stranger's request named.
+    """
+    server = request.scope.get("server")
+    if not server:
+        return str(request.base_url).rstrip("/") + "/"  # no socket (a test transport)
+    host, port = str(server[0]), int(server[1])
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}/" if port == 80 else f"http://{host}:{port}/"
 
 
 async def sign(request: Request) -> Response:

@@ -14,15 +14,12 @@ import math
 import time
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from appliance.api.attendee.attendee import (
-    _QTY,
-    MAX_QTY,
     MENU_TTL_S,
     PAGE_HEADERS,
     VISITOR,
@@ -34,6 +31,7 @@ from appliance.api.attendee.attendee import (
     remember,
     render,
 )
+from appliance.api.attendee.form_fields import BadField, bad_field, form_fields, quantity
 from appliance.api.attendee.page_variants import COUNTDOWN_FIRST, drop_arm, drop_layout, page_key
 from appliance.api.attendee.pass_pages import presented_in
 from appliance.api.bounds import form_text
@@ -43,14 +41,24 @@ from appliance.domain.errors import DomainError
 from appliance.domain.orders import OrderState
 from appliance.payments.errors import PaymentError
 from appliance.services.checkout import utc_now
+from appliance.store.errors import NotFound
 
 SOLD_OUT_PAGES = 64  # refusal pages kept (drops x refusals x languages x layouts), then forgotten
 LEFT_MARK = "0000000000"  # where a cached countdown gets its seconds left (digits: never escaped)
+MAX_DROP_ID = 2**63 - 1  # SQLite's largest integer: a larger id in a path is no drop, not a 500
 
 
 def seconds_left(drop: Drop, now: datetime) -> int:
     """Whole seconds until the drop opens, rounded up: at least 1 while it has not opened."""
     return max(1, math.ceil((drop.starts_at - now).total_seconds()))
+
+
+def drop_id_of(request: Request) -> int:
+    """The path's drop id; NotFound past SQLite's integers (the route takes any digits)."""
+    drop_id = int(request.path_params["drop_id"])
+    if drop_id > MAX_DROP_ID:
+        raise NotFound(f"no drop {drop_id}")
+    return drop_id
 
 
 async def _context(
@@ -94,10 +102,11 @@ async def drop_page(request: Request) -> Response:
     """
     started = time.perf_counter()
     node = node_of(request)
-    drop_id = int(request.path_params["drop_id"])
+    drop_id = drop_id_of(request)
     locale = locale_of(request)
     drop = await node.drops.drop(drop_id)
-    arm = drop_arm(node, node.visitors.verify(request.cookies.get(VISITOR)))
+    visitor = node.visitors.verify(request.cookies.get(VISITOR))
+    arm = drop_arm(node, visitor)
     layout = drop_layout(arm)
     now = utc_now()
     if not drop.started(now):
@@ -114,7 +123,7 @@ async def drop_page(request: Request) -> Response:
             render(request, "drop.html", locale, **context), headers=PAGE_HEADERS
         )
     if arm is not None:  # the arm's figures for the canary judge (services/flags.py)
-        node.flags.viewed(arm, time.perf_counter() - started)
+        node.flags.viewed(arm, time.perf_counter() - started, visitor or "")
     return response
 
 
@@ -123,15 +132,22 @@ async def claim(request: Request) -> Response:
     if (refused := limited(request)) is not None:
         return refused
     node = node_of(request)
-    drop_id = int(request.path_params["drop_id"])
-    fields = await _form(request)
-    qty, tender = _claim_fields(fields)
+    drop_id = drop_id_of(request)
+    try:
+        fields = await _form(request)
+        qty, tender = _claim_fields(fields)
+    except BadField as exc:  # nothing held
+        return bad_field(exc)
     # The claimant is the phone's address, whatever its cookie says: one address, one
     # per-attendee allowance (docs/security.md, "Fair drops").
     attendee = node.visitors.client(client_address(request))
     shown_pass = presented_in(fields, node.passes)  # early access: verified here, offline
     card = shown_pass.card if shown_pass is not None else None
     early = timedelta(minutes=node.passes.early_minutes(card, drop_id))
+    if card is not None and early and not (await node.drops.drop(drop_id)).started(utc_now()):
+        # An early claim counts against the pass, whichever phones show it: a pass is text,
+        # as easily shared as a screenshot (docs/security.md, "Fan passes").
+        attendee = node.visitors.client(f"pass:{card.pass_id}")
     try:
         if shown_pass is not None and shown_pass.code is not None:
             return await _refused(request, drop_id, shown_pass.code, shown_pass.reason)
@@ -155,21 +171,17 @@ async def claim(request: Request) -> Response:
 
 async def _form(request: Request) -> list[tuple[str, str]]:
     """The posted form's fields, parsed once (400 for bad UTF-8 or escapes: api/bounds.py)."""
-    body = form_text(await request.body())
-    try:
-        return parse_qsl(body, keep_blank_values=True, max_num_fields=100)
-    except ValueError:  # more fields than any form has: treat as an empty form
-        return []
+    return form_fields(form_text(await request.body()))  # BadField past MAX_FIELDS
 
 
 def _claim_fields(fields: list[tuple[str, str]]) -> tuple[int, str | None]:
-    """The claim's quantity (1 unless a valid one is given) and tender, read as _wanted reads them."""
+    """The claim's quantity (1 when blank) and tender; BadField for a quantity not 1-MAX_QTY."""
     qty, tender = 1, None
     for key, value in fields:
         if key == "tender":
             tender = value
-        elif key == "qty" and _QTY.fullmatch(value.strip()) and 0 < int(value) <= MAX_QTY:
-            qty = int(value)
+        elif key == "qty":
+            qty = quantity("qty", value, least=1) or 1
     return qty, tender
 
 

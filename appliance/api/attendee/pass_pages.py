@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
+from appliance.api.attendee.form_fields import MAX_FIELDS
 from appliance.api.bounds import form_text
 from appliance.passes.errors import PassRefused, Reason
 from appliance.passes.model import Pass
@@ -40,7 +41,7 @@ async def presented(request: Request, desk: PassDesk) -> Presented | None:
     """The pass in the posted form, verified now; None when the form carries none."""
     body = form_text(await request.body())  # Starlette keeps the body: the handler reads it too
     try:
-        fields = parse_qsl(body, keep_blank_values=True, max_num_fields=100)
+        fields = parse_qsl(body, keep_blank_values=True, max_num_fields=MAX_FIELDS)
     except ValueError:
         return None
     return presented_in(fields, desk)
