@@ -104,7 +104,7 @@ class Writer:
         Alone in its batch, it still commits in the commit thread, so the loop goes on accepting
         and parsing the rush's next requests while the disk syncs, and they form the next batch.
         Committed inline, a lone claim stopped the loop for a whole fsync (docs/performance.md,
-        "Claims under load: the rush's commits off the loop").
+        "Claims under load: the rush's commits off the loop, many claims per writer job").
         """
         if self._closed:
             raise WriterClosed(f"{self.path}: the writer is closed")
