@@ -22,6 +22,7 @@ commit, a full disk, a closed writer) fails each of its claims with that error.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ class ClaimBatches(Generic[T]):
             self.jobs += 1
             task = loop.create_task(self._submit(batch), name="drop-claims")
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(functools.partial(self._finished, batch))
         batch.append(_Claim(fn, future))
         return await future
 
@@ -98,6 +99,13 @@ class ClaimBatches(Generic[T]):
                 claim.future.set_exception(outcome.error)
             else:
                 claim.future.set_result(outcome)
+
+    def _finished(self, batch: list[_Claim[T]], task: asyncio.Task[None]) -> None:
+        """The batch's task is done: a claim still waiting (the task cancelled) is cancelled too."""
+        self._tasks.discard(task)
+        for claim in batch:
+            if not claim.future.done():
+                claim.future.cancel()
 
     def _close(self, batch: list[_Claim[T]]) -> None:
         """The job begins: claims from now on start the next batch."""

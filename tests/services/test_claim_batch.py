@@ -141,3 +141,17 @@ def test_a_rushs_claims_one_job_the_refused_one_alone_and_memory_as_stored(
     )
     assert stored == [("a", 1), ("b", 2), ("c", 3)]
     assert list(drops.held.values()) == [{"a": 1, "b": 1, "c": 1}]  # memory moved on as stored
+
+
+def test_a_batch_whose_task_is_cancelled_leaves_no_claim_waiting(writer: Writer) -> None:
+    batches: ClaimBatches[str] = ClaimBatches(writer, lambda: None)
+
+    async def scenario() -> None:
+        waiting = asyncio.ensure_future(batches.run(insert("a")))
+        await asyncio.sleep(0)  # the claim has joined its batch, whose task is not begun yet
+        for task in list(batches._tasks):  # as the loop cancels what is left when it stops
+            task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(waiting, 5)
+
+    asyncio.run(scenario())
