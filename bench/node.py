@@ -12,6 +12,13 @@ kept-alive, pinned TLS connection (`op_confirm_p50_ms`) minus the median of 300 
 confirms called in-process, in turns with them, on a copy of the box's state
 (`svc_confirm_p50_ms`). There is no plain-HTTP operator plane to compare with.
 
+Beside the claims, each round measures the same claims by phones that keep their connection
+(a phone that loaded the drop page keeps it for its claim): 200 phones, each on one kept-alive
+connection opened before its first claim, claiming KEPT_EACH units one after another on a fresh
+drop of that many per attendee (`kept_claims_vs_floor`, `kept_claim_p99_vs_floor_p99`,
+`cpu_ms_per_request.kept_claim`). The goals are judged on the claims above, as issue 18 states
+them; these say what a claim costs the node apart from its connection.
+
 Each round also reads the servers' CPU time from /proc around each part: CPU per request for
 the floor, the menu and a claim (`cpu_ms_per_request`). On a shared machine throughput ratios
 swing with what else runs; CPU per request moves far less, and it is what a Pi multiplies by 7.
@@ -57,7 +64,7 @@ import httpx  # noqa: E402
 from appliance.ledger.identity import fingerprint, load_key  # noqa: E402
 from appliance.tls import state_dir_context  # noqa: E402
 from bench.honest import BenchError, Exit, Unmeasured, fail, print_machine, require  # noqa: E402
-from bench.phones import ClaimRound, claim_round, floor_round  # noqa: E402
+from bench.phones import ClaimRound, claim_round, floor_round, kept_round  # noqa: E402
 from bench.wrk import WrkRun, wrk  # noqa: E402
 
 BENCH = "bench/node.py"
@@ -74,6 +81,7 @@ def on_server_cpus() -> None:
 
 CLIENTS = 200
 CLAIMS = 2000
+KEPT_EACH = CLAIMS // CLIENTS  # claims per kept-alive phone, one after another on its connection
 
 
 def free_port() -> int:
@@ -158,7 +166,8 @@ class Round:
     floor_200: WrkRun
     claims: ClaimRound
     phone_floor: ClaimRound  # the same phones against the hello-world's do-nothing claim
-    cpu_ms: dict[str, float]  # the server's CPU per request: floor, menu, claim, phone floor
+    kept: ClaimRound  # claims by phones that keep their connection (KEPT_EACH each)
+    cpu_ms: dict[str, float]  # the server's CPU per request: floor, menu, claim, phone floor, kept
 
     def ratios(self) -> dict[str, float]:
         """This round's ratios to its own floor."""
@@ -169,6 +178,8 @@ class Round:
             "menu_cpu_vs_floor_cpu": self.cpu_ms["floor"] / self.cpu_ms["menu"],
             "claims_vs_phone_floor": self.claims.per_s / self.phone_floor.per_s,
             "claim_p99_vs_phone_floor_p99": self.claims.p99_ms / self.phone_floor.p99_ms,
+            "kept_claims_vs_floor": self.kept.per_s / self.floor.rps,
+            "kept_claim_p99_vs_floor_p99": self.kept.p99_ms / self.floor_200.p99_ms,
         }
 
     def line(self, n: int) -> str:
@@ -181,7 +192,9 @@ class Round:
             f" {self.claims.p50_ms:.1f} ms p99 {self.claims.p99_ms:.1f} ms; server CPU per request:"
             f" floor {self.cpu_ms['floor']:.3f} ms, menu {self.cpu_ms['menu']:.3f} ms, claim"
             f" {self.cpu_ms['claim']:.3f} ms; phone floor {self.phone_floor.per_s:.0f}/s p99"
-            f" {self.phone_floor.p99_ms:.1f} ms, CPU {self.cpu_ms['phone_floor']:.3f} ms"
+            f" {self.phone_floor.p99_ms:.1f} ms, CPU {self.cpu_ms['phone_floor']:.3f} ms; kept-alive"
+            f" claims {self.kept.per_s:.0f}/s p99 {self.kept.p99_ms:.1f} ms, CPU"
+            f" {self.cpu_ms['kept_claim']:.3f} ms"
         )
 
 
@@ -230,11 +243,15 @@ def measure(seconds: float, rounds: int, tmp: Path) -> dict[str, object]:
                 c5 = cpu_s(hello.pid)
                 phone_floor = floor_round(floor_url, count=CLAIMS, clients=CLIENTS)
                 c6 = cpu_s(hello.pid)
+                c7 = cpu_s(node.pid)
+                kept = kept_round(operator, url, phones=CLIENTS, each=KEPT_EACH, quantity=100_000)
+                c8 = cpu_s(node.pid)
                 cpu = {"floor": (c3 - c0) * 1e3 / (floor_run.requests + floor_200.requests),
                        "menu": (c2 - c1) * 1e3 / menu_run.requests,
                        "claim": (c4 - c2) * 1e3 / (claims.accepted + claims.refused),
-                       "phone_floor": (c6 - c5) * 1e3 / phone_floor.accepted}  # fmt: skip
-                one = Round(floor_run, menu_run, floor_200, claims, phone_floor, cpu)
+                       "phone_floor": (c6 - c5) * 1e3 / phone_floor.accepted,
+                       "kept_claim": (c8 - c7) * 1e3 / (kept.accepted + kept.refused)}  # fmt: skip
+                one = Round(floor_run, menu_run, floor_200, claims, phone_floor, kept, cpu)
                 print(one.line(n), flush=True)
                 done.append(one)
         rss = peak_rss_mb(node.pid)
@@ -249,6 +266,7 @@ def measure(seconds: float, rounds: int, tmp: Path) -> dict[str, object]:
     p99, floor_p99 = med(r.claims.p99_ms for r in done), med(r.floor_200.p99_ms for r in done)
     phone_rate = med(r.phone_floor.per_s for r in done)
     phone_p99 = med(r.phone_floor.p99_ms for r in done)
+    kept_rate, kept_p99 = med(r.kept.per_s for r in done), med(r.kept.p99_ms for r in done)
     op_p50, svc_p50 = med(op) * 1e3, med(svc) * 1e3
     ratios = {key: med(r.ratios()[key] for r in done) for key in done[0].ratios()}
     cpu = {key: med(r.cpu_ms[key] for r in done) for key in done[0].cpu_ms}
@@ -260,6 +278,10 @@ def measure(seconds: float, rounds: int, tmp: Path) -> dict[str, object]:
           f" connection per request, as the claims): {phone_rate:.0f}/s p99 {phone_p99:.1f} ms;"
           f" claims {claim_rate / phone_rate:.2f}x its rate, claim p99 {p99 / phone_p99:.2f}x its"
           f" p99")  # fmt: skip
+    print(f"and claims by phones that keep their connection ({KEPT_EACH} each, one after another, as"
+          f" a phone that loaded the drop page keeps it): {kept_rate:.0f}/s"
+          f" ({kept_rate / floor:.2f}x floor) p99 {kept_p99:.1f} ms ({kept_p99 / floor_p99:.2f}x the"
+          f" floor's p99 at {CLIENTS}), CPU {cpu['kept_claim']:.3f} ms per claim")  # fmt: skip
     print(f"medians of the rounds' own ratios: menu {ratios['menu_vs_floor']:.2f}x, claims"
           f" {ratios['claims_vs_floor']:.2f}x, claim p99 {ratios['claim_p99_vs_floor_p99']:.2f}x; server"
           f" CPU per request: floor {cpu['floor']:.3f} ms, menu {cpu['menu']:.3f} ms"
@@ -286,6 +308,9 @@ def measure(seconds: float, rounds: int, tmp: Path) -> dict[str, object]:
         "phone_floor_per_s": round(phone_rate, 1), "phone_floor_p99_ms": round(phone_p99, 2),
         "claims_vs_phone_floor": round(claim_rate / phone_rate, 3),
         "claim_p99_vs_phone_floor_p99": round(p99 / phone_p99, 3),
+        "kept_claims_per_s": round(kept_rate, 1), "kept_claim_p99_ms": round(kept_p99, 2),
+        "kept_claims_vs_floor": round(kept_rate / floor, 3),
+        "kept_claim_p99_vs_floor_p99": round(kept_p99 / floor_p99, 3),
         "round_ratio_medians": {key: round(value, 3) for key, value in ratios.items()},
         "cpu_ms_per_request": {key: round(value, 4) for key, value in cpu.items()},
         "rounds": [{"floor_rps": round(r.floor.rps, 1), "menu_rps": round(r.menu.rps, 1),
@@ -293,6 +318,7 @@ def measure(seconds: float, rounds: int, tmp: Path) -> dict[str, object]:
                     "claim_p99_ms": round(r.claims.p99_ms, 2),
                     "phone_floor_per_s": round(r.phone_floor.per_s, 1),
                     "phone_floor_p99_ms": round(r.phone_floor.p99_ms, 2),
+                    "kept_claims_per_s": round(r.kept.per_s, 1), "kept_claim_p99_ms": round(r.kept.p99_ms, 2),
                     "cpu_ms": {k: round(v, 4) for k, v in r.cpu_ms.items()}} for r in done],
         "server_cpus": sorted(SERVER_CPUS), "client_cpus": sorted(CLIENT_CPUS),
     }  # fmt: skip

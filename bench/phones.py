@@ -10,6 +10,7 @@ was accepted measured nothing and says so (Unmeasured), whatever its latencies.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,12 +37,13 @@ def phone_address(n: int) -> str:
 
 
 def schedule_drop(
-    operator: httpx.Client, quantity: int, lead_s: float = 1.0
+    operator: httpx.Client, quantity: int, lead_s: float = 1.0, per_attendee: int = 1
 ) -> tuple[int, datetime]:
     """A cash drop of `quantity` coffees starting in `lead_s`; its id and start."""
     starts = datetime.now(UTC) + timedelta(seconds=lead_s)
     answer = operator.post("/api/drops", json={
         "sku": "coffee", "quantity": quantity, "starts_at": starts.isoformat(), "hold_s": 600,
+        "per_attendee": per_attendee,
     })  # fmt: skip
     if answer.status_code != 201 and answer.status_code != 200:
         raise Unmeasured(f"the node refused the drop: {answer.status_code} {answer.text}")
@@ -130,3 +132,62 @@ def claim_round(
     if accepted == 0:
         raise Unmeasured(f"no claim of {len(latencies)} was accepted on drop {drop_id}")
     return _round(latencies, accepted, elapsed)
+
+
+def kept_address(n: int) -> str:
+    """Kept-alive phone n's address: apart from the other rounds' (the node's per-address limits)."""
+    return f"127.2.{n // 250}.{n % 250 + 1}"
+
+
+async def kept_claims(
+    url: str, drop_id: int, phones: int, each: int, deadline_s: float = 300
+) -> tuple[list[float], int]:
+    """`phones` phones, each on one kept-alive connection, each claiming `each` units in turn.
+
+    As a phone that loaded the drop page keeps its connection for the claim: the connection is
+    opened before the first claim's clock starts. (latencies, accepted).
+    """
+    where = httpx.URL(url)
+    host, port = where.host, where.port or 80
+    latencies: list[float] = []
+    accepted = 0
+    request = (
+        b"POST /d/%d/claim HTTP/1.1\r\nHost: %s:%d\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s"
+        % (drop_id, host.encode(), port, len(CLAIM_BODY), CLAIM_BODY)
+    )
+
+    async def phone(n: int) -> None:
+        nonlocal accepted
+        reader, writer = await asyncio.open_connection(host, port, local_addr=(kept_address(n), 0))
+        try:
+            for _ in range(each):
+                t0 = time.perf_counter()
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?im)^content-length: *([0-9]+)", head)
+                if length is None:
+                    raise Unmeasured(f"a kept-alive claim's answer has no length: {head[:200]!r}")
+                await reader.readexactly(int(length[1]))
+                latencies.append(time.perf_counter() - t0)
+                status = int(head.split(b" ", 2)[1])
+                if status == 303:
+                    accepted += 1
+                elif status != 409:
+                    raise Unmeasured(f"a kept-alive claim answered {status}: {head[:200]!r}")
+        finally:
+            writer.close()
+
+    await asyncio.wait_for(asyncio.gather(*(phone(n) for n in range(phones))), deadline_s)
+    return latencies, accepted
+
+
+def kept_round(
+    operator: httpx.Client, url: str, *, phones: int, each: int, quantity: int
+) -> ClaimRound:
+    """`phones` x `each` claims on kept-alive connections, on a fresh drop of `each` per attendee."""
+    drop_id, starts = schedule_drop(operator, quantity, per_attendee=each)
+    time.sleep(max(0.0, (starts - datetime.now(UTC)).total_seconds()) + 0.1)
+    started = time.perf_counter()
+    latencies, accepted = asyncio.run(kept_claims(url, drop_id, phones, each))
+    return _round(latencies, accepted, time.perf_counter() - started)

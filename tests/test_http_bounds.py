@@ -38,8 +38,11 @@ async def hello(scope: Scope, receive: Receive, send: Send) -> None:
         return
     if scope["path"] == "/slow":  # a request in flight: its connection is busy, not idle
         await asyncio.sleep(2)
+    body = b"hello"
+    if scope["path"] == "/where":  # the addresses BoundedProtocol.connection_made found
+        body = repr((scope["server"], scope["client"][0], scope["scheme"])).encode()
     await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"hello"})
+    await send({"type": "http.response.body", "body": body})
 
 
 Server = tuple[int, type[BoundedProtocol]]
@@ -88,6 +91,13 @@ def status(answer: bytes) -> int:
 def test_a_plain_request_is_served(server: Server) -> None:
     answer = exchange(server[0], b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert status(answer) == 200 and b"hello" in answer
+
+
+def test_a_request_sees_the_servers_and_the_clients_addresses_as_uvicorn_gives_them(
+    server: Server,
+) -> None:
+    answer = exchange(server[0], b"GET /where HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert repr((("127.0.0.1", server[0]), "127.0.0.1", "http")).encode() in answer
 
 
 def test_a_request_asking_to_upgrade_is_served_as_plain_http(server: Server) -> None:

@@ -192,7 +192,8 @@ _BUILD = (  # the rows an eager claim wrote: checkout.insert_order, policy.accep
     "UPDATE drop_claims AS c SET built = 1 WHERE c.built = 0 AND ",
 )
 _ONE = "c.order_id = ?"
-_DUE = "c.id > ? AND c.created_at <= ?"  # claims after a known-built one: a range of the key
+_DUE = "c.id > ? AND c.id <= ? AND c.created_at <= ?"  # after a known-built one: a key range
+EVERY_CLAIM = 2**63 - 1  # SQLite's largest rowid
 
 
 def build_claimed_order(conn: sqlite3.Connection, order_id: str) -> bool:
@@ -213,9 +214,14 @@ def build_claimed_order(conn: sqlite3.Connection, order_id: str) -> bool:
     return True
 
 
-def build_claimed_orders(conn: sqlite3.Connection, claimed_by: datetime, after: int = 0) -> int:
-    """Build the orders of the claims after claim id `after` made at `claimed_by` or before."""
-    args = (after, claimed_by.isoformat())
+def build_claimed_orders(
+    conn: sqlite3.Connection, claimed_by: datetime, after: int = 0, most: int = EVERY_CLAIM
+) -> int:
+    """Build the orders of the claims after claim id `after` made at `claimed_by` or before.
+
+    At most the `most` claim ids after `after` (the sweep's bound per pass; the rest next time).
+    """
+    args = (after, min(after + most, EVERY_CLAIM), claimed_by.isoformat())
     for statement in _BUILD[:-1]:
         conn.execute(statement + _DUE, args)
     return conn.execute(_BUILD[-1] + _DUE, args).rowcount

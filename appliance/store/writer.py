@@ -57,6 +57,7 @@ MAX_BATCH = 64
 class _Job:
     fn: Callable[[sqlite3.Connection], Any]
     future: asyncio.Future[Any]
+    inline: bool = True  # may commit on the loop's thread when it is alone (see run_in_rush)
 
 
 class Writer:
@@ -94,6 +95,21 @@ class Writer:
             raise WriterClosed(f"{self.path}: the writer is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append(_Job(fn, future))
+        self._schedule_flush()
+        return await future
+
+    async def run_in_rush(self, fn: Transaction[T]) -> T:
+        """As `run`, for a job that others like it follow (a drop's claims): never an inline COMMIT.
+
+        Alone in its batch, it still commits in the commit thread, so the loop goes on accepting
+        and parsing the rush's next requests while the disk syncs, and they form the next batch.
+        Committed inline, a lone claim stopped the loop for a whole fsync (docs/performance.md,
+        "Claims under load: the rush's commits off the loop, many claims per writer job").
+        """
+        if self._closed:
+            raise WriterClosed(f"{self.path}: the writer is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Job(fn, future, inline=False))
         self._schedule_flush()
         return await future
 
@@ -150,7 +166,7 @@ class Writer:
             self._schedule_flush()
             return
         # A quiet moment (one job, nobody waiting, no batch just before): commit here, no hop.
-        inline = len(batch) == 1 and not self._pending and not busy
+        inline = len(batch) == 1 and not self._pending and not busy and batch[0].inline
         outcomes = self._transaction([job.fn for job in batch], commit=inline)
         if inline or not self._conn.in_transaction:  # committed, or a lone job rolled back
             self._resolve(batch, outcomes)

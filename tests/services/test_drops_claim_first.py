@@ -19,6 +19,7 @@ from appliance.domain.money import Money
 from appliance.domain.orders import OrderState
 from appliance.domain.policy import Limits
 from appliance.payments.reference import drop_reference
+from appliance.services import drops as drops_module
 from appliance.services.box import Box
 from appliance.services.checkout import Checkout
 from appliance.services.drops import BUILD_AFTER, Drops
@@ -130,14 +131,14 @@ def test_a_refusal_memory_can_decide_never_reaches_the_writer(box: Box, clock: C
     async def scenario() -> None:
         drop = await drops.schedule("coffee", 1, clock.now, 1, timedelta(minutes=5))
         await drops.claim(drop.id, "phone-a", 1, "cash")
-        run = box.writer.run
+        run = box.writer.run_in_rush  # claims are queued as the rush's jobs (claim_batch.py)
         submitted: list[object] = []
 
         async def counted(fn: Any) -> Any:
             submitted.append(fn)
             return await run(fn)
 
-        box.writer.run = counted  # type: ignore[method-assign]
+        box.writer.run_in_rush = counted  # type: ignore[method-assign]
         for who, reason in (("phone-b", "sold out"), ("phone-a", "at most 1 per attendee")):
             with pytest.raises(DropError, match=reason):
                 await drops.claim(drop.id, who, 1, "cash")
@@ -167,3 +168,24 @@ def test_what_a_claim_reads_is_found_by_an_index(box: Box) -> None:
     assert len(found) == 8
     for plan in found:
         assert "SCAN" not in plan.replace("SCAN CONSTANT ROW", ""), plan
+
+
+def test_the_sweep_builds_at_most_sweep_builds_orders_a_pass(
+    box: Box, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(drops_module, "SWEEP_BUILDS", 2)
+    drops = Drops(Checkout(box, clock=clock), None, clock)
+
+    async def scenario() -> list[int]:
+        drop = await drops.schedule("coffee", 5, clock.now, 1, timedelta(minutes=5))
+        for who in "abcde":
+            await drops.claim(drop.id, f"phone-{who}", 1, "cash")
+        clock.advance(seconds=BUILD_AFTER.total_seconds())
+        built = []
+        for _ in range(3):  # a rush longer than BUILD_AFTER: each pass builds a bounded share
+            await drops.expire_holds()
+            built.append(rows(box, "SELECT count(*) FROM drop_claims WHERE built = 1")[0][0])
+        return built
+
+    assert asyncio.run(scenario()) == [2, 4, 5]
+    assert rows(box, "SELECT count(*) FROM orders") == [(5,)]
