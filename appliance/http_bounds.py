@@ -28,10 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httptools
-from uvicorn.logging import TRACE_LOG_LEVEL
-from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
-from uvicorn.protocols.utils import get_remote_addr, is_ssl
 
 MAX_HEADER_BYTES = 16 * 1024  # request line and headers, as Node.js's default
 MAX_HEADERS = 100  # as Apache's LimitRequestFields
@@ -136,7 +133,7 @@ class BoundedProtocol(HttpToolsProtocol):
         return self._phase != "body" and (self.cycle is None or self.cycle.response_complete)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self._uvicorn_connection_made(transport)
+        super().connection_made(transport)
         self.address = self.client[0] if self.client else ""
         if not self.registry.admit(self):
             retry = str(RETRY_AFTER_S).encode()
@@ -144,23 +141,6 @@ class BoundedProtocol(HttpToolsProtocol):
             return
         self._expect(self.limits.header_timeout_s)
         self._timer = self.loop.call_later(self.limits.header_timeout_s, self._check)
-
-    def _uvicorn_connection_made(self, transport: asyncio.Transport) -> None:
-        """uvicorn's connection_made (0.54), but the local address from "sockname".
-
-        uvicorn's get_local_addr asks uvloop for "socket", which builds a socket object for each
-        new connection (5.5 us against 0.5 us for "sockname": 2-3% of a drop claim's CPU, each
-        phone on a new connection; docs/performance.md, "Claims under load").
-        """
-        self.connections.add(self)
-        self.transport = transport
-        self.flow = FlowControl(transport)
-        self.server = _local_address(transport.get_extra_info("sockname"))
-        self.client = get_remote_addr(transport)
-        self.scheme = "https" if is_ssl(transport) else "http"
-        if self.logger.level <= TRACE_LOG_LEVEL:
-            prefix = f"{self.client[0]}:{self.client[1]} - " if self.client else ""
-            self.logger.log(TRACE_LOG_LEVEL, "%sHTTP connection made", prefix)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.registry.leave(self)
@@ -272,15 +252,6 @@ class BoundedProtocol(HttpToolsProtocol):
         lines.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(text))
         self.transport.write(b"".join(lines) + text)
         self.transport.close()
-
-
-def _local_address(info: object) -> tuple[str, int | None] | None:
-    """The server's address in a request's scope from the transport's "sockname", as uvicorn's."""
-    if isinstance(info, list | tuple) and len(info) >= 2:  # IPv6 adds flow info and scope id
-        return (str(info[0]), int(info[1]))
-    if isinstance(info, str):  # a Unix socket's path
-        return (info, None)
-    return None
 
 
 def bounded_protocol(limits: WireLimits, cap: int) -> type[BoundedProtocol]:
