@@ -146,9 +146,8 @@ DOCS: dict[tuple[str, str], Doc] = {
         bank.ReconcileOut,
     ),
     ("get", "/api/sync"): Doc(
-        "The sync daemon's state: outbox, cloud head, last checkpoint, stop reason; `paused` "
-        "(`{reason: \"drop\", until: ISO}`, null while it sends) while a drop's rush holds "
-        "uploads on purpose: they resume by themselves at `until` (the box's clock) at the latest",
+        "The sync daemon's state: outbox, cloud head, last checkpoint, stop reason, and `paused` "
+        "({reason, until}; null while it sends) while a drop's rush holds uploads on purpose",
         None,
         s.SyncOut,
     ),

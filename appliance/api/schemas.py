@@ -225,7 +225,10 @@ class StatsOut(msgspec.Struct, frozen=True):
 
 
 class SyncPause(msgspec.Struct, frozen=True):
-    """Uploads held on purpose (a drop's rush): why, and until when at the latest."""
+    """Uploads held on purpose: `reason` "drop" (a rush), to `until` (ISO, the box's clock) at most.
+
+    They resume by themselves then, or sooner once the drop sells out.
+    """
 
     reason: str  # "drop": checkout traffic first while a drop that just opened has units
     until: str  # ISO time on the box's clock; it resumes by itself then, or when the drop sells out
