@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
 _PREV_FIELD = 10  # index of `prev` in an SR1 line split on ";"
+_NOT_NOTED = datetime.min.replace(tzinfo=UTC)  # no hold written yet by this run: write one
 
 
 class _ProofFailed(Exception):
@@ -140,6 +141,7 @@ class Daemon:
         self._next_send = 0.0  # monotonic time the upload cap allows the next batch
         self._save_account = save_account  # keeps a new epoch of the cloud's log (cloud.json)
         self.pass_trust = pass_trust  # creators' revocation lists and delegations (pass_trust.py)
+        self._paused_until: datetime | None = _NOT_NOTED  # the hold last written to sync_state
 
     def _known(self, state: syncstate.SyncState) -> Checkpoint | None:
         if state.checkpoint is None:
@@ -151,7 +153,7 @@ class Daemon:
         state = syncstate.read_state(self.conn)
         if state.stopped is not None:
             return Outcome.STOPPED
-        if self.limits.rush and syncstate.in_rush(self.conn, self.clock(), self.limits.rush):
+        if self._rush():
             return Outcome.PAUSED
         batch = syncstate.pending(
             self.conn, state.acked_seq, self.limits.batch_receipts, self.limits.batch_bytes
@@ -209,6 +211,17 @@ class Daemon:
             return Outcome.STOPPED
         self._stop(f"the cloud answered {status}: {response.text[:200]}", None)
         return Outcome.STOPPED
+
+    def _rush(self) -> bool:
+        """Whether a drop's rush holds uploads; says so in sync_state when that changes."""
+        now = self.clock()
+        until = syncstate.rush_until(self.conn, now, self.limits.rush) if self.limits.rush else None
+        if until != self._paused_until:
+            syncstate.record_pause(self.conn, "drop" if until else None, until, now)
+            if until is not None:
+                log.info("a drop's rush: uploads held until %s", until.isoformat())
+            self._paused_until = until
+        return until is not None
 
     def _body(self, batch: list[syncstate.Pending], known: Checkpoint | None) -> bytes:
         return encode(
@@ -399,7 +412,7 @@ class Daemon:
             await wait_any(pause, stop)
 
 
-def status_line(conn: sqlite3.Connection) -> str:
+def status_line(conn: sqlite3.Connection, now: datetime | None = None) -> str:
     """Return the one-line state systemd shows: outbox depth, acked seq, stop or last error."""
     from appliance.store.ledger import outbox
 
@@ -408,6 +421,9 @@ def status_line(conn: sqlite3.Connection) -> str:
     if state.stopped:
         return f"STOPPED: {state.stopped[:120]}; outbox {depth}"
     incident = "; CLOUD INCIDENT: its log was rolled back" if state.incident else ""
+    pause = syncstate.active_pause(state, now or datetime.now(UTC))
+    if pause is not None:
+        incident += f"; paused for the {pause[0]} until {pause[1]} (resumes by itself)"
     return f"outbox {depth}, acked seq {state.acked_seq}{incident}" + (
         f"; last error: {state.last_error[:80]}" if state.last_error else ""
     )

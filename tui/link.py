@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Any, Literal
 
 from appliance.api.bank_schemas import BankOut
@@ -35,6 +36,7 @@ class Link:
     bank: str = "off"  # the payment provider's link: off, idle, ok, unreachable, refused
     bank_reports: int = 0  # credits the provider listed that confirmed nothing
     error: str = ""
+    paused_until: str = ""  # HH:MM (the stall's zone) a drop's rush holds uploads until; "" if not
 
     @property
     def up(self) -> bool:
@@ -51,6 +53,23 @@ def cloud_state(sync: SyncOut | None) -> CloudState:
     if sync.last_error:
         return "unreachable"
     return "reachable" if sync.last_contact else "unknown"
+
+
+def pause_clock(sync: SyncOut | None, zone: tzinfo | None) -> str:
+    """HH:MM in `zone` until which the daemon holds uploads for a drop; empty while it sends."""
+    if sync is None or sync.paused is None:
+        return ""
+    try:
+        return f"{datetime.fromisoformat(sync.paused.until).astimezone(zone):%H:%M}"
+    except ValueError:
+        return sync.paused.until
+
+
+def pause_text(link: Link) -> str:
+    """The words for a held sync, in the status bar and on F5; empty while it sends."""
+    if not link.paused_until:
+        return ""
+    return f"paused for the drop until {link.paused_until} (resumes by itself)"
 
 
 def storage_state(text: str) -> StorageState:
@@ -87,7 +106,9 @@ def node_text(link: Link) -> tuple[str, str]:
 
 
 def cloud_text(link: Link) -> tuple[str, str]:
-    """(label, css class) for the cloud part."""
+    """(label, css class) for the cloud part; a drop's pause instead while it holds uploads."""
+    if link.paused_until and link.cloud != "stopped":
+        return f"⏸ {pause_text(link)}", "ok"
     if link.cloud == "reachable":
         return "✔ cloud ok", "ok"
     if link.cloud == "unreachable":
@@ -102,6 +123,8 @@ def outbox_text(link: Link) -> tuple[str, str]:
     if link.outbox_depth is None:
         return "outbox ?", "muted"
     label = f"outbox {link.outbox_depth}"
+    if link.paused_until:  # held on purpose: the cloud part says until when
+        return label, "ok"
     if link.outbox_depth and link.oldest_unsynced_s is not None:
         label += f" (oldest {age_text(link.oldest_unsynced_s)})"
     late = link.outbox_depth >= 50 or (link.oldest_unsynced_s or 0) >= 1800

@@ -28,7 +28,14 @@ from tui import startup_gc
 from tui.client import NodeClient, NodeEvent
 from tui.errors import ConsoleError, KeyChanged, Refused, Unauthorized
 from tui.flags_view import flag_notice
-from tui.link import Link, bank_report, cloud_state, money_alarms, storage_state
+from tui.link import (
+    Link,
+    bank_report,
+    cloud_state,
+    money_alarms,
+    pause_clock,
+    storage_state,
+)
 from tui.messages import (
     EventReceived,
     IdentityChecked,
@@ -186,6 +193,7 @@ class NodeWatch(App[int]):
                 storage=storage_state(stats.storage),
                 free_bytes=stats.free_bytes,
                 **money_alarms(message.bank),
+                paused_until=pause_clock(sync, getattr(self, "stall_zone", None)),
                 attempts=0,
                 error="",
             )

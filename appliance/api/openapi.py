@@ -146,7 +146,8 @@ DOCS: dict[tuple[str, str], Doc] = {
         bank.ReconcileOut,
     ),
     ("get", "/api/sync"): Doc(
-        "The sync daemon's state: outbox, cloud head, last checkpoint, stop reason",
+        "The sync daemon's state: outbox, cloud head, last checkpoint, stop reason, and `paused` "
+        "({reason, until}; null while it sends) while a drop's rush holds uploads on purpose",
         None,
         s.SyncOut,
     ),

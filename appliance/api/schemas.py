@@ -224,6 +224,16 @@ class StatsOut(msgspec.Struct, frozen=True):
     timezone: str = ""  # the stall's IANA time zone ([stall] timezone; "" = the box's own)
 
 
+class SyncPause(msgspec.Struct, frozen=True):
+    """Uploads held on purpose: `reason` "drop" (a rush), to `until` (ISO, the box's clock) at most.
+
+    They resume by themselves then, or sooner once the drop sells out.
+    """
+
+    reason: str  # "drop": checkout traffic first while a drop that just opened has units
+    until: str  # ISO time on the box's clock; it resumes by itself then, or when the drop sells out
+
+
 class SyncOut(msgspec.Struct, frozen=True):
     """What the sync daemon last knew of the cloud, as it left it in the ledger database."""
 
@@ -238,6 +248,7 @@ class SyncOut(msgspec.Struct, frozen=True):
     stopped: str | None
     via: str | None
     incident: str | None = None  # the cloud's log rolled back (a new epoch began): when, why
+    paused: SyncPause | None = None  # the daemon holds uploads on purpose; null while it sends
 
 
 class Problem(msgspec.Struct, frozen=True):

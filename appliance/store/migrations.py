@@ -341,6 +341,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX drop_claims_expiry ON drop_claims (state, expires_at);
     CREATE UNIQUE INDEX drop_claims_by_order ON drop_claims (order_id);
     """,
+    # the sync daemon holds uploads in a drop's rush: why and until when, for /api/sync and the
+    # console, so a growing outbox does not look like a broken sync (docs/operations.md)
+    """
+    ALTER TABLE sync_state ADD COLUMN paused TEXT;
+    ALTER TABLE sync_state ADD COLUMN paused_until TEXT;
+    """,
 )
 
 

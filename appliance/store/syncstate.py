@@ -35,10 +35,13 @@ class SyncState:
     stopped: str | None  # why the stream is stopped for the operator (a 409, a bad proof)
     via: str | None  # "cloud", or "peer NAME" when a neighbouring box relays
     incident: str | None = None  # the cloud's log rolled back: what and when (never cleared)
+    paused: str | None = None  # why the daemon holds uploads on purpose ("drop": a rush)
+    paused_until: str | None = None  # ISO time (the box's clock) the hold ends at the latest
 
 
 _STATE_COLUMNS = (
-    "acked_seq, checkpoint, tree_size, cloud_seq, last_contact, last_error, stopped, via, incident"
+    "acked_seq, checkpoint, tree_size, cloud_seq, last_contact, last_error, stopped, via, incident,"
+    " paused, paused_until"
 )
 
 
@@ -138,8 +141,47 @@ def clear_stop(conn: sqlite3.Connection, at: datetime) -> None:
 
 def in_rush(conn: sqlite3.Connection, now: datetime, window: timedelta) -> bool:
     """Return whether a drop started within `window` and still has units: checkout comes first."""
+    return rush_until(conn, now, window) is not None
+
+
+def rush_until(conn: sqlite3.Connection, now: datetime, window: timedelta) -> datetime | None:
+    """Return when the rush ends at the latest (the last started drop with units, plus `window`).
+
+    None when no rush is on. It may end sooner: the drop sells out.
+    """
     row = conn.execute(
-        "SELECT 1 FROM drops WHERE starts_at <= ? AND starts_at >= ? AND taken < quantity LIMIT 1",
+        "SELECT max(starts_at) FROM drops WHERE starts_at <= ? AND starts_at >= ?"
+        " AND taken < quantity",
         (now.isoformat(), (now - window).isoformat()),
     ).fetchone()
-    return row is not None
+    if row is None or row[0] is None:
+        return None
+    return datetime.fromisoformat(row[0]) + window
+
+
+def record_pause(
+    conn: sqlite3.Connection, reason: str | None, until: datetime | None, at: datetime
+) -> None:
+    """Say why and until when uploads are held on purpose (a drop's rush); None, None: not held."""
+    stored = until.isoformat() if until is not None else None
+    _update(
+        conn,
+        "paused = ?, paused_until = ?, updated_at = ?",
+        (reason, stored, at.isoformat()),
+    )
+
+
+def active_pause(state: SyncState, now: datetime) -> tuple[str, str] | None:
+    """(reason, until) of a hold still on at `now`; None once its time passed.
+
+    A daemon stopped mid-rush leaves its row behind: the time bounds what it says.
+    """
+    if state.paused is None or state.paused_until is None:
+        return None
+    try:
+        until = datetime.fromisoformat(state.paused_until)
+    except ValueError:
+        return None
+    if until.tzinfo is None or until <= now:
+        return None
+    return state.paused, state.paused_until

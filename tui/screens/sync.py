@@ -3,7 +3,8 @@
 Outbox figures come from /api/stats with every check; the rest from the node's /api/sync (what
 the sync daemon last wrote). A node without /api/sync (404) shows those lines as "unknown"
 rather than guess. A stopped stream (the cloud answered 409, a proof did not verify) is an alarm:
-receipts stay safe in the outbox, but nothing more is sent until someone looks.
+receipts stay safe in the outbox, but nothing more is sent until someone looks. A drop's rush
+is not: the daemon holds uploads on purpose and says until when, and this screen says so.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from textual.widgets import Static
 
 from appliance.api.pass_peers_schemas import PassPeersOut
 from appliance.api.schemas import SyncOut
-from tui.link import Link, age_text, cloud_text, outbox_text
+from tui.link import Link, age_text, cloud_text, outbox_text, pause_text
 from tui.screens.base import ConsoleScreen
 
 UNKNOWN = "unknown"
@@ -51,6 +52,11 @@ def contact_age(sync: SyncOut | None, now: datetime) -> float | None:
 
 def outbox_reason(link: Link, sync: SyncOut | None, now: datetime) -> str:
     """Why receipts still wait although the cloud answers (empty if they do not wait long)."""
+    if link.paused_until and (sync is None or not sync.stopped):
+        return (
+            f"Sync {pause_text(link)}: checkout comes first while a drop that just opened has "
+            "units; the outbox is sent after, nothing is lost."
+        )
     oldest = link.oldest_unsynced_s
     if not link.outbox_depth or oldest is None or oldest < OLD_OUTBOX_S or sync is None:
         return ""

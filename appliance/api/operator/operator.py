@@ -49,6 +49,7 @@ from appliance.api.schemas import (
     RemoveLine,
     StatsOut,
     SyncOut,
+    SyncPause,
     TenderOut,
     TenderRequest,
 )
@@ -422,8 +423,14 @@ async def sync_state(request: Request) -> Response:
             stopped=state.stopped,
             via=state.via,
             incident=state.incident,
+            paused=_pause(state),
         )
     )
+
+
+def _pause(state: syncstate.SyncState) -> SyncPause | None:
+    pause = syncstate.active_pause(state, datetime.now(UTC))
+    return None if pause is None else SyncPause(*pause)
 
 
 PrepareDrop = Callable[[Request, Drop], Awaitable[None]]  # renders a drop's page before it opens
