@@ -43,6 +43,7 @@ from appliance.flags.errors import BundleRefused
 from appliance.flags.evaluate import FlagSet
 from appliance.flags.provider import FlagSetProvider, NodeClient
 from appliance.flags.settings import FlagSettings
+from appliance.services.box import Box
 from appliance.store import flags as flags_sql
 from appliance.store.errors import StoreError
 from appliance.store.writer import Writer
@@ -342,3 +343,8 @@ def offer_price(item: Item, price: int | None) -> Item:
     if price is None or price >= item.price.minor:
         return item
     return replace(item, price=Money(price, item.price.currency))
+
+
+async def recent_decisions(box: Box, limit: int = 50) -> list[flags_sql.FlagDecision]:
+    """The latest canary decisions on any bundle, newest first."""
+    return await box.writer.read(lambda conn: flags_sql.recent_decisions(conn, limit))
