@@ -98,11 +98,9 @@ def test_the_node_never_loads_sync() -> None:
 # DESIGN §7: handlers stay thin and reach the store only through services; the store's error
 # types may be named (handlers map them to 4xx/507). What could not move yet, and why:
 STORE_NAMES_ALLOWED = {
-    # A statvfs read of the state dir's disk, no SQL; the store's writer shares the module's
-    # full-disk test (is_disk_full), so moving the dataclass is a split of that module.
-    ("appliance/api/node.py", "appliance.store.storage.Storage"),
-    ("appliance/api/node.py", "appliance.store.storage.storage"),
-    # The stored decision's dataclass, only read to build FlagsOut; the services return it.
+    # The canary decision's stored row (a frozen dataclass), only read here to build FlagsOut;
+    # services/flags.py returns it. Moving it below the store touches the sync daemon's and the
+    # cloud's flag tests, which build it, while another branch works on sync: left for later.
     ("appliance/api/operator/flags_api.py", "appliance.store.flags.FlagDecision"),
 }
 
@@ -131,9 +129,9 @@ def store_names(folder: Path) -> set[tuple[str, str]]:
 
 def test_handlers_reach_the_store_only_through_services() -> None:
     """No module of appliance.api imports appliance.store but its errors (and the list above)."""
-    assert store_names(REPO / "appliance" / "api") <= STORE_NAMES_ALLOWED
+    assert not store_names(REPO / "appliance" / "api") - STORE_NAMES_ALLOWED
 
 
 def test_the_allow_list_holds_only_what_is_still_imported() -> None:
     """An entry moved to a service leaves the list too, so the list says what is left."""
-    assert STORE_NAMES_ALLOWED <= store_names(REPO / "appliance" / "api")
+    assert not STORE_NAMES_ALLOWED - store_names(REPO / "appliance" / "api")

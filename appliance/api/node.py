@@ -35,6 +35,7 @@ from appliance.services.bank_watch import BankWatch, Settled
 from appliance.services.box import Box
 from appliance.services.box_clock import BoxClock
 from appliance.services.checkout import Checkout, utc_now
+from appliance.services.disk import Storage, storage
 from appliance.services.display import DisplayHub, DisplayOrders, DisplayPairing
 from appliance.services.drops import Drops
 from appliance.services.flag_inbox import follow_inbox
@@ -49,7 +50,6 @@ from appliance.services.popular import Popular
 from appliance.services.printing import printer_queue
 from appliance.services.revocation import on_node_start
 from appliance.store.errors import DiskFull, NotFound, StoreError
-from appliance.store.storage import Storage, storage
 from appliance.unix_listener import group_id
 
 log = logging.getLogger(__name__)
