@@ -17,9 +17,9 @@ from starlette.routing import BaseRoute, Route
 from appliance.api.flags_schemas import ArmOut, BundleOut, FlagDecisionOut, FlagsOut
 from appliance.api.operator.operator import json_response, node_of, operator
 from appliance.api.schemas import Problem
+from appliance.flags.canary import FlagDecision
 from appliance.flags.errors import BundleRefused
 from appliance.services.flags import EdgeFlags, recent_decisions
-from appliance.store.flags import FlagDecision
 
 
 def arms_of(flags: EdgeFlags) -> list[ArmOut]:
