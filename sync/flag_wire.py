@@ -17,7 +17,7 @@ Figures = Annotated[str, msgspec.Meta(max_length=4000)]
 
 
 class WireDecision(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """One canary decision a box took (appliance/store/flags.py FlagDecision, as stored)."""
+    """One canary decision a box took (appliance/flags/canary.py FlagDecision, as stored)."""
 
     at: Text
     bundle: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]

@@ -93,3 +93,42 @@ def test_the_node_never_loads_sync() -> None:
     """The wire types the relay and the daemon share live below both (appliance/ledger/wire.py);
     only the entry points that start the daemon or the cloud reach into sync/."""
     assert not within(loaded_by("appliance", skip=SYNC_STARTERS), "sync")
+
+
+# DESIGN §7: handlers stay thin and reach the store only through services; the store's error
+# types may be named (handlers map them to 4xx/507). Anything else a handler must still import
+# from appliance.store goes here as (file, dotted name), each with a comment saying why; today
+# nothing does (the last, FlagDecision, moved below the store to appliance/flags/canary.py).
+STORE_NAMES_ALLOWED: set[tuple[str, str]] = set()
+
+
+def store_names(folder: Path) -> set[tuple[str, str]]:
+    """Every (file, name) under `folder` that an import statement takes from appliance.store,
+    inside functions too; relative imports resolved."""
+    found = set()
+    for path in folder.rglob("*.py"):
+        package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = node.module or ""
+                if node.level:
+                    module = ".".join([*base, *([module] if module else [])])
+                names |= {f"{module}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.Import):
+                names |= {a.name for a in node.names}
+        for name in within(names, "appliance.store"):
+            if name != "appliance.store.errors" and not name.startswith("appliance.store.errors."):
+                found.add((path.relative_to(REPO).as_posix(), name))
+    return found
+
+
+def test_handlers_reach_the_store_only_through_services() -> None:
+    """No module of appliance.api imports appliance.store but its errors (and the list above)."""
+    assert not store_names(REPO / "appliance" / "api") - STORE_NAMES_ALLOWED
+
+
+def test_the_allow_list_holds_only_what_is_still_imported() -> None:
+    """An entry moved to a service leaves the list too, so the list says what is left."""
+    assert not STORE_NAMES_ALLOWED - store_names(REPO / "appliance" / "api")

@@ -6,14 +6,11 @@ Built once by the lifespan from the frozen config; handlers reach it as `request
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import functools
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +23,19 @@ from appliance.api.locale import Languages, stall_zone
 from appliance.api.visitors import Visitors
 from appliance.config import Config
 from appliance.discovery import Advertiser, NodeAd
-from appliance.ledger.figures import CONVERSION_BOUNDS_S, Latencies
+from appliance.ledger.figures import CONVERSION_BOUNDS_S
 from appliance.ledger.identity import fingerprint
 from appliance.payments.errors import PaymentError
 from appliance.payments.registry import RailRegistry
 from appliance.providers.apipix import ApiPix
 from appliance.providers.settings import load_credentials
+from appliance.services import node_upkeep as upkeep
+from appliance.services import relay_queue
 from appliance.services.bank_watch import BankWatch, Settled
 from appliance.services.box import Box
 from appliance.services.box_clock import BoxClock
 from appliance.services.checkout import Checkout, utc_now
+from appliance.services.disk import Storage, storage
 from appliance.services.display import DisplayHub, DisplayOrders, DisplayPairing
 from appliance.services.drops import Drops
 from appliance.services.flag_inbox import follow_inbox
@@ -49,22 +49,14 @@ from appliance.services.passes import PassDesk
 from appliance.services.popular import Popular
 from appliance.services.printing import printer_queue
 from appliance.services.revocation import on_node_start
-from appliance.store import funnel as funnel_sql
-from appliance.store import ledger as ledger_sql
-from appliance.store import relay as relay_sql
-from appliance.store import syncstate
 from appliance.store.errors import DiskFull, NotFound, StoreError
-from appliance.store.orders import sync_catalog
-from appliance.store.storage import Storage, storage
 from appliance.unix_listener import group_id
 
 log = logging.getLogger(__name__)
 EXPIRY_SWEEP_S = 1.0
 UPLINK_POLL_S = 2.0  # how often the mDNS TXT's uplink=yes/no is brought up to date
 UPLINK_FRESH = timedelta(seconds=60)  # a cloud contact this recent means "uplink=yes"
-LIVE_MINUTES = "live_minutes"
 STORAGE_PROBE_S = 5.0  # while the disk is full, try one small write this often to see it free
-STORAGE_PROBE = "storage_probe"
 
 
 @dataclass
@@ -193,7 +185,7 @@ class Node:
         """Load the catalogue, start the background sweeps and announce both planes' ports."""
         self.port, self.operator_port = port, operator_port
         try:
-            await self.box.writer.run(lambda conn: sync_catalog(conn, self.config.catalog))
+            await upkeep.load_catalog(self.box, self.config.catalog)
         except DiskFull as exc:  # a state, not a reason to stay down: serve the stored catalogue
             log.error("cannot update the catalogue from the config: %s", exc)
         self.warn_if_low()
@@ -291,7 +283,7 @@ class Node:
         whose transaction committed is answered as committed whatever happens to it.
         """
         try:
-            self.outbox_depth = await self.box.writer.read(ledger_sql.outbox_depth)
+            self.outbox_depth = await upkeep.outbox_depth(self.box)
         except StoreError as exc:
             log.warning("cannot recount the outbox: %s", exc)
             return
@@ -330,12 +322,9 @@ class Node:
         while True:
             await asyncio.sleep(60)
             self._started = time.monotonic()
-            fold = functools.partial(
-                _minute_passed, counts=self.funnel.take(), latencies=self.funnel.take_latencies(),
-                now=utc_now(),
-            )  # fmt: skip
+            counts, latencies, now = self.funnel.take(), self.funnel.take_latencies(), utc_now()
             with contextlib.suppress(DiskFull):  # a minute and its funnel counts: analytics
-                await self.box.writer.run(fold)
+                await upkeep.minute_passed(self.box, counts, latencies, now)
 
     async def _probe_storage(self) -> None:
         """While the disk is full, try a one-row write now and then: it clears the state once
@@ -344,14 +333,13 @@ class Node:
             await asyncio.sleep(STORAGE_PROBE_S)
             if not self.box.writer.full:
                 continue
-            probe = functools.partial(ledger_sql.set_meta, key=STORAGE_PROBE, value=str(utc_now()))
+            now = utc_now()
             with contextlib.suppress(DiskFull):
-                await self.box.writer.run(probe)
+                await upkeep.probe_write(self.box, now)
 
     async def has_uplink(self) -> bool:
         """Whether this box's sync daemon reached the cloud itself lately and is not stopped."""
-        state = await self.box.writer.read(syncstate.read_state)
-        return relay_sql.has_uplink(state, utc_now(), UPLINK_FRESH)
+        return await relay_queue.has_uplink(self.box, utc_now(), UPLINK_FRESH)
 
     async def _follow_uplink(self) -> None:
         """Keep the TXT's uplink=yes/no true, so boxes without one find us (peer relay)."""
@@ -368,7 +356,7 @@ class Node:
 
     async def live_minutes(self) -> float:
         """Minutes the stall has been open: those recorded plus this run's part minute."""
-        stored = await self.box.writer.read(lambda conn: ledger_sql.get_meta(conn, LIVE_MINUTES))
+        stored = await upkeep.stored_live_minutes(self.box)
         return float(stored or 0) + (time.monotonic() - self._started) / 60
 
     def status(self) -> str:
@@ -393,9 +381,7 @@ class Node:
         self.events.close()
         counts, latencies, now = self.funnel.take(), self.funnel.take_latencies(), utc_now()
         with contextlib.suppress(StoreError):  # analytics: never in the way of a clean stop
-            await self.box.writer.run(
-                lambda conn: funnel_sql.add_counts(conn, now, counts, latencies)
-            )
+            await upkeep.add_funnel(self.box, now, counts, latencies)
         self.box.close()
 
 
@@ -406,13 +392,3 @@ def bank_watch(node: Node) -> BankWatch | None:
         return None
     provider = ApiPix(settings, load_credentials(node.state_dir))
     return BankWatch(node.checkout, provider, settings, node.events.publish, node.bank_settled)
-
-
-def _minute_passed(
-    conn: sqlite3.Connection,
-    counts: collections.Counter[str],
-    latencies: Latencies,
-    now: datetime,
-) -> None:
-    ledger_sql.add_meta_count(conn, LIVE_MINUTES, 1)
-    funnel_sql.add_counts(conn, now, counts, latencies)

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Literal
 
 from appliance.domain.credits import (
     Credit,
@@ -39,6 +40,10 @@ from appliance.domain.credits import (
 from appliance.domain.errors import ReconcileError
 from appliance.domain.money import Money
 from appliance.domain.orders import require_aware
+
+# What the bank said of a QR sale, as an order's page and the console show it (the last
+# evidence line's state; none recorded is unverified).
+EvidenceState = Literal["unverified", "bank", "unmatched"]
 
 
 class How(StrEnum):

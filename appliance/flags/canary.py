@@ -101,3 +101,16 @@ def judge(
             Verdict.PASSED, "passed: within the latency objective and not converting worse"
         )
     return Decision(Verdict.CONTINUE, "measuring")
+
+
+@dataclass(frozen=True, slots=True)
+class FlagDecision:
+    """One decision the box took on a flag's canary arm, as stored (store/flags.py) and shown."""
+
+    at: str
+    bundle: str
+    flag: str
+    variant: str
+    verdict: str
+    reason: str
+    figures: str  # JSON of both arms' figures when it was taken

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from appliance.domain.clock import BUILD_DATE, ClockError
+from appliance.services.box import CLOCK_ALARM, CLOCK_ALARMS, Box
 from appliance.store import ledger as ledger_sql
 
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
@@ -64,3 +65,15 @@ def record_set(before: datetime, after: datetime, by: str) -> Callable[[sqlite3.
         ledger_sql.set_meta(conn, CLOCK_SET, json.dumps(value))
 
     return tx
+
+
+async def recorded_alarms(box: Box) -> tuple[datetime | None, str | None, int]:
+    """The last receipt's time, the last clock alarm recorded and how many receipts had one."""
+    return await box.writer.read(_recorded)
+
+
+def _recorded(conn: sqlite3.Connection) -> tuple[datetime | None, str | None, int]:
+    _, last = ledger_sql.chain_head_and_time(conn)
+    stored = ledger_sql.get_meta(conn, CLOCK_ALARM)
+    alarm = str(json.loads(stored)["alarm"]) if stored else None
+    return last, alarm, int(ledger_sql.get_meta(conn, CLOCK_ALARMS) or 0)

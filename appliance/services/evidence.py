@@ -237,3 +237,8 @@ def report_written(recorded: Recorded) -> list[str]:
         lines.append(f"not judged: order {sale.id} at {when}: no statement here covers its "
                      "time; import the statement of that day")  # fmt: skip
     return lines
+
+
+async def evidence_by_rail(box: Box) -> dict[str, dict[str, int]]:
+    """Per rail, the standing QR sales by evidence state (count and minor units), as /api/bank shows."""
+    return await box.writer.read(evidence_sql.evidence_by_rail)

@@ -38,11 +38,12 @@ from appliance.domain.catalog import Item
 from appliance.domain.money import Money
 from appliance.durable import write_atomic
 from appliance.flags.bundle import Bundle, LastGood
-from appliance.flags.canary import ArmFigures, Verdict, judge
+from appliance.flags.canary import ArmFigures, FlagDecision, Verdict, judge
 from appliance.flags.errors import BundleRefused
 from appliance.flags.evaluate import FlagSet
 from appliance.flags.provider import FlagSetProvider, NodeClient
 from appliance.flags.settings import FlagSettings
+from appliance.services.box import Box
 from appliance.store import flags as flags_sql
 from appliance.store.errors import StoreError
 from appliance.store.writer import Writer
@@ -100,14 +101,14 @@ class EdgeFlags:
         self.last_good = LastGood(settings.keys, settings.scope)
         self.bundle_id = ""  # sha256 of the bundle's wire form: decisions are per bundle
         self.accepted_at = 0.0
-        self.done: dict[tuple[str, str], flags_sql.FlagDecision] = {}  # off or passed arms
+        self.done: dict[tuple[str, str], FlagDecision] = {}  # off or passed arms
         self.arms: dict[tuple[str, str], Measured] = {}
         self._orders: OrderedDict[str, list[tuple[str, str]]] = OrderedDict()
         self._resolved: dict[tuple[str, str], tuple[str | None, Any]] = {}  # (flag, visitor)
         self._viewers: set[tuple[str, str]] = set()  # (flag, visitor) whose view was counted
         self.provider = FlagSetProvider(self._flagset)
         self.client = NodeClient(self.provider)  # this node's own: no global provider registry
-        self._unrecorded: list[flags_sql.FlagDecision] = []  # taken, not yet stored (disk full)
+        self._unrecorded: list[FlagDecision] = []  # taken, not yet stored (disk full)
         self._publish, self._decided, self.clock = publish, decided, clock
         self._offering = asyncio.Lock()
 
@@ -253,14 +254,14 @@ class EdgeFlags:
         """An arm's figures now (zeros before its first view)."""
         return self.arms.get((flag, variant), Measured()).figures()
 
-    async def judge_once(self) -> list[flags_sql.FlagDecision]:
+    async def judge_once(self) -> list[FlagDecision]:
         """Judge every experiment's canary arms once; switch off and record what must be."""
         bundle = self.last_good.current
         if bundle is None:
             return []
         now = self.clock()
         past = now >= self.accepted_at + self.settings.deadline_s
-        taken: list[flags_sql.FlagDecision] = []
+        taken: list[FlagDecision] = []
         keys = bundle.flags.keys()  # a FlagSet is no mapping: its keys, sorted
         for flag in keys:
             arms = bundle.flags.arms(flag)
@@ -276,7 +277,7 @@ class EdgeFlags:
                     continue
                 shown = {"control": asdict(figures[0]), "canary": asdict(figures[1])}
                 at = datetime.fromtimestamp(now, UTC).isoformat()
-                decision = flags_sql.FlagDecision(
+                decision = FlagDecision(
                     at, self.bundle_id, flag, variant, verdict.verdict.value, verdict.reason,
                     json.dumps(shown, sort_keys=True),
                 )  # fmt: skip
@@ -288,7 +289,7 @@ class EdgeFlags:
             await self._write()
         return taken
 
-    async def _record(self, taken: list[flags_sql.FlagDecision]) -> None:
+    async def _record(self, taken: list[FlagDecision]) -> None:
         for decision in taken:
             log.warning(
                 "flag %s arm %s: %s (%s)",
@@ -342,3 +343,8 @@ def offer_price(item: Item, price: int | None) -> Item:
     if price is None or price >= item.price.minor:
         return item
     return replace(item, price=Money(price, item.price.currency))
+
+
+async def recent_decisions(box: Box, limit: int = 50) -> list[FlagDecision]:
+    """The latest canary decisions on any bundle, newest first."""
+    return await box.writer.read(lambda conn: flags_sql.recent_decisions(conn, limit))

@@ -65,3 +65,8 @@ async def restock(
             conn, sku, add=add, set_to=set_to, operator=operator, note=note, at=at
         )
     )
+
+
+async def recent_moves(box: Box, limit: int = 100) -> list[stock_sql.StockMove]:
+    """The latest recorded restocks of any item, newest first."""
+    return await box.writer.read(lambda conn: stock_sql.moves(conn, None, limit))

@@ -25,3 +25,7 @@ class DiskFull(StoreError):
     A state, not a crash: the node keeps serving reads, answers writes with 507, and writes
     resume by themselves once there is room again.
     """
+
+
+class RelayFull(StoreError):
+    """This box holds as many relayed batches as it will; the origin should try again later."""

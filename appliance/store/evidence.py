@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from typing import Literal, cast
+from typing import cast
 
-EvidenceState = Literal["unverified", "bank", "unmatched"]
+from appliance.domain.reconcile import EvidenceState
+
 UNVERIFIED: EvidenceState = "unverified"
 
 STATE_OF_LETTER = {"b": "bank", "u": "unmatched"}

@@ -3,20 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
-class FlagDecision:
-    """One stored decision on a flag's canary arm."""
-
-    at: str
-    bundle: str
-    flag: str
-    variant: str
-    verdict: str
-    reason: str
-    figures: str  # JSON of both arms' figures when it was taken
+from appliance.flags.canary import FlagDecision
 
 
 def insert_decision(conn: sqlite3.Connection, decision: FlagDecision) -> None:

@@ -17,7 +17,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from appliance.store.errors import StoreError
+from appliance.store.errors import RelayFull
 from appliance.store.syncstate import SyncState
 
 MAX_QUEUED_PER_ORIGIN = 64
@@ -25,10 +25,6 @@ MAX_QUEUED_BYTES = 64 * 1024 * 1024
 KEEP_ANSWERS = timedelta(days=1)
 MAX_ANSWERS = 8  # answers returned to one poll, newest first
 OK = 200
-
-
-class RelayFull(StoreError):
-    """This box holds as many relayed batches as it will; the origin should try again later."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,39 +10,19 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from appliance.store.errors import DiskFull, StoreError
 
-StorageState = Literal["ok", "low", "full"]
 NO_ROOM_BYTES = 256 * 1024  # an I/O error with less than this free is taken for a full disk
 _FULL = sqlite3.SQLITE_FULL
 _IOERR = sqlite3.SQLITE_IOERR
-
-
-@dataclass(frozen=True, slots=True)
-class Storage:
-    """The state dir's disk as last seen: ok, low (below the warning threshold) or full."""
-
-    state: StorageState
-    free_bytes: int
 
 
 def free_bytes(directory: Path) -> int:
     """Bytes an unprivileged process may still write on the filesystem holding `directory`."""
     st = os.statvfs(directory)
     return st.f_bavail * st.f_frsize
-
-
-def storage(directory: Path, *, full: bool, warn_below: int) -> Storage:
-    """The disk's state: full when writes fail for lack of space (or no room is left: SQLite may
-    still fit a few small commits into its WAL's slack), low below `warn_below` bytes."""
-    free = free_bytes(directory)
-    if full or free < NO_ROOM_BYTES:
-        return Storage("full", free)
-    return Storage("low" if free < warn_below else "ok", free)
 
 
 def is_disk_full(exc: sqlite3.Error, directory: Path) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 from bundles import upsell
 from cloudfix import CloudClient, make_chain
 
-from appliance.flags.canary import Objective
+from appliance.flags.canary import FlagDecision, Objective
 from appliance.flags.settings import FlagSettings
 from appliance.services.box import Box, init_state
 from appliance.services.cloud_account import CloudAccount
@@ -72,7 +72,7 @@ def test_bundle_down_verified_on_the_node_and_decisions_up(tmp_path: Path) -> No
             assert why.startswith("refused: expired"), why
             assert flags.bundle_id == good  # the last good one stays in force
 
-            decision = flags_sql.FlagDecision(
+            decision = FlagDecision(
                 "2026-11-26T18:05:00+00:00", good, "cart-upsell", "pastel", "off",
                 "too little data by the deadline", '{"canary": {}, "control": {}}',
             )  # fmt: skip

@@ -9,7 +9,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import Clock
+from services_support import Clock
 from test_checkout import PrintedRails
 
 from appliance.domain.money import Money

@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import CATALOG, T0, Clock
+from services_support import CATALOG, T0, Clock
 from test_bank_watch import SETTINGS, FakeProvider
 from test_checkout import PrintedRails
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import Clock
+from services_support import Clock
 
 from appliance.domain.errors import DropError
 from appliance.services.box import Box

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import Clock
+from services_support import Clock
 from test_bank_watch import SETTINGS, FakeProvider, pay
 from test_checkout import PrintedRails
 

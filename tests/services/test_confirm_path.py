@@ -12,7 +12,7 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
-from conftest import T0, Clock
+from services_support import T0, Clock
 
 from appliance.domain.errors import OutOfStock
 from appliance.domain.money import Money

@@ -7,7 +7,7 @@ import json
 import sqlite3
 from typing import Any
 
-from conftest import Clock
+from services_support import Clock
 
 from appliance.domain.close import CloseReport, report_lines
 from appliance.domain.money import Money

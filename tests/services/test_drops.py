@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 import pytest
-from conftest import T0, Clock
+from services_support import T0, Clock
 
 from appliance.domain.drops import Drop
 from appliance.domain.errors import DropError

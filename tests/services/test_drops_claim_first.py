@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import T0, Clock
+from services_support import T0, Clock
 
 from appliance.domain.errors import DropError
 from appliance.domain.money import Money

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-from conftest import Clock
+from services_support import Clock
 from test_checkout import PrintedRails
 
 from appliance.ledger.receipt import ReceiptType

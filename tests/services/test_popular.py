@@ -4,7 +4,7 @@ through an index; the picks are kept for a few seconds."""
 
 from __future__ import annotations
 
-from conftest import T0, Clock, run
+from services_support import T0, Clock, run
 
 from appliance.services.box import Box
 from appliance.services.checkout import Checkout

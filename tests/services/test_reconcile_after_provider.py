@@ -13,7 +13,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from conftest import Clock
+from services_support import Clock
 from test_bank_watch import SETTINGS, FakeProvider, pay
 from test_checkout import PrintedRails
 from test_reconcile_dry_run import MAP

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Clock
+from services_support import Clock
 from test_reconcile_dry_run import MAP, sell
 from test_reconcile_record import evidence_lines, states
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Clock, run
+from services_support import Clock, run
 
 from appliance.cli import main
 from appliance.domain.money import Money

@@ -7,7 +7,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from conftest import Clock
+from services_support import Clock
 from test_reconcile_dry_run import MAP, sell
 
 from appliance.cli import main

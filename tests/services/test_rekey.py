@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import T0
+from services_support import T0
 
 from appliance.ledger.errors import KeyFileError
 from appliance.ledger.identity import KEY_FILE, load_key

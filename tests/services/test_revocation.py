@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import T0
+from services_support import T0
 
 from appliance.services.box import Box, init_state
 from appliance.services.pairing import PAIRING_FILE, Pairing, PairingError, file_epoch

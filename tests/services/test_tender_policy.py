@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import Clock
+from services_support import Clock
 
 from appliance.domain.errors import TenderRefused
 from appliance.domain.money import Money

@@ -1,4 +1,4 @@
-"""Telling a full disk from other SQLite errors, and the disk's state as the node reports it."""
+"""Telling a full disk from other SQLite errors (the disk's state: tests/services/test_disk.py)."""
 
 from __future__ import annotations
 
@@ -35,19 +35,3 @@ def test_an_io_error_with_no_room_left_is_disk_full(
 ) -> None:
     monkeypatch.setattr(storage, "free_bytes", lambda directory: 4096)
     assert storage.is_disk_full(error(sqlite3.SQLITE_IOERR_SHMSIZE, "disk I/O error"), tmp_path)
-
-
-@pytest.mark.parametrize(
-    ("full", "free", "state"),
-    [
-        (False, 10 << 20, "ok"),
-        (False, 1 << 20, "low"),
-        (True, 10 << 20, "full"),
-        (False, 0, "full"),
-    ],
-)
-def test_the_disk_state(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, full: bool, free: int, state: str
-) -> None:
-    monkeypatch.setattr(storage, "free_bytes", lambda directory: free)
-    assert storage.storage(tmp_path, full=full, warn_below=2 << 20) == storage.Storage(state, free)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from pathlib import Path
 from bundles import upsell
 from relay_support import CloudHarness, make_box
 
+from appliance.flags.canary import FlagDecision
 from appliance.store import flags as flags_sql
 from appliance.store import syncstate
 from appliance.store.connection import DB_NAME, open_sync
@@ -55,7 +56,7 @@ def test_the_daemon_fetches_the_bundle_after_the_receipts_and_ships_decisions(
 
             await until("the bundle in the node's inbox", inbox)
             assert syncstate.read_state(conn).acked_seq == head  # receipts went first
-            decision = flags_sql.FlagDecision(
+            decision = FlagDecision(
                 "2026-11-28T18:05:00+00:00", "cd" * 32, "cart-upsell", "pastel", "off",
                 "too little data by the deadline", "{}",
             )  # fmt: skip

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -45,11 +44,8 @@ from appliance.ledger.errors import LedgerError
 from appliance.ledger.receipt import parse_receipt, verify_receipt
 from appliance.payments.errors import PaymentError
 from appliance.payments.render import RenderedCode
+from appliance.services import order_views
 from appliance.services.flags import Arm, upsell_of
-from appliance.store import drops as drops_sql
-from appliance.store import evidence as evidence_sql
-from appliance.store import ledger as ledger_sql
-from appliance.store import orders as orders_sql
 from appliance.store.errors import NotFound
 
 TEMPLATES = Environment(
@@ -162,7 +158,7 @@ async def menu(request: Request) -> Response:
     if error is None and cached is not None and time.monotonic() - cached[0] < MENU_TTL_S:
         response: Response = HTMLResponse(cached[1], headers=PAGE_HEADERS)
     else:
-        items = await node.box.writer.read(orders_sql.list_items)
+        items = await order_views.list_items(node.box)
         shown = [
             {"sku": i.sku, "name": i.name, "price_text": locale.money(i.price), "stock": i.stock}
             for i in items
@@ -252,22 +248,11 @@ async def _cart_page(
     with the visitor's `arm` of the upsell flag, the item it offers (api/attendee/upsell.py).
     """
     node = node_of(request)
-    policy = node.checkout.policy
     card = shown_pass.card if shown_pass is not None else None
-
-    def read(conn: sqlite3.Connection) -> tuple[list[tuple[Item, int]], Order | None, list[str]]:
-        """The chosen items, the order they make and the tenders offered for it, from one snapshot."""
-        items.update((i.sku, i) for i in orders_sql.list_items(conn))
-        chosen = [(items[sku], qty) for sku, qty in wanted.items() if sku in items]
-        if not chosen:
-            return chosen, None, []
-        order = node.checkout.new_order(conn, chosen)
-        if card is not None:
-            order = node.passes.discount(card)(conn, order)
-        return chosen, order, policy.offered_tx(conn, order.total)
-
     items: dict[str, Item] = {}  # the snapshot's catalogue: the upsell's item is read from it
-    chosen, order, offered = await node.box.writer.read(read)
+    chosen, order, offered = await order_views.cart_quote(
+        node.checkout, node.passes, card, wanted, items
+    )
     if not chosen or order is None:
         return None
     total = order.total
@@ -368,7 +353,7 @@ async def pay(request: Request) -> Response:
     payload = None
     if order.tender and order.tender != "cash":
         payload = node.rails.payload(order.tender, order.total, order.reference)
-    claim = await node.box.writer.read(lambda conn: drops_sql.claim_of_order(conn, order.id))
+    claim = await order_views.claim_of_order(node.box, order.id)
     place = left = None
     if claim is not None:  # a drop claim: its place in line and what is left of the drop
         place = claim.place
@@ -411,13 +396,7 @@ async def receipt(request: Request) -> Response:
     order = await _order(request)
     if order.state is OrderState.AWAITING_PAYMENT:
         return RedirectResponse(f"/o/{order.id}/pay", 303)
-    stored, states, received = await node.box.writer.read(
-        lambda conn: (
-            _receipt_of(conn, order.id),
-            evidence_sql.payment_states(conn, [order.id]),
-            orders_sql.order_column(conn, order.id, "cash_received"),
-        )
-    )
+    stored, states, received = await order_views.receipt_view(node.box, order.id)
     verified = False
     if stored is not None:
         try:
@@ -451,16 +430,11 @@ def fingerprint_groups(fingerprint: str) -> tuple[str, list[str]]:
     return prefix + ":", groups.split(":")
 
 
-def _receipt_of(conn: Any, order_id: str) -> ledger_sql.StoredReceipt | None:
-    seq = orders_sql.order_column(conn, order_id, "receipt_seq")
-    return None if seq is None else ledger_sql.get_receipt(conn, int(str(seq)))
-
-
 async def receipt_png(request: Request) -> Response:
     """The receipt line as a QR the attendee can keep and verify offline."""
     node = node_of(request)
     order = await _order(request)
-    stored = await node.box.writer.read(lambda conn: _receipt_of(conn, order.id))
+    stored = await order_views.stored_receipt(node.box, order.id)
     if stored is None:
         raise NotFound("this order has no receipt")
     code = await asyncio.to_thread(RenderedCode, stored.line)

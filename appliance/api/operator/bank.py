@@ -30,11 +30,10 @@ from appliance.api.bank_schemas import (
 )
 from appliance.api.operator.operator import body, json_response, node_of, operator
 from appliance.services.bank_watch import problem_out
-from appliance.services.evidence import record_live, report_written
+from appliance.services.evidence import evidence_by_rail, record_live, report_written
 from appliance.services.reconcile import report
 from appliance.statements.csvmap import parse_column_map
 from appliance.statements.errors import ColumnMapError, StatementError
-from appliance.store import evidence as evidence_sql
 
 MAX_STATEMENT_BYTES = RECONCILE_STATEMENT_BYTES  # one upload's decoded statements, together
 
@@ -43,7 +42,7 @@ MAX_STATEMENT_BYTES = RECONCILE_STATEMENT_BYTES  # one upload's decoded statemen
 async def bank(request: Request) -> Response:
     """The payment provider's link and reports, and each rail's sales by evidence state."""
     node = node_of(request)
-    rails = await node.box.writer.read(evidence_sql.evidence_by_rail)
+    rails = await evidence_by_rail(node.box)
     watch = node.bank
     status = watch.status if watch is not None else None
     return json_response(

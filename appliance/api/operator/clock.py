@@ -9,8 +9,6 @@ appliance/domain/clock.py); the last alarm recorded and how many receipts had on
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -21,22 +19,13 @@ from appliance.api.node import Node
 from appliance.api.operator.operator import body, json_response, node_of, operator
 from appliance.api.season_schemas import ClockOut, SetClock
 from appliance.domain.clock import ClockError, receipt_time
-from appliance.services.box import CLOCK_ALARM, CLOCK_ALARMS
-from appliance.services.box_clock import record_set
-from appliance.store import ledger as ledger_sql
-
-
-def _recorded(conn: sqlite3.Connection) -> tuple[datetime | None, str | None, int]:
-    _, last = ledger_sql.chain_head_and_time(conn)
-    stored = ledger_sql.get_meta(conn, CLOCK_ALARM)
-    alarm = str(json.loads(stored)["alarm"]) if stored else None
-    return last, alarm, int(ledger_sql.get_meta(conn, CLOCK_ALARMS) or 0)
+from appliance.services.box_clock import record_set, recorded_alarms
 
 
 async def clock_out(node: Node) -> ClockOut:
     """The clock as the console shows it."""
     now = node.clock()
-    last, recorded, count = await node.box.writer.read(_recorded)
+    last, recorded, count = await recorded_alarms(node.box)
     alarm = receipt_time(now, last).alarm
     return ClockOut(
         box_time=now.isoformat(), system_time=datetime.now(UTC).isoformat(),

@@ -6,8 +6,8 @@ from appliance.api.schemas import ConfirmOut, DecisionOut, ItemOut, LineOut, Ord
 from appliance.domain.catalog import Item
 from appliance.domain.orders import Order
 from appliance.domain.policy import Decision
+from appliance.domain.reconcile import EvidenceState
 from appliance.services.checkout import Confirmation
-from appliance.store.evidence import EvidenceState
 
 
 def item_out(item: Item) -> ItemOut:

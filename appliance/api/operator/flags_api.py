@@ -17,9 +17,9 @@ from starlette.routing import BaseRoute, Route
 from appliance.api.flags_schemas import ArmOut, BundleOut, FlagDecisionOut, FlagsOut
 from appliance.api.operator.operator import json_response, node_of, operator
 from appliance.api.schemas import Problem
+from appliance.flags.canary import FlagDecision
 from appliance.flags.errors import BundleRefused
-from appliance.services.flags import EdgeFlags
-from appliance.store import flags as flags_sql
+from appliance.services.flags import EdgeFlags, recent_decisions
 
 
 def arms_of(flags: EdgeFlags) -> list[ArmOut]:
@@ -56,7 +56,7 @@ def arms_of(flags: EdgeFlags) -> list[ArmOut]:
     return shown
 
 
-def flags_out(flags: EdgeFlags, decisions: list[flags_sql.FlagDecision]) -> FlagsOut:
+def flags_out(flags: EdgeFlags, decisions: list[FlagDecision]) -> FlagsOut:
     """The GET /api/flags answer."""
     bundle = flags.bundle
     info = None
@@ -76,7 +76,7 @@ def flags_out(flags: EdgeFlags, decisions: list[flags_sql.FlagDecision]) -> Flag
 async def get_flags(request: Request) -> Response:
     """The bundle in force, each experiment's arms with their figures, the latest decisions."""
     node = node_of(request)
-    decisions = await node.box.writer.read(lambda conn: flags_sql.recent_decisions(conn, 50))
+    decisions = await recent_decisions(node.box)
     return json_response(flags_out(node.flags, decisions))
 
 
@@ -90,7 +90,7 @@ async def put_flags(request: Request) -> Response:
     except BundleRefused as exc:
         return json_response(Problem(f"bundle refused: {exc}", "bundle"), 422)
     node.events.publish("flags", {"bundle": node.flags.bundle_id})
-    decisions = await node.box.writer.read(lambda conn: flags_sql.recent_decisions(conn, 50))
+    decisions = await recent_decisions(node.box)
     return json_response(flags_out(node.flags, decisions))
 
 

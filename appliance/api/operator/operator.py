@@ -15,7 +15,6 @@ import binascii
 import functools
 import os
 import re
-import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -55,17 +54,13 @@ from appliance.api.schemas import (
 )
 from appliance.domain.drops import Drop
 from appliance.domain.errors import DropError, TenderRefused
-from appliance.domain.orders import Order, OrderState
+from appliance.domain.orders import OrderState
 from appliance.ledger.errors import ReceiptFormatError
 from appliance.ledger.figures import per_live_minute
 from appliance.ledger.identity import IDENTITY_PREFIX
 from appliance.ledger.receipt import b64, unb64
+from appliance.services import box_figures, order_views
 from appliance.services.pairing import TOKEN_TTL_S, PairingError
-from appliance.store import evidence as evidence_sql
-from appliance.store import orders as orders_sql
-from appliance.store import stats as stats_sql
-from appliance.store import syncstate
-from appliance.store.evidence import EvidenceState
 from appliance.unix_listener import allowed, peer_of
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -172,7 +167,7 @@ async def pair_local(request: Request) -> Response:
 @operator
 async def catalog(request: Request) -> Response:
     """The active catalogue with stock."""
-    items = await node_of(request).box.writer.read(orders_sql.list_items)
+    items = await order_views.list_items(node_of(request).box)
     return json_response([item_out(item) for item in items])
 
 
@@ -224,12 +219,7 @@ async def list_orders(request: Request) -> Response:
         raise msgspec.ValidationError("not an order state - at `$.state`") from None
 
     await node_of(request).drops.build_orders()  # drop claims' orders the pay page had not built
-
-    def read(conn: sqlite3.Connection) -> tuple[list[Order], dict[str, EvidenceState]]:
-        orders = orders_sql.orders_by_state(conn, state)
-        return orders, evidence_sql.payment_states(conn, [o.id for o in orders])
-
-    orders, evidence = await node_of(request).box.writer.read(read)
+    orders, evidence = await order_views.orders_in(node_of(request).box, state)
     return json_response([order_out(order, evidence.get(order.id)) for order in orders])
 
 
@@ -248,9 +238,7 @@ async def get_order(request: Request) -> Response:
     """One order."""
     node = node_of(request)
     order = await node.checkout.get_order(request.path_params["order_id"])
-    evidence = await node.box.writer.read(
-        lambda conn: evidence_sql.payment_states(conn, [order.id])
-    )
+    evidence = await order_views.payment_states(node.box, order.id)
     return json_response(order_out(order, evidence.get(order.id)))
 
 
@@ -364,9 +352,7 @@ async def decisions(request: Request) -> Response:
     if not re.fullmatch(r"[0-9]{1,9}", text):
         raise msgspec.ValidationError("must be a whole number - at `$.limit`")
     limit = max(1, min(int(text), 500))
-    rows = await node_of(request).box.writer.read(
-        lambda conn: orders_sql.recent_decisions(conn, limit)
-    )
+    rows = await order_views.recent_decisions(node_of(request).box, limit)
     return json_response([decision_out(d) for d in rows])
 
 
@@ -374,7 +360,7 @@ async def decisions(request: Request) -> Response:
 async def stats(request: Request) -> Response:
     """Sales, revenue per live minute, outbox and the edge decision rate."""
     node = node_of(request)
-    figures = await node.box.writer.read(stats_sql.figures)
+    figures = await box_figures.figures(node.box)
     rate = figures.edge_decisions / figures.decisions if figures.decisions else None
     minutes = await node.live_minutes()
     per_minute = per_live_minute(figures.revenue, minutes)  # the cloud's dashboard's rule too
@@ -406,10 +392,7 @@ async def stats(request: Request) -> Response:
 async def sync_state(request: Request) -> Response:
     """The sync daemon's view: outbox, the cloud's head, the last verified checkpoint, any stop."""
     node = node_of(request)
-    # Two primary-key lookups and one row: consoles poll this every few seconds.
-    state, (depth, age) = await node.box.writer.read(
-        lambda conn: (syncstate.read_state(conn), stats_sql.outbox_age(conn))
-    )
+    state, (depth, age), pause = await box_figures.sync_view(node.box, datetime.now(UTC))
     return json_response(
         SyncOut(
             outbox_depth=depth,
@@ -423,14 +406,9 @@ async def sync_state(request: Request) -> Response:
             stopped=state.stopped,
             via=state.via,
             incident=state.incident,
-            paused=_pause(state),
+            paused=None if pause is None else SyncPause(*pause),
         )
     )
-
-
-def _pause(state: syncstate.SyncState) -> SyncPause | None:
-    pause = syncstate.active_pause(state, datetime.now(UTC))
-    return None if pause is None else SyncPause(*pause)
 
 
 PrepareDrop = Callable[[Request, Drop], Awaitable[None]]  # renders a drop's page before it opens
@@ -510,7 +488,7 @@ async def events(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     """Prometheus metrics."""
     node = node_of(request)
-    figures = await node.box.writer.read(stats_sql.figures)
+    figures = await box_figures.figures(node.box)
     node.metrics.outbox_depth.set(figures.outbox_depth)
     node.metrics.oldest_unsynced.set(figures.oldest_unsynced_s or 0.0)
     return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -33,8 +33,9 @@ from appliance.ledger.wire import (
     RelayInfo,
     RelayQueued,
 )
+from appliance.services import relay_queue
 from appliance.services.cloud_account import load_account
-from appliance.store import relay as relay_sql
+from appliance.store.errors import RelayFull
 
 RETRY_FULL_S = 30
 MAX_TREE_SIZE = 2**53  # a checkpoint's tree size: far past any log, exact in every JSON reader
@@ -135,10 +136,8 @@ async def hand(request: Request) -> Response:
     span = check_batch(origin, batch)
     now = datetime.now(UTC)
     try:
-        queued = await node.box.writer.run(
-            lambda conn: relay_sql.enqueue(conn, origin, span, body, now)
-        )
-    except relay_sql.RelayFull as exc:
+        queued = await relay_queue.enqueue(node.box, origin, span, body, now)
+    except RelayFull as exc:
         raise Refused(503, str(exc)) from None
     return _json(RelayQueued(origin, span[0], span[1], queued), 202)
 
@@ -151,7 +150,7 @@ async def acks(request: Request) -> Response:
     if not re.fullmatch(r"-1|[0-9]{1,18}", text):
         raise Refused(400, "after: a seq (or -1) is needed", "after")
     after = int(text)
-    rows = await node.box.writer.run(lambda conn: relay_sql.answers(conn, origin, after))
+    rows = await relay_queue.answers(node.box, origin, after)
     return _json(
         [RelayAnswer(r.from_seq, r.last_seq, r.known_size, r.status, r.answer) for r in rows]
     )

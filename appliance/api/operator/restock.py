@@ -14,8 +14,7 @@ from starlette.routing import BaseRoute, Route
 from appliance.api.operator.convert import item_out
 from appliance.api.operator.operator import body, json_response, node_of, operator
 from appliance.api.season_schemas import RestockRequest, StockMoveOut
-from appliance.services.restock import restock
-from appliance.store import stock as stock_sql
+from appliance.services.restock import recent_moves, restock
 
 
 @operator
@@ -36,7 +35,7 @@ async def change_stock(request: Request) -> Response:
 @operator
 async def stock_moves(request: Request) -> Response:
     """The latest recorded restocks, newest first."""
-    moves = await node_of(request).box.writer.read(lambda conn: stock_sql.moves(conn, None, 100))
+    moves = await recent_moves(node_of(request).box)
     return json_response([StockMoveOut(m.at, m.sku, m.delta, m.stock, m.operator, m.note)
                           for m in moves])  # fmt: skip
 
