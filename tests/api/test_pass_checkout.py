@@ -107,6 +107,18 @@ async def paid_items(
     return total, items
 
 
+async def drop_in_ten_minutes(client: httpx.AsyncClient, auth: dict[str, str]) -> str:
+    """A drop of 5 pastéis whose public start is 10 minutes away; its claim path."""
+    starts = datetime.now(UTC) + timedelta(minutes=10)
+    made = await client.post(
+        "/api/drops",
+        json={"sku": "pastel", "quantity": 5, "starts_at": starts.isoformat()},
+        headers=auth,
+    )
+    assert made.status_code == 201, made.text
+    return f"/d/{made.json()['id']}/claim"
+
+
 def test_a_pass_discount_is_a_line_of_the_order_and_of_the_signed_receipt(tmp_path: Path) -> None:
     tenth = card(Entitlement(Kind.PERCENT_OFF, 10, ("pastel",)))
     text = issue_pass(ANA, tenth)
@@ -234,14 +246,7 @@ def test_early_access_admits_a_claim_before_the_public_start(tmp_path: Path) -> 
 
     async def scenario() -> None:
         async with node_with_passes(tmp_path) as (client, auth, _planes):
-            starts = datetime.now(UTC) + timedelta(minutes=10)
-            made = await client.post(
-                "/api/drops",
-                json={"sku": "pastel", "quantity": 5, "starts_at": starts.isoformat()},
-                headers=auth,
-            )
-            assert made.status_code == 201, made.text
-            claim = f"/d/{made.json()['id']}/claim"
+            claim = await drop_in_ten_minutes(client, auth)
             for form in ({}, {"pass": too_late}, {"pass": other_drop}):
                 refused = await client.post(claim, data={"qty": "1", "tender": "cash", **form})
                 assert refused.status_code == 409 and 'data-error="not_open"' in refused.text
@@ -292,14 +297,7 @@ def test_one_early_access_pass_is_one_early_claimant_whichever_phones_show_it(
 
     async def scenario() -> None:
         async with node_with_passes(tmp_path) as (client, auth, planes):
-            starts = datetime.now(UTC) + timedelta(minutes=10)
-            made = await client.post(
-                "/api/drops",
-                json={"sku": "pastel", "quantity": 5, "starts_at": starts.isoformat()},
-                headers=auth,
-            )
-            assert made.status_code == 201, made.text
-            claim = f"/d/{made.json()['id']}/claim"
+            claim = await drop_in_ten_minutes(client, auth)
             answers = []
             for n in range(1, 5):
                 phone = httpx.ASGITransport(app=planes.attendee, client=(f"10.0.0.{n}", 5000))
