@@ -135,7 +135,8 @@ async def child(mode: str, url: str, console_state: Path, sales: int) -> None:
             cpu = time.process_time()  # the start's own CPU: what a busy machine does not move
             print(json.dumps({"key_to_qr_ms": [], "rss_mb": rss, "cpu_s": cpu}), flush=True)
             return
-        from tui.screens.pay import PayScreen  # the sales' checks, after the start
+        from tui.screens.confirm import ConfirmAction  # the sales' checks, after the start
+        from tui.screens.pay import PayScreen
         from tui.widgets.qr import QrCode
 
         timings = []
@@ -168,7 +169,10 @@ async def child(mode: str, url: str, console_state: Path, sales: int) -> None:
             await until(qr_shown)
             timings.append(time.perf_counter() - started)
             await press
-            await pilot.press("escape")  # cancel: the cart stays for the next round
+            await pilot.press("escape")  # cancel (asked: the code was shown): the cart stays
+            await until(lambda: isinstance(app.screen, ConfirmAction | SellScreen))
+            if isinstance(app.screen, ConfirmAction):
+                await pilot.press("y")
             await until(lambda: isinstance(app.screen, SellScreen))
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps({"key_to_qr_ms": [t * 1000 for t in timings], "rss_mb": rss}), flush=True)
@@ -181,6 +185,7 @@ async def display_child(
     from playwright.async_api import async_playwright
 
     from tui.app import ConsoleSettings, build_app
+    from tui.screens.confirm import ConfirmAction
     from tui.screens.sell import SellScreen
     from tui.screens.tender import TenderScreen
 
@@ -225,7 +230,12 @@ async def display_child(
                 await asyncio.sleep(0.001)
             timings.append(at - started)
             await press
-            await pilot.press("escape")  # cancel: the display goes idle, the cart stays
+            await pilot.press("escape")  # cancel (asked: the code was shown): display idle
+            await until(
+                lambda: asyncio.sleep(0, isinstance(app.screen, ConfirmAction | SellScreen))
+            )
+            if isinstance(app.screen, ConfirmAction):
+                await pilot.press("y")
             await until(lambda: asyncio.sleep(0, isinstance(app.screen, SellScreen)))
 
             async def left_pay() -> bool:
