@@ -161,7 +161,7 @@ class BankWatch:
                     done.append(settled)
             return done, list(verdict.problems)
 
-        done, problems = await self.checkout.box.writer.run(tx)
+        done, problems = await self.checkout.box.writer.run_off_loop(tx)
         for settled in done:
             self.status.confirmed += 1
             if self.on_settled is not None:

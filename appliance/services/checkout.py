@@ -456,7 +456,7 @@ class Checkout:
                 expired.append(order_id)
             return expired
 
-        return await self.box.writer.run(tx)
+        return await self.box.writer.run_off_loop(tx)  # the sweep: no request waits on it
 
     async def close_day(self) -> Receipt:
         """Sign a daily-close receipt summing the sales and voids since the previous close."""

@@ -4,7 +4,7 @@ In a rush the claims queued while the previous batch commits are the writer's ne
 each was one job: a future, a SAVEPOINT and a RELEASE, and the writer's bookkeeping around it
 (docs/performance.md, "Claims under load: the rush's commits off the loop, many claims per
 writer job"). Here the claims that arrive before their job begins share it: the first claim of
-a batch queues one job (`Writer.run_in_rush`: never committed inline), later ones join it until
+a batch queues one job (`Writer.run_off_loop`: never committed inline), later ones join it until
 the writer begins it (at most MAX_CLAIMS: then the next claim queues the next job), and each
 claim's transaction function runs in it, in arrival order, with no savepoint.
 
@@ -82,11 +82,11 @@ class ClaimBatches(Generic[T]):
         """Queue the batch's job and hand each claim its outcome once it has committed."""
         try:
             try:
-                outcomes = await self.writer.run_in_rush(lambda conn: self._run(conn, batch))
+                outcomes = await self.writer.run_off_loop(lambda conn: self._run(conn, batch))
             except _Redo:
                 self.redone += 1
                 self.on_redo()
-                outcomes = await self.writer.run_in_rush(lambda conn: self._careful(conn, batch))
+                outcomes = await self.writer.run_off_loop(lambda conn: self._careful(conn, batch))
         except Exception as exc:  # noqa: BLE001 - the job failed whole: each claim is told
             for claim in batch:
                 if not claim.future.done():

@@ -340,7 +340,7 @@ class Drops:
                 self._built_to, self._unbuilt = drops_sql.built_to(conn, self._built_to)
             return expired
 
-        return [order_id for _, order_id in await self.writer.run(tx)]
+        return [order_id for _, order_id in await self.writer.run_off_loop(tx)]
 
     def _expire(
         self, conn: sqlite3.Connection, now: datetime, drop_id: int | None = None

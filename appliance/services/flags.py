@@ -314,7 +314,7 @@ class EdgeFlags:
             for decision in pending:
                 flags_sql.insert_decision(conn, decision)
 
-        await self.writer.run(write)
+        await self.writer.run_off_loop(write)
         del self._unrecorded[: len(pending)]
 
     async def run(self) -> None:

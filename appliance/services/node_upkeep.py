@@ -36,7 +36,8 @@ async def outbox_depth(box: Box) -> int:
 
 async def probe_write(box: Box, now: datetime) -> None:
     """One small write: it succeeds, and clears the writer's full state, once there is room."""
-    await box.writer.run(functools.partial(ledger_sql.set_meta, key=STORAGE_PROBE, value=str(now)))
+    probe = functools.partial(ledger_sql.set_meta, key=STORAGE_PROBE, value=str(now))
+    await box.writer.run_off_loop(probe)
 
 
 async def stored_live_minutes(box: Box) -> str | None:
@@ -49,7 +50,7 @@ async def minute_passed(
 ) -> None:
     """Record a minute more of open time and the funnel's counts for it, in one transaction."""
     fold = functools.partial(_minute_passed, counts=counts, latencies=latencies, now=now)
-    await box.writer.run(fold)
+    await box.writer.run_off_loop(fold)
 
 
 async def add_funnel(

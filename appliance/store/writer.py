@@ -13,7 +13,8 @@ cost a hop there and back for every batch (two wake-ups, ~270 µs on the 2-vCPU 
 bench/ledger.py), and the functions are CPU work the loop would wait for anyway. The COMMIT is
 different: it is mostly the fsync, the loop can do nothing useful inside it, and it was 12% of
 the node's time in a drop rush. So when a batch has company (more than one job, or more
-waiting) the COMMIT alone goes to a one-thread executor; while the disk syncs, the loop answers
+waiting), or its job was queued with `run_off_loop` (claims, the node's upkeep), the COMMIT
+alone goes to a one-thread executor; while the disk syncs, the loop answers
 other requests and the next batch gathers, and only when the commit is back are its callers
 told (and the next batch begun). Measured with bench/node.py: 6,000 -> 6,800 claims/s at 200
 clients, p99 46 -> 39 ms. A lone sale at a quiet stall commits inline: the hop would add ~120 µs
@@ -57,7 +58,7 @@ MAX_BATCH = 64
 class _Job:
     fn: Callable[[sqlite3.Connection], Any]
     future: asyncio.Future[Any]
-    inline: bool = True  # may commit on the loop's thread when it is alone (see run_in_rush)
+    inline: bool = True  # may commit on the loop's thread when it is alone (see run_off_loop)
 
 
 class Writer:
@@ -98,13 +99,16 @@ class Writer:
         self._schedule_flush()
         return await future
 
-    async def run_in_rush(self, fn: Transaction[T]) -> T:
-        """As `run`, for a job that others like it follow (a drop's claims): never an inline COMMIT.
+    async def run_off_loop(self, fn: Transaction[T]) -> T:
+        """As `run`, but the COMMIT never runs on the loop's thread, even for a lone job.
 
-        Alone in its batch, it still commits in the commit thread, so the loop goes on accepting
-        and parsing the rush's next requests while the disk syncs, and they form the next batch.
-        Committed inline, a lone claim stopped the loop for a whole fsync (docs/performance.md,
-        "Claims under load: the rush's commits off the loop, many claims per writer job").
+        For work no one request is waiting on: a drop's claims (others like them follow) and the
+        node's own upkeep (the expiry sweep, the minute's figures, the flag judge, the bank
+        watch). Alone in its batch, the job still commits in the commit thread, so the loop goes
+        on answering while the disk syncs. Committed inline, a lone claim stopped the loop for a
+        whole fsync, and on the Pi harness the sweep that builds a rush's 200 claimed orders held
+        the loop ~1 s in its COMMIT, every phone's menu waiting behind it (docs/performance.md,
+        "Claims under load…" and "The menu after a rush…").
         """
         if self._closed:
             raise WriterClosed(f"{self.path}: the writer is closed")

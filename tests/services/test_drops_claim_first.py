@@ -8,6 +8,7 @@ reaches the writer.
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -107,6 +108,39 @@ def test_the_sweep_builds_old_claims_and_expiry_builds_then_returns_the_units(
     assert rows(box, "SELECT settled FROM decisions") == [(1,), (1,)]
 
 
+def test_the_sweep_commits_off_the_loop(box: Box, clock: Clock) -> None:
+    """The sweep that builds a rush's orders is no request's: its COMMIT must not hold the loop.
+
+    On the Pi harness that COMMIT (200 built orders on an SD card) held the loop ~1 s while 50
+    phones waited for the menu (docs/performance.md, "The menu after a rush").
+    """
+    checkout = Checkout(box, clock=clock)
+    drops = Drops(checkout, None, clock)
+    threads: list[str] = []
+    commit = box.writer._commit
+
+    def spied() -> None:
+        threads.append(threading.current_thread().name)
+        commit()
+
+    async def scenario() -> None:
+        drop = await drops.schedule("coffee", 3, clock.now, 1, timedelta(minutes=5))
+        for phone in ("phone-a", "phone-b", "phone-c"):
+            await drops.claim(drop.id, phone, 1, "cash")
+        clock.advance(seconds=BUILD_AFTER.total_seconds())
+        box.writer._commit = spied  # type: ignore[method-assign]
+        assert await drops.expire_holds() == []  # builds the three orders
+        clock.advance(minutes=5)
+        assert len(await drops.expire_holds()) == 3
+        assert await checkout.expire_due() == []
+        box.writer._commit = commit  # type: ignore[method-assign]
+
+    loop_thread = threading.current_thread().name
+    asyncio.run(scenario())
+    assert rows(box, "SELECT built FROM drop_claims") == [(1,), (1,), (1,)]
+    assert len(threads) == 3 and loop_thread not in threads, threads
+
+
 def test_a_rail_with_an_exposure_limit_stores_the_order_with_the_claim(
     box: Box, clock: Clock
 ) -> None:
@@ -131,14 +165,14 @@ def test_a_refusal_memory_can_decide_never_reaches_the_writer(box: Box, clock: C
     async def scenario() -> None:
         drop = await drops.schedule("coffee", 1, clock.now, 1, timedelta(minutes=5))
         await drops.claim(drop.id, "phone-a", 1, "cash")
-        run = box.writer.run_in_rush  # claims are queued as the rush's jobs (claim_batch.py)
+        run = box.writer.run_off_loop  # claims are queued as the rush's jobs (claim_batch.py)
         submitted: list[object] = []
 
         async def counted(fn: Any) -> Any:
             submitted.append(fn)
             return await run(fn)
 
-        box.writer.run_in_rush = counted  # type: ignore[method-assign]
+        box.writer.run_off_loop = counted  # type: ignore[method-assign]
         for who, reason in (("phone-b", "sold out"), ("phone-a", "at most 1 per attendee")):
             with pytest.raises(DropError, match=reason):
                 await drops.claim(drop.id, who, 1, "cash")

@@ -1,4 +1,4 @@
-"""Writer.run_in_rush: a lone job of a rush commits in the commit thread, never on the loop's."""
+"""Writer.run_off_loop: a lone job of a rush commits in the commit thread, never on the loop's."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_a_lone_rush_job_commits_off_the_loop_and_is_answered_after_it(writer: W
 
     async def scenario() -> None:
         assert await writer.run(insert("quiet")) == 1  # a lone sale: inline, as before
-        assert await writer.run_in_rush(insert("rush")) == 1
+        assert await writer.run_off_loop(insert("rush")) == 1
         assert writer.commits == 2  # answered once its COMMIT was back
 
     asyncio.run(scenario())
@@ -60,7 +60,7 @@ def test_a_rush_job_that_raises_is_rolled_back_alone(writer: Writer) -> None:
 
     async def scenario() -> None:
         with pytest.raises(ValueError, match="refused"):
-            await writer.run_in_rush(fails)
+            await writer.run_off_loop(fails)
 
     asyncio.run(scenario())
     keys = writer.run_sync(lambda conn: [r[0] for r in conn.execute("SELECT key FROM meta")])
