@@ -12,8 +12,9 @@ other CPU, outside the quota: they are other devices.
 
 Each round measures: confirms over the operator API (TLS, kept alive, as the console does);
 200 phones claiming a 200-unit drop at once (every one must be answered); the menu's p99 at 50
-phones (wrk); the console's start to its sell screen and keystroke to QR; a backlog drained by
-`stallbox sync --once` to the cloud. RSS: the node's peak plus the sync daemon's and the
+phones (wrk), then the same wrk against a hello-world under the same quota (the menu's floor);
+the console's start to its sell screen and keystroke to QR; a backlog drained by `stallbox
+sync --once` to the cloud. RSS: the node's peak plus the sync daemon's and the
 console's. Goals (Pi 4 budget): confirm p50 <= 30 ms; claim p99 <= 1 s; menu p99 <= 200 ms;
 console start <= 3 s; key to QR <= 300 ms; node + sync + console RSS <= 250 MB; drain >= 100/s.
 
@@ -61,6 +62,7 @@ from bench.honest import (  # noqa: E402
     require,
 )
 from bench.ledger import floor as commit_floor  # noqa: E402
+from bench.node import free_port, wait_http  # noqa: E402
 from bench.phones import claim_round  # noqa: E402
 from bench.pi_cpu import Calibration, Throttle  # noqa: E402
 from bench.wrk import wrk  # noqa: E402
@@ -159,11 +161,36 @@ def drain(
     return (receipts + 1) / seconds, usage.ru_maxrss / 1024
 
 
+def start_floor(throttle: Throttle) -> tuple[subprocess.Popen[bytes], str]:
+    """The menu's floor: bench/hello.py (Starlette's hello-world, the node's uvicorn settings)
+    in the box's group, under the same quota; (process, URL). Idle but for its wrk runs."""
+    port = free_port()
+    hello = subprocess.Popen([sys.executable, str(REPO / "bench" / "hello.py"), str(port)],
+                             env=ENV, stdout=subprocess.DEVNULL, preexec_fn=throttle.enter)  # fmt: skip
+    throttle.watch(hello.pid)
+    url = f"http://127.0.0.1:{port}/"
+    wait_http(url, 60)
+    return hello, url
+
+
 def one_round(
-    n: int, box: dict[str, object], args: argparse.Namespace, throttle: Throttle
+    n: int,
+    box: dict[str, object],
+    args: argparse.Namespace,
+    throttle: Throttle,
+    calibration: Calibration,
 ) -> dict[str, float]:
-    """Every Pi-budget figure once."""
+    """Every Pi-budget figure once, the menu's floor, and the slowdown the round began with.
+
+    The quota is calibrated once, before the rounds; on a shared VM the same quota has given
+    7x at one moment and 11x at another (the calibration's "too busy"), and the menu's p99 at
+    50 phones, which saturate the quota, moves with it. So each round measures the workload
+    again in the group while the box is idle (`slowdown_now`), and runs the same wrk against
+    the floor (bench/hello.py under the same quota) right after the menu's: a round's figures
+    are read against the CPU that round had, and the menu's tail against a hello-world's.
+    """
     op_url, url, token, pin = (str(box[k]) for k in ("op_url", "url", "token", "pin"))
+    slowdown_now = throttle.run_workload(True) / calibration.base_s  # the box idle between rounds
     operator = httpx.Client(base_url=op_url, verify=state_dir_context(Path(str(box["state"]))), timeout=60,
                             headers={"Authorization": f"Bearer {token}"})  # fmt: skip
     with operator:
@@ -172,6 +199,7 @@ def one_round(
     if claims.accepted + claims.refused != 200:
         raise Unmeasured(f"only {claims.accepted + claims.refused} of 200 phones were answered")
     menu = wrk(url + "/", seconds=args.seconds, connections=50, threads=1, bench=BENCH)
+    floor = wrk(str(box["floor_url"]), seconds=args.seconds, connections=50, threads=1, bench=BENCH)
     started, out = console_bench.run_child(
         "start", op_url, Path(str(box["console_state"])), 0, preexec_fn=throttle.enter
     )
@@ -184,7 +212,9 @@ def one_round(
                            str(box["cloud_url"]), throttle)  # fmt: skip
     return {
         "confirm_p50_ms": confirm, "claim_p99_ms": claims.p99_ms, "claims_accepted": claims.accepted,
-        "menu_p99_ms": menu.p99_ms, "console_start_s": started,
+        "menu_p99_ms": menu.p99_ms, "menu_p50_ms": menu.p50_ms, "menu_rps": menu.rps,
+        "menu_floor_p99_ms": floor.p99_ms, "menu_floor_rps": floor.rps,
+        "slowdown_now": slowdown_now, "console_start_s": started,
         "console_start_cpu_s": json.loads(out[-1])["cpu_s"],
         "key_to_qr_ms": median(sales["key_to_qr_ms"]), "console_rss_mb": console_rss,
         "sync_rss_mb": sync_rss, "drain_per_s": rate,
@@ -198,7 +228,7 @@ def measure(
     others = set(sorted(os.sched_getaffinity(0))[1:]) or {throttle.cpu}
     card = LossyMount.start(root / "card-backing", root / "card", fsync_delay_ms=args.fsync_ms)
     pin_tasks(card.process.pid, others)
-    cloud = node = None
+    cloud = node = hello = None
     try:
         times, *_ = commit_floor(card.path, 40)
         fsync_ms = median(times) * 1e3
@@ -215,21 +245,22 @@ def measure(
         cloud = start_cloud(root / "cloud")
         pin_tasks(cloud.process.pid, others)
         node, url, op_url = start_node(state, root / "run", throttle)
+        hello, floor_url = start_floor(throttle)
         console_state = root / "console.json"
         token = console_bench.pair(state, op_url, console_state)
         box = {
             "url": url, "op_url": op_url, "state": state, "pin": fingerprint(load_key(state).public),
             "token": token, "console_state": console_state, "root": card.path,
-            "cloud_state": root / "cloud", "cloud_url": cloud.url,
+            "cloud_state": root / "cloud", "cloud_url": cloud.url, "floor_url": floor_url,
         }  # fmt: skip
         rounds = []
         for n in range(1, args.rounds + 1):
-            one = one_round(n, box, args, throttle)
+            one = one_round(n, box, args, throttle, calibration)
             print(f"round {n}: " + ", ".join(f"{k} {v:.1f}" for k, v in one.items()), flush=True)
             rounds.append(one)
         node_rss = peak_rss_mb(node.pid)
     finally:
-        for proc in (node,):
+        for proc in (node, hello):
             if proc is not None:
                 proc.terminate()
                 proc.wait(60)
@@ -243,7 +274,11 @@ def measure(
         **{key: round(figures[key], 2) for key in GOALS},
         "calibration": {"method": calibration.method, "measured_slowdown": round(calibration.slowdown, 2),
                         "quota_us": calibration.quota_us, "period_us": calibration.period_us,
-                        "base_ms": round(calibration.base_s * 1e3, 1), "steps": calibration.steps},
+                        "base_ms": round(calibration.base_s * 1e3, 1), "steps": calibration.steps,
+                        "slowdown_in_rounds": round(figures["slowdown_now"], 2)},
+        "menu_p50_ms": round(figures["menu_p50_ms"], 1), "menu_rps": round(figures["menu_rps"]),
+        "menu_floor_p99_ms": round(figures["menu_floor_p99_ms"], 1),
+        "menu_floor_rps": round(figures["menu_floor_rps"]),
         "node_rss_mb": round(node_rss, 1), "sync_rss_mb": round(figures["sync_rss_mb"], 1),
         "console_rss_mb": round(figures["console_rss_mb"], 1),
         "rounds": [{k: round(v, 2) for k, v in r.items()} for r in rounds],

@@ -18,6 +18,15 @@ even while other loads (seven engineers' test suites here) want the same CPU. At
 weight the group got one task's share of a contended CPU: the quota found moved 1,266-1,855 µs
 per 10 ms between runs of one hour, and a Pi that gets half its core now and then is not a Pi.
 
+The box's CPU never idles: a spinner at SCHED_IDLE (the lowest class: it runs only when nothing
+else on that CPU can, the throttled box included) keeps it busy. Without it, on this VM, the
+same 1/7 quota made the workload 7.5-14.6x slower from one second to the next (median 9.1,
+stdev 2.0, 24 runs), the box's figures moving with it (a round whose idle box measured 13.9x
+gave the menu a 705 ms p99 and the console a 4.0 s start); with it, 7.5-9.7x (median 8.25, stdev
+0.63), interleaved with those 24. The likely cause: a throttled group on an otherwise idle CPU
+lets the virtual CPU halt, and its quota's refill then waits for the host to wake it, so the
+periods stretch. A Pi's core is slow, not stop-and-go, and never waits on a host.
+
 Where no cgroup can be created (not root, a read-only cgroupfs), the fallback is labelled as
 such: a duty cycle that SIGSTOPs and SIGCONTs the box's processes (on the same one CPU), run
 1/slowdown of every 10 ms period, calibrated the same way. It is coarser (a whole process
@@ -54,6 +63,13 @@ t0, c0 = time.perf_counter(), time.process_time()
 for _ in range(3):
     work()
 print(time.perf_counter() - t0, time.process_time() - c0)
+"""
+SPINNER = """
+import os, sys
+parent = int(sys.argv[1])
+while os.getppid() == parent:  # ends with the bench, even one killed outright
+    for _ in range(100_000):
+        pass
 """
 V2_ROOT = Path("/sys/fs/cgroup")
 V1_CPU = Path("/sys/fs/cgroup/cpu")
@@ -99,6 +115,14 @@ class Throttle:
         self._thread: threading.Thread | None = None
         self._why_not = ""
         self._create()
+        self._spinner = subprocess.Popen(
+            [sys.executable, "-c", SPINNER, str(os.getpid())], preexec_fn=self._idle_class
+        )  # see the module's docstring: the CPU never idles, so the quota's periods do not stretch
+
+    def _idle_class(self) -> None:
+        """preexec_fn for the spinner: on the box's CPU, in the SCHED_IDLE class."""
+        os.sched_setaffinity(0, {self.cpu})
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
     def _create(self) -> None:
         name = f"stallbox-pi-{os.getpid()}"
@@ -205,7 +229,9 @@ class Throttle:
         )
 
     def close(self) -> None:
-        """Stop the duty cycle, or remove the group (its processes must have exited)."""
+        """Stop the spinner and the duty cycle, or remove the group (its processes must have exited)."""
+        self._spinner.kill()
+        self._spinner.wait()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(1)
