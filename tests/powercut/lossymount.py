@@ -146,6 +146,21 @@ INIT_TARGETS = (
 )  # fmt: skip  # what init writes, in order: (text, within) for LossyMount.arm
 
 
+def disk_names(directory: Path) -> list[str]:
+    """The names a real disk would hold in `directory` after a cut: sorted, without the
+    harness's own (`.lossyfs-…`) and without libfuse's `.fuse_hidden…` files.
+
+    close() returns before the kernel's RELEASE reaches the filesystem, so a file just written
+    and closed can still count as open when a rename replaces it; libfuse then renames it to
+    `.fuse_hidden…` and unlinks that name on RELEASE, an unlink a cut may undo. A real disk
+    drops the replaced inode with the rename itself, so these names are FUSE's, not the box's
+    (as `point` below treats them).
+    """
+    return sorted(
+        p.name for p in directory.iterdir() if not p.name.startswith((".fuse_hidden", ".lossyfs"))
+    )
+
+
 def point(entry: dict[str, object], roles: dict[int, str]) -> str:
     """Name the point one unsynced change belongs to ("" for what never needs to be durable)."""
     path, op = str(entry["path"]), str(entry["op"])

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lossymount import LossyMount, skip_without_fuse
+from lossymount import LossyMount, disk_names, skip_without_fuse
 
 
 @pytest.fixture
@@ -37,18 +37,6 @@ def sync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def names(directory: Path) -> list[str]:
-    """The names a real disk would hold: without libfuse's `.fuse_hidden*` files.
-
-    close() returns before the kernel's RELEASE reaches the filesystem, so a file just written
-    and closed can still count as open when a rename replaces it; libfuse then renames it to
-    `.fuse_hidden…` and unlinks that name on RELEASE, an unlink a cut may undo. A real disk
-    drops the replaced inode with the rename itself, so these names are FUSE's, not the box's
-    (as `lossymount.point` treats them).
-    """
-    return sorted(p.name for p in directory.iterdir() if not p.name.startswith(".fuse_hidden"))
 
 
 def test_fsynced_data_and_names_survive_a_cut(mount: LossyMount) -> None:
@@ -87,7 +75,7 @@ def test_a_rename_not_followed_by_a_directory_fsync_is_undone(mount: LossyMount)
     mount.cut()
     mount.unmount()
     assert (mount.backing / "key").read_bytes() == b"old"
-    assert names(mount.backing) == ["key"]
+    assert disk_names(mount.backing) == ["key"]
 
 
 def test_a_rename_followed_by_a_directory_fsync_survives(mount: LossyMount) -> None:
@@ -101,7 +89,7 @@ def test_a_rename_followed_by_a_directory_fsync_survives(mount: LossyMount) -> N
     mount.cut()
     mount.unmount()
     assert (mount.backing / "sub" / "key").read_bytes() == b"new"
-    assert names(mount.backing / "sub") == ["key"]
+    assert disk_names(mount.backing / "sub") == ["key"]
 
 
 def test_an_unlink_without_a_directory_fsync_is_undone(mount: LossyMount) -> None:
@@ -143,9 +131,7 @@ def test_a_hard_link_without_a_directory_fsync_is_undone(mount: LossyMount) -> N
     os.link(mount.path / "f", mount.path / "g")
     mount.cut()
     mount.unmount()
-    assert sorted(p.name for p in mount.backing.iterdir() if p.name != ".lossyfs-graveyard") == [
-        "f"
-    ]
+    assert disk_names(mount.backing) == ["f"]
 
 
 def test_the_fsync_delay_models_a_slow_card(tmp_path: Path) -> None:
