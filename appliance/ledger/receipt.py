@@ -118,11 +118,20 @@ def _sale_lines(items: object) -> bytes | None:
     tests/ledger/test_canonical_lines.py checks them against rfc8785."""
     if type(items) is not list:
         return None
+    if any(type(item) is not dict or item.keys() != _LINE_KEYS for item in items):
+        return None
+    return canonical_sale_lines(
+        [(item["sku"], item["name"], item["qty"], item["unit"]) for item in items]
+    )
+
+
+def canonical_sale_lines(lines: Sequence[tuple[str, str, int, int]]) -> bytes | None:
+    """The canonical items of a sale's (sku, name, qty, unit) lines, given in the items' order
+    (a sale's: by sku): the bytes canonical_items gives their objects {"name", "qty", "sku",
+    "unit"}, without building the objects. None when a value is not a str or a safe int as
+    expected: then the caller builds the objects and takes canonical_items' other paths."""
     parts = []
-    for item in items:
-        if type(item) is not dict or item.keys() != _LINE_KEYS:
-            return None
-        name, qty, sku, unit = item["name"], item["qty"], item["sku"], item["unit"]
+    for sku, name, qty, unit in lines:
         if type(name) is not str or type(sku) is not str or type(qty) is not int:
             return None
         if type(unit) is not int or not (
