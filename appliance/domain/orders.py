@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -58,6 +58,8 @@ def check_transition(current: OrderState, target: OrderState) -> None:
 
 def require_aware(at: datetime, what: str = "time") -> None:
     """Refuse naive and non-UTC datetimes: the domain works in aware UTC only."""
+    if at.tzinfo is UTC:  # what the store's times parse to: no utcoffset() call to make
+        return
     offset = at.utcoffset()
     if offset is None:
         raise TimeZoneError(f"{what} must be timezone-aware (UTC), got naive {at.isoformat()}")
