@@ -270,9 +270,10 @@ def build_receipt(
 # (tests/ledger/test_receipt_build.py holds that every line they accept matches _LINE): the
 # strings at once, the separators between them too (no field's class admits ";", so each field
 # is exactly one of the joined strings); kinds whose value is [a-z]{4,8} and whose ref has no
-# rule of its own (a void's and evidence's go to _match); ints (not bools, not subclasses) in
-# the ranges whose str() the grammar accepts; a prev of 16 bytes (b64: 22 characters of the
-# alphabet, as the items hash always is); a year of four digits. The longest such line is 229
+# rule of its own (a void's and evidence's go to _match); ints (not bools) in the ranges whose
+# str() the grammar accepts; a prev of 16 bytes (b64: 22 characters of the alphabet, as the
+# items hash always is); a year of four digits. Every value of exactly its type (no subclass,
+# whose str, format or fields could render otherwise). The longest such line is 229
 # characters (<= MAX_LINE), all ASCII.
 _TEXT_FIELDS = re.compile(r"[a-z2-7]{10};[a-z2-7]{10};[A-Z]{3};[A-Za-z0-9-]{0,12}")
 _PLAIN_KINDS = frozenset(
@@ -291,9 +292,11 @@ def _in_grammar(
         type(epoch) is int and 0 <= epoch <= 999
         and type(seq) is int and 0 <= seq <= 9_999_999_999
         and type(total) is int and 0 <= total <= 999_999_999_999
-        and kind in _PLAIN_KINDS
-        and len(prev_hash) == HASH_BYTES
-        and at.year >= 1000
+        and type(kind) is ReceiptType and kind in _PLAIN_KINDS
+        and type(prev_hash) is bytes and len(prev_hash) == HASH_BYTES
+        and type(at) is datetime and at.year >= 1000
+        and type(device_id) is str and type(key_id) is str
+        and type(currency) is str and type(ref) is str
         and _TEXT_FIELDS.fullmatch(f"{device_id};{key_id};{currency};{ref}") is not None
     )  # fmt: skip
 

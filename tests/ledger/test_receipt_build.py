@@ -117,6 +117,16 @@ def test_every_kind_the_typed_check_passes_is_in_the_grammar() -> None:
         )  # fmt: skip
 
 
+class _Str(str):
+    """A str whose format may differ from its text: never passed without the line's regex."""
+
+    __slots__ = ()
+
+
+class _Time(datetime):
+    """A datetime whose fields may be overridden: never passed without the line's regex."""
+
+
 GOOD = {
     "device_id": "a" * 10, "key_id": "b" * 10, "epoch": 0, "seq": 1,
     "at": datetime(2026, 12, 5, tzinfo=UTC), "kind": ReceiptType.SALE, "currency": "BRL",
@@ -135,6 +145,8 @@ EDGES: list[tuple[str, object, bool]] = [  # field, value, in the grammar
     ("prev", bytes(17), False), ("at", datetime(999, 1, 1, tzinfo=UTC), False),
     ("at", datetime(1000, 1, 1, tzinfo=UTC), True), ("kind", ReceiptType.VOID, False),
     ("kind", ReceiptType.EVIDENCE, False), ("kind", ReceiptType.REKEY, True),
+    ("prev", memoryview(bytes(32)).cast("H"), False), ("ref", _Str("a"), False),
+    ("device_id", _Str("a" * 10), False), ("at", _Time(2026, 12, 5, tzinfo=UTC), False),
 ]  # fmt: skip
 
 
