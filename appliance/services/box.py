@@ -222,7 +222,7 @@ class Box:
         kind: ReceiptType,
         at: datetime,
         total: int,
-        items: JsonValue,
+        items: JsonValue | bytes,
         ref: str = "",
         order_id: str | None = None,
         head: tuple[ChainHead, datetime | None] | None = None,
@@ -233,14 +233,15 @@ class Box:
         (appliance/domain/clock.py); when the clock is behind, the alarm is recorded, and the
         sale goes through. `head`: the head and its time as the caller read them in this
         transaction (store/sales.py reads them with the order), else read here. A head gone
-        stale could only fail the INSERT (seq is the key), never fork the chain.
+        stale could only fail the INSERT (seq is the key), never fork the chain. `items` may be
+        given already canonical (bytes; a sale's lines: ledger/receipt.py canonical_sale_lines).
         """
         tip, last = ledger_sql.chain_head_and_time(conn) if head is None else head
         stamped = receipt_time(at, last)
         if stamped.alarm is not None:
             record_clock_alarm(conn, stamped.alarm, at)
             at = stamped.at
-        canonical = canonical_items(items)
+        canonical = items if isinstance(items, bytes) else canonical_items(items)
         receipt = build_receipt(
             self.key,
             device_id=self.device_id,

@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Protocol
 
 from appliance.domain.catalog import Item
@@ -24,7 +25,7 @@ from appliance.domain.errors import OrderError, TransitionRefused
 from appliance.domain.money import Money
 from appliance.domain.orders import Order, OrderState, items_for_receipt
 from appliance.domain.policy import Decision, Limits
-from appliance.ledger.receipt import Receipt, ReceiptType
+from appliance.ledger.receipt import Receipt, ReceiptType, canonical_sale_lines
 from appliance.payments.reference import order_reference
 from appliance.services.box import Box
 from appliance.services.flags import offer_price
@@ -37,6 +38,7 @@ from appliance.store import sales as sales_sql
 from appliance.store.errors import NotBuilt, NotFound
 
 CASH = "cash"
+_by_sku = attrgetter("sku")
 
 
 class PaymentPort(Protocol):
@@ -355,9 +357,16 @@ class Checkout:
             for line in stocked:
                 orders_sql.return_stock(conn, line.sku, line.qty)
             return Confirmation(order, decision, None)
-        items = items_for_receipt(order)
-        if self.hooks is not None:  # e.g. a pass issued for a pass product: an item of the sale
-            items = sorted(items + self.hooks.on_paid(conn, paid, now), key=lambda i: str(i["sku"]))
+        # e.g. a pass issued for a pass product: an item of the sale
+        extra = [] if self.hooks is None else self.hooks.on_paid(conn, paid, now)
+        items: list[dict[str, str | int]] | bytes | None = None
+        if not extra and not order.discounts:  # lines alone: their canonical bytes, no objects
+            lines = sorted(order.lines, key=_by_sku)  # items_for_receipt's order
+            items = canonical_sale_lines(
+                [(ln.sku, ln.name, ln.qty, ln.unit_price.minor) for ln in lines]
+            )
+        if items is None:
+            items = sorted(items_for_receipt(order) + extra, key=lambda i: str(i["sku"]))
         receipt = self.box.append(
             conn,
             kind=ReceiptType.SALE,

@@ -195,19 +195,16 @@ def order_from_row(
 ) -> Order:
     """An order from its `_ORDER_COLUMNS` and its lines' (sku, name, unit_price, qty) rows."""
     oid, number, currency, state, created, tender, reference, note, ready = row
+    # Positional, a list for the lines, a dict for the state: on every confirm's read.
     return Order(
-        id=oid,
-        number=int(number),
-        currency=currency,
-        state=OrderState(state),
-        lines=tuple(Line(sku, name, Money(unit, currency), qty) for sku, name, unit, qty in lines),
-        created_at=datetime.fromisoformat(created),
-        tender=tender,
-        reference=reference or "",
-        note=note,
-        ready_at=None if ready is None else datetime.fromisoformat(ready),
-        discounts=discounts,
-    )
+        oid, int(number), currency, _STATES.get(state) or OrderState(state),
+        tuple([Line(sku, name, Money(unit, currency), qty) for sku, name, unit, qty in lines]),
+        datetime.fromisoformat(created), tender, reference or "", note,
+        None if ready is None else datetime.fromisoformat(ready), discounts,
+    )  # fmt: skip
+
+
+_STATES = {state.value: state for state in OrderState}  # OrderState(...) raises for the rest
 
 
 def order_column(conn: sqlite3.Connection, order_id: str, column: str) -> object:
