@@ -114,6 +114,8 @@ class PassSales:
         self, conn: sqlite3.Connection, order: Order, now: datetime
     ) -> list[dict[str, str | int]]:
         """Issue a pass per unit of each pass product of the paid order (once); their sale items."""
+        if not any(line.sku in self.products for line in order.lines):
+            return []  # a plain sale: nothing to issue, so nothing can have been issued to read
         issued = pass_sales_sql.issued_for(conn, order.id)
         if not issued:
             issued = self._issue(conn, order, now)

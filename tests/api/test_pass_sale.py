@@ -153,6 +153,30 @@ class AfterIssuing:
         raise OSError("the disk failed in the middle of the sale")
 
 
+def test_a_plain_sale_on_a_box_that_sells_passes_reads_no_pass(tmp_path: Path) -> None:
+    """Every confirm runs the pass hook; a sale without a pass product must cost it nothing."""
+    state = new_state(tmp_path)
+    grant(state, ANA, "creator:ana", load_key(state).public)
+
+    async def scenario() -> list[str]:
+        async with node(state) as (client, auth, planes):
+            placed = await client.post("/order", data={"coffee": "1", "tender": "cash"})
+            assert placed.status_code == 303, placed.text
+            order_id = placed.headers["location"].split("/")[2]
+            assert planes.node is not None
+            seen: list[str] = []
+            planes.node.box.writer._conn.set_trace_callback(seen.append)
+            try:
+                done = await client.post(f"/api/orders/{order_id}/confirm", json={}, headers=auth)
+            finally:
+                planes.node.box.writer._conn.set_trace_callback(None)
+            assert done.status_code == 200 and done.json()["accepted"], done.text
+            return seen
+
+    statements = asyncio.run(scenario())
+    assert statements and not [s for s in statements if "pass_sales" in s], statements
+
+
 @pytest.mark.parametrize("case", ["none", "other_creator", "other_box", "expired"])
 def test_a_pass_product_without_a_valid_delegation_is_refused_naming_it(
     tmp_path: Path, case: str
