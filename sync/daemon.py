@@ -89,6 +89,7 @@ class Limits:
     heartbeat_s: float = 20.0  # when idle, ask the cloud our head this often (the uplink flag)
     direct_retry_s: float = 30.0  # once relaying through a peer, try the cloud again after this
     shun_peer_s: float = 300.0  # leave a peer alone this long after it passed on a refusal
+    rehand_s: float = 30.0  # hand a peer the same batch again when no answer came this long
 
 
 def _b64(data: bytes) -> str:
@@ -137,6 +138,7 @@ class Daemon:
         self._link = PeerLink(client, account.device)
         self._direct_after = 0.0  # monotonic time until which we relay instead of trying direct
         self._handed: tuple[str, str] | None = None  # (peer url, body digest) last handed over
+        self._handed_at = 0.0  # monotonic time of that hand: a peer may have lost it since
         self._heard = 0.0  # monotonic time of the last heartbeat
         self._next_send = 0.0  # monotonic time the upload cap allows the next batch
         self._save_account = save_account  # keeps a new epoch of the cloud's log (cloud.json)
@@ -302,10 +304,13 @@ class Daemon:
         size = known.size if known else 0
         digest = hashlib.sha256(body).hexdigest()
         try:
-            if self._handed != (peer.url, digest):
+            # Hand it again after a while without an answer: the peer stores the same bytes
+            # once, and may have lost them (replaced by someone else's batch, restored, wiped).
+            stale = time.monotonic() - self._handed_at >= self.limits.rehand_s
+            if self._handed != (peer.url, digest) or stale:
                 await self._pace(len(body))
                 queued = await self._link.hand(peer, body)  # a refused one is queued again
-                self._handed = (peer.url, digest)
+                self._handed, self._handed_at = (peer.url, digest), time.monotonic()
                 log.info("handed seqs %d-%d to %s", queued.from_seq, queued.last_seq, via)
             answers = await self._link.answers(peer, acked_seq)
         except PeerFailed as exc:
