@@ -90,6 +90,7 @@ class Limits:
     direct_retry_s: float = 30.0  # once relaying through a peer, try the cloud again after this
     shun_peer_s: float = 300.0  # leave a peer alone this long after it passed on a refusal
     rehand_s: float = 30.0  # hand a peer the same batch again when no answer came this long
+    peer_patience_s: float = 300.0  # a peer that brings no answer this long is left alone
 
 
 def _b64(data: bytes) -> str:
@@ -139,6 +140,7 @@ class Daemon:
         self._direct_after = 0.0  # monotonic time until which we relay instead of trying direct
         self._handed: tuple[str, str] | None = None  # (peer url, body digest) last handed over
         self._handed_at = 0.0  # monotonic time of that hand: a peer may have lost it since
+        self._waiting: tuple[str, int, float] = ("", -1, 0.0)  # (peer url, acked_seq, since)
         self._heard = 0.0  # monotonic time of the last heartbeat
         self._next_send = 0.0  # monotonic time the upload cap allows the next batch
         self._save_account = save_account  # keeps a new epoch of the cloud's log (cloud.json)
@@ -330,6 +332,20 @@ class Daemon:
                 self.peers.shun(peer.url, self.limits.shun_peer_s)
                 self._handed = None  # next time, hand it again: the peer forwards it again
                 raise Retry(f"{via} passed on the cloud's {answer.status}: {answer.body[:200]}")
+        return self._wait_on(peer, acked_seq)
+
+    def _wait_on(self, peer: Peer, acked_seq: int) -> Outcome:
+        """WAITING; but a peer that takes our batches and brings no answer (a fake box on the
+        LAN advertising an uplink, a black hole) is left alone after `peer_patience_s`."""
+        assert self.peers is not None
+        url, since_seq, since = self._waiting
+        now = time.monotonic()
+        if (url, since_seq) != (peer.url, acked_seq):
+            self._waiting = (peer.url, acked_seq, now)
+        elif now - since >= self.limits.peer_patience_s:
+            self.peers.shun(peer.url, self.limits.shun_peer_s)
+            self._handed, self._waiting = None, ("", -1, 0.0)
+            raise Retry(f"peer {peer.name} brought no answer in {now - since:.0f} s")
         return Outcome.WAITING
 
     @staticmethod

@@ -194,3 +194,20 @@ def test_the_origin_hands_its_batch_again_when_the_peer_lost_it(tmp_path: Path) 
             assert syncstate.read_state(w.origin_conn).acked_seq == w.origin_head
 
     asyncio.run(scenario())
+
+
+def test_a_peer_that_never_answers_is_left_alone(tmp_path: Path) -> None:
+    """A box that takes batches and brings no answer (a fake one advertising an uplink) is
+    shunned after `peer_patience_s`, so the origin tries elsewhere instead of waiting on it."""
+
+    async def scenario() -> None:
+        async with world(tmp_path, origin_sales=3) as w:
+            while await w.peer.step() is Outcome.SENT:
+                pass
+            w.origin.limits = Limits(rush=timedelta(0), heartbeat_s=0, peer_patience_s=0.0)
+            assert await w.origin.step() is Outcome.WAITING  # handed; the peer never forwards
+            with pytest.raises(Retry, match="brought no answer"):
+                await w.origin.step()
+            assert w.origin.peers is not None and await w.origin.peers.pick() is None
+
+    asyncio.run(scenario())
