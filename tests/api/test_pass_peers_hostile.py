@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 from test_pass_peers import (
-    WireRedemption,
     allowance_pass,
     market,
     push_body,
@@ -24,6 +23,7 @@ from test_pass_peers import (
     wait_until,
 )
 
+from appliance.passes.peer_message import WireRedemption
 from appliance.services.pass_peers import PATH
 
 
