@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from appliance.api.attendee.attendee import client_address
+from appliance.api.limits import socket_address
 from appliance.api.node import Node
 from appliance.api.schemas import Problem
 from appliance.errors import StateError
@@ -152,7 +152,9 @@ async def check_signed(node: Node, origin: str, batch: Batch) -> None:
 async def hand(request: Request) -> Response:
     """POST /relay/v1/devices/{origin}/batches: store the origin's checked batch as received; 202."""
     node = _node(request)
-    if not node.relay_limiter.allow(client_address(request)):
+    if not node.relay_limiter.allow(
+        socket_address(request.client.host if request.client else None)
+    ):
         retry = str(node.relay_limiter.retry_after())
         message = f"too many batches from this address (at most {node.relay_limiter.rate}/s)"
         return _json(Problem(message, "relay.rate_per_address"), 429, {"Retry-After": retry})
