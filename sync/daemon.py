@@ -314,7 +314,7 @@ class Daemon:
                 queued = await self._link.hand(peer, body)  # a refused one is queued again
                 self._handed, self._handed_at = (peer.url, digest), time.monotonic()
                 log.info("handed seqs %d-%d to %s", queued.from_seq, queued.last_seq, via)
-            answers = await self._link.answers(peer, acked_seq)
+            answers = await self._link.answers(peer, acked_seq, size)
         except PeerFailed as exc:
             self.peers.shun(peer.url)
             raise Retry(str(exc)) from None

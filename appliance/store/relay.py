@@ -28,6 +28,7 @@ MAX_QUEUED_BYTES = 64 * 1024 * 1024
 MAX_ORIGIN_BYTES = 8 * 1024 * 1024  # one origin's share: it takes eight to fill the relay
 KEEP_ANSWERS = timedelta(days=1)
 MAX_ANSWERS = 8  # answers returned to one poll, newest first
+MAX_ANSWERED_PER_ORIGIN = 256  # answers kept per origin (the newest); their bodies are dropped
 OK = 200
 
 
@@ -87,6 +88,12 @@ def enqueue(
         )
         _check_caps(conn, origin, len(body))
         conn.execute(
+            "DELETE FROM relay_batches WHERE origin = ? AND status IS NOT NULL AND id NOT IN"
+            " (SELECT id FROM relay_batches WHERE origin = ? AND status IS NOT NULL"
+            " ORDER BY id DESC LIMIT ?)",
+            (origin, origin, MAX_ANSWERED_PER_ORIGIN - 1),
+        )
+        conn.execute(
             "INSERT INTO relay_batches (origin, from_seq, last_seq, known_size, body, digest,"
             " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (origin, from_seq, last_seq, known_size, body, digest, now.isoformat()),
@@ -115,12 +122,17 @@ def _check_caps(conn: sqlite3.Connection, origin: str, size: int) -> None:
         raise RelayFull(f"{total} bytes wait, at most {MAX_QUEUED_BYTES}", "relay.max_bytes")
 
 
-def answers(conn: sqlite3.Connection, origin: str, after_seq: int) -> list[Answered]:
-    """Return the cloud's answers to `origin`'s batches that end after `after_seq`, newest first."""
+def answers(
+    conn: sqlite3.Connection, origin: str, after_seq: int, known: int | None = None
+) -> list[Answered]:
+    """Return the cloud's answers to `origin`'s batches that end after `after_seq`, newest first
+    (only those of batches with `known_size` = `known`, if given: answers to batches others
+    handed in the origin's name cannot push the origin's own out of a poll)."""
     rows = conn.execute(
         "SELECT from_seq, last_seq, known_size, status, answer FROM relay_batches"
-        " WHERE origin = ? AND last_seq > ? AND status IS NOT NULL ORDER BY id DESC LIMIT ?",
-        (origin, after_seq, MAX_ANSWERS),
+        " WHERE origin = ? AND last_seq > ? AND status IS NOT NULL"
+        " AND (? IS NULL OR known_size = ?) ORDER BY id DESC LIMIT ?",
+        (origin, after_seq, known, known, MAX_ANSWERS),
     ).fetchall()
     return [Answered(*row) for row in rows]
 
@@ -147,7 +159,8 @@ def record_answer(
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(
-            "UPDATE relay_batches SET status = ?, answer = ?, answered_at = ? WHERE id = ?",
+            "UPDATE relay_batches SET status = ?, answer = ?, answered_at = ?, body = x''"
+            " WHERE id = ?",  # forwarded: only its digest is needed now (a retry is held once)
             (status, answer, now.isoformat(), batch_id),
         )
     except BaseException:

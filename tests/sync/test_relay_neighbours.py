@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -156,5 +157,51 @@ def test_the_cloud_is_asked_once_per_origin_a_while() -> None:
         now[0] = 61.0
         await keys.key("aaaaaaaaaa")
         assert asked == ["aaaaaaaaaa"] * 2
+
+    asyncio.run(scenario())
+
+
+def test_answers_to_others_batches_in_an_origins_name_do_not_crowd_out_its_own(
+    tmp_path: Path,
+) -> None:
+    """Genuine lines replayed with made-up `known_size`s are answered by the cloud too: the
+    origin asks only for answers built on its own tree size, and each origin keeps a bounded
+    number of answers."""
+
+    def answer_all(m: Market) -> None:
+        conn = open_sync(m.peer / DB_NAME)
+        try:
+            while (queued := relay_sql.next_queued(conn)) is not None:
+                relay_sql.record_answer(conn, queued.id, 200, "{}", datetime.now(UTC))
+        finally:
+            conn.close()
+
+    async def scenario() -> None:
+        async with market(tmp_path) as m:
+            url = f"/relay/v1/devices/{m.device}/batches"
+            origin, stranger = m.client("127.0.0.5"), m.client("127.0.0.2")
+            assert (await origin.post(url, content=batch_of(m.origin, 0, 3))).status_code == 202
+            answer_all(m)
+
+            async def variants(known: range) -> None:
+                for k in known:
+                    variant = batch_of(m.origin, 0, 3).replace(
+                        b'"known_size":0', b'"known_size":%d' % k
+                    )
+                    assert (await stranger.post(url, content=variant)).status_code == 202
+                    answer_all(m)
+
+            await variants(range(1, 11))
+            acks = f"/relay/v1/devices/{m.device}/acks"
+            crowded = (await origin.get(acks, params={"after": "-1"})).json()
+            assert all(a["known_size"] != 0 for a in crowded)  # the origin's own is not in it
+            mine = (await origin.get(acks, params={"after": "-1", "known": "0"})).json()
+            assert [(a["from_seq"], a["last_seq"], a["known_size"]) for a in mine] == [(0, 3, 0)]
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(relay_sql, "MAX_ANSWERED_PER_ORIGIN", 12)
+                await variants(range(11, 16))
+            assert len(m.rows()) == 12
+            bad = await origin.get(acks, params={"after": "-1", "known": "x"})
+            assert bad.status_code == 400 and bad.json()["field"] == "known"
 
     asyncio.run(scenario())

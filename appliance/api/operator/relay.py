@@ -175,14 +175,20 @@ async def hand(request: Request) -> Response:
 
 
 async def acks(request: Request) -> Response:
-    """GET /relay/v1/devices/{origin}/acks?after=SEQ: the cloud's answers, newest first."""
+    """GET /relay/v1/devices/{origin}/acks?after=SEQ[&known=SIZE]: the answers, newest first."""
     node = _node(request)
     origin = _origin(request)
     text = request.query_params.get("after", "-1")
     if not re.fullmatch(r"-1|[0-9]{1,18}", text):
         raise Refused(400, "after: a seq (or -1) is needed", "after")
     after = int(text)
-    rows = await relay_queue.answers(node.box, origin, after)
+    known_text = request.query_params.get("known")
+    if known_text is not None and not re.fullmatch(r"[0-9]{1,16}", known_text):
+        raise Refused(400, "known: a tree size (0 or more) is needed", "known")
+    known = None if known_text is None else int(known_text)
+    if known is not None and known > MAX_TREE_SIZE:
+        raise Refused(400, f"known: at most {MAX_TREE_SIZE}", "known")
+    rows = await relay_queue.answers(node.box, origin, after, known)
     return _json(
         [RelayAnswer(r.from_seq, r.last_seq, r.known_size, r.status, r.answer) for r in rows]
     )
