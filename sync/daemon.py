@@ -89,6 +89,8 @@ class Limits:
     heartbeat_s: float = 20.0  # when idle, ask the cloud our head this often (the uplink flag)
     direct_retry_s: float = 30.0  # once relaying through a peer, try the cloud again after this
     shun_peer_s: float = 300.0  # leave a peer alone this long after it passed on a refusal
+    rehand_s: float = 30.0  # hand a peer the same batch again when no answer came this long
+    peer_patience_s: float = 300.0  # a peer that brings no answer this long is left alone
 
 
 def _b64(data: bytes) -> str:
@@ -137,6 +139,8 @@ class Daemon:
         self._link = PeerLink(client, account.device)
         self._direct_after = 0.0  # monotonic time until which we relay instead of trying direct
         self._handed: tuple[str, str] | None = None  # (peer url, body digest) last handed over
+        self._handed_at = 0.0  # monotonic time of that hand: a peer may have lost it since
+        self._waiting: tuple[str, int, float] = ("", -1, 0.0)  # (peer url, acked_seq, since)
         self._heard = 0.0  # monotonic time of the last heartbeat
         self._next_send = 0.0  # monotonic time the upload cap allows the next batch
         self._save_account = save_account  # keeps a new epoch of the cloud's log (cloud.json)
@@ -302,12 +306,15 @@ class Daemon:
         size = known.size if known else 0
         digest = hashlib.sha256(body).hexdigest()
         try:
-            if self._handed != (peer.url, digest):
+            # Hand it again after a while without an answer: the peer stores the same bytes
+            # once, and may have lost them (replaced by someone else's batch, restored, wiped).
+            stale = time.monotonic() - self._handed_at >= self.limits.rehand_s
+            if self._handed != (peer.url, digest) or stale:
                 await self._pace(len(body))
                 queued = await self._link.hand(peer, body)  # a refused one is queued again
-                self._handed = (peer.url, digest)
+                self._handed, self._handed_at = (peer.url, digest), time.monotonic()
                 log.info("handed seqs %d-%d to %s", queued.from_seq, queued.last_seq, via)
-            answers = await self._link.answers(peer, acked_seq)
+            answers = await self._link.answers(peer, acked_seq, size)
         except PeerFailed as exc:
             self.peers.shun(peer.url)
             raise Retry(str(exc)) from None
@@ -325,6 +332,20 @@ class Daemon:
                 self.peers.shun(peer.url, self.limits.shun_peer_s)
                 self._handed = None  # next time, hand it again: the peer forwards it again
                 raise Retry(f"{via} passed on the cloud's {answer.status}: {answer.body[:200]}")
+        return self._wait_on(peer, acked_seq)
+
+    def _wait_on(self, peer: Peer, acked_seq: int) -> Outcome:
+        """WAITING; but a peer that takes our batches and brings no answer (a fake box on the
+        LAN advertising an uplink, a black hole) is left alone after `peer_patience_s`."""
+        assert self.peers is not None
+        url, since_seq, since = self._waiting
+        now = time.monotonic()
+        if (url, since_seq) != (peer.url, acked_seq):
+            self._waiting = (peer.url, acked_seq, now)
+        elif now - since >= self.limits.peer_patience_s:
+            self.peers.shun(peer.url, self.limits.shun_peer_s)
+            self._handed, self._waiting = None, ("", -1, 0.0)
+            raise Retry(f"peer {peer.name} brought no answer in {now - since:.0f} s")
         return Outcome.WAITING
 
     @staticmethod

@@ -208,12 +208,13 @@ class PeerLink:
         except (httpx.HTTPError, msgspec.DecodeError) as exc:
             raise PeerFailed(f"peer {peer.name}: {type(exc).__name__}: {exc}") from None
 
-    async def answers(self, peer: Peer, after_seq: int) -> list[RelayAnswer]:
-        """The cloud's answers to our batches that end after `after_seq`, newest first."""
+    async def answers(self, peer: Peer, after_seq: int, known: int) -> list[RelayAnswer]:
+        """The cloud's answers to our batches that end after `after_seq` and were built on tree
+        size `known` (ours: others' in our name do not crowd them out), newest first."""
         try:
             answer = await (peer.client or self.client).get(
                 f"{peer.url}/relay/v1/devices/{self.device}/acks",
-                params={"after": str(after_seq)},
+                params={"after": str(after_seq), "known": str(known)},
                 timeout=LAN_TIMEOUT,
             )
             if answer.status_code != 200:

@@ -1,15 +1,30 @@
 """Per-client limits for the attendee pages, bounded in memory: a token bucket per address for
 POSTs, and how many orders awaiting payment one address holds (they never expire by themselves,
-so at the POST rate alone one script could fill the vendor's waiting list: 7,200 an hour)."""
+so at the POST rate alone one script could fill the vendor's waiting list: 7,200 an hour).
+The relay (operator plane, no auth) uses the same bucket per address."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import OrderedDict
 from typing import Any
 
 MAX_CLIENTS = 4096
 MAX_UNPAID = 10  # orders awaiting payment per address; a phone has one or two
+
+
+def socket_address(host: str | None) -> str:
+    """A peer's address as limits count it: IPv4 as itself, also when a dual-stack socket maps
+    it into IPv6 (::ffff:a.b.c.d); IPv6 whole (the same rule as the attendee plane's)."""
+    host = host or "?"
+    if host.startswith("::ffff:") and "." in host:
+        try:
+            mapped = ipaddress.IPv6Address(host).ipv4_mapped
+        except ValueError:
+            mapped = None
+        return host if mapped is None else str(mapped)
+    return host
 
 
 class RateLimiter:

@@ -48,6 +48,7 @@ from appliance.services.pass_trust import SyncedTrust  # + what the sync daemon 
 from appliance.services.passes import PassDesk
 from appliance.services.popular import Popular
 from appliance.services.printing import printer_queue
+from appliance.services.relay_keys import OriginKeys, cloud_fetch
 from appliance.services.revocation import on_node_start
 from appliance.store.errors import DiskFull, NotFound, StoreError
 from appliance.unix_listener import group_id
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 EXPIRY_SWEEP_S = 1.0
 UPLINK_POLL_S = 2.0  # how often the mDNS TXT's uplink=yes/no is brought up to date
 UPLINK_FRESH = timedelta(seconds=60)  # a cloud contact this recent means "uplink=yes"
+RELAY_RATE, RELAY_BURST = 2.0, 20  # relay POSTs per source address (an origin hands ~1 a batch)
 STORAGE_PROBE_S = 5.0  # while the disk is full, try one small write this often to see it free
 
 
@@ -169,6 +171,8 @@ class Node:
         self.popular = Popular(self.box.writer)  # the last hour's best sellers (menu-order flag)
         self._steps: dict[str, Any] = {}  # bound metric children: labels() costs a lookup per call
         self.limiter = RateLimiter(rate=2.0, burst=20)  # attendee POSTs per address
+        self.relay_limiter = RateLimiter(rate=RELAY_RATE, burst=RELAY_BURST)  # relay POSTs
+        self.relay_keys = OriginKeys(cloud_fetch(state_dir))  # neighbours' keys, from our cloud
         self.unpaid = UnpaidOrders()  # attendee orders awaiting payment per address
         self.events.listeners.append(self.unpaid.heard)
         self.visitors = Visitors.for_device(self.box.key)  # signed visitor ids, client hashes

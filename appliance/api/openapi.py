@@ -237,10 +237,14 @@ DOCS: dict[tuple[str, str], Doc] = {
         "Relay: store a neighbour's signed batch for the cloud", Batch, RelayQueued, 202
     ),
     ("get", "/relay/v1/devices/{origin}/acks"): Doc(
-        "Relay: the cloud's answers to a neighbour's batches (?after=SEQ)",
+        "Relay: the cloud's answers to a neighbour's batches (?after=SEQ, &known=SIZE: only of"
+        " batches with that known_size)",
         None,
         list[RelayAnswer],
-        query=(("after", False, {"type": "string", "pattern": AFTER}),),
+        query=(
+            ("after", False, {"type": "string", "pattern": AFTER}),
+            ("known", False, {"type": "string", "pattern": r"^[0-9]{1,16}$"}),
+        ),
     ),
 }  # fmt: skip
 

@@ -191,8 +191,7 @@ class PassPeers:
         self._adopt()
         if self.trust is None:
             raise PeerRefused("this box shares no redemptions (no [passes] delegation)")
-        verified = self.trust.verify(raw, self._now())
-        message = verified.message
+        message = self._verify(raw)
         if message.kind != Kind.PUSH:
             raise PeerRefused("kind: a push is expected here")
         try:
@@ -233,6 +232,20 @@ class PassPeers:
             self._client = httpx.AsyncClient(timeout=TIMEOUT, trust_env=False)
         return self._client
 
+    def _verify(self, raw: bytes, nonce: str | None = None) -> PeerMessage:
+        """A peer's verified message; PeerRefused if it does not verify or is our own.
+
+        Our own signed messages are out there (every box we push to, or anyone who pulls from
+        us, holds some): played back to us - by a stranger's POST, or by a fake box on the LAN
+        answering our pull or push - they would count our redemptions twice and make us take
+        ourselves for a peer in sight (docs/security.md, "Neighbours").
+        """
+        assert self.trust is not None
+        message = self.trust.verify(raw, self._now(), nonce).message
+        if message.sender == self.key.key_id:
+            raise PeerRefused("sender: this box's own key (a message of ours played back)")
+        return message
+
     def _heard(self, peer: Peer, sender: str) -> None:
         if peer.box and peer.box != sender:
             peer.sent = 0  # another box at that address now: send it everything
@@ -268,7 +281,7 @@ class PassPeers:
             )
             if answer.status_code != 200:
                 raise PeerRefused(f"push answered {answer.status_code}: {answer.text[:200]}")
-            ack = self.trust.verify(answer.content, self._now(), nonce).message
+            ack = self._verify(answer.content, nonce)
             if ack.kind != Kind.ACK:
                 raise PeerRefused("kind: an ack was expected")
         except (httpx.HTTPError, PeerRefused) as exc:
@@ -295,7 +308,7 @@ class PassPeers:
             )
             if answer.status_code != 200:
                 raise PeerRefused(f"pull answered {answer.status_code}: {answer.text[:200]}")
-            state = self.trust.verify(answer.content, self._now(), nonce).message
+            state = self._verify(answer.content, nonce)
             if state.kind != Kind.STATE:
                 raise PeerRefused("kind: a state was expected")
             if box and state.sender != box:
@@ -311,7 +324,11 @@ class PassPeers:
 
     async def _settle(self) -> None:
         """Mark our redemptions that every other box acknowledged as made in sight."""
-        acked = sorted((p.sent for p in self.peers.values() if p.box), reverse=True)
+        best: dict[str, int] = {}  # per box: one box seen at two addresses counts once
+        for p in self.peers.values():
+            if p.box:
+                best[p.box] = max(best.get(p.box, 0), p.sent)
+        acked = sorted(best.values(), reverse=True)
         need = self.settings.boxes - 1
         if need < 1 or len(acked) < need or acked[need - 1] <= self._marked:
             return

@@ -23,9 +23,11 @@ async def enqueue(
     return await box.writer.run(lambda conn: relay_sql.enqueue(conn, origin, span, body, now))
 
 
-async def answers(box: Box, origin: str, after: int) -> list[Answered]:
-    """The cloud's answers to `origin`'s batches that end after seq `after`, newest first."""
-    return await box.writer.run(lambda conn: relay_sql.answers(conn, origin, after))
+async def answers(box: Box, origin: str, after: int, known: int | None) -> list[Answered]:
+    """The cloud's answers to `origin`'s batches that end after seq `after`, newest first
+    (of batches with `known_size` = `known` only, if given)."""
+    # A read (anyone on the LAN may poll): on the read connection, never in a write batch.
+    return await box.writer.read(lambda conn: relay_sql.answers(conn, origin, after, known))
 
 
 async def has_uplink(box: Box, now: datetime, fresh: timedelta) -> bool:

@@ -28,4 +28,11 @@ class DiskFull(StoreError):
 
 
 class RelayFull(StoreError):
-    """This box holds as many relayed batches as it will; the origin should try again later."""
+    """This box holds as many relayed batches as it will; the origin should try again later.
+
+    `limit` names the cap that was reached (a 507 names it in its `field`).
+    """
+
+    def __init__(self, message: str, limit: str = "relay") -> None:
+        super().__init__(message)
+        self.limit = limit

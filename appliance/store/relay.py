@@ -5,9 +5,12 @@ daemon forwards the oldest queued one once its own outbox is empty and stores th
 unchanged; the origin fetches that answer and checks the proofs itself. Bodies are kept byte for
 byte as received: this box never parses them into something it could re-encode differently.
 
-Bounded: a new batch from an origin drops that origin's batches it supersedes (everything
-ending before its `from_seq`, which the origin has proven acknowledged), answered batches older
-than a day go, and per-origin and total caps refuse more (RelayFull, a 503 to the origin).
+Bounded: a new batch from an origin drops that origin's *answered* batches it supersedes
+(ending before its `from_seq`) and replaces a waiting one from the same `from_seq` (the origin's
+batch grows while it waits); answers older than a day go; and per-origin caps (count and bytes)
+and a total cap refuse more (RelayFull naming the cap, a 507 to the origin). A waiting batch is
+never dropped for a later one: a stranger holding one genuine receipt line (a QR) could
+otherwise drop the origin's whole queue with it (docs/security.md, "Neighbours").
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from appliance.store.syncstate import SyncState
 
 MAX_QUEUED_PER_ORIGIN = 64
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
+MAX_ORIGIN_BYTES = 8 * 1024 * 1024  # one origin's share: it takes eight to fill the relay
 KEEP_ANSWERS = timedelta(days=1)
 MAX_ANSWERS = 8  # answers returned to one poll, newest first
+MAX_ANSWERED_PER_ORIGIN = 256  # answers kept per origin (the newest); their bodies are dropped
 OK = 200
 
 
@@ -60,8 +65,8 @@ def enqueue(
     """
     from_seq, last_seq, known_size = span
     conn.execute(
-        "DELETE FROM relay_batches WHERE (origin = ? AND last_seq < ?)"
-        " OR (status IS NOT NULL AND answered_at < ?)",
+        "DELETE FROM relay_batches WHERE status IS NOT NULL"
+        " AND ((origin = ? AND last_seq < ?) OR answered_at < ?)",
         (origin, from_seq, (now - KEEP_ANSWERS).isoformat()),
     )
     digest = hashlib.sha256(body).hexdigest()
@@ -77,13 +82,17 @@ def enqueue(
             (body, held[0]),
         )
     if held is None:
-        count, size = conn.execute(
-            "SELECT count(*) FILTER (WHERE origin = ?), coalesce(sum(length(body)), 0)"
-            " FROM relay_batches WHERE status IS NULL",
-            (origin,),
-        ).fetchone()
-        if count >= MAX_QUEUED_PER_ORIGIN or size + len(body) > MAX_QUEUED_BYTES:
-            raise RelayFull(f"relay queue full ({count} batches of {origin}, {size} bytes)")
+        conn.execute(
+            "DELETE FROM relay_batches WHERE origin = ? AND from_seq = ? AND status IS NULL",
+            (origin, from_seq),
+        )
+        _check_caps(conn, origin, len(body))
+        conn.execute(
+            "DELETE FROM relay_batches WHERE origin = ? AND status IS NOT NULL AND id NOT IN"
+            " (SELECT id FROM relay_batches WHERE origin = ? AND status IS NOT NULL"
+            " ORDER BY id DESC LIMIT ?)",
+            (origin, origin, MAX_ANSWERED_PER_ORIGIN - 1),
+        )
         conn.execute(
             "INSERT INTO relay_batches (origin, from_seq, last_seq, known_size, body, digest,"
             " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -95,12 +104,35 @@ def enqueue(
     return int(row[0])
 
 
-def answers(conn: sqlite3.Connection, origin: str, after_seq: int) -> list[Answered]:
-    """Return the cloud's answers to `origin`'s batches that end after `after_seq`, newest first."""
+def _check_caps(conn: sqlite3.Connection, origin: str, size: int) -> None:
+    """RelayFull naming the cap if `origin`'s batch of `size` bytes is one too many."""
+    count, mine, total = conn.execute(
+        "SELECT count(*) FILTER (WHERE origin = ?),"
+        " coalesce(sum(length(body)) FILTER (WHERE origin = ?), 0), coalesce(sum(length(body)), 0)"
+        " FROM relay_batches WHERE status IS NULL",
+        (origin, origin),
+    ).fetchone()
+    if count >= MAX_QUEUED_PER_ORIGIN:
+        message = f"{count} batches of {origin} wait, at most {MAX_QUEUED_PER_ORIGIN}"
+        raise RelayFull(message, "relay.max_batches_per_origin")
+    if mine + size > MAX_ORIGIN_BYTES:
+        message = f"{mine} bytes of {origin} wait, at most {MAX_ORIGIN_BYTES} per origin"
+        raise RelayFull(message, "relay.max_bytes_per_origin")
+    if total + size > MAX_QUEUED_BYTES:
+        raise RelayFull(f"{total} bytes wait, at most {MAX_QUEUED_BYTES}", "relay.max_bytes")
+
+
+def answers(
+    conn: sqlite3.Connection, origin: str, after_seq: int, known: int | None = None
+) -> list[Answered]:
+    """Return the cloud's answers to `origin`'s batches that end after `after_seq`, newest first
+    (only those of batches with `known_size` = `known`, if given: answers to batches others
+    handed in the origin's name cannot push the origin's own out of a poll)."""
     rows = conn.execute(
         "SELECT from_seq, last_seq, known_size, status, answer FROM relay_batches"
-        " WHERE origin = ? AND last_seq > ? AND status IS NOT NULL ORDER BY id DESC LIMIT ?",
-        (origin, after_seq, MAX_ANSWERS),
+        " WHERE origin = ? AND last_seq > ? AND status IS NOT NULL"
+        " AND (? IS NULL OR known_size = ?) ORDER BY id DESC LIMIT ?",
+        (origin, after_seq, known, known, MAX_ANSWERS),
     ).fetchall()
     return [Answered(*row) for row in rows]
 
@@ -127,7 +159,8 @@ def record_answer(
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(
-            "UPDATE relay_batches SET status = ?, answer = ?, answered_at = ? WHERE id = ?",
+            "UPDATE relay_batches SET status = ?, answer = ?, answered_at = ?, body = x''"
+            " WHERE id = ?",  # forwarded: only its digest is needed now (a retry is held once)
             (status, answer, now.isoformat(), batch_id),
         )
     except BaseException:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from starlette.applications import Starlette
 
 from appliance.api.app import Planes
@@ -16,6 +16,7 @@ from appliance.ledger.identity import load_key, public_key_text
 from appliance.ledger.receipt import ReceiptType
 from appliance.services.box import Box, init_state
 from appliance.services.cloud_account import CloudAccount, save_account
+from appliance.services.relay_keys import OriginKeys, read_key
 from sync.cloud.app import create_app as create_cloud_app
 from sync.cloud.service import Cloud
 from sync.cloud.sqlite_store import SqliteStore
@@ -85,6 +86,15 @@ class CloudHarness:
         )
         save_account(state, account)
         return account
+
+    async def key(self, origin: str) -> Ed25519PublicKey | None:
+        """An origin's key as a relaying node asks for it (OriginKeys' fetch, in-process)."""
+        answer = await self.http.get(f"/v1/devices/{origin}/key")
+        return read_key(answer.status_code, answer.content)
+
+    def serve_keys(self, app: Starlette) -> None:
+        """Have the node of `app` ask this cloud for its neighbours' keys."""
+        app.state.node.relay_keys = OriginKeys(self.key)
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -116,10 +116,14 @@ def test_the_node_stores_batches_durably_and_hands_back_answers(tmp_path: Path) 
     app = node_app(peer, "Peer Stall")
 
     async def scenario() -> None:
+        cloud = await CloudHarness.open(tmp_path / "cloud.db")
         async with app.router.lifespan_context(app):
             http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://n")
             info = msgspec.json.decode((await http.get("/relay/v1/info")).content, type=RelayInfo)
             assert info.name == "Peer Stall" and info.origin == "" and info.uplink is False
+            assert (await cloud.enrol(origin, "origin")).device == device
+            await cloud.enrol(peer, "peer")
+            cloud.serve_keys(app)
             url = f"/relay/v1/devices/{device}/batches"
             body = batch_of(origin, 0, 2)
             first = await http.post(url, content=body)
@@ -154,9 +158,11 @@ def test_the_node_stores_batches_durably_and_hands_back_answers(tmp_path: Path) 
             await http.post(url, content=batch_of(origin, 3, 4))
             with pytest.MonkeyPatch.context() as patch:
                 patch.setattr(relay_sql, "MAX_QUEUED_PER_ORIGIN", 1)
-                full = await http.post(url, content=batch_of(origin, 3, 3))
-            assert full.status_code == 503 and full.headers["retry-after"] == "30"
+                full = await http.post(url, content=batch_of(origin, 4, 4))
+            assert full.status_code == 507 and full.headers["retry-after"] == "30"
+            assert full.json()["field"] == "relay.max_batches_per_origin"
             await http.aclose()
+        await cloud.close()
         conn = open_sync(peer / DB_NAME)
         try:
             rows = conn.execute("SELECT from_seq, last_seq FROM relay_batches").fetchall()

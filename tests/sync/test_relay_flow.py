@@ -55,6 +55,7 @@ async def world(tmp_path: Path, origin_sales: int = 30) -> AsyncIterator[World]:
     peer_account = await cloud.enrol(peer_state, "peer")
     app = node_app(peer_state, "Tapioca Stall")
     async with app.router.lifespan_context(app):
+        cloud.serve_keys(app)
         origin_http = httpx.AsyncClient(
             mounts={
                 PEER_URL: httpx.ASGITransport(app=app),
@@ -171,5 +172,42 @@ def test_a_peer_of_another_cloud_is_not_used(tmp_path: Path) -> None:
             with pytest.raises(Retry, match="cannot reach the cloud"):
                 await w.origin.step()
             assert w.peer_conn.execute("SELECT count(*) FROM relay_batches").fetchone()[0] == 0
+
+    asyncio.run(scenario())
+
+
+def test_the_origin_hands_its_batch_again_when_the_peer_lost_it(tmp_path: Path) -> None:
+    """A waiting batch the peer no longer holds (a stranger's genuine replay replaced it, the
+    peer was restored) is handed again after `rehand_s`, not waited on forever."""
+
+    async def scenario() -> None:
+        async with world(tmp_path, origin_sales=3) as w:
+            while await w.peer.step() is Outcome.SENT:
+                pass
+            w.origin.limits = Limits(rush=timedelta(0), heartbeat_s=0, rehand_s=0.0)
+            assert await w.origin.step() is Outcome.WAITING  # direct fails: handed to the peer
+            w.peer_conn.execute("DELETE FROM relay_batches")  # lost before it was forwarded
+            assert await w.origin.step() is Outcome.WAITING
+            assert w.peer_conn.execute("SELECT count(*) FROM relay_batches").fetchone()[0] == 1
+            assert await w.peer.step() is Outcome.SENT
+            assert await w.origin.step() is Outcome.SENT
+            assert syncstate.read_state(w.origin_conn).acked_seq == w.origin_head
+
+    asyncio.run(scenario())
+
+
+def test_a_peer_that_never_answers_is_left_alone(tmp_path: Path) -> None:
+    """A box that takes batches and brings no answer (a fake one advertising an uplink) is
+    shunned after `peer_patience_s`, so the origin tries elsewhere instead of waiting on it."""
+
+    async def scenario() -> None:
+        async with world(tmp_path, origin_sales=3) as w:
+            while await w.peer.step() is Outcome.SENT:
+                pass
+            w.origin.limits = Limits(rush=timedelta(0), heartbeat_s=0, peer_patience_s=0.0)
+            assert await w.origin.step() is Outcome.WAITING  # handed; the peer never forwards
+            with pytest.raises(Retry, match="brought no answer"):
+                await w.origin.step()
+            assert w.origin.peers is not None and await w.origin.peers.pick() is None
 
     asyncio.run(scenario())
