@@ -16,7 +16,7 @@ MAX_UNPAID = 10  # orders awaiting payment per address; a phone has one or two
 
 def socket_address(host: str | None) -> str:
     """A peer's address as limits count it: IPv4 as itself, also when a dual-stack socket maps
-    it into IPv6 (::ffff:a.b.c.d); IPv6 whole (the same rule as the attendee plane's)."""
+    it into IPv6 (::ffff:a.b.c.d); IPv6 whole (the attendee plane's client_address uses it too)."""
     host = host or "?"
     if host.startswith("::ffff:") and "." in host:
         try:

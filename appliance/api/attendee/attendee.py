@@ -8,7 +8,6 @@ back to a refresh. Order ids are unguessable, so an order's URL is its capabilit
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import time
 from collections.abc import AsyncIterator
@@ -34,6 +33,7 @@ from appliance.api.attendee.pass_pages import PASS_FIELD, Presented, presented
 from appliance.api.attendee.pass_sale_pages import issued_view
 from appliance.api.attendee.upsell import OFFER_FIELD, arm_of, offer_of
 from appliance.api.bounds import form_text
+from appliance.api.limits import socket_address
 from appliance.api.locale import PageLocale
 from appliance.api.node import Node
 from appliance.domain.catalog import Item
@@ -127,14 +127,7 @@ def client_address(request: Request) -> str:
     An IPv6 address stays whole: on the venue LAN every phone is in the same /64, so the /64
     that counts one subscriber on the internet (pairing) would make every phone one claimant.
     """
-    host = request.client.host if request.client else "?"
-    if host.startswith("::ffff:") and "." in host:
-        try:
-            mapped = ipaddress.IPv6Address(host).ipv4_mapped
-        except ValueError:
-            mapped = None
-        return host if mapped is None else str(mapped)
-    return host
+    return socket_address(request.client.host if request.client else None)
 
 
 async def menu(request: Request) -> Response:
