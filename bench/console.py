@@ -313,13 +313,17 @@ def main() -> None:
         return
 
     # the parent's alone: a child measures the console's start, not the bench's imports
-    from bench.honest import MissingTool, fail, print_machine
+    from bench.honest import BenchError, MissingTool, as_installed, fail, print_machine
 
     try:
         chromium()
     except MissingTool as exc:
         sys.exit(fail(exc))
     machine = print_machine("bench/console.py")
+    try:
+        as_installed(REPO)  # bytecode, as an installed box has it (bench/honest.py)
+    except BenchError as exc:
+        sys.exit(fail(exc))
     with tempfile.TemporaryDirectory() as tmp:
         state, console_state = Path(tmp) / "state", Path(tmp) / "console.json"
         node, url, attendee = start_node(state)

@@ -56,6 +56,7 @@ from bench.honest import (  # noqa: E402
     Exit,
     MissingTool,
     Unmeasured,
+    as_installed,
     fail,
     median,
     print_machine,
@@ -304,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         if not os.path.exists("/dev/fuse"):
             raise MissingTool(f"{BENCH} needs /dev/fuse for the SD card's filesystem")
         machine = print_machine(BENCH)
+        as_installed(REPO)  # bytecode, as an installed box has it (bench/honest.py)
         throttle = Throttle(sorted(os.sched_getaffinity(0))[0])
         try:
             calibration = throttle.calibrate(args.slowdown)

@@ -16,7 +16,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # the benches are scripts beside the packages, not installed
 
-from bench.honest import Exit, MissingTool, Unmeasured, median, require  # noqa: E402
+from bench.honest import (  # noqa: E402
+    Exit,
+    MissingTool,
+    Unmeasured,
+    as_installed,
+    median,
+    require,
+)
 from bench.wrk import wrk  # noqa: E402
 
 
@@ -71,3 +78,18 @@ def test_quota_for_a_pi4_share_keeps_a_short_period() -> None:
     assert quota == 1000
     assert abs(quota / period - 1 / 23) < 0.001
     assert quota_for(2.0) == (10_000, 10_000)
+
+
+def test_as_installed_compiles_the_packages_and_says_when_it_cannot(tmp_path: Path) -> None:
+    """The benches start the box from bytecode, as install-pi.sh leaves it, even where
+    PYTHONDONTWRITEBYTECODE stops imports writing it; a module that does not compile stops them."""
+    for package in ("appliance", "tui", "sync"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "mod.py").write_text("X = 1\n")
+    as_installed(tmp_path)
+    assert all(
+        list((tmp_path / p / "__pycache__").glob("mod.*.pyc")) for p in ("appliance", "tui", "sync")
+    )
+    (tmp_path / "tui" / "broken.py").write_text("def (:\n")
+    with pytest.raises(Unmeasured, match="tui"):
+        as_installed(tmp_path)
