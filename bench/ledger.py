@@ -30,19 +30,14 @@ import sqlite3
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path[:1] = [str(Path(__file__).resolve().parents[1])]  # the repo, not bench/, first
 
-from appliance.domain.catalog import Item  # noqa: E402
-from appliance.domain.money import Money  # noqa: E402
-from appliance.services.box import Box, init_state  # noqa: E402
-from appliance.services.checkout import Checkout  # noqa: E402
 from appliance.store.connection import PRAGMAS  # noqa: E402
-from appliance.store.orders import sync_catalog  # noqa: E402
 from bench.honest import BenchError, Exit, Unmeasured, fail, median, print_machine  # noqa: E402
 from bench.sale_floor import sale_floor  # noqa: E402
+from bench.sale_setup import prepare, tea_box  # noqa: E402
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -74,27 +69,10 @@ def floor(directory: Path, n: int) -> tuple[list[float], float, float]:
     return times, n / elapsed, cpu / n
 
 
-async def prepare(checkout: Checkout, n: int) -> list[str]:
-    """Orders waiting for a cash payment, ready to confirm."""
-    ids = []
-    for _ in range(n):
-        order = await checkout.create_order()
-        await checkout.add_line(order.id, "tea", 1)
-        await checkout.choose_tender(order.id, "cash")
-        ids.append(order.id)
-    return ids
-
-
 async def sales(directory: Path, n: int) -> tuple[float, float, float, float, float]:
     """Returns (confirm p50 s, confirm p99 s, sales/s with 32 concurrent confirmers, and the
     CPU seconds per lone sale and per sale with 32 confirmers)."""
-    state = directory / "state"
-    init_state(state, "BRL", datetime.now(UTC))
-    box = Box.open(state, "BRL")
-    try:
-        checkout = Checkout(box)
-        tea = Item("tea", "Tea", Money(500, "BRL"), None)
-        await box.writer.run(lambda conn: sync_catalog(conn, [tea]))
+    async with tea_box(directory / "state") as (_, checkout):
         ids = await prepare(checkout, n)
         times = []
         cpu = time.process_time()
@@ -116,8 +94,6 @@ async def sales(directory: Path, n: int) -> tuple[float, float, float, float, fl
         rate = len(ids) / (time.perf_counter() - start)
         cpu_32 = (time.process_time() - cpu) / len(ids)
         return pct(times, 0.5), pct(times, 0.99), rate, cpu_lone, cpu_32
-    finally:
-        box.close()
 
 
 def one_round(directory: Path, sales_n: int) -> dict[str, float]:

@@ -11,16 +11,11 @@ import base64
 import hashlib
 import sqlite3
 import struct
-from datetime import UTC, datetime
 from pathlib import Path
 
-from appliance.domain.catalog import Item
-from appliance.domain.money import Money
-from appliance.services.box import Box, init_state
-from appliance.services.checkout import Checkout
 from appliance.store.connection import DB_NAME
-from appliance.store.orders import sync_catalog
 from bench.sale_floor import PREFIX, SaleFloor, b64
+from bench.sale_setup import prepare, tea_box
 
 FRAME_HEADER = 24  # a WAL frame: 24-byte header (its first 4 bytes the page number), then the page
 
@@ -45,26 +40,14 @@ def _sale_writes(tmp_path: Path) -> set[str]:
 
     async def run() -> set[str]:
         state = tmp_path / "state"
-        init_state(state, "BRL", datetime.now(UTC))
-        box = Box.open(state, "BRL")
-        try:
-            checkout = Checkout(box)
-            tea = Item("tea", "Tea", Money(500, "BRL"), None)
-            await box.writer.run(lambda conn: sync_catalog(conn, [tea]))
-            ids = []
-            for _ in range(4):
-                order = await checkout.create_order()
-                await checkout.add_line(order.id, "tea", 1)
-                await checkout.choose_tender(order.id, "cash")
-                ids.append(order.id)
+        async with tea_box(state) as (_, checkout):
+            ids = await prepare(checkout, 4)
             for order_id in ids[:-1]:
                 await checkout.confirm(order_id)
             wal = state / f"{DB_NAME}-wal"
             before = wal.stat().st_size
             await checkout.confirm(ids[-1])
             return _written(state / DB_NAME, before)
-        finally:
-            box.close()
 
     return asyncio.run(run())
 
