@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from appliance.ledger.chain import GENESIS, ChainHead
-from appliance.ledger.receipt import Receipt, line_hash
+from appliance.ledger.receipt import Receipt, line_hash, parse_time
 
 CHUNK = 1000
 TIME_FIELD = 5  # the UTC time is field 6 of a receipt line (docs/receipt-format.md)
@@ -77,9 +77,7 @@ def head_after(seq: int | None, line: str | None) -> tuple[ChainHead, datetime |
     """
     if seq is None or line is None:
         return GENESIS, None
-    # YYYYMMDDTHHMMSSZ, of a line this box built and checked against the grammar: ISO 8601's
-    # basic format, which fromisoformat reads (Python >= 3.11) 10x faster than slicing it does.
-    at = datetime.fromisoformat(line.split(";", TIME_FIELD + 1)[TIME_FIELD])
+    at = parse_time(line.split(";", TIME_FIELD + 1)[TIME_FIELD])  # a line this box built
     return ChainHead(seq + 1, line_hash(line)), at
 
 

@@ -101,14 +101,14 @@ def test_nothing_outside_the_grammar_is_ever_signed(changes: dict[str, object], 
 def test_the_time_is_read_as_strptime_reads_it(text: str) -> None:
     from datetime import UTC, datetime
 
-    from appliance.ledger.receipt import TIME_FORMAT, _parse_time
+    from appliance.ledger.receipt import TIME_FORMAT, parse_time
 
     try:
         want: object = datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         want = ValueError
     try:
-        got: object = _parse_time(text)
+        got: object = parse_time(text)
     except ValueError:
         got = ValueError
     assert got == want

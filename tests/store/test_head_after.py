@@ -1,5 +1,5 @@
 """The chain head read with a sale (store/ledger.py head_after): the next seq, the line's hash and
-the time it signed, read by fromisoformat; it must be the time parse_receipt reads."""
+the time it signed, read by the parser parse_receipt uses; it must be the time parse_receipt reads."""
 
 from __future__ import annotations
 
