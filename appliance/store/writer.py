@@ -92,12 +92,7 @@ class Writer:
 
     async def run(self, fn: Transaction[T]) -> T:
         """Run `fn` in a write transaction (shared with this turn's others); return once committed."""
-        if self._closed:
-            raise WriterClosed(f"{self.path}: the writer is closed")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Job(fn, future))
-        self._schedule_flush()
-        return await future
+        return await self._queue(fn, inline=True)
 
     async def run_off_loop(self, fn: Transaction[T]) -> T:
         """As `run`, but the COMMIT never runs on the loop's thread, even for a lone job.
@@ -110,12 +105,16 @@ class Writer:
         the loop ~1 s in its COMMIT, every phone's menu waiting behind it (docs/performance.md,
         "Claims under load…" and "The menu after a rush…").
         """
+        return await self._queue(fn, inline=False)
+
+    def _queue(self, fn: Transaction[T], *, inline: bool) -> asyncio.Future[T]:
+        """Queue `fn` for the next batch; its future resolves once the batch's COMMIT is durable."""
         if self._closed:
             raise WriterClosed(f"{self.path}: the writer is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Job(fn, future, inline=False))
+        self._pending.append(_Job(fn, future, inline))
         self._schedule_flush()
-        return await future
+        return future
 
     async def read(self, fn: Transaction[T]) -> T:
         """Run the read-only `fn` on the read connection, outside every batch; see the docstring."""
