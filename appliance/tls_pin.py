@@ -7,8 +7,8 @@ algorithm identifier without parameters, then the 32 raw bytes), and it is the s
 the certificate's TBSCertificate (RFC 5280 §4.1). The walk below accepts only definite, minimal
 DER lengths that nest exactly, so it finds the same bytes OpenSSL uses in the handshake, where
 this same certificate is the only trust anchor (`pinned_context`). Importing cryptography's
-X.509 modules for it was ~7% of the console's start CPU, ~0.2 s on a Pi 4 (docs/performance.md,
-"The console's start without httpx").
+X.509 modules for it was ~7% of the console's start CPU, ~0.2 s on a Pi 4
+(docs/performance/2026-12-05-console-start-without-httpx.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 `GET /` is the hello-world wrk loads on kept-alive connections. `POST /d/{id}/claim` is the
 same hello-world for the phones (bench/phones.py): it reads the form and answers 303 with a
 Location, as a claim is answered, doing nothing else: the phones' floor, one new connection per
-request (docs/performance.md, "Drop claims under load").
+request (docs/performance/2026-12-05-drop-claims-claims-first.md).
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ disk's commits 2-10x between rounds, while CPU time per operation moves far less
 And beside the issue's floor, a like-for-like one (bench/sale_floor.py): raw sqlite3 writing the
 rows and indexes a sale writes, with the read and the Ed25519 signature a sale needs, one sale
 per commit and 32 per commit. `sale_p50_vs_like` and `sales_32_vs_like` say what the product's
-code costs over that work; the issue's ratios stay as they were (docs/performance.md says why
-both are printed).
+code costs over that work; the issue's ratios stay as they were
+(docs/performance/2026-12-05-sale-confirm-like-for-like-floor.md says why both are printed).
 
 Usage: python bench/ledger.py [--dir DIR] [--sales N] [--rounds N]
 """

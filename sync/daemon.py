@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import enum
-import hashlib
 import logging
 import random
 import sqlite3
@@ -43,7 +42,6 @@ from appliance.ledger.wire import (
 )
 from appliance.services.cloud_account import CloudAccount
 from appliance.store import syncstate
-from appliance.store.ledger import get_receipt
 from sync import epoch, pass_overs
 from sync.backoff import Backoff, Retry, retry_after, transient, wait_any
 from sync.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
@@ -51,7 +49,8 @@ from sync.errors import NoteError, ProofError
 from sync.flag_bundles import FlagBundles
 from sync.funnel import FunnelShipper
 from sync.pass_trust import PassTrust
-from sync.relay import Forwarder, Peer, PeerFailed, PeerLink, Peers
+from sync.peer_state import PeerState
+from sync.relay import Forwarder, Peer, PeerLink, Peers
 from sync.tlog import leaf_hash, verify_consistency, verify_inclusion
 
 log = logging.getLogger(__name__)
@@ -93,10 +92,6 @@ class Limits:
     peer_patience_s: float = 300.0  # a peer that brings no answer this long is left alone
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
 def _unb64(values: list[str]) -> list[bytes]:
     try:
         return [base64.b64decode(v, validate=True) for v in values]
@@ -135,12 +130,11 @@ class Daemon:
         self._headers = {"Authorization": f"Bearer {account.api_token}"}
         self._url = f"{account.url.rstrip('/')}/v1/devices/{account.device}/receipts"
         self.peers = peers  # where to relay through when the cloud is out of reach
+        self.relay: PeerState | None = None  # whom we relay through (sync/peer_state.py)
+        if peers is not None:
+            link = PeerLink(client, account.device)
+            self.relay = PeerState(conn, peers, link, lambda: self.limits, self._pace)
         self.forwarder = forwarder  # what we relay for others, once our own outbox is empty
-        self._link = PeerLink(client, account.device)
-        self._direct_after = 0.0  # monotonic time until which we relay instead of trying direct
-        self._handed: tuple[str, str] | None = None  # (peer url, body digest) last handed over
-        self._handed_at = 0.0  # monotonic time of that hand: a peer may have lost it since
-        self._waiting: tuple[str, int, float] = ("", -1, 0.0)  # (peer url, acked_seq, since)
         self._heard = 0.0  # monotonic time of the last heartbeat
         self._next_send = 0.0  # monotonic time the upload cap allows the next batch
         self._save_account = save_account  # keeps a new epoch of the cloud's log (cloud.json)
@@ -169,8 +163,7 @@ class Daemon:
         while len(body) > self.limits.batch_bytes and len(batch) > 1:
             batch = batch[: len(batch) // 2]  # the estimate was short (escaped JSON): halve it
             body = self._body(batch, known)
-        relaying = self.peers is not None and time.monotonic() < self._direct_after
-        if relaying and self.peers is not None and (peer := await self.peers.pick()) is not None:
+        if self.relay is not None and (peer := await self.relay.next_peer()) is not None:
             return await self._via_peer(peer, state.acked_seq, body, known)
         await self._pace(len(body))
         try:
@@ -179,11 +172,10 @@ class Daemon:
             )
         except httpx.TransportError as exc:
             why = f"cannot reach the cloud: {type(exc).__name__}: {exc}"
-            peer = await self.peers.pick() if self.peers is not None else None
+            peer = await self.relay.fall_back() if self.relay is not None else None
             if peer is None:
                 raise Retry(why) from None
             log.info("%s; relaying through peer %s", why, peer.name)
-            self._direct_after = time.monotonic() + self.limits.direct_retry_s
             return await self._via_peer(peer, state.acked_seq, body, known)
         status = response.status_code
         if status == 200:
@@ -276,7 +268,8 @@ class Daemon:
             log.debug("heartbeat: %s", exc)
             return False
         syncstate.record_contact(self.conn, head.seq, "cloud", self.clock())
-        self._direct_after = 0.0
+        if self.relay is not None:
+            self.relay.try_direct()  # the cloud answered: try it directly again
         state = syncstate.read_state(self.conn)
         # it forgot what it acknowledged: a restored backup?
         return head.seq < state.acked_seq and await self._new_epoch(state, head.seq)
@@ -300,58 +293,12 @@ class Daemon:
     async def _via_peer(
         self, peer: Peer, acked_seq: int, body: bytes, known: Checkpoint | None
     ) -> Outcome:
-        """Relay through `peer`: hand it the batch (once), then take the cloud's answer if come."""
-        assert self.peers is not None
-        via = f"peer {peer.name}"
-        size = known.size if known else 0
-        digest = hashlib.sha256(body).hexdigest()
-        try:
-            # Hand it again after a while without an answer: the peer stores the same bytes
-            # once, and may have lost them (replaced by someone else's batch, restored, wiped).
-            stale = time.monotonic() - self._handed_at >= self.limits.rehand_s
-            if self._handed != (peer.url, digest) or stale:
-                await self._pace(len(body))
-                queued = await self._link.hand(peer, body)  # a refused one is queued again
-                self._handed, self._handed_at = (peer.url, digest), time.monotonic()
-                log.info("handed seqs %d-%d to %s", queued.from_seq, queued.last_seq, via)
-            answers = await self._link.answers(peer, acked_seq, size)
-        except PeerFailed as exc:
-            self.peers.shun(peer.url)
-            raise Retry(str(exc)) from None
-        span = self._span(body)
-        for answer in answers:
-            if answer.from_seq > acked_seq + 1 or answer.known_size != size:
-                continue  # built from another state of ours: its proofs cannot be checked now
-            last = get_receipt(self.conn, answer.last_seq)
-            if answer.status == 200 and last is not None:
-                pending = syncstate.Pending(last.seq, last.line, last.items)
-                return self._accept(answer.body.encode(), pending, known, relayed=peer)
-            if answer.status != 200 and (answer.from_seq, answer.last_seq) == span:
-                # A refusal passed on by a peer may be made up (or caused by the peer itself):
-                # it never stops our stream, it only makes us leave this peer alone a while.
-                self.peers.shun(peer.url, self.limits.shun_peer_s)
-                self._handed = None  # next time, hand it again: the peer forwards it again
-                raise Retry(f"{via} passed on the cloud's {answer.status}: {answer.body[:200]}")
-        return self._wait_on(peer, acked_seq)
-
-    def _wait_on(self, peer: Peer, acked_seq: int) -> Outcome:
-        """WAITING; but a peer that takes our batches and brings no answer (a fake box on the
-        LAN advertising an uplink, a black hole) is left alone after `peer_patience_s`."""
-        assert self.peers is not None
-        url, since_seq, since = self._waiting
-        now = time.monotonic()
-        if (url, since_seq) != (peer.url, acked_seq):
-            self._waiting = (peer.url, acked_seq, now)
-        elif now - since >= self.limits.peer_patience_s:
-            self.peers.shun(peer.url, self.limits.shun_peer_s)
-            self._handed, self._waiting = None, ("", -1, 0.0)
-            raise Retry(f"peer {peer.name} brought no answer in {now - since:.0f} s")
-        return Outcome.WAITING
-
-    @staticmethod
-    def _span(body: bytes) -> tuple[int, int]:
-        batch = msgspec.json.decode(body, type=Batch)
-        return batch.from_seq, batch.from_seq + len(batch.receipts) - 1
+        """Relay through `peer` (sync/peer_state.py); prove its answer as a direct one."""
+        assert self.relay is not None
+        relayed = await self.relay.relay(peer, acked_seq, body, known.size if known else 0)
+        if relayed is None:
+            return Outcome.WAITING  # a peer holds our batch: its proof comes back through it
+        return self._accept(relayed.body, relayed.last, known, relayed=peer)
 
     def _accept(
         self,
@@ -386,8 +333,8 @@ class Daemon:
         except (msgspec.DecodeError, NoteError, ProofError) as exc:
             if relayed is not None:
                 # A peer may replay genuine notes with the wrong proofs: blame it, not the cloud.
-                assert self.peers is not None
-                self.peers.shun(relayed.url, self.limits.shun_peer_s)
+                assert self.relay is not None
+                self.relay.blame(relayed)
                 raise Retry(f"peer {relayed.name}'s answer failed the proof check: {exc}") from None
             # The cloud may be lying: never advance past it (the caller stops, or finds a
             # rolled-back log that began a new epoch).
@@ -416,7 +363,8 @@ class Daemon:
                 if await wait_any(delay, stop, link) is link:
                     log.info("link changed: retrying now")
                     self.backoff.reset()
-                    self._direct_after = 0.0
+                    if self.relay is not None:
+                        self.relay.try_direct()
                 continue
             except msgspec.DecodeError as exc:
                 self._stop(f"the cloud's answer is malformed: {exc}", None)

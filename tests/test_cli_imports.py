@@ -2,8 +2,8 @@
 
 The CLI's module is imported before every subcommand, the console's included; with the config
 (msgspec types for every section, payments, flags, passes, cryptography) at its top it cost
-~0.09 s of CPU here before the console's own start, ~0.6 s on a Pi 4 (docs/performance.md,
-"The console's start without httpx").
+~0.09 s of CPU here before the console's own start, ~0.6 s on a Pi 4
+(docs/performance/2026-12-05-console-start-without-httpx.md).
 """
 
 from __future__ import annotations

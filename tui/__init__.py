@@ -3,10 +3,10 @@
 Importing the package keeps httpx's command line out of the console's process: httpx's
 `__init__` imports `httpx._main` when click, pygments and rich are installed (they are: uvicorn
 and textual bring them), and that module imports click, pygments' lexers and rich's progress,
-syntax and table modules, ~10% of the console's import CPU (docs/performance.md, "The console
-without httpx's command line"). The console never runs that command line, so a stand-in whose
-`main` says so is registered before httpx is first imported; a process that imported httpx
-before this package is left as it is.
+syntax and table modules, ~10% of the console's import CPU
+(docs/performance/2026-12-04-console-without-httpx-cli.md). The console never runs that
+command line, so a stand-in whose `main` says so is registered before httpx is first imported;
+a process that imported httpx before this package is left as it is.
 """
 
 import sys

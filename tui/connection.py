@@ -3,7 +3,7 @@
 tui/client.py's typed calls go through here. This is the transport half: it proves the node's key
 before anything is sent (or takes the on-box Unix socket), keeps the connections alive through
 tui/keepalive.py rather than httpx, which the console's process does not load
-(docs/performance.md, "The console's start without httpx"), pairs, checks the node's identity,
+(docs/performance/2026-12-05-console-start-without-httpx.md), pairs, checks the node's identity,
 reads the event stream, and turns every failure into one of tui.errors: NodeUnreachable when the
 node did not answer, Refused (or Unauthorized) when it did, KeyChanged when another key answers.
 """

@@ -4,7 +4,7 @@ A confirm over the operator plane cost ~2.5 ms more than the same confirm in-pro
 bench/node.py), while TLS itself is ~0.15 ms: most of the rest was the console's own CPU in
 httpx's transport (httpcore's pool with anyio's locks, anyio's TLS stream, h11's pure-Python
 parser). And importing httpx, httpcore, anyio and h11 was ~0.1 s of the console's start CPU,
-~0.7 s on a Pi 4 core (docs/performance.md, "The console's start without httpx").
+~0.7 s on a Pi 4 core (docs/performance/2026-12-05-console-start-without-httpx.md).
 
 This module does what the console needs and nothing else: requests with a body known in
 advance and answers read whole, one at a time on each of a few kept-alive connections, the

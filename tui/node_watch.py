@@ -121,7 +121,8 @@ class NodeWatch(App[int]):
 
         The first check waits for the sell screen's first catalogue (at most poll_s): at start
         the catalogue goes first, alone (on a Pi the checks' four requests, their decoding and
-        the status bar's redraw delayed the catalogue by a tenth, docs/performance.md).
+        the status bar's redraw delayed the catalogue by a tenth,
+        docs/performance/2026-12-04-console-without-httpx-cli.md).
         """
         client = self.client
         assert client is not None
@@ -161,7 +162,8 @@ class NodeWatch(App[int]):
 
         The stream opens once the monitor has heard the node: at start the catalogue and the
         monitor's checks go first (on a Pi the stream's own connection and httpx's streaming
-        transport cost a tenth of the start, docs/performance.md).
+        transport cost a tenth of the start,
+        docs/performance/2026-12-04-console-drain-postgres-perf-pi.md).
         """
         client = self.client
         assert client is not None

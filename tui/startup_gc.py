@@ -3,7 +3,7 @@
 A console's start (importing Textual, parsing the stylesheet, composing the first screen)
 allocates a few hundred thousand objects and frees almost none, so the collector's passes over
 them are wasted: with it off until the first catalogue is drawn the start took 3-9% less CPU
-here (docs/performance.md, "The console's start without the collector"), ~0.1 s on a Pi 4.
+here (docs/performance/2026-12-05-console-start-without-collector.md), ~0.1 s on a Pi 4.
 `stallbox console` pauses it before importing the console; the app resumes it once the
 first catalogue is drawn, or after RESUME_AFTER_S at most (a console that cannot reach its
 node yet). Resuming first moves what the start built to the permanent generation

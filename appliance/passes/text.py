@@ -2,7 +2,7 @@
 
 The console's wire types (appliance/api/pass_schemas.py) bound a pass read at the till by it;
 loading appliance.passes.trust for one number brought cbor2, COSE and Ed25519 into the
-console's start (docs/performance.md, "The console's start without httpx").
+console's start (docs/performance/2026-12-05-console-start-without-httpx.md).
 """
 
 MAX_TEXT = 2048  # characters of a pass as text; a QR code holds about 4,000 alphanumerics

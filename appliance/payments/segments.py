@@ -52,7 +52,8 @@ def shortest_segments(payload: str) -> list[util.QRData]:
     For each end, every split is weighed (the last segment's start and mode) and the first of
     equal costs in (start, mode) order is kept. A byte segment's cost is linear in its bytes,
     so the best byte start is a running minimum rather than a loop over every earlier start: a
-    QR on the console's pay screen waits for this (6 of 7.5 ms before, docs/performance.md).
+    QR on the console's pay screen waits for this (6 of 7.5 ms before,
+    docs/performance/2026-12-04-console-drain-postgres-perf-pi.md).
     """
     n = len(payload)
     octets = [0] * (n + 1)  # UTF-8 bytes of payload[:i]

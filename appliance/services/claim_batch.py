@@ -2,11 +2,11 @@
 
 In a rush the claims queued while the previous batch commits are the writer's next batch, and
 each was one job: a future, a SAVEPOINT and a RELEASE, and the writer's bookkeeping around it
-(docs/performance.md, "Claims under load: the rush's commits off the loop, many claims per
-writer job"). Here the claims that arrive before their job begins share it: the first claim of
-a batch queues one job (`Writer.run_off_loop`: never committed inline), later ones join it until
-the writer begins it (at most MAX_CLAIMS: then the next claim queues the next job), and each
-claim's transaction function runs in it, in arrival order, with no savepoint.
+(docs/performance/2026-12-05-claims-commits-off-the-loop.md). Here the claims that arrive
+before their job begins share it: the first claim of a batch queues one job
+(`Writer.run_off_loop`: never committed inline), later ones join it until the writer begins it
+(at most MAX_CLAIMS: then the next claim queues the next job), and each claim's transaction
+function runs in it, in arrival order, with no savepoint.
 
 Each claim keeps its own outcome. A claim that raises before writing anything (a refusal: sold
 out, over the limit, a tender not offered) has written nothing, so it fails alone and its

@@ -372,7 +372,8 @@ class Drops:
         Stops at once when the node stops (stop_prerendering), and when the drop opens: from
         then on the claims need the CPU, and a pay page builds its own code when asked (a drop
         scheduled a second ahead on a Pi-class CPU had its claims share the core with 200
-        codes still being built: claim p99 1.7-2.0 s, bench/pi.py; docs/performance.md).
+        codes still being built: claim p99 1.7-2.0 s, bench/pi.py;
+        docs/performance/2026-12-04-fast-paths-menu-claim.md).
         """
         if self.rails is None:
             return 0

@@ -54,6 +54,8 @@ from appliance.passes.peer_message import (
 )
 from appliance.passes.settings import PassSettings
 from appliance.passes.trust import Signer, TrustStore
+from appliance.services import pass_sight
+from appliance.services.pass_sight import Peer
 from appliance.store import pass_peers as sql
 from appliance.store.errors import StoreError
 from appliance.store.writer import Writer
@@ -80,18 +82,6 @@ def _quiet_httpx() -> None:
     logger = logging.getLogger("httpx")
     if not any(isinstance(f, _QuietPeers) for f in logger.filters):
         logger.addFilter(_QuietPeers())
-
-
-@dataclass(slots=True)
-class Peer:
-    """A box found on the LAN, as this box knows it."""
-
-    url: str  # the address in use (of `urls`: the next is tried when it fails)
-    urls: list[str] = field(default_factory=list)
-    box: str = ""  # its key id, once a signed message of it verified
-    heard: float = 0.0  # monotonic time of its last fresh, signed answer
-    sent: int = 0  # the highest of our own redemptions it acknowledged
-    problem: str = ""  # why its last answer did not count
 
 
 @dataclass
@@ -137,9 +127,8 @@ class PassPeers:
             return True
         if not self.sharing:
             return False
-        fresh = time.monotonic() - self.settings.sight_s
-        heard = {p.box for p in self.peers.values() if p.box and p.heard >= fresh}
-        return len(heard) >= self.settings.boxes - 1
+        peers, boxes = self.peers.values(), self.settings.boxes
+        return pass_sight.all_in_sight(peers, boxes, self.settings.sight_s, time.monotonic())
 
     def left(self, conn: sqlite3.Connection, pass_id: str, period: str, allowance: int) -> int:
         """Units of an allowance this box may redeem now (inside the order's transaction)."""
@@ -246,22 +235,6 @@ class PassPeers:
             raise PeerRefused("sender: this box's own key (a message of ours played back)")
         return message
 
-    def _heard(self, peer: Peer, sender: str) -> None:
-        if peer.box and peer.box != sender:
-            peer.sent = 0  # another box at that address now: send it everything
-        peer.box, peer.heard, peer.problem = sender, time.monotonic(), ""
-
-    def _lost(self, peer: Peer, problem: str, *, at_once: bool = False) -> None:
-        """An exchange failed: a push puts the peer out of sight `at_once`; a pull lets its
-        last answer age out (sight_s), so one slow answer on a busy box changes nothing."""
-        if peer.heard and at_once:
-            log.info("pass peer %s out of sight: %s", peer.url, problem)
-        if at_once:
-            peer.heard = 0.0
-        peer.problem = problem
-        if peer.url in peer.urls and len(peer.urls) > 1:  # another of its addresses next time
-            peer.url = peer.urls[(peer.urls.index(peer.url) + 1) % len(peer.urls)]
-
     async def _push(self, peer: Peer) -> None:
         rows = await self.writer.read(lambda conn: sql.own_after(conn, peer.sent, MAX_REDEMPTIONS))
         if not rows or self.trust is None:
@@ -285,9 +258,9 @@ class PassPeers:
             if ack.kind != Kind.ACK:
                 raise PeerRefused("kind: an ack was expected")
         except (httpx.HTTPError, PeerRefused) as exc:
-            self._lost(peer, str(exc) or type(exc).__name__, at_once=True)
+            pass_sight.lost(peer, str(exc) or type(exc).__name__, at_once=True)
             return
-        self._heard(peer, ack.sender)
+        pass_sight.heard(peer, ack.sender, time.monotonic())
         peer.sent = max(peer.sent, min(ack.acked, rows[-1].seq))
 
     async def _pull(self, peer: Peer) -> None:
@@ -312,27 +285,21 @@ class PassPeers:
             if state.kind != Kind.STATE:
                 raise PeerRefused("kind: a state was expected")
             if box and state.sender != box:
-                self._heard(peer, state.sender)
+                pass_sight.heard(peer, state.sender, time.monotonic())
                 return True  # another box at that address: ask again from its start
             if state.redemptions:
                 await self.writer.run(lambda conn: self._store(conn, state))
         except (httpx.HTTPError, PeerRefused, StoreError, sqlite3.Error) as exc:
-            self._lost(peer, str(exc) or type(exc).__name__)
+            pass_sight.lost(peer, str(exc) or type(exc).__name__)
             return False
-        self._heard(peer, state.sender)
+        pass_sight.heard(peer, state.sender, time.monotonic())
         return bool(state.redemptions) and state.redemptions[-1].seq < state.head
 
     async def _settle(self) -> None:
         """Mark our redemptions that every other box acknowledged as made in sight."""
-        best: dict[str, int] = {}  # per box: one box seen at two addresses counts once
-        for p in self.peers.values():
-            if p.box:
-                best[p.box] = max(best.get(p.box, 0), p.sent)
-        acked = sorted(best.values(), reverse=True)
-        need = self.settings.boxes - 1
-        if need < 1 or len(acked) < need or acked[need - 1] <= self._marked:
+        upto = pass_sight.acked_by_all(self.peers.values(), self.settings.boxes)
+        if upto <= self._marked:
             return
-        upto = acked[need - 1]
         await self.writer.run(lambda conn: sql.mark_in_sight(conn, upto))
         self._marked = upto
 
@@ -351,8 +318,8 @@ class PassPeers:
         try:
             async with asyncio.timeout(PUSH_WAIT_S):
                 await self._fill()
-                fresh = time.monotonic() - self.settings.sight_s
-                seen = [p for p in self.peers.values() if p.heard >= fresh]  # others: the tick's
+                now = time.monotonic()  # a peer out of sight gets them from the next tick
+                seen = pass_sight.seen(self.peers.values(), self.settings.sight_s, now)
                 await asyncio.gather(*(self._push(p) for p in seen))
                 await self._settle()
         except TimeoutError:

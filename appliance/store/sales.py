@@ -4,7 +4,8 @@ as reconciliation reads them.
 A confirm used to ask five queries before it could decide anything (the order, its lines, its
 discounts, a drop claim, the tender's decision) and wrote the order back whole. `to_confirm`
 reads all of that in one statement, `take_stock` takes every line's units in one, and `mark_paid`
-writes only what paying changes. bench/ledger.py measures the difference (docs/performance.md).
+writes only what paying changes. bench/ledger.py measures the difference
+(docs/performance/2026-12-05-sale-confirm-one-statement-per-table.md).
 
 For reconciliation: one row per paid order tendered on a payment rail. The amount and time are
 the signed receipt's (what the console showed as sold), not the order's, whose updated_at moves

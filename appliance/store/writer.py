@@ -102,8 +102,9 @@ class Writer:
         watch). Alone in its batch, the job still commits in the commit thread, so the loop goes
         on answering while the disk syncs. Committed inline, a lone claim stopped the loop for a
         whole fsync, and on the Pi harness the sweep that builds a rush's 200 claimed orders held
-        the loop ~1 s in its COMMIT, every phone's menu waiting behind it (docs/performance.md,
-        "Claims under load…" and "The menu after a rush…").
+        the loop ~1 s in its COMMIT, every phone's menu waiting behind it
+        (docs/performance/2026-12-05-claims-commits-off-the-loop.md and
+        docs/performance/2026-12-05-menu-after-a-rush.md).
         """
         return await self._queue(fn, inline=False)
 

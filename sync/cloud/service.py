@@ -106,7 +106,8 @@ class Cloud:
         self._note: tuple[str, int, bytes, str] | None = None  # the last checkpoint signed
         self.size = 0  # the largest tree size seen, for STATUS=
         # A batch's signatures are verified on every core (the verify releases the GIL): the
-        # one cost per receipt the cloud cannot avoid (docs/performance.md, "The drain").
+        # one cost per receipt the cloud cannot avoid
+        # (docs/performance/2026-12-04-console-drain-postgres-perf-pi.md, "The drain").
         self._verifiers = ThreadPoolExecutor(os.cpu_count(), thread_name_prefix="cloud-verify")
 
     async def new_enrol_token(self, ttl: timedelta = ENROL_TTL) -> str:

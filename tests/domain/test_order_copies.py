@@ -1,6 +1,6 @@
 """A sale's Order shortcuts: pay without dataclasses.replace, the total in minor units.
 
-Both sit on every confirm's path (docs/performance.md, "A sale's Python"); these tests hold them
+Both sit on every confirm's path (docs/performance/2026-12-05-sale-python.md); these tests hold them
 to what they replaced: replace(order, state=...) and the sum of the lines' and discounts' Money.
 """
 

@@ -112,7 +112,7 @@ def test_the_sweep_commits_off_the_loop(box: Box, clock: Clock) -> None:
     """The sweep that builds a rush's orders is no request's: its COMMIT must not hold the loop.
 
     On the Pi harness that COMMIT (200 built orders on an SD card) held the loop ~1 s while 50
-    phones waited for the menu (docs/performance.md, "The menu after a rush").
+    phones waited for the menu (docs/performance/2026-12-05-menu-after-a-rush.md).
     """
     checkout = Checkout(box, clock=clock)
     drops = Drops(checkout, None, clock)

@@ -13,7 +13,8 @@ that fits (tui/widgets/qr.py).
 
 The sell screen keeps one pay screen and refills it for each sale (`refill`) rather than
 composing a new one with its frame and footer every time: composing and styling ~20 widgets
-was most of the console's CPU between the tender key and the QR (docs/performance.md). So a
+was most of the console's CPU between the tender key and the QR
+(docs/performance/2026-12-05-keystroke-to-qr.md). So a
 sale's state is reset in `refill`, and a message from a sale that is over is ignored.
 """
 

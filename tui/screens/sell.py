@@ -339,7 +339,8 @@ class SellScreen(ConsoleScreen):
         self, order: OrderOut, tender: str, sent: asyncio.Future[TenderOut]
     ) -> PayScreen:
         """The pay screen, kept from sale to sale and refilled (composing one costs more CPU
-        than anything else between the tender key and the QR: docs/performance.md)."""
+        than anything else between the tender key and the QR:
+        docs/performance/2026-12-05-keystroke-to-qr.md)."""
         from tui.screens.pay import PayScreen
 
         if self.pay is None:

@@ -13,7 +13,7 @@ it on a thread once the first pay screen is drawn, before its receipt needs it. 
 widget is too small for the code it says so instead of drawing a code no phone could read.
 The code itself is drawn through Textual's line API from strips built once per code (one
 segment a line): no Rich text to parse, wrap and crop on every layout and frame, which cost
-the pay step more CPU than building the code (docs/performance.md, "Keystroke -> QR").
+the pay step more CPU than building the code (docs/performance/2026-12-05-keystroke-to-qr.md).
 
 Fitting a payment code on a small terminal (80x24 is 48 half-block module rows) is a choice per
 rail within what the standards allow, made by `fit_lines`: the data is the shortest mix of

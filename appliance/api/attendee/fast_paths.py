@@ -4,7 +4,8 @@ A phone's menu request and a drop's claims are most of what the box answers in a
 a Raspberry Pi every Python frame between the socket and the handler costs ~7x what it costs
 on the machine we build on. Starlette puts five layers before a handler (the app, its error
 middleware, our BodyLimits, its exception middleware, the router walking every route), each
-re-entered on every `send`. Profiled with py-spy (docs/performance.md, "Fast paths"): a menu
+re-entered on every `send`. Profiled with py-spy
+(docs/performance/2026-12-04-fast-paths-menu-claim.md): a menu
 request cost the node 0.089 ms of CPU against the hello-world's 0.041 ms; the layers and the
 router were a third of it.
 
