@@ -184,6 +184,7 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self.port = self.operator_port = 0  # the planes' bound ports, known at start
         self.bank = bank_watch(self)  # None without a [provider]
+        self.checkpointer = upkeep.checkpointer(self.box)
 
     async def start(self, port: int, operator_port: int, advertise: bool = True) -> None:
         """Load the catalogue, start the background sweeps and announce both planes' ports."""
@@ -198,6 +199,7 @@ class Node:
         await self.flags.load()
         if self.printer is not None:
             self.printer.start()
+        self._tasks.append(asyncio.create_task(self.checkpointer.run(), name="wal-checkpoint"))
         self._tasks.append(asyncio.create_task(self._sweep_expired(), name="expire-orders"))
         self._tasks.append(asyncio.create_task(self._count_live_minutes(), name="live-minutes"))
         self._tasks.append(asyncio.create_task(self._probe_storage(), name="storage-probe"))
@@ -386,6 +388,7 @@ class Node:
         counts, latencies, now = self.funnel.take(), self.funnel.take_latencies(), utc_now()
         with contextlib.suppress(StoreError):  # analytics: never in the way of a clean stop
             await upkeep.add_funnel(self.box, now, counts, latencies)
+        self.checkpointer.close()
         self.box.close()
 
 

@@ -1,5 +1,6 @@
 """The node's own bookkeeping in the database: the catalogue at start, the outbox count, the
-open minutes and the funnel's counts, and the one-row write that sees a full disk freed.
+open minutes and the funnel's counts, the one-row write that sees a full disk freed, and the
+WAL's checkpoints.
 
 The node's background tasks (appliance/api/node.py) call these; the SQL is in
 appliance/store/orders.py, ledger.py and funnel.py (DESIGN §7: the node and its handlers
@@ -18,10 +19,16 @@ from appliance.ledger.figures import Latencies
 from appliance.services.box import Box
 from appliance.store import funnel as funnel_sql
 from appliance.store import ledger as ledger_sql
+from appliance.store.checkpoint import Checkpointer
 from appliance.store.orders import sync_catalog
 
 LIVE_MINUTES = "live_minutes"
 STORAGE_PROBE = "storage_probe"
+
+
+def checkpointer(box: Box) -> Checkpointer:
+    """The node's WAL checkpoints, taken off the loop (appliance/store/checkpoint.py says why)."""
+    return Checkpointer(box.writer)
 
 
 async def load_catalog(box: Box, catalog: tuple[Item, ...]) -> None:

@@ -10,6 +10,7 @@ a power cut must then lose sales this process already reported.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from datetime import UTC, datetime
@@ -20,6 +21,8 @@ from appliance.domain.money import Money
 from appliance.services.box import Box, init_state
 from appliance.services.checkout import Checkout
 from appliance.store import connection
+from appliance.store.checkpoint import Checkpointer
+from appliance.store.errors import StoreError
 from appliance.store.orders import sync_catalog
 
 CONCURRENT = 8
@@ -43,20 +46,34 @@ async def sell_one(checkout: Checkout) -> None:
     sys.stdout.flush()
 
 
+async def checkpoint_often(checkpointer: Checkpointer) -> None:
+    """The node's checkpoints, from their own connection and thread, every 20 ms."""
+    while True:
+        await asyncio.sleep(0.02)
+        with contextlib.suppress(StoreError):  # a cut's I/O errors: the process dies next anyway
+            await checkpointer.checkpoint()
+
+
 async def sell(state: Path) -> None:
     box = Box.open(state, "BRL")
     checkout = Checkout(box)
     item = Item("tea", "Tea", Money(500, "BRL"), None)
     await box.writer.run(lambda conn: sync_catalog(conn, [item]))
     # Checkpoint every 100 WAL pages, not SQLite's 1000, so that a short power-on checkpoints
-    # several times and the test can cut in the middle of one (the same code, more often).
+    # several times and the test can cut in the middle of one (the same code, more often);
+    # and beside those, the node's own checkpoints (appliance/store/checkpoint.py) from their
+    # connection and thread, so a cut also lands in one of those.
     await box.writer.run(lambda conn: conn.execute("PRAGMA wal_autocheckpoint = 100"))
+    checkpointer = Checkpointer(box.writer)
+    checkpoints = asyncio.create_task(checkpoint_often(checkpointer))
     sys.stdout.write("READY\n")
     sys.stdout.flush()
     try:
         while True:
             await asyncio.gather(*(sell_one(checkout) for _ in range(CONCURRENT)))
     finally:
+        checkpoints.cancel()
+        checkpointer.close()
         box.close()
 
 
