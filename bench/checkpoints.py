@@ -1,13 +1,14 @@
 """Lone sales on an SD card, with the WAL's checkpoints in their COMMITs or off them.
 
 By default SQLite copies the write-ahead log back into the database file inside the COMMIT that
-finds the log past 1,000 pages: for the node, one lone sale's inline COMMIT in ~120, on the
-event loop. The node now leaves that to appliance/store/checkpoint.py (its own connection and
-thread, every 2 s while there were commits). This bench measures what a lone sale's confirm
-sees either way, on the filesystem bench/pi.py uses for a Pi's card (tests/powercut/lossyfs.py
-with an fsync delay, `--fsync-ms`, 5 ms by default), rounds alternating: `inline` (SQLite's
-default) and `checkpointer` (the node's). A confirm "carried a checkpoint" when the database
-file was written during it. Floor: a raw SQLite commit's p50 on the same card, in the same run.
+finds the log past 1,000 pages: for the node, one lone sale's COMMIT in ~120, which that sale waits
+for (and, on a quick disk where a lone sale commits inline, the event loop too). The node now leaves
+that to appliance/store/checkpoint.py (its own connection and thread, every 2 s while there were
+commits). This bench measures what a lone sale's confirm sees either way, on the filesystem
+bench/pi.py uses for a Pi's card (tests/powercut/lossyfs.py with an fsync delay, `--fsync-ms`, 5 ms
+by default), rounds alternating: `inline` (SQLite's default) and `checkpointer` (the node's). A
+confirm "carried a checkpoint" when the database file was written during it. Floor: a raw SQLite
+commit's p50 on the same card, in the same run.
 
 Usage: python bench/checkpoints.py [--fsync-ms 5] [--rounds 3] [--sales 1200]
 Ends with {"bench":"checkpoints", …}: per mode the medians of the rounds' p50, p99 and max,

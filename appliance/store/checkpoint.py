@@ -1,13 +1,14 @@
 """The WAL's checkpoints, taken from a connection and a thread of their own, never in a request.
 
 In WAL mode a COMMIT only appends to the log; copying the log back into the database file (a
-checkpoint) is SQLite's own job, and by default the COMMIT that finds the log past 1,000 pages
-does it, inside that COMMIT, on whichever thread made it. For the node that was, one sale in
-every ~120, a lone sale's inline COMMIT on the event loop: up to 4 MiB of pages written into the
-database file and that file fsynced before the sale was answered, every phone waiting behind it.
-On the Pi harness's card (bench/pi.py's FUSE mount, 5 ms fsync) a confirm that carried a
-checkpoint took 20-28 ms against a p50 of 7 ms (2,400 confirms, 19 checkpoints); on a real SD
-card, whose random 4 KiB writes are slow, a checkpoint's scattered pages cost far more.
+checkpoint) is SQLite's own job, and by default the COMMIT that finds the log past 1,000 pages does
+it, inside that COMMIT, on whichever thread made it. For the node that was one sale in every ~120:
+up to 4 MiB of pages written into the database file and that file fsynced before the sale was
+answered, and where the sale committed inline on the event loop (a lone sale on a quick disk,
+store/writer.py) every phone waiting behind it. On the Pi harness's card (bench/pi.py's FUSE mount,
+5 ms fsync) a confirm that carried a checkpoint took 20-28 ms against a p50 of 7 ms (2,400 confirms,
+19 checkpoints); on a real SD card, whose random 4 KiB writes are slow, a checkpoint's scattered
+pages cost far more.
 
 So the node's writer keeps a checkpoint only as a backstop (BACKSTOP_PAGES, should this stop),
 and `Checkpointer.run` copies the log every EVERY_S while anything was committed, with

@@ -17,8 +17,12 @@ waiting), or its job was queued with `run_off_loop` (claims, the node's upkeep),
 alone goes to a one-thread executor; while the disk syncs, the loop answers
 other requests and the next batch gathers, and only when the commit is back are its callers
 told (and the next batch begun). Measured with bench/node.py: 6,000 -> 6,800 claims/s at 200
-clients, p99 46 -> 39 ms. A lone sale at a quiet stall commits inline: the hop would add ~120 µs
-to it (bench/ledger.py) and buy nothing.
+clients, p99 46 -> 39 ms. A lone sale at a quiet stall commits inline, on a disk whose COMMIT
+is quick: there the hop would add ~120 µs to it (bench/ledger.py) and buy nothing. On a slow
+one (the last COMMIT took INLINE_COMMIT_MAX_S or more: an SD card's fsync is 1-10 ms) the lone
+sale's COMMIT goes to the commit thread too, so the loop answers phones while the card syncs
+(on bench/pi.py's card an inline sale held the loop ~6 ms, and an SD card's slow fsyncs far
+longer).
 
 Reads do not queue here. A read in a batch shares the batch's fate: if another job's write hits
 a full disk, SQLite rolls the whole transaction back and the read fails with it, and what it read
@@ -36,6 +40,7 @@ import asyncio
 import concurrent.futures
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +57,7 @@ Transaction = Callable[[sqlite3.Connection], T]
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 64
+INLINE_COMMIT_MAX_S = 0.001  # a lone job commits on the loop only while COMMITs take less
 
 
 @dataclass(slots=True)
@@ -78,6 +84,7 @@ class Writer:
         self._reader: sqlite3.Connection | None = None  # for `read`, opened at its first use
         self._changes = 0  # conn.total_changes when the batch began: did the commit write rows?
         self.full = False  # the last write failed for lack of space, and none has committed since
+        self.commit_s = 0.0  # the last COMMIT's wall time: is the disk quick enough to wait on?
 
     @classmethod
     def open(cls, path: Path, max_batch: int = MAX_BATCH) -> Writer:
@@ -169,8 +176,15 @@ class Writer:
         if not batch:  # all cancelled: go on with the jobs behind them
             self._schedule_flush()
             return
-        # A quiet moment (one job, nobody waiting, no batch just before): commit here, no hop.
-        inline = len(batch) == 1 and not self._pending and not busy and batch[0].inline
+        # A quiet moment (one job, nobody waiting, no batch just before) on a quick disk: commit
+        # here, no hop.
+        inline = (
+            len(batch) == 1
+            and not self._pending
+            and not busy
+            and batch[0].inline
+            and self.commit_s < INLINE_COMMIT_MAX_S  # a quick disk: waiting costs less than the hop
+        )
         outcomes = self._transaction([job.fn for job in batch], commit=inline)
         if inline or not self._conn.in_transaction:  # committed, or a lone job rolled back
             self._resolve(batch, outcomes)
@@ -189,10 +203,12 @@ class Writer:
 
     def _commit(self) -> None:
         """COMMIT (in the commit thread when the batch has company); StoreError if it fails."""
+        started = time.perf_counter()
         try:
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise self._abort(exc) from None
+        self.commit_s = time.perf_counter() - started
         self.commits += 1
         if self.full and self._conn.total_changes != self._changes:
             self.full = False  # rows reached the disk: there is room again
