@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import tempfile
 import time
@@ -36,12 +35,11 @@ from appliance.store.connection import DB_NAME  # noqa: E402
 from bench.honest import (  # noqa: E402
     BenchError,
     Exit,
-    MissingTool,
     Unmeasured,
     fail,
     median,
     print_machine,
-    require,
+    require_fuse,
 )
 from bench.ledger import floor as commit_floor  # noqa: E402
 from bench.sale_setup import prepare, tea_box  # noqa: E402
@@ -117,9 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sales", type=int, default=1200, help="lone confirms per round")
     args = parser.parse_args(argv)
     try:
-        require("fusermount3", "fuse3", BENCH)
-        if not os.path.exists("/dev/fuse"):
-            raise MissingTool(f"{BENCH} needs /dev/fuse for the SD card's filesystem")
+        require_fuse(BENCH)
         machine = print_machine(BENCH)
         with tempfile.TemporaryDirectory(prefix="stallbox-checkpoints-") as tmp:
             result = measure(args, Path(tmp))

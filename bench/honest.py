@@ -57,6 +57,13 @@ def require(tool: str, package: str, bench: str) -> str:
     return path
 
 
+def require_fuse(bench: str) -> None:
+    """MissingTool unless this machine can mount the SD card's filesystem (fuse3 and /dev/fuse)."""
+    require("fusermount3", "fuse3", bench)
+    if not os.path.exists("/dev/fuse"):
+        raise MissingTool(f"{bench} needs /dev/fuse for the SD card's filesystem")
+
+
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (or platform.processor())."""
     try:

@@ -54,13 +54,13 @@ from bench import console as console_bench  # noqa: E402
 from bench.honest import (  # noqa: E402
     BenchError,
     Exit,
-    MissingTool,
     Unmeasured,
     as_installed,
     fail,
     median,
     print_machine,
     require,
+    require_fuse,
 )
 from bench.ledger import floor as commit_floor  # noqa: E402
 from bench.node import free_port, wait_http  # noqa: E402
@@ -301,9 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         require("wrk", "wrk", BENCH)
-        require("fusermount3", "fuse3", BENCH)
-        if not os.path.exists("/dev/fuse"):
-            raise MissingTool(f"{BENCH} needs /dev/fuse for the SD card's filesystem")
+        require_fuse(BENCH)
         machine = print_machine(BENCH)
         as_installed(REPO)  # bytecode, as an installed box has it (bench/honest.py)
         throttle = Throttle(sorted(os.sched_getaffinity(0))[0])
