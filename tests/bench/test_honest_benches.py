@@ -23,6 +23,7 @@ from bench.honest import (  # noqa: E402
     as_installed,
     median,
     require,
+    require_fuse,
 )
 from bench.wrk import wrk  # noqa: E402
 
@@ -38,6 +39,24 @@ def test_node_bench_without_wrk_exits_naming_the_package(tmp_path: Path) -> None
     assert "apt-get install wrk" in done.stderr
     assert "./dev bench" in done.stderr
     assert '"bench"' not in done.stdout  # no JSON line: nothing was measured
+
+
+def test_require_fuse_names_fuse3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """bench/pi.py and bench/checkpoints.py need the card's FUSE mount: without it, say fuse3."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(MissingTool, match="apt-get install fuse3"):
+        require_fuse("bench/checkpoints.py")
+
+
+def test_checkpoints_bench_without_fuse_exits_and_measures_nothing(tmp_path: Path) -> None:
+    """With no fusermount3 on PATH the bench stops at once, non-zero, before any figure."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "checkpoints.py"), "--rounds", "1"],
+        env={**os.environ, "PATH": str(tmp_path)}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == Exit.MISSING_TOOL, done.stdout + done.stderr
+    assert "fuse3" in done.stderr
+    assert '"bench"' not in done.stdout
 
 
 def test_require_finds_a_tool_on_path() -> None:
