@@ -38,6 +38,7 @@ from bench.honest import (  # noqa: E402
     Unmeasured,
     fail,
     median,
+    pct,
     print_machine,
     require_fuse,
 )
@@ -73,11 +74,6 @@ async def sales(state: Path, count: int, mode: str) -> tuple[list[float], list[f
     return times, carried
 
 
-def p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-
-
 def measure(args: argparse.Namespace, root: Path) -> dict[str, object]:
     """The floor, then the rounds alternating the two modes on the card."""
     card = LossyMount.start(root / "card-backing", root / "card", fsync_delay_ms=args.fsync_ms)
@@ -88,7 +84,7 @@ def measure(args: argparse.Namespace, root: Path) -> dict[str, object]:
         for n in range(1, args.rounds + 1):
             for mode in MODES:
                 times, carried = asyncio.run(sales(card.path / f"{mode}{n}", args.sales, mode))
-                one = {"p50_ms": median(times) * 1e3, "p99_ms": p99(times) * 1e3,
+                one = {"p50_ms": median(times) * 1e3, "p99_ms": pct(times, 0.99) * 1e3,
                        "max_ms": max(times) * 1e3, "carried": len(carried),
                        "carried_p50_ms": median(carried) * 1e3 if carried else 0.0}  # fmt: skip
                 rounds[mode].append(one)

@@ -118,6 +118,12 @@ def as_installed(repo: Path) -> None:
             raise Unmeasured(f"{repo / package}: could not be compiled to bytecode")
 
 
+def pct(samples: Sequence[float], q: float) -> float:
+    """The q-quantile of samples (nearest rank)."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def median(values: Sequence[float]) -> float:
     """The median of rounds; Unmeasured when there is none."""
     if not values:

@@ -35,15 +35,9 @@ from pathlib import Path
 sys.path[:1] = [str(Path(__file__).resolve().parents[1])]  # the repo, not bench/, first
 
 from appliance.store.connection import PRAGMAS  # noqa: E402
-from bench.honest import BenchError, Exit, Unmeasured, fail, median, print_machine  # noqa: E402
+from bench.honest import BenchError, Exit, Unmeasured, fail, median, pct, print_machine  # noqa: E402
 from bench.sale_floor import sale_floor  # noqa: E402
 from bench.sale_setup import prepare, tea_box  # noqa: E402
-
-
-def pct(samples: list[float], q: float) -> float:
-    """The q-quantile of samples (nearest rank)."""
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def floor(directory: Path, n: int) -> tuple[list[float], float, float]:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from bench.honest import Unmeasured
+from bench.honest import Unmeasured, pct
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +110,9 @@ def _round(latencies: list[float], accepted: int, elapsed: float) -> ClaimRound:
     """Latency percentiles and the rate of a round's answers."""
     if accepted == 0:
         raise Unmeasured(f"no request of {len(latencies)} was answered 303")
-    latencies.sort()
     return ClaimRound(
-        latencies[len(latencies) // 2] * 1e3,
-        latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3,
+        pct(latencies, 0.5) * 1e3,
+        pct(latencies, 0.99) * 1e3,
         accepted / elapsed,
         accepted,
         len(latencies) - accepted,
